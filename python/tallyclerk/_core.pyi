@@ -1,0 +1,475 @@
+"""Type stubs for tallyclerk's compiled core (``tallyclerk._core``, Rust via PyO3).
+
+Checked against the built module with ``python -m mypy.stubtest tallyclerk._core``.
+Every class here is ``@final``: subclassing a Rust type is not supported.
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Literal, final
+
+__version__: str
+
+# ============================================================================================
+# Batch metrics
+# ============================================================================================
+
+@final
+class BatchTimeout:
+    """Operation and idle timeouts of one batch, and how often the watchdog looks.
+
+    Args:
+        operation_timeout_s: the batch may run at most this long in total.
+        idle_timeout_s: the batch may go at most this long without any event.
+        watchdog_interval_s: how often a watchdog checks it.
+
+    Raises:
+        ValueError: a value is not a finite positive number.
+    """
+
+    def __init__(
+        self,
+        operation_timeout_s: float = 3600.0,
+        idle_timeout_s: float = 1800.0,
+        watchdog_interval_s: float = 1.0,
+    ) -> None: ...
+    @property
+    def operation_timeout_s(self) -> float: ...
+    @property
+    def idle_timeout_s(self) -> float: ...
+    @property
+    def watchdog_interval_s(self) -> float: ...
+
+@final
+class FileEvent:
+    """Kinds of file event counted by a :class:`BatchAccumulator`."""
+
+    STARTED: FileEvent
+    LOADED: FileEvent
+    SKIPPED: FileEvent
+    FAILED: FileEvent
+
+@final
+class MetricsSnapshot:
+    """An immutable, internally consistent view of a batch's counters.
+
+    A snapshot never shows the rows of an event without that event's file count.
+    Times are seconds on the monotonic clock (the clock of ``time.monotonic()``).
+    """
+
+    @property
+    def batch_id(self) -> str: ...
+    @property
+    def files_started(self) -> int: ...
+    @property
+    def files_loaded(self) -> int: ...
+    @property
+    def files_skipped(self) -> int: ...
+    @property
+    def files_failed(self) -> int: ...
+    @property
+    def rows_read(self) -> int: ...
+    @property
+    def rows_written(self) -> int: ...
+    @property
+    def rows_rejected(self) -> int: ...
+    @property
+    def bytes_read(self) -> int: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def last_activity_at(self) -> float: ...
+    @property
+    def elapsed_s(self) -> float: ...
+    @property
+    def idle_s(self) -> float: ...
+    @property
+    def cancelled(self) -> bool: ...
+    @property
+    def cancel_reason(self) -> str | None: ...
+    @property
+    def expired(self) -> Literal["operation", "idle"] | None:
+        """Which timeout fired, if the watchdog cancelled the batch."""
+    def as_dict(self) -> dict[str, Any]: ...
+
+@final
+class BatchAccumulator:
+    """Per-batch metrics, updated from any thread without a lock on the hot path.
+
+    Args:
+        batch_id: the batch's id, carried into snapshots.
+        timeout: the batch's timeouts (defaults: 3600 s operation, 1800 s idle).
+    """
+
+    def __init__(self, batch_id: str, timeout: BatchTimeout | None = None) -> None: ...
+    @property
+    def batch_id(self) -> str: ...
+    @property
+    def timeout(self) -> BatchTimeout: ...
+    def add_file_event(
+        self,
+        kind: FileEvent,
+        rows_read: int = 0,
+        rows_written: int = 0,
+        rows_rejected: int = 0,
+        bytes_read: int = 0,
+    ) -> None:
+        """Count one file event and its rows atomically (as one unit for snapshots).
+
+        Raises:
+            BatchCancelled: the batch was cancelled or timed out; nothing was counted.
+        """
+    def add_rows(
+        self, rows_read: int = 0, rows_written: int = 0, rows_rejected: int = 0, bytes_read: int = 0
+    ) -> None:
+        """Count progress within a file (no file count changes); refreshes last activity.
+
+        Raises:
+            BatchCancelled: the batch was cancelled or timed out; nothing was counted.
+        """
+    def touch(self) -> None:
+        """Record activity without counting anything (resets the idle clock)."""
+    def snapshot(self) -> MetricsSnapshot: ...
+    def cancel(self, reason: str) -> bool:
+        """Cancel the batch. Returns True if this call cancelled it, False if it already was."""
+    @property
+    def cancelled(self) -> bool: ...
+    @property
+    def cancel_reason(self) -> str | None: ...
+    def is_expired(self) -> Literal["operation", "idle"] | None:
+        """Which timeout the batch has passed now, if any (does not cancel)."""
+
+# ============================================================================================
+# Watchdog
+# ============================================================================================
+
+@final
+class Watchdog:
+    """A Rust thread that watches accumulators and runs heartbeats.
+
+    When a watched accumulator passes its operation or idle timeout, the watchdog cancels it
+    (reason ``"operation timeout"`` / ``"idle timeout"``, ``snapshot().expired`` set) and calls
+    ``on_timeout(accumulator, kind)`` exactly once for it, then stops watching it. Heartbeat
+    callbacks run every ``interval_s`` on the same thread; an exception from a callback is
+    reported through ``sys.unraisablehook`` and counted, and never stops the watchdog.
+
+    Args:
+        on_timeout: called as ``on_timeout(accumulator, "operation" | "idle")``.
+        tick_s: how often the thread wakes at most (default 0.05 s); each accumulator is still
+            checked only every ``timeout.watchdog_interval_s``.
+    """
+
+    def __init__(
+        self,
+        on_timeout: Callable[[BatchAccumulator, str], object] | None = None,
+        tick_s: float = 0.05,
+    ) -> None: ...
+    def watch(self, accumulator: BatchAccumulator) -> None: ...
+    def unwatch(self, accumulator: BatchAccumulator) -> bool: ...
+    def add_heartbeat(self, name: str, interval_s: float, callback: Callable[[], object]) -> None:
+        """Run ``callback()`` every ``interval_s`` seconds until removed (replaces same name)."""
+    def remove_heartbeat(self, name: str) -> bool: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def fired(self) -> int:
+        """How many timeouts fired so far."""
+    @property
+    def callback_errors(self) -> int: ...
+    def stop(self) -> None:
+        """Stop the thread; returns within one second. Idempotent."""
+    def __enter__(self) -> Watchdog: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+# ============================================================================================
+# Write-behind queue
+# ============================================================================================
+
+@final
+class QueueStats:
+    @property
+    def enqueued(self) -> int: ...
+    @property
+    def written(self) -> int:
+        """Items the sink accepted (never counts dead-lettered items)."""
+    @property
+    def retried(self) -> int:
+        """Sink calls that were retried."""
+    @property
+    def dead_lettered(self) -> int: ...
+    @property
+    def depth(self) -> int:
+        """Items enqueued and not yet written or dead-lettered (includes the batch in flight)."""
+    @property
+    def bytes_queued(self) -> int: ...
+    @property
+    def high_water(self) -> int: ...
+    @property
+    def batches(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
+    def as_dict(self) -> dict[str, Any]: ...
+
+@final
+class WriteBehindQueue:
+    """A bounded queue drained in order by one writer thread into ``sink(batch: list)``.
+
+    ``put`` never touches the database: it appends and returns. The writer hands batches of at
+    most ``max_batch`` items (waiting at most ``linger_ms`` for a batch to fill) to ``sink``,
+    holding the interpreter only for that call. A sink that raises has its batch retried with
+    exponential backoff and jitter up to ``max_retries`` times, then handed to
+    ``dead_letter(batch, exc)``, counted and logged at error level (logger
+    ``tallyclerk.queue``); the writer then goes on with the next batch.
+
+    Args:
+        sink: called with a list of items, in enqueue order.
+        max_items: bound on queued items.
+        max_bytes: bound on the sum of ``size`` given to ``put`` (None: no byte bound).
+        max_batch: most items handed to one sink call.
+        linger_ms: how long the writer waits for a batch to fill before handing it over.
+        on_full: ``"block"`` waits for room (up to ``put_timeout``, then ``QueueFull``);
+            ``"raise"`` raises ``QueueFull`` at once.
+        put_timeout: default timeout of a blocking ``put`` (None: wait for room).
+        max_retries: retries of a failing batch before it is dead-lettered.
+        backoff_initial_ms: first retry delay; doubles each retry, with jitter.
+        backoff_max_ms: cap on a retry delay.
+        dead_letter: receives ``(batch, exception)``; if None, dead batches are only counted
+            and logged.
+        flush_at_exit: flush pending items at interpreter exit, bounded by
+            ``exit_timeout_s``.
+        name: the writer thread's name.
+
+    Raises:
+        ValueError: an argument is out of range.
+    """
+
+    def __init__(
+        self,
+        sink: Callable[[list[Any]], object],
+        *,
+        max_items: int = 10000,
+        max_bytes: int | None = None,
+        max_batch: int = 1000,
+        linger_ms: float = 5.0,
+        on_full: Literal["block", "raise"] = "block",
+        put_timeout: float | None = None,
+        max_retries: int = 5,
+        backoff_initial_ms: float = 10.0,
+        backoff_max_ms: float = 2000.0,
+        dead_letter: Callable[[list[Any], BaseException], object] | None = None,
+        flush_at_exit: bool = True,
+        exit_timeout_s: float = 5.0,
+        name: str = "tallyclerk-writer",
+    ) -> None: ...
+    def put(self, item: Any, size: int | None = None, timeout: float | None = None) -> None:
+        """Enqueue one item.
+
+        Raises:
+            QueueClosed: after ``close()``.
+            QueueFull: no room (policy ``raise``, or ``block`` timed out).
+            ForkedError: used in a child process after ``os.fork()``.
+        """
+    def put_many(self, items: Sequence[Any]) -> None:
+        """Enqueue several items in order (same errors as ``put``)."""
+    def flush(self, timeout: float | None = None) -> None:
+        """Return once every item put before this call was accepted by the sink or dead-lettered.
+
+        The writer keeps running. Raises ``FlushTimeout`` when ``timeout`` passes first,
+        ``ReentrantFlush`` when called from inside the sink, ``QueueClosed`` after close.
+        """
+    def close(self, timeout: float | None = None) -> None:
+        """Wake a lingering writer, drain everything, stop the writer. Idempotent.
+
+        Raises ``FlushTimeout`` if the drain did not finish within ``timeout`` (the writer is
+        told to stop after its current batch; the undelivered items are dead-lettered).
+        """
+    @property
+    def closed(self) -> bool: ...
+    def stats(self) -> QueueStats: ...
+    def __len__(self) -> int: ...
+    def __enter__(self) -> WriteBehindQueue: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+# ============================================================================================
+# Data path: Table Schema, record batches, CSV reader, SQLite writer, fingerprints
+# ============================================================================================
+
+@final
+class TableSchema:
+    """A compiled Frictionless Table Schema.
+
+    Types: string, integer (64-bit), number, boolean, date, datetime. Constraints: required,
+    enum, minimum, maximum, minLength, maxLength, pattern. ``missingValues`` (default ``[""]``)
+    become NULL.
+    """
+
+    @staticmethod
+    def from_json(text: str) -> TableSchema:
+        """Raises SchemaError naming what is wrong."""
+    @staticmethod
+    def text_columns(names: Sequence[str]) -> TableSchema:
+        """A schema of nullable string columns (loading without a schema)."""
+    @property
+    def field_names(self) -> list[str]: ...
+    def fields(self) -> list[dict[str, Any]]:
+        """Each field as ``{"name", "type", "sqlite_type", "constraints": {...}}``."""
+    def to_json(self) -> str: ...
+
+@final
+class Reject:
+    """One rejected record: where it was, which column and rule, why."""
+
+    @property
+    def index(self) -> int:
+        """Row index within its batch."""
+    @property
+    def record_number(self) -> int:
+        """1-based data record number within the file (header not counted)."""
+    @property
+    def line(self) -> int:
+        """1-based physical line where the record starts."""
+    @property
+    def column(self) -> str | None: ...
+    @property
+    def rule(self) -> str:
+        """e.g. ``type``, ``required``, ``enum``, ``minimum``, ``pattern``, ``row-length``."""
+    @property
+    def reason(self) -> str: ...
+    @property
+    def raw(self) -> str:
+        """The raw record as read (for the rejects table)."""
+
+@final
+class RecordBatch:
+    """A batch of records from one file, held column-wise in Rust.
+
+    Before validation every value is text (or None for a missing field). ``validate`` coerces
+    the columns to the schema's types in place and marks failing rows rejected; rejected rows
+    are never written. Python plugins can read rows, reject more rows and replace columns.
+    """
+
+    @staticmethod
+    def from_rows(
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        record_numbers: Sequence[int],
+        lines: Sequence[int],
+        raws: Sequence[str] | None = None,
+    ) -> RecordBatch:
+        """Build a batch from Python values (str, int, float, bool, None; others as str)."""
+    @property
+    def num_rows(self) -> int: ...
+    @property
+    def columns(self) -> list[str]: ...
+    @property
+    def num_rejected(self) -> int: ...
+    @property
+    def num_valid(self) -> int: ...
+    @property
+    def first_record_number(self) -> int: ...
+    @property
+    def bytes(self) -> int:
+        """Source bytes this batch covers."""
+    def __len__(self) -> int: ...
+    def column(self, name: str) -> list[Any]: ...
+    def set_column(self, name: str, values: Sequence[Any]) -> None:
+        """Replace or add a column (a transform). Length must equal ``num_rows``."""
+    def rows(self) -> list[tuple[Any, ...]]:
+        """All rows as tuples, in column order."""
+    def to_pylist(self) -> list[dict[str, Any]]: ...
+    def record_numbers(self) -> list[int]: ...
+    def lines(self) -> list[int]: ...
+    def raw(self, index: int) -> str: ...
+    def is_rejected(self, index: int) -> bool: ...
+    def reject(self, index: int, column: str | None, rule: str, reason: str) -> None:
+        """Mark a row rejected (a Python validator's verdict). First verdict per row wins."""
+    def rejects(self) -> list[Reject]:
+        """Every reject in this batch, in row order."""
+    def validate(self, schema: TableSchema) -> int:
+        """Coerce columns to the schema in place; returns how many rows were newly rejected."""
+
+@final
+class CsvReader:
+    """Streams a CSV file as :class:`RecordBatch` objects with bounded memory.
+
+    RFC 4180 quoting (embedded newlines, doubled quotes), a UTF-8 BOM, CRLF/LF/CR line ends.
+    A header row names the columns. Every record keeps its record number and physical line.
+    Rows with the wrong number of fields are rejected (rule ``row-length``), not fatal.
+
+    Raises (on construction or iteration) ``SourceError`` naming the file, line and reason:
+    missing file, a directory, invalid UTF-8 (when ``encoding`` is utf-8), a field larger than
+    ``max_field_bytes``, an unterminated quote at end of file, an empty or duplicate header.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        delimiter: str = ",",
+        quote: str = '"',
+        encoding: str = "utf-8",
+        batch_rows: int = 10000,
+        max_field_bytes: int = 16777216,
+    ) -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def header(self) -> list[str]: ...
+    @property
+    def bytes_read(self) -> int: ...
+    @property
+    def records_read(self) -> int: ...
+    def __iter__(self) -> Iterator[RecordBatch]: ...
+    def __next__(self) -> RecordBatch: ...
+
+@final
+class SqliteWriter:
+    """One SQLite connection (the system libsqlite3, the same library Python's sqlite3 uses).
+
+    Opened in WAL mode with a busy timeout. All writes of a file happen inside one
+    ``BEGIN IMMEDIATE`` transaction: rows, rejects and the manifest row commit together.
+    Identifiers are always quoted; a name with a NUL byte or longer than 255 characters is
+    refused with ``ConfigError``.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        busy_timeout_ms: int = 5000,
+        synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL",
+    ) -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def in_transaction(self) -> bool: ...
+    def create_table(self, table: str, schema: TableSchema, extra_columns: Sequence[tuple[str, str]] = ()) -> None:
+        """CREATE TABLE IF NOT EXISTS with the schema's columns plus ``extra_columns``
+        (name, SQL type), e.g. ``("_tc_file_id", "INTEGER")``."""
+    def begin(self) -> None:
+        """BEGIN IMMEDIATE. Raises SinkError(transient=True) when the database stays locked."""
+    def insert_batch(
+        self, table: str, batch: RecordBatch, extra_values: Sequence[Any] = ()
+    ) -> int:
+        """Insert the batch's valid rows (plus ``extra_values`` appended to each row) with one
+        prepared statement; returns rows written. Must be inside ``begin()``."""
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement with ``?`` parameters; returns rows changed."""
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int: ...
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+def file_fingerprint(path: str) -> str:
+    """Content fingerprint of a file: ``"xxh3-128:<32 hex digits>"`` (streams the file)."""

@@ -1,0 +1,139 @@
+"""One error hierarchy for tallyclerk, rooted in :class:`TallyclerkError`.
+
+Every class also derives from the stdlib exception a caller would naturally catch, so
+``except RuntimeError`` or ``except ValueError`` keeps working. The Rust core raises these very
+classes (it imports them with ``pyo3::import_exception!``); a Rust panic surfaces as
+:class:`InternalError`, never as a crash.
+
+Exit codes used by the CLI: 0 success, 1 a file failed, 2 usage or configuration error,
+3 a sink or audit-store failure that stopped the load, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import queue
+
+__all__ = [
+    "AuditStoreError",
+    "BatchCancelled",
+    "ConfigError",
+    "DuplicateKeyError",
+    "FlushTimeout",
+    "ForkedError",
+    "IntegrityError",
+    "InternalError",
+    "PermanentRepositoryError",
+    "QueueClosed",
+    "QueueFull",
+    "ReentrantFlush",
+    "RepositoryError",
+    "SchemaError",
+    "SinkError",
+    "SourceError",
+    "TallyclerkError",
+    "TransientRepositoryError",
+]
+
+
+class TallyclerkError(Exception):
+    """Root of every error tallyclerk raises on purpose."""
+
+
+class InternalError(TallyclerkError, RuntimeError):
+    """A bug inside tallyclerk (for example a Rust panic caught at the FFI boundary)."""
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+class ConfigError(TallyclerkError, ValueError):
+    """A setting, option, URL or identifier is invalid. The CLI exits 2 with this message."""
+
+
+class SchemaError(ConfigError):
+    """A Table Schema document is unreadable or invalid."""
+
+
+# --- core primitives ---------------------------------------------------------------------------
+
+
+class QueueClosed(TallyclerkError, RuntimeError):
+    """``put`` or ``flush`` on a write-behind queue after ``close()``."""
+
+
+class QueueFull(TallyclerkError, queue.Full):
+    """The write-behind queue is full (policy ``raise``, or ``block`` timed out)."""
+
+
+class FlushTimeout(TallyclerkError, TimeoutError):
+    """``flush(timeout)`` or ``close(timeout)`` ran out of time with items still pending."""
+
+
+class ReentrantFlush(TallyclerkError, RuntimeError):
+    """``flush()`` or ``close()`` was called from inside the queue's own sink (it would deadlock)."""
+
+
+class ForkedError(TallyclerkError, RuntimeError):
+    """An object owning a thread was used in a child process after ``os.fork()``."""
+
+
+class BatchCancelled(TallyclerkError, RuntimeError):
+    """An event was offered to a batch that was already cancelled (or timed out)."""
+
+
+# --- data path ---------------------------------------------------------------------------------
+
+
+class SourceError(TallyclerkError, ValueError):
+    """A source file cannot be read as a whole (bad encoding, unterminated quote, missing path).
+
+    The message names the file, the line and the reason.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+
+class SinkError(TallyclerkError, RuntimeError):
+    """Writing to the target database failed after retries."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+# --- audit store -------------------------------------------------------------------------------
+
+
+class AuditStoreError(TallyclerkError, RuntimeError):
+    """The audit store cannot be used (not reachable, wrong schema version)."""
+
+
+class RepositoryError(TallyclerkError, RuntimeError):
+    """A database operation of the audit repository failed.
+
+    ``transient`` tells whether retrying the same transaction may succeed (database locked,
+    deadlock, serialization failure, connection lost).
+    """
+
+    transient: bool = False
+
+
+class TransientRepositoryError(RepositoryError):
+    """Retrying may succeed: database locked, deadlock, serialization failure, connection lost."""
+
+    transient = True
+
+
+class PermanentRepositoryError(RepositoryError):
+    """Retrying will not help (bad SQL, missing table, data error)."""
+
+
+class IntegrityError(PermanentRepositoryError):
+    """A constraint was violated."""
+
+
+class DuplicateKeyError(IntegrityError):
+    """A unique constraint was violated."""
