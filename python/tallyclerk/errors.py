@@ -21,6 +21,7 @@ __all__ = [
     "FlushTimeout",
     "ForkedError",
     "IntegrityError",
+    "LeaseLost",
     "InternalError",
     "PermanentRepositoryError",
     "QueueClosed",
@@ -137,3 +138,11 @@ class IntegrityError(PermanentRepositoryError):
 
 class DuplicateKeyError(IntegrityError):
     """A unique constraint was violated."""
+
+
+class LeaseLost(TallyclerkError, RuntimeError):
+    """A file's claim was taken over (its lease expired and another worker reclaimed it).
+
+    Raised inside the committing transaction, which the caller then rolls back: a stalled
+    worker can never commit a file someone else now owns.
+    """
