@@ -1,1 +1,764 @@
-//! (being written)
+//! Per-batch metrics updated from any thread without a lock: [`Accumulator`].
+//!
+//! # Consistency: a multi-writer seqlock
+//!
+//! Every event is a *unit*: its file count and its rows must appear together in a snapshot.
+//! Writers never wait. A writer increments `begun`, adds its numbers, then increments `ended`.
+//! A reader loads `ended` then `begun`; if they differ a write is in flight and it retries.
+//! Otherwise it loads the counters, and finally checks that `begun` did not move. If it did,
+//! a writer started meanwhile and its numbers may be half-read, so the reader retries
+//! (spinning briefly, then yielding the CPU).
+//!
+//! Memory ordering, the argument in short:
+//! - `ended.fetch_add(Release)` by each writer, read with `Acquire` by the reader: all writers
+//!   counted in `ended` are fully visible (RMWs continue release sequences, so one acquire load
+//!   synchronises with every earlier writer).
+//! - Each writer's `begun` increment is sequenced before its counter updates, which are
+//!   `Release` RMWs. If the reader sees any number a later writer contributed (directly or
+//!   through another writer's RMW that continued the release sequence), its acquire fence
+//!   makes that writer's `begun` increment visible to the final `begun` load, so the reader
+//!   retries. Equal `begun`/`ended` counts before the read mean the set of begun writers is
+//!   exactly the set of finished ones.
+//!
+//! # Cancellation
+//!
+//! [`Accumulator::cancel`] stores the flag (SeqCst) and then waits until no write is in flight.
+//! A writer checks the flag (SeqCst) after its `begun` increment, so once `cancel` returns no
+//! event can be counted any more: events after cancel are refused and count nothing.
+//!
+//! # Clock
+//!
+//! Times are [`Mono`] values: nanoseconds of `std::time::Instant` (on Linux `CLOCK_MONOTONIC`,
+//! the clock of Python's `time.monotonic()`) since a process-wide anchor. `Instant` has no
+//! public epoch, so [`to_seconds`] adds an offset that the Python bindings calibrate once
+//! against `time.monotonic()` ([`calibrate_seconds_offset`]); the result is Python-comparable
+//! seconds, to within the calibration window (well under a microsecond). Without calibration
+//! (pure Rust), seconds count from the anchor.
+
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+// ------------------------------------------------------------------------------------------
+// Monotonic clock
+// ------------------------------------------------------------------------------------------
+
+/// A point on the monotonic clock: nanoseconds since the process anchor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mono(pub u64);
+
+impl Mono {
+    /// Nanoseconds from `earlier` to `self` (0 if `earlier` is later).
+    pub fn since(self, earlier: Mono) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+
+    /// `self` moved forward by `d` (saturating).
+    pub fn plus(self, d: Duration) -> Mono {
+        Mono(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
+    }
+}
+
+fn anchor() -> Instant {
+    static ANCHOR: OnceLock<Instant> = OnceLock::new();
+    *ANCHOR.get_or_init(Instant::now)
+}
+
+/// The current point on the monotonic clock.
+#[inline]
+pub fn now() -> Mono {
+    let nanos = Instant::now()
+        .saturating_duration_since(anchor())
+        .as_nanos();
+    Mono(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+/// Offset (seconds, as f64 bits) added by [`to_seconds`]; 0 until calibrated.
+static SECONDS_OFFSET: AtomicU64 = AtomicU64::new(0);
+
+/// Seconds on the calibrated monotonic clock (Python's `time.monotonic()` once calibrated).
+pub fn to_seconds(t: Mono) -> f64 {
+    f64::from_bits(SECONDS_OFFSET.load(Ordering::Relaxed)) + t.0 as f64 / 1e9
+}
+
+/// Calibrate [`to_seconds`] against an external reading of the same clock.
+///
+/// `read_external` returns the current time in seconds on `CLOCK_MONOTONIC` (e.g. Python's
+/// `time.monotonic()`). It is sampled a few times between two readings of [`now`]; the sample
+/// with the narrowest window gives the offset. Returns the width of that window (the bound on
+/// the error).
+pub fn calibrate_seconds_offset(mut read_external: impl FnMut() -> f64) -> Duration {
+    let mut best: Option<(u64, f64)> = None;
+    for _ in 0..5 {
+        let before = now();
+        let external = read_external();
+        let after = now();
+        let width = after.0.saturating_sub(before.0);
+        let mid = before.0 as f64 / 1e9 + width as f64 / 2e9;
+        if best.map_or(true, |(w, _)| width < w) {
+            best = Some((width, external - mid));
+        }
+    }
+    let (width, offset) = best.unwrap_or((0, 0.0));
+    SECONDS_OFFSET.store(offset.to_bits(), Ordering::Relaxed);
+    Duration::from_nanos(width)
+}
+
+// ------------------------------------------------------------------------------------------
+// Timeouts
+// ------------------------------------------------------------------------------------------
+
+/// Operation and idle timeouts of a batch, and how often a watchdog checks it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchTimeout {
+    pub operation: Duration,
+    pub idle: Duration,
+    pub watchdog_interval: Duration,
+}
+
+/// A timeout value that is not a finite positive number of seconds.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{name} must be a finite positive number of seconds, not {value}")]
+pub struct InvalidTimeout {
+    pub name: &'static str,
+    pub value: f64,
+}
+
+fn seconds(name: &'static str, value: f64) -> Result<Duration, InvalidTimeout> {
+    if value.is_finite() && value > 0.0 {
+        Duration::try_from_secs_f64(value).map_err(|_| InvalidTimeout { name, value })
+    } else {
+        Err(InvalidTimeout { name, value })
+    }
+}
+
+impl BatchTimeout {
+    /// Build from seconds; every value must be finite and positive.
+    pub fn from_secs(
+        operation_timeout_s: f64,
+        idle_timeout_s: f64,
+        watchdog_interval_s: f64,
+    ) -> Result<Self, InvalidTimeout> {
+        Ok(Self {
+            operation: seconds("operation_timeout_s", operation_timeout_s)?,
+            idle: seconds("idle_timeout_s", idle_timeout_s)?,
+            watchdog_interval: seconds("watchdog_interval_s", watchdog_interval_s)?,
+        })
+    }
+}
+
+impl Default for BatchTimeout {
+    fn default() -> Self {
+        Self {
+            operation: Duration::from_secs(3600),
+            idle: Duration::from_secs(1800),
+            watchdog_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Which timeout a batch passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Expiry {
+    Operation,
+    Idle,
+}
+
+impl Expiry {
+    /// `"operation"` or `"idle"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expiry::Operation => "operation",
+            Expiry::Idle => "idle",
+        }
+    }
+
+    /// The cancel reason the watchdog records.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Expiry::Operation => "operation timeout",
+            Expiry::Idle => "idle timeout",
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Events and snapshots
+// ------------------------------------------------------------------------------------------
+
+/// Kinds of file event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileEvent {
+    Started,
+    Loaded,
+    Skipped,
+    Failed,
+}
+
+/// Row-level numbers carried by an event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rows {
+    pub read: u64,
+    pub written: u64,
+    pub rejected: u64,
+    pub bytes: u64,
+}
+
+/// The counters of a batch, read consistently.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub files_started: u64,
+    pub files_loaded: u64,
+    pub files_skipped: u64,
+    pub files_failed: u64,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub rows_rejected: u64,
+    pub bytes_read: u64,
+}
+
+/// How a batch was cancelled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cancellation {
+    pub reason: String,
+    pub expired: Option<Expiry>,
+}
+
+/// An immutable, internally consistent view of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub counters: Counters,
+    pub started_at: Mono,
+    pub last_activity_at: Mono,
+    pub taken_at: Mono,
+    pub cancellation: Option<Cancellation>,
+}
+
+impl Snapshot {
+    pub fn elapsed(&self) -> Duration {
+        self.taken_at.since(self.started_at)
+    }
+
+    pub fn idle(&self) -> Duration {
+        self.taken_at.since(self.last_activity_at)
+    }
+}
+
+/// The batch was cancelled; the event was not counted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("batch {batch_id} was cancelled ({reason}); the event was not counted")]
+pub struct Cancelled {
+    pub batch_id: String,
+    pub reason: String,
+}
+
+// ------------------------------------------------------------------------------------------
+// The accumulator
+// ------------------------------------------------------------------------------------------
+
+/// Per-batch metrics: wait-free writers, consistent snapshots, cancellation and expiry.
+#[derive(Debug)]
+pub struct Accumulator {
+    batch_id: String,
+    timeout: BatchTimeout,
+    started_at: Mono,
+    begun: AtomicU64,
+    ended: AtomicU64,
+    files: [AtomicU64; 4],
+    rows_read: AtomicU64,
+    rows_written: AtomicU64,
+    rows_rejected: AtomicU64,
+    bytes_read: AtomicU64,
+    last_activity: AtomicU64,
+    cancelled: AtomicBool,
+    cancellation: OnceLock<Cancellation>,
+}
+
+/// Reader retries spin this many times before yielding the CPU.
+const SPINS_BEFORE_YIELD: u32 = 64;
+
+#[inline]
+fn backoff(attempt: &mut u32) {
+    if *attempt < SPINS_BEFORE_YIELD {
+        std::hint::spin_loop();
+        *attempt += 1;
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+#[inline]
+fn add(counter: &AtomicU64, value: u64) {
+    if value != 0 {
+        counter.fetch_add(value, Ordering::Release);
+    }
+}
+
+impl Accumulator {
+    /// A new batch that starts now.
+    pub fn new(batch_id: impl Into<String>, timeout: BatchTimeout) -> Self {
+        Self::started_at(batch_id, timeout, now())
+    }
+
+    /// A new batch that started at `t` (lets tests drive the clock).
+    pub fn started_at(batch_id: impl Into<String>, timeout: BatchTimeout, t: Mono) -> Self {
+        Self {
+            batch_id: batch_id.into(),
+            timeout,
+            started_at: t,
+            begun: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
+            files: Default::default(),
+            rows_read: AtomicU64::new(0),
+            rows_written: AtomicU64::new(0),
+            rows_rejected: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            last_activity: AtomicU64::new(t.0),
+            cancelled: AtomicBool::new(false),
+            cancellation: OnceLock::new(),
+        }
+    }
+
+    pub fn batch_id(&self) -> &str {
+        &self.batch_id
+    }
+
+    pub fn timeout(&self) -> BatchTimeout {
+        self.timeout
+    }
+
+    pub fn started(&self) -> Mono {
+        self.started_at
+    }
+
+    pub fn last_activity(&self) -> Mono {
+        Mono(self.last_activity.load(Ordering::Acquire))
+    }
+
+    /// Count one file event and its rows, as one unit for snapshots.
+    #[inline]
+    pub fn add_file_event(&self, kind: FileEvent, rows: Rows) -> Result<(), Cancelled> {
+        self.write(Some(kind), rows, now())
+    }
+
+    /// Count rows within a file (no file count changes).
+    #[inline]
+    pub fn add_rows(&self, rows: Rows) -> Result<(), Cancelled> {
+        self.write(None, rows, now())
+    }
+
+    /// [`Self::add_file_event`] / [`Self::add_rows`] at an explicit time.
+    #[inline]
+    pub fn write(&self, kind: Option<FileEvent>, rows: Rows, t: Mono) -> Result<(), Cancelled> {
+        self.begun.fetch_add(1, Ordering::SeqCst);
+        if self.cancelled.load(Ordering::SeqCst) {
+            self.ended.fetch_add(1, Ordering::Release);
+            return Err(self.cancelled_error());
+        }
+        if let Some(kind) = kind {
+            self.files[kind as usize].fetch_add(1, Ordering::Release);
+        }
+        add(&self.rows_read, rows.read);
+        add(&self.rows_written, rows.written);
+        add(&self.rows_rejected, rows.rejected);
+        add(&self.bytes_read, rows.bytes);
+        self.last_activity.fetch_max(t.0, Ordering::Release);
+        self.ended.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Record activity without counting anything (resets the idle clock). Allowed after cancel.
+    pub fn touch(&self) {
+        self.touch_at(now());
+    }
+
+    pub fn touch_at(&self, t: Mono) {
+        self.last_activity.fetch_max(t.0, Ordering::Release);
+    }
+
+    fn cancelled_error(&self) -> Cancelled {
+        Cancelled {
+            batch_id: self.batch_id.clone(),
+            reason: self
+                .cancellation
+                .get()
+                .map_or_else(|| "cancelled".to_string(), |c| c.reason.clone()),
+        }
+    }
+
+    /// The counters, consistently: never an event's rows without its file count.
+    pub fn counters(&self) -> Counters {
+        let mut attempt = 0;
+        loop {
+            let ended = self.ended.load(Ordering::Acquire);
+            let begun = self.begun.load(Ordering::Acquire);
+            if begun != ended {
+                backoff(&mut attempt);
+                continue;
+            }
+            let c = Counters {
+                files_started: self.files[FileEvent::Started as usize].load(Ordering::Relaxed),
+                files_loaded: self.files[FileEvent::Loaded as usize].load(Ordering::Relaxed),
+                files_skipped: self.files[FileEvent::Skipped as usize].load(Ordering::Relaxed),
+                files_failed: self.files[FileEvent::Failed as usize].load(Ordering::Relaxed),
+                rows_read: self.rows_read.load(Ordering::Relaxed),
+                rows_written: self.rows_written.load(Ordering::Relaxed),
+                rows_rejected: self.rows_rejected.load(Ordering::Relaxed),
+                bytes_read: self.bytes_read.load(Ordering::Relaxed),
+            };
+            fence(Ordering::Acquire);
+            if self.begun.load(Ordering::Relaxed) == begun {
+                return c;
+            }
+            backoff(&mut attempt);
+        }
+    }
+
+    /// A consistent snapshot taken now.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_at(now())
+    }
+
+    pub fn snapshot_at(&self, t: Mono) -> Snapshot {
+        let counters = self.counters();
+        Snapshot {
+            counters,
+            started_at: self.started_at,
+            last_activity_at: self.last_activity(),
+            taken_at: t,
+            cancellation: self.cancellation(),
+        }
+    }
+
+    /// Cancel the batch. Returns true if this call cancelled it. When it returns, no event
+    /// can be counted any more.
+    pub fn cancel(&self, reason: impl Into<String>) -> bool {
+        self.cancel_with(Cancellation {
+            reason: reason.into(),
+            expired: None,
+        })
+    }
+
+    /// Cancel because `expiry` passed (reason "operation timeout" / "idle timeout").
+    pub fn cancel_expired(&self, expiry: Expiry) -> bool {
+        self.cancel_with(Cancellation {
+            reason: expiry.reason().to_string(),
+            expired: Some(expiry),
+        })
+    }
+
+    fn cancel_with(&self, c: Cancellation) -> bool {
+        let first = self.cancellation.set(c).is_ok();
+        self.cancelled.store(true, Ordering::SeqCst);
+        // Wait for writes that began before the flag was visible; they are wait-free.
+        let mut attempt = 0;
+        loop {
+            let ended = self.ended.load(Ordering::SeqCst);
+            if self.begun.load(Ordering::SeqCst) == ended {
+                return first;
+            }
+            backoff(&mut attempt);
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    pub fn cancellation(&self) -> Option<Cancellation> {
+        if self.is_cancelled() {
+            self.cancellation.get().cloned()
+        } else {
+            None
+        }
+    }
+
+    /// Which timeout the batch has passed at `t`, if any (the operation timeout wins).
+    pub fn expired_at(&self, t: Mono) -> Option<Expiry> {
+        if t.since(self.started_at) >= self.timeout.operation {
+            Some(Expiry::Operation)
+        } else if t.since(self.last_activity()) >= self.timeout.idle {
+            Some(Expiry::Idle)
+        } else {
+            None
+        }
+    }
+
+    pub fn is_expired(&self) -> Option<Expiry> {
+        self.expired_at(now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+    use std::thread;
+
+    fn acc_at(t: u64) -> Accumulator {
+        let timeout = BatchTimeout::from_secs(10.0, 2.0, 0.5).unwrap();
+        Accumulator::started_at("b1", timeout, Mono(t))
+    }
+
+    const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn counts_events_and_rows() {
+        let acc = acc_at(0);
+        let rows = Rows {
+            read: 3,
+            written: 2,
+            rejected: 1,
+            bytes: 100,
+        };
+        acc.write(Some(FileEvent::Started), Rows::default(), Mono(5))
+            .unwrap();
+        acc.write(Some(FileEvent::Loaded), rows, Mono(6)).unwrap();
+        acc.write(Some(FileEvent::Skipped), Rows::default(), Mono(7))
+            .unwrap();
+        acc.write(
+            Some(FileEvent::Failed),
+            Rows {
+                read: 1,
+                ..Rows::default()
+            },
+            Mono(8),
+        )
+        .unwrap();
+        acc.write(
+            None,
+            Rows {
+                bytes: 7,
+                ..Rows::default()
+            },
+            Mono(9),
+        )
+        .unwrap();
+        let s = acc.snapshot_at(Mono(10));
+        assert_eq!(
+            s.counters,
+            Counters {
+                files_started: 1,
+                files_loaded: 1,
+                files_skipped: 1,
+                files_failed: 1,
+                rows_read: 4,
+                rows_written: 2,
+                rows_rejected: 1,
+                bytes_read: 107,
+            }
+        );
+        assert_eq!(s.last_activity_at, Mono(9));
+        assert_eq!(s.elapsed(), Duration::from_nanos(10));
+        assert_eq!(s.idle(), Duration::from_nanos(1));
+        assert_eq!(s.cancellation, None);
+    }
+
+    #[test]
+    fn last_activity_never_goes_back() {
+        let acc = acc_at(0);
+        acc.touch_at(Mono(50));
+        acc.write(None, Rows::default(), Mono(20)).unwrap();
+        assert_eq!(acc.last_activity(), Mono(50));
+    }
+
+    #[test]
+    fn cancel_refuses_later_events_and_keeps_first_reason() {
+        let acc = acc_at(0);
+        acc.add_file_event(FileEvent::Started, Rows::default())
+            .unwrap();
+        assert!(acc.cancel("user"));
+        assert!(!acc.cancel("again"));
+        assert!(!acc.cancel_expired(Expiry::Idle));
+        let err = acc.add_file_event(
+            FileEvent::Loaded,
+            Rows {
+                read: 1,
+                ..Rows::default()
+            },
+        );
+        assert_eq!(
+            err,
+            Err(Cancelled {
+                batch_id: "b1".into(),
+                reason: "user".into()
+            })
+        );
+        assert!(acc
+            .add_rows(Rows {
+                read: 1,
+                ..Rows::default()
+            })
+            .is_err());
+        let s = acc.snapshot();
+        assert_eq!(s.counters.files_loaded, 0);
+        assert_eq!(s.counters.rows_read, 0);
+        assert_eq!(s.counters.files_started, 1);
+        assert_eq!(
+            s.cancellation,
+            Some(Cancellation {
+                reason: "user".into(),
+                expired: None
+            })
+        );
+    }
+
+    #[test]
+    fn cancel_expired_records_the_kind() {
+        let acc = acc_at(0);
+        assert!(acc.cancel_expired(Expiry::Operation));
+        let c = acc.cancellation().unwrap();
+        assert_eq!(c.reason, "operation timeout");
+        assert_eq!(c.expired, Some(Expiry::Operation));
+    }
+
+    #[test]
+    fn expiry_logic() {
+        let acc = acc_at(100 * SEC);
+        assert_eq!(acc.expired_at(Mono(100 * SEC)), None);
+        assert_eq!(acc.expired_at(Mono(101 * SEC)), None);
+        // idle: 2 s without activity
+        assert_eq!(acc.expired_at(Mono(102 * SEC)), Some(Expiry::Idle));
+        acc.touch_at(Mono(102 * SEC));
+        assert_eq!(acc.expired_at(Mono(103 * SEC)), None);
+        acc.write(None, Rows::default(), Mono(109 * SEC)).unwrap();
+        assert_eq!(acc.expired_at(Mono(109 * SEC + 1)), None);
+        // operation: 10 s in total, wins over idle
+        assert_eq!(acc.expired_at(Mono(110 * SEC)), Some(Expiry::Operation));
+        assert_eq!(acc.expired_at(Mono(200 * SEC)), Some(Expiry::Operation));
+        // a clock reading before the start never expires anything
+        assert_eq!(acc.expired_at(Mono(0)), None);
+    }
+
+    #[test]
+    fn timeouts_are_validated() {
+        assert!(BatchTimeout::from_secs(1.0, 1.0, 1.0).is_ok());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300] {
+            let err = BatchTimeout::from_secs(1.0, bad, 1.0).unwrap_err();
+            assert_eq!(err.name, "idle_timeout_s");
+        }
+        assert_eq!(BatchTimeout::default().operation, Duration::from_secs(3600));
+        assert_eq!(BatchTimeout::default().idle, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn clock_calibration_offsets_seconds() {
+        let width = calibrate_seconds_offset(|| 1000.0 + to_seconds_raw(now()));
+        assert!(width < Duration::from_millis(100));
+        let t = now();
+        let s = to_seconds(t);
+        assert!((s - (1000.0 + to_seconds_raw(t))).abs() < 0.1, "{s}");
+        calibrate_seconds_offset(|| to_seconds_raw(now()));
+        assert!(now() >= t);
+    }
+
+    fn to_seconds_raw(t: Mono) -> f64 {
+        t.0 as f64 / 1e9
+    }
+
+    /// Writers add (1 file, 3 rows read, 2 written, 1 rejected, 5 bytes) per event, so every
+    /// consistent snapshot has rows_read == 3 * files etc.; readers check that while 4 writers run.
+    #[test]
+    fn snapshots_are_consistent_under_concurrency() {
+        const WRITERS: u64 = 4;
+        const EVENTS: u64 = 20_000;
+        let acc = Arc::new(acc_at(0));
+        let barrier = Arc::new(Barrier::new(WRITERS as usize + 2));
+        let done = Arc::new(AtomicBool::new(false));
+        let mut writers = Vec::new();
+        for w in 0..WRITERS {
+            let (acc, barrier) = (acc.clone(), barrier.clone());
+            writers.push(thread::spawn(move || {
+                barrier.wait();
+                let kind = if w % 2 == 0 {
+                    FileEvent::Loaded
+                } else {
+                    FileEvent::Failed
+                };
+                for _ in 0..EVENTS {
+                    let rows = Rows {
+                        read: 3,
+                        written: 2,
+                        rejected: 1,
+                        bytes: 5,
+                    };
+                    acc.add_file_event(kind, rows).unwrap();
+                }
+            }));
+        }
+        let mut readers = Vec::new();
+        for _ in 0..2 {
+            let (acc, barrier, done) = (acc.clone(), barrier.clone(), done.clone());
+            readers.push(thread::spawn(move || {
+                barrier.wait();
+                let mut seen = 0u64;
+                let mut last = 0u64;
+                while !done.load(Ordering::Acquire) {
+                    let c = acc.counters();
+                    let files = c.files_loaded + c.files_failed;
+                    assert_eq!(c.rows_read, 3 * files, "{c:?}");
+                    assert_eq!(c.rows_written, 2 * files, "{c:?}");
+                    assert_eq!(c.rows_rejected, files, "{c:?}");
+                    assert_eq!(c.bytes_read, 5 * files, "{c:?}");
+                    assert!(files >= last, "counters went back");
+                    last = files;
+                    seen += 1;
+                }
+                seen
+            }));
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::Release);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+        let c = acc.counters();
+        assert_eq!(c.files_loaded + c.files_failed, WRITERS * EVENTS);
+        assert_eq!(c.files_loaded, WRITERS / 2 * EVENTS);
+        assert_eq!(c.rows_read, 3 * WRITERS * EVENTS);
+        assert_eq!(c.bytes_read, 5 * WRITERS * EVENTS);
+    }
+
+    /// Once cancel() returns, counters never change again, even with writers racing it.
+    #[test]
+    fn nothing_counted_after_cancel_returns() {
+        let acc = Arc::new(acc_at(0));
+        let barrier = Arc::new(Barrier::new(5));
+        let mut writers = Vec::new();
+        for _ in 0..4 {
+            let (acc, barrier) = (acc.clone(), barrier.clone());
+            writers.push(thread::spawn(move || {
+                barrier.wait();
+                let mut accepted = 0u64;
+                while acc
+                    .add_file_event(
+                        FileEvent::Loaded,
+                        Rows {
+                            read: 1,
+                            ..Rows::default()
+                        },
+                    )
+                    .is_ok()
+                {
+                    accepted += 1;
+                }
+                accepted
+            }));
+        }
+        barrier.wait();
+        while acc.counters().files_loaded < 1000 {
+            thread::yield_now();
+        }
+        assert!(acc.cancel("stop"));
+        let at_cancel = acc.counters();
+        let accepted: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        assert_eq!(acc.counters(), at_cancel);
+        assert_eq!(at_cancel.files_loaded, accepted);
+        assert_eq!(at_cancel.rows_read, accepted);
+    }
+}
