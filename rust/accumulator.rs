@@ -98,8 +98,9 @@ pub fn calibrate_seconds_offset(mut read_external: impl FnMut() -> f64) -> Durat
         let after = now();
         let width = after.0.saturating_sub(before.0);
         let mid = before.0 as f64 / 1e9 + width as f64 / 2e9;
-        if best.map_or(true, |(w, _)| width < w) {
-            best = Some((width, external - mid));
+        match best {
+            Some((w, _)) if w <= width => {}
+            _ => best = Some((width, external - mid)),
         }
     }
     let (width, offset) = best.unwrap_or((0, 0.0));
