@@ -1,0 +1,218 @@
+"""Hook specifications for tallyclerk plugins (pluggy project name ``tallyclerk``).
+
+A plugin is a module (or object) with functions named like the hooks below, each decorated
+with :data:`hookimpl`. Register it with an entry point in the ``tallyclerk`` group::
+
+    [project.entry-points.tallyclerk]
+    parquet = "tallyclerk_parquet"
+
+or for one run with ``tallyclerk load -p my_module ...``. The built-in loaders, validator and
+sinks (``tallyclerk.builtins``) are plugins written exactly this way.
+
+Hooks are called in LIFO registration order (plugins loaded later run first); ``tryfirst`` /
+``trylast`` on an implementation adjust that. A plugin implements only the hooks it needs and
+may accept only the arguments it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from tallyclerk._core import RecordBatch, TableSchema
+    from tallyclerk.audit import FileClaim, FileResult, FileSkip, RejectRow
+    from tallyclerk.protocols import BatchContext, Config, Sink, Source
+
+__all__ = ["hookimpl", "hookspec"]
+
+hookspec = pluggy.HookspecMarker("tallyclerk")
+hookimpl = pluggy.HookimplMarker("tallyclerk")
+
+
+# -------------------------------------------------------------------------------------------
+# Initialization hooks: called once per command, for every registered plugin
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec(historic=True)
+def tallyclerk_addoption(
+    parser: argparse.ArgumentParser, pluginmanager: pluggy.PluginManager
+) -> None:
+    """Register command-line options of ``tallyclerk load``.
+
+    Historic: a plugin registered after the call (for example with ``-p``) still receives it.
+    Options appear in ``options`` of every later hook under their ``dest`` name
+    (``--parquet-columns`` -> ``options["parquet_columns"]``). Prefix option names with the
+    plugin's name so they cannot clash.
+
+    :param parser: the ``load`` sub-command's parser; call ``parser.add_argument(...)``.
+    :param pluginmanager: the plugin manager.
+    """
+
+
+@hookspec(historic=True)
+def tallyclerk_configure(config: Config) -> None:
+    """Perform initial configuration after the command line has been parsed.
+
+    Historic: plugins registered later are configured when they are registered.
+
+    :param config: the command, its parsed options, the settings and the plugin manager.
+    """
+
+
+@hookspec
+def tallyclerk_unconfigure(config: Config) -> None:
+    """Release what ``tallyclerk_configure`` set up; called once before the command exits,
+    whether it succeeded or not.
+
+    :param config: the same object ``tallyclerk_configure`` received.
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Source and sink hooks: who reads a file, who writes the rows
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> Source | None:
+    """Open ``path`` for reading and return a :class:`~tallyclerk.protocols.Source`, or None
+    when this loader does not handle the file.
+
+    A loader claims a file when ``options["format"]`` names its format, or, when no format
+    is given, by the file's suffix (``.csv``, ``.jsonl``...). Problems with the file as a
+    whole (missing, unreadable, bad encoding) raise :class:`~tallyclerk.errors.SourceError`;
+    problems with single records are rejects of the batch.
+
+    Stops at first non-None result.
+
+    :param path: the path as the user gave it.
+    :param options: the parsed command-line options (``format``, ``delimiter``,
+        ``encoding``, ``batch_rows``, ``schema`` (a TableSchema or None), plugin options).
+    """
+
+
+@hookspec(firstresult=True)
+def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> Sink | None:
+    """Open the target database named by ``url`` and return a
+    :class:`~tallyclerk.protocols.Sink`, or None when this sink does not handle the URL.
+
+    Raise :class:`~tallyclerk.errors.ConfigError` for a URL this sink handles but that is
+    invalid. When no plugin accepts the URL the command fails with exit status 2.
+
+    Stops at first non-None result.
+
+    :param url: the ``--into`` URL (it may hold a password: never log it unmasked).
+    :param options: the parsed command-line options.
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Record hooks: called for every record batch, in the reader thread
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def tallyclerk_validate_batch(
+    batch: RecordBatch, schema: TableSchema | None, context: BatchContext
+) -> None:
+    """Check a record batch; mark each failing row with
+    ``batch.reject(index, column, rule, reason)``.
+
+    Every validator runs (there is no first result). The built-in Table Schema validator is
+    ``tryfirst``: it coerces the columns to the schema's types in place, so validators that
+    run after it see typed values. A row's first verdict wins.
+
+    :param batch: the record batch (rows read from one file).
+    :param schema: the Table Schema in effect, or None when loading without one.
+    :param context: batch id, file id, path, table and options.
+    """
+
+
+@hookspec
+def tallyclerk_transform_batch(batch: RecordBatch, context: BatchContext) -> None:
+    """Repair or derive fields of a validated batch in place, with ``batch.set_column``.
+
+    Called after every validator, for every batch. Rejected rows are never written, whatever
+    a transform does to them. A derived column must exist in the target table.
+
+    :param batch: the record batch, already validated.
+    :param context: batch id, file id, path, table and options.
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Event hooks: notifications, return values are ignored
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def tallyclerk_batch_start(batch_id: str, table: str, paths: Sequence[str]) -> None:
+    """A load batch started.
+
+    :param batch_id: the new batch's id.
+    :param table: the target table.
+    :param paths: the paths to load, as given.
+    """
+
+
+@hookspec
+def tallyclerk_batch_finish(batch_id: str, report: Mapping[str, Any]) -> None:
+    """A load batch finished (in any status); called before the command exits.
+
+    :param batch_id: the batch's id.
+    :param report: the batch report (the ``--json`` object: status, counts, files).
+    """
+
+
+@hookspec
+def tallyclerk_file_start(claim: FileClaim) -> None:
+    """Loading a file starts (it was claimed; its transaction is about to open).
+
+    Called again for each retry of the same file (``claim.attempt`` stays the claim's).
+
+    :param claim: the file's claim: file id, path, table, fingerprint.
+    """
+
+
+@hookspec
+def tallyclerk_file_finish(path: str, status: str, result: FileResult) -> None:
+    """A file ended: ``status`` is ``"loaded"`` (committed) or ``"failed"`` (rolled back).
+
+    :param path: the path as given.
+    :param status: ``"loaded"`` or ``"failed"``.
+    :param result: rows read, written and rejected, bytes read, the error if any.
+    """
+
+
+@hookspec
+def tallyclerk_file_skipped(path: str, skip: FileSkip) -> None:
+    """A file was not loaded because the same content is already loaded into the table
+    (or is being loaded by another live process).
+
+    :param path: the path as given.
+    :param skip: the earlier batch and the reason.
+    """
+
+
+@hookspec
+def tallyclerk_timeout(batch_id: str, kind: str) -> None:
+    """The batch passed its operation or idle timeout and was cancelled; the current file is
+    rolled back and the batch ends ``timed_out``.
+
+    :param batch_id: the batch's id.
+    :param kind: ``"operation"`` or ``"idle"``.
+    """
+
+
+@hookspec
+def tallyclerk_rows_rejected(file: str, rejects: Sequence[RejectRow]) -> None:
+    """Rows of a file were quarantined; called once per record batch that had rejects.
+
+    :param file: the path as given.
+    :param rejects: the rejected rows with record number, line, column, rule and reason.
+    """
