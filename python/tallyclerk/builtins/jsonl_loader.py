@@ -1,0 +1,238 @@
+"""JSON Lines loader: one JSON object per line, parsed with orjson, streamed in record batches.
+
+Claims a file when ``--format jsonl`` is given, or without ``--format`` when its name ends in
+``.jsonl``, ``.ndjson`` or ``.jsonl.txt``.
+
+Columns: the schema's field names when a schema is given (keys not in the schema are not
+loaded); otherwise the union of every object's keys in first-seen order, found by a first
+streaming pass over the file (only the key set is kept). Records:
+
+- a blank line is not a record (it is not counted);
+- a line that is not valid JSON, or is valid JSON but not an object, is rejected (rule
+  ``json``), with its line number and the parser's reason; the other lines load;
+- a line longer than ``max_field_bytes`` is rejected (rule ``line-length``) without being
+  held in memory;
+- nested arrays and objects load as their JSON text; integers beyond 64 bits keep their exact
+  digits (as text) instead of orjson's rounded float; with duplicate keys the last one wins.
+
+Memory is bounded: one batch of ``batch_rows`` lines (and at most ``_BATCH_BYTES`` of text).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+
+from tallyclerk import RecordBatch
+from tallyclerk.errors import SourceError
+from tallyclerk.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from tallyclerk._core import TableSchema
+
+SUFFIXES = (".jsonl", ".ndjson", ".jsonl.txt")
+DEFAULT_BATCH_ROWS = 10_000
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+_BATCH_BYTES = 16 * 1024 * 1024
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_CHUNK = 1 << 20
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, (str, bool, float)):
+        return value
+    if isinstance(value, int):
+        return value if _I64_MIN <= value <= _I64_MAX else str(value)
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _needs_exact(obj: Mapping[str, Any]) -> bool:
+    """orjson turns integers beyond 64 bits into floats; spot values that may have lost digits."""
+    for value in obj.values():
+        if isinstance(value, float) and abs(value) >= 2.0**63:
+            return True
+        if isinstance(value, int) and not isinstance(value, bool) and value > _I64_MAX:
+            return True
+    return False
+
+
+class JsonlSource:
+    """A JSON Lines file read in record batches (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        schema: TableSchema | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        encoding: str = "utf-8",
+    ) -> None:
+        self.path = path
+        self.batch_rows = batch_rows
+        self._max_line = max_line_bytes
+        self._encoding = encoding
+        self._bytes_read = 0
+        self._file: IO[bytes] | None = None
+        try:
+            if os.path.isdir(path):
+                raise SourceError(f"{path}: is a directory", path=path)
+            self._file = open(path, "rb")
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot open: {exc.strerror or exc}", path=path) from exc
+        if schema is not None:
+            self._columns = list(schema.field_names)
+        else:
+            self._columns = self._scan_keys()
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    @property
+    def bytes_read(self) -> int:
+        return self._bytes_read
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> JsonlSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _lines(self) -> Iterator[tuple[int, bytes | None, int]]:
+        """(physical line number, line without its end or None when too long, bytes used)."""
+        assert self._file is not None
+        f = self._file
+        lineno = 0
+        while True:
+            line = f.readline(self._max_line + 1)
+            if not line:
+                return
+            lineno += 1
+            size = len(line)
+            if len(line) > self._max_line and not line.endswith(b"\n"):
+                while True:  # skip the rest of the over-long line without keeping it
+                    rest = f.readline(_CHUNK)
+                    size += len(rest)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                yield lineno, None, size
+                continue
+            yield lineno, line.rstrip(b"\r\n"), size
+
+    def _scan_keys(self) -> list[str]:
+        keys: dict[str, None] = {}
+        for _, line, _size in self._lines():
+            if not line or not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                for key in obj:
+                    if key not in keys:
+                        keys[key] = None
+        assert self._file is not None
+        self._file.seek(0)
+        return list(keys)
+
+    def __iter__(self) -> Iterator[RecordBatch]:
+        columns = self._columns
+        width = len(columns)
+        empty: tuple[None, ...] = (None,) * width
+        rows: list[Any] = []
+        numbers: list[int] = []
+        lines: list[int] = []
+        raws: list[str] = []
+        verdicts: list[tuple[int, str, str]] = []
+        pending_bytes = 0
+        text_bytes = 0
+        record = 0
+
+        def flush() -> RecordBatch:
+            nonlocal rows, numbers, lines, raws, verdicts, pending_bytes, text_bytes
+            batch = RecordBatch.from_rows(columns, rows, numbers, lines, raws)
+            for index, rule, reason in verdicts:
+                batch.reject(index, None, rule, reason)
+            self._bytes_read += pending_bytes
+            rows, numbers, lines, raws, verdicts = [], [], [], [], []
+            pending_bytes = text_bytes = 0
+            return batch
+
+        for lineno, line, size in self._lines():
+            pending_bytes += size
+            if line is not None and not line.strip():
+                continue
+            record += 1
+            numbers.append(record)
+            lines.append(lineno)
+            if line is None:
+                rows.append(empty)
+                raws.append("")
+                verdicts.append(
+                    (len(rows) - 1, "line-length", f"line longer than {self._max_line} bytes")
+                )
+            else:
+                raw = line.decode(self._encoding, errors="replace")
+                raws.append(raw)
+                text_bytes += len(line)
+                verdict = self._parse(line, rows, columns, empty)
+                if verdict is not None:
+                    verdicts.append((len(rows) - 1, "json", verdict))
+            if len(rows) >= max(1, self.batch_rows) or text_bytes >= _BATCH_BYTES:
+                yield flush()
+        if rows or pending_bytes:
+            if rows:
+                yield flush()
+            else:
+                self._bytes_read += pending_bytes
+
+    @staticmethod
+    def _parse(
+        line: bytes, rows: list[Any], columns: list[str], empty: tuple[None, ...]
+    ) -> str | None:
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            rows.append(empty)
+            return f"malformed JSON: {exc}"
+        if not isinstance(obj, dict):
+            rows.append(empty)
+            return f"not a JSON object (a JSON {type(obj).__name__ if obj is not None else 'null'})"
+        if _needs_exact(obj):
+            obj = json.loads(line)
+        rows.append(tuple(_cell(obj.get(name)) for name in columns))
+        return None
+
+
+def _claims(path: str, options: Mapping[str, Any]) -> bool:
+    fmt = options.get("format")
+    if fmt:
+        return str(fmt).lower() in ("jsonl", "ndjson")
+    return path.lower().endswith(SUFFIXES)
+
+
+@hookimpl
+def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> JsonlSource | None:
+    """Open a JSON Lines file (by ``--format jsonl`` or its suffix)."""
+    if not _claims(path, options):
+        return None
+    return JsonlSource(
+        path,
+        schema=options.get("schema"),
+        batch_rows=int(options.get("batch_rows") or DEFAULT_BATCH_ROWS),
+        max_line_bytes=int(options.get("max_field_bytes") or DEFAULT_MAX_LINE_BYTES),
+        encoding=str(options.get("encoding") or "utf-8"),
+    )

@@ -1,0 +1,233 @@
+"""The generic sink: any database SQLAlchemy 2 can reach (PostgreSQL, SQLite, ...).
+
+Claims every URL SQLAlchemy has a dialect for (``trylast``: faster sinks such as the built-in
+SQLite one go first). Creates the target table from the Table Schema with SQLAlchemy ``Table``
+and ``Column`` objects, every identifier quoted, plus ``_tc_file_id``; inserts each batch's
+valid rows with one ``executemany`` of bound parameters; one transaction per file (SQLite:
+WAL, busy timeout, ``BEGIN IMMEDIATE``). Database errors become :class:`SinkError`, marked
+``transient`` when retrying may help (locked, deadlock, serialization, connection lost).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.sql.elements import quoted_name
+
+from tallyclerk.errors import ConfigError, SinkError
+from tallyclerk.hookspecs import hookimpl
+from tallyclerk.redact import redact
+
+if TYPE_CHECKING:
+    from tallyclerk._core import RecordBatch, TableSchema
+    from tallyclerk.audit import FileClaim
+
+FILE_ID_COLUMN = "_tc_file_id"
+
+_TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
+    "string": sa.Text,
+    "integer": sa.BigInteger,
+    "number": sa.Float,
+    "boolean": sa.Boolean,
+    "date": sa.Date,
+    "datetime": sa.DateTime,
+}
+
+_TRANSIENT_MARKERS = (
+    "database is locked",
+    "database table is locked",
+    "deadlock",
+    "could not serialize",
+    "serialization failure",
+    "connection",
+    "server closed",
+    "timeout",
+    "busy",
+)
+
+
+def sink_error(exc: SQLAlchemyError, action: str) -> SinkError:
+    """Classify a SQLAlchemy error as a transient or permanent :class:`SinkError`."""
+    lines = str(getattr(exc, "orig", None) or exc).splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    transient = bool(isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    if isinstance(exc, sa.exc.OperationalError):
+        low = text.lower()
+        transient = transient or any(marker in low for marker in _TRANSIENT_MARKERS)
+    return SinkError(redact(f"{action}: {text}"), transient=transient)
+
+
+def _to_date(value: Any) -> Any:
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    return value
+
+
+def _to_datetime(value: Any) -> Any:
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value
+
+
+class SqlAlchemyExecutor:
+    """Runs driver-level SQL (``?`` for SQLite, ``%s`` for PostgreSQL) on one connection."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+        self.dialect_name = connection.dialect.name
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self.connection.exec_driver_sql(sql, tuple(params)).rowcount)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        if not rows:
+            return 0
+        return int(self.connection.exec_driver_sql(sql, [tuple(r) for r in rows]).rowcount)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.connection.exec_driver_sql(sql, tuple(params))]
+
+
+class SqlAlchemyFileWrite:
+    """One file's transaction on its own connection."""
+
+    def __init__(self, sink: SqlAlchemySink, table: sa.Table, file_id: int) -> None:
+        self._table = table
+        self._file_id = file_id
+        self._keys = [c.key for c in table.columns if c.key != FILE_ID_COLUMN]
+        self._convert: list[Callable[[Any], Any] | None] = []
+        for key in self._keys:
+            kind = type(table.columns[key].type)
+            self._convert.append(
+                _to_date if kind is sa.Date else _to_datetime if kind is sa.DateTime else None
+            )
+        try:
+            self._conn = sink.engine.connect()
+            self._trans = self._conn.begin()
+        except SQLAlchemyError as exc:
+            raise sink_error(exc, "cannot begin a transaction") from exc
+        self.executor = SqlAlchemyExecutor(self._conn)
+
+    def write(self, batch: RecordBatch) -> int:
+        rejected = {r.index for r in batch.rejects()} if batch.num_rejected else set()
+        names = batch.columns
+        positions = [names.index(k) if k in names else -1 for k in self._keys]
+        params: list[dict[str, Any]] = []
+        for i, row in enumerate(batch.rows()):
+            if i in rejected:
+                continue
+            record: dict[str, Any] = {FILE_ID_COLUMN: self._file_id}
+            for key, pos, conv in zip(self._keys, positions, self._convert, strict=True):
+                value = row[pos] if pos >= 0 else None
+                record[key] = conv(value) if conv is not None and value is not None else value
+            params.append(record)
+        if not params:
+            return 0
+        try:
+            self._conn.execute(self._table.insert(), params)
+        except SQLAlchemyError as exc:
+            raise sink_error(exc, f"insert into {self._table.name!r} failed") from exc
+        return len(params)
+
+    def commit(self) -> None:
+        try:
+            self._trans.commit()
+        except SQLAlchemyError as exc:
+            raise sink_error(exc, "commit failed") from exc
+        finally:
+            self._conn.close()
+
+    def rollback(self) -> None:
+        try:
+            if self._trans.is_active:
+                self._trans.rollback()
+        finally:
+            self._conn.close()
+
+
+class SqlAlchemySink:
+    """A database reached through a SQLAlchemy engine."""
+
+    def __init__(self, url: str, *, settings: Any = None) -> None:
+        try:
+            parsed = sa.make_url(url)
+            parsed.get_dialect()
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise ConfigError(redact(f"unusable database URL {url!r}: {exc}")) from exc
+        self.url = parsed.render_as_string(hide_password=True)
+        busy_ms = int(getattr(settings, "busy_timeout_ms", 5000))
+        connect_s = float(getattr(settings, "connect_timeout_s", 10.0))
+        connect_args: dict[str, Any] = {}
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            connect_args = {"check_same_thread": False, "timeout": busy_ms / 1000.0}
+        elif backend == "postgresql":
+            connect_args = {"connect_timeout": max(1, int(connect_s))}
+        self.engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        if backend == "sqlite":
+            self._sqlite_setup(busy_ms, str(getattr(settings, "synchronous", "NORMAL")))
+        self.metadata = sa.MetaData()
+        self._table: sa.Table | None = None
+
+    def _sqlite_setup(self, busy_ms: int, synchronous: str) -> None:
+        sync = synchronous.upper() if synchronous.upper() in ("OFF", "NORMAL", "FULL") else "NORMAL"
+
+        @event.listens_for(self.engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+            cur.execute(f"PRAGMA synchronous={sync}")
+            cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def prepare(self, table: str, schema: TableSchema) -> None:
+        columns = [
+            sa.Column(
+                quoted_name(f["name"], quote=True),
+                _TYPES.get(str(f["type"]), sa.Text)(),
+                key=f["name"],
+            )
+            for f in schema.fields()
+        ]
+        columns.append(sa.Column(FILE_ID_COLUMN, sa.BigInteger, key=FILE_ID_COLUMN))
+        self.metadata.clear()
+        target = sa.Table(quoted_name(table, quote=True), self.metadata, *columns)
+        try:
+            self.metadata.create_all(self.engine, checkfirst=True)
+        except SQLAlchemyError as exc:
+            raise sink_error(exc, f"cannot create table {table!r}") from exc
+        self._table = target
+
+    def begin_file(self, claim: FileClaim) -> SqlAlchemyFileWrite:
+        if self._table is None:
+            raise RuntimeError("SqlAlchemySink.prepare() must be called before begin_file()")
+        return SqlAlchemyFileWrite(self, self._table, claim.file_id)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _has_dialect(url: str) -> bool:
+    try:
+        sa.make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError):
+        return False
+    return True
+
+
+@hookimpl(trylast=True)
+def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> SqlAlchemySink | None:
+    """Open any URL SQLAlchemy has a dialect for."""
+    if not _has_dialect(url):
+        return None
+    return SqlAlchemySink(url, settings=options.get("settings"))
