@@ -33,6 +33,7 @@ __all__ = [
     "SourceError",
     "TallyclerkError",
     "TransientRepositoryError",
+    "WatchdogStopped",
 ]
 
 
@@ -146,3 +147,7 @@ class LeaseLost(TallyclerkError, RuntimeError):
     Raised inside the committing transaction, which the caller then rolls back: a stalled
     worker can never commit a file someone else now owns.
     """
+
+
+class WatchdogStopped(TallyclerkError, RuntimeError):
+    """``watch`` or ``add_heartbeat`` on a watchdog after ``stop()``."""
