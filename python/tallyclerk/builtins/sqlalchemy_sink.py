@@ -11,7 +11,7 @@ WAL, busy timeout, ``BEGIN IMMEDIATE``). Database errors become :class:`SinkErro
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.sql.elements import quoted_name
 
+from tallyclerk.audit import SqlAlchemyExecutor
 from tallyclerk.errors import ConfigError, SinkError
 from tallyclerk.hookspecs import hookimpl
 from tallyclerk.redact import redact
@@ -72,25 +73,6 @@ def _to_datetime(value: Any) -> Any:
     if isinstance(value, str):
         return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     return value
-
-
-class SqlAlchemyExecutor:
-    """Runs driver-level SQL (``?`` for SQLite, ``%s`` for PostgreSQL) on one connection."""
-
-    def __init__(self, connection: sa.Connection) -> None:
-        self.connection = connection
-        self.dialect_name = connection.dialect.name
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return int(self.connection.exec_driver_sql(sql, tuple(params)).rowcount)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        if not rows:
-            return 0
-        return int(self.connection.exec_driver_sql(sql, [tuple(r) for r in rows]).rowcount)
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in self.connection.exec_driver_sql(sql, tuple(params))]
 
 
 class SqlAlchemyFileWrite:

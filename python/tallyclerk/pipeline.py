@@ -1,0 +1,620 @@
+"""The load pipeline: claim each file, stream it through the plugins into the sink, audit it.
+
+For each path, in order:
+
+1. A missing path, a directory or an unreadable file fails (the other files still load).
+2. ``audit.claim_file``: a file whose content is already loaded into the table is *skipped*
+   (naming the earlier batch) unless ``force``.
+3. One transaction per file: ``sink.begin_file(claim)``; ``audit.prepare_file_in`` deletes
+   the rows of an earlier crashed (or forced) load of the same file; the source's record
+   batches go through the validate and transform hooks in this (the reader) thread and into
+   a :class:`tallyclerk.WriteBehindQueue` (a few batches deep, so memory stays bounded) whose
+   writer thread writes them with ``FileWrite.write`` -- reading and validating overlap with
+   writing. When the audit store is the sink's database, the rejects and the manifest row
+   (``audit.commit_file_in``) are written in the same transaction, so a file's rows and its
+   ``loaded`` status commit together or not at all; otherwise the data commits first and
+   ``audit.finish_file`` records it (a crash in between is repaired by the next run: the
+   file's claim is found dead and its rows are deleted before it is loaded again).
+
+Row accounting, for every loaded or failed file: ``rows_read = rows_written + rows_rejected``.
+``rows_read`` counts the records read (a JSONL blank line is not a record). For a *loaded*
+file, ``rows_rejected`` is the quarantined rows. A *failed* file is rolled back, so
+``rows_written`` is 0 and every row read counts as rejected (``rows_rejected = rows_read``,
+the rows read until the failure); the rejects table still holds the rows that failed
+validation, with their reasons, and the file's ``error`` says why the rest were not written.
+
+Errors: ``--on-error continue`` (default) quarantines bad rows and loads the rest;
+``skip-file`` fails (rolls back) a file at its first rejected row and goes on with the next;
+``abort`` does the same and then stops the batch. ``--max-rejects N`` fails a file with more
+than N rejected rows. Transient sink or audit errors retry the whole file with exponential
+backoff and jitter (``settings.max_retries``); a circuit breaker opens after
+``settings.breaker_threshold`` consecutive failures and fails the following files fast until
+``settings.breaker_cooldown_s`` has passed.
+
+Stopping: :class:`StopToken` (set by the CLI's SIGINT/SIGTERM handlers) and the watchdog's
+batch timeout are checked between record batches and while waiting on the queue; the current
+file is rolled back and marked failed (``interrupted`` / ``batch timed out``), and the batch
+ends ``cancelled`` / ``timed_out``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from tallyclerk import TableSchema, WriteBehindQueue
+from tallyclerk._core import BatchAccumulator, FileEvent, RecordBatch
+from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, RejectRow
+from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
+from tallyclerk.errors import (
+    BatchCancelled,
+    ConfigError,
+    FlushTimeout,
+    LeaseLost,
+    QueueFull,
+    SinkError,
+    SourceError,
+    TallyclerkError,
+)
+from tallyclerk.logs import bind
+from tallyclerk.names import check_table_name
+from tallyclerk.protocols import BatchContext, FileWrite, Sink, Source, SqlExecutor
+from tallyclerk.retry import Backoff, CircuitBreaker, CircuitOpen, is_transient
+
+__all__ = ["ON_ERROR", "Pipeline", "StopToken"]
+
+log = logging.getLogger("tallyclerk.pipeline")
+
+ON_ERROR = ("continue", "skip-file", "abort")
+_POLL_S = 0.05
+_QUEUE_ITEMS = 4
+_QUEUE_BYTES = 64 * 1024 * 1024
+_KEEP_REJECTS = 10_000
+
+
+class StopToken:
+    """A stop request (Ctrl-C, SIGTERM); set from a signal handler, read by the pipeline."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason: str | None = None
+        self.signum: int | None = None
+
+    def stop(self, reason: str = "interrupted", signum: int | None = None) -> None:
+        if not self._event.is_set():
+            self.reason, self.signum = reason, signum
+            self._event.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
+
+
+class Interrupted(TallyclerkError):
+    """The load was asked to stop (signal); the current file was rolled back."""
+
+
+class BatchTimedOut(TallyclerkError):
+    """The watchdog cancelled the batch (operation or idle timeout)."""
+
+
+class RejectLimit(TallyclerkError):
+    """The file's rejected rows broke ``--on-error skip-file|abort`` or ``--max-rejects``."""
+
+    def __init__(self, message: str, *, stop_batch: bool = False) -> None:
+        super().__init__(message)
+        self.stop_batch = stop_batch
+
+
+@dataclass
+class _FileState:
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    bytes_read: int = 0
+    first_error_line: int | None = None
+    rejects: list[RejectRow] = field(default_factory=list)
+    writer_error: BaseException | None = None
+    abandon: bool = False
+
+    def result(self, error: BaseException | None = None) -> FileResult:
+        if error is None:
+            return FileResult(
+                rows_read=self.rows_read,
+                rows_written=self.rows_written,
+                rows_rejected=self.rows_rejected,
+                bytes_read=self.bytes_read,
+                first_error_line=self.first_error_line,
+            )
+        line = self.first_error_line
+        if isinstance(error, SourceError) and error.line is not None:
+            line = error.line
+        return FileResult(
+            rows_read=self.rows_read,
+            rows_written=0,
+            rows_rejected=self.rows_read,
+            bytes_read=self.bytes_read,
+            first_error_line=line,
+            error=_message(error),
+            error_class=type(error).__name__,
+        )
+
+
+def _message(exc: BaseException) -> str:
+    from tallyclerk.dburl import mask_secrets
+
+    text = str(exc) or type(exc).__name__
+    return mask_secrets(text.splitlines()[0] if text else text)
+
+
+@dataclass
+class _Outcome:
+    status: str  # loaded | skipped | failed
+    stop_batch: bool = False
+
+
+class Pipeline:
+    """Loads files into one table through one sink, recording everything in the audit store.
+
+    :param settings: a :class:`tallyclerk.settings.Settings`.
+    :param pm: the plugin manager (loaders, validators, transforms, event hooks).
+    :param audit: the audit service.
+    :param sink: the opened sink (``tallyclerk_open_sink``'s result).
+    :param into_url: the sink's URL (to learn whether the audit store shares its database).
+    :param stop: a stop token the caller sets to interrupt the load.
+    :param progress: called as ``progress(files_done, files_total, rows_read)`` after each
+        record batch and each file (on the reader thread).
+    """
+
+    def __init__(
+        self,
+        settings: Any,
+        pm: pluggy.PluginManager,
+        audit: AuditService,
+        sink: Sink,
+        *,
+        into_url: str,
+        stop: StopToken | None = None,
+        progress: Callable[[int, int, int], None] | None = None,
+        sleep: Callable[[float], bool] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pm = pm
+        self.hook = pm.hook
+        self.audit = audit
+        self.sink = sink
+        self.stop = stop or StopToken()
+        self.progress = progress
+        self._shared = audit.shares_database_with(into_url)
+        self._wait = sleep or self.stop.wait
+        self.breaker = CircuitBreaker(
+            threshold=int(getattr(settings, "breaker_threshold", 5)),
+            cooldown_s=float(getattr(settings, "breaker_cooldown_s", 30.0)),
+        )
+        self.backoff = Backoff(
+            initial_ms=float(getattr(settings, "backoff_initial_ms", 10.0)),
+            max_ms=float(getattr(settings, "backoff_max_ms", 2000.0)),
+            max_retries=int(getattr(settings, "max_retries", 5)),
+        )
+        rows = int(getattr(settings, "batch_rows", 0))
+        self.sizer: AdaptiveBatchSize | FixedBatchSize = (
+            FixedBatchSize(rows) if rows > 0 else AdaptiveBatchSize()
+        )
+        self._acc: BatchAccumulator | None = None
+        self._rows_total = 0
+        self._files_done = 0
+        self._files_total = 0
+
+    # -- batch ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        paths: Sequence[str],
+        table: str,
+        schema: TableSchema | None = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        on_error: str = "continue",
+        max_rejects: int | None = None,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """Load ``paths`` into ``table``; returns the batch report (the CLI's ``--json``)."""
+        check_table_name(table)
+        if on_error not in ON_ERROR:
+            raise ConfigError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+        if max_rejects is not None and max_rejects < 0:
+            raise ConfigError("--max-rejects must be 0 or more")
+        opts: dict[str, Any] = dict(options or {})
+        opts.setdefault("settings", self.settings)
+        opts["schema"] = schema
+        self._on_error, self._max_rejects, self._force = on_error, max_rejects, force
+        self._table, self._schema, self._options = table, schema, opts
+        self._files_total = len(paths)
+
+        audit_options = {
+            k: v
+            for k, v in opts.items()
+            if isinstance(v, (str, int, float, bool)) or v is None
+        }
+        audit_options.update(on_error=on_error, max_rejects=max_rejects, force=force)
+        batch_id = self.audit.start_batch(table, audit_options)
+        self._batch_id = batch_id
+        self._acc = self.audit.accumulator(batch_id)
+        unclaimed: list[dict[str, Any]] = []
+        status: str | None = None
+        error: BaseException | None = None
+        with bind(batch_id=batch_id):
+            log.info("batch %s: loading %d file(s) into %r", batch_id, len(paths), table)
+            self.audit.record("batch_started", batch_id=batch_id,
+                              payload={"table": table, "files": len(paths)})
+            self.hook.tallyclerk_batch_start(batch_id=batch_id, table=table, paths=list(paths))
+            try:
+                for path in paths:
+                    if self.stop.stopped:
+                        status = "cancelled"
+                        break
+                    if self._timed_out() is not None:
+                        status = "timed_out"
+                        break
+                    outcome = self._load_path(path, unclaimed)
+                    self._files_done += 1
+                    self._tick()
+                    if outcome.stop_batch:
+                        status = self._stop_status()
+                        break
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                if self.stop.stopped:
+                    status = "cancelled"
+                kind = self._timed_out()
+                if kind is not None and status != "cancelled":
+                    status = "timed_out"
+                report = self.audit.finish_batch(batch_id, error=error, status=status)
+                report = _merge_unclaimed(report, unclaimed, paths)
+                self.audit.record("batch_finished", batch_id=batch_id,
+                                  payload={"status": report.get("status")})
+                self.hook.tallyclerk_batch_finish(batch_id=batch_id, report=report)
+        return report
+
+    def _stop_status(self) -> str | None:
+        if self.stop.stopped:
+            return "cancelled"
+        if self._timed_out() is not None:
+            return "timed_out"
+        return None
+
+    def _timed_out(self) -> str | None:
+        acc = self._acc
+        if acc is None or not acc.cancelled:
+            return None
+        return acc.snapshot().expired or "operation"
+
+    def _tick(self, extra_rows: int = 0) -> None:
+        if self.progress is not None:
+            self.progress(self._files_done, self._files_total, self._rows_total + extra_rows)
+
+    def _count(self, kind: FileEvent, st: _FileState | None = None, failed: bool = False) -> None:
+        assert self._acc is not None
+        try:
+            if st is None:
+                self._acc.add_file_event(kind)
+            else:
+                self._acc.add_file_event(
+                    kind,
+                    rows_read=st.rows_read,
+                    rows_written=0 if failed else st.rows_written,
+                    rows_rejected=st.rows_read if failed else st.rows_rejected,
+                    bytes_read=st.bytes_read,
+                )
+        except BatchCancelled:
+            log.info("batch cancelled; file event not counted")
+
+    # -- one path ---------------------------------------------------------------------------
+
+    def _load_path(self, path: str, unclaimed: list[dict[str, Any]]) -> _Outcome:
+        problem = _unreadable(path)
+        claim: FileClaim | FileSkip
+        try:
+            if problem is not None:
+                raise SourceError(f"{path}: {problem}", path=path)
+            claim = self.audit.claim_file(self._batch_id, path, self._table, force=self._force)
+        except SourceError as exc:
+            log.error("file %s failed: %s", path, _message(exc))
+            unclaimed.append(_failed_entry(path, exc))
+            self._count(FileEvent.FAILED)
+            self.audit.record("file_failed", batch_id=self._batch_id,
+                              payload={"path": path, "error": _message(exc)})
+            stop = self._on_error == "abort"
+            return _Outcome("failed", stop_batch=stop)
+        if isinstance(claim, FileSkip):
+            log.info("file %s skipped: %s", path, claim.reason)
+            self._count(FileEvent.SKIPPED)
+            self.hook.tallyclerk_file_skipped(path=path, skip=claim)
+            self.audit.record("file_skipped", batch_id=self._batch_id, file_id=claim.file_id,
+                              payload={"path": path, "reason": claim.reason})
+            return _Outcome("skipped")
+        with bind(file_id=claim.file_id):
+            return self._load_claimed(claim)
+
+    def _load_claimed(self, claim: FileClaim) -> _Outcome:
+        path = claim.path
+        self._count(FileEvent.STARTED)
+        attempt = 0
+        while True:
+            attempt += 1
+            st = _FileState()
+            try:
+                self.breaker.check()
+                self.audit.record("file_started", batch_id=self._batch_id, file_id=claim.file_id,
+                                  payload={"path": path, "attempt": attempt})
+                self.hook.tallyclerk_file_start(claim=claim)
+                self._attempt(claim, st, attempt)
+            except ConfigError as exc:
+                # a configuration problem (bad option for a loader): fail, stop, exit 2
+                self._fail(claim, st, exc)
+                raise
+            except (TallyclerkError, OSError) as exc:
+                if is_transient(exc):
+                    self.breaker.record_failure()
+                    if self.backoff.should_retry(attempt) and not self.stop.stopped:
+                        delay = self.backoff.delay_s(attempt)
+                        log.warning("file %s: transient failure (%s); retry %d in %.2f s",
+                                    path, _message(exc), attempt, delay)
+                        self._wait(delay)
+                        continue
+                elif not isinstance(exc, (CircuitOpen, RejectLimit, Interrupted, BatchTimedOut)):
+                    if isinstance(exc, SinkError):
+                        self.breaker.record_failure()
+                return self._fail(claim, st, exc)
+            except BaseException as exc:
+                # a bug in a plugin or in tallyclerk: record the file as failed, then let the
+                # exception reach the CLI (exit 70 with one line, the traceback in the log)
+                self._fail(claim, st, exc)
+                raise
+            self.breaker.record_success()
+            return self._loaded(claim, st)
+
+    def _loaded(self, claim: FileClaim, st: _FileState) -> _Outcome:
+        result = st.result()
+        if not self._shared:
+            self.audit.finish_file(claim, "loaded", result, st.rejects)
+        self._count(FileEvent.LOADED, st)
+        self._rows_total += st.rows_read
+        self.audit.record("file_loaded", batch_id=self._batch_id, file_id=claim.file_id,
+                          payload={"path": claim.path, "rows_read": st.rows_read,
+                                   "rows_written": st.rows_written,
+                                   "rows_rejected": st.rows_rejected})
+        log.info("file %s loaded: %d read, %d written, %d rejected", claim.path,
+                 st.rows_read, st.rows_written, st.rows_rejected)
+        self.hook.tallyclerk_file_finish(path=claim.path, status="loaded", result=result)
+        return _Outcome("loaded")
+
+    def _fail(self, claim: FileClaim, st: _FileState, exc: BaseException) -> _Outcome:
+        if isinstance(exc, BatchTimedOut):
+            kind = self._timed_out() or "operation"
+            self.hook.tallyclerk_timeout(batch_id=self._batch_id, kind=kind)
+        result = st.result(exc)
+        log.error("file %s failed (%s): %s", claim.path, type(exc).__name__, result.error)
+        try:
+            self.audit.finish_file(claim, "failed", result, st.rejects[:_KEEP_REJECTS])
+        except LeaseLost:
+            log.error("file %s: claim taken over by another worker", claim.path)
+        self._count(FileEvent.FAILED, st, failed=True)
+        self._rows_total += st.rows_read
+        self.audit.record("file_failed", batch_id=self._batch_id, file_id=claim.file_id,
+                          payload={"path": claim.path, "error": result.error,
+                                   "error_class": result.error_class})
+        self.hook.tallyclerk_file_finish(path=claim.path, status="failed", result=result)
+        stop = (
+            isinstance(exc, (Interrupted, BatchTimedOut))
+            or (isinstance(exc, RejectLimit) and exc.stop_batch)
+            or self._on_error == "abort"
+        )
+        return _Outcome("failed", stop_batch=stop)
+
+    # -- one attempt: one transaction ---------------------------------------------------------
+
+    def _attempt(self, claim: FileClaim, st: _FileState, attempt: int) -> None:
+        opts = dict(self._options)
+        opts["batch_rows"] = self.sizer.rows
+        source = self._open_source(claim.path, opts)
+        try:
+            schema = self._schema or TableSchema.text_columns(source.columns)
+            self.sink.prepare(self._table, schema)
+            fw = self.sink.begin_file(claim)
+            try:
+                ex = fw.executor
+                if claim.replaces:
+                    if ex is None:
+                        raise SinkError("this sink cannot delete the rows of an earlier load")
+                    self.audit.prepare_file_in(ex, claim, self._table)
+                shared = ex if self._shared else None
+                ctx = BatchContext(
+                    batch_id=self._batch_id, file_id=claim.file_id, path=claim.path,
+                    table=self._table, schema=self._schema, options=opts, attempt=attempt,
+                )
+                self._stream(source, fw, claim, ctx, st, shared)
+                if shared is not None:
+                    self.audit.commit_file_in(shared, claim, st.result())
+                fw.commit()
+            except BaseException:
+                st.abandon = True
+                fw.rollback()
+                raise
+        finally:
+            source.close()
+
+    def _open_source(self, path: str, opts: Mapping[str, Any]) -> Source:
+        source = self.hook.tallyclerk_open_source(path=path, options=opts)
+        if source is None:
+            fmt = opts.get("format")
+            if fmt:
+                raise ConfigError(f"no loader for --format {fmt!r} (csv, jsonl, or a plugin's)")
+            raise SourceError(
+                f"{path}: no loader recognises this file (use --format csv|jsonl, or a plugin)",
+                path=path,
+            )
+        return source  # type: ignore[no-any-return]
+
+    def _check(self, st: _FileState) -> None:
+        if st.writer_error is not None:
+            raise st.writer_error
+        if self.stop.stopped:
+            raise Interrupted(self.stop.reason or "interrupted")
+        kind = self._timed_out()
+        if kind is not None:
+            raise BatchTimedOut(f"batch timed out ({kind} timeout)")
+
+    def _stream(
+        self,
+        source: Source,
+        fw: FileWrite,
+        claim: FileClaim,
+        ctx: BatchContext,
+        st: _FileState,
+        shared: SqlExecutor | None,
+    ) -> None:
+        audit, sizer = self.audit, self.sizer
+
+        def drain(items: list[tuple[RecordBatch, list[RejectRow]]]) -> None:
+            for batch, rejects in items:
+                if st.abandon or st.writer_error is not None:
+                    return
+                started = time.perf_counter()
+                written = fw.write(batch)
+                if rejects and shared is not None:
+                    audit.add_rejects_in(shared, claim, rejects)
+                sizer.observe(batch.num_rows, time.perf_counter() - started, batch.bytes)
+                st.rows_written += written
+
+        def dead_letter(items: list[Any], exc: BaseException) -> None:
+            if st.writer_error is None:
+                st.writer_error = exc
+
+        queue = WriteBehindQueue(
+            drain,
+            max_items=_QUEUE_ITEMS,
+            max_bytes=_QUEUE_BYTES,
+            max_batch=1,
+            linger_ms=0.0,
+            max_retries=0,
+            dead_letter=dead_letter,
+            flush_at_exit=False,
+            name="tallyclerk-sink",
+        )
+        hook = self.hook
+        try:
+            for batch in source:
+                self._check(st)
+                hook.tallyclerk_validate_batch(batch=batch, schema=ctx.schema, context=ctx)
+                hook.tallyclerk_transform_batch(batch=batch, context=ctx)
+                rejects = [_reject_row(r) for r in batch.rejects()] if batch.num_rejected else []
+                st.rows_read += batch.num_rows
+                st.rows_rejected += len(rejects)
+                st.bytes_read = source.bytes_read
+                if rejects:
+                    if st.first_error_line is None:
+                        st.first_error_line = rejects[0].line
+                    if shared is None or len(st.rejects) < _KEEP_REJECTS:
+                        st.rejects.extend(rejects)
+                    hook.tallyclerk_rows_rejected(file=claim.path, rejects=rejects)
+                    self._reject_policy(st, rejects[0])
+                self._put(queue, (batch, rejects), batch.bytes, st)
+                source.batch_rows = sizer.rows
+                if self._acc is not None:
+                    self._acc.touch()
+                self._tick(st.rows_read)
+            st.bytes_read = source.bytes_read
+            self._flush(queue, st)
+            self._check(st)
+        finally:
+            if st.writer_error is not None or self.stop.stopped:
+                st.abandon = True
+            with contextlib.suppress(FlushTimeout):
+                queue.close(timeout=1.0)
+        valid = st.rows_read - st.rows_rejected
+        if st.rows_written != valid:
+            raise SinkError(f"the sink wrote {st.rows_written} of {valid} valid rows")
+
+    def _reject_policy(self, st: _FileState, first: RejectRow) -> None:
+        where = f"record {first.record_number} (line {first.line})"
+        why = f"{first.column + ': ' if first.column else ''}{first.reason}"
+        if self._on_error == "abort":
+            raise RejectLimit(f"{where} rejected: {why}; --on-error abort stops the load",
+                              stop_batch=True)
+        if self._on_error == "skip-file":
+            raise RejectLimit(f"{where} rejected: {why}; --on-error skip-file rolled the file back")
+        if self._max_rejects is not None and st.rows_rejected > self._max_rejects:
+            raise RejectLimit(
+                f"{st.rows_rejected} rows rejected, more than --max-rejects {self._max_rejects}; "
+                "the file was rolled back"
+            )
+
+    def _put(self, queue: WriteBehindQueue, item: Any, size: int, st: _FileState) -> None:
+        while True:
+            try:
+                queue.put(item, size=max(1, size), timeout=_POLL_S)
+                return
+            except QueueFull:
+                self._check(st)
+
+    def _flush(self, queue: WriteBehindQueue, st: _FileState) -> None:
+        while True:
+            try:
+                queue.flush(timeout=_POLL_S)
+                return
+            except FlushTimeout:
+                self._check(st)
+
+
+def _reject_row(r: Any) -> RejectRow:
+    return RejectRow(
+        record_number=r.record_number, line=r.line, column=r.column,
+        rule=r.rule, reason=r.reason, raw=r.raw,
+    )
+
+
+def _unreadable(path: str) -> str | None:
+    if not os.path.lexists(path):
+        return "no such file"
+    if os.path.isdir(path):
+        return "is a directory"
+    if not os.path.exists(path):
+        return "broken symbolic link"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+def _failed_entry(path: str, exc: BaseException) -> dict[str, Any]:
+    return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
+            "rows_rejected": 0, "error": _message(exc)}
+
+
+def _merge_unclaimed(
+    report: dict[str, Any], unclaimed: list[dict[str, Any]], paths: Sequence[str]
+) -> dict[str, Any]:
+    """Add the paths that could not even be claimed (missing, directory) to the report."""
+    if not unclaimed:
+        return report
+    order = {p: i for i, p in reversed(list(enumerate(paths)))}
+    files = list(report.get("files", [])) + unclaimed
+    files.sort(key=lambda f: order.get(f["path"], len(paths)))
+    out = dict(report)
+    out["files"] = files
+    if out.get("status") == "succeeded":
+        out["status"] = "partial" if any(f["status"] == "loaded" for f in files) else "failed"
+    return out
