@@ -1,0 +1,189 @@
+"""The ``tallyclerk`` command line (console script ``tallyclerk = tallyclerk.cli:main``).
+
+Sub-commands: ``load``, ``status``, ``rejects``, ``plugins``, ``demo``. Exit status:
+
+====  ==========================================================================================
+0     success: no file failed (rejected rows alone do not fail a load)
+1     at least one file failed (a missing or unreadable path is a failed file), or the batch
+      timed out
+2     usage or configuration error (bad option, bad table name, unreadable or invalid schema,
+      unknown URL scheme): one line on stderr, ``tallyclerk: error: ...``
+3     the sink or the audit store failed in a way that stopped the load
+70    an unexpected internal error (one line; the traceback with ``--debug`` or
+      ``TALLYCLERK_DEBUG=1``)
+130   interrupted by Ctrl-C (SIGINT); 143: terminated by SIGTERM. The file being loaded was
+      rolled back and is recorded as failed ("interrupted"); the batch ends ``cancelled``.
+====  ==========================================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
+
+from tallyclerk.cli.output import Output
+from tallyclerk.errors import (
+    AuditStoreError,
+    ConfigError,
+    RepositoryError,
+    SinkError,
+    TallyclerkError,
+)
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_STOPPED",
+    "EXIT_USAGE",
+    "UsageError",
+    "build_parser",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+EXIT_INTERNAL = 70
+
+log = logging.getLogger("tallyclerk.cli")
+
+
+class UsageError(ConfigError):
+    """A command-line usage error (unknown option, missing argument)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors become :class:`UsageError` (one line, exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks of internal errors; log at debug level")
+    parser.add_argument("--log-format", choices=("text", "json"), default=None,
+                        help="format of log lines on stderr (default text)")
+    parser.add_argument("--log-level", default=None,
+                        help="log level on stderr (default warning; debug with --debug)")
+
+
+def db_options(parser: argparse.ArgumentParser) -> None:
+    """``--into`` / ``--audit``: where the data and the audit tables live."""
+    parser.add_argument("--into", metavar="URL", default="sqlite:///tallyclerk.db",
+                        help="target database (default sqlite:///tallyclerk.db)")
+    parser.add_argument("--audit", metavar="URL", default=None,
+                        help="audit store database (default: the --into database)")
+
+
+def plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-p", dest="plugins", action="append", default=[], metavar="PLUGIN",
+                        help="load the plugin module PLUGIN for this run (no:NAME blocks NAME)")
+
+
+def prescan_plugins(argv: Sequence[str]) -> list[str]:
+    """The ``-p`` values of ``argv``, found before the full parser exists (plugins add options)."""
+    found: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            break
+        if arg == "-p" and i + 1 < len(args):
+            found.append(args[i + 1])
+            i += 2
+            continue
+        if arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):
+            found.append(arg[2:].lstrip("="))
+        i += 1
+    return found
+
+
+def build_parser(pm: object | None = None) -> Parser:
+    """The full parser; ``pm`` (a plugin manager) lets plugins add ``load`` options."""
+    from tallyclerk.cli import demo, load, plugins_cmd, rejects, status
+
+    parser = Parser(
+        prog="tallyclerk",
+        description="Stream CSV and JSONL files into a database in batches, validate every "
+        "record against a Table Schema, quarantine bad rows and audit every batch and file.",
+    )
+    from tallyclerk import __version__
+
+    parser.add_argument("--version", action="version", version=f"tallyclerk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for module in (load, status, rejects, plugins_cmd, demo):
+        cmd = module.add_parser(sub, pm)
+        _common(cmd)
+    return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    from tallyclerk.logs import configure_logging
+
+    level: int | str = logging.WARNING
+    if getattr(args, "log_level", None):
+        level = str(args.log_level).upper()
+    elif getattr(args, "debug", False):
+        level = logging.DEBUG
+    try:
+        configure_logging(fmt=getattr(args, "log_format", None) or "text", level=level)
+    except ValueError as exc:
+        raise UsageError(f"--log-level: {exc}") from exc
+    if os.environ.get("TALLYCLERK_TRACE_PLUGINS") not in (None, "", "0"):
+        logging.getLogger("tallyclerk.plugins.trace").setLevel(logging.INFO)
+
+
+def _run(argv: Sequence[str], out: Output) -> int:
+    from tallyclerk.plugins import get_plugin_manager
+
+    pm = get_plugin_manager(prescan_plugins(argv))
+    parser = build_parser(pm)
+    args = parser.parse_args(list(argv))
+    _configure_logging(args)
+    args.pm = pm
+    rc: int = args.func(args, out)
+    return rc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (the console script exits with it)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = Output()
+    debug = "--debug" in argv or os.environ.get("TALLYCLERK_DEBUG", "") not in ("", "0")
+    try:
+        return _run(argv, out)
+    except ConfigError as exc:
+        out.error(str(exc))
+        return EXIT_USAGE
+    except (SinkError, AuditStoreError, RepositoryError) as exc:
+        out.error(str(exc))
+        if debug:
+            out.stderr.write(traceback.format_exc())
+        return EXIT_STOPPED
+    except TallyclerkError as exc:
+        out.error(f"{type(exc).__name__}: {exc}")
+        if debug:
+            out.stderr.write(traceback.format_exc())
+        return EXIT_STOPPED
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): nothing more can be written
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the top-level handler: one line, exit 70
+        hint = "" if debug else " (run with --debug or TALLYCLERK_DEBUG=1 for the traceback)"
+        out.error(f"internal error: {type(exc).__name__}: {exc}{hint}")
+        if debug:
+            out.stderr.write(traceback.format_exc())
+        return EXIT_INTERNAL

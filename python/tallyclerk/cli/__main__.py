@@ -1,0 +1,5 @@
+"""``python -m tallyclerk.cli``: the same as the ``tallyclerk`` console script."""
+
+from tallyclerk.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""The load report as a summary table, and the progress bar drawn on a terminal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tallyclerk.cli.output import Output, format_table
+
+__all__ = ["ProgressBar", "print_rejects", "print_report"]
+
+
+def print_report(out: Output, report: Mapping[str, Any], *, target: str | None = None) -> None:
+    """The batch summary: one line per file and a total."""
+    head = f"batch {report.get('batch_id')}  {report.get('status')}  table {report.get('table')!r}"
+    if target:
+        head += f"  into {target}"
+    out.line(head)
+    files: Sequence[Mapping[str, Any]] = report.get("files") or []
+    rows = [
+        [f.get("path"), f.get("status"), f.get("rows_read"), f.get("rows_written"),
+         f.get("rows_rejected"), f.get("error") or ""]
+        for f in files
+    ]
+    rows.append(["TOTAL", "", report.get("rows_read"), report.get("rows_written"),
+                 report.get("rows_rejected"), ""])
+    for text in format_table(
+        ["FILE", "STATUS", "READ", "WRITTEN", "REJECTED", "ERROR"], rows, right=(2, 3, 4)
+    ):
+        out.line(text)
+
+
+def print_rejects(out: Output, rejects: Sequence[Mapping[str, Any]]) -> None:
+    """Rejected rows: file, line, record, column, rule, reason."""
+    if not rejects:
+        out.line("no rejected rows")
+        return
+    rows = [
+        [r.get("path"), r.get("line"), r.get("record_number"), r.get("column") or "",
+         r.get("rule"), r.get("reason")]
+        for r in rejects
+    ]
+    for text in format_table(
+        ["FILE", "LINE", "RECORD", "COLUMN", "RULE", "REASON"], rows, right=(1, 2)
+    ):
+        out.line(text)
+
+
+class ProgressBar:
+    """``[#####-----] 3/10 files  120,345 rows  54,321 rows/s`` redrawn on stderr (TTY only)."""
+
+    WIDTH = 24
+
+    def __init__(self, out: Output, *, min_interval_s: float = 0.1) -> None:
+        self.out = out
+        self.min_interval_s = min_interval_s
+        self._started = time.monotonic()
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, files_done: int, files_total: int, rows: int) -> None:
+        now = time.monotonic()
+        if now - self._last < self.min_interval_s and files_done < files_total:
+            return
+        self._last = now
+        elapsed = max(now - self._started, 1e-6)
+        filled = int(self.WIDTH * files_done / files_total) if files_total else self.WIDTH
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        text = (f"\r[{bar}] {files_done}/{files_total} files  {rows:,} rows  "
+                f"{rows / elapsed:,.0f} rows/s")
+        self.out.stderr.write(text + "\x1b[K")
+        self.out.stderr.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self.out.stderr.write("\r\x1b[K")
+            self.out.stderr.flush()
+            self._drawn = False

@@ -1,0 +1,73 @@
+"""``tallyclerk status [--batch ID] [--json]``: a batch's report from the audit store."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import pluggy
+
+from tallyclerk.cli.output import Output, format_table
+from tallyclerk.errors import ConfigError
+
+__all__ = ["add_parser", "open_audit", "run"]
+
+
+def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
+    from tallyclerk.cli import db_options
+
+    p: argparse.ArgumentParser = sub.add_parser(
+        "status",
+        help="show a batch's report (the latest by default)",
+        description="Show a batch's report from the audit store: status, counts and files "
+        "(the latest batch unless --batch names one). --list shows recent batches.",
+    )
+    p.add_argument("--batch", metavar="ID", default=None, help="the batch id (default: latest)")
+    p.add_argument("--list", action="store_true", help="list recent batches instead")
+    p.add_argument("--limit", type=int, default=20, help="how many batches --list shows")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    db_options(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def open_audit(args: argparse.Namespace) -> Any:
+    """The audit service of ``--audit`` (or ``--into``); refuses to create a missing SQLite file."""
+    from tallyclerk.audit import AuditService
+    from tallyclerk.dburl import parse_url
+    from tallyclerk.settings import load_settings
+
+    url = args.audit or args.into
+    parsed = parse_url(url)
+    if parsed.dialect == "sqlite" and parsed.path is not None and not os.path.exists(parsed.path):
+        raise ConfigError(f"no tallyclerk database at {parsed.masked} (nothing loaded yet?)")
+    return AuditService(url, settings=load_settings())
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    from tallyclerk.cli.report import print_report
+
+    with open_audit(args) as audit:
+        if args.list:
+            batches = audit.list_batches(limit=args.limit)
+            if args.json:
+                out.json({"batches": batches})
+                return 0
+            keys = ["batch_id", "status", "table", "files", "rows_read", "rows_written",
+                    "rows_rejected", "started_at"]
+            rows = [[b.get(k) if k != "files" else len(b.get("files") or []) if
+                     isinstance(b.get("files"), list) else b.get("files") for k in keys]
+                    for b in batches]
+            for line in format_table([k.upper() for k in keys], rows, right=(3, 4, 5, 6)):
+                out.line(line)
+            return 0
+        report = audit.batch_report(args.batch)
+        if not report:
+            what = f"batch {args.batch!r}" if args.batch else "any batch"
+            raise ConfigError(f"the audit store has no record of {what}")
+        if args.json:
+            out.json(report)
+        else:
+            print_report(out, report)
+    return 0
