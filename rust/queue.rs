@@ -412,26 +412,38 @@ impl<T: Send + 'static> WriteBehindQueue<T> {
 
     /// Wait until every item put before this call was written or dead-lettered.
     pub fn flush(&self, timeout: Option<Duration>) -> Result<(), FlushError> {
+        let target = self.flush_mark()?;
+        self.wait_flushed(target, timeout)
+    }
+
+    /// First half of [`flush`](Self::flush): the number of items put so far (the flush
+    /// target), and the writer is told not to linger until it has delivered them.
+    pub fn flush_mark(&self) -> Result<u64, FlushError> {
         if self.is_writer_thread() {
             return Err(FlushError::Reentrant);
         }
         let sh = &*self.shared;
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut st = sh.state.lock();
         if st.closed {
             return Err(FlushError::Closed);
         }
         let target = st.enqueued;
-        if st.completed >= target {
-            return Ok(());
-        }
         if target > st.flush_target {
             st.flush_target = target;
         }
-        if st.writer_lingering {
+        if st.writer_lingering && st.completed < target {
             st.writer_lingering = false;
             sh.writer_cv.notify_one();
         }
+        Ok(target)
+    }
+
+    /// Second half of [`flush`](Self::flush): wait until the first `target` items are done.
+    /// Can be called repeatedly with short timeouts (e.g. to check for signals in between).
+    pub fn wait_flushed(&self, target: u64, timeout: Option<Duration>) -> Result<(), FlushError> {
+        let sh = &*self.shared;
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut st = sh.state.lock();
         st.waiters += 1;
         let result = loop {
             if st.completed >= target {
@@ -453,17 +465,9 @@ impl<T: Send + 'static> WriteBehindQueue<T> {
         result
     }
 
-    /// Stop accepting items, drain everything, stop the writer. Idempotent.
-    ///
-    /// With a timeout, when it passes the writer is told to abort: after its current sink call
-    /// it dead-letters every undelivered item ([`DeadReason::Undelivered`]) and stops. This
-    /// returns once that is done, or at once if the writer is inside a sink call.
-    pub fn close(&self, timeout: Option<Duration>) -> Result<(), CloseError> {
-        if self.is_writer_thread() {
-            return Err(CloseError::Reentrant);
-        }
+    /// Stop accepting items and wake the writer so it drains and stops; returns at once.
+    pub fn begin_close(&self) {
         let sh = &*self.shared;
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut st = sh.state.lock();
         if !st.closed {
             st.closed = true;
@@ -472,6 +476,13 @@ impl<T: Send + 'static> WriteBehindQueue<T> {
             sh.writer_cv.notify_all();
             sh.room_cv.notify_all();
         }
+    }
+
+    /// Wait up to `timeout` (None: forever) for the writer to stop; whether it has.
+    pub fn wait_stopped(&self, timeout: Option<Duration>) -> bool {
+        let sh = &*self.shared;
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut st = sh.state.lock();
         st.waiters += 1;
         while !st.writer_done {
             if timeout.is_some() && deadline.map_or(true, |d| Instant::now() >= d) {
@@ -484,21 +495,37 @@ impl<T: Send + 'static> WriteBehindQueue<T> {
                 None => sh.done_cv.wait(&mut st),
             }
         }
+        st.waiters -= 1;
+        st.writer_done
+    }
+
+    /// Stop accepting items, drain everything, stop the writer. Idempotent.
+    ///
+    /// With a timeout, when it passes the writer is told to abort: after its current sink call
+    /// it dead-letters every undelivered item ([`DeadReason::Undelivered`]) and stops. This
+    /// returns once that is done, or at once if the writer is inside a sink call.
+    pub fn close(&self, timeout: Option<Duration>) -> Result<(), CloseError> {
+        if self.is_writer_thread() {
+            return Err(CloseError::Reentrant);
+        }
+        self.begin_close();
         let mut result = Ok(());
-        if !st.writer_done {
-            result = Err(CloseError::Timeout {
-                undelivered: st.depth(),
-            });
+        if !self.wait_stopped(timeout) {
+            let sh = &*self.shared;
+            let mut st = sh.state.lock();
+            let undelivered = st.depth();
+            if undelivered > 0 {
+                result = Err(CloseError::Timeout { undelivered });
+            }
             st.abort = true;
             sh.writer_cv.notify_all();
+            st.waiters += 1;
             while !st.writer_done && !st.writer_calling {
                 sh.done_cv.wait(&mut st);
             }
+            st.waiters -= 1;
         }
-        st.waiters -= 1;
-        let done = st.writer_done;
-        drop(st);
-        if done {
+        if self.shared.state.lock().writer_done {
             if let Some(handle) = self.writer.lock().take() {
                 // The writer has finished its work and touches nothing after `writer_done`.
                 let _ = handle.join();
@@ -551,14 +578,7 @@ impl<T: Send + 'static> Drop for WriteBehindQueue<T> {
             }
             return;
         }
-        let mut st = self.shared.state.lock();
-        if !st.closed {
-            st.closed = true;
-            st.writer_idle = false;
-            st.writer_lingering = false;
-            self.shared.writer_cv.notify_all();
-            self.shared.room_cv.notify_all();
-        }
+        self.begin_close();
     }
 }
 

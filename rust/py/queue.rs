@@ -1,5 +1,696 @@
-use pyo3::prelude::*;
+//! Python bindings of the write-behind queue ([`crate::queue`]): `WriteBehindQueue`, `QueueStats`.
+//!
+//! The binding supplies the [`Sink`] that calls Python: the writer thread attaches to the
+//! interpreter only to build the batch list and call `sink(batch)` (or `dead_letter`), and
+//! never once the interpreter is shutting down. Every blocking wait of a Python caller runs
+//! detached from the interpreter, in slices, checking for signals in between.
+//!
+//! Interpreter exit: one `atexit` hook (registered at import) closes every live queue, bounded
+//! by its `exit_timeout_s` (0 for `flush_at_exit=False`, whose items are dead-lettered), then
+//! raises a flag after which no writer attaches any more; `atexit` hooks run before the
+//! interpreter starts finalizing, so a writer never blocks trying to attach to a dying one.
+//!
+//! Fork: the queue records its creator's pid; `os.register_at_fork` refreshes the cached pid in
+//! the child, where every use of an inherited queue raises `ForkedError` (its writer thread
+//! does not exist there, and its lock may have been held at fork time).
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use super::errors::ReentrantFlush;
+use super::errors::{guard, FlushTimeout, ForkedError, InternalError, QueueClosed, QueueFull};
+use crate::queue::{
+    CloseError, Config, DeadReason, FlushError, OnFull, PutError, Sink, SinkError, Stats,
+    WriteBehindQueue as Core,
+};
+
+type Item = Py<PyAny>;
+type CoreQueue = Core<Item>;
+
+/// How often a blocked Python caller wakes to check for signals (Ctrl-C).
+const SLICE: Duration = Duration::from_millis(100);
+
+/// Set once the exit hook has closed every queue: from then on no writer attaches.
+static EXITED: AtomicBool = AtomicBool::new(false);
+/// This process's id, refreshed in a child after `os.fork()`.
+static CURRENT_PID: AtomicU32 = AtomicU32::new(0);
+/// Live queues, closed by the exit hook (entries whose writer stopped are pruned).
+static LIVE: Mutex<Vec<(Arc<CoreQueue>, Option<Duration>)>> = Mutex::new(Vec::new());
+
+// ------------------------------------------------------------------------------------------
+// The sink that calls Python
+// ------------------------------------------------------------------------------------------
+
+/// A sink failure: the Python exception, and its text taken while attached.
+pub struct PyFailure {
+    err: PyErr,
+    text: String,
+}
+
+impl std::fmt::Display for PyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+struct PySink {
+    name: String,
+    sink: Py<PyAny>,
+    dead_letter: Option<Py<PyAny>>,
+    logger: Py<PyAny>,
+}
+
+impl Sink<Item> for PySink {
+    type Error = PyFailure;
+
+    fn write(&mut self, batch: &mut Vec<Item>) -> Result<(), SinkError<PyFailure>> {
+        if EXITED.load(Ordering::Acquire) {
+            return Err(SinkError::Gone);
+        }
+        Python::try_attach(|py| {
+            let list = PyList::new(py, batch.iter().map(|o| o.bind(py)))
+                .map_err(|err| failure(py, err))?;
+            match self.sink.bind(py).call1((list,)) {
+                Ok(_) => {
+                    batch.clear(); // release the references while attached
+                    Ok(())
+                }
+                Err(err) => Err(failure(py, err)),
+            }
+        })
+        .unwrap_or(Err(SinkError::Gone))
+    }
+
+    fn dead_letter(&mut self, batch: Vec<Item>, reason: DeadReason<PyFailure>) {
+        if EXITED.load(Ordering::Acquire) {
+            return; // the interpreter is going away: nobody can receive them any more
+        }
+        let _ = Python::try_attach(|py| self.dead_letter_attached(py, batch, reason));
+    }
+}
+
+fn failure(py: Python<'_>, err: PyErr) -> SinkError<PyFailure> {
+    let text = describe(py, &err);
+    SinkError::Failed(PyFailure { err, text })
+}
+
+fn describe(py: Python<'_>, err: &PyErr) -> String {
+    let name = err
+        .get_type(py)
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".to_string());
+    match err.value(py).str() {
+        Ok(msg) if !msg.to_string().is_empty() => format!("{name}: {msg}"),
+        _ => name,
+    }
+}
+
+impl PySink {
+    fn dead_letter_attached(
+        &self,
+        py: Python<'_>,
+        batch: Vec<Item>,
+        reason: DeadReason<PyFailure>,
+    ) {
+        let n = batch.len();
+        let (why, err) = match reason {
+            DeadReason::Failed(f) => ("the sink kept failing", f.err),
+            DeadReason::Panicked(msg) => (
+                "the sink call panicked",
+                InternalError::new_err(format!("write-behind sink panicked: {msg}")),
+            ),
+            DeadReason::Undelivered(last) => {
+                let e = FlushTimeout::new_err(format!(
+                    "write-behind queue {:?} closed before these {n} item(s) were delivered",
+                    self.name
+                ));
+                if let Some(last) = last {
+                    e.set_cause(py, Some(last.err));
+                }
+                ("close() ran out of time", e)
+            }
+        };
+        let text = describe(py, &err);
+        let exc = err.into_value(py);
+        let logged = (|| -> PyResult<()> {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("exc_info", exc.bind(py))?;
+            self.logger.bind(py).call_method(
+                "error",
+                (
+                    "write-behind queue %r dead-lettered %d item(s) (%s): %s",
+                    &self.name,
+                    n,
+                    why,
+                    &text,
+                ),
+                Some(&kwargs),
+            )?;
+            Ok(())
+        })();
+        if let Err(e) = logged {
+            e.write_unraisable(py, Some(self.logger.bind(py)));
+        }
+        if let Some(callback) = &self.dead_letter {
+            let delivered = PyList::new(py, batch)
+                .and_then(|list| callback.bind(py).call1((list, exc.bind(py))));
+            if let Err(e) = delivered {
+                e.write_unraisable(py, Some(callback.bind(py)));
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// QueueStats
+// ------------------------------------------------------------------------------------------
+
+#[pyclass(frozen, name = "QueueStats", module = "tallyclerk")]
+pub struct PyQueueStats {
+    #[pyo3(get)]
+    enqueued: u64,
+    #[pyo3(get)]
+    written: u64,
+    #[pyo3(get)]
+    retried: u64,
+    #[pyo3(get)]
+    dead_lettered: u64,
+    #[pyo3(get)]
+    depth: u64,
+    #[pyo3(get)]
+    bytes_queued: u64,
+    #[pyo3(get)]
+    high_water: u64,
+    #[pyo3(get)]
+    batches: u64,
+    #[pyo3(get)]
+    last_error: Option<String>,
+}
+
+impl From<Stats> for PyQueueStats {
+    fn from(s: Stats) -> Self {
+        PyQueueStats {
+            enqueued: s.enqueued,
+            written: s.written,
+            retried: s.retried,
+            dead_lettered: s.dead_lettered,
+            depth: s.depth,
+            bytes_queued: s.bytes_queued,
+            high_water: s.high_water,
+            batches: s.batches,
+            last_error: s.last_error,
+        }
+    }
+}
+
+#[pymethods]
+impl PyQueueStats {
+    fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("enqueued", self.enqueued)?;
+        d.set_item("written", self.written)?;
+        d.set_item("retried", self.retried)?;
+        d.set_item("dead_lettered", self.dead_lettered)?;
+        d.set_item("depth", self.depth)?;
+        d.set_item("bytes_queued", self.bytes_queued)?;
+        d.set_item("high_water", self.high_water)?;
+        d.set_item("batches", self.batches)?;
+        d.set_item("last_error", &self.last_error)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let last = match &self.last_error {
+            Some(e) => format!("{e:?}"),
+            None => "None".to_string(),
+        };
+        format!(
+            "QueueStats(enqueued={}, written={}, retried={}, dead_lettered={}, depth={}, \
+             bytes_queued={}, high_water={}, batches={}, last_error={last})",
+            self.enqueued,
+            self.written,
+            self.retried,
+            self.dead_lettered,
+            self.depth,
+            self.bytes_queued,
+            self.high_water,
+            self.batches,
+        )
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// WriteBehindQueue
+// ------------------------------------------------------------------------------------------
+
+#[pyclass(frozen, name = "WriteBehindQueue", module = "tallyclerk")]
+pub struct PyWriteBehindQueue {
+    inner: Arc<CoreQueue>,
+    pid: u32,
+    name: String,
+    put_timeout: Option<Duration>,
+}
+
+fn seconds(what: &str, value: f64) -> PyResult<Duration> {
+    if (0.0..1e12).contains(&value) {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{what} must be a finite number >= 0, not {value}"
+        )))
+    }
+}
+
+fn opt_seconds(what: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
+    value.map(|v| seconds(what, v)).transpose()
+}
+
+fn count(what: &str, value: i64) -> PyResult<usize> {
+    if value >= 1 {
+        Ok(value as usize)
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{what} must be at least 1, not {value}"
+        )))
+    }
+}
+
+impl PyWriteBehindQueue {
+    #[inline]
+    fn check_fork(&self) -> PyResult<()> {
+        if self.pid != CURRENT_PID.load(Ordering::Relaxed) {
+            return Err(self.forked());
+        }
+        Ok(())
+    }
+
+    /// The thorough check, for the slow paths (a fork not made through `os.fork()`).
+    fn check_fork_strict(&self) -> PyResult<()> {
+        self.check_fork()?;
+        if self.pid != std::process::id() {
+            return Err(self.forked());
+        }
+        Ok(())
+    }
+
+    fn forked(&self) -> PyErr {
+        ForkedError::new_err(format!(
+            "write-behind queue {:?} was created in process {} and cannot be used in process {} \
+             (after os.fork() its writer thread does not exist here); create a new queue",
+            self.name,
+            self.pid,
+            std::process::id()
+        ))
+    }
+
+    fn closed_err(&self) -> PyErr {
+        QueueClosed::new_err(format!("write-behind queue {:?} is closed", self.name))
+    }
+
+    fn full_err(&self) -> PyErr {
+        let cfg = self.inner.config();
+        let bytes = cfg
+            .max_bytes
+            .map(|b| format!(", max_bytes={b}"))
+            .unwrap_or_default();
+        QueueFull::new_err(format!(
+            "write-behind queue {:?} is full (max_items={}{bytes})",
+            self.name, cfg.max_items
+        ))
+    }
+
+    fn put_error(&self, err: PutError<Item>, size: u64) -> PyErr {
+        match &err {
+            PutError::Full(_) => self.full_err(),
+            PutError::Closed(_) => self.closed_err(),
+            PutError::TooLarge(_) => PyValueError::new_err(format!(
+                "item size {size} exceeds max_bytes={} of write-behind queue {:?}",
+                self.inner.config().max_bytes.unwrap_or(0),
+                self.name
+            )),
+        }
+    }
+
+    /// The slow path of `put`: wait for room, detached, in slices.
+    fn put_blocking(
+        &self,
+        py: Python<'_>,
+        mut item: Item,
+        size: u64,
+        timeout: Option<Duration>,
+    ) -> PyResult<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let slice = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+                None => SLICE,
+            };
+            let inner = &self.inner;
+            match py.detach(|| inner.put_wait(item, size, Some(slice))) {
+                Ok(()) => return Ok(()),
+                Err(PutError::Full(back)) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(self.put_error(PutError::Full(back), size));
+                    }
+                    item = back;
+                    py.check_signals()?;
+                }
+                Err(other) => return Err(self.put_error(other, size)),
+            }
+        }
+    }
+
+    fn do_put(&self, py: Python<'_>, item: Item, size: u64, timeout: Option<f64>) -> PyResult<()> {
+        match self.inner.try_put(item, size) {
+            Ok(()) => Ok(()),
+            Err(PutError::Full(item)) if self.inner.config().on_full == OnFull::Block => {
+                let timeout = match timeout {
+                    Some(t) => Some(seconds("timeout", t)?),
+                    None => self.put_timeout,
+                };
+                self.put_blocking(py, item, size, timeout)
+            }
+            Err(err) => Err(self.put_error(err, size)),
+        }
+    }
+}
+
+#[pymethods]
+impl PyWriteBehindQueue {
+    #[new]
+    #[pyo3(signature = (
+        sink, *, max_items=10000, max_bytes=None, max_batch=1000, linger_ms=5.0, on_full="block",
+        put_timeout=None, max_retries=5, backoff_initial_ms=10.0, backoff_max_ms=2000.0,
+        dead_letter=None, flush_at_exit=true, exit_timeout_s=5.0, name="tallyclerk-writer"
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        sink: Py<PyAny>,
+        max_items: i64,
+        max_bytes: Option<i64>,
+        max_batch: i64,
+        linger_ms: f64,
+        on_full: &str,
+        put_timeout: Option<f64>,
+        max_retries: i64,
+        backoff_initial_ms: f64,
+        backoff_max_ms: f64,
+        dead_letter: Option<Py<PyAny>>,
+        flush_at_exit: bool,
+        exit_timeout_s: f64,
+        name: &str,
+    ) -> PyResult<Self> {
+        let name = name.to_string();
+        guard(|| {
+            if !sink.bind(py).is_callable() {
+                return Err(PyTypeError::new_err("sink must be callable"));
+            }
+            if dead_letter
+                .as_ref()
+                .is_some_and(|d| !d.bind(py).is_callable())
+            {
+                return Err(PyTypeError::new_err("dead_letter must be callable or None"));
+            }
+            let on_full = match on_full {
+                "block" => OnFull::Block,
+                "raise" => OnFull::Raise,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "on_full must be \"block\" or \"raise\", not {other:?}"
+                    )))
+                }
+            };
+            if !(0..=1000).contains(&max_retries) {
+                return Err(PyValueError::new_err(format!(
+                    "max_retries must be between 0 and 1000, not {max_retries}"
+                )));
+            }
+            let cfg = Config {
+                max_items: count("max_items", max_items)?,
+                max_bytes: max_bytes
+                    .map(|b| count("max_bytes", b).map(|b| b as u64))
+                    .transpose()?,
+                max_batch: count("max_batch", max_batch)?,
+                linger: seconds("linger_ms", linger_ms / 1000.0)?,
+                on_full,
+                max_retries: max_retries as u32,
+                backoff_initial: seconds("backoff_initial_ms", backoff_initial_ms / 1000.0)?,
+                backoff_max: seconds("backoff_max_ms", backoff_max_ms / 1000.0)?,
+                thread_name: name.clone(),
+            };
+            let put_timeout = opt_seconds("put_timeout", put_timeout)?;
+            let exit_timeout = seconds("exit_timeout_s", exit_timeout_s)?;
+            if EXITED.load(Ordering::Acquire) {
+                return Err(QueueClosed::new_err(
+                    "the interpreter is exiting: no new write-behind queue can start",
+                ));
+            }
+            let logger = py
+                .import("logging")?
+                .call_method1("getLogger", ("tallyclerk.queue",))?
+                .unbind();
+            let py_sink = PySink {
+                name: name.clone(),
+                sink,
+                dead_letter,
+                logger,
+            };
+            let inner = Arc::new(Core::new(cfg, py_sink).map_err(PyValueError::new_err)?);
+            let mut live = LIVE.lock();
+            live.retain(|(q, _)| !q.is_stopped());
+            live.push((
+                Arc::clone(&inner),
+                Some(if flush_at_exit {
+                    exit_timeout
+                } else {
+                    Duration::ZERO
+                }),
+            ));
+            Ok(PyWriteBehindQueue {
+                pid: inner.pid(),
+                inner,
+                name,
+                put_timeout,
+            })
+        })
+    }
+
+    #[pyo3(signature = (item, size=None, timeout=None))]
+    fn put(
+        &self,
+        py: Python<'_>,
+        item: Item,
+        size: Option<i64>,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        self.check_fork()?;
+        let size = match size {
+            None => 0,
+            Some(s) if s >= 0 => s as u64,
+            Some(s) => return Err(PyValueError::new_err(format!("size must be >= 0, not {s}"))),
+        };
+        guard(|| self.do_put(py, item, size, timeout))
+    }
+
+    fn put_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.check_fork()?;
+        let items: Vec<Item> = items
+            .try_iter()?
+            .map(|r| r.map(Bound::unbind))
+            .collect::<PyResult<_>>()?;
+        guard(|| match self.inner.try_put_all(items) {
+            Ok(()) => Ok(()),
+            Err(PutError::Full(items)) if self.inner.config().on_full == OnFull::Block => {
+                for item in items {
+                    self.do_put(py, item, 0, None)?;
+                }
+                Ok(())
+            }
+            Err(PutError::Closed(_)) => Err(self.closed_err()),
+            Err(_) => Err(self.full_err()),
+        })
+    }
+
+    #[pyo3(signature = (timeout=None))]
+    fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        self.check_fork_strict()?;
+        let timeout = opt_seconds("timeout", timeout)?;
+        guard(|| {
+            let target = match self.inner.flush_mark() {
+                Ok(t) => t,
+                Err(FlushError::Closed) => return Err(self.closed_err()),
+                Err(_) => {
+                    return Err(ReentrantFlush::new_err(
+                        "flush() called from inside the queue's own sink would deadlock",
+                    ))
+                }
+            };
+            let deadline = timeout.map(|t| Instant::now() + t);
+            loop {
+                let slice = match deadline {
+                    Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+                    None => SLICE,
+                };
+                let inner = &self.inner;
+                match py.detach(|| inner.wait_flushed(target, Some(slice))) {
+                    Ok(()) => return Ok(()),
+                    Err(FlushError::Timeout { pending }) => {
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            return Err(FlushTimeout::new_err(format!(
+                                "flush of write-behind queue {:?} timed out with {pending} item(s) \
+                                 pending",
+                                self.name
+                            )));
+                        }
+                        py.check_signals()?;
+                    }
+                    Err(_) => return Err(InternalError::new_err("unexpected flush state")),
+                }
+            }
+        })
+    }
+
+    #[pyo3(signature = (timeout=None))]
+    fn close(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        self.check_fork_strict()?;
+        let timeout = opt_seconds("timeout", timeout)?;
+        guard(|| close_queue(py, &self.inner, &self.name, timeout))
+    }
+
+    #[getter]
+    fn closed(&self) -> PyResult<bool> {
+        self.check_fork()?;
+        Ok(self.inner.is_closed())
+    }
+
+    fn stats(&self) -> PyResult<PyQueueStats> {
+        self.check_fork()?;
+        Ok(self.inner.stats().into())
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        self.check_fork()?;
+        Ok(self.inner.len())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (_exc_type, _exc, _tb))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.close(py, None)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<WriteBehindQueue {:?}>", self.name)
+    }
+}
+
+impl Drop for PyWriteBehindQueue {
+    fn drop(&mut self) {
+        // Unreferenced: stop taking items; the writer drains in the background and the exit
+        // hook still bounds it. In a forked child, touch nothing.
+        if self.pid == std::process::id() {
+            self.inner.begin_close();
+        }
+    }
+}
+
+/// Close one queue, waiting detached in slices; `FlushTimeout` when time runs out.
+fn close_queue(
+    py: Python<'_>,
+    inner: &Arc<CoreQueue>,
+    name: &str,
+    timeout: Option<Duration>,
+) -> PyResult<()> {
+    if inner.is_writer_thread() {
+        return Err(ReentrantFlush::new_err(
+            "close() called from inside the queue's own sink would deadlock",
+        ));
+    }
+    inner.begin_close();
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let slice = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+            None => SLICE,
+        };
+        if py.detach(|| inner.wait_stopped(Some(slice))) {
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        py.check_signals()?;
+    }
+    // Stopped: joins the writer. Out of time: aborts it (its items are dead-lettered).
+    match py.detach(|| inner.close(Some(Duration::ZERO))) {
+        Ok(()) => Ok(()),
+        Err(CloseError::Timeout { undelivered }) => Err(FlushTimeout::new_err(format!(
+            "close of write-behind queue {name:?} timed out after {:.3} s: {undelivered} item(s) \
+             not delivered were dead-lettered",
+            timeout.unwrap_or_default().as_secs_f64()
+        ))),
+        Err(CloseError::Reentrant) => Err(InternalError::new_err("unexpected close state")),
+    }
+}
+
+/// The `atexit` hook: close every live queue of this process (bounded), then stop attaching.
+#[pyfunction]
+fn _close_queues_at_exit(py: Python<'_>) -> PyResult<()> {
+    let queues = std::mem::take(&mut *LIVE.lock());
+    let me = std::process::id();
+    let logger = py
+        .import("logging")?
+        .call_method1("getLogger", ("tallyclerk.queue",))?;
+    for (queue, timeout) in queues {
+        if queue.pid() != me || queue.is_stopped() {
+            continue;
+        }
+        let name = queue.config().thread_name.clone();
+        if let Err(err) = close_queue(py, &queue, &name, timeout) {
+            let text = describe(py, &err);
+            logger.call_method1("error", ("at exit: %s", text))?;
+        }
+    }
+    EXITED.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// `os.register_at_fork(after_in_child=...)`: inherited queues are unusable in the child.
+#[pyfunction]
+fn _queue_after_fork_in_child() {
+    CURRENT_PID.store(std::process::id(), Ordering::Relaxed);
+    // The parent's queues: never close, drop or lock them here.
+    std::mem::forget(std::mem::take(&mut *LIVE.lock()));
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    CURRENT_PID.store(std::process::id(), Ordering::Relaxed);
+    m.add_class::<PyWriteBehindQueue>()?;
+    m.add_class::<PyQueueStats>()?;
+    let at_exit = wrap_pyfunction!(_close_queues_at_exit, m)?;
+    py.import("atexit")?.call_method1("register", (at_exit,))?;
+    let after_fork = wrap_pyfunction!(_queue_after_fork_in_child, m)?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("after_in_child", after_fork)?;
+    py.import("os")?
+        .call_method("register_at_fork", PyTuple::empty(py), Some(&kwargs))?;
     Ok(())
 }
