@@ -164,4 +164,3 @@ class QueueMachine(RuleBasedStateMachine):
 
 QueueMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 TestQueueMachine = QueueMachine.TestCase
-
