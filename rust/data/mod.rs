@@ -1,2 +1,25 @@
 //! The data path: CSV reading, Table Schema compilation and coercion, columnar record batches,
-//! the SQLite writer and file fingerprints.
+//! the SQLite writer and file fingerprints. Pure Rust (no pyo3): `cargo test` covers it, and
+//! `rust/py/data/` holds the thin bindings.
+//!
+//! One SQLite library per process: the writer uses `rusqlite` WITHOUT its `bundled` feature, so
+//! the extension links the system `libsqlite3.so.0` dynamically — the very library Python's
+//! `_sqlite3` module loads. The dynamic loader maps one copy of it into the process, so both reach
+//! a database file through one SQLite (one set of POSIX lock bookkeeping; see
+//! sqlite.org/howtocorrupt.html §2.2.1). `tests/data/test_sqlite_writer.py` asserts the link.
+
+pub mod batch;
+pub mod coerce;
+pub mod csv_reader;
+pub mod error;
+pub mod fingerprint;
+pub mod schema;
+pub mod sqlite;
+mod transcode;
+
+pub use batch::{CellRef, Column, RecordBatch, RejectInfo, Value};
+pub use csv_reader::{CsvOptions, CsvReader};
+pub use error::DataError;
+pub use fingerprint::file_fingerprint;
+pub use schema::{FieldType, TableSchema};
+pub use sqlite::SqliteWriter;

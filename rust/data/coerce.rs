@@ -1,0 +1,301 @@
+//! Text -> typed value parsers for Table Schema types (strict, allocation-free).
+//!
+//! * integer: optional sign and ASCII digits only; "1.0", " 1", "1e3" are not integers; values
+//!   beyond the signed 64-bit range are refused.
+//! * number: decimal or exponent notation (`-1.5`, `.5`, `2e-3`); the special values are spelled
+//!   exactly `NaN`, `INF`, `-INF` (Frictionless); other spellings (`inf`, `nan`) are refused.
+//! * date: `YYYY-MM-DD`, a real calendar date (leap years checked).
+//! * datetime: `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM|±HHMM|±HH]` (`T` or a space); normalized
+//!   to `YYYY-MM-DDTHH:MM:SS[.fraction]` plus `Z` when a zone was given (converted to UTC), the
+//!   fraction without trailing zeros.
+
+use std::fmt::Write;
+
+/// Parse a Table Schema integer.
+pub fn parse_int(s: &str) -> Result<i64, &'static str> {
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err("is not an integer");
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        let d = i64::from(d - b'0');
+        v = v
+            .checked_mul(10)
+            .and_then(|v| {
+                if neg {
+                    v.checked_sub(d)
+                } else {
+                    v.checked_add(d)
+                }
+            })
+            .ok_or("is out of the 64-bit integer range")?;
+    }
+    Ok(v)
+}
+
+/// Parse a Table Schema number.
+pub fn parse_number(s: &str) -> Result<f64, &'static str> {
+    match s {
+        "NaN" => return Ok(f64::NAN),
+        "INF" | "+INF" => return Ok(f64::INFINITY),
+        "-INF" => return Ok(f64::NEG_INFINITY),
+        _ => {}
+    }
+    let b = s.as_bytes();
+    // Rust's parser also takes "inf", "infinity", "nan" in any case: refuse those spellings.
+    if b.is_empty()
+        || !b
+            .iter()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.' | b'e' | b'E'))
+    {
+        return Err("is not a number");
+    }
+    let v: f64 = s.parse().map_err(|_| "is not a number")?;
+    if v.is_infinite() {
+        return Err("is out of the 64-bit floating point range");
+    }
+    Ok(v)
+}
+
+fn num(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')))
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(y) => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day number (inverse of [`days_from_civil`]).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Parse `YYYY-MM-DD`; returns the day number (days since 1970-01-01).
+pub fn parse_date(s: &str) -> Result<i64, &'static str> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err("is not a date (YYYY-MM-DD)");
+    }
+    let (Some(y), Some(m), Some(d)) = (num(&b[0..4]), num(&b[5..7]), num(&b[8..10])) else {
+        return Err("is not a date (YYYY-MM-DD)");
+    };
+    let y = i64::from(y);
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return Err("is not a valid calendar date");
+    }
+    Ok(days_from_civil(y, m, d))
+}
+
+/// A parsed datetime: seconds since the epoch (UTC when `aware`, wall time otherwise) and
+/// nanoseconds, plus the fraction digits as written (for the normalized text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DateTime {
+    pub secs: i64,
+    pub nanos: u32,
+    pub aware: bool,
+}
+
+impl DateTime {
+    /// Normalized ISO 8601 text: `YYYY-MM-DDTHH:MM:SS[.f]` + `Z` when aware.
+    pub fn write_iso(&self, out: &mut String) {
+        let days = self.secs.div_euclid(86_400);
+        let sod = self.secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        );
+        if self.nanos != 0 {
+            let frac = format!("{:09}", self.nanos);
+            out.push('.');
+            out.push_str(frac.trim_end_matches('0'));
+        }
+        if self.aware {
+            out.push('Z');
+        }
+    }
+
+    pub fn to_iso(&self) -> String {
+        let mut s = String::with_capacity(32);
+        self.write_iso(&mut s);
+        s
+    }
+}
+
+/// Parse an ISO 8601 datetime (see the module docs).
+pub fn parse_datetime(s: &str) -> Result<DateTime, &'static str> {
+    const BAD: &str = "is not a datetime (ISO 8601, e.g. 2024-01-31T12:00:00Z)";
+    let b = s.as_bytes();
+    if b.len() < 19 || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
+        return Err(BAD);
+    }
+    let days = match std::str::from_utf8(&b[..10]).map(parse_date) {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) if e.contains("calendar") => return Err(e),
+        _ => return Err(BAD),
+    };
+    if b[13] != b':' || b[16] != b':' {
+        return Err(BAD);
+    }
+    let (Some(hh), Some(mm), Some(ss)) = (num(&b[11..13]), num(&b[14..16]), num(&b[17..19])) else {
+        return Err(BAD);
+    };
+    if hh > 23 || mm > 59 || ss > 59 {
+        return Err("is not a valid time of day");
+    }
+    let mut rest = &b[19..];
+    let mut nanos = 0u32;
+    if let Some(b'.') = rest.first() {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return Err(BAD);
+        }
+        let digits = num(&rest[1..=n]).ok_or(BAD)?;
+        nanos = digits * 10u32.pow(9 - n as u32);
+        rest = &rest[1 + n..];
+    }
+    let mut secs = days * 86_400 + i64::from(hh * 3600 + mm * 60 + ss);
+    let aware = match rest {
+        [] => false,
+        [b'Z'] | [b'z'] => true,
+        [sign @ (b'+' | b'-'), tz @ ..] => {
+            let (oh, om) = match tz {
+                [a, b2] => (num(&[*a, *b2]), Some(0)),
+                [a, b2, b':', c, d] | [a, b2, c, d] => (num(&[*a, *b2]), num(&[*c, *d])),
+                _ => return Err(BAD),
+            };
+            let (Some(oh), Some(om)) = (oh, om) else {
+                return Err(BAD);
+            };
+            if oh > 23 || om > 59 {
+                return Err(BAD);
+            }
+            let off = i64::from(oh * 3600 + om * 60);
+            secs += if *sign == b'+' { -off } else { off };
+            true
+        }
+        _ => return Err(BAD),
+    };
+    if aware && !(-62_135_596_800..253_402_300_800).contains(&secs) {
+        return Err("is out of the supported datetime range (years 1-9999)");
+    }
+    Ok(DateTime { secs, nanos, aware })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_int("42"), Ok(42));
+        assert_eq!(parse_int("-7"), Ok(-7));
+        assert_eq!(parse_int("+7"), Ok(7));
+        assert_eq!(parse_int("9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(parse_int("-9223372036854775808"), Ok(i64::MIN));
+        assert!(parse_int("9223372036854775808").is_err());
+        for bad in ["1.0", "", "-", " 1", "1 ", "1e3", "0x10", "١"] {
+            assert!(parse_int(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_number("1.5"), Ok(1.5));
+        assert_eq!(parse_number("-2e3"), Ok(-2000.0));
+        assert_eq!(parse_number(".5"), Ok(0.5));
+        assert_eq!(parse_number("INF"), Ok(f64::INFINITY));
+        assert_eq!(parse_number("-INF"), Ok(f64::NEG_INFINITY));
+        assert!(parse_number("NaN").unwrap().is_nan());
+        for bad in [
+            "inf", "nan", "infinity", "1,5", "", " 1", "1e999", "abc", "--1",
+        ] {
+            assert!(parse_number(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("1970-01-01"), Ok(0));
+        assert_eq!(parse_date("2024-02-29"), Ok(19_782));
+        assert!(parse_date("2023-02-29").is_err());
+        assert!(parse_date("2000-02-29").is_ok());
+        assert!(parse_date("1900-02-29").is_err());
+        assert!(parse_date("2024-13-01").is_err());
+        assert!(parse_date("2024-04-31").is_err());
+        assert!(parse_date("2024-1-01").is_err());
+        assert!(parse_date("24-01-01xx").is_err());
+        for d in [-800_000, -1, 0, 1, 19_782, 2_932_896] {
+            let (y, m, dd) = civil_from_days(d);
+            assert_eq!(days_from_civil(y, m, dd), d);
+        }
+    }
+
+    #[test]
+    fn datetimes() {
+        let t = parse_datetime("2024-01-31T12:00:00Z").unwrap();
+        assert_eq!(t.to_iso(), "2024-01-31T12:00:00Z");
+        let t = parse_datetime("2024-01-31T12:00:00+02:00").unwrap();
+        assert_eq!(t.to_iso(), "2024-01-31T10:00:00Z");
+        let t = parse_datetime("2024-01-01T01:00:00.250-0130").unwrap();
+        assert_eq!(t.to_iso(), "2024-01-01T02:30:00.25Z");
+        let t = parse_datetime("2024-03-01 00:00:00+01").unwrap();
+        assert_eq!(t.to_iso(), "2024-02-29T23:00:00Z");
+        let t = parse_datetime("2024-01-31T12:00:00.123456789").unwrap();
+        assert_eq!(t.to_iso(), "2024-01-31T12:00:00.123456789");
+        assert!(!t.aware);
+        for bad in [
+            "2024-01-31",
+            "2024-01-31T25:00:00",
+            "2024-01-31T12:00",
+            "2024-02-30T00:00:00",
+            "2024-01-31T12:00:00.",
+            "2024-01-31T12:00:00.1234567890",
+            "2024-01-31T12:00:00+2",
+            "2024-01-31T12:00:00 Z",
+        ] {
+            assert!(parse_datetime(bad).is_err(), "{bad}");
+        }
+    }
+}

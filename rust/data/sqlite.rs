@@ -1,0 +1,543 @@
+//! The SQLite writer: one rusqlite connection to the SYSTEM libsqlite3 (no `bundled` feature,
+//! see `data/mod.rs`), WAL, busy timeout, `BEGIN IMMEDIATE`, quoted identifiers, typed binds
+//! through one cached prepared statement per (table, columns).
+//!
+//! Errors carry SQLite's message; `transient` is set for SQLITE_BUSY and SQLITE_LOCKED (a retry
+//! of the whole transaction may succeed), never for disk full, read-only, constraint or syntax
+//! errors.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use rusqlite::limits::Limit;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Statement};
+
+use super::batch::{Column, RecordBatch, Value};
+use super::error::DataError;
+use super::schema::TableSchema;
+
+/// Longest identifier accepted (characters).
+pub const MAX_IDENTIFIER_CHARS: usize = 255;
+
+/// Quote an identifier for SQLite (`"a""b"`), refusing empty names, NUL bytes and names over
+/// [`MAX_IDENTIFIER_CHARS`] characters.
+pub fn quote_ident(name: &str) -> Result<String, DataError> {
+    if name.is_empty() {
+        return Err(DataError::Config(
+            "an SQL identifier cannot be empty".into(),
+        ));
+    }
+    if name.contains('\0') {
+        return Err(DataError::Config(format!(
+            "SQL identifier {name:?} contains a NUL byte"
+        )));
+    }
+    let n = name.chars().count();
+    if n > MAX_IDENTIFIER_CHARS {
+        let head: String = name.chars().take(40).collect();
+        return Err(DataError::Config(format!(
+            "SQL identifier {head:?}... is {n} characters long (at most {MAX_IDENTIFIER_CHARS})"
+        )));
+    }
+    Ok(format!("\"{}\"", name.replace('"', "\"\"")))
+}
+
+fn sink(e: &rusqlite::Error, context: &str) -> DataError {
+    let transient = matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    );
+    DataError::sink(format!("{context}: {e}"), transient)
+}
+
+/// SQL types allowed for the extra columns of `create_table`.
+const EXTRA_TYPES: [&str; 5] = ["INTEGER", "REAL", "TEXT", "BLOB", "NUMERIC"];
+
+fn check_extra_type(t: &str) -> Result<String, DataError> {
+    let norm = t
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase();
+    let base = norm.strip_suffix(" NOT NULL").unwrap_or(&norm);
+    if EXTRA_TYPES.contains(&base) {
+        Ok(norm)
+    } else {
+        Err(DataError::Config(format!(
+            "column type {t:?} is not allowed (use INTEGER, REAL, TEXT, BLOB or NUMERIC, \
+             optionally NOT NULL)"
+        )))
+    }
+}
+
+/// One SQLite connection writing record batches.
+pub struct SqliteWriter {
+    conn: Option<Connection>,
+    path: String,
+    /// Extra column names per table, from `create_table`.
+    extra_columns: HashMap<String, Vec<String>>,
+}
+
+fn bind_value(stmt: &mut Statement<'_>, i: usize, v: &SqlValue) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(i, v)
+}
+
+impl SqliteWriter {
+    /// Open (creating if needed) the database at `path` in WAL mode.
+    pub fn open(path: &str, busy_timeout_ms: u64, synchronous: &str) -> Result<Self, DataError> {
+        let sync = synchronous.trim().to_ascii_uppercase();
+        if !["OFF", "NORMAL", "FULL", "EXTRA"].contains(&sync.as_str()) {
+            return Err(DataError::Config(format!(
+                "synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous:?}"
+            )));
+        }
+        let ctx = format!("cannot open SQLite database {path}");
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sink(&e, &ctx))?;
+        conn.busy_timeout(Duration::from_millis(busy_timeout_ms))
+            .map_err(|e| sink(&e, &ctx))?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+            .map_err(|e| sink(&e, &ctx))?;
+        conn.execute_batch(&format!("PRAGMA synchronous={sync}"))
+            .map_err(|e| sink(&e, &ctx))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(SqliteWriter {
+            conn: Some(conn),
+            path: path.to_string(),
+            extra_columns: HashMap::new(),
+        })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn conn(&self) -> Result<&Connection, DataError> {
+        self.conn.as_ref().ok_or_else(|| {
+            DataError::sink(format!("SqliteWriter for {} is closed", self.path), false)
+        })
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| !c.is_autocommit())
+    }
+
+    /// CREATE TABLE IF NOT EXISTS with the schema's fields plus `extra` (name, SQL type).
+    /// An existing table must have every column.
+    pub fn create_table(
+        &mut self,
+        table: &str,
+        schema: &TableSchema,
+        extra: &[(String, String)],
+    ) -> Result<(), DataError> {
+        self.create_table_sql(table, schema, extra)?;
+        self.extra_columns.insert(
+            table.to_string(),
+            extra.iter().map(|(n, _)| n.clone()).collect(),
+        );
+        Ok(())
+    }
+
+    fn create_table_sql(
+        &self,
+        table: &str,
+        schema: &TableSchema,
+        extra: &[(String, String)],
+    ) -> Result<(), DataError> {
+        let conn = self.conn()?;
+        let qtable = quote_ident(table)?;
+        if table.to_ascii_lowercase().starts_with("sqlite_") {
+            return Err(DataError::Config(format!(
+                "table name {table:?} is reserved by SQLite (names starting with sqlite_)"
+            )));
+        }
+        let mut cols: Vec<(String, String)> = schema
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), f.ftype.sqlite_type().to_string()))
+            .collect();
+        for (name, t) in extra {
+            cols.push((name.clone(), check_extra_type(t)?));
+        }
+        let limit = conn.limit(Limit::SQLITE_LIMIT_COLUMN).unwrap_or(2000) as usize;
+        if cols.len() > limit {
+            return Err(DataError::Config(format!(
+                "table {table:?} would have {} columns; this SQLite allows at most {limit}",
+                cols.len()
+            )));
+        }
+        let mut seen = HashSet::new();
+        let mut defs = Vec::with_capacity(cols.len());
+        for (name, t) in &cols {
+            // SQLite compares identifiers case-insensitively (ASCII).
+            if !seen.insert(name.to_ascii_lowercase()) {
+                return Err(DataError::Config(format!(
+                    "column {name:?} of table {table:?} appears twice (SQLite ignores ASCII case)"
+                )));
+            }
+            defs.push(format!("{} {t}", quote_ident(name)?));
+        }
+        let sql = format!("CREATE TABLE IF NOT EXISTS {qtable} ({})", defs.join(", "));
+        let ctx = format!("cannot create table {table:?}");
+        conn.execute_batch(&sql).map_err(|e| sink(&e, &ctx))?;
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_info(?1)")
+            .map_err(|e| sink(&e, &ctx))?;
+        let existing: HashSet<String> = stmt
+            .query_map([table], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.map(|r| r.map(|s| s.to_ascii_lowercase())).collect())
+            .map_err(|e| sink(&e, &ctx))?;
+        let missing: Vec<&str> = cols
+            .iter()
+            .filter(|(n, _)| !existing.contains(&n.to_ascii_lowercase()))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(DataError::sink(
+                format!("table {table:?} already exists without the columns {missing:?}"),
+                false,
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn begin(&mut self) -> Result<(), DataError> {
+        self.conn()?
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| sink(&e, "BEGIN IMMEDIATE failed"))
+    }
+
+    pub fn commit(&mut self) -> Result<(), DataError> {
+        self.conn()?
+            .execute_batch("COMMIT")
+            .map_err(|e| sink(&e, "COMMIT failed"))
+    }
+
+    /// Roll back the open transaction (no-op when none is open).
+    pub fn rollback(&mut self) -> Result<(), DataError> {
+        let conn = self.conn()?;
+        if conn.is_autocommit() {
+            return Ok(());
+        }
+        conn.execute_batch("ROLLBACK")
+            .map_err(|e| sink(&e, "ROLLBACK failed"))
+    }
+
+    /// Close the connection (rolling back an open transaction). Idempotent.
+    pub fn close(&mut self) -> Result<(), DataError> {
+        let Some(conn) = self.conn.take() else {
+            return Ok(());
+        };
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        conn.close()
+            .map_err(|(_, e)| sink(&e, "closing the database failed"))
+    }
+
+    /// The extra column names `create_table` declared for `table`.
+    pub fn extra_columns(&self, table: &str) -> Option<&[String]> {
+        self.extra_columns.get(table).map(Vec::as_slice)
+    }
+
+    /// Insert the batch's valid rows (plus `extra` (name, value) appended to every row) with one
+    /// cached prepared statement; returns rows written. Must run inside `begin()`.
+    pub fn insert_batch(
+        &mut self,
+        table: &str,
+        batch: &RecordBatch,
+        extra: &[(String, SqlValue)],
+    ) -> Result<usize, DataError> {
+        let conn = self.conn()?;
+        if conn.is_autocommit() {
+            return Err(DataError::sink(
+                "insert_batch outside a transaction: call begin() first",
+                false,
+            ));
+        }
+        let mut names = Vec::with_capacity(batch.names.len() + extra.len());
+        for n in batch.names.iter().chain(extra.iter().map(|(n, _)| n)) {
+            names.push(quote_ident(n)?);
+        }
+        let marks = vec!["?"; names.len()].join(",");
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({marks})",
+            quote_ident(table)?,
+            names.join(",")
+        );
+        let ctx = format!("inserting into {table:?}");
+        let err = |e: rusqlite::Error| sink(&e, &ctx);
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+        let ncols = batch.columns.len();
+        for (k, (_, v)) in extra.iter().enumerate() {
+            bind_value(&mut stmt, ncols + k + 1, v).map_err(err)?;
+        }
+        let mut written = 0;
+        for row in 0..batch.len() {
+            if batch.is_rejected(row) {
+                continue;
+            }
+            for (j, col) in batch.columns.iter().enumerate() {
+                let idx = j + 1;
+                let r = match col {
+                    Column::Text(c) => match c.get(row) {
+                        Some(s) => stmt.raw_bind_parameter(idx, s),
+                        None => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
+                    },
+                    Column::Int(v) => stmt.raw_bind_parameter(idx, v[row]),
+                    Column::Real(v) => stmt.raw_bind_parameter(idx, v[row]),
+                    Column::Bool(v) => stmt.raw_bind_parameter(idx, v[row].map(i64::from)),
+                    Column::Any(v) => match &v[row] {
+                        Value::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
+                        Value::Int(i) => stmt.raw_bind_parameter(idx, i),
+                        Value::Real(f) => stmt.raw_bind_parameter(idx, f),
+                        Value::Bool(b) => stmt.raw_bind_parameter(idx, i64::from(*b)),
+                        Value::Text(s) => stmt.raw_bind_parameter(idx, s.as_str()),
+                    },
+                };
+                r.map_err(err)?;
+            }
+            stmt.raw_execute().map_err(err)?;
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    fn prepare_bound<'c>(
+        conn: &'c Connection,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<rusqlite::CachedStatement<'c>, DataError> {
+        let mut stmt = conn
+            .prepare_cached(sql)
+            .map_err(|e| sink(&e, "SQL error"))?;
+        Self::bind_all(&mut stmt, params)?;
+        Ok(stmt)
+    }
+
+    fn bind_all(stmt: &mut Statement<'_>, params: &[SqlValue]) -> Result<(), DataError> {
+        if stmt.parameter_count() != params.len() {
+            return Err(DataError::sink(
+                format!(
+                    "SQL statement takes {} parameters, {} given",
+                    stmt.parameter_count(),
+                    params.len()
+                ),
+                false,
+            ));
+        }
+        for (i, p) in params.iter().enumerate() {
+            bind_value(stmt, i + 1, p).map_err(|e| sink(&e, "SQL error"))?;
+        }
+        Ok(())
+    }
+
+    fn step_all(conn: &Connection, stmt: &mut Statement<'_>) -> Result<u64, DataError> {
+        let before = conn.total_changes();
+        let mut rows = stmt.raw_query();
+        while rows.next().map_err(|e| sink(&e, "SQL error"))?.is_some() {}
+        Ok(if conn.total_changes() == before {
+            0
+        } else {
+            conn.changes()
+        })
+    }
+
+    /// Run one statement with `?` parameters; returns rows changed (0 for non-DML).
+    pub fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DataError> {
+        let conn = self.conn()?;
+        let mut stmt = Self::prepare_bound(conn, sql, params)?;
+        Self::step_all(conn, &mut stmt)
+    }
+
+    /// Run one statement once per parameter row; returns the sum of rows changed.
+    pub fn executemany(&mut self, sql: &str, rows: &[Vec<SqlValue>]) -> Result<u64, DataError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(sql)
+            .map_err(|e| sink(&e, "SQL error"))?;
+        let mut total = 0;
+        for params in rows {
+            Self::bind_all(&mut stmt, params)?;
+            total += Self::step_all(conn, &mut stmt)?;
+        }
+        Ok(total)
+    }
+
+    /// Run a query with `?` parameters; every row's values.
+    pub fn query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<SqlValue>>, DataError> {
+        let conn = self.conn()?;
+        let mut stmt = Self::prepare_bound(conn, sql, params)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| sink(&e, "SQL error"))? {
+            let mut vals = Vec::with_capacity(n);
+            for i in 0..n {
+                vals.push(
+                    row.get::<_, SqlValue>(i)
+                        .map_err(|e| sink(&e, "SQL error"))?,
+                );
+            }
+            out.push(vals);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for SqliteWriter {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::batch::RecordBatch;
+
+    fn schema() -> TableSchema {
+        TableSchema::from_json(
+            r#"{"fields": [{"name": "id", "type": "integer"}, {"name": "na\"me"},
+                {"name": "x", "type": "number"}, {"name": "ok", "type": "boolean"}]}"#,
+        )
+        .unwrap()
+    }
+
+    fn writer(dir: &tempfile::TempDir) -> SqliteWriter {
+        let p = dir.path().join("t.db");
+        SqliteWriter::open(p.to_str().unwrap(), 1000, "NORMAL").unwrap()
+    }
+
+    #[test]
+    fn create_insert_query_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(&dir);
+        let s = schema();
+        w.create_table("t \"1\"", &s, &[("_tc_file_id".into(), "INTEGER".into())])
+            .unwrap();
+        let mut b = RecordBatch::new_text(s.field_names(), 3, &[]);
+        b.push_text_row(["1", "a", "1.5", "true"].into_iter(), 1, 2);
+        b.push_text_row(["x", "b", "2", "false"].into_iter(), 2, 3);
+        b.push_text_row(["3", "", "", "0"].into_iter(), 3, 4);
+        assert_eq!(b.validate(&s).unwrap(), 1);
+        assert!(
+            w.insert_batch("t \"1\"", &b, &[]).is_err(),
+            "outside a transaction"
+        );
+        w.begin().unwrap();
+        assert!(w.in_transaction());
+        let n = w
+            .insert_batch(
+                "t \"1\"",
+                &b,
+                &[("_tc_file_id".into(), SqlValue::Integer(7))],
+            )
+            .unwrap();
+        assert_eq!(n, 2);
+        w.commit().unwrap();
+        let rows = w
+            .query("SELECT * FROM \"t \"\"1\"\"\" ORDER BY id", &[])
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                vec![
+                    SqlValue::Integer(1),
+                    SqlValue::Text("a".into()),
+                    SqlValue::Real(1.5),
+                    SqlValue::Integer(1),
+                    SqlValue::Integer(7)
+                ],
+                vec![
+                    SqlValue::Integer(3),
+                    SqlValue::Null,
+                    SqlValue::Null,
+                    SqlValue::Integer(0),
+                    SqlValue::Integer(7)
+                ],
+            ]
+        );
+        let changed = w
+            .execute(
+                "UPDATE \"t \"\"1\"\"\" SET x = ? WHERE id = ?",
+                &[SqlValue::Real(9.0), SqlValue::Integer(3)],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+        assert_eq!(w.execute("CREATE TABLE other (a)", &[]).unwrap(), 0);
+        assert_eq!(
+            w.executemany(
+                "INSERT INTO other VALUES (?)",
+                &[vec![SqlValue::Integer(1)], vec![SqlValue::Null]]
+            )
+            .unwrap(),
+            2
+        );
+        assert!(w.execute("SELECT ?", &[]).is_err());
+        w.close().unwrap();
+        assert!(w.begin().is_err());
+    }
+
+    #[test]
+    fn identifiers_are_refused_or_quoted() {
+        assert_eq!(quote_ident("a\"b").unwrap(), "\"a\"\"b\"");
+        assert!(matches!(quote_ident(""), Err(DataError::Config(_))));
+        assert!(matches!(quote_ident("a\0b"), Err(DataError::Config(_))));
+        assert!(matches!(
+            quote_ident(&"x".repeat(256)),
+            Err(DataError::Config(_))
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(&dir);
+        let s = schema();
+        assert!(matches!(
+            w.create_table("sqlite_master", &s, &[]),
+            Err(DataError::Config(_))
+        ));
+        assert!(matches!(
+            w.create_table("t", &s, &[("x".into(), "TEXT".into())]),
+            Err(DataError::Config(_))
+        ));
+        assert!(matches!(
+            w.create_table("t", &s, &[("y".into(), "TEXT); DROP TABLE t; --".into())]),
+            Err(DataError::Config(_))
+        ));
+        let names: Vec<String> = (0..2001).map(|i| format!("c{i}")).collect();
+        let wide = TableSchema::text_columns(&names).unwrap();
+        let e = w.create_table("wide", &wide, &[]).unwrap_err();
+        assert!(e.to_string().contains("at most 2000"), "{e}");
+    }
+
+    #[test]
+    fn busy_is_transient() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = writer(&dir);
+        let mut b = {
+            let p = dir.path().join("t.db");
+            SqliteWriter::open(p.to_str().unwrap(), 10, "NORMAL").unwrap()
+        };
+        a.begin().unwrap();
+        match b.begin() {
+            Err(DataError::Sink { transient, message }) => {
+                assert!(transient, "{message}");
+                assert!(message.contains("locked"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        a.rollback().unwrap();
+        b.begin().unwrap();
+        b.commit().unwrap();
+        match b.execute("INSERT INTO nope VALUES (1)", &[]) {
+            Err(DataError::Sink { transient, .. }) => assert!(!transient),
+            other => panic!("{other:?}"),
+        }
+    }
+}
