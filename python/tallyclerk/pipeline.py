@@ -260,18 +260,19 @@ class Pipeline:
                               payload={"table": table, "files": len(paths)})
             self.hook.tallyclerk_batch_start(batch_id=batch_id, table=table, paths=list(paths))
             try:
-                for path in paths:
-                    if self.stop.stopped:
-                        status = "cancelled"
-                        break
-                    if self._timed_out() is not None:
-                        status = "timed_out"
+                for index, path in enumerate(paths):
+                    why = self._why_stop()
+                    if why is not None:
+                        status = self._stop_status()
+                        unclaimed.extend(_not_attempted(p, why) for p in paths[index:])
                         break
                     outcome = self._load_path(path, unclaimed)
                     self._files_done += 1
                     self._tick()
                     if outcome.stop_batch:
                         status = self._stop_status()
+                        why = self._why_stop() or f"--on-error {self._on_error}"
+                        unclaimed.extend(_not_attempted(p, why) for p in paths[index + 1 :])
                         break
             except BaseException as exc:
                 error = exc
@@ -288,6 +289,14 @@ class Pipeline:
                                   payload={"status": report.get("status")})
                 self.hook.tallyclerk_batch_finish(batch_id=batch_id, report=report)
         return report
+
+    def _why_stop(self) -> str | None:
+        if self.stop.stopped:
+            return self.stop.reason or "interrupted"
+        kind = self._timed_out()
+        if kind is not None:
+            return f"batch timed out ({kind} timeout)"
+        return None
 
     def _stop_status(self) -> str | None:
         if self.stop.stopped:
@@ -407,7 +416,9 @@ class Pipeline:
             kind = self._timed_out() or "operation"
             self.hook.tallyclerk_timeout(batch_id=self._batch_id, kind=kind)
         result = st.result(exc)
-        log.error("file %s failed (%s): %s", claim.path, type(exc).__name__, result.error)
+        # a ConfigError ends the command with exit 2 and that one message: log it quietly
+        level = logging.INFO if isinstance(exc, ConfigError) else logging.ERROR
+        log.log(level, "file %s failed (%s): %s", claim.path, type(exc).__name__, result.error)
         try:
             self.audit.finish_file(claim, "failed", result, st.rejects[:_KEEP_REJECTS])
         except LeaseLost:
@@ -602,6 +613,11 @@ def _unreadable(path: str) -> str | None:
 def _failed_entry(path: str, exc: BaseException) -> dict[str, Any]:
     return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
             "rows_rejected": 0, "error": _message(exc)}
+
+
+def _not_attempted(path: str, why: str) -> dict[str, Any]:
+    return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
+            "rows_rejected": 0, "error": f"not attempted: the batch stopped ({why})"}
 
 
 def _merge_unclaimed(
