@@ -340,6 +340,10 @@ class Pipeline:
             if problem is not None:
                 raise SourceError(f"{path}: {problem}", path=path)
             claim = self.audit.claim_file(self._batch_id, path, self._table, force=self._force)
+        except BatchCancelled:
+            why = self._why_stop() or "batch cancelled"
+            unclaimed.append(_not_attempted(path, why))
+            return _Outcome("failed", stop_batch=True)
         except SourceError as exc:
             log.error("file %s failed: %s", path, _message(exc))
             unclaimed.append(_failed_entry(path, exc))

@@ -101,17 +101,17 @@ def generate(directory: Path) -> dict[str, Path]:
     lines = []
     for i in range(1, 81):
         order_id += 1
-        row: dict[str, Any] = _row(rng, order_id, 3)
-        row["paid"] = row["paid"] == "true"
+        rec: dict[str, Any] = _row(rng, order_id, 3)
+        rec["paid"] = rec["paid"] == "true"
         if i == 11:
             lines.append('{"order_id": 9001, "customer": "Truncated')  # malformed JSON
             continue
         if i == 29:
-            row["amount"] = -12.5  # below minimum
+            rec["amount"] = -12.5  # below minimum
         if i == 57:
             lines.append('["not", "an", "object"]')
             continue
-        lines.append(json.dumps(row))
+        lines.append(json.dumps(rec))
     path = directory / "orders-2026-03.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     files[path.stem] = path

@@ -56,9 +56,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 return 0
             keys = ["batch_id", "status", "table", "files", "rows_read", "rows_written",
                     "rows_rejected", "started_at"]
-            rows = [[b.get(k) if k != "files" else len(b.get("files") or []) if
-                     isinstance(b.get("files"), list) else b.get("files") for k in keys]
-                    for b in batches]
+            rows = [[b.get(k) for k in keys] for b in batches]
             for line in format_table([k.upper() for k in keys], rows, right=(3, 4, 5, 6)):
                 out.line(line)
             return 0
