@@ -52,7 +52,8 @@ def test_env_overrides_file_and_overrides_win_over_env(tmp_path: Path) -> None:
     }
     s = load_settings(start_dir=tmp_path, env=env)
     assert (s.queue_max_items, s.audit_async) == (20, False)
-    s = load_settings(start_dir=tmp_path, env=env, overrides={"queue_max_items": 30, "lease_s": None})
+    overrides = {"queue_max_items": 30, "lease_s": None}
+    s = load_settings(start_dir=tmp_path, env=env, overrides=overrides)
     assert s.queue_max_items == 30
     assert s.lease_s == Settings().lease_s
 

@@ -1,0 +1,257 @@
+"""Exactly-once file claims and the unit of work that commits them.
+
+Identity: a file is ``(target table, content fingerprint)``. Rules, decided in one write
+transaction by :meth:`Claims.decide`:
+
+1. a ``loading`` row whose owner is alive -> ``skipped`` ("being loaded by batch X");
+2. ``loading`` rows whose owner is dead (same host and the pid is gone, or the lease expired)
+   become ``failed`` ("interrupted: cleaned up by batch X");
+3. a ``loaded`` row, no ``force`` and nothing was interrupted -> ``skipped`` ("already loaded
+   by batch X");
+4. otherwise a new ``loading`` claim (owner, fencing token, lease). Its ``replaces`` lists every
+   earlier attempt of the identity whose rows may still be in the target table: interrupted
+   and failed attempts not yet cleaned, and the ``loaded`` one (with ``force``, or when an
+   interrupted attempt may have been a forced reload that already deleted its rows).
+
+The loader deletes the rows of ``replaces`` (:func:`prepare_in`) in the transaction that writes
+the file's rows; :func:`finish_in` then marks the claim finished, fenced
+(``WHERE id AND claim_token AND status = 'loading'``), and marks the replaced attempts cleaned
+(``loaded`` ones become ``replaced``) in that same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from tallyclerk.audit import sqlgen
+from tallyclerk.audit.executor import SqlExecutor
+from tallyclerk.audit.models import FileManifest
+from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow
+from tallyclerk.dburl import mask_secrets
+from tallyclerk.errors import InternalError, LeaseLost
+
+__all__ = ["Claims", "add_rejects_in", "check_counts", "finish_in", "prepare_in"]
+
+log = logging.getLogger("tallyclerk.audit")
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Claim decisions for one process (``owner`` is ``host:pid``)."""
+
+    host: str
+    pid: int
+    lease_s: float
+
+    @property
+    def owner(self) -> str:
+        return f"{self.host}:{self.pid}"
+
+    def owner_dead(self, row: FileManifest, now: datetime) -> bool:
+        """Whether a ``loading`` row's owner is gone: lease expired, or a dead pid on this host."""
+        if row.lease_expires_at is not None and row.lease_expires_at <= now:
+            return True
+        host, _, pid_text = (row.owner or "").rpartition(":")
+        if host != self.host or not pid_text.isdigit():
+            return False
+        pid = int(pid_text)
+        if pid == self.pid:
+            return False  # this very process: alive; its lease bounds a leak
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # exists, owned by another user
+        return False
+
+    def decide(
+        self,
+        repo: AuditRepository,
+        *,
+        batch_id: str,
+        path: str,
+        table: str,
+        fingerprint: str,
+        size: int,
+        mtime: float,
+        force: bool,
+    ) -> FileClaim | FileSkip:
+        """Claim or skip one file (see the module docstring); runs in the caller's transaction."""
+        now = datetime.now(timezone.utc)
+        rows = repo.claim_candidates(table, fingerprint)
+        loading = [r for r in rows if r.status == "loading"]
+        base: dict[str, Any] = {
+            "batch_id": batch_id,
+            "path": path,
+            "size": size,
+            "mtime": mtime,
+            "fingerprint": fingerprint,
+            "target_table": table,
+            "started_at": now,
+        }
+        live = [r for r in loading if not self.owner_dead(r, now)]
+        if live:
+            holder = live[0]
+            return _skip(repo, base, holder, f"being loaded by batch {holder.batch_id}")
+        for dead in loading:
+            log.warning(
+                "file %s: claim %d of batch %s (owner %s) is dead; cleaned up by batch %s",
+                dead.path,
+                dead.id,
+                dead.batch_id,
+                dead.owner,
+                batch_id,
+            )
+            repo.fail_loading_file(
+                dead.id,
+                error=f"interrupted: cleaned up by batch {batch_id}",
+                error_class="Interrupted",
+                finished_at=now,
+            )
+        loaded = [r for r in rows if r.status == "loaded"]
+        if loaded and not force and not loading:
+            earlier = loaded[-1]
+            return _skip(repo, base, earlier, f"already loaded by batch {earlier.batch_id}")
+        attempt = repo.count_attempts(table, fingerprint) + 1
+        token = uuid.uuid4().hex
+        row = repo.add_file(
+            **base,
+            status="loading",
+            attempt=attempt,
+            claim_token=token,
+            owner=self.owner,
+            lease_expires_at=now + timedelta(seconds=self.lease_s),
+        )
+        return FileClaim(
+            file_id=row.id,
+            batch_id=batch_id,
+            path=path,
+            table=table,
+            fingerprint=fingerprint,
+            size=size,
+            mtime=mtime,
+            attempt=attempt,
+            token=token,
+            replaces=tuple(r.id for r in rows),
+        )
+
+
+def _skip(
+    repo: AuditRepository, base: dict[str, Any], earlier: FileManifest, reason: str
+) -> FileSkip:
+    row = repo.add_file(
+        **base,
+        status="skipped",
+        finished_at=base["started_at"],
+        earlier_batch_id=earlier.batch_id,
+        earlier_file_id=earlier.id,
+        error=reason,
+    )
+    return FileSkip(
+        path=base["path"],
+        table=base["target_table"],
+        fingerprint=base["fingerprint"],
+        file_id=row.id,
+        earlier_batch_id=earlier.batch_id,
+        reason=reason,
+    )
+
+
+# --- the unit of work, on the caller's executor ------------------------------------------------
+
+
+def prepare_in(ex: SqlExecutor, claim: FileClaim, target_table: str) -> None:
+    """Delete the target rows of ``claim.replaces`` (``_tc_file_id`` = each id)."""
+    if claim.replaces:
+        compiled = sqlgen.delete_rows_sql(ex.dialect_name, target_table)
+        ex.executemany(compiled.sql, [(file_id,) for file_id in claim.replaces])
+
+
+def add_rejects_in(ex: SqlExecutor, claim: FileClaim, rejects: Sequence[RejectRow]) -> None:
+    """Insert a file's rejects (the executor must be the audit database's)."""
+    if not rejects:
+        return
+    compiled = sqlgen.insert_rejects_sql(ex.dialect_name)
+    ex.executemany(
+        compiled.sql,
+        [
+            (claim.file_id, claim.batch_id, r.record_number, r.line, r.column, r.rule, r.reason,
+             r.raw)
+            for r in rejects
+        ],
+    )
+
+
+def check_counts(claim: FileClaim, result: FileResult) -> None:
+    """Refuse a result that breaks ``rows_read == rows_written + rows_rejected``."""
+    if result.rows_read != result.rows_written + result.rows_rejected:
+        raise InternalError(
+            f"{claim.path}: rows_read ({result.rows_read}) != rows_written "
+            f"({result.rows_written}) + rows_rejected ({result.rows_rejected})"
+        )
+
+
+def finish_in(
+    ex: SqlExecutor,
+    claim: FileClaim,
+    status: str,
+    result: FileResult,
+    *,
+    duration_s: float | None,
+) -> bool:
+    """Finish a claim (``loaded`` or ``failed``), fenced by its token; True if it was held.
+
+    For ``loaded``, the attempts in ``claim.replaces`` are marked cleaned first (``loaded``
+    becomes ``replaced``: at most one row of an identity may be ``loaded``).
+
+    Raises:
+        LeaseLost: ``loaded`` for a claim that is no longer held; the caller must roll back.
+    """
+    dialect = ex.dialect_name
+    if status == "loaded" and claim.replaces:
+        supersede = sqlgen.supersede_sql(dialect)
+        ex.executemany(
+            supersede.sql,
+            [
+                supersede.params(
+                    {"loaded": "loaded", "replaced": "replaced", "new_id": claim.file_id,
+                     "old_id": old_id}
+                )
+                for old_id in claim.replaces
+            ],
+        )
+    fenced = sqlgen.fenced_commit_sql(dialect)
+    changed = ex.execute(
+        fenced.sql,
+        fenced.params(
+            {
+                "status": status,
+                "rows_read": result.rows_read,
+                "rows_written": result.rows_written,
+                "rows_rejected": result.rows_rejected,
+                "bytes_read": result.bytes_read,
+                "first_error_line": result.first_error_line,
+                "finished_at": sqlgen.ts(dialect),
+                "duration_s": duration_s,
+                "error": None if result.error is None else mask_secrets(result.error),
+                "error_class": result.error_class,
+                "file_id": claim.file_id,
+                "token": claim.token,
+                "from_status": "loading",
+            }
+        ),
+    )
+    if changed != 1 and status == "loaded":
+        raise LeaseLost(
+            f"claim of {claim.path} (file {claim.file_id}, batch {claim.batch_id}) is no "
+            "longer held: its lease was taken over or released; not committed"
+        )
+    return changed == 1

@@ -1,0 +1,129 @@
+"""The audit store's engine and schema: created once at start-up, never in the hot path.
+
+SQLite: every pooled connection is put in WAL mode with the configured busy timeout and
+``synchronous``, foreign keys on, and the driver's own transaction handling off
+(``isolation_level = None``); SQLAlchemy's ``begin`` then emits ``BEGIN IMMEDIATE``, so a write
+transaction takes the database's write lock up front (no deadlock-prone lock upgrade) and two
+processes claiming the same file are serialized. PostgreSQL: psycopg 3 with a connect timeout
+and pre-ping.
+
+:func:`ensure_schema` creates the tables and checks ``tallyclerk_schema_version``: a newer
+version than this code knows is an :class:`~tallyclerk.errors.AuditStoreError`; an older one
+runs the registered migrations.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import create_engine, event, insert, inspect, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from tallyclerk.audit.models import SCHEMA_VERSION, Base, SchemaVersion
+from tallyclerk.audit.translate import wrap_db_errors
+from tallyclerk.dburl import DbUrl
+from tallyclerk.errors import AuditStoreError, ConfigError
+from tallyclerk.settings import Settings
+
+__all__ = ["MIGRATIONS", "create_audit_engine", "ensure_schema", "schema_version"]
+
+log = logging.getLogger("tallyclerk.audit")
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+"""``MIGRATIONS[n](connection)`` upgrades a store from version ``n`` to ``n + 1``."""
+
+
+def create_audit_engine(db: DbUrl, settings: Settings) -> Engine:
+    """The engine of the audit store at ``db`` (see the module docstring for what it sets)."""
+    if db.dialect == "sqlite":
+        if db.in_memory:
+            raise ConfigError(
+                "the audit store needs a database file or server, not an in-memory SQLite "
+                "database (its event writer uses its own connection)"
+            )
+        engine = create_engine(
+            db.url,
+            connect_args={"timeout": settings.busy_timeout_ms / 1000.0},
+        )
+        _configure_sqlite(engine, settings)
+        return engine
+    return create_engine(
+        db.url,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": max(1, round(settings.connect_timeout_s))},
+    )
+
+
+def _configure_sqlite(engine: Engine, settings: Settings) -> None:
+    pragmas = (
+        "PRAGMA journal_mode=WAL",
+        f"PRAGMA busy_timeout={int(settings.busy_timeout_ms)}",
+        f"PRAGMA synchronous={settings.synchronous}",  # validated: OFF|NORMAL|FULL|EXTRA
+        "PRAGMA foreign_keys=ON",
+    )
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        assert isinstance(dbapi_connection, sqlite3.Connection)
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in pragmas:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def schema_version(connection: Connection) -> int | None:
+    """The stored schema version, or None when the store has no version table yet."""
+    if not inspect(connection).has_table(SchemaVersion.__tablename__):
+        return None
+    return connection.execute(select(SchemaVersion.version).where(SchemaVersion.id == 1)).scalar()
+
+
+def ensure_schema(engine: Engine) -> int:
+    """Create missing tables, check and record the schema version; returns the version.
+
+    Runs in one write transaction, so processes starting together do not race.
+
+    Raises:
+        AuditStoreError: the store was written by a newer tallyclerk, or a migration is missing.
+    """
+    with wrap_db_errors(), engine.begin() as conn:
+        found = schema_version(conn)
+        if found is not None and found > SCHEMA_VERSION:
+            raise AuditStoreError(
+                f"the audit store has schema version {found}, newer than this tallyclerk "
+                f"understands ({SCHEMA_VERSION}); upgrade tallyclerk"
+            )
+        version = found
+        while version is not None and version < SCHEMA_VERSION:
+            migrate = MIGRATIONS.get(version)
+            if migrate is None:
+                raise AuditStoreError(
+                    f"no migration from audit schema version {version} to {version + 1}"
+                )
+            log.info("migrating the audit store from schema version %d", version)
+            migrate(conn)
+            version += 1
+        Base.metadata.create_all(conn)
+        now = datetime.now(timezone.utc)
+        if found is None:
+            conn.execute(
+                insert(SchemaVersion).values(id=1, version=SCHEMA_VERSION, updated_at=now)
+            )
+        elif found != SCHEMA_VERSION:
+            conn.execute(
+                update(SchemaVersion)
+                .where(SchemaVersion.id == 1)
+                .values(version=SCHEMA_VERSION, updated_at=now)
+            )
+    return SCHEMA_VERSION

@@ -1,0 +1,90 @@
+"""Reports read from the audit store: the batch report (the CLI's ``--json``), batch and
+reject listings. All values are JSON-ready (timestamps as ISO 8601 strings)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tallyclerk.audit.models import Batch, RejectRecord
+from tallyclerk.audit.repository import AuditRepository
+
+__all__ = ["batch_dict", "batch_report", "reject_dict"]
+
+# a superseded load was still loaded by its batch; 'replaced' never shows in a report
+_REPORT_FILE_STATUS = {"replaced": "loaded"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def batch_report(repo: AuditRepository, batch_id: str | None) -> dict[str, Any]:
+    """``{"batch_id", "status", "table", "rows_read", "rows_written", "rows_rejected",
+    "files": [{"path", "status", "rows_read", "rows_written", "rows_rejected", "error"}]}``
+    for a batch (the latest when None), or ``{}`` when there is no such batch.
+
+    File status is ``loaded``, ``skipped`` or ``failed`` (``loading`` while the batch runs);
+    the totals are the sums over the batch's files.
+    """
+    batch = repo.latest_batch() if batch_id is None else repo.get_batch(batch_id)
+    if batch is None:
+        return {}
+    files = repo.files_of_batch(batch.id)
+    return {
+        "batch_id": batch.id,
+        "status": batch.status,
+        "table": batch.target_table,
+        "rows_read": sum(f.rows_read for f in files),
+        "rows_written": sum(f.rows_written for f in files),
+        "rows_rejected": sum(f.rows_rejected for f in files),
+        "files": [
+            {
+                "path": f.path,
+                "status": _REPORT_FILE_STATUS.get(f.status, f.status),
+                "rows_read": f.rows_read,
+                "rows_written": f.rows_written,
+                "rows_rejected": f.rows_rejected,
+                "error": f.error,
+            }
+            for f in files
+        ],
+    }
+
+
+def batch_dict(b: Batch) -> dict[str, Any]:
+    """One batch for ``list_batches`` (counts from the accumulator's final snapshot)."""
+    return {
+        "batch_id": b.id,
+        "status": b.status,
+        "table": b.target_table,
+        "started_at": _iso(b.started_at),
+        "finished_at": _iso(b.finished_at),
+        "files": b.files_loaded + b.files_skipped + b.files_failed,
+        "files_loaded": b.files_loaded,
+        "files_skipped": b.files_skipped,
+        "files_failed": b.files_failed,
+        "rows_read": b.rows_read,
+        "rows_written": b.rows_written,
+        "rows_rejected": b.rows_rejected,
+        "bytes_read": b.bytes_read,
+        "host": b.host,
+        "pid": b.pid,
+        "user": b.user,
+        "timeout_kind": b.timeout_kind,
+        "error": b.error_message,
+    }
+
+
+def reject_dict(r: RejectRecord, path: str) -> dict[str, Any]:
+    return {
+        "path": path,
+        "batch_id": r.batch_id,
+        "file_id": r.file_id,
+        "record_number": r.record_number,
+        "line": r.line,
+        "column": r.column_name,
+        "rule": r.rule,
+        "reason": r.reason,
+        "raw": r.raw,
+    }

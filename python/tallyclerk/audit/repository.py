@@ -1,0 +1,313 @@
+"""Pure database operations of the audit store, on an injected session.
+
+:class:`AuditRepository` never begins, commits or rolls back: the caller (the service's unit
+of work) owns the transaction, so manifest changes can commit together with other writes. It
+flushes when it needs a generated id. Every method translates database errors in one place
+(:func:`~tallyclerk.audit.translate.wrap_db_errors`) into
+:class:`~tallyclerk.errors.RepositoryError` subclasses.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from tallyclerk.audit.models import AuditEvent, Batch, FileManifest, RejectRecord
+from tallyclerk.audit.translate import wrap_db_errors
+from tallyclerk.audit.types import RejectRow
+
+__all__ = ["AuditRepository"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translated(method: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with wrap_db_errors():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+class AuditRepository:
+    """Database operations on batches, manifest rows, rejects and events.
+
+    Args:
+        session: the session whose transaction every operation joins (keyword-only).
+    """
+
+    def __init__(self, *, session: Session) -> None:
+        self.session = session
+
+    # --- batches -------------------------------------------------------------------------------
+
+    @_translated
+    def add_batch(
+        self,
+        *,
+        batch_id: str,
+        target_table: str,
+        started_at: datetime,
+        host: str,
+        pid: int,
+        user: str | None,
+        options: Mapping[str, Any],
+    ) -> Batch:
+        batch = Batch(
+            id=batch_id,
+            target_table=target_table,
+            status="running",
+            started_at=started_at,
+            host=host,
+            pid=pid,
+            user=user,
+            options=dict(options),
+        )
+        self.session.add(batch)
+        self.session.flush()
+        return batch
+
+    @_translated
+    def get_batch(self, batch_id: str) -> Batch | None:
+        return self.session.get(Batch, batch_id, populate_existing=True)
+
+    @_translated
+    def latest_batch(self) -> Batch | None:
+        stmt = select(Batch).order_by(Batch.started_at.desc(), Batch.id.desc()).limit(1)
+        return self.session.scalars(stmt).first()
+
+    @_translated
+    def list_batches(self, limit: int = 20) -> list[Batch]:
+        stmt = select(Batch).order_by(Batch.started_at.desc(), Batch.id.desc()).limit(limit)
+        return list(self.session.scalars(stmt))
+
+    @_translated
+    def update_batch(
+        self, batch_id: str, *, only_if_status: str | None = None, **values: Any
+    ) -> int:
+        """Set columns of a batch; with ``only_if_status``, only while it has that status."""
+        stmt = update(Batch).where(Batch.id == batch_id).values(**values)
+        if only_if_status is not None:
+            stmt = stmt.where(Batch.status == only_if_status)
+        return _rowcount(self.session.execute(stmt.execution_options(synchronize_session=False)))
+
+    # --- manifest ------------------------------------------------------------------------------
+
+    @_translated
+    def claim_candidates(self, target_table: str, fingerprint: str) -> list[FileManifest]:
+        """Rows of this identity a new claim must consider, oldest first, locked for update.
+
+        ``loading`` and ``loaded`` rows, and ``failed`` rows not yet cleaned (their rows may
+        still be in the target table when data and audit live in different databases).
+        """
+        stmt = (
+            select(FileManifest)
+            .where(FileManifest.target_table == target_table)
+            .where(FileManifest.fingerprint == fingerprint)
+            .where(
+                or_(
+                    FileManifest.status.in_(("loading", "loaded")),
+                    and_(FileManifest.status == "failed", FileManifest.cleaned_by.is_(None)),
+                )
+            )
+            .order_by(FileManifest.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list(self.session.scalars(stmt))
+
+    @_translated
+    def count_attempts(self, target_table: str, fingerprint: str) -> int:
+        """Earlier claims of this identity (every row except ``skipped`` and ``pending``)."""
+        stmt = (
+            select(func.count())
+            .select_from(FileManifest)
+            .where(FileManifest.target_table == target_table)
+            .where(FileManifest.fingerprint == fingerprint)
+            .where(FileManifest.status.not_in(("skipped", "pending")))
+        )
+        return int(self.session.scalar(stmt) or 0)
+
+    @_translated
+    def add_file(self, **values: Any) -> FileManifest:
+        """Insert a manifest row and return it with its id (flushes)."""
+        row = FileManifest(**values)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    @_translated
+    def get_file(self, file_id: int) -> FileManifest | None:
+        return self.session.get(FileManifest, file_id, populate_existing=True)
+
+    @_translated
+    def fail_loading_file(
+        self, file_id: int, *, error: str, error_class: str, finished_at: datetime
+    ) -> bool:
+        """Mark a ``loading`` row ``failed`` (no-op, returning False, if it is not loading)."""
+        stmt = (
+            update(FileManifest)
+            .where(FileManifest.id == file_id, FileManifest.status == "loading")
+            .values(
+                status="failed",
+                error=error,
+                error_class=error_class,
+                finished_at=finished_at,
+                lease_expires_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(self.session.execute(stmt)) == 1
+
+    @_translated
+    def release_batch_files(
+        self, batch_id: str, *, error: str, error_class: str, finished_at: datetime
+    ) -> list[int]:
+        """Mark every ``loading`` row of a batch ``failed``; returns their ids."""
+        ids = list(
+            self.session.scalars(
+                select(FileManifest.id).where(
+                    FileManifest.batch_id == batch_id, FileManifest.status == "loading"
+                )
+            )
+        )
+        if ids:
+            self.session.execute(
+                update(FileManifest)
+                .where(FileManifest.id.in_(ids), FileManifest.status == "loading")
+                .values(
+                    status="failed",
+                    error=error,
+                    error_class=error_class,
+                    finished_at=finished_at,
+                    lease_expires_at=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        return ids
+
+    @_translated
+    def renew_leases(self, batch_id: str, *, owner: str, until: datetime) -> int:
+        """Extend the lease of this batch's ``loading`` rows held by ``owner``."""
+        stmt = (
+            update(FileManifest)
+            .where(
+                FileManifest.batch_id == batch_id,
+                FileManifest.status == "loading",
+                FileManifest.owner == owner,
+            )
+            .values(lease_expires_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(self.session.execute(stmt))
+
+    @_translated
+    def files_of_batch(self, batch_id: str) -> list[FileManifest]:
+        stmt = (
+            select(FileManifest)
+            .where(FileManifest.batch_id == batch_id)
+            .order_by(FileManifest.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(self.session.scalars(stmt))
+
+    @_translated
+    def files_of_identity(self, target_table: str, fingerprint: str) -> list[FileManifest]:
+        stmt = (
+            select(FileManifest)
+            .where(FileManifest.target_table == target_table)
+            .where(FileManifest.fingerprint == fingerprint)
+            .order_by(FileManifest.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(self.session.scalars(stmt))
+
+    # --- rejects -------------------------------------------------------------------------------
+
+    @_translated
+    def add_rejects(self, *, file_id: int, batch_id: str, rejects: Sequence[RejectRow]) -> int:
+        if not rejects:
+            return 0
+        rows = [
+            {
+                "file_id": file_id,
+                "batch_id": batch_id,
+                "record_number": r.record_number,
+                "line": r.line,
+                "column_name": r.column,
+                "rule": r.rule,
+                "reason": r.reason,
+                "raw": r.raw,
+            }
+            for r in rejects
+        ]
+        self.session.execute(insert(RejectRecord), rows)
+        return len(rows)
+
+    @_translated
+    def list_rejects(
+        self, *, path: str | None = None, batch_id: str | None = None, limit: int | None = None
+    ) -> list[tuple[RejectRecord, str]]:
+        """Rejects (with their file's path), filtered by file path and/or batch, in file order."""
+        stmt = select(RejectRecord, FileManifest.path).join(
+            FileManifest, FileManifest.id == RejectRecord.file_id
+        )
+        if path is not None:
+            stmt = stmt.where(FileManifest.path == path)
+        if batch_id is not None:
+            stmt = stmt.where(RejectRecord.batch_id == batch_id)
+        stmt = stmt.order_by(RejectRecord.file_id, RejectRecord.record_number, RejectRecord.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [(row[0], row[1]) for row in self.session.execute(stmt)]
+
+    # --- events --------------------------------------------------------------------------------
+
+    @_translated
+    def add_event(
+        self,
+        *,
+        type: str,
+        created_at: datetime,
+        batch_id: str | None = None,
+        file_id: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> int:
+        event = AuditEvent(
+            type=type,
+            batch_id=batch_id,
+            file_id=file_id,
+            payload=None if payload is None else dict(payload),
+            created_at=created_at,
+            correlation_id=correlation_id,
+        )
+        self.session.add(event)
+        self.session.flush()
+        return event.id
+
+    @_translated
+    def list_events(
+        self, *, batch_id: str | None = None, limit: int | None = None
+    ) -> list[AuditEvent]:
+        stmt = select(AuditEvent).order_by(AuditEvent.id)
+        if batch_id is not None:
+            stmt = stmt.where(AuditEvent.batch_id == batch_id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return list(self.session.scalars(stmt))
+
+    @_translated
+    def count_events(self) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,674 @@
+"""The audit service: batch lifecycle, exactly-once file claims, live metrics, the event log.
+
+One :class:`AuditService` per audit database and process. Its concurrency model is explicit:
+
+* the calling threads run short transactions, each on its own pooled connection and session
+  (``BEGIN IMMEDIATE`` on SQLite), retried with exponential backoff and jitter on transient
+  errors;
+* one Rust watchdog thread (:class:`~tallyclerk.Watchdog`) times out batches (batch
+  ``timed_out``, its ``loading`` files released, the accumulator cancelled so the loader stops)
+  and renews the leases of this process's claims every ``heartbeat_s``;
+* one Rust writer thread drains the :class:`~tallyclerk.WriteBehindQueue` of audit events into
+  :class:`~tallyclerk.audit.events.EventWriter`, which owns its connection.
+
+Counting: the loader counts file events and rows into the batch's
+:class:`~tallyclerk.BatchAccumulator` (it knows when its transaction committed); the service
+creates, watches and exposes the accumulator and stores its final snapshot in the batch row.
+
+Exactly-once, in short (the README has the full statement): a file is identified by
+``(target table, content fingerprint)``. :meth:`AuditService.claim_file` decides in one write
+transaction whether this batch loads it, skips it (already loaded, or being loaded by a live
+owner) or reclaims it from a dead owner; two partial unique indexes make a second ``loading``
+or ``loaded`` row of one identity impossible. A claim lists in ``replaces`` every earlier
+attempt whose rows may still be in the target table; the loader deletes them
+(:meth:`prepare_file_in`) in the transaction that writes the file, and the fenced
+:meth:`commit_file_in` marks the file ``loaded`` in that same transaction when the audit
+store shares the database.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy.orm import sessionmaker
+
+from tallyclerk._core import (
+    BatchAccumulator,
+    BatchTimeout,
+    MetricsSnapshot,
+    Watchdog,
+    WriteBehindQueue,
+    file_fingerprint,
+)
+from tallyclerk.audit import claims, reports, sqlgen
+from tallyclerk.audit.claims import Claims
+from tallyclerk.audit.engine import create_audit_engine, ensure_schema
+from tallyclerk.audit.events import EventRow, EventWriter
+from tallyclerk.audit.executor import SqlAlchemyExecutor, SqlExecutor
+from tallyclerk.audit.models import Batch, FileManifest, from_epoch_us
+from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.txn import TransactionRunner
+from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow
+from tallyclerk.dburl import mask_secrets, parse_url
+from tallyclerk.errors import (
+    BatchCancelled,
+    ConfigError,
+    DuplicateKeyError,
+    FlushTimeout,
+    InternalError,
+    QueueClosed,
+    RepositoryError,
+    SourceError,
+)
+from tallyclerk.settings import Settings, load_settings
+
+__all__ = ["AuditService"]
+
+log = logging.getLogger("tallyclerk.audit")
+
+R = TypeVar("R")
+
+_FINAL_FILE_STATUSES = ("loaded", "failed")
+_CLAIM_RACE_RETRIES = 3
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _current_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
+        return None
+
+
+class AuditService:
+    """The audit store of one database (see the module docstring).
+
+    Args:
+        url: the audit database (``sqlite:///path.db`` or ``postgresql://...``).
+        settings: defaults to :func:`~tallyclerk.settings.load_settings`.
+        on_batch_timeout: called as ``on_batch_timeout(batch_id, "operation" | "idle")`` on the
+            watchdog thread after a timed-out batch has been recorded.
+
+    Raises:
+        ConfigError: a bad URL (the message masks its password).
+        AuditStoreError: the store was written by a newer tallyclerk.
+        RepositoryError: the store cannot be reached or created.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        settings: Settings | None = None,
+        on_batch_timeout: Callable[[str, str], object] | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self._db = parse_url(url)
+        self.url_masked: str = self._db.masked
+        self._on_batch_timeout = on_batch_timeout
+        self._engine = create_audit_engine(self._db, self.settings)
+        self._dialect = self._engine.dialect.name
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._host = socket.gethostname()
+        self._pid = os.getpid()
+        self._owner = f"{self._host}:{self._pid}"
+        self._user = _current_user()
+        self._lock = threading.Lock()
+        self._batches: dict[str, BatchAccumulator] = {}
+        self._claim_started: dict[int, float] = {}
+        self._closed = False
+        self.dead_lettered = 0
+        self._claims = Claims(host=self._host, pid=self._pid, lease_s=self.settings.lease_s)
+        self._runner = TransactionRunner(self._sessions, self.settings, label=self.url_masked)
+        try:
+            self._runner.retrying(
+                lambda: ensure_schema(self._engine), what="create the audit schema"
+            )
+        except BaseException:
+            self._engine.dispose()
+            raise
+        s = self.settings
+        self._watchdog = Watchdog(
+            on_timeout=self._on_timeout, tick_s=min(0.05, s.watchdog_interval_s)
+        )
+        self._writer: EventWriter | None = None
+        self._queue: WriteBehindQueue | None = None
+        if s.audit_async:
+            self._writer = EventWriter(self._engine)
+            self._queue = WriteBehindQueue(
+                self._writer,
+                max_items=s.queue_max_items,
+                max_bytes=s.queue_max_bytes or None,
+                max_batch=s.queue_max_batch,
+                linger_ms=s.linger_ms,
+                on_full="block",
+                put_timeout=s.queue_put_timeout_ms / 1000.0,
+                max_retries=s.max_retries,
+                backoff_initial_ms=s.backoff_initial_ms,
+                backoff_max_ms=s.backoff_max_ms,
+                dead_letter=self._dead_letter,
+                name="tallyclerk-audit-writer",
+            )
+        log.debug("audit store %s ready", self.url_masked)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> AuditService:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop the watchdog, drain the event queue (bounded by ``timeout``), release the engine.
+
+        Returns within about ``timeout`` seconds. Events not written by then are dead-lettered
+        and logged at error level with their count; nothing is dropped silently. Idempotent.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        deadline = time.monotonic() + max(0.0, timeout)
+        self._watchdog.stop()
+        writer_stopped = True
+        if self._queue is not None:
+            try:
+                self._queue.close(timeout=max(0.0, deadline - time.monotonic()))
+            except FlushTimeout as exc:
+                writer_stopped = False
+                log.error(
+                    "audit store %s: event writer did not drain within %.2f s (%s); "
+                    "%d audit event(s) dead-lettered so far",
+                    self.url_masked,
+                    timeout,
+                    exc,
+                    self.dead_lettered + self._queue.stats().depth,
+                )
+        if self._writer is not None and writer_stopped:
+            self._writer.close()
+        self._engine.dispose(close=writer_stopped)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise QueueClosed(f"audit service for {self.url_masked} is closed")
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Return once every event recorded before this call is written (or dead-lettered).
+
+        Raises ``FlushTimeout`` when ``timeout`` passes first, ``QueueClosed`` after close.
+        """
+        self._check_open()
+        if self._queue is not None:
+            self._queue.flush(timeout)
+
+    # --- transactions ------------------------------------------------------------------------
+
+    def _tx(self, work: Callable[[AuditRepository], R], *, what: str) -> R:
+        """Run ``work`` in one transaction of its own, retried on transient errors."""
+        return self._runner.run(work, what=what)
+
+    # --- batches -----------------------------------------------------------------------------
+
+    def start_batch(self, table: str, options: Mapping[str, Any]) -> str:
+        """Record a running batch; returns its id. Its accumulator is watched for timeouts."""
+        self._check_open()
+        sqlgen.check_identifier(table)
+        s = self.settings
+        batch_id = uuid.uuid4().hex
+        acc = BatchAccumulator(
+            batch_id,
+            BatchTimeout(s.operation_timeout_s, s.idle_timeout_s, s.watchdog_interval_s),
+        )
+        now = _utcnow()
+        self._tx(
+            lambda repo: repo.add_batch(
+                batch_id=batch_id,
+                target_table=table,
+                started_at=now,
+                host=self._host,
+                pid=self._pid,
+                user=self._user,
+                options=_jsonable(options),
+            ),
+            what="start a batch",
+        )
+        with self._lock:
+            self._batches[batch_id] = acc
+        self._watchdog.watch(acc)
+        self._watchdog.add_heartbeat(
+            f"lease:{batch_id}", s.heartbeat_s, lambda: self._heartbeat(batch_id)
+        )
+        log.info("batch %s started: table %r", batch_id, table)
+        return batch_id
+
+    def accumulator(self, batch_id: str) -> BatchAccumulator:
+        """The live metrics of a running batch of this service."""
+        with self._lock:
+            acc = self._batches.get(batch_id)
+        if acc is None:
+            raise KeyError(f"no running batch {batch_id!r} in this audit service")
+        return acc
+
+    def get_metrics_snapshot(self, batch_id: str) -> MetricsSnapshot:
+        return self.accumulator(batch_id).snapshot()
+
+    def active_batches(self) -> list[MetricsSnapshot]:
+        with self._lock:
+            accs = list(self._batches.values())
+        return [acc.snapshot() for acc in accs]
+
+    def finish_batch(
+        self,
+        batch_id: str,
+        *,
+        error: BaseException | None = None,
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        """Record the end of a batch and return its report (:meth:`batch_report`).
+
+        The status is ``status`` when given; else ``timed_out`` if the watchdog fired,
+        ``cancelled`` for an interrupt or a cancelled accumulator, ``failed`` for another
+        error or when every file failed, ``partial`` when some did, else ``succeeded``.
+        Files of the batch still ``loading`` are released as ``failed``.
+        """
+        with self._lock:
+            acc = self._batches.pop(batch_id, None)
+        if acc is None:
+            raise KeyError(f"no running batch {batch_id!r} in this audit service")
+        if not self._closed:
+            self._watchdog.unwatch(acc)
+            self._watchdog.remove_heartbeat(f"lease:{batch_id}")
+        snap = acc.snapshot()
+        now = _utcnow()
+
+        def work(repo: AuditRepository) -> str:
+            batch = repo.get_batch(batch_id)
+            if batch is None:
+                raise KeyError(f"no batch {batch_id!r} in the audit store")
+            repo.release_batch_files(
+                batch_id,
+                error="the batch ended while the file was loading",
+                error_class="Interrupted",
+                finished_at=now,
+            )
+            final = self._final_status(batch, repo.files_of_batch(batch_id), snap, error, status)
+            values: dict[str, Any] = {
+                "status": final,
+                "finished_at": now,
+                "files_started": snap.files_started,
+                "files_loaded": snap.files_loaded,
+                "files_skipped": snap.files_skipped,
+                "files_failed": snap.files_failed,
+                "rows_read": snap.rows_read,
+                "rows_written": snap.rows_written,
+                "rows_rejected": snap.rows_rejected,
+                "bytes_read": snap.bytes_read,
+            }
+            if error is not None:
+                values["error_class"] = type(error).__name__
+                values["error_message"] = mask_secrets(str(error))[:4000]
+            elif final == "cancelled" and snap.cancel_reason and batch.error_message is None:
+                values["error_message"] = snap.cancel_reason
+            repo.update_batch(batch_id, **values)
+            return final
+
+        final = self._tx(work, what="finish a batch")
+        log_at = logging.INFO if final in ("succeeded", "partial") else logging.ERROR
+        log.log(log_at, "batch %s finished: %s", batch_id, final)
+        return self.batch_report(batch_id)
+
+    @staticmethod
+    def _final_status(
+        batch: Batch,
+        files: Sequence[FileManifest],
+        snap: MetricsSnapshot,
+        error: BaseException | None,
+        status: str | None,
+    ) -> str:
+        if batch.status == "timed_out":
+            return "timed_out"  # recorded by the watchdog; nothing overrides it
+        if status is not None:
+            if status not in ("succeeded", "partial", "failed", "cancelled", "timed_out"):
+                raise ValueError(f"not a final batch status: {status!r}")
+            return status
+        if snap.expired is not None:
+            return "timed_out"
+        if isinstance(error, (KeyboardInterrupt, BatchCancelled)) or snap.cancelled:
+            return "cancelled"
+        if error is not None:
+            return "failed"
+        failed = sum(1 for f in files if f.status == "failed")
+        done = sum(1 for f in files if f.status in ("loaded", "replaced", "skipped"))
+        if failed and not done:
+            return "failed"
+        return "partial" if failed else "succeeded"
+
+    # --- timeouts and leases (watchdog thread) -----------------------------------------------
+
+    def _on_timeout(self, acc: BatchAccumulator, kind: str) -> None:
+        batch_id = acc.batch_id
+        reason = f"batch timed out ({kind})"
+        now = _utcnow()
+
+        def work(repo: AuditRepository) -> list[int]:
+            repo.update_batch(
+                batch_id,
+                only_if_status="running",
+                status="timed_out",
+                timeout_kind=kind,
+                error_class="BatchTimeout",
+                error_message=reason,
+            )
+            return repo.release_batch_files(
+                batch_id, error=reason, error_class="BatchTimeout", finished_at=now
+            )
+
+        acc.cancel(reason)  # the watchdog cancelled it already; make sure regardless
+        try:
+            released = self._tx(work, what="record a batch timeout")
+        except RepositoryError as exc:
+            log.error("batch %s timed out (%s) but recording it failed: %s", batch_id, kind, exc)
+            raise
+        log.error(
+            "batch %s timed out (%s); %d loading file(s) released", batch_id, kind, len(released)
+        )
+        self._record_internal("batch_timed_out", batch_id, {"kind": kind, "released": released})
+        if self._on_batch_timeout is not None:
+            self._on_batch_timeout(batch_id, kind)
+
+    def _heartbeat(self, batch_id: str) -> None:
+        try:
+            self.renew_leases(batch_id)
+        except RepositoryError as exc:
+            log.error("batch %s: renewing file leases failed: %s", batch_id, exc)
+            raise
+
+    def renew_leases(self, batch_id: str) -> int:
+        """Extend the lease of this batch's ``loading`` files (the watchdog heartbeat calls it)."""
+        until = _utcnow() + timedelta(seconds=self.settings.lease_s)
+        return self._tx(
+            lambda repo: repo.renew_leases(batch_id, owner=self._owner, until=until),
+            what="renew leases",
+        )
+
+    # --- files -------------------------------------------------------------------------------
+
+    def claim_file(
+        self, batch_id: str, path: str, table: str, *, force: bool = False
+    ) -> FileClaim | FileSkip:
+        """Decide, in one short write transaction, whether this batch loads ``path``.
+
+        * content already ``loaded`` into ``table`` (and not ``force``): a ``skipped`` row
+          naming the earlier batch, and a :class:`FileSkip`;
+        * ``loading`` by a live owner: ``skipped``, ``FileSkip(reason="being loaded by
+          batch X")``;
+        * ``loading`` by a dead owner (same host and its pid gone, or its lease expired): that
+          row becomes ``failed`` ("interrupted: cleaned up by batch X") and this batch claims;
+        * otherwise a ``loading`` claim. Its ``replaces`` names every earlier attempt whose rows
+          may still be in the table (interrupted or failed ones not yet cleaned, and with
+          ``force`` or after an interrupted forced reload, the loaded one).
+
+        Raises:
+            SourceError: ``path`` cannot be read.
+            BatchCancelled: the batch was cancelled or timed out.
+        """
+        self._check_open()
+        acc = self.accumulator(batch_id)
+        if acc.cancelled:
+            raise BatchCancelled(f"batch {batch_id} was cancelled: {acc.cancel_reason}")
+        sqlgen.check_identifier(table)
+        try:
+            st = os.stat(path)
+            fingerprint = file_fingerprint(path)
+        except OSError as exc:
+            raise SourceError(f"{path}: {exc.strerror or exc}", path=path) from None
+        acc.touch()
+
+        def work(repo: AuditRepository) -> FileClaim | FileSkip:
+            return self._claims.decide(
+                repo,
+                batch_id=batch_id,
+                path=path,
+                table=table,
+                fingerprint=fingerprint,
+                size=st.st_size,
+                mtime=st.st_mtime,
+                force=force,
+            )
+
+        for _ in range(_CLAIM_RACE_RETRIES):
+            try:
+                result = self._tx(work, what=f"claim {path}")
+            except DuplicateKeyError:
+                # another process claimed or committed the same content between our read and
+                # our insert (the partial unique index said no): read again and decide again
+                log.info("claim of %s raced with another process; deciding again", path)
+                continue
+            if isinstance(result, FileClaim):
+                with self._lock:
+                    self._claim_started[result.file_id] = time.monotonic()
+            return result
+        raise InternalError(f"claim of {path} kept racing with other processes")
+
+    def prepare_file_in(self, ex: SqlExecutor, claim: FileClaim, target_table: str) -> None:
+        """In the caller's data transaction: delete the target rows of ``claim.replaces``."""
+        claims.prepare_in(ex, claim, target_table)
+
+    def add_rejects_in(
+        self, ex: SqlExecutor, claim: FileClaim, rejects: Sequence[RejectRow]
+    ) -> None:
+        """In the caller's transaction (the audit database's): insert the file's rejects."""
+        claims.add_rejects_in(ex, claim, rejects)
+
+    def commit_file_in(self, ex: SqlExecutor, claim: FileClaim, result: FileResult) -> None:
+        """In the caller's data transaction: mark the claim ``loaded``, fenced by its token.
+
+        Earlier attempts in ``claim.replaces`` are marked cleaned (``loaded`` ones become
+        ``replaced``) in the same transaction.
+
+        Raises:
+            LeaseLost: the claim is no longer this caller's (taken over, or released by a
+                timeout); the caller must roll back.
+            InternalError: ``rows_read != rows_written + rows_rejected``.
+        """
+        claims.check_counts(claim, result)
+        claims.finish_in(ex, claim, "loaded", result, duration_s=self._duration(claim))
+
+    def _duration(self, claim: FileClaim) -> float | None:
+        with self._lock:
+            started = self._claim_started.get(claim.file_id)
+        return None if started is None else time.monotonic() - started
+
+    def finish_file(
+        self,
+        claim: FileClaim,
+        status: str,
+        result: FileResult,
+        rejects: Sequence[RejectRow] = (),
+    ) -> None:
+        """In a transaction of its own: record a ``failed`` file, or a ``loaded`` one whose
+        data lives in another database (fenced like :meth:`commit_file_in`).
+
+        A ``failed`` claim that is no longer held (a timeout released it, or another worker
+        reclaimed it) keeps the state its new holder gave it; that is logged, not raised.
+
+        Raises:
+            LeaseLost: ``loaded`` for a claim that is no longer held.
+        """
+        if status not in _FINAL_FILE_STATUSES:
+            raise ValueError(f"finish_file status must be loaded or failed, not {status!r}")
+        if status == "loaded":
+            claims.check_counts(claim, result)
+        duration = self._duration(claim)
+
+        def work(repo: AuditRepository) -> bool:
+            ex = SqlAlchemyExecutor(repo.session.connection())
+            held = claims.finish_in(ex, claim, status, result, duration_s=duration)
+            claims.add_rejects_in(ex, claim, rejects)
+            return held
+
+        held = self._tx(work, what=f"record {claim.path} {status}")
+        with self._lock:
+            self._claim_started.pop(claim.file_id, None)
+        if not held:
+            log.warning(
+                "file %s: claim %d was no longer held when it failed; left as its holder set it",
+                claim.path,
+                claim.file_id,
+            )
+        acc = self._batches.get(claim.batch_id)
+        if acc is not None:
+            acc.touch()
+
+    def shares_database_with(self, data_url: str) -> bool:
+        """True when ``data_url`` names the audit store's database (one transaction can hold
+        a file's rows and its manifest row). URLs tallyclerk cannot parse never share."""
+        try:
+            other = parse_url(data_url)
+        except ConfigError:
+            return False
+        return self._db.same_database(other)
+
+    # --- events ------------------------------------------------------------------------------
+
+    def record(
+        self,
+        event_type: str,
+        *,
+        batch_id: str | None = None,
+        file_id: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Record an audit event behind the caller: never waits on the database.
+
+        ``created_at`` is now. The payload is serialized here (orjson; values JSON cannot hold
+        are stored as their ``str``), so later changes to it are not recorded.
+
+        Raises:
+            QueueClosed: after :meth:`close`.
+        """
+        created = time.time_ns() // 1000
+        data = None if payload is None else orjson.dumps(payload, default=str).decode()
+        queue = self._queue
+        if queue is None:
+            self._check_open()
+            row = (event_type, batch_id, file_id, data, created, correlation_id)
+            self._insert_event_sync(row)
+            return
+        if data is None:
+            queue.put((event_type, batch_id, file_id, None, created, correlation_id), 64)
+        else:
+            row = (event_type, batch_id, file_id, data, created, correlation_id)
+            queue.put(row, 64 + len(data))
+
+    def record_sync(
+        self,
+        event_type: str,
+        *,
+        batch_id: str | None = None,
+        file_id: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> int:
+        """Record an audit event in a transaction of its own; returns its id."""
+        self._check_open()
+        created = time.time_ns() // 1000
+        data = None if payload is None else orjson.dumps(payload, default=str).decode()
+        row = (event_type, batch_id, file_id, data, created, correlation_id)
+        return self._insert_event_sync(row)
+
+    def _insert_event_sync(self, row: EventRow) -> int:
+        event_type, batch_id, file_id, data, created, correlation_id = row
+        return self._tx(
+            lambda repo: repo.add_event(
+                type=event_type,
+                batch_id=batch_id,
+                file_id=file_id,
+                payload=None if data is None else orjson.loads(data),
+                created_at=from_epoch_us(created),
+                correlation_id=correlation_id,
+            ),
+            what=f"record event {event_type}",
+        )
+
+    def _record_internal(self, event_type: str, batch_id: str, payload: Mapping[str, Any]) -> None:
+        try:
+            self.record(event_type, batch_id=batch_id, payload=payload)
+        except QueueClosed:
+            log.error("audit event %s of batch %s lost: service closed", event_type, batch_id)
+
+    def _dead_letter(self, batch: list[Any], exc: BaseException) -> None:
+        self.dead_lettered += len(batch)
+        log.error(
+            "audit store %s: %d audit event(s) could not be written and were dead-lettered "
+            "(%d so far): %s",
+            self.url_masked,
+            len(batch),
+            self.dead_lettered,
+            mask_secrets(f"{type(exc).__name__}: {exc}"),
+        )
+
+    def queue_stats(self) -> dict[str, Any]:
+        """The event queue's counters (``{}`` in synchronous mode)."""
+        return {} if self._queue is None else self._queue.stats().as_dict()
+
+    # --- reports -----------------------------------------------------------------------------
+
+    def batch_report(self, batch_id: str | None = None) -> dict[str, Any]:
+        """The CLI ``--json`` report of a batch (the latest when None); ``{}`` if there is none.
+
+        See :func:`tallyclerk.audit.reports.batch_report` for the shape.
+        """
+        return self._tx(lambda repo: reports.batch_report(repo, batch_id), what="read a report")
+
+    def list_batches(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest batches, newest first, as JSON-ready dicts."""
+        return self._tx(
+            lambda repo: [reports.batch_dict(b) for b in repo.list_batches(limit)],
+            what="list batches",
+        )
+
+    def list_rejects(
+        self, *, path: str | None = None, batch_id: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Rejected records, by file path and/or batch, in file and record order."""
+        return self._tx(
+            lambda repo: [
+                reports.reject_dict(r, p)
+                for r, p in repo.list_rejects(path=path, batch_id=batch_id, limit=limit)
+            ],
+            what="list rejects",
+        )
+
+
+def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` as plain JSON values (anything else becomes its ``str``)."""
+    data: dict[str, Any] = orjson.loads(
+        orjson.dumps(dict(options), default=str, option=orjson.OPT_NON_STR_KEYS)
+    )
+    return data

@@ -1,0 +1,206 @@
+"""Manifest statements compiled for a caller's :class:`~tallyclerk.audit.SqlExecutor`.
+
+The unit of work runs on the caller's connection (the Rust ``SqliteWriter`` or a SQLAlchemy
+connection), which speaks plain SQL with positional parameters. The statements are built with
+SQLAlchemy Core, compiled once per dialect and statement shape (``?`` for SQLite, ``%s`` for
+psycopg), and cached. Identifiers, including the target table's name, are always quoted by the
+dialect's identifier preparer; values are always parameters.
+
+Values are passed in their *storage* form (the executor applies no SQLAlchemy type
+processing): timestamps through :func:`ts`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import bindparam, case, column, delete, insert, null, quoted_name, table, update
+from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
+from sqlalchemy.dialects.sqlite import pysqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, TableClause
+
+from tallyclerk.audit.models import FileManifest, RejectRecord, to_epoch_us
+from tallyclerk.errors import ConfigError
+
+__all__ = [
+    "CompiledSql",
+    "check_identifier",
+    "delete_rows_sql",
+    "insert_events_sql",
+    "fenced_commit_sql",
+    "insert_rejects_sql",
+    "supersede_sql",
+    "ts",
+]
+
+FILE_ID_COLUMN = "_tc_file_id"
+
+_DIALECTS: dict[str, Callable[[], Dialect]] = {
+    "sqlite": lambda: pysqlite.dialect(),
+    "postgresql": lambda: pg_psycopg.dialect(paramstyle="format"),  # type: ignore[no-untyped-call]
+}
+
+
+@dataclass(frozen=True)
+class CompiledSql:
+    """A statement's SQL text for one dialect and the order of its named parameters."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    def params(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[name] for name in self.names)
+
+
+_cache: dict[tuple[str, ...], CompiledSql] = {}
+_dialects: dict[str, Dialect] = {}
+_lock = threading.Lock()
+
+
+def _dialect(name: str) -> Dialect:
+    dialect = _dialects.get(name)
+    if dialect is None:
+        factory = _DIALECTS.get(name)
+        if factory is None:
+            raise ConfigError(f"the audit store does not support the {name!r} dialect")
+        dialect = _dialects[name] = factory()
+    return dialect
+
+
+def _compiled(
+    key: tuple[str, ...], dialect_name: str, build: Callable[[], ClauseElement]
+) -> CompiledSql:
+    found = _cache.get(key)
+    if found is not None:
+        return found
+    with _lock:
+        compiled = build().compile(dialect=_dialect(dialect_name))
+        assert isinstance(compiled, SQLCompiler)
+        names = tuple(compiled.positiontup or ())
+        result = _cache[key] = CompiledSql(str(compiled), names)
+        return result
+
+
+def check_identifier(name: str) -> str:
+    """``name`` if it can be used as a (quoted) table name, else :class:`ConfigError`."""
+    if not name or "\x00" in name or len(name) > 255 or name != name.strip():
+        raise ConfigError(f"invalid table name {name!r}")
+    return name
+
+
+def ts(dialect_name: str, value: datetime | None = None) -> Any:
+    """A timestamp (now when None) in the storage form of ``dialect_name``."""
+    value = value or datetime.now(timezone.utc)
+    return to_epoch_us(value) if dialect_name == "sqlite" else value
+
+
+def _light(model: type[FileManifest] | type[RejectRecord]) -> TableClause:
+    # Untyped table clauses: no RETURNING, no bind casts; values arrive in storage form.
+    return table(model.__tablename__, *(column(c.name) for c in model.__table__.columns))
+
+
+_files = _light(FileManifest)
+_rejects = _light(RejectRecord)
+
+
+def delete_rows_sql(dialect_name: str, target_table: str) -> CompiledSql:
+    """``DELETE FROM "target" WHERE _tc_file_id = :file_id``."""
+    check_identifier(target_table)
+
+    def build() -> ClauseElement:
+        target = table(quoted_name(target_table, quote=True), column(FILE_ID_COLUMN))
+        return delete(target).where(target.c[FILE_ID_COLUMN] == bindparam("file_id"))
+
+    return _compiled(("delete_rows", dialect_name, target_table), dialect_name, build)
+
+
+def supersede_sql(dialect_name: str) -> CompiledSql:
+    """Mark an earlier attempt cleaned by ``new_id`` (``loaded`` becomes ``replaced``)."""
+
+    def build() -> ClauseElement:
+        status = _files.c.status
+        return (
+            update(_files)
+            .where(_files.c.id == bindparam("old_id"))
+            .values(
+                status=case((status == bindparam("loaded"), bindparam("replaced")), else_=status),
+                cleaned_by=bindparam("new_id"),
+            )
+        )
+
+    return _compiled(("supersede", dialect_name), dialect_name, build)
+
+
+def fenced_commit_sql(dialect_name: str) -> CompiledSql:
+    """Finish a claim: ``UPDATE ... WHERE id AND claim_token AND status = 'loading'``."""
+
+    def build() -> ClauseElement:
+        c = _files.c
+        return (
+            update(_files)
+            .where(c.id == bindparam("file_id"))
+            .where(c.claim_token == bindparam("token"))
+            .where(c.status == bindparam("from_status"))
+            .values(
+                status=bindparam("status"),
+                rows_read=bindparam("rows_read"),
+                rows_written=bindparam("rows_written"),
+                rows_rejected=bindparam("rows_rejected"),
+                bytes_read=bindparam("bytes_read"),
+                first_error_line=bindparam("first_error_line"),
+                finished_at=bindparam("finished_at"),
+                duration_s=bindparam("duration_s"),
+                error=bindparam("error"),
+                error_class=bindparam("error_class"),
+                lease_expires_at=null(),
+            )
+        )
+
+    return _compiled(("fenced_commit", dialect_name), dialect_name, build)
+
+
+_REJECT_COLUMNS: Sequence[str] = (
+    "file_id",
+    "batch_id",
+    "record_number",
+    "line",
+    "column_name",
+    "rule",
+    "reason",
+    "raw",
+)
+
+
+def insert_rejects_sql(dialect_name: str) -> CompiledSql:
+    """One reject row; parameters in the order of :data:`_REJECT_COLUMNS`."""
+
+    def build() -> ClauseElement:
+        return insert(_rejects).values({name: bindparam(name) for name in _REJECT_COLUMNS})
+
+    return _compiled(("insert_rejects", dialect_name), dialect_name, build)
+
+
+EVENT_COLUMNS: Sequence[str] = (
+    "type",
+    "batch_id",
+    "file_id",
+    "payload",
+    "created_at",
+    "correlation_id",
+)
+
+
+def insert_events_sql(dialect_name: str) -> CompiledSql:
+    """One event row; parameters in the order of :data:`EVENT_COLUMNS`."""
+
+    def build() -> ClauseElement:
+        events = table("tallyclerk_events", *(column(name) for name in EVENT_COLUMNS))
+        return insert(events).values({name: bindparam(name) for name in EVENT_COLUMNS})
+
+    return _compiled(("insert_events", dialect_name), dialect_name, build)

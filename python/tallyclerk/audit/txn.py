@@ -1,0 +1,90 @@
+"""Transactions of the audit service: one session each, retried on transient errors.
+
+A unit of work is a function of an :class:`~tallyclerk.audit.repository.AuditRepository`
+run inside one transaction of its own session (``BEGIN IMMEDIATE`` on SQLite). When it fails
+with a :class:`~tallyclerk.errors.TransientRepositoryError` (database locked, deadlock,
+serialization failure, connection lost) the whole transaction is run again after an
+exponential backoff with jitter, at most ``settings.max_retries`` times; then the error is
+logged at error level and raised. Anything else is raised at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.translate import wrap_db_errors
+from tallyclerk.errors import TransientRepositoryError
+from tallyclerk.settings import Settings
+
+__all__ = ["TransactionRunner"]
+
+log = logging.getLogger("tallyclerk.audit")
+
+R = TypeVar("R")
+
+
+class TransactionRunner:
+    """Runs units of work in transactions of their own, with retries."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        *,
+        label: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._label = label
+        self._sleep = sleep
+
+    def delay_ms(self, attempt: int) -> float:
+        """The backoff before retry ``attempt`` (0-based): exponential, capped, jittered."""
+        s = self._settings
+        delay = min(s.backoff_max_ms, s.backoff_initial_ms * (2.0**attempt))
+        return float(delay * random.uniform(0.5, 1.0))
+
+    def retrying(self, fn: Callable[[], R], *, what: str) -> R:
+        """Run ``fn`` (one whole transaction), retrying it on transient errors."""
+        attempt = 0
+        while True:
+            try:
+                with wrap_db_errors():
+                    return fn()
+            except TransientRepositoryError as exc:
+                if attempt >= self._settings.max_retries:
+                    log.error(
+                        "audit store %s: giving up trying to %s after %d attempt(s): %s",
+                        self._label,
+                        what,
+                        attempt + 1,
+                        exc,
+                    )
+                    raise
+                delay = self.delay_ms(attempt)
+                log.warning(
+                    "audit store %s: transient error (%s); retrying to %s in %.0f ms",
+                    self._label,
+                    exc,
+                    what,
+                    delay,
+                )
+                self._sleep(delay / 1000.0)
+                attempt += 1
+
+    def run(self, work: Callable[[AuditRepository], R], *, what: str) -> R:
+        """Run ``work`` in one transaction of its own session, retried on transient errors."""
+
+        def once() -> R:
+            with self._sessions() as session, session.begin():
+                return work(AuditRepository(session=session))
+
+        return self.retrying(once, what=what)

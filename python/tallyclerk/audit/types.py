@@ -1,0 +1,69 @@
+"""The values the audit service exchanges with the loader (the brief's contract)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FileClaim", "FileResult", "FileSkip", "RejectRow"]
+
+
+@dataclass(frozen=True)
+class FileClaim:
+    """The right to load one file, fenced by ``token`` and bounded by a lease.
+
+    ``replaces`` lists manifest ids whose rows must be deleted from the target table (rows
+    tagged ``_tc_file_id IN replaces``) inside the transaction that writes this file's rows:
+    an interrupted load's leftovers, or the earlier load a ``force`` reload supersedes.
+    """
+
+    file_id: int
+    batch_id: str
+    path: str
+    table: str
+    fingerprint: str
+    size: int
+    mtime: float
+    attempt: int
+    token: str
+    replaces: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileSkip:
+    """A file not loaded in this batch: its content is loaded, or being loaded, elsewhere.
+
+    ``file_id`` is this batch's ``skipped`` manifest row; ``earlier_batch_id`` the batch that
+    loaded (or is loading) the same content into the same table.
+    """
+
+    path: str
+    table: str
+    fingerprint: str
+    file_id: int
+    earlier_batch_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What loading one file did; ``rows_read == rows_written + rows_rejected`` when loaded."""
+
+    rows_read: int
+    rows_written: int
+    rows_rejected: int
+    bytes_read: int
+    first_error_line: int | None = None
+    error: str | None = None
+    error_class: str | None = None
+
+
+@dataclass(frozen=True)
+class RejectRow:
+    """One rejected record, as stored in ``tallyclerk_rejects``."""
+
+    record_number: int
+    line: int
+    column: str | None
+    rule: str
+    reason: str
+    raw: str

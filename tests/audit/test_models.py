@@ -1,0 +1,171 @@
+"""Models and schema: UTC timestamps, JSON, the partial unique indexes, schema versions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, inspect, select, text, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from tallyclerk.audit.engine import create_audit_engine, ensure_schema
+from tallyclerk.audit.models import (
+    SCHEMA_VERSION,
+    Base,
+    Batch,
+    FileManifest,
+    SchemaVersion,
+    from_epoch_us,
+    to_epoch_us,
+)
+from tallyclerk.dburl import parse_url
+from tallyclerk.errors import AuditStoreError, ConfigError
+from tallyclerk.settings import Settings
+
+
+def _batch(batch_id: str = "b" * 32, when: datetime | None = None) -> Batch:
+    return Batch(
+        id=batch_id,
+        target_table="t",
+        status="running",
+        started_at=when or datetime.now(timezone.utc),
+        host="h",
+        pid=1,
+        user=None,
+        options={"k": [1, "x"], "n": None},
+    )
+
+
+def _file(batch_id: str, status: str, fingerprint: str = "xxh3-128:1") -> FileManifest:
+    return FileManifest(
+        batch_id=batch_id,
+        path="f.csv",
+        size=1,
+        mtime=0.0,
+        fingerprint=fingerprint,
+        target_table="t",
+        status=status,
+        started_at=datetime.now(timezone.utc),
+    )
+
+
+def test_every_table_is_prefixed() -> None:
+    assert all(name.startswith("tallyclerk_") for name in Base.metadata.tables)
+
+
+def test_timestamps_round_trip_as_aware_utc(engine: Engine) -> None:
+    cet = timezone(timedelta(hours=1))
+    when = datetime(2026, 11, 22, 17, 30, 0, 123456, tzinfo=cet)
+    with Session(engine) as s, s.begin():
+        s.add(_batch(when=when))
+    with Session(engine) as s:
+        got = s.scalars(select(Batch)).one()
+        assert got.started_at == when
+        assert got.started_at.tzinfo == timezone.utc
+        assert got.started_at.hour == 16
+        assert got.options == {"k": [1, "x"], "n": None}
+        # SQLite stores integer microseconds since the epoch
+        raw = s.execute(text("SELECT started_at FROM tallyclerk_batches")).scalar_one()
+        assert raw == to_epoch_us(when)
+        assert from_epoch_us(raw) == when
+
+
+def test_naive_timestamps_are_refused(engine: Engine) -> None:
+    from sqlalchemy.exc import StatementError
+
+    with Session(engine) as s, pytest.raises(StatementError, match="naive datetime"):
+        s.add(_batch(when=datetime(2026, 1, 1)))
+        s.flush()
+
+
+def test_only_one_loaded_and_one_loading_row_per_identity(engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with Session(engine) as s, s.begin():
+        s.add(_batch())
+        s.add_all([_file("b" * 32, "loaded"), _file("b" * 32, "loading")])
+        s.add_all([_file("b" * 32, "failed"), _file("b" * 32, "failed")])  # any number
+        s.add_all([_file("b" * 32, "skipped"), _file("b" * 32, "replaced")])
+    for status in ("loaded", "loading"):
+        with Session(engine) as s, pytest.raises(IntegrityError), s.begin():
+            s.add(_file("b" * 32, status))
+    with Session(engine) as s, s.begin():  # another table or content is another identity
+        s.add(_file("b" * 32, "loaded", fingerprint="xxh3-128:2"))
+    with Session(engine) as s, s.begin():  # superseding frees the slot
+        s.execute(update(FileManifest).where(FileManifest.status == "loaded",
+                                             FileManifest.fingerprint == "xxh3-128:1")
+                  .values(status="replaced"))
+        s.add(_file("b" * 32, "loaded"))
+
+
+def test_partial_indexes_render_for_postgresql() -> None:
+    table = FileManifest.__table__
+    ddl = [str(CreateIndex(i).compile(dialect=postgresql.dialect())) for i in table.indexes]
+    assert any("UNIQUE" in d and "WHERE status = 'loaded'" in d for d in ddl)
+    assert any("UNIQUE" in d and "WHERE status = 'loading'" in d for d in ddl)
+    created = str(CreateTable(table).compile(dialect=postgresql.dialect()))
+    assert "TIMESTAMP WITH TIME ZONE" in created
+
+
+def test_schema_version_is_recorded_once(engine: Engine, db_url: str) -> None:
+    assert ensure_schema(engine) == SCHEMA_VERSION  # second start: no error, same version
+    with Session(engine) as s:
+        rows = s.scalars(select(SchemaVersion)).all()
+    assert [(r.id, r.version) for r in rows] == [(1, SCHEMA_VERSION)]
+    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+def test_newer_schema_in_the_database_is_refused(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(SchemaVersion).values(version=SCHEMA_VERSION + 1))
+    with pytest.raises(AuditStoreError, match="newer than this tallyclerk"):
+        ensure_schema(engine)
+
+
+def test_older_schema_runs_the_migration_hook(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tallyclerk.audit import engine as engine_module
+
+    with engine.begin() as conn:
+        conn.execute(update(SchemaVersion).values(version=SCHEMA_VERSION - 1))
+    with pytest.raises(AuditStoreError, match="no migration"):
+        ensure_schema(engine)
+    ran: list[int] = []
+    monkeypatch.setitem(
+        engine_module.MIGRATIONS, SCHEMA_VERSION - 1, lambda conn: ran.append(SCHEMA_VERSION - 1)
+    )
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    assert ran == [SCHEMA_VERSION - 1]
+    with engine.connect() as conn:
+        assert conn.execute(select(SchemaVersion.version)).scalar_one() == SCHEMA_VERSION
+
+
+def test_sqlite_connections_use_wal_and_begin_immediate(engine: Engine, tmp_path: Path) -> None:
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == Settings().busy_timeout_ms
+    # BEGIN IMMEDIATE takes the write lock at once: a second writer cannot begin
+    other = create_audit_engine(
+        parse_url(f"sqlite:///{tmp_path / 'audit.db'}"), Settings(busy_timeout_ms=0)
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(SchemaVersion).values(id=2, version=0,
+                                                      updated_at=datetime.now(timezone.utc)))
+            from sqlalchemy.exc import OperationalError
+
+            with pytest.raises(OperationalError, match="locked"), other.begin() as c2:
+                c2.exec_driver_sql("SELECT 1")
+            conn.rollback()
+    finally:
+        other.dispose()
+
+
+def test_in_memory_sqlite_is_refused_for_the_store() -> None:
+    with pytest.raises(ConfigError, match="in-memory"):
+        create_audit_engine(parse_url("sqlite://"), Settings())

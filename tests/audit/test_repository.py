@@ -1,0 +1,252 @@
+"""AuditRepository on its own: operations on an injected session, never a commit of its own,
+and database errors translated into transient or permanent repository errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError as SAOperationalError
+from sqlalchemy.orm import Session
+
+from tallyclerk.audit.engine import create_audit_engine
+from tallyclerk.audit.models import AuditEvent, Batch, FileManifest
+from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.translate import classify, wrap_db_errors
+from tallyclerk.audit.types import RejectRow
+from tallyclerk.dburl import parse_url
+from tallyclerk.errors import (
+    DuplicateKeyError,
+    IntegrityError,
+    PermanentRepositoryError,
+    TransientRepositoryError,
+)
+from tallyclerk.settings import Settings
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+B1, B2 = "1" * 32, "2" * 32
+
+
+def _add_batch(repo: AuditRepository, batch_id: str = B1, when: datetime = NOW) -> Batch:
+    return repo.add_batch(
+        batch_id=batch_id,
+        target_table="people",
+        started_at=when,
+        host="h",
+        pid=1,
+        user="u",
+        options={"force": False},
+    )
+
+
+def _add_file(repo: AuditRepository, status: str, batch_id: str = B1, fp: str = "fp1",
+              **extra: object) -> FileManifest:
+    return repo.add_file(
+        batch_id=batch_id, path=f"/data/{fp}.csv", size=10, mtime=1.5, fingerprint=fp,
+        target_table="people", status=status, started_at=NOW, **extra,
+    )
+
+
+def test_repository_never_commits(engine: Engine) -> None:
+    with Session(engine) as s:
+        repo = AuditRepository(session=s)
+        _add_batch(repo)
+        _add_file(repo, "loading")
+        repo.add_event(type="x", created_at=NOW)
+        s.rollback()
+    with Session(engine) as s:
+        assert s.scalars(select(Batch)).all() == []
+        assert s.scalars(select(FileManifest)).all() == []
+        assert s.scalars(select(AuditEvent)).all() == []
+
+
+def test_batches_latest_and_update(engine: Engine) -> None:
+    with Session(engine) as s, s.begin():
+        repo = AuditRepository(session=s)
+        _add_batch(repo, B1, NOW)
+        _add_batch(repo, B2, NOW + timedelta(seconds=1))
+    with Session(engine) as s, s.begin():
+        repo = AuditRepository(session=s)
+        latest = repo.latest_batch()
+        assert latest is not None and latest.id == B2
+        assert [b.id for b in repo.list_batches(10)] == [B2, B1]
+        assert repo.update_batch(B1, only_if_status="succeeded", status="failed") == 0
+        assert repo.update_batch(B1, only_if_status="running", status="timed_out") == 1
+        got = repo.get_batch(B1)
+        assert got is not None and got.status == "timed_out"
+        assert got.options == {"force": False}
+        assert repo.get_batch("nope") is None
+
+
+def test_claim_candidates_and_attempts(engine: Engine) -> None:
+    with Session(engine) as s, s.begin():
+        repo = AuditRepository(session=s)
+        _add_batch(repo)
+        loaded = _add_file(repo, "loaded")
+        failed = _add_file(repo, "failed")
+        _add_file(repo, "failed", cleaned_by=loaded.id)  # cleaned: no longer a candidate
+        _add_file(repo, "skipped")
+        _add_file(repo, "replaced")
+        loading = _add_file(repo, "loading")
+        _add_file(repo, "loaded", fp="other")
+        got = [r.id for r in repo.claim_candidates("people", "fp1")]
+        assert got == [loaded.id, failed.id, loading.id]
+        assert repo.count_attempts("people", "fp1") == 5
+        assert repo.claim_candidates("elsewhere", "fp1") == []
+
+
+def test_fail_release_and_renew(engine: Engine) -> None:
+    with Session(engine) as s, s.begin():
+        repo = AuditRepository(session=s)
+        _add_batch(repo)
+        a = _add_file(repo, "loading", fp="a", owner="h:1", lease_expires_at=NOW)
+        b = _add_file(repo, "loading", fp="b", owner="h:2", lease_expires_at=NOW)
+        c = _add_file(repo, "loaded", fp="c")
+        later = NOW + timedelta(minutes=5)
+        assert repo.renew_leases(B1, owner="h:1", until=later) == 1
+        assert repo.fail_loading_file(c.id, error="x", error_class="X", finished_at=NOW) is False
+        assert repo.fail_loading_file(a.id, error="gone", error_class="X", finished_at=NOW)
+        released = repo.release_batch_files(B1, error="timed out", error_class="T", finished_at=NOW)
+        assert released == [b.id]
+        rows = {r.id: r for r in repo.files_of_batch(B1)}
+        assert rows[a.id].status == "failed" and rows[a.id].error == "gone"
+        assert rows[a.id].lease_expires_at is None
+        assert rows[b.id].status == "failed" and rows[b.id].error == "timed out"
+        assert rows[c.id].status == "loaded"
+
+
+def test_rejects_are_listed_by_path_and_batch(engine: Engine) -> None:
+    with Session(engine) as s, s.begin():
+        repo = AuditRepository(session=s)
+        _add_batch(repo)
+        f1 = _add_file(repo, "loaded", fp="one").id
+        f2 = _add_file(repo, "loaded", fp="two").id
+        repo.add_rejects(file_id=f2, batch_id=B1, rejects=[
+            RejectRow(3, 4, "age", "type", "not an integer", "x,abc"),
+        ])
+        n = repo.add_rejects(file_id=f1, batch_id=B1, rejects=[
+            RejectRow(2, 3, None, "row-length", "3 fields, expected 2", "a,b,c"),
+            RejectRow(1, 2, "age", "minimum", "-1 < 0", "y,-1"),
+        ])
+        assert n == 2
+        assert repo.add_rejects(file_id=f1, batch_id=B1, rejects=[]) == 0
+    with Session(engine) as s:
+        repo = AuditRepository(session=s)
+        everything = repo.list_rejects(batch_id=B1)
+        assert [(r.file_id, r.record_number) for r, _ in everything] == [
+            (f1, 1), (f1, 2), (f2, 3)]
+        by_path = repo.list_rejects(path="/data/two.csv")
+        assert [(p, r.column_name, r.raw) for r, p in by_path] == [
+            ("/data/two.csv", "age", "x,abc")]
+        assert len(repo.list_rejects(limit=1)) == 1
+        assert repo.list_rejects(batch_id=B2) == []
+
+
+def test_events_keep_created_at_and_payload(engine: Engine) -> None:
+    with Session(engine) as s, s.begin():
+        repo = AuditRepository(session=s)
+        first = repo.add_event(type="a", created_at=NOW, batch_id=B1, payload={"n": 1},
+                               correlation_id="c-1")
+        second = repo.add_event(type="b", created_at=NOW + timedelta(seconds=1))
+        assert second > first
+    with Session(engine) as s:
+        repo = AuditRepository(session=s)
+        events = repo.list_events(batch_id=B1)
+        assert [(e.type, e.payload, e.created_at, e.correlation_id) for e in events] == [
+            ("a", {"n": 1}, NOW, "c-1")]
+        assert repo.count_events() == 2
+
+
+def test_duplicate_claim_is_a_duplicate_key_error(engine: Engine) -> None:
+    with Session(engine) as s, s.begin():
+        repo = AuditRepository(session=s)
+        _add_batch(repo)
+        _add_file(repo, "loading")
+    with Session(engine) as s:
+        repo = AuditRepository(session=s)
+        with pytest.raises(DuplicateKeyError, match="UNIQUE constraint failed"):
+            _add_file(repo, "loading")
+
+
+def test_foreign_key_violation_is_an_integrity_error(engine: Engine) -> None:
+    with Session(engine) as s:
+        repo = AuditRepository(session=s)
+        with pytest.raises(IntegrityError) as info:
+            _add_file(repo, "loading", batch_id="no-such-batch")
+        assert not isinstance(info.value, DuplicateKeyError)
+        assert info.value.transient is False
+
+
+def test_locked_database_is_transient(engine: Engine, tmp_path: Path) -> None:
+    impatient = create_audit_engine(
+        parse_url(f"sqlite:///{tmp_path / 'audit.db'}"), Settings(busy_timeout_ms=0)
+    )
+    try:
+        with engine.begin():  # BEGIN IMMEDIATE holds the write lock
+            with Session(impatient) as s:
+                repo = AuditRepository(session=s)
+                with pytest.raises(TransientRepositoryError, match="database is locked") as info:
+                    _add_batch(repo)
+                assert info.value.transient is True
+    finally:
+        impatient.dispose()
+
+
+def test_missing_table_is_permanent(tmp_path: Path) -> None:
+    bare = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with Session(bare) as s:
+            with pytest.raises(PermanentRepositoryError, match="no such table"):
+                AuditRepository(session=s).latest_batch()
+    finally:
+        bare.dispose()
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (sqlite3.OperationalError("database is locked"), TransientRepositoryError),
+        (sqlite3.OperationalError("database table is locked"), TransientRepositoryError),
+        (sqlite3.OperationalError("no such column: x"), PermanentRepositoryError),
+        (sqlite3.IntegrityError("UNIQUE constraint failed: t.a"), DuplicateKeyError),
+        (sqlite3.IntegrityError("NOT NULL constraint failed: t.a"), IntegrityError),
+        (SAOperationalError("SELECT 1", {}, sqlite3.OperationalError("disk I/O error"),
+                            connection_invalidated=True), TransientRepositoryError),
+    ],
+)
+def test_classification(exc: BaseException, expected: type[BaseException]) -> None:
+    got = classify(exc)
+    assert type(got) is expected
+
+
+def test_classification_of_postgresql_states() -> None:
+    psycopg = pytest.importorskip("psycopg")
+    from psycopg import errors as pg
+
+    for cls, expected in [
+        (pg.SerializationFailure, TransientRepositoryError),
+        (pg.DeadlockDetected, TransientRepositoryError),
+        (pg.LockNotAvailable, TransientRepositoryError),
+        (pg.UniqueViolation, DuplicateKeyError),
+        (pg.ForeignKeyViolation, IntegrityError),
+        (pg.UndefinedTable, PermanentRepositoryError),
+        (psycopg.OperationalError, TransientRepositoryError),
+    ]:
+        assert type(classify(cls("boom"))) is expected, cls
+
+
+def test_translation_masks_passwords() -> None:
+    with pytest.raises(PermanentRepositoryError) as info, wrap_db_errors():
+        raise sqlite3.DatabaseError("cannot open postgresql://app:hunter2@db/x")
+    assert "hunter2" not in str(info.value)
+    assert isinstance(info.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_other_exceptions_pass_through() -> None:
+    with pytest.raises(KeyError), wrap_db_errors():
+        raise KeyError("not a database error")
+    assert classify(ValueError("x")) is None
