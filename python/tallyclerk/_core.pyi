@@ -27,12 +27,12 @@ class BatchTimeout:
         ValueError: a value is not a finite positive number.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         operation_timeout_s: float = 3600.0,
         idle_timeout_s: float = 1800.0,
         watchdog_interval_s: float = 1.0,
-    ) -> None: ...
+    ) -> BatchTimeout: ...
     @property
     def operation_timeout_s(self) -> float: ...
     @property
@@ -101,7 +101,7 @@ class BatchAccumulator:
         timeout: the batch's timeouts (defaults: 3600 s operation, 1800 s idle).
     """
 
-    def __init__(self, batch_id: str, timeout: BatchTimeout | None = None) -> None: ...
+    def __new__(cls, batch_id: str, timeout: BatchTimeout | None = None) -> BatchAccumulator: ...
     @property
     def batch_id(self) -> str: ...
     @property
@@ -118,6 +118,7 @@ class BatchAccumulator:
 
         Raises:
             BatchCancelled: the batch was cancelled or timed out; nothing was counted.
+            ValueError: a count is negative (OverflowError: above 2**63 - 1).
         """
     def add_rows(
         self, rows_read: int = 0, rows_written: int = 0, rows_rejected: int = 0, bytes_read: int = 0
@@ -131,7 +132,11 @@ class BatchAccumulator:
         """Record activity without counting anything (resets the idle clock)."""
     def snapshot(self) -> MetricsSnapshot: ...
     def cancel(self, reason: str) -> bool:
-        """Cancel the batch. Returns True if this call cancelled it, False if it already was."""
+        """Cancel the batch. Returns True if this call cancelled it, False if it already was.
+
+        When it returns, no event can be counted any more (events racing it either were
+        counted before it returned or raise ``BatchCancelled``).
+        """
     @property
     def cancelled(self) -> bool: ...
     @property
@@ -159,25 +164,43 @@ class Watchdog:
             checked only every ``timeout.watchdog_interval_s``.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         on_timeout: Callable[[BatchAccumulator, str], object] | None = None,
         tick_s: float = 0.05,
-    ) -> None: ...
-    def watch(self, accumulator: BatchAccumulator) -> None: ...
-    def unwatch(self, accumulator: BatchAccumulator) -> bool: ...
+    ) -> Watchdog: ...
+    def watch(self, accumulator: BatchAccumulator) -> None:
+        """Watch an accumulator (no-op if already watched); first check at the next round.
+
+        Raises:
+            WatchdogStopped: after ``stop()``.
+            ForkedError: in a child process after ``os.fork()`` (the thread is not there).
+        """
+    def unwatch(self, accumulator: BatchAccumulator) -> bool:
+        """Stop watching; True if it was watched. Once this returns True the watchdog never
+        fires for it. False also after it fired or was found cancelled (then it is dropped)."""
     def add_heartbeat(self, name: str, interval_s: float, callback: Callable[[], object]) -> None:
-        """Run ``callback()`` every ``interval_s`` seconds until removed (replaces same name)."""
+        """Run ``callback()`` every ``interval_s`` seconds until removed (replaces same name).
+
+        The first call is one interval from now; a slow callback delays the next one instead
+        of causing a burst. Raises ``WatchdogStopped`` / ``ForkedError`` like :meth:`watch`.
+        """
     def remove_heartbeat(self, name: str) -> bool: ...
     @property
-    def running(self) -> bool: ...
+    def running(self) -> bool:
+        """The thread runs and was not told to stop (False in a forked child)."""
     @property
     def fired(self) -> int:
         """How many timeouts fired so far."""
     @property
     def callback_errors(self) -> int: ...
     def stop(self) -> None:
-        """Stop the thread; returns within one second. Idempotent."""
+        """Stop the thread; returns within one second. Idempotent.
+
+        Waits (without holding the interpreter) for a callback in progress to finish, but at
+        most 0.9 s; the thread then exits after that callback. Called from a callback, it only
+        signals. An ``atexit`` hook stops every watchdog still running at interpreter exit.
+        """
     def __enter__(self) -> Watchdog: ...
     def __exit__(
         self,

@@ -176,14 +176,14 @@ impl PyWatchdog {
         slf
     }
 
-    #[pyo3(signature = (_exc_type = None, _exc = None, _tb = None))]
     fn __exit__(
         &self,
         py: Python<'_>,
-        _exc_type: Option<Bound<'_, PyAny>>,
-        _exc: Option<Bound<'_, PyAny>>,
-        _tb: Option<Bound<'_, PyAny>>,
+        exc_type: &Bound<'_, PyAny>,
+        exc: &Bound<'_, PyAny>,
+        tb: &Bound<'_, PyAny>,
     ) {
+        let _ = (exc_type, exc, tb);
         self.stop(py);
     }
 
