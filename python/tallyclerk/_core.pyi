@@ -4,7 +4,7 @@ Checked against the built module with ``python -m mypy.stubtest tallyclerk._core
 Every class here is ``@final``: subclassing a Rust type is not supported.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, final
 
@@ -329,16 +329,25 @@ class WriteBehindQueue:
 
 @final
 class TableSchema:
-    """A compiled Frictionless Table Schema.
+    """A compiled Frictionless Table Schema (immutable; share it between threads).
 
-    Types: string, integer (64-bit), number, boolean, date, datetime. Constraints: required,
-    enum, minimum, maximum, minLength, maxLength, pattern. ``missingValues`` (default ``[""]``)
-    become NULL.
+    Types: string, integer (64-bit), number, boolean, date, datetime (format absent or
+    ``default``). Constraints: required, enum, minimum, maximum (integer, number, date,
+    datetime), minLength, maxLength (characters), pattern (a full match). ``missingValues``
+    (default ``[""]``) become NULL. Coercion: integers are an optional sign and digits
+    (``"1.0"`` is not an integer, values beyond 64 bits are rejected); numbers take ``INF`` and
+    ``-INF`` and reject ``NaN`` (SQLite would store it as NULL); booleans use
+    ``trueValues``/``falseValues`` (default ``true True TRUE 1`` / ``false False FALSE 0``);
+    dates are ``YYYY-MM-DD`` real calendar dates; datetimes are ISO 8601 with optional fraction
+    and zone, stored normalized (``YYYY-MM-DDTHH:MM:SS[.f]``, converted to UTC with ``Z`` when a
+    zone was given).
     """
 
     @staticmethod
     def from_json(text: str) -> TableSchema:
-        """Raises SchemaError naming what is wrong."""
+        """Raises SchemaError naming what is wrong (and the field): bad JSON, no fields, an empty
+        or duplicate name, an unknown type, format or constraint, a pattern that does not
+        compile, a bound of the wrong type."""
     @staticmethod
     def text_columns(names: Sequence[str]) -> TableSchema:
         """A schema of nullable string columns (loading without a schema)."""
@@ -365,12 +374,14 @@ class Reject:
     def column(self) -> str | None: ...
     @property
     def rule(self) -> str:
-        """e.g. ``type``, ``required``, ``enum``, ``minimum``, ``pattern``, ``row-length``."""
+        """``type``, ``required``, ``enum``, ``minimum``, ``maximum``, ``minLength``,
+        ``maxLength``, ``pattern``, ``row-length``, ``encoding``, or a plugin's own rule."""
     @property
     def reason(self) -> str: ...
     @property
     def raw(self) -> str:
-        """The raw record as read (for the rejects table)."""
+        """The raw record (for the rejects table): as read for rows the reader rejected, as given
+        to ``from_rows(raws=...)``, otherwise rebuilt from the fields with RFC 4180 quoting."""
 
 @final
 class RecordBatch:
@@ -389,7 +400,12 @@ class RecordBatch:
         lines: Sequence[int],
         raws: Sequence[str] | None = None,
     ) -> RecordBatch:
-        """Build a batch from Python values (str, int, float, bool, None; others as str)."""
+        """Build a batch from Python values (str, int, float, bool, None; others as str).
+
+        Raises:
+            ValueError: a row's length differs from ``columns``, the lengths of ``rows``,
+                ``record_numbers``, ``lines`` (and ``raws``) differ, or a column name repeats.
+        """
     @property
     def num_rows(self) -> int: ...
     @property
@@ -399,43 +415,70 @@ class RecordBatch:
     @property
     def num_valid(self) -> int: ...
     @property
-    def first_record_number(self) -> int: ...
+    def first_record_number(self) -> int:
+        """Record number of the first row (0 for an empty batch)."""
     @property
     def bytes(self) -> int:
-        """Source bytes this batch covers."""
+        """Source bytes this batch covers (a reader's batches add up to the file size)."""
     def __len__(self) -> int: ...
-    def column(self, name: str) -> list[Any]: ...
+    def column(self, name: str) -> list[Any]:
+        """One column's values (KeyError if there is no such column)."""
     def set_column(self, name: str, values: Sequence[Any]) -> None:
         """Replace or add a column (a transform). Length must equal ``num_rows``."""
     def rows(self) -> list[tuple[Any, ...]]:
-        """All rows as tuples, in column order."""
+        """All rows as tuples, in column order (cells of rejected rows are not meaningful)."""
     def to_pylist(self) -> list[dict[str, Any]]: ...
     def record_numbers(self) -> list[int]: ...
     def lines(self) -> list[int]: ...
-    def raw(self, index: int) -> str: ...
+    def raw(self, index: int) -> str:
+        """The raw record of a row (see :attr:`Reject.raw`). IndexError when out of range."""
     def is_rejected(self, index: int) -> bool: ...
     def reject(self, index: int, column: str | None, rule: str, reason: str) -> None:
         """Mark a row rejected (a Python validator's verdict). First verdict per row wins."""
     def rejects(self) -> list[Reject]:
         """Every reject in this batch, in row order."""
     def validate(self, schema: TableSchema) -> int:
-        """Coerce columns to the schema in place; returns how many rows were newly rejected."""
+        """Coerce columns to the schema in place; returns how many rows were newly rejected.
+
+        Columns are matched to fields by name. Afterwards the batch holds exactly the schema's
+        fields in schema order: columns not in the schema are dropped (the rejects' raw text
+        keeps them); a field missing from the batch is NULL in every row. The first failing
+        field of a row is its verdict; rows already rejected keep theirs.
+
+        Raises:
+            SourceError: a field the schema marks ``required`` is not a column of the batch
+                ("column X required by the schema is missing from the header").
+        """
 
 @final
 class CsvReader:
     """Streams a CSV file as :class:`RecordBatch` objects with bounded memory.
 
-    RFC 4180 quoting (embedded newlines, doubled quotes), a UTF-8 BOM, CRLF/LF/CR line ends.
-    A header row names the columns. Every record keeps its record number and physical line.
-    Rows with the wrong number of fields are rejected (rule ``row-length``), not fatal.
+    RFC 4180 quoting (embedded newlines, doubled quotes), a UTF-8 BOM (stripped), CRLF/LF/CR
+    line ends. A header row names the columns. Every record keeps its record number and the
+    physical line where it starts (blank lines are skipped but counted). Parsing runs detached
+    from the interpreter. Text after a closing quote (``"ab"c``) reads as ``abc``; NUL bytes
+    load as data.
+
+    Rejected rows (not fatal): the wrong number of fields (rule ``row-length``), invalid UTF-8
+    in a utf-8 file (rule ``encoding``).
+
+    Encodings: utf-8 natively; a file starting with a UTF-16 byte order mark is read as UTF-16
+    whatever the encoding says; ``latin-1`` is ISO-8859-1; any other WHATWG label (``utf-16``,
+    ``utf-16le``, ``cp1252``, ``shift_jis``, ...) is transcoded strictly (``utf-16`` without a
+    BOM is little-endian).
 
     Raises (on construction or iteration) ``SourceError`` naming the file, line and reason:
-    missing file, a directory, invalid UTF-8 (when ``encoding`` is utf-8), a field larger than
-    ``max_field_bytes``, an unterminated quote at end of file, an empty or duplicate header.
+    missing file, a directory, an unknown encoding, malformed bytes in a transcoded file, a
+    field larger than ``max_field_bytes`` (a record over 4x that, at least 64 MiB, or over
+    100,000 fields), an unterminated quote at end of file (the whole file fails: the rest of
+    it was read into one field), an empty file ("empty file: no header row"), an empty,
+    duplicate or non-UTF-8 header. After an error, iteration stops. ``ConfigError`` for bad
+    options (delimiter and quote: one ASCII character, quote ``""`` turns quoting off).
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: str,
         *,
         delimiter: str = ",",
@@ -443,13 +486,14 @@ class CsvReader:
         encoding: str = "utf-8",
         batch_rows: int = 10000,
         max_field_bytes: int = 16777216,
-    ) -> None: ...
+    ) -> CsvReader: ...
     @property
     def path(self) -> str: ...
     @property
     def header(self) -> list[str]: ...
     @property
-    def bytes_read(self) -> int: ...
+    def bytes_read(self) -> int:
+        """Source bytes read so far (exact for utf-8; read-buffer granular when transcoding)."""
     @property
     def records_read(self) -> int: ...
     def __iter__(self) -> Iterator[RecordBatch]: ...
@@ -461,38 +505,67 @@ class SqliteWriter:
 
     Opened in WAL mode with a busy timeout. All writes of a file happen inside one
     ``BEGIN IMMEDIATE`` transaction: rows, rejects and the manifest row commit together.
-    Identifiers are always quoted; a name with a NUL byte or longer than 255 characters is
-    refused with ``ConfigError``.
+    Identifiers are always quoted; an empty name, a name with a NUL byte or longer than 255
+    characters, a table name starting with ``sqlite_``, two columns differing only in ASCII
+    case, or more columns than SQLite allows is refused with ``ConfigError``. SQLite errors
+    raise ``SinkError`` with SQLite's message; ``transient`` is True for SQLITE_BUSY and
+    SQLITE_LOCKED only. Satisfies the audit service's ``SqlExecutor`` protocol. Every call that
+    touches the database runs detached from the interpreter.
     """
 
-    def __init__(
-        self,
+    dialect_name: str
+    """Always ``"sqlite"``."""
+
+    def __new__(
+        cls,
         path: str,
         *,
         busy_timeout_ms: int = 5000,
         synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL",
-    ) -> None: ...
+    ) -> SqliteWriter: ...
     @property
     def path(self) -> str: ...
     @property
     def in_transaction(self) -> bool: ...
-    def create_table(self, table: str, schema: TableSchema, extra_columns: Sequence[tuple[str, str]] = ()) -> None:
+    def create_table(
+        self, table: str, schema: TableSchema, extra_columns: Sequence[tuple[str, str]] = ()
+    ) -> None:
         """CREATE TABLE IF NOT EXISTS with the schema's columns plus ``extra_columns``
-        (name, SQL type), e.g. ``("_tc_file_id", "INTEGER")``."""
+        (name, SQL type: INTEGER, REAL, TEXT, BLOB or NUMERIC, optionally NOT NULL), e.g.
+        ``("_tc_file_id", "INTEGER")``. An existing table must have all these columns
+        (SinkError otherwise)."""
     def begin(self) -> None:
         """BEGIN IMMEDIATE. Raises SinkError(transient=True) when the database stays locked."""
     def insert_batch(
-        self, table: str, batch: RecordBatch, extra_values: Sequence[Any] = ()
+        self,
+        table: str,
+        batch: RecordBatch,
+        extra_values: Sequence[Any] | Mapping[str, Any] = (),
     ) -> int:
-        """Insert the batch's valid rows (plus ``extra_values`` appended to each row) with one
-        prepared statement; returns rows written. Must be inside ``begin()``."""
+        """Insert the batch's valid rows with one cached prepared statement; returns rows
+        written. ``extra_values`` are appended to each row: a mapping names its columns, a
+        sequence fills the ``extra_columns`` that ``create_table`` declared for ``table``, in
+        order. Must be inside ``begin()`` (SinkError otherwise)."""
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement with ``?`` parameters; returns rows changed."""
+        """Run one statement with ``?`` parameters; returns rows changed (0 for non-DML).
+
+        Parameters: None, bool, int, float, str, bytes, ``date``/``datetime`` (ISO text)."""
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int: ...
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
     def commit(self) -> None: ...
-    def rollback(self) -> None: ...
-    def close(self) -> None: ...
+    def rollback(self) -> None:
+        """Roll back the open transaction (no-op when none is open)."""
+    def close(self) -> None:
+        """Close the connection, rolling back an open transaction. Idempotent."""
+    def __enter__(self) -> SqliteWriter: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 def file_fingerprint(path: str) -> str:
-    """Content fingerprint of a file: ``"xxh3-128:<32 hex digits>"`` (streams the file)."""
+    """Content fingerprint of a file: ``"xxh3-128:<32 hex digits>"`` (streams the file with a
+    1 MiB buffer, detached from the interpreter). SourceError naming the path when it is
+    missing, a directory or unreadable."""

@@ -14,6 +14,7 @@ pyo3::import_exception!(tallyclerk.errors, BatchCancelled);
 pyo3::import_exception!(tallyclerk.errors, SchemaError);
 pyo3::import_exception!(tallyclerk.errors, SourceError);
 pyo3::import_exception!(tallyclerk.errors, SinkError);
+pyo3::import_exception!(tallyclerk.errors, ConfigError);
 
 use pyo3::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,0 +1,25 @@
+//! Python bindings of the data path ([`crate::data`]): `TableSchema`, `Reject`, `RecordBatch`,
+//! `CsvReader`, `SqliteWriter`, `file_fingerprint`.
+//!
+//! Thin: they convert arguments, detach from the interpreter around parsing, validation,
+//! inserts and hashing, and map [`DataError`](crate::data::DataError) to `tallyclerk.errors`.
+//! Mutable Rust state sits behind a `parking_lot::Mutex` that is only ever locked while
+//! detached, so a thread waiting for it never holds the interpreter.
+
+use pyo3::prelude::*;
+
+mod batch;
+mod convert;
+mod reader;
+mod schema;
+mod writer;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<schema::PyTableSchema>()?;
+    m.add_class::<batch::PyReject>()?;
+    m.add_class::<batch::PyRecordBatch>()?;
+    m.add_class::<reader::PyCsvReader>()?;
+    m.add_class::<writer::PySqliteWriter>()?;
+    m.add_function(wrap_pyfunction!(writer::file_fingerprint, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! `CsvReader`.
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+
+use super::batch::PyRecordBatch;
+use super::convert::IntoPy;
+use crate::data::{CsvOptions, CsvReader, DataError};
+use crate::py::errors::guard;
+
+/// Streams a CSV file as `RecordBatch` objects; parsing runs detached from the interpreter.
+#[pyclass(frozen, module = "tallyclerk._core", name = "CsvReader")]
+pub struct PyCsvReader {
+    path: String,
+    header: Vec<String>,
+    inner: Mutex<CsvReader>,
+}
+
+#[pymethods]
+impl PyCsvReader {
+    #[new]
+    #[pyo3(signature = (path, *, delimiter = ",", quote = "\"", encoding = "utf-8",
+                        batch_rows = 10000, max_field_bytes = 16777216))]
+    fn new(
+        py: Python<'_>,
+        path: &str,
+        delimiter: &str,
+        quote: &str,
+        encoding: &str,
+        batch_rows: i64,
+        max_field_bytes: i64,
+    ) -> PyResult<Self> {
+        guard(|| {
+            let positive = |what: &str, v: i64| {
+                usize::try_from(v)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| DataError::Config(format!("{what} must be at least 1, not {v}")))
+            };
+            let opts = CsvOptions {
+                delimiter: delimiter.to_string(),
+                quote: quote.to_string(),
+                encoding: encoding.to_string(),
+                batch_rows: positive("batch_rows", batch_rows).py_err(py)?,
+                max_field_bytes: positive("max_field_bytes", max_field_bytes).py_err(py)?,
+            };
+            let reader = py.detach(|| CsvReader::open(path, &opts)).py_err(py)?;
+            Ok(PyCsvReader {
+                path: path.to_string(),
+                header: reader.header().to_vec(),
+                inner: Mutex::new(reader),
+            })
+        })
+    }
+
+    #[getter]
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    #[getter]
+    fn header(&self) -> Vec<String> {
+        self.header.clone()
+    }
+
+    #[getter]
+    fn bytes_read(&self, py: Python<'_>) -> u64 {
+        py.detach(|| self.inner.lock().bytes_read())
+    }
+
+    #[getter]
+    fn records_read(&self, py: Python<'_>) -> u64 {
+        py.detach(|| self.inner.lock().records_read())
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyRecordBatch>> {
+        guard(|| {
+            let next = py.detach(|| self.inner.lock().next_batch()).py_err(py)?;
+            Ok(next.map(PyRecordBatch::new))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("CsvReader({:?}, columns={})", self.path, self.header.len())
+    }
+}

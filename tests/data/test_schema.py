@@ -1,0 +1,140 @@
+"""TableSchema: compiling Frictionless Table Schema documents and coercing values through
+RecordBatch.validate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tallyclerk._core import RecordBatch, TableSchema
+from tallyclerk.errors import ConfigError, SchemaError
+
+
+def schema(*fields: dict[str, Any], **top: Any) -> TableSchema:
+    return TableSchema.from_json(json.dumps({"fields": list(fields), **top}))
+
+
+def check(field: dict[str, Any], values: list[Any]) -> list[tuple[Any, str | None]]:
+    """Validate one column; per value: (coerced value, rule of the reject or None)."""
+    b = RecordBatch.from_rows(
+        [field["name"]], [[v] for v in values], list(range(1, len(values) + 1)),
+        list(range(2, len(values) + 2)),
+    )
+    b.validate(schema(field))
+    rules = {r.index: r.rule for r in b.rejects()}
+    col = b.column(field["name"])
+    return [(None if i in rules else col[i], rules.get(i)) for i in range(len(values))]
+
+
+def test_fields_describe_types_and_sqlite_types() -> None:
+    s = schema(
+        {"name": "i", "type": "integer", "constraints": {"required": True}},
+        {"name": "n", "type": "number"}, {"name": "s"}, {"name": "b", "type": "boolean"},
+        {"name": "d", "type": "date"}, {"name": "t", "type": "datetime"},
+    )
+    assert s.field_names == ["i", "n", "s", "b", "d", "t"]
+    assert [(f["type"], f["sqlite_type"]) for f in s.fields()] == [
+        ("integer", "INTEGER"), ("number", "REAL"), ("string", "TEXT"),
+        ("boolean", "INTEGER"), ("date", "TEXT"), ("datetime", "TEXT"),
+    ]
+    assert s.fields()[0]["constraints"] == {"required": True}
+    assert TableSchema.from_json(s.to_json()).field_names == s.field_names
+    assert TableSchema.text_columns(["a", "b"]).fields()[1]["type"] == "string"
+
+
+def test_integer() -> None:
+    got = check({"name": "x", "type": "integer"},
+                ["42", "-7", "+3", "1.0", "1e3", " 1", "9223372036854775807",
+                 "9223372036854775808", "", 5, 2**70, 1.5, True])
+    assert got == [
+        (42, None), (-7, None), (3, None), (None, "type"), (None, "type"), (None, "type"),
+        (2**63 - 1, None), (None, "type"), (None, None), (5, None), (None, "type"),
+        (None, "type"), (None, "type"),
+    ]
+
+
+def test_number_special_values() -> None:
+    got = check({"name": "x", "type": "number"}, ["1.5", "-2e3", ".5", "INF", "-INF", "NaN",
+                                                    "inf", "nan", "1,5", 3, 2.5])
+    assert got == [
+        (1.5, None), (-2000.0, None), (0.5, None), (float("inf"), None),
+        (float("-inf"), None), (None, "type"), (None, "type"), (None, "type"),
+        (None, "type"), (3.0, None), (2.5, None),
+    ]
+
+
+def test_boolean_default_and_custom_values() -> None:
+    got = check({"name": "x", "type": "boolean"}, ["true", "True", "TRUE", "1", "false", "0",
+                                                     "yes", True])
+    assert got == [(True, None)] * 4 + [(False, None)] * 2 + [(None, "type"), (True, None)]
+    got = check({"name": "x", "type": "boolean", "trueValues": ["Y"], "falseValues": ["N"]},
+                ["Y", "N", "true"])
+    assert got == [(True, None), (False, None), (None, "type")]
+
+
+def test_date_and_datetime() -> None:
+    got = check({"name": "x", "type": "date"},
+                ["2024-02-29", "2023-02-29", "2024-13-01", "2024-1-1", "20240101"])
+    assert got == [("2024-02-29", None)] + [(None, "type")] * 4
+    got = check({"name": "x", "type": "datetime"}, [
+        "2024-01-31T12:00:00Z", "2024-01-31T12:00:00+02:00", "2024-01-31 12:00:00.500",
+        "2024-01-31T24:00:00", "2024-01-31",
+    ])
+    assert got == [
+        ("2024-01-31T12:00:00Z", None), ("2024-01-31T10:00:00Z", None),
+        ("2024-01-31T12:00:00.5", None), (None, "type"), (None, "type"),
+    ]
+
+
+def test_constraints() -> None:
+    got = check({"name": "x", "type": "integer",
+                 "constraints": {"required": True, "minimum": 1, "maximum": 10}},
+                ["", "0", "11", "5", None])
+    assert got == [(None, "required"), (None, "minimum"), (None, "maximum"), (5, None),
+                   (None, "required")]
+    got = check({"name": "x", "constraints": {"enum": ["a", "b"], "minLength": 1,
+                                               "maxLength": 1}}, ["a", "c", "b"])
+    assert got == [("a", None), (None, "enum"), ("b", None)]
+    got = check({"name": "x", "constraints": {"pattern": "[A-Z]{2}[0-9]+", "maxLength": 4}},
+                ["AB12", "AB12345", "ab12", "XAB1"])
+    assert got == [("AB12", None), (None, "maxLength"), (None, "pattern"), (None, "pattern")]
+    got = check({"name": "x", "constraints": {"minLength": 2}}, ["ñé", "ñ"])
+    assert got == [("ñé", None), (None, "minLength")], "lengths count characters"
+    got = check({"name": "x", "type": "date", "constraints": {"minimum": "2024-01-01"}},
+                ["2023-12-31", "2024-01-01"])
+    assert got == [(None, "minimum"), ("2024-01-01", None)]
+
+
+def test_missing_values() -> None:
+    s = schema({"name": "x", "type": "integer"}, missingValues=["NA", "-"])
+    b = RecordBatch.from_rows(["x"], [["NA"], ["-"], [""], ["3"]], [1, 2, 3, 4], [2, 3, 4, 5])
+    assert b.validate(s) == 1
+    assert b.column("x") == [None, None, None, 3]
+    assert b.rejects()[0].rule == "type", "'' is not a missing value here"
+
+
+@pytest.mark.parametrize(
+    ("doc", "fragment"),
+    [
+        ('{"fields": [{"name": "a", "type": "year"}]}', '"a": type "year" is not supported'),
+        ('{"fields": [{"name": "a", "constraints": {"unique": true}}]}',
+         '"a": constraint "unique" is not supported'),
+        ('{"fields": [{"name": "a", "constraints": {"pattern": "(("}}]}', "does not compile"),
+        ('{"fields": [{"name": "a", "type": "integer", "constraints": {"minimum": "x"}}]}',
+         "minimum"),
+        ('{"fields": [{"name": "a", "format": "%d/%m/%Y", "type": "date"}]}', "format"),
+        ('{"fields": [{"name": "a"}, {"name": "a"}]}', "more than once"),
+        ('{"fields": [{"name": ""}]}', "empty name"),
+        ('{"fields": [{"type": "string"}]}', "needs a \"name\""),
+        ('{"fields": []}', "no fields"),
+        ("{nope", "not valid JSON"),
+        ('["a"]', "JSON object"),
+    ],
+)
+def test_schema_errors(doc: str, fragment: str) -> None:
+    with pytest.raises(SchemaError) as e:
+        TableSchema.from_json(doc)
+    assert fragment in str(e.value)
+    assert isinstance(e.value, ConfigError)
