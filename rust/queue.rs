@@ -124,6 +124,11 @@ pub trait Sink<T>: Send + 'static {
     fn write(&mut self, batch: &mut Vec<T>) -> Result<(), SinkError<Self::Error>>;
     /// Receive a batch the queue gave up on.
     fn dead_letter(&mut self, batch: Vec<T>, reason: DeadReason<Self::Error>);
+    /// Run `f` exactly once, which makes several [`write`](Self::write) calls in a row (for
+    /// Python: attached to the interpreter once for all of them). `f` never waits.
+    fn session(&mut self, f: &mut dyn FnMut(&mut Self)) {
+        f(self)
+    }
 }
 
 /// Counters of one queue.
@@ -237,6 +242,14 @@ struct Shared<T> {
 }
 
 impl<T> Shared<T> {
+    /// The batch in flight is done (written or dead-lettered).
+    fn settle(&self, st: &mut MutexGuard<'_, State<T>>, n: u64) {
+        st.in_flight = 0;
+        st.bytes -= st.in_flight_bytes;
+        st.in_flight_bytes = 0;
+        self.finish(st, n);
+    }
+
     fn finish(&self, st: &mut MutexGuard<'_, State<T>>, n: u64) {
         st.completed += n;
         if st.waiters > 0 {
@@ -586,15 +599,60 @@ impl<T: Send + 'static> Drop for WriteBehindQueue<T> {
 // The writer thread
 // ------------------------------------------------------------------------------------------
 
+/// Sink calls made in one [`Sink::session`] at most (bounds how long it is held).
+const SESSION_BATCHES: usize = 16;
+
 enum Outcome<E> {
     Written,
     Dead(DeadReason<E>),
     Gone,
 }
 
+type CallResult<E> = std::thread::Result<Result<(), SinkError<E>>>;
+
+/// How a session left its current batch.
+enum Left<E> {
+    /// Every batch it took was written.
+    Done,
+    /// `close` ran out of time before the batch was handed over.
+    Aborted,
+    /// The first attempt of the batch failed: retry outside the session.
+    Failed(CallResult<E>),
+}
+
 struct Writer<T, S> {
     shared: Arc<Shared<T>>,
     sink: S,
+}
+
+/// Move up to `max` items from the queue into `batch` and account them as in flight.
+fn take_into<T>(st: &mut State<T>, batch: &mut Vec<T>, max: usize) {
+    let take = st.queue.len().min(max);
+    let mut bytes = 0;
+    for e in st.queue.drain(..take) {
+        bytes += e.size;
+        batch.push(e.item);
+    }
+    st.in_flight = take as u64;
+    st.in_flight_bytes = bytes;
+}
+
+/// One sink call, marked so `close` knows the writer is inside the sink; None if aborted.
+fn call<T, S: Sink<T>>(
+    sh: &Shared<T>,
+    sink: &mut S,
+    batch: &mut Vec<T>,
+) -> Option<CallResult<S::Error>> {
+    {
+        let mut st = sh.state.lock();
+        if st.abort {
+            return None;
+        }
+        st.writer_calling = true;
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| sink.write(batch)));
+    sh.state.lock().writer_calling = false;
+    Some(result)
 }
 
 impl<T: Send + 'static, S: Sink<T>> Writer<T, S> {
@@ -640,32 +698,63 @@ impl<T: Send + 'static, S: Sink<T>> Writer<T, S> {
                 sh.writer_cv.wait_until(&mut st, until);
                 st.writer_lingering = false;
             }
-            let take = st.queue.len().min(cfg.max_batch);
-            let mut bytes = 0;
-            for e in st.queue.drain(..take) {
-                bytes += e.size;
-                batch.push(e.item);
-            }
-            st.in_flight = take as u64;
-            st.in_flight_bytes = bytes;
+            take_into(&mut st, &mut batch, cfg.max_batch);
             drop(st);
 
-            let outcome = self.deliver(&mut batch);
-            let n = take as u64;
+            // Write this batch, and the batches ready behind it, in one sink session (for
+            // Python: one attach to the interpreter instead of one per batch).
+            let mut left = Left::Done;
+            let shared = &*sh;
+            let mut body = |sink: &mut S| {
+                for round in 1..=SESSION_BATCHES {
+                    let n = batch.len() as u64;
+                    match call(shared, sink, &mut batch) {
+                        None => {
+                            left = Left::Aborted;
+                            return;
+                        }
+                        Some(Ok(Ok(()))) => {}
+                        Some(other) => {
+                            left = Left::Failed(other);
+                            return;
+                        }
+                    }
+                    batch.clear();
+                    let mut st = shared.state.lock();
+                    st.written += n;
+                    st.batches += 1;
+                    shared.settle(&mut st, n);
+                    let ready = st.queue.len() >= cfg.max_batch
+                        || (!st.queue.is_empty() && (st.closed || st.flush_target > st.completed));
+                    if round == SESSION_BATCHES || st.abort || !ready {
+                        return;
+                    }
+                    take_into(&mut st, &mut batch, cfg.max_batch);
+                }
+            };
+            self.sink.session(&mut body);
+
+            // The sink may take the items on success: count them first.
+            let n = batch.len() as u64;
+            let outcome = match left {
+                Left::Done => continue,
+                Left::Aborted => Outcome::Dead(DeadReason::Undelivered(None)),
+                Left::Failed(result) => self.deliver(&mut batch, result),
+            };
             match outcome {
                 Outcome::Written => {
                     batch.clear();
                     let mut st = sh.state.lock();
                     st.written += n;
                     st.batches += 1;
-                    self.settle(&mut st, n);
+                    sh.settle(&mut st, n);
                 }
                 Outcome::Dead(reason) => {
-                    let items = std::mem::replace(&mut batch, Vec::with_capacity(take));
+                    let items = std::mem::replace(&mut batch, Vec::with_capacity(n as usize));
                     self.sink.dead_letter(items, reason);
                     let mut st = sh.state.lock();
                     st.dead_lettered += n;
-                    self.settle(&mut st, n);
+                    sh.settle(&mut st, n);
                 }
                 Outcome::Gone => {
                     self.gone(&mut batch);
@@ -675,29 +764,18 @@ impl<T: Send + 'static, S: Sink<T>> Writer<T, S> {
         }
     }
 
-    fn settle(&self, st: &mut MutexGuard<'_, State<T>>, n: u64) {
-        st.in_flight = 0;
-        st.bytes -= st.in_flight_bytes;
-        st.in_flight_bytes = 0;
-        self.shared.finish(st, n);
-    }
-
-    /// One batch: the sink call, retried with backoff, until written or given up.
-    fn deliver(&mut self, batch: &mut Vec<T>) -> Outcome<S::Error> {
+    /// A batch whose first sink call did not succeed: retried with backoff until written or
+    /// given up. `result` is the outcome of the latest call.
+    fn deliver(
+        &mut self,
+        batch: &mut Vec<T>,
+        mut result: CallResult<S::Error>,
+    ) -> Outcome<S::Error> {
         let sh = Arc::clone(&self.shared);
         let cfg = &sh.cfg;
         let mut attempt: u32 = 0;
         loop {
-            {
-                let mut st = sh.state.lock();
-                if st.abort {
-                    return Outcome::Dead(DeadReason::Undelivered(None));
-                }
-                st.writer_calling = true;
-            }
-            let result = catch_unwind(AssertUnwindSafe(|| self.sink.write(batch)));
             let mut st = sh.state.lock();
-            st.writer_calling = false;
             let err = match result {
                 Ok(Ok(())) => return Outcome::Written,
                 Ok(Err(SinkError::Gone)) => return Outcome::Gone,
@@ -727,6 +805,11 @@ impl<T: Send + 'static, S: Sink<T>> Writer<T, S> {
             if st.abort {
                 return Outcome::Dead(DeadReason::Undelivered(Some(err)));
             }
+            drop(st);
+            result = match call(&sh, &mut self.sink, batch) {
+                Some(r) => r,
+                None => return Outcome::Dead(DeadReason::Undelivered(Some(err))),
+            };
         }
     }
 
@@ -741,19 +824,13 @@ impl<T: Send + 'static, S: Sink<T>> Writer<T, S> {
                 return;
             }
             let take = st.queue.len().min(sh.cfg.max_batch);
-            let mut bytes = 0;
             let mut items = Vec::with_capacity(take);
-            for e in st.queue.drain(..take) {
-                bytes += e.size;
-                items.push(e.item);
-            }
-            st.in_flight = take as u64;
-            st.in_flight_bytes = bytes;
+            take_into(&mut st, &mut items, take);
             drop(st);
             self.sink.dead_letter(items, DeadReason::Undelivered(None));
             let mut st = sh.state.lock();
             st.dead_lettered += take as u64;
-            self.settle(&mut st, take as u64);
+            sh.settle(&mut st, take as u64);
         }
     }
 

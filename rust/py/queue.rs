@@ -14,7 +14,7 @@
 //! the child, where every use of an inherited queue raises `ForkedError` (its writer thread
 //! does not exist there, and its lock may have been held at fork time).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,16 @@ static EXITED: AtomicBool = AtomicBool::new(false);
 /// This process's id, refreshed in a child after `os.fork()`.
 static CURRENT_PID: AtomicU32 = AtomicU32::new(0);
 /// Live queues, closed by the exit hook (entries whose writer stopped are pruned).
-static LIVE: Mutex<Vec<(Arc<CoreQueue>, Option<Duration>)>> = Mutex::new(Vec::new());
+static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
+/// How long the exit hook waits for a sink call it interrupted (see `_close_queues_at_exit`).
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+
+struct Live {
+    queue: Arc<CoreQueue>,
+    exit_timeout: Option<Duration>,
+    /// `threading.get_ident()` of the writer thread once it has attached (0 before).
+    writer_ident: Arc<AtomicU64>,
+}
 
 // ------------------------------------------------------------------------------------------
 // The sink that calls Python
@@ -64,6 +73,7 @@ struct PySink {
     sink: Py<PyAny>,
     dead_letter: Option<Py<PyAny>>,
     logger: Py<PyAny>,
+    ident: Arc<AtomicU64>,
 }
 
 impl Sink<Item> for PySink {
@@ -74,6 +84,14 @@ impl Sink<Item> for PySink {
             return Err(SinkError::Gone);
         }
         Python::try_attach(|py| {
+            if self.ident.load(Ordering::Relaxed) == 0 {
+                let ident = py
+                    .import("threading")
+                    .and_then(|t| t.call_method0("get_ident"))
+                    .and_then(|i| i.extract::<u64>())
+                    .map_err(|err| failure(py, err))?;
+                self.ident.store(ident, Ordering::Relaxed);
+            }
             let list = PyList::new(py, batch.iter().map(|o| o.bind(py)))
                 .map_err(|err| failure(py, err))?;
             match self.sink.bind(py).call1((list,)) {
@@ -85,6 +103,14 @@ impl Sink<Item> for PySink {
             }
         })
         .unwrap_or(Err(SinkError::Gone))
+    }
+
+    fn session(&mut self, f: &mut dyn FnMut(&mut Self)) {
+        // Attached once for a run of batches; `write` inside re-attaches for free. If the
+        // interpreter cannot be attached to, `f` still runs (its `write` reports `Gone`).
+        if EXITED.load(Ordering::Acquire) || Python::try_attach(|_| f(self)).is_none() {
+            f(self);
+        }
     }
 
     fn dead_letter(&mut self, batch: Vec<Item>, reason: DeadReason<PyFailure>) {
@@ -462,18 +488,21 @@ impl PyWriteBehindQueue {
                 sink,
                 dead_letter,
                 logger,
+                ident: Arc::new(AtomicU64::new(0)),
             };
+            let writer_ident = Arc::clone(&py_sink.ident);
             let inner = Arc::new(Core::new(cfg, py_sink).map_err(PyValueError::new_err)?);
             let mut live = LIVE.lock();
-            live.retain(|(q, _)| !q.is_stopped());
-            live.push((
-                Arc::clone(&inner),
-                Some(if flush_at_exit {
+            live.retain(|l| !l.queue.is_stopped());
+            live.push(Live {
+                queue: Arc::clone(&inner),
+                exit_timeout: Some(if flush_at_exit {
                     exit_timeout
                 } else {
                     Duration::ZERO
                 }),
-            ));
+                writer_ident,
+            });
             Ok(PyWriteBehindQueue {
                 pid: inner.pid(),
                 inner,
@@ -642,8 +671,8 @@ fn close_queue(
     match py.detach(|| inner.close(Some(Duration::ZERO))) {
         Ok(()) => Ok(()),
         Err(CloseError::Timeout { undelivered }) => Err(FlushTimeout::new_err(format!(
-            "close of write-behind queue {name:?} timed out after {:.3} s: {undelivered} item(s) \
-             not delivered were dead-lettered",
+            "close of write-behind queue {name:?} timed out after {:.3} s with {undelivered} \
+             item(s) not delivered; they are dead-lettered",
             timeout.unwrap_or_default().as_secs_f64()
         ))),
         Err(CloseError::Reentrant) => Err(InternalError::new_err("unexpected close state")),
@@ -651,6 +680,11 @@ fn close_queue(
 }
 
 /// The `atexit` hook: close every live queue of this process (bounded), then stop attaching.
+///
+/// `atexit` hooks run before the interpreter starts finalizing. A writer still inside a sink
+/// call when its queue's exit timeout passes gets an asynchronous `FlushTimeout` raised in it
+/// (it fires at the sink's next Python instruction) and [`EXIT_GRACE`] to leave; a sink blocked
+/// in C beyond that is left behind (and must not return into Python during finalization).
 #[pyfunction]
 fn _close_queues_at_exit(py: Python<'_>) -> PyResult<()> {
     let queues = std::mem::take(&mut *LIVE.lock());
@@ -658,18 +692,49 @@ fn _close_queues_at_exit(py: Python<'_>) -> PyResult<()> {
     let logger = py
         .import("logging")?
         .call_method1("getLogger", ("tallyclerk.queue",))?;
-    for (queue, timeout) in queues {
+    for live in queues {
+        let queue = &live.queue;
         if queue.pid() != me || queue.is_stopped() {
             continue;
         }
         let name = queue.config().thread_name.clone();
-        if let Err(err) = close_queue(py, &queue, &name, timeout) {
+        if let Err(err) = close_queue(py, queue, &name, live.exit_timeout) {
             let text = describe(py, &err);
             logger.call_method1("error", ("at exit: %s", text))?;
+        }
+        if !queue.is_stopped() {
+            interrupt_sink(py, live.writer_ident.load(Ordering::Relaxed));
+            if !py.detach(|| queue.wait_stopped(Some(EXIT_GRACE))) {
+                logger.call_method1(
+                    "error",
+                    (
+                        "at exit: the sink of write-behind queue %r did not return; its batch is \
+                         abandoned",
+                        &name,
+                    ),
+                )?;
+            }
         }
     }
     EXITED.store(true, Ordering::Release);
     Ok(())
+}
+
+/// Raise `FlushTimeout` asynchronously in the writer thread `ident` (0: not known, no-op).
+fn interrupt_sink(py: Python<'_>, ident: u64) {
+    let Ok(ident) = std::os::raw::c_long::try_from(ident) else {
+        return;
+    };
+    if ident == 0 {
+        return;
+    }
+    let exc_type = py.get_type::<FlushTimeout>();
+    // SAFETY: we are attached to the interpreter (`py`), as the function requires; `exc_type`
+    // is a live type object kept alive by the `Bound` for the duration of the call, and the
+    // function takes its own reference. `ident` is a thread id or unknown (then it is a no-op).
+    unsafe {
+        pyo3::ffi::PyThreadState_SetAsyncExc(ident, exc_type.as_ptr());
+    }
 }
 
 /// `os.register_at_fork(after_in_child=...)`: inherited queues are unusable in the child.

@@ -1,0 +1,140 @@
+"""WriteBehindQueue across process boundaries: exit with items queued, a stuck sink at exit,
+and use after ``os.fork()``. Each case runs a real Python subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+def run(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(script))
+    return subprocess.run(
+        [sys.executable, str(path), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_exit_without_close_flushes_every_queued_item(tmp_path: Path) -> None:
+    proc = run(
+        """
+        import sys, threading, time
+        from pathlib import Path
+        from tallyclerk import WriteBehindQueue
+
+        out = open(Path(sys.argv[1]) / "out.txt", "w")
+        release = threading.Event()
+
+        def sink(batch):
+            release.wait()          # hold the writer until everything is queued
+            time.sleep(0.001)       # slow-ish
+            out.write("".join(f"{i}\\n" for i in batch))
+            out.flush()
+
+        q = WriteBehindQueue(sink, max_items=1000, max_batch=10, linger_ms=5)
+        for i in range(500):
+            q.put(i)
+        assert q.stats().written == 0
+        release.set()
+        # no close(), no flush(): the exit hook must deliver everything
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "out.txt").read_text().split()
+    assert lines == [str(i) for i in range(500)]
+
+
+def test_exit_with_a_stuck_sink_is_bounded_and_reported(tmp_path: Path) -> None:
+    proc = run(
+        """
+        import threading
+        from tallyclerk import WriteBehindQueue
+
+        never = threading.Event()
+        q = WriteBehindQueue(lambda batch: never.wait(), exit_timeout_s=0.2, name="stuck-writer")
+        for i in range(5):
+            q.put(i)
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "stuck-writer" in proc.stderr
+    assert "not delivered" in proc.stderr
+
+
+def test_exit_without_flush_at_exit_dead_letters_visibly(tmp_path: Path) -> None:
+    proc = run(
+        """
+        import sys
+        from pathlib import Path
+        from tallyclerk import WriteBehindQueue
+
+        out = Path(sys.argv[1]) / "dead.txt"
+
+        def dead_letter(batch, exc):
+            out.write_text(f"{batch} {type(exc).__name__}")
+
+        q = WriteBehindQueue(
+            print, linger_ms=3_600_000, flush_at_exit=False, dead_letter=dead_letter, name="lazy"
+        )
+        q.put_many([1, 2, 3])
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "dead.txt").read_text() == "[1, 2, 3] FlushTimeout"
+    assert "dead-lettered 3 item(s)" in proc.stderr
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_cannot_use_the_parents_queue(tmp_path: Path) -> None:
+    proc = run(
+        """
+        import os, sys
+        from tallyclerk import WriteBehindQueue
+        from tallyclerk.errors import ForkedError
+
+        got = []
+        q = WriteBehindQueue(got.extend, linger_ms=0)
+        q.put("before")
+        q.flush()
+        pid = os.fork()
+        if pid == 0:
+            refused = []
+            for name, call in [
+                ("put", lambda: q.put("child")),
+                ("put_many", lambda: q.put_many(["child"])),
+                ("flush", q.flush),
+                ("close", q.close),
+                ("stats", q.stats),
+                ("len", lambda: len(q)),
+            ]:
+                try:
+                    call()
+                except ForkedError:
+                    refused.append(name)
+            # A child may still make its own queue; it exits normally (atexit runs).
+            mine = []
+            q2 = WriteBehindQueue(mine.extend)
+            q2.put("child-own")
+            q2.close()
+            ok = len(refused) == 6 and mine == ["child-own"]
+            sys.exit(0 if ok else 3)
+        _, status = os.waitpid(pid, 0)
+        q.put("after")
+        q.close()
+        print(os.waitstatus_to_exitcode(status), got)
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0 ['before', 'after']"
