@@ -95,7 +95,11 @@ class Sink(Protocol):
     """The target's URL with any password masked (safe to show)."""
 
     def prepare(self, table: str, schema: TableSchema) -> None:
-        """Create ``table`` if missing: the schema's columns plus ``_tc_file_id INTEGER``."""
+        """Name the target: ``table`` with the schema's columns plus ``_tc_file_id INTEGER``.
+
+        Called before each file. The built-in sinks create the table (if missing) inside the
+        file's transaction, so a file that fails leaves no table behind.
+        """
         ...
 
     def begin_file(self, claim: FileClaim) -> FileWrite:

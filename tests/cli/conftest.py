@@ -66,6 +66,18 @@ def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
+def count_rows(db: Path, table: str) -> int:
+    """Rows in ``table``; 0 when a rolled-back first load left no table at all."""
+    con = sqlite3.connect(db)
+    try:
+        found = con.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()[0]
+        return int(con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]) if found else 0
+    finally:
+        con.close()
+
+
 def assert_one_line_error(r: Result, code: int = 2) -> None:
     assert r.code == code, (r.code, r.out, r.err)
     lines = r.err.strip().splitlines()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.conftest import assert_one_line_error, query, tallyclerk
+from tests.cli.conftest import assert_one_line_error, count_rows, query, tallyclerk
 
 
 def test_status_reports_latest_and_named_batch(work: Path) -> None:
@@ -103,6 +103,6 @@ def test_internal_error_is_one_line_unless_debug(work: Path) -> None:
                    env=env)
     assert r.code == 70 and "Traceback" in r.err
     # the file was recorded as failed, nothing half-written
-    assert query(work / "tallyclerk.db", 'SELECT count(*) FROM "t"') == [(0,)]
+    assert count_rows(work / "tallyclerk.db", "t") == 0
     s = tallyclerk("status", "--json", cwd=work).json()
     assert s["files"][0]["status"] == "failed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.conftest import assert_one_line_error, query, tallyclerk, write_csv
+from tests.cli.conftest import assert_one_line_error, count_rows, query, tallyclerk, write_csv
 
 FILE_KEYS = {"path", "status", "rows_read", "rows_written", "rows_rejected", "error"}
 REPORT_KEYS = {"batch_id", "status", "table", "rows_read", "rows_written", "rows_rejected", "files"}
@@ -106,7 +106,7 @@ def test_on_error_abort_stops_the_batch(work: Path) -> None:
     assert "not attempted" in rep["files"][1]["error"]
     accounting_holds(rep)
     assert rep["status"] in ("failed", "partial")
-    assert query(work / "tallyclerk.db", 'SELECT count(*) FROM "t"') == [(0,)]
+    assert count_rows(work / "tallyclerk.db", "t") == 0
 
 
 def test_max_rejects(work: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import env_for, query, tallyclerk
+from tests.cli.conftest import count_rows, env_for, query, tallyclerk
 
 ROWS = 20_000
 
@@ -73,7 +73,7 @@ def test_signal_mid_load_rolls_back_and_rerun_loads_exactly_once(
     assert 0 < f["rows_read"] < ROWS and f["rows_written"] == 0
     assert f["rows_read"] == f["rows_rejected"]
     db = tmp_path / "tallyclerk.db"
-    assert query(db, 'SELECT count(*) FROM "t"') == [(0,)]  # nothing half-committed
+    assert count_rows(db, "t") == 0  # nothing half-committed
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
 
     again = tallyclerk("load", "big.csv", "--table", "t", "--json", cwd=tmp_path)

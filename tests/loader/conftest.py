@@ -78,6 +78,15 @@ def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, .
         con.close()
 
 
+def count_rows(db: Path, table: str) -> int:
+    """Rows in ``table``; 0 when a rolled-back first load left no table at all."""
+    exists = query(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                   (table,))
+    if exists == [(0,)]:
+        return 0
+    return int(query(db, f'SELECT count(*) FROM "{table}"')[0][0])
+
+
 def load(pm: pluggy.PluginManager, paths: list[Path | str], db: Path, **kw: Any) -> dict[str, Any]:
     """Run a real load in-process (the CLI's own code path) and return the report."""
     from tallyclerk.cli.load import LoadRequest, execute

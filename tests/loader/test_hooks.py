@@ -18,7 +18,7 @@ from tallyclerk import RecordBatch
 from tallyclerk.cli import build_parser
 from tallyclerk.errors import SchemaError
 from tallyclerk.hookspecs import hookimpl
-from tests.loader.conftest import load, query, registered, write_csv
+from tests.loader.conftest import count_rows, load, query, registered, write_csv
 
 
 class Recorder:
@@ -88,7 +88,9 @@ def test_hook_tallyclerk_addoption(pm: pluggy.PluginManager, good_csv: Path, db:
             seen["shout"] = options.get("demo_shout")
 
     with registered(pm, Plugin()):
-        args = build_parser(pm).parse_args(["load", str(good_csv), "--table", "t", "--demo-shout"])
+        args = build_parser(pm).parse_args(
+            ["load", str(good_csv), "--table", "t", "--into", f"sqlite:///{db}", "--demo-shout"]
+        )
         assert args.demo_shout is True
         from tallyclerk.cli.load import execute, request_from_args
 
@@ -353,7 +355,7 @@ def test_hook_tallyclerk_timeout(
     f = report["files"][0]
     assert f["status"] == "failed" and "timed out" in f["error"]
     assert f["rows_written"] == 0 and f["rows_read"] == f["rows_rejected"] > 0
-    assert query(db, 'SELECT count(*) FROM "t"') == [(0,)]
+    assert count_rows(db, "t") == 0
 
 
 def test_hook_tallyclerk_rows_rejected(

@@ -90,9 +90,18 @@ class SqlAlchemyFileWrite:
             )
         try:
             self._conn = sink.engine.connect()
-            self._trans = self._conn.begin()
         except SQLAlchemyError as exc:
-            raise sink_error(exc, "cannot begin a transaction") from exc
+            raise sink_error(exc, "cannot connect") from exc
+        try:
+            self._trans = self._conn.begin()
+            # inside the file's transaction: a file that fails leaves no table behind
+            sink.metadata.create_all(self._conn, checkfirst=True)
+        except SQLAlchemyError as exc:
+            self._conn.close()
+            raise sink_error(exc, f"cannot create table {table.name!r}") from exc
+        except BaseException:
+            self._conn.close()
+            raise
         self.executor = SqlAlchemyExecutor(self._conn)
 
     def write(self, batch: RecordBatch) -> int:
@@ -173,6 +182,7 @@ class SqlAlchemySink:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def prepare(self, table: str, schema: TableSchema) -> None:
+        """Describe the target table; it is created (if missing) in each file's transaction."""
         columns = [
             sa.Column(
                 quoted_name(f["name"], quote=True),
@@ -183,12 +193,7 @@ class SqlAlchemySink:
         ]
         columns.append(sa.Column(FILE_ID_COLUMN, sa.BigInteger, key=FILE_ID_COLUMN))
         self.metadata.clear()
-        target = sa.Table(quoted_name(table, quote=True), self.metadata, *columns)
-        try:
-            self.metadata.create_all(self.engine, checkfirst=True)
-        except SQLAlchemyError as exc:
-            raise sink_error(exc, f"cannot create table {table!r}") from exc
-        self._table = target
+        self._table = sa.Table(quoted_name(table, quote=True), self.metadata, *columns)
 
     def begin_file(self, claim: FileClaim) -> SqlAlchemyFileWrite:
         if self._table is None:

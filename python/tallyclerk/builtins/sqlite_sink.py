@@ -57,12 +57,20 @@ class WriterExecutor:
 class SqliteFileWrite:
     """One file's ``BEGIN IMMEDIATE`` transaction."""
 
-    def __init__(self, writer: SqliteWriter, table: str, file_id: int) -> None:
+    def __init__(
+        self, writer: SqliteWriter, table: str, schema: TableSchema, file_id: int
+    ) -> None:
         self._writer = writer
         self._table = table
         self._extra = (file_id,)
         self.executor = WriterExecutor(writer)
         writer.begin()
+        try:
+            # inside the file's transaction: a file that fails leaves no table behind
+            writer.create_table(table, schema, [(FILE_ID_COLUMN, "INTEGER")])
+        except BaseException:
+            writer.rollback()
+            raise
 
     def write(self, batch: RecordBatch) -> int:
         return self._writer.insert_batch(self._table, batch, self._extra)
@@ -97,16 +105,17 @@ class SqliteSink:
             busy_timeout_ms=busy_timeout_ms,
             synchronous=cast(Literal["OFF", "NORMAL", "FULL", "EXTRA"], sync),
         )
-        self._table: str | None = None
+        self._target: tuple[str, TableSchema] | None = None
 
     def prepare(self, table: str, schema: TableSchema) -> None:
-        self._writer.create_table(table, schema, [(FILE_ID_COLUMN, "INTEGER")])
-        self._table = table
+        """Name the target; the table is created (if missing) in each file's transaction."""
+        self._target = (table, schema)
 
     def begin_file(self, claim: FileClaim) -> SqliteFileWrite:
-        if self._table is None:
+        if self._target is None:
             raise RuntimeError("SqliteSink.prepare() must be called before begin_file()")
-        return SqliteFileWrite(self._writer, self._table, claim.file_id)
+        table, schema = self._target
+        return SqliteFileWrite(self._writer, table, schema, claim.file_id)
 
     def close(self) -> None:
         self._writer.close()

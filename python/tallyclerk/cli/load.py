@@ -15,7 +15,7 @@ from typing import Any
 import pluggy
 
 from tallyclerk.cli.output import Output
-from tallyclerk.errors import ConfigError, SchemaError
+from tallyclerk.errors import ConfigError, SchemaError, TallyclerkError
 
 __all__ = ["LoadRequest", "add_parser", "execute", "exit_status", "read_schema", "run"]
 
@@ -150,6 +150,8 @@ def execute(
     options: dict[str, Any] = dict(req.options)
     options.update(settings=settings, schema=schema,
                    max_field_bytes=options.get("max_field_bytes") or settings.max_field_bytes)
+    if options.get("format"):
+        _check_format(pm, str(options["format"]), options)
     config = Config(command=command, options=options, pluginmanager=pm, settings=settings,
                     namespace=namespace)
     pm.hook.tallyclerk_configure.call_historic(kwargs={"config": config})
@@ -177,6 +179,25 @@ def execute(
             sink.close()
     finally:
         pm.hook.tallyclerk_unconfigure(config=config)
+
+
+def _check_format(pm: pluggy.PluginManager, fmt: str, options: Mapping[str, Any]) -> None:
+    """Refuse a ``--format`` no loader claims, before anything starts (exit 2).
+
+    Loaders decide by format before they open anything, so asking them to open a path that
+    does not exist tells which claim the format: a claiming loader raises (or returns a
+    source, closed at once); the others return None.
+    """
+    probe = f"\0tallyclerk-format-probe.{fmt}"
+    try:
+        source = pm.hook.tallyclerk_open_source(path=probe, options=options)
+    except (TallyclerkError, OSError, ValueError):
+        return
+    if source is None:
+        raise ConfigError(f"no loader for --format {fmt!r} (built in: csv, jsonl; or a plugin's)")
+    close = getattr(source, "close", None)
+    if callable(close):
+        close()
 
 
 def exit_status(report: Mapping[str, Any], signum: int | None) -> int:
