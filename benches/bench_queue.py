@@ -12,7 +12,9 @@ Run: ``python3 -m pytest benches/bench_queue.py`` (``TALLYCLERK_BENCH=full`` for
 
 from __future__ import annotations
 
+import gc
 import queue
+import statistics
 import sys
 import threading
 import time
@@ -30,45 +32,58 @@ def noop(batch: list[Any]) -> None:
 
 
 def test_put_cost_against_stdlib_queues(benchmark: Any) -> None:
-    n = harness.size(50_000, 500_000)
+    n = harness.size(200_000, 1_000_000)
+    # The bounded queue.Queue is slow: fewer items, but enough to fill it many times over
+    # (its steady state, where the producer waits for the consumer).
+    nq = harness.size(40_000, 100_000)
     q = WriteBehindQueue(noop, max_items=10_000, max_batch=1_000)
     put = q.put
 
-    def ours() -> None:
-        for i in range(n):
-            put(i)
-
-    benchmark.pedantic(ours, rounds=harness.size(5, 15), iterations=1, warmup_rounds=1)
-    q.close(timeout=60)
-    ours_per_put = harness.benchmark_median(benchmark) / n
-
-    # Bounded queue.Queue with a consumer thread draining it.
+    # Baselines: a bounded queue.Queue drained by a consumer thread, and an unbounded
+    # queue.SimpleQueue. Each is timed in the setup of every round, right before the round,
+    # so load changes on the machine hit both sides alike.
     bounded: queue.Queue[Any] = queue.Queue(maxsize=10_000)
     stop = object()
 
     def consume() -> None:
         while bounded.get() is not stop:
-            pass
+            bounded.task_done()
 
     consumer = threading.Thread(target=consume)
     consumer.start()
-    nq = max(n // 20, 1_000)
     bput = bounded.put
+    bounded_times: list[float] = []
+    simple_times: list[float] = []
 
-    def baseline_bounded() -> None:
+    def baselines() -> None:
+        # Nothing runs in the background during any timed part: our writer and the consumer
+        # finish their work first.
+        q.flush(timeout=60)
+        t0 = time.perf_counter()
         for i in range(nq):
             bput(i)
-
-    bounded_per_put = harness.measure(baseline_bounded) / nq
-    bounded.put(stop)
-    consumer.join()
-
-    def baseline_simple() -> None:
+        bounded_times.append((time.perf_counter() - t0) / nq)
+        bounded.join()
         sput = queue.SimpleQueue().put
+        t0 = time.perf_counter()
         for i in range(n):
             sput(i)
+        simple_times.append((time.perf_counter() - t0) / n)
+        gc.collect()
 
-    simple_per_put = harness.measure(baseline_simple) / n
+    def ours() -> None:
+        for i in range(n):
+            put(i)
+
+    benchmark.pedantic(
+        ours, setup=baselines, rounds=harness.size(7, 15), iterations=1, warmup_rounds=1
+    )
+    bounded.put(stop)
+    consumer.join()
+    q.close(timeout=60)
+    ours_per_put = harness.benchmark_median(benchmark) / n
+    bounded_per_put = statistics.median(bounded_times)
+    simple_per_put = statistics.median(simple_times)
     detail = (
         f"put {ours_per_put * 1e9:.0f} ns, Queue.put {bounded_per_put * 1e9:.0f} ns, "
         f"SimpleQueue.put {simple_per_put * 1e9:.0f} ns"
@@ -162,13 +177,27 @@ def _producers(q: WriteBehindQueue, threads: int, n: int) -> None:
 
 
 def test_four_producers_no_slower_than_one(benchmark: Any) -> None:
-    n = harness.size(100_000, 1_000_000)
+    n = harness.size(400_000, 2_000_000)
     q = WriteBehindQueue(noop, max_items=10_000, max_batch=1_000)
+    one_thread: list[float] = []
+
+    def baseline() -> None:  # 1 producer, timed right before each 4-producer round
+        q.flush(timeout=60)
+        t0 = time.perf_counter()
+        _producers(q, 1, n)
+        one_thread.append(time.perf_counter() - t0)
+        q.flush(timeout=60)
+
     benchmark.pedantic(
-        _producers, args=(q, 4, n), rounds=harness.size(5, 11), iterations=1, warmup_rounds=1
+        _producers,
+        args=(q, 4, n),
+        setup=baseline,
+        rounds=harness.size(7, 15),
+        iterations=1,
+        warmup_rounds=1,
     )
     four = harness.benchmark_median(benchmark)
-    one = harness.measure(lambda: _producers(q, 1, n), repeat=harness.size(5, 11))
+    one = statistics.median(one_thread)
     q.close(timeout=60)
     assert q.stats().written == q.stats().enqueued
     harness.check_ratio(
