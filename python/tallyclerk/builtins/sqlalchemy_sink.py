@@ -36,7 +36,7 @@ _TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
     "number": sa.Float,
     "boolean": sa.Boolean,
     "date": sa.Date,
-    "datetime": sa.DateTime,
+    "datetime": lambda: sa.DateTime(timezone=True),
 }
 
 _TRANSIENT_MARKERS = (
