@@ -216,3 +216,42 @@ def tallyclerk_rows_rejected(file: str, rejects: Sequence[RejectRow]) -> None:
     :param file: the path as given.
     :param rejects: the rejected rows with record number, line, column, rule and reason.
     """
+
+
+# -------------------------------------------------------------------------------------------
+# Observation hooks: measurements of the running pipeline (metrics), return values ignored
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def tallyclerk_rows_written(context: BatchContext, rows: int, seconds: float) -> None:
+    """The sink wrote one record batch's valid rows, inside the file's still open transaction
+    (they are committed, or rolled back, with the file: see ``tallyclerk_file_finish``).
+
+    Called on the pipeline's writer thread, once per record batch: keep it quick and
+    thread-safe. The built-in metrics plugin feeds its write-latency histogram from it.
+
+    :param context: batch id, file id, path, table and options of the batch written.
+    :param rows: how many rows the sink wrote.
+    :param seconds: how long the sink's ``write`` took.
+    """
+
+
+@hookspec
+def tallyclerk_pipeline_stats(batch_id: str, stats: Mapping[str, Any]) -> None:
+    """A sample of the running batch's internals, taken after every record batch and every
+    file (on the reader thread).
+
+    ``stats`` keys (all numbers are per batch, counts cumulative since the batch started):
+    ``sink_queue_depth`` and ``sink_queue_high_water`` (record batches waiting for the
+    writer thread, now and at most, in the current file's queue), ``sink_retries`` and
+    ``sink_dead_letters`` (that queue's retried writes and abandoned items),
+    ``audit_queue_depth``, ``audit_queue_high_water``, ``audit_retries`` and
+    ``audit_dead_letters`` (the audit store's event queue), ``file_retries`` (files retried
+    after a transient error), ``breaker_state`` (``"closed"``, ``"half_open"`` or ``"open"``)
+    and ``breaker_opened`` (times the circuit breaker opened). Keys may be added later:
+    ignore the ones you do not know.
+
+    :param batch_id: the batch's id.
+    :param stats: the sample (a fresh mapping each call; do not keep it).
+    """
