@@ -441,12 +441,22 @@ impl Field {
     }
 
     fn check_bounds(&self, typed: &Typed<'_>, cell: CellRef<'_>) -> Result<(), Verdict> {
-        let Some(key) = self.key_of(typed) else {
-            return Ok(());
-        };
         let shown = || match cell {
             CellRef::Text(s) => preview(s),
             c => c.to_text(),
+        };
+        // Strings only have `enum`: compare without building a key (no allocation per value).
+        if let (FieldType::String, Typed::Text(s), Some(values)) =
+            (self.ftype, typed, &self.enum_values)
+        {
+            let s: &str = s;
+            if values.iter().any(|k| matches!(k, Key::Text(t) if t == s)) {
+                return Ok(());
+            }
+            return Err(("enum", format!("{} is not one of {}", shown(), self.enum_display)));
+        }
+        let Some(key) = self.key_of(typed) else {
+            return Ok(());
         };
         if let Some(values) = &self.enum_values {
             if !values.contains(&key) {
