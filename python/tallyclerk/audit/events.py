@@ -2,12 +2,16 @@
 
 ``record()`` puts one tuple per event on the Rust :class:`~tallyclerk.WriteBehindQueue`, already
 in the row's shape: ``(type, batch_id, file_id, payload_json, created_at_us, correlation_id)``
-(the payload serialized with orjson at ``record()`` time, so a payload the caller mutates later,
+(the payload serialized with orjson at ``record()`` time, so a payload the caller changes later,
 or one that cannot be serialized, is caught at the call site, not in the writer). The queue's
 single writer thread hands batches to :class:`EventWriter`, which inserts each batch with one
-``executemany`` and one commit on a DBAPI connection of its own: opened on the writer thread at
-its first batch, detached from the pool (no other thread ever gets it) and closed by
-:meth:`EventWriter.close` once the writer thread has stopped.
+``executemany`` and one commit on a connection of its own, opened on the writer thread at its
+first batch and closed by :meth:`EventWriter.close` once that thread has stopped:
+
+* SQLite: a :class:`tallyclerk.SqliteWriter` (the system libsqlite3, like Python's ``sqlite3``):
+  it binds the rows and then inserts them with the interpreter released, so ``record()`` callers
+  keep running while the batch is written;
+* PostgreSQL: a DBAPI connection detached from the engine's pool (no other thread ever gets it).
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from tallyclerk._core import SqliteWriter
 from tallyclerk.audit.sqlgen import insert_events_sql
 from tallyclerk.audit.translate import DB_ERRORS, classify, wrap_db_errors
+from tallyclerk.errors import PermanentRepositoryError, SinkError, TransientRepositoryError
+from tallyclerk.settings import Settings
 
 __all__ = ["EventRow", "EventWriter"]
 
@@ -32,37 +39,64 @@ EventRow = tuple[str, "str | None", "int | None", "str | None", int, "str | None
 class EventWriter:
     """Writes batches of event rows with its own connection; called by one thread only."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
+        self._settings = settings
         self._dialect = engine.dialect.name
         self._sql = insert_events_sql(self._dialect).sql
-        self._conn: Any = None
+        self._sqlite: SqliteWriter | None = None
+        self._dbapi: Any = None
         self.batches = 0
         self.rows = 0
-
-    def _connect(self) -> Any:
-        with wrap_db_errors():
-            proxied = self._engine.raw_connection()
-            proxied.detach()  # ours alone: never returned to the pool, never handed to a thread
-            return proxied
 
     def __call__(self, batch: list[EventRow]) -> None:
         if not batch:
             return
-        conn = self._conn
+        if self._dialect == "sqlite":
+            self._write_sqlite(batch)
+        else:
+            self._write_dbapi(batch)
+        self.batches += 1
+        self.rows += len(batch)
+
+    # --- SQLite: the Rust writer ----------------------------------------------------------------
+
+    def _write_sqlite(self, batch: list[EventRow]) -> None:
+        writer = self._sqlite
+        try:
+            if writer is None:
+                path = self._engine.url.database
+                assert path is not None, "the audit store is a file"
+                writer = self._sqlite = SqliteWriter(
+                    path,
+                    busy_timeout_ms=self._settings.busy_timeout_ms,
+                    synchronous=self._settings.synchronous,
+                )
+            writer.begin()
+            writer.executemany(self._sql, batch)
+            writer.commit()
+        except SinkError as exc:
+            if writer is not None and writer.in_transaction:
+                writer.rollback()
+            kind = TransientRepositoryError if exc.transient else PermanentRepositoryError
+            raise kind(f"writing {len(batch)} audit event(s): {exc}") from exc
+
+    # --- other databases: a detached DBAPI connection ------------------------------------------
+
+    def _write_dbapi(self, batch: list[EventRow]) -> None:
+        conn = self._dbapi
         if conn is None:
-            conn = self._conn = self._connect()
-        rows: Any = batch
-        if self._dialect != "sqlite":
-            rows = [
-                (t, b, f, p, datetime.fromtimestamp(c / 1e6, timezone.utc), k)
-                for (t, b, f, p, c, k) in batch
-            ]
+            with wrap_db_errors():
+                proxied = self._engine.raw_connection()
+                proxied.detach()  # ours alone: never returned to the pool
+                conn = self._dbapi = proxied
+        rows = [
+            (t, b, f, p, datetime.fromtimestamp(c / 1e6, timezone.utc), k)
+            for (t, b, f, p, c, k) in batch
+        ]
         try:
             cursor = conn.cursor()
             try:
-                if self._dialect == "sqlite":
-                    cursor.execute("BEGIN IMMEDIATE")
                 cursor.executemany(self._sql, rows)
             finally:
                 cursor.close()
@@ -73,8 +107,6 @@ class EventWriter:
             if translated is None or translated is exc:
                 raise
             raise translated from exc
-        self.batches += 1
-        self.rows += len(batch)
 
     def _recover(self, conn: Any) -> None:
         """Roll back after a failed batch; drop the connection if it is unusable."""
@@ -82,10 +114,10 @@ class EventWriter:
             conn.rollback()
         except DB_ERRORS as exc:  # the connection is broken: reconnect next time
             log.warning("audit event writer: rollback failed (%s); reconnecting", exc)
-            self._discard()
+            self._discard_dbapi()
 
-    def _discard(self) -> None:
-        conn, self._conn = self._conn, None
+    def _discard_dbapi(self) -> None:
+        conn, self._dbapi = self._dbapi, None
         if conn is not None:
             try:
                 conn.close()
@@ -94,4 +126,7 @@ class EventWriter:
 
     def close(self) -> None:
         """Close the writer's connection (call only after the writer thread has stopped)."""
-        self._discard()
+        writer, self._sqlite = self._sqlite, None
+        if writer is not None:
+            writer.close()
+        self._discard_dbapi()

@@ -269,7 +269,8 @@ class AuditEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(64))
-    batch_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(32))
+    """Not indexed on purpose: the event log is written in bulk, read rarely."""
     file_id: Mapped[int | None]
     payload: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]

@@ -148,7 +148,7 @@ class AuditService:
         self._writer: EventWriter | None = None
         self._queue: WriteBehindQueue | None = None
         if s.audit_async:
-            self._writer = EventWriter(self._engine)
+            self._writer = EventWriter(self._engine, s)
             self._queue = WriteBehindQueue(
                 self._writer,
                 max_items=s.queue_max_items,
@@ -163,6 +163,7 @@ class AuditService:
                 dead_letter=self._dead_letter,
                 name="tallyclerk-audit-writer",
             )
+        self._put = None if self._queue is None else self._queue.put
         log.debug("audit store %s ready", self.url_masked)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -197,12 +198,10 @@ class AuditService:
             except FlushTimeout as exc:
                 writer_stopped = False
                 log.error(
-                    "audit store %s: event writer did not drain within %.2f s (%s); "
-                    "%d audit event(s) dead-lettered so far",
+                    "audit store %s: the audit event writer did not drain within %.2f s: %s",
                     self.url_masked,
                     timeout,
                     exc,
-                    self.dead_lettered + self._queue.stats().depth,
                 )
         if self._writer is not None and writer_stopped:
             self._writer.close()
@@ -572,19 +571,17 @@ class AuditService:
         Raises:
             QueueClosed: after :meth:`close`.
         """
-        created = time.time_ns() // 1000
-        data = None if payload is None else orjson.dumps(payload, default=str).decode()
-        queue = self._queue
-        if queue is None:
+        put = self._put
+        if put is None:
             self._check_open()
-            row = (event_type, batch_id, file_id, data, created, correlation_id)
-            self._insert_event_sync(row)
-            return
-        if data is None:
-            queue.put((event_type, batch_id, file_id, None, created, correlation_id), 64)
+            self._insert_event_sync(_event_row(event_type, batch_id, file_id, payload,
+                                               correlation_id))
+        elif payload is None:
+            put((event_type, batch_id, file_id, None, _now_ns() // 1000, correlation_id), 64)
         else:
-            row = (event_type, batch_id, file_id, data, created, correlation_id)
-            queue.put(row, 64 + len(data))
+            data = _dumps(payload, default=str).decode()
+            row = (event_type, batch_id, file_id, data, _now_ns() // 1000, correlation_id)
+            put(row, 64 + len(data))
 
     def record_sync(
         self,
@@ -597,10 +594,9 @@ class AuditService:
     ) -> int:
         """Record an audit event in a transaction of its own; returns its id."""
         self._check_open()
-        created = time.time_ns() // 1000
-        data = None if payload is None else orjson.dumps(payload, default=str).decode()
-        row = (event_type, batch_id, file_id, data, created, correlation_id)
-        return self._insert_event_sync(row)
+        return self._insert_event_sync(
+            _event_row(event_type, batch_id, file_id, payload, correlation_id)
+        )
 
     def _insert_event_sync(self, row: EventRow) -> int:
         event_type, batch_id, file_id, data, created, correlation_id = row
@@ -664,6 +660,21 @@ class AuditService:
             ],
             what="list rejects",
         )
+
+
+_now_ns = time.time_ns
+_dumps = orjson.dumps
+
+
+def _event_row(
+    event_type: str,
+    batch_id: str | None,
+    file_id: int | None,
+    payload: Mapping[str, Any] | None,
+    correlation_id: str | None,
+) -> EventRow:
+    data = None if payload is None else _dumps(payload, default=str).decode()
+    return (event_type, batch_id, file_id, data, _now_ns() // 1000, correlation_id)
 
 
 def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:
