@@ -215,6 +215,8 @@ class Watchdog:
 
 @final
 class QueueStats:
+    """Counters of a :class:`WriteBehindQueue` at one moment (a consistent copy)."""
+
     @property
     def enqueued(self) -> int: ...
     @property
@@ -229,13 +231,17 @@ class QueueStats:
     def depth(self) -> int:
         """Items enqueued and not yet written or dead-lettered (includes the batch in flight)."""
     @property
-    def bytes_queued(self) -> int: ...
+    def bytes_queued(self) -> int:
+        """Sum of the ``size`` of the items counted in ``depth``."""
     @property
-    def high_water(self) -> int: ...
+    def high_water(self) -> int:
+        """The largest ``depth`` seen."""
     @property
-    def batches(self) -> int: ...
+    def batches(self) -> int:
+        """Batches the sink accepted."""
     @property
-    def last_error(self) -> str | None: ...
+    def last_error(self) -> str | None:
+        """``"ExceptionType: message"`` of the latest failed sink call."""
     def as_dict(self) -> dict[str, Any]: ...
 
 @final
@@ -247,14 +253,22 @@ class WriteBehindQueue:
     holding the interpreter only for that call. A sink that raises has its batch retried with
     exponential backoff and jitter up to ``max_retries`` times, then handed to
     ``dead_letter(batch, exc)``, counted and logged at error level (logger
-    ``tallyclerk.queue``); the writer then goes on with the next batch.
+    ``tallyclerk.queue``); the writer then goes on with the next batch. An exception raised by
+    ``dead_letter`` itself goes to ``sys.unraisablehook``; the batch is still counted.
+
+    The bound counts queued items plus the batch in flight. At interpreter exit an ``atexit``
+    hook closes every live queue, bounded by ``exit_timeout_s`` (``flush_at_exit=False``: at
+    once, so pending items are dead-lettered); a sink call still running then gets a
+    ``FlushTimeout`` raised inside it and one more second to return. After ``os.fork()`` every
+    method of an inherited queue raises ``ForkedError`` in the child.
 
     Args:
         sink: called with a list of items, in enqueue order.
         max_items: bound on queued items.
         max_bytes: bound on the sum of ``size`` given to ``put`` (None: no byte bound).
         max_batch: most items handed to one sink call.
-        linger_ms: how long the writer waits for a batch to fill before handing it over.
+        linger_ms: how long the writer waits for a batch to fill before handing it over
+            (``flush`` and ``close`` cut it short).
         on_full: ``"block"`` waits for room (up to ``put_timeout``, then ``QueueFull``);
             ``"raise"`` raises ``QueueFull`` at once.
         put_timeout: default timeout of a blocking ``put`` (None: wait for room).
@@ -262,17 +276,19 @@ class WriteBehindQueue:
         backoff_initial_ms: first retry delay; doubles each retry, with jitter.
         backoff_max_ms: cap on a retry delay.
         dead_letter: receives ``(batch, exception)``; if None, dead batches are only counted
-            and logged.
+            and logged. Items not delivered when ``close(timeout)`` runs out of time arrive
+            here with a ``FlushTimeout`` (its ``__cause__`` is the last sink error, if any).
         flush_at_exit: flush pending items at interpreter exit, bounded by
             ``exit_timeout_s``.
-        name: the writer thread's name.
+        name: the writer thread's name (also used in messages).
 
     Raises:
         ValueError: an argument is out of range.
+        TypeError: ``sink`` or ``dead_letter`` is not callable.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         sink: Callable[[list[Any]], object],
         *,
         max_items: int = 10000,
@@ -288,17 +304,24 @@ class WriteBehindQueue:
         flush_at_exit: bool = True,
         exit_timeout_s: float = 5.0,
         name: str = "tallyclerk-writer",
-    ) -> None: ...
+    ) -> WriteBehindQueue: ...
     def put(self, item: Any, size: int | None = None, timeout: float | None = None) -> None:
-        """Enqueue one item.
+        """Enqueue one item (``size``: its weight against ``max_bytes``; ``timeout``
+        overrides ``put_timeout``).
 
         Raises:
             QueueClosed: after ``close()``.
             QueueFull: no room (policy ``raise``, or ``block`` timed out).
+            ValueError: ``size`` is negative or larger than ``max_bytes``.
             ForkedError: used in a child process after ``os.fork()``.
         """
     def put_many(self, items: Sequence[Any]) -> None:
-        """Enqueue several items in order (same errors as ``put``)."""
+        """Enqueue several items in order, each of size 0.
+
+        Policy ``raise``: all or none. Policy ``block``: all at once if they fit, else one by
+        one as room appears (a ``QueueFull`` then leaves the earlier items enqueued).
+        Same errors as ``put``.
+        """
     def flush(self, timeout: float | None = None) -> None:
         """Return once every item put before this call was accepted by the sink or dead-lettered.
 
@@ -309,12 +332,14 @@ class WriteBehindQueue:
         """Wake a lingering writer, drain everything, stop the writer. Idempotent.
 
         Raises ``FlushTimeout`` if the drain did not finish within ``timeout`` (the writer is
-        told to stop after its current batch; the undelivered items are dead-lettered).
+        told to stop after its current batch; the undelivered items are dead-lettered), and
+        ``ReentrantFlush`` when called from inside the sink.
         """
     @property
     def closed(self) -> bool: ...
     def stats(self) -> QueueStats: ...
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """The current ``depth``."""
     def __enter__(self) -> WriteBehindQueue: ...
     def __exit__(
         self,

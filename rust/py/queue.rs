@@ -614,14 +614,15 @@ impl PyWriteBehindQueue {
         slf
     }
 
-    #[pyo3(signature = (_exc_type, _exc, _tb))]
+    #[pyo3(signature = (exc_type, exc, tb))]
     fn __exit__(
         &self,
         py: Python<'_>,
-        _exc_type: Option<&Bound<'_, PyAny>>,
-        _exc: Option<&Bound<'_, PyAny>>,
-        _tb: Option<&Bound<'_, PyAny>>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+        tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let _ = (exc_type, exc, tb); // closes whether or not the block raised
         self.close(py, None)
     }
 
