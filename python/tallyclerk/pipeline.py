@@ -44,6 +44,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +65,7 @@ from tallyclerk.errors import (
     SourceError,
     TallyclerkError,
 )
-from tallyclerk.logs import bind
+from tallyclerk.logs import bind, current_context
 from tallyclerk.names import check_table_name
 from tallyclerk.protocols import BatchContext, FileWrite, Sink, Source, SqlExecutor
 from tallyclerk.retry import Backoff, CircuitBreaker, CircuitOpen, is_transient
@@ -215,6 +216,9 @@ class Pipeline:
         self._rows_total = 0
         self._files_done = 0
         self._files_total = 0
+        self._file_retries = 0
+        self._sink_totals = {"retried": 0, "dead_lettered": 0, "high_water": 0}
+        self._correlation_id: str | None = None
 
     # -- batch ------------------------------------------------------------------------------
 
@@ -254,9 +258,12 @@ class Pipeline:
         unclaimed: list[dict[str, Any]] = []
         status: str | None = None
         error: BaseException | None = None
-        with bind(batch_id=batch_id):
+        # one correlation id per run: the caller's (CLI --correlation-id) or a new one
+        cid = str(current_context().get("correlation_id") or uuid.uuid4().hex)
+        self._correlation_id = cid
+        with bind(batch_id=batch_id, correlation_id=cid):
             log.info("batch %s: loading %d file(s) into %r", batch_id, len(paths), table)
-            self.audit.record("batch_started", batch_id=batch_id,
+            self._record("batch_started", batch_id=batch_id,
                               payload={"table": table, "files": len(paths)})
             self.hook.tallyclerk_batch_start(batch_id=batch_id, table=table, paths=list(paths))
             try:
@@ -269,6 +276,7 @@ class Pipeline:
                     outcome = self._load_path(path, unclaimed)
                     self._files_done += 1
                     self._tick()
+                    self._sample(None)
                     if outcome.stop_batch:
                         status = self._stop_status()
                         why = self._why_stop() or f"--on-error {self._on_error}"
@@ -285,10 +293,46 @@ class Pipeline:
                     status = "timed_out"
                 report = self.audit.finish_batch(batch_id, error=error, status=status)
                 report = _merge_unclaimed(report, unclaimed, paths)
-                self.audit.record("batch_finished", batch_id=batch_id,
+                self._record("batch_finished", batch_id=batch_id,
                                   payload={"status": report.get("status")})
                 self.hook.tallyclerk_batch_finish(batch_id=batch_id, report=report)
         return report
+
+    def _record(self, event_type: str, **fields: Any) -> None:
+        self.audit.record(event_type, correlation_id=self._correlation_id, **fields)
+
+    def _sample(self, queue: WriteBehindQueue | None) -> None:
+        """Report queue, retry and breaker figures to ``tallyclerk_pipeline_stats``."""
+        hook = self.hook.tallyclerk_pipeline_stats
+        if not hook.get_hookimpls():
+            return
+        sink = dict(self._sink_totals)
+        if queue is not None:
+            q = queue.stats()
+            sink["retried"] += q.retried
+            sink["dead_lettered"] += q.dead_lettered
+            sink["high_water"] = max(sink["high_water"], q.high_water)
+            depth = q.depth
+        else:
+            depth = 0
+        audit = self.audit.queue_stats()
+        stats: dict[str, Any] = {
+            "sink_queue_depth": depth,
+            "sink_queue_high_water": sink["high_water"],
+            "sink_retries": sink["retried"],
+            "sink_dead_letters": sink["dead_lettered"],
+            "file_retries": self._file_retries,
+            "breaker_state": self.breaker.state,
+            "breaker_opened": self.breaker.opened_count,
+        }
+        if audit:
+            stats.update(
+                audit_queue_depth=audit.get("depth", 0),
+                audit_queue_high_water=audit.get("high_water", 0),
+                audit_retries=audit.get("retried", 0),
+                audit_dead_letters=audit.get("dead_lettered", 0),
+            )
+        hook(batch_id=self._batch_id, stats=stats)
 
     def _why_stop(self) -> str | None:
         if self.stop.stopped:
@@ -348,7 +392,7 @@ class Pipeline:
             log.error("file %s failed: %s", path, _message(exc))
             unclaimed.append(_failed_entry(path, exc))
             self._count(FileEvent.FAILED)
-            self.audit.record("file_failed", batch_id=self._batch_id,
+            self._record("file_failed", batch_id=self._batch_id,
                               payload={"path": path, "error": _message(exc)})
             stop = self._on_error == "abort"
             return _Outcome("failed", stop_batch=stop)
@@ -356,7 +400,7 @@ class Pipeline:
             log.info("file %s skipped: %s", path, claim.reason)
             self._count(FileEvent.SKIPPED)
             self.hook.tallyclerk_file_skipped(path=path, skip=claim)
-            self.audit.record("file_skipped", batch_id=self._batch_id, file_id=claim.file_id,
+            self._record("file_skipped", batch_id=self._batch_id, file_id=claim.file_id,
                               payload={"path": path, "reason": claim.reason})
             return _Outcome("skipped")
         with bind(file_id=claim.file_id):
@@ -371,7 +415,7 @@ class Pipeline:
             st = _FileState()
             try:
                 self.breaker.check()
-                self.audit.record("file_started", batch_id=self._batch_id, file_id=claim.file_id,
+                self._record("file_started", batch_id=self._batch_id, file_id=claim.file_id,
                                   payload={"path": path, "attempt": attempt})
                 self.hook.tallyclerk_file_start(claim=claim)
                 self._attempt(claim, st, attempt)
@@ -386,6 +430,7 @@ class Pipeline:
                         delay = self.backoff.delay_s(attempt)
                         log.warning("file %s: transient failure (%s); retry %d in %.2f s",
                                     path, _message(exc), attempt, delay)
+                        self._file_retries += 1
                         self._wait(delay)
                         continue
                 elif not isinstance(exc, (CircuitOpen, RejectLimit, Interrupted, BatchTimedOut)):
@@ -406,7 +451,7 @@ class Pipeline:
             self.audit.finish_file(claim, "loaded", result, st.rejects)
         self._count(FileEvent.LOADED, st)
         self._rows_total += st.rows_read
-        self.audit.record("file_loaded", batch_id=self._batch_id, file_id=claim.file_id,
+        self._record("file_loaded", batch_id=self._batch_id, file_id=claim.file_id,
                           payload={"path": claim.path, "rows_read": st.rows_read,
                                    "rows_written": st.rows_written,
                                    "rows_rejected": st.rows_rejected})
@@ -429,7 +474,7 @@ class Pipeline:
             log.error("file %s: claim taken over by another worker", claim.path)
         self._count(FileEvent.FAILED, st, failed=True)
         self._rows_total += st.rows_read
-        self.audit.record("file_failed", batch_id=self._batch_id, file_id=claim.file_id,
+        self._record("file_failed", batch_id=self._batch_id, file_id=claim.file_id,
                           payload={"path": claim.path, "error": result.error,
                                    "error_class": result.error_class})
         self.hook.tallyclerk_file_finish(path=claim.path, status="failed", result=result)
@@ -510,10 +555,12 @@ class Pipeline:
                     return
                 started = time.perf_counter()
                 written = fw.write(batch)
+                elapsed = time.perf_counter() - started
                 if rejects and shared is not None:
                     audit.add_rejects_in(shared, claim, rejects)
-                sizer.observe(batch.num_rows, time.perf_counter() - started, batch.bytes)
+                sizer.observe(batch.num_rows, elapsed, batch.bytes)
                 st.rows_written += written
+                self.hook.tallyclerk_rows_written(context=ctx, rows=written, seconds=elapsed)
 
         def dead_letter(items: list[Any], exc: BaseException) -> None:
             if st.writer_error is None:
@@ -548,6 +595,7 @@ class Pipeline:
                     hook.tallyclerk_rows_rejected(file=claim.path, rejects=rejects)
                     self._reject_policy(st, rejects[0])
                 self._put(queue, (batch, rejects), batch.bytes, st)
+                self._sample(queue)
                 source.batch_rows = sizer.rows
                 if self._acc is not None:
                     self._acc.touch()
@@ -560,6 +608,11 @@ class Pipeline:
                 st.abandon = True
             with contextlib.suppress(FlushTimeout):
                 queue.close(timeout=1.0)
+            q = queue.stats()
+            totals = self._sink_totals
+            totals["retried"] += q.retried
+            totals["dead_lettered"] += q.dead_lettered
+            totals["high_water"] = max(totals["high_water"], q.high_water)
         valid = st.rows_read - st.rows_rejected
         if st.rows_written != valid:
             raise SinkError(f"the sink wrote {st.rows_written} of {valid} valid rows")
