@@ -54,7 +54,9 @@ class MetricsSnapshot:
     """An immutable, internally consistent view of a batch's counters.
 
     A snapshot never shows the rows of an event without that event's file count.
-    Times are seconds on the monotonic clock (the clock of ``time.monotonic()``).
+    Times are seconds on the monotonic clock (the clock of ``time.monotonic()``). Events
+    record ``last_activity_at`` at the coarse clock's resolution (a few milliseconds), so
+    ``idle_s`` may read up to one tick long; ``touch()`` and the start are exact.
     """
 
     @property
