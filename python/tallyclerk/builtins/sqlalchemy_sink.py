@@ -20,9 +20,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.sql.elements import quoted_name
 
 from tallyclerk.audit import SqlAlchemyExecutor
+from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import ConfigError, SinkError
 from tallyclerk.hookspecs import hookimpl
-from tallyclerk.redact import redact
 
 if TYPE_CHECKING:
     from tallyclerk._core import RecordBatch, TableSchema
@@ -60,7 +60,7 @@ def sink_error(exc: SQLAlchemyError, action: str) -> SinkError:
     if isinstance(exc, sa.exc.OperationalError):
         low = text.lower()
         transient = transient or any(marker in low for marker in _TRANSIENT_MARKERS)
-    return SinkError(redact(f"{action}: {text}"), transient=transient)
+    return SinkError(mask_secrets(f"{action}: {text}"), transient=transient)
 
 
 def _to_date(value: Any) -> Any:
@@ -149,7 +149,7 @@ class SqlAlchemySink:
             parsed = sa.make_url(url)
             parsed.get_dialect()
         except (ArgumentError, NoSuchModuleError) as exc:
-            raise ConfigError(redact(f"unusable database URL {url!r}: {exc}")) from exc
+            raise ConfigError(mask_secrets(f"unusable database URL {url!r}: {exc}")) from exc
         self.url = parsed.render_as_string(hide_password=True)
         busy_ms = int(getattr(settings, "busy_timeout_ms", 5000))
         connect_s = float(getattr(settings, "connect_timeout_s", 10.0))

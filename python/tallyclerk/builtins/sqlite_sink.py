@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from tallyclerk import SqliteWriter
+from tallyclerk.dburl import mask_url
 from tallyclerk.errors import ConfigError
 from tallyclerk.hookspecs import hookimpl
-from tallyclerk.redact import redact
 
 if TYPE_CHECKING:
     from tallyclerk._core import RecordBatch, TableSchema
@@ -94,7 +94,7 @@ class SqliteSink:
         synchronous: str = "NORMAL",
     ) -> None:
         self.path = path
-        self.url = redact(_PREFIX + path)
+        self.url = mask_url(_PREFIX + path)
         sync = synchronous.upper()
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ConfigError(
