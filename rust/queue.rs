@@ -903,6 +903,8 @@ mod tests {
         reenter: Arc<OnceLock<Arc<WriteBehindQueue<u32>>>>,
         reentry: Arc<Mutex<Vec<String>>>,
         panic_on: Option<u32>,
+        /// Sink calls made in each session.
+        sessions: Arc<Mutex<Vec<usize>>>,
     }
 
     impl Probe {
@@ -949,6 +951,12 @@ mod tests {
                 DeadReason::Undelivered(e) => format!("undelivered: {e:?}"),
             };
             self.log.lock().dead.push((batch, why));
+        }
+        fn session(&mut self, f: &mut dyn FnMut(&mut Self)) {
+            let before = self.log.lock().batches.len();
+            f(self);
+            let after = self.log.lock().batches.len();
+            self.sessions.lock().push(after - before);
         }
     }
 
@@ -1002,6 +1010,31 @@ mod tests {
         q.flush(LONG).unwrap();
         assert_eq!(probe.written(), vec![1, 2, 3]);
         assert!(!q.is_closed());
+    }
+
+    #[test]
+    fn ready_batches_share_one_session_up_to_its_bound() {
+        let probe = Probe::default();
+        probe.close_gate();
+        let q = WriteBehindQueue::new(cfg(1000, 10, 3_600_000), probe.clone()).unwrap();
+        q.put(0, 0, None).unwrap();
+        q.flush_mark().unwrap(); // the writer takes [0] at once and waits at the gate
+        while q.shared.state.lock().in_flight != 1 {
+            std::thread::yield_now();
+        }
+        for i in 1..=300 {
+            q.put(i, 0, None).unwrap(); // 30 full batches wait behind it
+        }
+        probe.open_gate();
+        q.flush(LONG).unwrap();
+        assert_eq!(probe.written(), (0..=300).collect::<Vec<_>>());
+        let sessions = probe.sessions.lock().clone();
+        assert_eq!(sessions.iter().sum::<usize>(), 31);
+        assert!(sessions.iter().all(|&n| n <= SESSION_BATCHES));
+        assert!(
+            sessions.len() < 31,
+            "full batches behind each other share sessions"
+        );
     }
 
     #[test]

@@ -352,3 +352,35 @@ def test_sink_must_be_callable_and_sizes_non_negative() -> None:
     with pytest.raises(ValueError):
         q.flush(timeout=-1)
     q.close()
+
+
+def test_an_unreferenced_queue_still_delivers_its_items() -> None:
+    delivered = threading.Event()
+    got: list[int] = []
+
+    def sink(batch: list[int]) -> None:
+        got.extend(batch)
+        delivered.set()
+
+    q = WriteBehindQueue(sink, linger_ms=3_600_000)
+    q.put(1)
+    del q  # dropping the last reference closes it; the writer drains in the background
+    assert delivered.wait(LONG)
+    assert got == [1]
+
+
+def test_a_blocked_flush_can_be_interrupted_with_ctrl_c() -> None:
+    import _thread
+
+    sink = GatedSink(open_=False)
+    q = WriteBehindQueue(sink, linger_ms=0)
+    q.put(1)
+    assert sink.entered.wait(LONG)
+    timer = threading.Timer(0.05, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        q.flush()
+    timer.join()
+    sink.gate.set()
+    q.close(timeout=LONG)
+    assert sink.items == [1]

@@ -71,6 +71,32 @@ def test_exit_with_a_stuck_sink_is_bounded_and_reported(tmp_path: Path) -> None:
     assert "not delivered" in proc.stderr
 
 
+def test_exit_interrupts_a_sink_still_busy_in_python(tmp_path: Path) -> None:
+    proc = run(
+        """
+        import sys
+        from pathlib import Path
+        from tallyclerk import WriteBehindQueue
+
+        out = Path(sys.argv[1]) / "dead.txt"
+
+        def busy(batch):
+            while True:             # pure Python, never returns by itself
+                pass
+
+        def dead_letter(batch, exc):
+            out.write_text(f"{batch} {type(exc).__name__} {type(exc.__cause__).__name__}")
+
+        q = WriteBehindQueue(busy, exit_timeout_s=0.1, dead_letter=dead_letter, name="busy")
+        q.put(1)
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "dead.txt").read_text() == "[1] FlushTimeout FlushTimeout"
+    assert "dead-lettered 1 item(s)" in proc.stderr
+
+
 def test_exit_without_flush_at_exit_dead_letters_visibly(tmp_path: Path) -> None:
     proc = run(
         """
