@@ -1026,7 +1026,7 @@ mod tests {
             q.put(i, 0, None).unwrap(); // 30 full batches wait behind it
         }
         probe.open_gate();
-        q.flush(LONG).unwrap();
+        q.close(LONG).unwrap(); // joins the writer: every session has been recorded
         assert_eq!(probe.written(), (0..=300).collect::<Vec<_>>());
         let sessions = probe.sessions.lock().clone();
         assert_eq!(sessions.iter().sum::<usize>(), 31);
