@@ -596,7 +596,8 @@ class Pipeline:
                     self._reject_policy(st, rejects[0])
                 self._put(queue, (batch, rejects), batch.bytes, st)
                 self._sample(queue)
-                source.batch_rows = sizer.rows
+                with contextlib.suppress(AttributeError):  # a source may keep its own size
+                    source.batch_rows = sizer.rows
                 if self._acc is not None:
                     self._acc.touch()
                 self._tick(st.rows_read)

@@ -196,3 +196,11 @@ def test_summary_table_without_json(work: Path) -> None:
     assert lines[1].split()[:5] == ["FILE", "STATUS", "READ", "WRITTEN", "REJECTED"]
     assert lines[-1].split() == ["TOTAL", "11", "9", "2"]
     assert "\r" not in r.err  # not a terminal: no progress bar
+
+
+def test_unreachable_audit_store_exits_3(work: Path) -> None:
+    r = tallyclerk("load", "a.csv", "--table", "t", "--audit",
+                   "sqlite:////nonexistent-dir/sub/audit.db", cwd=work)
+    assert r.code == 3, r.err
+    assert r.err.strip().splitlines()[-1].startswith("tallyclerk: error: ")
+    assert "Traceback" not in r.err

@@ -142,3 +142,17 @@ def test_trace_plugins_logs_hook_calls(tmp_path: Path) -> None:
     assert "tallyclerk_open_source" in r.err and "tallyclerk_open_sink" in r.err
     assert r.out.count("\n") == 1  # stdout still carries only the JSON object
 
+
+
+def test_builtins_are_declared_as_entry_points() -> None:
+    """The built-ins register exactly like third-party plugins (pyproject's entry points)."""
+    from importlib import metadata
+
+    from tallyclerk.plugins import DEFAULT_PLUGINS, get_plugin_manager
+
+    declared = {ep.name: ep.value for ep in metadata.entry_points(group="tallyclerk")
+                if ep.value.startswith("tallyclerk.")}
+    assert declared == {m: m for m in DEFAULT_PLUGINS}
+    pm = get_plugin_manager()
+    from_entry_points = {pm.get_name(p) for p, _dist in pm.list_plugin_distinfo()}
+    assert set(DEFAULT_PLUGINS) <= from_entry_points
