@@ -1147,6 +1147,9 @@ mod tests {
         probe.close_gate();
         let q = WriteBehindQueue::new(cfg(100, 1, 0), probe.clone()).unwrap();
         q.put(1, 0, None).unwrap();
+        while !q.shared.state.lock().writer_calling {
+            std::thread::yield_now(); // until [1] is inside the sink, at the gate
+        }
         q.put(2, 0, None).unwrap();
         let err = q.close(Some(Duration::from_millis(20))).unwrap_err();
         assert_eq!(err, CloseError::Timeout { undelivered: 2 });
