@@ -1128,6 +1128,9 @@ mod tests {
         for i in 0..5 {
             q.put(i, 0, None).unwrap();
         }
+        while q.stats().retried == 0 {
+            std::thread::yield_now(); // until the first batch failed and the writer sleeps
+        }
         let err = q.close(Some(Duration::from_millis(50))).unwrap_err();
         assert_eq!(err, CloseError::Timeout { undelivered: 5 });
         // The writer was sleeping, not in the sink: close waited for the dead letters.

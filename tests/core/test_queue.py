@@ -228,8 +228,10 @@ def test_dead_letter_that_raises_goes_to_unraisablehook_and_is_still_counted(
 
 def test_close_with_timeout_does_not_wait_out_a_long_backoff() -> None:
     dead: list[tuple[list[Any], BaseException]] = []
+    failed_once = threading.Event()
 
     def sink(batch: list[Any]) -> None:
+        failed_once.set()
         raise ConnectionError("database down")
 
     q = WriteBehindQueue(
@@ -240,6 +242,7 @@ def test_close_with_timeout_does_not_wait_out_a_long_backoff() -> None:
         dead_letter=lambda batch, exc: dead.append((batch, exc)),
     )
     q.put_many([1, 2, 3])
+    assert failed_once.wait(LONG)  # the writer now sleeps in a one-hour backoff
     with pytest.raises(FlushTimeout, match="3 item"):
         q.close(timeout=0.05)
     assert [x for batch, _ in dead for x in batch] == [1, 2, 3]
