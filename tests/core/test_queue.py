@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -242,7 +243,9 @@ def test_close_with_timeout_does_not_wait_out_a_long_backoff() -> None:
         dead_letter=lambda batch, exc: dead.append((batch, exc)),
     )
     q.put_many([1, 2, 3])
-    assert failed_once.wait(LONG)  # the writer now sleeps in a one-hour backoff
+    assert failed_once.wait(LONG)
+    while q.stats().retried == 0:  # counted once the call returned: the writer now sleeps
+        time.sleep(0.001)  # in a one-hour backoff (no event marks that moment)
     with pytest.raises(FlushTimeout, match="3 item"):
         q.close(timeout=0.05)
     assert [x for batch, _ in dead for x in batch] == [1, 2, 3]
