@@ -396,6 +396,14 @@ impl PyWriteBehindQueue {
     fn do_put(&self, py: Python<'_>, item: Item, size: u64, timeout: Option<f64>) -> PyResult<()> {
         match self.inner.try_put(item, size) {
             Ok(()) => Ok(()),
+            Err(PutError::Full(_)) if self.inner.is_writer_thread() => {
+                // Only the writer makes room: waiting here, inside the sink, would deadlock.
+                Err(QueueFull::new_err(format!(
+                    "write-behind queue {:?} is full and put() was called from inside its own \
+                     sink, which cannot wait for room",
+                    self.name
+                )))
+            }
             Err(PutError::Full(item)) if self.inner.config().on_full == OnFull::Block => {
                 let timeout = match timeout {
                     Some(t) => Some(seconds("timeout", t)?),

@@ -390,3 +390,25 @@ def test_a_blocked_flush_can_be_interrupted_with_ctrl_c() -> None:
     sink.gate.set()
     q.close(timeout=LONG)
     assert sink.items == [1]
+
+
+def test_put_from_inside_the_sink_into_a_full_queue_raises_instead_of_deadlocking() -> None:
+    raised: list[BaseException] = []
+    holder: list[WriteBehindQueue] = []
+
+    def sink(batch: list[Any]) -> None:
+        if batch != ["first"]:
+            return
+        try:
+            while True:  # re-enqueue until full: only this thread could make room
+                holder[0].put("again")
+        except QueueFull as exc:
+            raised.append(exc)
+
+    q = WriteBehindQueue(sink, max_items=4, on_full="block", max_batch=1, linger_ms=0)
+    holder.append(q)
+    q.put("first")
+    q.flush(timeout=LONG)
+    q.close(timeout=LONG)
+    assert len(raised) == 1
+    assert q.stats().written == 1 + 3  # "first" (1 in flight + 3 queued = max_items 4)
