@@ -54,6 +54,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "tallyclerk.builtins.tableschema_validator",
     "tallyclerk.builtins.sqlite_sink",
     "tallyclerk.builtins.sqlalchemy_sink",
+    "tallyclerk.metrics",
 )
 
 PluginInfo = dict[str, Any]
