@@ -599,7 +599,7 @@ impl PyWriteBehindQueue {
     fn close(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
         self.check_fork_strict()?;
         let timeout = opt_seconds("timeout", timeout)?;
-        guard(|| close_queue(py, &self.inner, &self.name, timeout))
+        guard(|| close_queue(py, &self.inner, &self.name, timeout, true))
     }
 
     #[getter]
@@ -649,12 +649,14 @@ impl Drop for PyWriteBehindQueue {
     }
 }
 
-/// Close one queue, waiting detached in slices; `FlushTimeout` when time runs out.
+/// Close one queue, waiting detached in slices (checking for signals in between when
+/// `interruptible`); `FlushTimeout` when time runs out.
 fn close_queue(
     py: Python<'_>,
     inner: &Arc<CoreQueue>,
     name: &str,
     timeout: Option<Duration>,
+    interruptible: bool,
 ) -> PyResult<()> {
     if inner.is_writer_thread() {
         return Err(ReentrantFlush::new_err(
@@ -674,7 +676,9 @@ fn close_queue(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        py.check_signals()?;
+        if interruptible {
+            py.check_signals()?;
+        }
     }
     // Stopped: joins the writer. Out of time: aborts it (its items are dead-lettered).
     match py.detach(|| inner.close(Some(Duration::ZERO))) {
@@ -697,6 +701,13 @@ fn close_queue(
 #[pyfunction]
 fn _close_queues_at_exit(py: Python<'_>) -> PyResult<()> {
     let queues = std::mem::take(&mut *LIVE.lock());
+    let result = close_all_at_exit(py, queues);
+    // Whatever happened above: from now on no writer attaches to the interpreter.
+    EXITED.store(true, Ordering::Release);
+    result
+}
+
+fn close_all_at_exit(py: Python<'_>, queues: Vec<Live>) -> PyResult<()> {
     let me = std::process::id();
     let logger = py
         .import("logging")?
@@ -707,7 +718,7 @@ fn _close_queues_at_exit(py: Python<'_>) -> PyResult<()> {
             continue;
         }
         let name = queue.config().thread_name.clone();
-        if let Err(err) = close_queue(py, queue, &name, live.exit_timeout) {
+        if let Err(err) = close_queue(py, queue, &name, live.exit_timeout, false) {
             let text = describe(py, &err);
             logger.call_method1("error", ("at exit: %s", text))?;
         }
@@ -725,7 +736,6 @@ fn _close_queues_at_exit(py: Python<'_>) -> PyResult<()> {
             }
         }
     }
-    EXITED.store(true, Ordering::Release);
     Ok(())
 }
 
