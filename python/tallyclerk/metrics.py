@@ -121,6 +121,15 @@ class LoadMetrics:
             "tallyclerk_watchdog_firings",
             "Batches the watchdog cancelled, by timeout kind (operation, idle)", ["kind"],
             registry=r)
+        # the known label values exist from the start (a dashboard sees 0, not "no data")
+        for status in ("loaded", "failed", "skipped"):
+            self.files.labels(status=status)
+        for kind in ("operation", "idle"):
+            self.watchdog_firings.labels(kind=kind)
+        for queue in ("sink", "audit"):
+            self.dead_letters.labels(queue=queue)
+            self.retries.labels(what=f"{queue}_write")
+        self.retries.labels(what="file")
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], float] = {}
         self._high: dict[str, float] = {}
