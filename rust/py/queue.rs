@@ -534,6 +534,9 @@ impl PyWriteBehindQueue {
             Some(s) if s >= 0 => s as u64,
             Some(s) => return Err(PyValueError::new_err(format!("size must be >= 0, not {s}"))),
         };
+        if let Some(t) = timeout {
+            seconds("timeout", t)?; // refused even when the put would not wait
+        }
         guard(|| self.do_put(py, item, size, timeout))
     }
 

@@ -356,6 +356,8 @@ def test_sink_must_be_callable_and_sizes_non_negative() -> None:
     with pytest.raises(ValueError):
         q.put(1, size=-1)
     with pytest.raises(ValueError):
+        q.put(1, timeout=-1.0)
+    with pytest.raises(ValueError):
         q.flush(timeout=-1)
     q.close()
 
