@@ -40,6 +40,7 @@ DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 _BATCH_BYTES = 16 * 1024 * 1024
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _CHUNK = 1 << 20
+_F63 = 2.0**63  # orjson turns integers beyond 64 bits into floats at least this large
 
 
 def _cell(value: Any) -> Any:
@@ -149,17 +150,19 @@ class JsonlSource:
         return list(keys)
 
     def __iter__(self) -> Iterator[RecordBatch]:
+        assert self._file is not None
+        readline = self._file.readline
+        limit = self._max_line + 1
         columns = self._columns
-        width = len(columns)
-        empty: tuple[None, ...] = (None,) * width
+        empty: tuple[None, ...] = (None,) * len(columns)
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        encoding = self._encoding
         rows: list[Any] = []
         numbers: list[int] = []
         lines: list[int] = []
         raws: list[str] = []
         verdicts: list[tuple[int, str, str]] = []
-        pending_bytes = 0
-        text_bytes = 0
-        record = 0
+        pending_bytes = text_bytes = record = lineno = 0
 
         def flush() -> RecordBatch:
             nonlocal rows, numbers, lines, raws, verdicts, pending_bytes, text_bytes
@@ -171,50 +174,77 @@ class JsonlSource:
             pending_bytes = text_bytes = 0
             return batch
 
-        for lineno, line, size in self._lines():
+        while True:
+            line = readline(limit)
+            if not line:
+                break
+            lineno += 1
+            size = len(line)
             pending_bytes += size
-            if line is not None and not line.strip():
-                continue
-            record += 1
-            numbers.append(record)
-            lines.append(lineno)
-            if line is None:
+            if size == limit and line[-1:] != b"\n":
+                pending_bytes += self._skip_rest()
+                record += 1
+                numbers.append(record)
+                lines.append(lineno)
+                verdicts.append((len(rows), "line-length", f"line longer than {limit - 1} bytes"))
                 rows.append(empty)
                 raws.append("")
-                verdicts.append(
-                    (len(rows) - 1, "line-length", f"line longer than {self._max_line} bytes")
-                )
             else:
-                raw = line.decode(self._encoding, errors="replace")
-                raws.append(raw)
-                text_bytes += len(line)
-                verdict = self._parse(line, rows, columns, empty)
-                if verdict is not None:
-                    verdicts.append((len(rows) - 1, "json", verdict))
-            if len(rows) >= max(1, self.batch_rows) or text_bytes >= _BATCH_BYTES:
+                if line.isspace():
+                    continue  # a blank line is not a record
+                record += 1
+                numbers.append(record)
+                lines.append(lineno)
+                line = line.rstrip(b"\r\n")
+                raws.append(line.decode(encoding, errors="replace"))
+                text_bytes += size
+                try:
+                    obj = loads(line)
+                except decode_error as exc:
+                    verdicts.append((len(rows), "json", f"malformed JSON: {exc}"))
+                    rows.append(empty)
+                else:
+                    if type(obj) is not dict:
+                        kind = "null" if obj is None else type(obj).__name__
+                        verdicts.append((len(rows), "json", f"not a JSON object (a JSON {kind})"))
+                        rows.append(empty)
+                    else:
+                        row = tuple(map(obj.get, columns))
+                        for v in row:
+                            t = type(v)
+                            if t is str or v is None:
+                                continue
+                            if t is float:
+                                if -_F63 < v < _F63:
+                                    continue
+                            elif (t is int and _I64_MIN <= v <= _I64_MAX) or t is bool:
+                                continue
+                            row = _careful_row(obj, line, columns)
+                            break
+                        rows.append(row)
+            if len(rows) >= self.batch_rows or text_bytes >= _BATCH_BYTES:
                 yield flush()
-        if rows or pending_bytes:
-            if rows:
-                yield flush()
-            else:
-                self._bytes_read += pending_bytes
+        if rows:
+            yield flush()
+        else:
+            self._bytes_read += pending_bytes
 
-    @staticmethod
-    def _parse(
-        line: bytes, rows: list[Any], columns: list[str], empty: tuple[None, ...]
-    ) -> str | None:
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            rows.append(empty)
-            return f"malformed JSON: {exc}"
-        if not isinstance(obj, dict):
-            rows.append(empty)
-            return f"not a JSON object (a JSON {type(obj).__name__ if obj is not None else 'null'})"
-        if _needs_exact(obj):
-            obj = json.loads(line)
-        rows.append(tuple(_cell(obj.get(name)) for name in columns))
-        return None
+    def _skip_rest(self) -> int:
+        """Skip the rest of an over-long line without keeping it; returns the bytes skipped."""
+        assert self._file is not None
+        skipped = 0
+        while True:
+            rest = self._file.readline(_CHUNK)
+            skipped += len(rest)
+            if not rest or rest.endswith(b"\n"):
+                return skipped
+
+
+def _careful_row(obj: dict[str, Any], line: bytes, columns: list[str]) -> tuple[Any, ...]:
+    """A row from an object that may hold nested values or integers beyond 64 bits."""
+    if _needs_exact(obj):
+        obj = json.loads(line)
+    return tuple(_cell(obj.get(name)) for name in columns)
 
 
 def _claims(path: str, options: Mapping[str, Any]) -> bool:
