@@ -1,6 +1,13 @@
 """The ``tallyclerk`` command line (console script ``tallyclerk = tallyclerk.cli:main``).
 
-Sub-commands: ``load``, ``status``, ``rejects``, ``plugins``, ``demo``. Exit status:
+Sub-commands: ``load``, ``status``, ``rejects``, ``plugins``, ``demo``, ``health``.
+
+Logging (stderr): ``--log-format text|json`` and ``--log-level LEVEL``, before or after the
+sub-command, else ``TALLYCLERK_LOG_FORMAT`` / ``TALLYCLERK_LOG_LEVEL``; default text at
+WARNING. ``--correlation-id ID`` (or ``TALLYCLERK_CORRELATION_ID``) tags every log line and
+audit event of the run; without it each load batch gets a new one.
+
+Exit status:
 
 ====  ==========================================================================================
 0     success: no file failed (rejected rows alone do not fail a load)
@@ -66,13 +73,26 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--debug", action="store_true",
-                        help="show tracebacks of internal errors; log at debug level")
-    parser.add_argument("--log-format", choices=("text", "json"), default=None,
-                        help="format of log lines on stderr (default text)")
-    parser.add_argument("--log-level", default=None,
-                        help="log level on stderr (default warning; debug with --debug)")
+LOG_FORMATS = ("text", "json")
+
+
+def _common(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """Options every sub-command takes; on the top-level parser they go to ``global_*``
+    destinations (a sub-parser's defaults would otherwise overwrite them)."""
+    if not prefix:
+        parser.add_argument("--debug", action="store_true",
+                            help="show tracebacks of internal errors; log at debug level")
+    parser.add_argument("--log-format", dest=prefix + "log_format", choices=LOG_FORMATS,
+                        default=None,
+                        help="format of log lines on stderr: text or json (one JSON object "
+                        "per line); default $TALLYCLERK_LOG_FORMAT or text")
+    parser.add_argument("--log-level", dest=prefix + "log_level", default=None,
+                        help="log level on stderr (default $TALLYCLERK_LOG_LEVEL or warning; "
+                        "debug with --debug)")
+    parser.add_argument("--correlation-id", dest=prefix + "correlation_id", default=None,
+                        metavar="ID",
+                        help="tag this run's log lines and audit events with ID "
+                        "(default $TALLYCLERK_CORRELATION_ID, else a new id per batch)")
 
 
 def db_options(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +129,7 @@ def prescan_plugins(argv: Sequence[str]) -> list[str]:
 
 def build_parser(pm: object | None = None) -> Parser:
     """The full parser; ``pm`` (a plugin manager) lets plugins add ``load`` options."""
-    from tallyclerk.cli import demo, load, plugins_cmd, rejects, status
+    from tallyclerk.cli import demo, health, load, plugins_cmd, rejects, status
 
     parser = Parser(
         prog="tallyclerk",
@@ -119,9 +139,10 @@ def build_parser(pm: object | None = None) -> Parser:
     from tallyclerk import __version__
 
     parser.add_argument("--version", action="version", version=f"tallyclerk {__version__}")
+    _common(parser, prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (load, status, rejects, plugins_cmd, demo):
+    for module in (load, status, rejects, plugins_cmd, demo, health):
         cmd = module.add_parser(sub, pm)
         _common(cmd)
     return parser
@@ -130,15 +151,22 @@ def build_parser(pm: object | None = None) -> Parser:
 def _configure_logging(args: argparse.Namespace) -> None:
     from tallyclerk.logs import configure_logging
 
+    env = os.environ
+    fmt = (getattr(args, "log_format", None) or getattr(args, "global_log_format", None)
+           or env.get("TALLYCLERK_LOG_FORMAT") or "text").strip().lower()
+    if fmt not in LOG_FORMATS:
+        raise UsageError(f"TALLYCLERK_LOG_FORMAT must be text or json, got {fmt!r}")
     level: int | str = logging.WARNING
-    if getattr(args, "log_level", None):
-        level = str(args.log_level).upper()
+    named = (getattr(args, "log_level", None) or getattr(args, "global_log_level", None)
+             or (None if getattr(args, "debug", False) else env.get("TALLYCLERK_LOG_LEVEL")))
+    if named:
+        level = str(named).strip().upper()
     elif getattr(args, "debug", False):
         level = logging.DEBUG
     try:
-        configure_logging(fmt=getattr(args, "log_format", None) or "text", level=level)
+        configure_logging(fmt="json" if fmt == "json" else "text", level=level)
     except ValueError as exc:
-        raise UsageError(f"--log-level: {exc}") from exc
+        raise UsageError(f"--log-level / TALLYCLERK_LOG_LEVEL: {exc}") from exc
     if os.environ.get("TALLYCLERK_TRACE_PLUGINS") not in (None, "", "0"):
         logging.getLogger("tallyclerk.plugins.trace").setLevel(logging.INFO)
 
@@ -151,7 +179,12 @@ def _run(argv: Sequence[str], out: Output) -> int:
     args = parser.parse_args(list(argv))
     _configure_logging(args)
     args.pm = pm
-    rc: int = args.func(args, out)
+    from tallyclerk.logs import bind
+
+    cid = (getattr(args, "correlation_id", None) or getattr(args, "global_correlation_id", None)
+           or os.environ.get("TALLYCLERK_CORRELATION_ID") or None)
+    with bind(correlation_id=cid):
+        rc: int = args.func(args, out)
     return rc
 
 

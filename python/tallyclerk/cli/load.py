@@ -215,6 +215,7 @@ def exit_status(report: Mapping[str, Any], signum: int | None) -> int:
 _BUILTIN_DESTS = frozenset(
     {"paths", "table", "into", "audit", "schema", "on_error", "max_rejects", "force", "json",
      "plugins", "func", "pm", "command", "debug", "log_format", "log_level", "batch_rows",
+     "correlation_id", "global_log_format", "global_log_level", "global_correlation_id",
      "max_field_bytes"}
 )
 
