@@ -389,7 +389,8 @@ class Pipeline:
             unclaimed.append(_not_attempted(path, why))
             return _Outcome("failed", stop_batch=True)
         except SourceError as exc:
-            log.error("file %s failed: %s", path, _message(exc))
+            log.error("file %s failed (%s): %s", path, type(exc).__name__, _message(exc),
+                      extra={"error_class": type(exc).__name__})
             unclaimed.append(_failed_entry(path, exc))
             self._count(FileEvent.FAILED)
             self._record("file_failed", batch_id=self._batch_id,
@@ -467,7 +468,8 @@ class Pipeline:
         result = st.result(exc)
         # a ConfigError ends the command with exit 2 and that one message: log it quietly
         level = logging.INFO if isinstance(exc, ConfigError) else logging.ERROR
-        log.log(level, "file %s failed (%s): %s", claim.path, type(exc).__name__, result.error)
+        log.log(level, "file %s failed (%s): %s", claim.path, type(exc).__name__, result.error,
+                extra={"error_class": type(exc).__name__})
         try:
             self.audit.finish_file(claim, "failed", result, st.rejects[:_KEEP_REJECTS])
         except LeaseLost:
