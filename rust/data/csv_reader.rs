@@ -337,9 +337,8 @@ impl CsvReader {
         DataError::source(&self.path, Some(self.lines + 1), reason)
     }
 
-    /// Read one record into `out`/`ends`/`raw`; None at end of file.
-    fn read_record(&mut self) -> Result<Option<Rec>, DataError> {
-        // Skip blank lines ourselves so the record's start line is exact.
+    /// Skip blank lines (counting them); returns whether the input is at its end.
+    fn skip_blank_lines(&mut self) -> Result<bool, DataError> {
         loop {
             let buf = match self.input.fill_buf() {
                 Ok(b) => b,
@@ -349,17 +348,26 @@ impl CsvReader {
                 .iter()
                 .position(|&c| c != b'\r' && c != b'\n')
                 .unwrap_or(buf.len());
+            if buf.is_empty() {
+                return Ok(true);
+            }
             if n == 0 {
-                break;
+                return Ok(false);
             }
             let more = n == buf.len();
             self.lines += count_breaks(&buf[..n], &mut self.prev_cr);
             self.input.consume(n);
             self.consumed += n as u64;
             if !more {
-                break;
+                return Ok(false);
             }
         }
+    }
+
+    /// Read one record into `out`/`ends`/`raw`; None at end of file.
+    fn read_record(&mut self) -> Result<Option<Rec>, DataError> {
+        // Skip blank lines ourselves so the record's start line is exact.
+        self.skip_blank_lines()?;
         let line = self.lines + 1;
         self.raw.clear();
         let (mut outlen, mut nfields) = (0usize, 0usize);
@@ -525,6 +533,10 @@ impl CsvReader {
                 }
             }
         }
+        // A full batch right before trailing blank lines and the end of the file covers them.
+        if !self.finished && self.skip_blank_lines()? {
+            self.finished = true;
+        }
         let pos = self.position();
         batch.bytes = pos - self.last_pos;
         self.last_pos = pos;
@@ -608,7 +620,7 @@ mod tests {
 
     #[test]
     fn batches_and_row_length() {
-        let data = b"a,b\n1,2\n3\n4,5,6\n7,8\n";
+        let data = b"a,b\n1,2\n3\n4,5,6\n7,8\n\r\n\n";
         let o = CsvOptions {
             batch_rows: 2,
             ..CsvOptions::default()

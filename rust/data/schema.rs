@@ -453,7 +453,10 @@ impl Field {
             if values.iter().any(|k| matches!(k, Key::Text(t) if t == s)) {
                 return Ok(());
             }
-            return Err(("enum", format!("{} is not one of {}", shown(), self.enum_display)));
+            return Err((
+                "enum",
+                format!("{} is not one of {}", shown(), self.enum_display),
+            ));
         }
         let Some(key) = self.key_of(typed) else {
             return Ok(());

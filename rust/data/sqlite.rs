@@ -83,6 +83,52 @@ fn bind_value(stmt: &mut Statement<'_>, i: usize, v: &SqlValue) -> rusqlite::Res
     stmt.raw_bind_parameter(i, v)
 }
 
+/// Most rows one INSERT statement carries.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Bind the extra values after the batch's columns, starting after parameter `offset`.
+fn bind_extra(
+    stmt: &mut Statement<'_>,
+    offset: usize,
+    extra: &[(String, SqlValue)],
+) -> rusqlite::Result<()> {
+    for (k, (_, v)) in extra.iter().enumerate() {
+        bind_value(stmt, offset + k + 1, v)?;
+    }
+    Ok(())
+}
+
+/// Bind one row's cells as parameters `offset + 1 ..`.
+#[inline]
+fn bind_row(
+    stmt: &mut Statement<'_>,
+    offset: usize,
+    batch: &RecordBatch,
+    row: usize,
+) -> rusqlite::Result<()> {
+    use rusqlite::types::Null;
+    for (j, col) in batch.columns.iter().enumerate() {
+        let idx = offset + j + 1;
+        match col {
+            Column::Text(c) => match c.get(row) {
+                Some(s) => stmt.raw_bind_parameter(idx, s),
+                None => stmt.raw_bind_parameter(idx, Null),
+            },
+            Column::Int(v) => stmt.raw_bind_parameter(idx, v[row]),
+            Column::Real(v) => stmt.raw_bind_parameter(idx, v[row]),
+            Column::Bool(v) => stmt.raw_bind_parameter(idx, v[row].map(i64::from)),
+            Column::Any(v) => match &v[row] {
+                Value::Null => stmt.raw_bind_parameter(idx, Null),
+                Value::Int(i) => stmt.raw_bind_parameter(idx, i),
+                Value::Real(f) => stmt.raw_bind_parameter(idx, f),
+                Value::Bool(b) => stmt.raw_bind_parameter(idx, i64::from(*b)),
+                Value::Text(s) => stmt.raw_bind_parameter(idx, s.as_str()),
+            },
+        }?;
+    }
+    Ok(())
+}
+
 impl SqliteWriter {
     /// Open (creating if needed) the database at `path` in WAL mode.
     pub fn open(path: &str, busy_timeout_ms: u64, synchronous: &str) -> Result<Self, DataError> {
@@ -262,48 +308,55 @@ impl SqliteWriter {
         for n in batch.names.iter().chain(extra.iter().map(|(n, _)| n)) {
             names.push(quote_ident(n)?);
         }
-        let marks = vec!["?"; names.len()].join(",");
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({marks})",
+        let width = names.len();
+        let ctx = format!("inserting into {table:?}");
+        let err = |e: rusqlite::Error| sink(&e, &ctx);
+        // Several rows per statement execution (`VALUES (...),(...)`) amortize SQLite's cost of
+        // running a statement; the tail goes one row at a time. Both statements are cached.
+        let max_vars = conn
+            .limit(Limit::SQLITE_LIMIT_VARIABLE_NUMBER)
+            .unwrap_or(999)
+            .max(1) as usize;
+        let per = (max_vars / width.max(1)).clamp(1, ROWS_PER_STATEMENT);
+        let head = format!(
+            "INSERT INTO {} ({}) VALUES ",
             quote_ident(table)?,
             names.join(",")
         );
-        let ctx = format!("inserting into {table:?}");
-        let err = |e: rusqlite::Error| sink(&e, &ctx);
-        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
-        let ncols = batch.columns.len();
-        for (k, (_, v)) in extra.iter().enumerate() {
-            bind_value(&mut stmt, ncols + k + 1, v).map_err(err)?;
-        }
-        let mut written = 0;
-        for row in 0..batch.len() {
-            if batch.is_rejected(row) {
-                continue;
+        let tuple = format!("({})", vec!["?"; width].join(","));
+        let valid: Vec<usize> = (0..batch.len())
+            .filter(|&r| !batch.is_rejected(r))
+            .collect();
+        let mut chunks = valid.chunks_exact(per);
+        if per > 1 && valid.len() >= per {
+            let sql = format!("{head}{}", vec![tuple.as_str(); per].join(","));
+            let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+            for k in 0..per {
+                bind_extra(&mut stmt, k * width + batch.columns.len(), extra).map_err(err)?;
             }
-            for (j, col) in batch.columns.iter().enumerate() {
-                let idx = j + 1;
-                let r = match col {
-                    Column::Text(c) => match c.get(row) {
-                        Some(s) => stmt.raw_bind_parameter(idx, s),
-                        None => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
-                    },
-                    Column::Int(v) => stmt.raw_bind_parameter(idx, v[row]),
-                    Column::Real(v) => stmt.raw_bind_parameter(idx, v[row]),
-                    Column::Bool(v) => stmt.raw_bind_parameter(idx, v[row].map(i64::from)),
-                    Column::Any(v) => match &v[row] {
-                        Value::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
-                        Value::Int(i) => stmt.raw_bind_parameter(idx, i),
-                        Value::Real(f) => stmt.raw_bind_parameter(idx, f),
-                        Value::Bool(b) => stmt.raw_bind_parameter(idx, i64::from(*b)),
-                        Value::Text(s) => stmt.raw_bind_parameter(idx, s.as_str()),
-                    },
-                };
-                r.map_err(err)?;
+            for chunk in &mut chunks {
+                for (k, &row) in chunk.iter().enumerate() {
+                    bind_row(&mut stmt, k * width, batch, row).map_err(err)?;
+                }
+                stmt.raw_execute().map_err(err)?;
             }
-            stmt.raw_execute().map_err(err)?;
-            written += 1;
         }
-        Ok(written)
+        let rest = if per > 1 {
+            chunks.remainder()
+        } else {
+            &valid[..]
+        };
+        if !rest.is_empty() {
+            let mut stmt = conn
+                .prepare_cached(&format!("{head}{tuple}"))
+                .map_err(err)?;
+            bind_extra(&mut stmt, batch.columns.len(), extra).map_err(err)?;
+            for &row in rest {
+                bind_row(&mut stmt, 0, batch, row).map_err(err)?;
+                stmt.raw_execute().map_err(err)?;
+            }
+        }
+        Ok(valid.len())
     }
 
     fn prepare_bound<'c>(
@@ -484,6 +537,35 @@ mod tests {
         assert!(w.execute("SELECT ?", &[]).is_err());
         w.close().unwrap();
         assert!(w.begin().is_err());
+    }
+
+    #[test]
+    fn multi_row_statements_keep_every_valid_row_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(&dir);
+        let s =
+            TableSchema::from_json(r#"{"fields": [{"name": "id", "type": "integer"}]}"#).unwrap();
+        w.create_table("t", &s, &[("f".into(), "INTEGER".into())])
+            .unwrap();
+        let mut b = RecordBatch::new_text(s.field_names(), 0, &[]);
+        let ids: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let v = if i % 7 == 3 { "bad" } else { id.as_str() };
+            b.push_text_row([v].into_iter(), i as u64 + 1, i as u64 + 2);
+        }
+        let rejected = b.validate(&s).unwrap();
+        w.begin().unwrap();
+        let n = w
+            .insert_batch("t", &b, &[("f".into(), SqlValue::Integer(5))])
+            .unwrap();
+        w.commit().unwrap();
+        assert_eq!(n, 1000 - rejected);
+        let got = w.query("SELECT id, f FROM t ORDER BY rowid", &[]).unwrap();
+        let expect: Vec<Vec<SqlValue>> = (0..1000i64)
+            .filter(|i| i % 7 != 3)
+            .map(|i| vec![SqlValue::Integer(i), SqlValue::Integer(5)])
+            .collect();
+        assert_eq!(got, expect);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! Thin: they convert arguments, detach from the interpreter around parsing, validation,
 //! inserts and hashing, and map [`DataError`](crate::data::DataError) to `tallyclerk.errors`.
-//! Mutable Rust state sits behind a `parking_lot::Mutex` that is only ever locked while
-//! detached, so a thread waiting for it never holds the interpreter.
+//! Mutable Rust state sits behind a `parking_lot::Mutex`. Long work (parsing, validating,
+//! inserting) locks it while detached; accessors that build Python objects lock it while
+//! attached but never wait for anything else while holding it, so no thread can deadlock.
 
 use pyo3::prelude::*;
 
