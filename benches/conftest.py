@@ -57,7 +57,9 @@ class Ratio:
 
     @property
     def ok(self) -> bool:
-        return self.value >= self.floor if self.direction == "at least" else self.value <= self.floor
+        if self.direction == "at least":
+            return self.value >= self.floor
+        return self.value <= self.floor
 
 
 RESULTS: list[Ratio] = []

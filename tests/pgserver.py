@@ -41,8 +41,8 @@ class PgServer:
     def stop(self) -> None:
         if self.datadir is None or self.bindir is None:
             return
-        _as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-                      "stop"], check=False)
+        pg_ctl = str(self.bindir / "pg_ctl")
+        _as_postgres([pg_ctl, "-D", str(self.datadir), "-m", "immediate", "stop"], check=False)
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
@@ -55,7 +55,7 @@ def _install() -> None:
     if os.environ.get("TALLYCLERK_PG_INSTALL", "1") == "0":
         raise PostgresUnavailable("PostgreSQL is not installed and TALLYCLERK_PG_INSTALL=0")
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise PostgresUnavailable("PostgreSQL is not installed and apt-get (as root) is unavailable")
+        raise PostgresUnavailable("PostgreSQL is not installed; apt-get (as root) is unavailable")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postgresql"]):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -91,7 +91,7 @@ def start() -> PgServer:
         _install()
         bindir = _bindir()
         if bindir is None:
-            raise PostgresUnavailable("postgresql installed but no initdb under /usr/lib/postgresql")
+            raise PostgresUnavailable("no initdb under /usr/lib/postgresql after installing")
     base = Path(tempfile.mkdtemp(prefix="tallyclerk-pg-"))
     datadir, sockdir = base / "data", base / "sock"
     sockdir.mkdir()

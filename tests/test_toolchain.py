@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(*cmd: str) -> None:
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-8000:]}\n{proc.stderr[-8000:]}")
+        out = f"{proc.stdout[-8000:]}\n{proc.stderr[-8000:]}"
+        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}\n{out}")
 
 
 def test_cargo_test() -> None:

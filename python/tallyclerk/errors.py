@@ -72,7 +72,7 @@ class FlushTimeout(TallyclerkError, TimeoutError):
 
 
 class ReentrantFlush(TallyclerkError, RuntimeError):
-    """``flush()`` or ``close()`` was called from inside the queue's own sink (it would deadlock)."""
+    """``flush()`` or ``close()`` was called from inside the queue's own sink (a deadlock)."""
 
 
 class ForkedError(TallyclerkError, RuntimeError):
