@@ -220,6 +220,8 @@ def test_permanent_errors_are_not_transient(writer: SqliteWriter, tmp_path: Path
         writer.execute("SELECT ?")
     with pytest.raises(SinkError, match="cannot open"):
         SqliteWriter(str(tmp_path / "no" / "such" / "dir.db"))
+    with pytest.raises(ConfigError, match="busy_timeout_ms"):
+        SqliteWriter(str(tmp_path / "x.db"), busy_timeout_ms=-1)
     with pytest.raises(ConfigError, match="synchronous"):
         SqliteWriter(str(tmp_path / "x.db"), synchronous="SOMETIMES")  # type: ignore[arg-type]
 
@@ -275,3 +277,30 @@ def test_insert_runs_detached_so_python_threads_progress(write: Write, writer: S
         t.join()
     writer.commit()
     assert ticks > 0
+
+
+def test_hostile_headers_from_a_csv_are_refused_by_the_writer(write: Write,
+                                                              writer: SqliteWriter) -> None:
+    """The reader takes any distinct non-empty names; the writer refuses what SQLite cannot
+    hold (ConfigError), and quotes the rest."""
+    wide = write(",".join(f"c{i}" for i in range(2001)) + "\n" + ",".join("1" * 2001) + "\n")
+    r = CsvReader(wide)
+    assert len(r.header) == 2001
+    with pytest.raises(ConfigError, match="at most 2000"):
+        writer.create_table("wide", TableSchema.text_columns(r.header))
+    long = write("id," + "n" * 300 + "\n1,2\n")
+    with pytest.raises(ConfigError, match="300 characters"):
+        writer.create_table("long", TableSchema.text_columns(CsvReader(long).header))
+    nul = write(b"id,a\x00b\n1,2\n")
+    with pytest.raises(ConfigError, match="NUL"):
+        writer.create_table("nul", TableSchema.text_columns(CsvReader(nul).header))
+    formula = write('id,"=cmd|\' /C calc\'!A0"\n1,=HYPERLINK("x")\n')
+    r = CsvReader(formula)
+    s = TableSchema.text_columns(r.header)
+    writer.create_table("formula", s)
+    writer.begin()
+    for b in r:
+        b.validate(s)
+        writer.insert_batch("formula", b)
+    writer.commit()
+    assert writer.query('SELECT * FROM "formula"') == [("1", '=HYPERLINK("x")')]

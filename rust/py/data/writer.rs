@@ -38,8 +38,15 @@ impl PySqliteWriter {
 
     #[new]
     #[pyo3(signature = (path, *, busy_timeout_ms = 5000, synchronous = "NORMAL"))]
-    fn new(py: Python<'_>, path: &str, busy_timeout_ms: u64, synchronous: &str) -> PyResult<Self> {
+    fn new(py: Python<'_>, path: &str, busy_timeout_ms: i64, synchronous: &str) -> PyResult<Self> {
         guard(|| {
+            let busy_timeout_ms = u64::try_from(busy_timeout_ms)
+                .map_err(|_| {
+                    DataError::Config(format!(
+                        "busy_timeout_ms must not be negative, not {busy_timeout_ms}"
+                    ))
+                })
+                .py_err(py)?;
             let w = py
                 .detach(|| SqliteWriter::open(path, busy_timeout_ms, synchronous))
                 .py_err(py)?;
