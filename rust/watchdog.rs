@@ -243,8 +243,9 @@ impl<T: Send + 'static> Watchdog<T> {
         Ok(())
     }
 
-    /// Stop watching `acc`; returns its payload if it was watched. Once this returns, the
-    /// watchdog never fires for `acc` (unless it is watched again).
+    /// Stop watching `acc`; returns its payload if it was watched. When it returns `Some`, the
+    /// watchdog never fires for `acc` (unless it is watched again); `None` means it was not
+    /// watched, or its timeout was already taken up (fired, or firing right now).
     pub fn unwatch(&self, acc: &Arc<Accumulator>) -> Result<Option<T>, WatchdogError> {
         self.check_pid()?;
         let mut st = self.shared.state.lock();
