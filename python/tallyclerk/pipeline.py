@@ -128,6 +128,9 @@ class _FileState:
     rejects: list[RejectRow] = field(default_factory=list)
     writer_error: BaseException | None = None
     abandon: bool = False
+    # held by the writer thread around each write: the reader thread takes it before rolling
+    # back, so a write still in flight (after a timed-out close) never overlaps the rollback
+    writing: threading.Lock = field(default_factory=threading.Lock)
 
     def result(self, error: BaseException | None = None) -> FileResult:
         if error is None:
@@ -432,8 +435,9 @@ class Pipeline:
                         log.warning("file %s: transient failure (%s); retry %d in %.2f s",
                                     path, _message(exc), attempt, delay)
                         self._file_retries += 1
-                        self._wait(delay)
-                        continue
+                        if not self._wait(delay):  # True: a stop request ended the wait
+                            continue
+                        exc = Interrupted(self.stop.reason or "interrupted")
                 elif not isinstance(exc, (CircuitOpen, RejectLimit, Interrupted, BatchTimedOut)):
                     if isinstance(exc, SinkError):
                         self.breaker.record_failure()
@@ -514,7 +518,8 @@ class Pipeline:
                 fw.commit()
             except BaseException:
                 st.abandon = True
-                fw.rollback()
+                with st.writing:
+                    fw.rollback()
                 raise
         finally:
             source.close()
@@ -553,13 +558,16 @@ class Pipeline:
 
         def drain(items: list[tuple[RecordBatch, list[RejectRow]]]) -> None:
             for batch, rejects in items:
-                if st.abandon or st.writer_error is not None:
+                if st.writer_error is not None:
                     return
-                started = time.perf_counter()
-                written = fw.write(batch)
-                elapsed = time.perf_counter() - started
-                if rejects and shared is not None:
-                    audit.add_rejects_in(shared, claim, rejects)
+                with st.writing:
+                    if st.abandon:
+                        return
+                    started = time.perf_counter()
+                    written = fw.write(batch)
+                    elapsed = time.perf_counter() - started
+                    if rejects and shared is not None:
+                        audit.add_rejects_in(shared, claim, rejects)
                 sizer.observe(batch.num_rows, elapsed, batch.bytes)
                 st.rows_written += written
                 self.hook.tallyclerk_rows_written(context=ctx, rows=written, seconds=elapsed)
@@ -580,6 +588,7 @@ class Pipeline:
             name="tallyclerk-sink",
         )
         hook = self.hook
+        done = False
         try:
             for batch in source:
                 self._check(st)
@@ -606,9 +615,10 @@ class Pipeline:
             st.bytes_read = source.bytes_read
             self._flush(queue, st)
             self._check(st)
+            done = True
         finally:
-            if st.writer_error is not None or self.stop.stopped:
-                st.abandon = True
+            if not done:
+                st.abandon = True  # the pending batches are not written: the file rolls back
             with contextlib.suppress(FlushTimeout):
                 queue.close(timeout=1.0)
             q = queue.stats()

@@ -21,7 +21,7 @@ class FlakySink:
     """Wraps the real SQLite sink; fails ``begin_file`` or ``write`` as told."""
 
     def __init__(self, url: str, *, fail_begin: int = 0, fail_write_on: int = 0,
-                 transient: bool = True) -> None:
+                 transient: bool = True, write_failures: int = 10**9) -> None:
         path = sqlite_path(url)
         assert path is not None
         self.inner = SqliteSink(path)
@@ -29,6 +29,7 @@ class FlakySink:
         self.fail_begin = fail_begin  # fail this many begin_file calls (-1: always)
         self.fail_write_on = fail_write_on  # fail the Nth write call of each file
         self.transient = transient
+        self.write_failures = write_failures  # stop failing writes after this many
         self.begins = 0
 
     def prepare(self, table: str, schema: Any) -> None:
@@ -47,8 +48,10 @@ class FlakySink:
 
             def write(self, batch: RecordBatch) -> int:
                 self.writes += 1
-                if outer.fail_write_on and self.writes == outer.fail_write_on:
-                    raise SinkError("disk I/O error (injected)", transient=False)
+                if (outer.fail_write_on and self.writes == outer.fail_write_on
+                        and outer.write_failures > 0):
+                    outer.write_failures -= 1
+                    raise SinkError("disk I/O error (injected)", transient=outer.transient)
                 return inner.write(batch)
 
             def commit(self) -> None:
@@ -125,7 +128,7 @@ def test_write_failure_mid_file_rolls_back_everything(
     monkeypatch.setenv("TALLYCLERK_BATCH_ROWS", "10")
     big = write_csv(tmp_path / "big.csv", [(i, "x", 1) for i in range(100)])
     ok = write_csv(tmp_path / "ok.csv", [(1, "y", 2)])
-    plugin, _ = sink_plugin(fail_write_on=3)
+    plugin, _ = sink_plugin(fail_write_on=3, transient=False)
     with registered(pm, plugin):
         report = load(pm, [big, ok], db)
     f = report["files"][0]
@@ -156,3 +159,18 @@ def test_jsonl_without_schema_takes_the_union_of_keys(
     assert query(db, 'SELECT b, a, c FROM "t" ORDER BY rowid') == [
         ("1", "x", None), (None, "y", "[1,2]"), (None, "123456789012345678901234", None)
     ]
+
+
+def test_transient_write_failure_retries_the_whole_file(
+    pm: pluggy.PluginManager, tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer thread's failure reaches the reader intact (still transient): the file is
+    rolled back and loaded again from its first byte, exactly once."""
+    monkeypatch.setenv("TALLYCLERK_BATCH_ROWS", "10")
+    big = write_csv(tmp_path / "big.csv", [(i, "x", 1) for i in range(100)])
+    plugin, made = sink_plugin(fail_write_on=3, transient=True, write_failures=1)
+    with registered(pm, plugin):
+        report = load(pm, [big], db)
+    assert report["files"][0]["status"] == "loaded", report
+    assert made[0].begins == 2
+    assert query(db, 'SELECT count(*), count(DISTINCT id) FROM "t"') == [(100, 100)]
