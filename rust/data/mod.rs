@@ -15,6 +15,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod schema;
 pub mod sqlite;
+mod sqlite_raw;
 mod transcode;
 
 pub use batch::{CellRef, Column, RecordBatch, RejectInfo, Value};

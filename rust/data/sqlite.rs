@@ -16,6 +16,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Statement};
 use super::batch::{Column, RecordBatch, Value};
 use super::error::DataError;
 use super::schema::TableSchema;
+use super::sqlite_raw::RawInsert;
 
 /// Longest identifier accepted (characters).
 pub const MAX_IDENTIFIER_CHARS: usize = 255;
@@ -87,42 +88,57 @@ fn bind_value(stmt: &mut Statement<'_>, i: usize, v: &SqlValue) -> rusqlite::Res
 const ROWS_PER_STATEMENT: usize = 64;
 
 /// Bind the extra values after the batch's columns, starting after parameter `offset`.
-fn bind_extra(
-    stmt: &mut Statement<'_>,
+fn bind_extra<'d>(
+    stmt: &mut RawInsert<'_, 'd>,
     offset: usize,
-    extra: &[(String, SqlValue)],
+    extra: &'d [(String, SqlValue)],
 ) -> rusqlite::Result<()> {
     for (k, (_, v)) in extra.iter().enumerate() {
-        bind_value(stmt, offset + k + 1, v)?;
+        let i = offset + k + 1;
+        match v {
+            SqlValue::Null => stmt.bind_null(i),
+            SqlValue::Integer(x) => stmt.bind_i64(i, *x),
+            SqlValue::Real(x) => stmt.bind_f64(i, *x),
+            SqlValue::Text(s) => stmt.bind_text(i, s),
+            SqlValue::Blob(b) => stmt.bind_blob(i, b),
+        }?;
     }
     Ok(())
 }
 
-/// Bind one row's cells as parameters `offset + 1 ..`.
+/// Bind one row's cells as parameters `offset + 1 ..` (text without a copy).
 #[inline]
-fn bind_row(
-    stmt: &mut Statement<'_>,
+fn bind_row<'d>(
+    stmt: &mut RawInsert<'_, 'd>,
     offset: usize,
-    batch: &RecordBatch,
+    batch: &'d RecordBatch,
     row: usize,
 ) -> rusqlite::Result<()> {
-    use rusqlite::types::Null;
     for (j, col) in batch.columns.iter().enumerate() {
         let idx = offset + j + 1;
         match col {
             Column::Text(c) => match c.get(row) {
-                Some(s) => stmt.raw_bind_parameter(idx, s),
-                None => stmt.raw_bind_parameter(idx, Null),
+                Some(s) => stmt.bind_text(idx, s),
+                None => stmt.bind_null(idx),
             },
-            Column::Int(v) => stmt.raw_bind_parameter(idx, v[row]),
-            Column::Real(v) => stmt.raw_bind_parameter(idx, v[row]),
-            Column::Bool(v) => stmt.raw_bind_parameter(idx, v[row].map(i64::from)),
+            Column::Int(v) => match v[row] {
+                Some(x) => stmt.bind_i64(idx, x),
+                None => stmt.bind_null(idx),
+            },
+            Column::Real(v) => match v[row] {
+                Some(x) => stmt.bind_f64(idx, x),
+                None => stmt.bind_null(idx),
+            },
+            Column::Bool(v) => match v[row] {
+                Some(x) => stmt.bind_i64(idx, i64::from(x)),
+                None => stmt.bind_null(idx),
+            },
             Column::Any(v) => match &v[row] {
-                Value::Null => stmt.raw_bind_parameter(idx, Null),
-                Value::Int(i) => stmt.raw_bind_parameter(idx, i),
-                Value::Real(f) => stmt.raw_bind_parameter(idx, f),
-                Value::Bool(b) => stmt.raw_bind_parameter(idx, i64::from(*b)),
-                Value::Text(s) => stmt.raw_bind_parameter(idx, s.as_str()),
+                Value::Null => stmt.bind_null(idx),
+                Value::Int(i) => stmt.bind_i64(idx, *i),
+                Value::Real(f) => stmt.bind_f64(idx, *f),
+                Value::Bool(b) => stmt.bind_i64(idx, i64::from(*b)),
+                Value::Text(s) => stmt.bind_text(idx, s),
             },
         }?;
     }
@@ -312,7 +328,8 @@ impl SqliteWriter {
         let ctx = format!("inserting into {table:?}");
         let err = |e: rusqlite::Error| sink(&e, &ctx);
         // Several rows per statement execution (`VALUES (...),(...)`) amortize SQLite's cost of
-        // running a statement; the tail goes one row at a time. Both statements are cached.
+        // running a statement; the tail goes one row at a time. Each statement is prepared
+        // once per call (not per row) and binds text without copying (see `sqlite_raw`).
         let max_vars = conn
             .limit(Limit::SQLITE_LIMIT_VARIABLE_NUMBER)
             .unwrap_or(999)
@@ -330,7 +347,7 @@ impl SqliteWriter {
         let mut chunks = valid.chunks_exact(per);
         if per > 1 && valid.len() >= per {
             let sql = format!("{head}{}", vec![tuple.as_str(); per].join(","));
-            let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+            let mut stmt = RawInsert::prepare(conn, &sql).map_err(err)?;
             for k in 0..per {
                 bind_extra(&mut stmt, k * width + batch.columns.len(), extra).map_err(err)?;
             }
@@ -338,7 +355,7 @@ impl SqliteWriter {
                 for (k, &row) in chunk.iter().enumerate() {
                     bind_row(&mut stmt, k * width, batch, row).map_err(err)?;
                 }
-                stmt.raw_execute().map_err(err)?;
+                stmt.execute().map_err(err)?;
             }
         }
         let rest = if per > 1 {
@@ -347,13 +364,11 @@ impl SqliteWriter {
             &valid[..]
         };
         if !rest.is_empty() {
-            let mut stmt = conn
-                .prepare_cached(&format!("{head}{tuple}"))
-                .map_err(err)?;
+            let mut stmt = RawInsert::prepare(conn, &format!("{head}{tuple}")).map_err(err)?;
             bind_extra(&mut stmt, batch.columns.len(), extra).map_err(err)?;
             for &row in rest {
                 bind_row(&mut stmt, 0, batch, row).map_err(err)?;
-                stmt.raw_execute().map_err(err)?;
+                stmt.execute().map_err(err)?;
             }
         }
         Ok(valid.len())
