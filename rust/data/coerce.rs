@@ -4,7 +4,7 @@
 //!   beyond the signed 64-bit range are refused.
 //! * number: decimal or exponent notation (`-1.5`, `.5`, `2e-3`); the special values are spelled
 //!   exactly `NaN`, `INF`, `-INF` (Frictionless); other spellings (`inf`, `nan`) are refused.
-//! * date: `YYYY-MM-DD`, a real calendar date (leap years checked).
+//! * date: `YYYY-MM-DD`, a real calendar date (leap years checked; years 0001-9999, as Python).
 //! * datetime: `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM|±HHMM|±HH]` (`T` or a space); normalized
 //!   to `YYYY-MM-DDTHH:MM:SS[.fraction]` plus `Z` when a zone was given (converted to UTC), the
 //!   fraction without trailing zeros.
@@ -118,7 +118,7 @@ pub fn parse_date(s: &str) -> Result<i64, &'static str> {
         return Err("is not a date (YYYY-MM-DD)");
     };
     let y = i64::from(y);
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+    if y == 0 || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return Err("is not a valid calendar date");
     }
     Ok(days_from_civil(y, m, d))
@@ -264,6 +264,11 @@ mod tests {
         assert!(parse_date("1900-02-29").is_err());
         assert!(parse_date("2024-13-01").is_err());
         assert!(parse_date("2024-04-31").is_err());
+        assert!(
+            parse_date("0000-01-01").is_err(),
+            "year 0 does not exist (as in Python)"
+        );
+        assert!(parse_date("0001-01-01").is_ok());
         assert!(parse_date("2024-1-01").is_err());
         assert!(parse_date("24-01-01xx").is_err());
         for d in [-800_000, -1, 0, 1, 19_782, 2_932_896] {

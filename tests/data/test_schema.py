@@ -3,10 +3,14 @@ RecordBatch.validate."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tallyclerk._core import RecordBatch, TableSchema
 from tallyclerk.errors import ConfigError, SchemaError
@@ -138,3 +142,68 @@ def test_schema_errors(doc: str, fragment: str) -> None:
         TableSchema.from_json(doc)
     assert fragment in str(e.value)
     assert isinstance(e.value, ConfigError)
+
+
+# --- coercion agrees with Python's own parsers ----------------------------------------------
+
+PROPS = settings(max_examples=300, deadline=None)
+
+
+def one(ftype: str, value: str) -> tuple[Any, str | None]:
+    return check({"name": "x", "type": ftype}, [value])[0]
+
+
+@PROPS
+@given(st.one_of(st.text(alphabet="0123456789+- .e", max_size=22),
+                 st.integers(-(2**70), 2**70).map(str)))
+def test_integer_agrees_with_python(s: str) -> None:
+    value, rule = one("integer", s)
+    if re.fullmatch(r"[+-]?[0-9]+", s) and -(2**63) <= int(s) < 2**63:
+        assert (value, rule) == (int(s), None)
+    else:
+        assert (value, rule) == (None, "type") or (s == "" and rule is None)
+
+
+@PROPS
+@given(st.one_of(st.text(alphabet="0123456789+-.eE", max_size=12),
+                 st.floats(allow_nan=False, allow_infinity=False).map(repr)))
+def test_number_agrees_with_python(s: str) -> None:
+    value, rule = one("number", s)
+    try:
+        expected: float | None = float(s)
+    except ValueError:
+        expected = None
+    if s == "":
+        assert (value, rule) == (None, None)
+    elif expected is None or expected in (float("inf"), float("-inf")):
+        assert rule == "type"
+    else:
+        assert (value, rule) == (expected, None)
+
+
+@PROPS
+@given(st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z"))
+def test_date_agrees_with_python(s: str) -> None:
+    try:
+        dt.date.fromisoformat(s)
+        ok = True
+    except ValueError:
+        ok = False
+    assert one("date", s) == ((s, None) if ok else (None, "type"))
+
+
+@PROPS
+@given(st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30),
+                    timezones=st.none() | st.timezones()),
+       st.sampled_from(["T", " "]))
+def test_datetime_normalizes_like_python(value: dt.datetime, sep: str) -> None:
+    offset = value.utcoffset()
+    if offset is not None and offset.total_seconds() % 60:
+        return  # offsets with seconds (old local mean times) are not ISO 8601 (+HH:MM:SS)
+    got, rule = one("datetime", value.isoformat(sep))
+    assert rule is None
+    parsed = dt.datetime.fromisoformat(got)
+    if value.tzinfo is None:
+        assert parsed == value and not got.endswith("Z")
+    else:
+        assert got.endswith("Z") and parsed == value.astimezone(dt.timezone.utc)
