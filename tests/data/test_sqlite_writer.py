@@ -304,3 +304,37 @@ def test_hostile_headers_from_a_csv_are_refused_by_the_writer(write: Write,
         writer.insert_batch("formula", b)
     writer.commit()
     assert writer.query('SELECT * FROM "formula"') == [("1", '=HYPERLINK("x")')]
+
+
+def test_reader_thread_and_writer_thread_overlap(write: Write, writer: SqliteWriter) -> None:
+    """The loader's shape: one thread reads and validates, another inserts (both detach)."""
+    import queue
+
+    n = 30_000
+    path = write("id,note\n" + "".join(f"{i},{'x' if i % 1000 else 'bad'}\n" for i in range(n)))
+    s = TableSchema.from_json('{"fields": [{"name": "id", "type": "integer"}, '
+                              '{"name": "note", "constraints": {"enum": ["x"]}}]}')
+    writer.create_table("t", s)
+    handoff: queue.Queue[RecordBatch | None] = queue.Queue(maxsize=2)
+    rejected = 0
+
+    def produce() -> None:
+        nonlocal rejected
+        try:
+            for b in CsvReader(path, batch_rows=1_000):
+                rejected += b.validate(s)
+                handoff.put(b)
+        finally:
+            handoff.put(None)
+
+    t = threading.Thread(target=produce)
+    writer.begin()
+    t.start()
+    written = 0
+    while (b := handoff.get(timeout=60)) is not None:
+        written += writer.insert_batch("t", b)
+    t.join()
+    writer.commit()
+    assert rejected == n // 1000 and written == n - rejected
+    assert writer.query("SELECT count(*), sum(id) FROM t") == [
+        (written, sum(i for i in range(n) if i % 1000))]
