@@ -2,7 +2,8 @@
 
 For each of the two databases (``--audit``, by default the ``--into`` database, and ``--into``):
 connect, run a trivial query that reads the database, check that a write transaction could
-start (SQLite: ``BEGIN IMMEDIATE`` then ``ROLLBACK``; PostgreSQL: not a read-only standby),
+start (SQLite: ``BEGIN IMMEDIATE``, a table created and rolled back; PostgreSQL: not a
+read-only standby),
 and for the audit store read its schema version (it must exist and be one this tallyclerk
 understands). Nothing is created or written: a missing SQLite file is a failure, not a new file.
 
@@ -110,8 +111,13 @@ def _sqlite_probe(db: DbUrl, *, audit: bool, read_timeout: float) -> int | None:
                 )
             row = con.execute(f"SELECT version FROM {SCHEMA_TABLE} WHERE id = 1").fetchone()
             version = None if row is None else int(row[0])
-        con.execute("BEGIN IMMEDIATE")  # can a writer get in? (read-only file, stuck lock)
-        con.execute("ROLLBACK")
+        # can a writer get in? (a stuck lock, a read-only file): take the write lock and
+        # write one page in a transaction that is rolled back, so nothing changes
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("CREATE TABLE tallyclerk_health_probe (x INTEGER)")
+        finally:
+            con.execute("ROLLBACK")
         return version
     finally:
         con.close()
