@@ -7,7 +7,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::convert::{cell_to_py, value_from_py, IntoPy};
 use super::schema::PyTableSchema;
-use crate::data::{DataError, RecordBatch};
+use crate::data::{DataError, RecordBatch, Value};
 use crate::py::errors::guard;
 
 /// One rejected record.
@@ -75,14 +75,30 @@ impl PyRecordBatch {
         raws: Option<Vec<String>>,
     ) -> PyResult<Self> {
         guard(|| {
-            let mut out = Vec::new();
-            for row in rows.try_iter()? {
-                let row = row?;
-                let vals = row
-                    .try_iter()?
-                    .map(|v| value_from_py(&v?))
-                    .collect::<PyResult<Vec<_>>>()?;
-                out.push(vals);
+            let mut out = Vec::with_capacity(rows.len().unwrap_or(0));
+            let width = columns.len();
+            let convert_row = |row: &Bound<'_, PyAny>| -> PyResult<Vec<Value>> {
+                // Lists and tuples (what loaders build) without the generic iterator protocol.
+                if let Ok(l) = row.cast::<PyList>() {
+                    l.iter().map(|v| value_from_py(&v)).collect()
+                } else if let Ok(t) = row.cast::<PyTuple>() {
+                    t.iter().map(|v| value_from_py(&v)).collect()
+                } else {
+                    let mut vals = Vec::with_capacity(width);
+                    for v in row.try_iter()? {
+                        vals.push(value_from_py(&v?)?);
+                    }
+                    Ok(vals)
+                }
+            };
+            if let Ok(list) = rows.cast::<PyList>() {
+                for row in list.iter() {
+                    out.push(convert_row(&row)?);
+                }
+            } else {
+                for row in rows.try_iter()? {
+                    out.push(convert_row(&row?)?);
+                }
             }
             let b = RecordBatch::from_rows(columns, out, record_numbers, lines, raws).py_err(py)?;
             Ok(PyRecordBatch::new(b))
