@@ -196,3 +196,18 @@ def test_next_releases_the_interpreter(write: Write) -> None:
         t.join()
     assert len(batch) == 300_000
     assert ticks > 0
+
+
+def test_an_oversized_field_stops_the_read_early(tmp_path: Path) -> None:
+    """Memory stays bounded: a runaway quoted field fails once it passes max_field_bytes,
+    long before the rest of the file is read."""
+    path = tmp_path / "runaway.csv"
+    with open(path, "wb") as f:
+        f.write(b'a,b\n1,"')
+        chunk = b"x" * (1 << 20)
+        for _ in range(40):
+            f.write(chunk)
+    r = CsvReader(str(path), max_field_bytes=1 << 20)
+    with pytest.raises(SourceError, match="line 2: field 2 is larger than max_field_bytes"):
+        next(r)
+    assert r.bytes_read < 4 << 20 < path.stat().st_size
