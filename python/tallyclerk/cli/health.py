@@ -3,9 +3,9 @@
 For each of the two databases (``--audit``, by default the ``--into`` database, and ``--into``):
 connect, run a trivial query that reads the database, check that a write transaction could
 start (SQLite: ``BEGIN IMMEDIATE``, a table created and rolled back; PostgreSQL: not a
-read-only standby),
-and for the audit store read its schema version (it must exist and be one this tallyclerk
-understands). Nothing is created or written: a missing SQLite file is a failure, not a new file.
+read-only standby), and for the audit store read its schema version (it must exist and be one
+this tallyclerk understands). Nothing is created or kept: a missing SQLite file is a failure,
+not a new file.
 
 Each check runs within ``--connect-timeout`` + ``--read-timeout`` seconds (defaults: the
 ``connect_timeout_s`` and ``read_timeout_s`` settings): a server that accepts the connection
