@@ -19,7 +19,8 @@
 //! * A field over `max_field_bytes`, a record over 4 x that (at least 64 MiB) or over 100,000
 //!   fields: `SourceError` naming the line.
 //! * Empty file (or only blank lines): `SourceError` "empty file: no header row". Empty or
-//!   duplicate header names: `SourceError` naming them.
+//!   duplicate header names: `SourceError` naming them. NUL bytes in the header (the sign of
+//!   UTF-16 without a BOM read as UTF-8): `SourceError` suggesting the encoding.
 //! * Missing path, a directory, unreadable: `SourceError` with the path.
 
 use std::fs::File;
@@ -166,6 +167,16 @@ fn one_ascii(what: &str, s: &str, allow_empty: bool) -> Result<Option<u8>, DataE
     }
 }
 
+/// An encoding by WHATWG label, also taking Python's spellings (`utf_16_le`, `utf-16-be`).
+fn whatwg_encoding(given: &str, normalized: &str) -> Option<&'static Encoding> {
+    let lower = given.trim().to_ascii_lowercase();
+    let compact = normalized.replace("-le", "le").replace("-be", "be");
+    let found = [lower.as_str(), normalized, compact.as_str()]
+        .into_iter()
+        .find_map(|l| Encoding::for_label(l.as_bytes()));
+    found
+}
+
 fn trim_terminator(raw: &[u8]) -> &[u8] {
     let mut end = raw.len();
     while end > 0 && matches!(raw[end - 1], b'\r' | b'\n') {
@@ -220,7 +231,7 @@ impl CsvReader {
             "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1" | "iso-latin-1" => {
                 Input::Decoded(Box::new(Transcoder::latin1(buffered)))
             }
-            other => match Encoding::for_label(other.as_bytes()) {
+            other => match whatwg_encoding(&opts.encoding, other) {
                 Some(enc) if enc == encoding_rs::UTF_8 => Input::Utf8(buffered),
                 Some(enc) if enc != encoding_rs::REPLACEMENT => {
                     Input::Decoded(Box::new(Transcoder::whatwg(buffered, enc)))
@@ -292,6 +303,14 @@ impl CsvReader {
         for &e in &self.ends[..rec.nfields] {
             names.push(text[start..e].to_string());
             start = e;
+        }
+        if names.iter().any(|n| n.contains('\0')) {
+            return Err(DataError::source(
+                &self.path,
+                line,
+                "the header row contains NUL bytes (UTF-16 without a byte order mark? pass \
+                 encoding=\"utf-16-le\" or \"utf-16-be\")",
+            ));
         }
         let empty: Vec<String> = names
             .iter()
@@ -693,6 +712,16 @@ mod tests {
             .to_string()
             .contains("directory"));
         assert!(msg(b"\xffa\n", &d).contains("header row is not valid UTF-8"));
+        let utf16_no_bom: Vec<u8> = "a,b\n1,2\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert!(msg(&utf16_no_bom, &d).contains("utf-16-le"));
+        let o = CsvOptions {
+            encoding: "utf-16-le".into(),
+            ..CsvOptions::default()
+        };
+        assert_eq!(read_all(&utf16_no_bom, &o).unwrap().0, ["a", "b"]);
     }
 
     #[test]

@@ -116,6 +116,7 @@ def test_unterminated_quote_at_eof_fails_the_file(write: Write) -> None:
         (b"id,name,id\n", 'duplicate column names in the header: "id" (columns 1 and 3)'),
         (b"\xffbad\n", "header row is not valid UTF-8"),
         (b'"a,b\n', "unterminated quoted field"),
+        ("id,name\n1,x\n".encode("utf-16-le"), 'encoding="utf-16-le"'),
     ],
 )
 def test_hostile_headers(write: Write, data: bytes, message: str) -> None:
@@ -171,6 +172,10 @@ def test_other_encodings_transcode_strictly(write: Write) -> None:
     assert rows(batches) == [(latin.decode("latin-1"),)]
     with pytest.raises(SourceError, match="invalid utf-16"):
         read(write("a\nb\n".encode("utf-16-le") + b"\x00\xd8"), encoding="utf-16le")
+    for spelling, codec in (("utf_16_le", "utf-16-le"), ("UTF-16-BE", "utf-16-be"),
+                            ("utf-16le", "utf-16-le"), ("Shift_JIS", "shift_jis")):
+        header, batches = read(write("名前,値\nあ,1\n".encode(codec)), encoding=spelling)
+        assert header == ["名前", "値"] and rows(batches) == [("あ", "1")]
     with pytest.raises(SourceError, match="unknown encoding"):
         CsvReader(write("a\n"), encoding="no-such-codec")
 

@@ -291,9 +291,8 @@ def test_hostile_headers_from_a_csv_are_refused_by_the_writer(write: Write,
     long = write("id," + "n" * 300 + "\n1,2\n")
     with pytest.raises(ConfigError, match="300 characters"):
         writer.create_table("long", TableSchema.text_columns(CsvReader(long).header))
-    nul = write(b"id,a\x00b\n1,2\n")
     with pytest.raises(ConfigError, match="NUL"):
-        writer.create_table("nul", TableSchema.text_columns(CsvReader(nul).header))
+        writer.create_table("nul", TableSchema.text_columns(["id", "a\x00b"]))
     formula = write('id,"=cmd|\' /C calc\'!A0"\n1,=HYPERLINK("x")\n')
     r = CsvReader(formula)
     s = TableSchema.text_columns(r.header)
