@@ -500,8 +500,9 @@ class CsvReader:
     field larger than ``max_field_bytes`` (a record over 4x that, at least 64 MiB, or over
     100,000 fields), an unterminated quote at end of file (the whole file fails: the rest of
     it was read into one field), an empty file ("empty file: no header row"), an empty,
-    duplicate or non-UTF-8 header, NUL bytes in the header (UTF-16 without a BOM). After an error, iteration stops. ``ConfigError`` for bad
-    options (delimiter and quote: one ASCII character, quote ``""`` turns quoting off).
+    duplicate or non-UTF-8 header, NUL bytes in the header (UTF-16 without a BOM). After an
+    error, iteration stops. ``ConfigError`` for bad options (delimiter and quote: one ASCII
+    character, quote ``""`` turns quoting off).
     """
 
     def __new__(
