@@ -703,3 +703,25 @@ def test_url_handling(tmp_path: Path) -> None:
         AuditService("mysql://root:hunter2@h/db", settings=Settings())
     with pytest.raises(ConfigError, match="in-memory"):
         AuditService("sqlite://", settings=Settings())
+
+
+def test_full_queue_dead_letters_instead_of_blocking(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = str(tmp_path / "full.db")
+    settings = Settings(queue_max_items=2, queue_put_timeout_ms=0, busy_timeout_ms=60_000)
+    svc = AuditService(f"sqlite:///{db}", settings=settings)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the writer cannot write
+    try:
+        with caplog.at_level(logging.ERROR, logger="tallyclerk.audit"):
+            for i in range(20):
+                svc.record("burst", file_id=i)  # returns at once even though nothing is written
+        assert svc.dead_lettered >= 20 - 2 - 1  # at most the queue plus one batch in flight
+        assert any("stayed full" in r.getMessage() for r in caplog.records)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    svc.close(timeout=30)
+    written = len(_events(db))
+    assert written + svc.dead_lettered == 20

@@ -68,6 +68,7 @@ from tallyclerk.errors import (
     FlushTimeout,
     InternalError,
     QueueClosed,
+    QueueFull,
     RepositoryError,
     SourceError,
 )
@@ -132,6 +133,8 @@ class AuditService:
         self._claim_started: dict[int, float] = {}
         self._closed = False
         self.dead_lettered = 0
+        """Audit events that were not written (queue full, or failing after retries)."""
+        self._full_drops = 0
         self._claims = Claims(host=self._host, pid=self._pid, lease_s=self.settings.lease_s)
         self._runner = TransactionRunner(self._sessions, self.settings, label=self.url_masked)
         try:
@@ -205,6 +208,12 @@ class AuditService:
                 )
         if self._writer is not None and writer_stopped:
             self._writer.close()
+        if self.dead_lettered:
+            log.error(
+                "audit store %s closed: %d audit event(s) were dead-lettered in all",
+                self.url_masked,
+                self.dead_lettered,
+            )
         self._engine.dispose(close=writer_stopped)
 
     @property
@@ -566,7 +575,10 @@ class AuditService:
         """Record an audit event behind the caller: never waits on the database.
 
         ``created_at`` is now. The payload is serialized here (orjson; values JSON cannot hold
-        are stored as their ``str``), so later changes to it are not recorded.
+        are stored as their ``str``), so later changes to it are not recorded. If the queue
+        stays full for ``settings.queue_put_timeout_ms`` (the database is far behind), the
+        event is dead-lettered: counted in ``dead_lettered`` and logged at error level (the
+        first, then every 1,000th, and the total at :meth:`close`).
 
         Raises:
             QueueClosed: after :meth:`close`.
@@ -574,14 +586,40 @@ class AuditService:
         put = self._put
         if put is None:
             self._check_open()
-            self._insert_event_sync(_event_row(event_type, batch_id, file_id, payload,
-                                               correlation_id))
-        elif payload is None:
-            put((event_type, batch_id, file_id, None, _now_ns() // 1000, correlation_id), 64)
+            self._insert_event_sync(
+                _event_row(event_type, batch_id, file_id, payload, correlation_id)
+            )
+            return
+        if payload is None:
+            data = None
+            size = 64
         else:
-            data = _dumps(payload, default=str).decode()
-            row = (event_type, batch_id, file_id, data, _now_ns() // 1000, correlation_id)
-            put(row, 64 + len(data))
+            try:
+                data = _dumps(payload).decode()
+            except TypeError:  # a value JSON cannot hold: stored as its str
+                data = _dumps(payload, default=str).decode()
+            size = 64 + len(data)
+        row = (event_type, batch_id, file_id, data, _now_ns() // 1000, correlation_id)
+        try:
+            put(row, size)
+        except QueueFull:
+            self._dropped(row)
+
+    def _dropped(self, row: EventRow) -> None:
+        """An event that found the queue full for ``queue_put_timeout_ms``: dead-lettered."""
+        with self._lock:
+            self.dead_lettered += 1
+            self._full_drops += 1
+            drops = self._full_drops
+        if drops == 1 or drops % 1000 == 0:
+            log.error(
+                "audit store %s: the audit event queue stayed full for %.0f ms; %d event(s) "
+                "dead-lettered so far (latest: %s)",
+                self.url_masked,
+                self.settings.queue_put_timeout_ms,
+                drops,
+                row[0],
+            )
 
     def record_sync(
         self,
@@ -619,7 +657,8 @@ class AuditService:
             log.error("audit event %s of batch %s lost: service closed", event_type, batch_id)
 
     def _dead_letter(self, batch: list[Any], exc: BaseException) -> None:
-        self.dead_lettered += len(batch)
+        with self._lock:
+            self.dead_lettered += len(batch)
         log.error(
             "audit store %s: %d audit event(s) could not be written and were dead-lettered "
             "(%d so far): %s",
