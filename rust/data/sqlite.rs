@@ -16,7 +16,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Statement};
 use super::batch::{Column, RecordBatch, Value};
 use super::error::DataError;
 use super::schema::TableSchema;
-use super::sqlite_raw::RawInsert;
+use super::sqlite_raw::{RawInsert, StmtCache};
 
 /// Longest identifier accepted (characters).
 pub const MAX_IDENTIFIER_CHARS: usize = 255;
@@ -78,6 +78,8 @@ pub struct SqliteWriter {
     path: String,
     /// Extra column names per table, from `create_table`.
     extra_columns: HashMap<String, Vec<String>>,
+    /// INSERT statements binding without copies (finalized before the connection closes).
+    stmts: StmtCache,
 }
 
 fn bind_value(stmt: &mut Statement<'_>, i: usize, v: &SqlValue) -> rusqlite::Result<()> {
@@ -170,6 +172,7 @@ impl SqliteWriter {
             conn: Some(conn),
             path: path.to_string(),
             extra_columns: HashMap::new(),
+            stmts: StmtCache::default(),
         })
     }
 
@@ -290,6 +293,7 @@ impl SqliteWriter {
 
     /// Close the connection (rolling back an open transaction). Idempotent.
     pub fn close(&mut self) -> Result<(), DataError> {
+        self.stmts.finalize_all();
         let Some(conn) = self.conn.take() else {
             return Ok(());
         };
@@ -313,7 +317,9 @@ impl SqliteWriter {
         batch: &RecordBatch,
         extra: &[(String, SqlValue)],
     ) -> Result<usize, DataError> {
-        let conn = self.conn()?;
+        let closed = || DataError::sink(format!("SqliteWriter for {} is closed", self.path), false);
+        let conn = self.conn.as_ref().ok_or_else(closed)?;
+        let stmts = &mut self.stmts;
         if conn.is_autocommit() {
             return Err(DataError::sink(
                 "insert_batch outside a transaction: call begin() first",
@@ -328,8 +334,8 @@ impl SqliteWriter {
         let ctx = format!("inserting into {table:?}");
         let err = |e: rusqlite::Error| sink(&e, &ctx);
         // Several rows per statement execution (`VALUES (...),(...)`) amortize SQLite's cost of
-        // running a statement; the tail goes one row at a time. Each statement is prepared
-        // once per call (not per row) and binds text without copying (see `sqlite_raw`).
+        // running a statement; the tail goes one row at a time. Both statements are cached per
+        // (table, columns) and bind text without copying (see `sqlite_raw`).
         let max_vars = conn
             .limit(Limit::SQLITE_LIMIT_VARIABLE_NUMBER)
             .unwrap_or(999)
@@ -344,32 +350,27 @@ impl SqliteWriter {
         let valid: Vec<usize> = (0..batch.len())
             .filter(|&r| !batch.is_rejected(r))
             .collect();
-        let mut chunks = valid.chunks_exact(per);
-        if per > 1 && valid.len() >= per {
-            let sql = format!("{head}{}", vec![tuple.as_str(); per].join(","));
-            let mut stmt = RawInsert::prepare(conn, &sql).map_err(err)?;
-            for k in 0..per {
+        // Statements of `per`, 8 and 1 rows: a batch of any size needs few executions.
+        let mut sizes = vec![per];
+        sizes.extend([8, 1].into_iter().filter(|&k| k < per));
+        let mut rest: &[usize] = &valid;
+        for size in sizes {
+            if rest.len() < size {
+                continue;
+            }
+            let sql = format!("{head}{}", vec![tuple.as_str(); size].join(","));
+            let mut stmt = stmts.insert_stmt(conn, &sql).map_err(err)?;
+            for k in 0..size {
                 bind_extra(&mut stmt, k * width + batch.columns.len(), extra).map_err(err)?;
             }
+            let mut chunks = rest.chunks_exact(size);
             for chunk in &mut chunks {
                 for (k, &row) in chunk.iter().enumerate() {
                     bind_row(&mut stmt, k * width, batch, row).map_err(err)?;
                 }
                 stmt.execute().map_err(err)?;
             }
-        }
-        let rest = if per > 1 {
-            chunks.remainder()
-        } else {
-            &valid[..]
-        };
-        if !rest.is_empty() {
-            let mut stmt = RawInsert::prepare(conn, &format!("{head}{tuple}")).map_err(err)?;
-            bind_extra(&mut stmt, batch.columns.len(), extra).map_err(err)?;
-            for &row in rest {
-                bind_row(&mut stmt, 0, batch, row).map_err(err)?;
-                stmt.execute().map_err(err)?;
-            }
+            rest = chunks.remainder();
         }
         Ok(valid.len())
     }
@@ -581,6 +582,36 @@ mod tests {
             .map(|i| vec![SqlValue::Integer(i), SqlValue::Integer(5)])
             .collect();
         assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn every_batch_size_is_written_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(&dir);
+        let s = TableSchema::from_json(r#"{"fields": [{"name": "v"}]}"#).unwrap();
+        for n in [1usize, 2, 7, 8, 9, 63, 64, 65, 72, 73, 130] {
+            let table = format!("t{n}");
+            w.create_table(&table, &s, &[("k".into(), "TEXT".into())])
+                .unwrap();
+            let mut b = RecordBatch::new_text(s.field_names(), 0, &[]);
+            let vals: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+            for (i, v) in vals.iter().enumerate() {
+                b.push_text_row([v.as_str()].into_iter(), i as u64 + 1, i as u64 + 2);
+            }
+            b.validate(&s).unwrap();
+            w.begin().unwrap();
+            let extra = [("k".to_string(), SqlValue::Text(format!("key{n}")))];
+            assert_eq!(w.insert_batch(&table, &b, &extra).unwrap(), n);
+            w.commit().unwrap();
+            let got = w
+                .query(&format!("SELECT v, k FROM {table} ORDER BY rowid"), &[])
+                .unwrap();
+            let expect: Vec<Vec<SqlValue>> = vals
+                .iter()
+                .map(|v| vec![SqlValue::Text(v.clone()), SqlValue::Text(format!("key{n}"))])
+                .collect();
+            assert_eq!(got, expect, "batch of {n}");
+        }
     }
 
     #[test]
