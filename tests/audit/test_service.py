@@ -725,3 +725,27 @@ def test_full_queue_dead_letters_instead_of_blocking(
     svc.close(timeout=30)
     written = len(_events(db))
     assert written + svc.dead_lettered == 20
+
+
+def test_event_writer_large_and_small_batches(tmp_path: Path) -> None:
+    from tallyclerk.audit.engine import create_audit_engine, ensure_schema
+    from tallyclerk.audit.events import ROWS_PER_STATEMENT, EventWriter
+    from tallyclerk.dburl import parse_url
+
+    db = str(tmp_path / "w.db")
+    engine = create_audit_engine(parse_url(f"sqlite:///{db}"), Settings())
+    ensure_schema(engine)
+    writer = EventWriter(engine, Settings())
+    try:
+        big = ROWS_PER_STATEMENT * 2 + 7  # several statements, one transaction
+        writer([("big", None, i, None, 1_000_000 * i, None) for i in range(big)])
+        writer([("small", "b", 1, '{"a": 1}', 5, "c")])
+        writer([])
+    finally:
+        writer.close()
+        engine.dispose()
+    events = _events(db)
+    assert len(events) == big + 1
+    assert [e.file_id for e in events[:big]] == list(range(big))
+    assert events[-1].payload == {"a": 1} and events[-1].correlation_id == "c"
+    assert events[1].created_at == datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc)

@@ -9,14 +9,19 @@ single writer thread hands batches to :class:`EventWriter`, which inserts each b
 first batch and closed by :meth:`EventWriter.close` once that thread has stopped:
 
 * SQLite: a :class:`tallyclerk.SqliteWriter` (the system libsqlite3, like Python's ``sqlite3``):
-  it binds the rows and then inserts them with the interpreter released, so ``record()`` callers
-  keep running while the batch is written;
+  a batch is one multi-row ``INSERT ... VALUES (...), (...)`` statement (its own transaction),
+  bound and then run with the interpreter released, so ``record()`` callers keep running while
+  it is written, and the writer needs the interpreter only twice per batch; a batch too big for
+  one statement is several statements in one ``BEGIN IMMEDIATE`` transaction;
 * PostgreSQL: a DBAPI connection detached from the engine's pool (no other thread ever gets it).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
+import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,6 +39,20 @@ log = logging.getLogger("tallyclerk.audit")
 
 EventRow = tuple[str, "str | None", "int | None", "str | None", int, "str | None"]
 """(type, batch_id, file_id, payload JSON text, created_at as epoch microseconds, correlation id)"""
+
+_COLUMNS = 6
+# SQLite's bound on parameters per statement: 32766 since 3.32, 999 before
+_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+ROWS_PER_STATEMENT = min(2000, _MAX_PARAMS // _COLUMNS)
+_chain = itertools.chain.from_iterable
+
+
+@functools.lru_cache(maxsize=32)
+def _multirow_sql(single_row_sql: str, rows: int) -> str:
+    """``INSERT ... VALUES (?, ...), (?, ...)`` for ``rows`` rows, from the one-row statement."""
+    head, sep, values = single_row_sql.rpartition(" VALUES ")
+    assert sep, single_row_sql
+    return head + sep + ", ".join([values] * rows)
 
 
 class EventWriter:
@@ -72,9 +91,15 @@ class EventWriter:
                     busy_timeout_ms=self._settings.busy_timeout_ms,
                     synchronous=self._settings.synchronous,
                 )
-            writer.begin()
-            writer.executemany(self._sql, batch)
-            writer.commit()
+            n = len(batch)
+            if n <= ROWS_PER_STATEMENT:
+                writer.execute(_multirow_sql(self._sql, n), list(_chain(batch)))
+            else:
+                writer.begin()
+                for k in range(0, n, ROWS_PER_STATEMENT):
+                    chunk = batch[k : k + ROWS_PER_STATEMENT]
+                    writer.execute(_multirow_sql(self._sql, len(chunk)), list(_chain(chunk)))
+                writer.commit()
         except SinkError as exc:
             if writer is not None and writer.in_transaction:
                 writer.rollback()
