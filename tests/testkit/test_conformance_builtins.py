@@ -9,8 +9,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
+import pytest
 
-from tallyclerk.builtins import csv_loader, jsonl_loader, sqlite_sink, tableschema_validator
+from tallyclerk.builtins import (
+    csv_loader,
+    jsonl_loader,
+    sqlalchemy_sink,
+    sqlite_sink,
+    tableschema_validator,
+)
 from tallyclerk.testing import LoaderConformance, SinkConformance, ValidatorConformance
 
 
@@ -84,3 +91,21 @@ class TestSqliteSink(SinkConformance):
     plugin = sqlite_sink
     foreign_urls = ("nosuchscheme://host/db", "postgresql://u:p@localhost/db",
                     "sqlite:///x.db?mode=ro")
+
+
+class TestSqlalchemySinkOnSqlite(SinkConformance):
+    """The generic sink; a query string keeps the SQLite fast path from claiming the URL."""
+
+    plugin = sqlalchemy_sink
+
+    def make_url(self, directory: Path) -> str:
+        return "sqlite:///" + str(directory / "generic.db") + "?timeout=30"
+
+
+@pytest.mark.postgres
+class TestSqlalchemySinkOnPostgres(SinkConformance):
+    plugin = sqlalchemy_sink
+
+    @pytest.fixture()
+    def url(self, pg_url: str) -> str:
+        return pg_url

@@ -67,11 +67,24 @@ class PluginRegistrar:
                 self.pm.unregister(plugin)
 
 
+def _engine(url: str) -> Any:
+    """An engine for ``url``; tallyclerk's URLs get its driver (psycopg 3 for PostgreSQL)."""
+    from sqlalchemy import create_engine
+
+    from tallyclerk.dburl import parse_url
+    from tallyclerk.errors import ConfigError
+
+    try:
+        return create_engine(parse_url(url).url)
+    except ConfigError:
+        return create_engine(url)
+
+
 def read_table(url: str, table: str) -> list[dict[str, Any]]:
     """Every row of ``table`` at ``url`` as dicts, in insertion order; [] without the table."""
-    from sqlalchemy import MetaData, Table, create_engine, inspect, literal_column, select
+    from sqlalchemy import MetaData, Table, inspect, literal_column, select
 
-    engine = create_engine(url)
+    engine = _engine(url)
     try:
         with engine.connect() as conn:
             if not inspect(conn).has_table(table):
@@ -87,9 +100,9 @@ def read_table(url: str, table: str) -> list[dict[str, Any]]:
 
 def table_columns(url: str, table: str) -> list[str]:
     """The column names of ``table`` at ``url``, in order ([] without the table)."""
-    from sqlalchemy import create_engine, inspect
+    from sqlalchemy import inspect
 
-    engine = create_engine(url)
+    engine = _engine(url)
     try:
         with engine.connect() as conn:
             insp = inspect(conn)
