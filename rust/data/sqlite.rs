@@ -334,8 +334,8 @@ impl SqliteWriter {
         let ctx = format!("inserting into {table:?}");
         let err = |e: rusqlite::Error| sink(&e, &ctx);
         // Several rows per statement execution (`VALUES (...),(...)`) amortize SQLite's cost of
-        // running a statement; the tail goes one row at a time. Both statements are cached per
-        // (table, columns) and bind text without copying (see `sqlite_raw`).
+        // running a statement. The statements are cached per (table, columns, rows) and bind
+        // text without copying (see `sqlite_raw`).
         let max_vars = conn
             .limit(Limit::SQLITE_LIMIT_VARIABLE_NUMBER)
             .unwrap_or(999)
