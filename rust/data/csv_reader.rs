@@ -427,7 +427,11 @@ impl CsvReader {
                     let grow = self
                         .out
                         .len()
-                        .min(self.max_record + 1 - self.out.len())
+                        .min(
+                            self.max_record
+                                .saturating_add(1)
+                                .saturating_sub(self.out.len()),
+                        )
                         .max(1);
                     self.out.resize(self.out.len() + grow, 0);
                 }
