@@ -749,3 +749,33 @@ def test_event_writer_large_and_small_batches(tmp_path: Path) -> None:
     assert [e.file_id for e in events[:big]] == list(range(big))
     assert events[-1].payload == {"a": 1} and events[-1].correlation_id == "c"
     assert events[1].created_at == datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc)
+
+
+def test_locked_database_does_not_stall_the_watchdog(tmp_path: Path) -> None:
+    db = str(tmp_path / "hb-locked.db")
+    timed_out = threading.Event()
+    settings = Settings(heartbeat_s=0.02, lease_s=5, busy_timeout_ms=60_000,
+                        idle_timeout_s=0.3, watchdog_interval_s=0.01)
+    with AuditService(f"sqlite:///{db}", settings=settings,
+                      on_batch_timeout=lambda b, k: timed_out.set()) as svc:
+        batch = svc.start_batch(TARGET, {})
+        claim = svc.claim_file(batch, _write(tmp_path / "a.csv", "1"), TARGET)
+        assert isinstance(claim, FileClaim)
+        acc = svc.accumulator(batch)
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # a long data transaction holds the write lock
+        try:
+            # heartbeats give up quickly (they would otherwise wait a minute each), so the
+            # idle timeout still fires while the lock is held
+            poll = threading.Event()
+            for _ in range(3000):
+                if acc.cancelled:
+                    break
+                poll.wait(0.01)
+            assert acc.cancelled
+            assert holder.in_transaction
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert timed_out.wait(30)  # recorded once the lock is released
+        assert svc.finish_batch(batch)["status"] == "timed_out"

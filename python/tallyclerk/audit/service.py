@@ -36,6 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, TypeVar
@@ -71,6 +72,7 @@ from tallyclerk.errors import (
     QueueFull,
     RepositoryError,
     SourceError,
+    TransientRepositoryError,
 )
 from tallyclerk.settings import Settings, load_settings
 
@@ -137,12 +139,27 @@ class AuditService:
         self._full_drops = 0
         self._claims = Claims(host=self._host, pid=self._pid, lease_s=self.settings.lease_s)
         self._runner = TransactionRunner(self._sessions, self.settings, label=self.url_masked)
+        # Lease heartbeats run on the watchdog thread: one attempt with a short busy timeout,
+        # so a long data transaction holding SQLite's write lock never stalls the watchdog (the
+        # lease is renewed at the next heartbeat; nobody can reclaim while the lock is held).
+        hb_busy_ms = min(self.settings.busy_timeout_ms, int(self.settings.heartbeat_s * 500))
+        self._hb_engine = create_audit_engine(
+            self._db, replace(self.settings, busy_timeout_ms=hb_busy_ms)
+        )
+        self._hb_runner = TransactionRunner(
+            sessionmaker(self._hb_engine, expire_on_commit=False),
+            self.settings,
+            label=self.url_masked,
+            max_retries=0,
+            give_up_level=logging.WARNING,
+        )
         try:
             self._runner.retrying(
                 lambda: ensure_schema(self._engine), what="create the audit schema"
             )
         except BaseException:
             self._engine.dispose()
+            self._hb_engine.dispose()
             raise
         s = self.settings
         self._watchdog = Watchdog(
@@ -215,6 +232,7 @@ class AuditService:
                 self.dead_lettered,
             )
         self._engine.dispose(close=writer_stopped)
+        self._hb_engine.dispose()
 
     @property
     def closed(self) -> bool:
@@ -411,16 +429,22 @@ class AuditService:
     def _heartbeat(self, batch_id: str) -> None:
         try:
             self.renew_leases(batch_id)
+        except TransientRepositoryError:
+            pass  # the database is busy (logged at warning); the next heartbeat renews
         except RepositoryError as exc:
             log.error("batch %s: renewing file leases failed: %s", batch_id, exc)
             raise
 
     def renew_leases(self, batch_id: str) -> int:
-        """Extend the lease of this batch's ``loading`` files (the watchdog heartbeat calls it)."""
+        """Extend the lease of this batch's ``loading`` files (the watchdog heartbeat calls it).
+
+        One attempt with a short busy timeout: raises ``TransientRepositoryError`` when the
+        database stays locked.
+        """
         until = _utcnow() + timedelta(seconds=self.settings.lease_s)
-        return self._tx(
+        return self._hb_runner.run(
             lambda repo: repo.renew_leases(batch_id, owner=self._owner, until=until),
-            what="renew leases",
+            what=f"renew the leases of batch {batch_id}",
         )
 
     # --- files -------------------------------------------------------------------------------

@@ -31,7 +31,11 @@ R = TypeVar("R")
 
 
 class TransactionRunner:
-    """Runs units of work in transactions of their own, with retries."""
+    """Runs units of work in transactions of their own, with retries.
+
+    ``max_retries`` overrides the settings' (0: one attempt); ``give_up_level`` is the level of
+    the message when the retries are exhausted (error, unless the caller expects it).
+    """
 
     def __init__(
         self,
@@ -39,11 +43,15 @@ class TransactionRunner:
         settings: Settings,
         *,
         label: str,
+        max_retries: int | None = None,
+        give_up_level: int = logging.ERROR,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
         self._label = label
+        self._max_retries = settings.max_retries if max_retries is None else max_retries
+        self._give_up_level = give_up_level
         self._sleep = sleep
 
     def delay_ms(self, attempt: int) -> float:
@@ -60,8 +68,9 @@ class TransactionRunner:
                 with wrap_db_errors():
                     return fn()
             except TransientRepositoryError as exc:
-                if attempt >= self._settings.max_retries:
-                    log.error(
+                if attempt >= self._max_retries:
+                    log.log(
+                        self._give_up_level,
                         "audit store %s: giving up trying to %s after %d attempt(s): %s",
                         self._label,
                         what,
