@@ -188,6 +188,14 @@ def _run(argv: Sequence[str], out: Output) -> int:
     return rc
 
 
+def _log_stop(exc: BaseException) -> None:
+    """Log an error that stopped the command (error level, with its class) for log readers;
+    only once logging is configured (the one-line message on stderr follows it)."""
+    if logging.getLogger("tallyclerk").handlers:
+        log.error("stopped (%s): %s", type(exc).__name__, exc,
+                  extra={"error_class": type(exc).__name__})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script exits with it)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -199,11 +207,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error(str(exc))
         return EXIT_USAGE
     except (SinkError, AuditStoreError, RepositoryError) as exc:
+        _log_stop(exc)
         out.error(str(exc))
         if debug:
             out.stderr.write(traceback.format_exc())
         return EXIT_STOPPED
     except TallyclerkError as exc:
+        _log_stop(exc)
         out.error(f"{type(exc).__name__}: {exc}")
         if debug:
             out.stderr.write(traceback.format_exc())
