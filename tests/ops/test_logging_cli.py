@@ -93,3 +93,15 @@ def test_bad_log_settings_are_usage_errors(tmp_path: Path) -> None:
     assert r.code == 2 and r.err.startswith("tallyclerk: error: TALLYCLERK_LOG_FORMAT")
     r = tallyclerk("status", "--log-level", "loud", cwd=tmp_path)
     assert r.code == 2 and "Traceback" not in r.err and len(r.err.splitlines()) == 1
+
+
+def test_an_error_that_stops_the_command_is_logged_with_its_class(tmp_path: Path) -> None:
+    files(tmp_path)
+    r = tallyclerk("load", "good.csv", "--table", "t", "--log-format", "json",
+                   "--audit", "sqlite:////nonexistent-dir/sub/audit.db", cwd=tmp_path)
+    assert r.code == 3
+    *logged, last = r.err.strip().splitlines()
+    assert last.startswith("tallyclerk: error: ")  # the one line for people, last
+    errors = [json.loads(line) for line in logged if line.startswith("{")]
+    assert [(e["level"], e["logger"]) for e in errors] == [("error", "tallyclerk.cli")]
+    assert errors[0]["error_class"].endswith("RepositoryError")
