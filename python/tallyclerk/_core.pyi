@@ -427,7 +427,8 @@ class RecordBatch:
         lines: Sequence[int],
         raws: Sequence[str] | None = None,
     ) -> RecordBatch:
-        """Build a batch from Python values (str, int, float, bool, None; others as str).
+        """Build a batch from Python values (str, int, float, bool, None; dict and list as
+        compact JSON text; others as ``str(obj)``).
 
         Raises:
             ValueError: a row's length differs from ``columns``, the lengths of ``rows``,

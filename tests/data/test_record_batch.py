@@ -87,7 +87,9 @@ def test_from_rows_checks_shapes_and_converts_values() -> None:
         RecordBatch.from_rows(["a"], [[1]], [], [1])
     with pytest.raises(ValueError, match="appears twice"):
         RecordBatch.from_rows(["a", "a"], [[1, 2]], [1], [1])
-    b = RecordBatch.from_rows(["v"], [[None], [True], [3], [2.5], ["s"], [2**80], [[1]]],
-                              list(range(7)), list(range(7)))
-    assert b.column("v") == [None, True, 3, 2.5, "s", str(2**80), "[1]"]
-    assert len(b) == 7 and b.num_rows == 7
+    b = RecordBatch.from_rows(["v"], [[None], [True], [3], [2.5], ["s"], [2**80], [[1, "é"]],
+                                      [{"a": {"b": None}}], [(1, 2)]],
+                              list(range(9)), list(range(9)))
+    assert b.column("v") == [None, True, 3, 2.5, "s", str(2**80), '[1,"é"]',
+                             '{"a":{"b":null}}', "(1, 2)"]
+    assert len(b) == 9 and b.num_rows == 9

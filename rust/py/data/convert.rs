@@ -80,7 +80,8 @@ impl<T> IntoPy<T> for Result<T, DataError> {
 }
 
 /// A Python value as a batch value: None, bool, int (beyond 64 bits: its decimal text, which
-/// an integer field then rejects), float, str; anything else as `str(obj)`.
+/// an integer field then rejects), float, str; dict and list as compact JSON text (what a
+/// nested JSONL value means); anything else as `str(obj)`.
 pub fn value_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     if obj.is_none() {
         Ok(Value::Null)
@@ -95,6 +96,14 @@ pub fn value_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
         }
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         Ok(Value::Real(f.value()))
+    } else if obj.is_instance_of::<PyDict>() || obj.is_instance_of::<pyo3::types::PyList>() {
+        // Nested JSON values (from a JSONL loader) load as compact JSON text.
+        let json = obj.py().import("json")?;
+        let kwargs = PyDict::new(obj.py());
+        kwargs.set_item("ensure_ascii", false)?;
+        kwargs.set_item("separators", (",", ":"))?;
+        let text = json.call_method("dumps", (obj,), Some(&kwargs))?;
+        Ok(Value::Text(text.extract()?))
     } else {
         Ok(Value::Text(obj.str()?.to_str()?.to_string()))
     }
