@@ -779,3 +779,19 @@ def test_locked_database_does_not_stall_the_watchdog(tmp_path: Path) -> None:
             holder.close()
         assert timed_out.wait(30)  # recorded once the lock is released
         assert svc.finish_batch(batch)["status"] == "timed_out"
+
+
+def test_close_marks_unfinished_batches_failed(tmp_path: Path, db_path: str) -> None:
+    svc = AuditService(f"sqlite:///{db_path}", settings=Settings())
+    batch = svc.start_batch(TARGET, {})
+    claim = svc.claim_file(batch, _write(tmp_path / "a.csv", "1"), TARGET)
+    assert isinstance(claim, FileClaim)
+    svc.close()
+    with AuditService(f"sqlite:///{db_path}", settings=Settings()) as again:
+        report = again.batch_report(batch)
+        assert report["status"] == "failed"
+        assert report["files"][0]["status"] == "failed"
+        fresh = again.start_batch(TARGET, {})
+        retry = again.claim_file(fresh, claim.path, TARGET)
+        assert isinstance(retry, FileClaim) and retry.replaces == (claim.file_id,)
+        again.finish_batch(fresh)

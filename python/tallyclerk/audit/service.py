@@ -142,7 +142,7 @@ class AuditService:
         # Lease heartbeats run on the watchdog thread: one attempt with a short busy timeout,
         # so a long data transaction holding SQLite's write lock never stalls the watchdog (the
         # lease is renewed at the next heartbeat; nobody can reclaim while the lock is held).
-        hb_busy_ms = min(self.settings.busy_timeout_ms, int(self.settings.heartbeat_s * 500))
+        hb_busy_ms = min(self.settings.busy_timeout_ms, int(self.settings.heartbeat_s * 500), 250)
         self._hb_engine = create_audit_engine(
             self._db, replace(self.settings, busy_timeout_ms=hb_busy_ms)
         )
@@ -211,6 +211,7 @@ class AuditService:
             self._closed = True
         deadline = time.monotonic() + max(0.0, timeout)
         self._watchdog.stop()
+        self._abandon_running_batches()
         writer_stopped = True
         if self._queue is not None:
             try:
@@ -233,6 +234,39 @@ class AuditService:
             )
         self._engine.dispose(close=writer_stopped)
         self._hb_engine.dispose()
+
+    def _abandon_running_batches(self) -> None:
+        """Batches never finished (the caller died mid-batch): ``failed``, files released.
+
+        One short attempt each (the heartbeat's runner), so close stays bounded; a failure is
+        logged, and the next claim of their files treats them as dead owners anyway.
+        """
+        with self._lock:
+            abandoned = list(self._batches)
+            self._batches.clear()
+        reason = "the audit service closed before the batch finished"
+        for batch_id in abandoned:
+            now = _utcnow()
+
+            def work(repo: AuditRepository, batch_id: str = batch_id, now: datetime = now) -> None:
+                repo.release_batch_files(
+                    batch_id, error=reason, error_class="Interrupted", finished_at=now
+                )
+                repo.update_batch(
+                    batch_id,
+                    only_if_status="running",
+                    status="failed",
+                    finished_at=now,
+                    error_class="Interrupted",
+                    error_message=reason,
+                )
+
+            try:
+                self._hb_runner.run(work, what=f"close running batch {batch_id}")
+            except RepositoryError as exc:
+                log.error("batch %s left running in the audit store: %s", batch_id, exc)
+                continue
+            log.error("batch %s was still running at close: marked failed", batch_id)
 
     @property
     def closed(self) -> bool:
