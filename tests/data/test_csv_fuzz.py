@@ -140,3 +140,35 @@ def test_python_csv_round_trips(tmp_path: Path, ncols: int, body: list[list[str]
     assert expected_lines == [n for b in batches for n in b.lines()]
     assert all(b.num_rejected == 0 for b in batches)
     assert reader.bytes_read == path.stat().st_size
+
+
+@FUZZ
+@given(
+    ncols=st.integers(1, 3),
+    body=st.lists(st.tuples(st.lists(FIELD, min_size=4, max_size=4), st.booleans()),
+                  min_size=1, max_size=15),
+    terminator=st.sampled_from(["\r\n", "\n"]),
+)
+def test_rows_of_the_wrong_length_keep_their_raw_text(
+        tmp_path: Path, ncols: int, body: list[tuple[list[str], bool]], terminator: str) -> None:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator=terminator)
+    w.writerow([f"c{i}" for i in range(ncols)])
+    expected = []
+    for fields, wrong in body:
+        row = [f.replace("\r", "") if terminator == "\n" else f for f in fields]
+        row = row[: ncols + 1] if wrong else row[:ncols]
+        start = len(out.getvalue())
+        w.writerow(row)
+        expected.append(out.getvalue()[start:].removesuffix(terminator) if wrong else None)
+    path = tmp_path / "raw.csv"
+    path.write_text(out.getvalue(), newline="")
+    batches = list(CsvReader(str(path), batch_rows=4))
+    got: list[str | None] = []
+    for b in batches:
+        rejects = {r.index: r for r in b.rejects()}
+        for i in range(len(b)):
+            r = rejects.get(i)
+            assert r is None or r.rule == "row-length"
+            got.append(r.raw if r else None)
+    assert got == expected
