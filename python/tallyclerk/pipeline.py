@@ -51,7 +51,7 @@ from typing import Any
 
 import pluggy
 
-from tallyclerk import TableSchema, WriteBehindQueue
+from tallyclerk import TableSchema, WriteBehindQueue, faults
 from tallyclerk._core import BatchAccumulator, FileEvent, RecordBatch
 from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
@@ -453,7 +453,9 @@ class Pipeline:
     def _loaded(self, claim: FileClaim, st: _FileState) -> _Outcome:
         result = st.result()
         if not self._shared:
+            faults.point("after-data-commit-before-manifest")
             self.audit.finish_file(claim, "loaded", result, st.rejects)
+        faults.point("after-commit-before-event")
         self._count(FileEvent.LOADED, st)
         self._rows_total += st.rows_read
         self._record("file_loaded", batch_id=self._batch_id, file_id=claim.file_id,
@@ -515,6 +517,7 @@ class Pipeline:
                 self._stream(source, fw, claim, ctx, st, shared)
                 if shared is not None:
                     self.audit.commit_file_in(shared, claim, st.result())
+                faults.point("before-data-commit")
                 fw.commit()
             except BaseException:
                 st.abandon = True
@@ -568,6 +571,7 @@ class Pipeline:
                     elapsed = time.perf_counter() - started
                     if rejects and shared is not None:
                         audit.add_rejects_in(shared, claim, rejects)
+                    faults.point("batch-written")
                 sizer.observe(batch.num_rows, elapsed, batch.bytes)
                 st.rows_written += written
                 self.hook.tallyclerk_rows_written(context=ctx, rows=written, seconds=elapsed)
