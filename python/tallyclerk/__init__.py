@@ -18,6 +18,7 @@ from tallyclerk.errors import (
     QueueFull,
     TallyclerkError,
 )
+from tallyclerk.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from tallyclerk._core import (
@@ -85,4 +86,5 @@ __all__ = [
     "Watchdog",
     "WriteBehindQueue",
     "file_fingerprint",
+    "hookimpl",
 ]
