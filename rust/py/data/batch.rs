@@ -1,6 +1,6 @@
 //! `Reject` and `RecordBatch`.
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -55,6 +55,18 @@ impl PyRecordBatch {
     /// Run `f` on the batch, locked while detached from the interpreter.
     fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut RecordBatch) -> T + Send) -> T {
         py.detach(|| f(&mut self.inner.lock()))
+    }
+
+    /// Lock the batch while attached (to build Python objects from it) without ever blocking
+    /// other Python threads: when another thread holds it (validating or inserting, detached),
+    /// wait for it detached, then retry.
+    fn lock_attached(&self, py: Python<'_>) -> MutexGuard<'_, RecordBatch> {
+        loop {
+            if let Some(guard) = self.inner.try_lock() {
+                return guard;
+            }
+            py.detach(|| drop(self.inner.lock()));
+        }
     }
 }
 
@@ -141,7 +153,7 @@ impl PyRecordBatch {
 
     fn column<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyList>> {
         guard(|| {
-            let b = self.inner.lock();
+            let b = self.lock_attached(py);
             let k = b
                 .column_index(name)
                 .ok_or_else(|| PyKeyError::new_err(format!("no column {name:?} in the batch")))?;
@@ -165,7 +177,7 @@ impl PyRecordBatch {
 
     fn rows<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         guard(|| {
-            let b = self.inner.lock();
+            let b = self.lock_attached(py);
             let mut out = Vec::with_capacity(b.len());
             for i in 0..b.len() {
                 let cells = b
@@ -181,7 +193,7 @@ impl PyRecordBatch {
 
     fn to_pylist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         guard(|| {
-            let b = self.inner.lock();
+            let b = self.lock_attached(py);
             let mut out = Vec::with_capacity(b.len());
             for i in 0..b.len() {
                 let d = PyDict::new(py);
@@ -244,7 +256,7 @@ impl PyRecordBatch {
 
     fn rejects(&self, py: Python<'_>) -> PyResult<Vec<PyReject>> {
         guard(|| {
-            let b = self.inner.lock();
+            let b = self.lock_attached(py);
             b.rejects()
                 .map(|(i, r)| {
                     let raw = match &r.raw {

@@ -4,8 +4,9 @@
 //! Thin: they convert arguments, detach from the interpreter around parsing, validation,
 //! inserts and hashing, and map [`DataError`](crate::data::DataError) to `tallyclerk.errors`.
 //! Mutable Rust state sits behind a `parking_lot::Mutex`. Long work (parsing, validating,
-//! inserting) locks it while detached; accessors that build Python objects lock it while
-//! attached but never wait for anything else while holding it, so no thread can deadlock.
+//! inserting) locks it while detached; accessors that build Python objects take it attached
+//! only when it is free (otherwise they wait for it detached), so no thread ever blocks the
+//! interpreter waiting for a lock, and none holds a lock while waiting for the interpreter.
 
 use pyo3::prelude::*;
 
