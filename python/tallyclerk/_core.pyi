@@ -8,6 +8,23 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, final
 
+__all__ = [
+    "BatchAccumulator",
+    "BatchTimeout",
+    "CsvReader",
+    "FileEvent",
+    "MetricsSnapshot",
+    "QueueStats",
+    "RecordBatch",
+    "Reject",
+    "SqliteWriter",
+    "TableSchema",
+    "Watchdog",
+    "WriteBehindQueue",
+    "__version__",
+    "file_fingerprint",
+]
+
 __version__: str
 
 # ============================================================================================
