@@ -32,7 +32,9 @@ pub fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
             } else {
                 "unknown panic".to_string()
             };
-            Err(InternalError::new_err(format!("internal error in tallyclerk core: {msg}")))
+            Err(InternalError::new_err(format!(
+                "internal error in tallyclerk core: {msg}"
+            )))
         }
     }
 }
