@@ -52,11 +52,13 @@ class Ratio:
     value: float
     target: float
     floor: float
-    direction: str  # "at least" or "at most"
+    direction: str  # "at least", "at most" or "report" (no target: shown, never asserted)
     detail: str
 
     @property
     def ok(self) -> bool:
+        if self.direction == "report":
+            return True
         if self.direction == "at least":
             return self.value >= self.floor
         return self.value <= self.floor
@@ -86,6 +88,12 @@ def check_ratio(name: str, value: float, *, at_least: float | None = None,
     )
 
 
+def report_ratio(name: str, value: float, *, target: str = "", detail: str = "") -> None:
+    """Record a figure for the table without asserting it (a moonshot, a quick-mode memory
+    ratio that only means something at full size, a peer without a target)."""
+    RESULTS.append(Ratio(name, value, 0.0, 0.0, "report", f"{target} {detail}".strip()))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not RESULTS:
         return
@@ -93,6 +101,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     tr.section(f"tallyclerk ratios (mode {MODE})")
     tr.write_line(f"{'benchmark':58} {'ratio':>8} {'target':>12} {'floor':>8}  ok  detail")
     for r in RESULTS:
+        if r.direction == "report":
+            tr.write_line(f"{r.name:58} {r.value:8.2f} {'(report)':>12} {'':8}  --  {r.detail}")
+            continue
         sign = ">=" if r.direction == "at least" else "<="
         tr.write_line(
             f"{r.name:58} {r.value:8.2f} {sign + format(r.target, '.2f'):>12} "

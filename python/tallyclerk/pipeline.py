@@ -222,6 +222,7 @@ class Pipeline:
         self._file_retries = 0
         self._sink_totals = {"retried": 0, "dead_lettered": 0, "high_water": 0}
         self._correlation_id: str | None = None
+        self._events = bool(getattr(settings, "audit_events", True))
 
     # -- batch ------------------------------------------------------------------------------
 
@@ -302,7 +303,8 @@ class Pipeline:
         return report
 
     def _record(self, event_type: str, **fields: Any) -> None:
-        self.audit.record(event_type, correlation_id=self._correlation_id, **fields)
+        if self._events:  # settings.audit_events; the manifest is written either way
+            self.audit.record(event_type, correlation_id=self._correlation_id, **fields)
 
     def _sample(self, queue: WriteBehindQueue | None) -> None:
         """Report queue, retry and breaker figures to ``tallyclerk_pipeline_stats``."""

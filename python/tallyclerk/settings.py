@@ -73,6 +73,10 @@ class Settings:
     backoff_initial_ms: float = field(default=10.0, metadata=_doc("first retry delay"))
     backoff_max_ms: float = field(default=2000.0, metadata=_doc("cap on a retry delay"))
     audit_async: bool = field(default=True, metadata=_doc("write audit events behind the caller"))
+    audit_events: bool = field(
+        default=True,
+        metadata=_doc("record the load's audit events (the manifest is always kept)"),
+    )
     busy_timeout_ms: int = field(default=5000, metadata=_doc("SQLite busy timeout"))
     synchronous: Synchronous = field(default="NORMAL", metadata=_doc("SQLite PRAGMA synchronous"))
     connect_timeout_s: float = field(default=10.0, metadata=_doc("database connect timeout"))
@@ -177,6 +181,7 @@ _CHECKS: dict[str, Check] = {
     "backoff_initial_ms": _POSITIVE,
     "backoff_max_ms": _POSITIVE,
     "audit_async": _bool,
+    "audit_events": _bool,
     "busy_timeout_ms": _int(0),
     "synchronous": _synchronous,
     "connect_timeout_s": _POSITIVE,
