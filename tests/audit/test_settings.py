@@ -48,10 +48,11 @@ def test_env_overrides_file_and_overrides_win_over_env(tmp_path: Path) -> None:
     env = {
         "TALLYCLERK_QUEUE_MAX_ITEMS": "20",
         "TALLYCLERK_AUDIT_ASYNC": "off",
+        "TALLYCLERK_AUDIT_EVENTS": "0",
         "TALLYCLERK_BENCH": "quick",  # not a setting: ignored
     }
     s = load_settings(start_dir=tmp_path, env=env)
-    assert (s.queue_max_items, s.audit_async) == (20, False)
+    assert (s.queue_max_items, s.audit_async, s.audit_events) == (20, False, False)
     overrides = {"queue_max_items": 30, "lease_s": None}
     s = load_settings(start_dir=tmp_path, env=env, overrides=overrides)
     assert s.queue_max_items == 30
