@@ -86,7 +86,8 @@ def test_sigkill_at_random_points_then_rerun_loads_every_row_once(
     rng = random.Random(seed)
     paths = write_dataset(tmp_path, FILES, ROWS_PER_FILE)
     write_schema(tmp_path)
-    data_db, audit_db = tmp_path / "data.db", tmp_path / ("audit.db" if separate_audit else "data.db")
+    data_db = tmp_path / "data.db"
+    audit_db = tmp_path / "audit.db" if separate_audit else data_db
     into = "sqlite:///data.db"
     audit = "sqlite:///audit.db" if separate_audit else None
     full_s = 2.5 * SCALE  # a timer range that covers start-up, the files and the report
