@@ -53,6 +53,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "tallyclerk.builtins.jsonl_loader",
     "tallyclerk.builtins.tableschema_validator",
     "tallyclerk.builtins.sqlite_sink",
+    "tallyclerk.builtins.postgres_sink",
     "tallyclerk.builtins.sqlalchemy_sink",
     "tallyclerk.metrics",
 )

@@ -1,0 +1,304 @@
+"""The PostgreSQL fast path: each record batch goes to the target table with ``COPY FROM STDIN``.
+
+Claims ``postgresql://``, ``postgresql+psycopg://`` and ``postgres://`` URLs (``tryfirst``, so it
+answers before the generic SQLAlchemy sink). Uses psycopg 3 directly, one connection per sink:
+
+* identifiers (table and column names, which come from users and data) are composed with
+  :mod:`psycopg.sql` only, never formatted into SQL text;
+* the target table is created from the Table Schema (``string`` text, ``integer`` bigint,
+  ``number`` double precision, ``boolean``, ``date``, ``datetime`` timestamptz) plus
+  ``_tc_file_id BIGINT``, inside the file's transaction (a file that fails leaves no table
+  behind). Concurrent workers creating the same table are serialized by a transaction-scoped
+  advisory lock, taken only while the table is missing;
+* one transaction per file. The connection is the file's
+  :class:`~tallyclerk.protocols.SqlExecutor` (``%s`` parameters), so when the audit store is
+  the same database, the rows, the rejects and the fenced manifest update commit together;
+* timeouts: ``connect_timeout_s`` is libpq's ``connect_timeout``; ``read_timeout_s`` is the
+  server's ``statement_timeout`` for every statement (one COPY per record batch). The session
+  time zone is UTC, so a datetime without a zone is read as UTC.
+
+Errors become :class:`~tallyclerk.errors.SinkError` with the password masked, ``transient`` for
+serialization failures, deadlocks, lock or statement timeouts and lost connections.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tallyclerk.dburl import mask_secrets, parse_url
+from tallyclerk.errors import ConfigError, SinkError
+from tallyclerk.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from tallyclerk._core import RecordBatch, TableSchema
+    from tallyclerk.audit import FileClaim
+
+__all__ = ["PostgresFileWrite", "PostgresSink", "tallyclerk_open_sink"]
+
+log = logging.getLogger("tallyclerk.sink.postgres")
+
+FILE_ID_COLUMN = "_tc_file_id"
+_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
+
+PG_TYPES: Mapping[str, str] = {
+    "string": "text",
+    "integer": "bigint",
+    "number": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "timestamptz",
+}
+
+# serialization failure, deadlock, lock not available, query canceled (statement_timeout),
+# admin shutdown, crash shutdown, cannot connect now
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03"})
+
+
+def claims_url(url: str) -> bool:
+    """Whether ``url`` is a PostgreSQL URL this sink handles."""
+    return isinstance(url, str) and url.startswith(_SCHEMES)
+
+
+def sink_error(exc: BaseException, action: str) -> SinkError:
+    """A psycopg error as a :class:`SinkError`, transient when retrying the file may help."""
+    import psycopg
+
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    state = getattr(exc, "sqlstate", None)
+    transient = isinstance(exc, psycopg.OperationalError) or (
+        isinstance(state, str) and (state in _TRANSIENT_SQLSTATES or state.startswith("08"))
+    )
+    return SinkError(mask_secrets(f"{action}: {text}"), transient=transient)
+
+
+def connect_kwargs(url: str, settings: Any) -> dict[str, Any]:
+    """psycopg ``connect()`` arguments for a tallyclerk PostgreSQL URL and the settings."""
+    db = parse_url(url)
+    u = db.url
+    kwargs: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("host", u.host),
+            ("port", u.port),
+            ("user", u.username),
+            ("password", u.password),
+            ("dbname", u.database),
+        )
+        if value is not None
+    }
+    for key, value in u.query.items():
+        kwargs[key] = value if isinstance(value, str) else value[-1]
+    connect_s = float(getattr(settings, "connect_timeout_s", 10.0))
+    read_s = float(getattr(settings, "read_timeout_s", 30.0))
+    kwargs["connect_timeout"] = max(1, round(connect_s))
+    options = [str(kwargs.pop("options", "")).strip(), "-c timezone=UTC"]
+    if read_s > 0:
+        options.append(f"-c statement_timeout={max(1, round(read_s * 1000))}")
+    kwargs["options"] = " ".join(o for o in options if o)
+    return kwargs
+
+
+class PgExecutor:
+    """The :class:`~tallyclerk.protocols.SqlExecutor` face of the file's connection (``%s``)."""
+
+    dialect_name = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self.conn.cursor() as cur:
+            cur.execute(sql.encode(), tuple(params))
+            return cur.rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        if not rows:
+            return 0
+        with self.conn.cursor() as cur:
+            cur.executemany(sql.encode(), [tuple(r) for r in rows])
+            return cur.rowcount
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cur:
+            cur.execute(sql.encode(), tuple(params))
+            return [tuple(row) for row in cur.fetchall()]
+
+
+class PostgresFileWrite:
+    """One file's transaction: the table created if missing, then one COPY per record batch."""
+
+    def __init__(
+        self, sink: PostgresSink, table: str, schema: TableSchema, file_id: int
+    ) -> None:
+        from psycopg import sql
+
+        self._sink = sink
+        self._conn = sink.connection()
+        self._file_id = file_id
+        self._names = [str(f["name"]) for f in schema.fields()]
+        self.executor = PgExecutor(self._conn)
+        columns = sql.SQL(", ").join(
+            sql.Identifier(name) for name in [*self._names, FILE_ID_COLUMN]
+        )
+        self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), columns)
+        try:
+            sink.ensure_table(self._conn, table, schema)
+        except BaseException:
+            self.rollback()
+            raise
+
+    def write(self, batch: RecordBatch) -> int:
+        """COPY the batch's valid rows, each tagged with the file id; returns how many."""
+        import psycopg
+
+        rows = batch.rows()
+        if batch.num_rejected:
+            rejected = {r.index for r in batch.rejects()}
+            rows = [row for i, row in enumerate(rows) if i not in rejected]
+        if not rows:
+            return 0
+        names = batch.columns
+        extra = (self._file_id,)
+        if names != self._names:
+            positions = [names.index(n) if n in names else -1 for n in self._names]
+            rows = [tuple(row[p] if p >= 0 else None for p in positions) for row in rows]
+        try:
+            with self._conn.cursor() as cur, cur.copy(self._copy) as copy:
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row + extra)
+        except psycopg.Error as exc:
+            raise sink_error(exc, f"COPY into {self._sink.table_label} failed") from exc
+        return len(rows)
+
+    def commit(self) -> None:
+        import psycopg
+
+        try:
+            self._conn.commit()
+        except psycopg.Error as exc:
+            self._sink.discard()
+            raise sink_error(exc, "commit failed") from exc
+
+    def rollback(self) -> None:
+        import psycopg
+
+        try:
+            self._conn.rollback()
+        except psycopg.Error as exc:
+            log.warning("rollback failed (%s); the connection is dropped", mask_secrets(str(exc)))
+            self._sink.discard()
+
+
+class PostgresSink:
+    """A PostgreSQL database written with COPY through one psycopg 3 connection.
+
+    Args:
+        url: ``postgresql://``, ``postgresql+psycopg://`` or ``postgres://``.
+        settings: a :class:`tallyclerk.settings.Settings` (timeouts).
+
+    Raises:
+        ConfigError: psycopg is not installed, or the URL is not a usable PostgreSQL URL.
+    """
+
+    def __init__(self, url: str, *, settings: Any = None) -> None:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "--into postgresql:// needs psycopg 3: pip install 'tallyclerk[postgres]'"
+            ) from None
+        self.url = parse_url(url).masked
+        self._kwargs = connect_kwargs(url, settings)
+        self._conn: psycopg.Connection[Any] | None = None
+        self._target: tuple[str, TableSchema] | None = None
+        self._ready: set[str] = set()
+        self.table_label = "?"
+
+    def connection(self) -> psycopg.Connection[Any]:
+        """The sink's connection (opened on first use, again after it was lost)."""
+        import psycopg
+
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        self.discard()
+        try:
+            conn = psycopg.connect(**self._kwargs)
+        except psycopg.Error as exc:
+            raise sink_error(exc, f"cannot connect to {self.url}") from exc
+        self._conn = conn
+        self._ready.clear()
+        return conn
+
+    def discard(self) -> None:
+        """Close the connection (a new one is opened by the next file)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def prepare(self, table: str, schema: TableSchema) -> None:
+        """Name the target; the table is created (if missing) in each file's transaction."""
+        self._target = (table, schema)
+        self.table_label = repr(table)
+
+    def begin_file(self, claim: FileClaim) -> PostgresFileWrite:
+        if self._target is None:
+            raise RuntimeError("PostgresSink.prepare() must be called before begin_file()")
+        table, schema = self._target
+        return PostgresFileWrite(self, table, schema, claim.file_id)
+
+    def ensure_table(self, conn: psycopg.Connection[Any], table: str, schema: TableSchema) -> None:
+        """Create ``table`` in the open transaction unless it exists.
+
+        ``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent creator, so while the
+        table is missing a transaction-scoped advisory lock on its name serializes the
+        creators; the lock is not taken once the table exists.
+        """
+        import psycopg
+        from psycopg import sql
+
+        if table in self._ready:
+            return
+        ident = sql.Identifier(table).as_string(conn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT to_regclass(%s) IS NOT NULL", (ident,))
+                found = cur.fetchone()
+                if found is not None and found[0]:
+                    self._ready.add(table)
+                    return
+                cur.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", ("tallyclerk:table:" + ident,)
+                )
+                columns = [
+                    sql.SQL("{} {}").format(
+                        sql.Identifier(str(f["name"])),
+                        sql.SQL(PG_TYPES.get(str(f["type"]), "text")),  # fixed words only
+                    )
+                    for f in schema.fields()
+                ]
+                columns.append(sql.SQL("{} bigint").format(sql.Identifier(FILE_ID_COLUMN)))
+                cur.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                        sql.Identifier(table), sql.SQL(", ").join(columns)
+                    )
+                )
+        except psycopg.Error as exc:
+            raise sink_error(exc, f"cannot create table {table!r}") from exc
+        # not added to _ready: a rollback of this file drops the table again
+
+    def close(self) -> None:
+        self.discard()
+
+
+@hookimpl(tryfirst=True)
+def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> PostgresSink | None:
+    """Open ``postgresql://`` (and ``postgresql+psycopg://``, ``postgres://``) URLs with COPY."""
+    if not claims_url(url):
+        return None
+    return PostgresSink(url, settings=options.get("settings"))
