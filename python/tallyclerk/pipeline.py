@@ -569,11 +569,18 @@ class Pipeline:
                     if st.abandon:
                         return
                     started = time.perf_counter()
-                    written = fw.write(batch)
-                    elapsed = time.perf_counter() - started
-                    if rejects and shared is not None:
-                        audit.add_rejects_in(shared, claim, rejects)
-                    faults.point("batch-written")
+                    try:
+                        written = fw.write(batch)
+                        elapsed = time.perf_counter() - started
+                        if rejects and shared is not None:
+                            audit.add_rejects_in(shared, claim, rejects)
+                        faults.point("batch-written")
+                    except BaseException as exc:  # noqa: BLE001 - re-raised by the reader
+                        # handed to the reader thread, which fails the file with it (logged
+                        # once, there); not through the queue's dead-letter path, which would
+                        # log it again with a traceback on the user's terminal
+                        st.writer_error = exc
+                        return
                 sizer.observe(batch.num_rows, elapsed, batch.bytes)
                 st.rows_written += written
                 self.hook.tallyclerk_rows_written(context=ctx, rows=written, seconds=elapsed)
