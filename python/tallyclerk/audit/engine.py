@@ -98,6 +98,10 @@ def ensure_schema(engine: Engine) -> int:
         AuditStoreError: the store was written by a newer tallyclerk, or a migration is missing.
     """
     with wrap_db_errors(), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # CREATE TABLE is not safe against a concurrent creator: workers starting together
+            # (on one or several machines) take turns
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('tallyclerk:schema'))")
         found = schema_version(conn)
         if found is not None and found > SCHEMA_VERSION:
             raise AuditStoreError(

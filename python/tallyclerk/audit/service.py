@@ -126,7 +126,9 @@ class AuditService:
         self._engine = create_audit_engine(self._db, self.settings)
         self._dialect = self._engine.dialect.name
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
-        self._host = socket.gethostname()
+        # TALLYCLERK_HOST overrides the host name in claim owners (containers that share a
+        # host name, simulated hosts in tests)
+        self._host = os.environ.get("TALLYCLERK_HOST") or socket.gethostname()
         self._pid = os.getpid()
         self._owner = f"{self._host}:{self._pid}"
         self._user = _current_user()
