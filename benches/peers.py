@@ -252,14 +252,14 @@ class Run:
 
 
 def run_command(name: str, argv: list[str], rows: int | None = None,
-                env: dict[str, str] | None = None) -> Run:
+                env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
     """Run ``argv`` as a child: wall time, and the child's own peak RSS (from wait4).
 
     ``rows`` is taken from the last line the child prints when not given.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
