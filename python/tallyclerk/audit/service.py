@@ -134,7 +134,7 @@ class AuditService:
         self._user = _current_user()
         self._lock = threading.Lock()
         self._batches: dict[str, BatchAccumulator] = {}
-        self._claim_started: dict[int, float] = {}
+        self._claim_started: dict[int, tuple[str, float]] = {}  # file id -> (batch, start)
         self._closed = False
         self.dead_lettered = 0
         """Audit events that were not written (queue full, or failing after retries)."""
@@ -359,6 +359,8 @@ class AuditService:
         """
         with self._lock:
             acc = self._batches.pop(batch_id, None)
+            for file_id in [f for f, (b, _) in self._claim_started.items() if b == batch_id]:
+                del self._claim_started[file_id]
         if acc is None:
             raise KeyError(f"no running batch {batch_id!r} in this audit service")
         if not self._closed:
@@ -538,7 +540,7 @@ class AuditService:
                 continue
             if isinstance(result, FileClaim):
                 with self._lock:
-                    self._claim_started[result.file_id] = time.monotonic()
+                    self._claim_started[result.file_id] = (batch_id, time.monotonic())
             return result
         raise InternalError(f"claim of {path} kept racing with other processes")
 
@@ -568,7 +570,7 @@ class AuditService:
 
     def _duration(self, claim: FileClaim) -> float | None:
         with self._lock:
-            started = self._claim_started.get(claim.file_id)
+            started = self._claim_started.get(claim.file_id, (None, None))[1]
         return None if started is None else time.monotonic() - started
 
     def finish_file(
