@@ -83,8 +83,12 @@ class JsonlSource:
             if os.path.isdir(path):
                 raise SourceError(f"{path}: is a directory", path=path)
             self._file = open(path, "rb")
+            # a UTF-8 byte order mark (Windows tools write one) is not part of the first record
+            self._start = 3 if self._file.read(3) == b"\xef\xbb\xbf" else 0
+            self._file.seek(self._start)
         except OSError as exc:
             raise SourceError(f"{path}: cannot open: {exc.strerror or exc}", path=path) from exc
+        self._bytes_read = self._start
         if schema is not None:
             self._columns = list(schema.field_names)
         else:
@@ -146,7 +150,7 @@ class JsonlSource:
                     if key not in keys:
                         keys[key] = None
         assert self._file is not None
-        self._file.seek(0)
+        self._file.seek(self._start)
         return list(keys)
 
     def __iter__(self) -> Iterator[RecordBatch]:
