@@ -64,6 +64,12 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    help="rows per record batch (0: adaptive)")
     p.add_argument("--max-field-bytes", type=_positive_int, metavar="N", default=None,
                    help="largest field (CSV) or line (JSONL) accepted")
+    p.add_argument("--workers", type=_positive_int, metavar="N", default=None,
+                   help="share the load among N worker processes (files are claimed through "
+                   "the audit store; see --load-id)")
+    p.add_argument("--load-id", metavar="ID", default=None,
+                   help="name of a load shared by several commands (e.g. on several machines "
+                   "against one PostgreSQL audit store); implies --workers 1 if not given")
     plugin_option(p)
     if pm is not None:
         pm.hook.tallyclerk_addoption.call_historic(kwargs={"parser": p, "pluginmanager": pm})
@@ -216,7 +222,7 @@ _BUILTIN_DESTS = frozenset(
     {"paths", "table", "into", "audit", "schema", "on_error", "max_rejects", "force", "json",
      "plugins", "func", "pm", "command", "debug", "log_format", "log_level", "batch_rows",
      "correlation_id", "global_log_format", "global_log_level", "global_correlation_id",
-     "max_field_bytes"}
+     "max_field_bytes", "workers", "load_id"}
 )
 
 
@@ -238,6 +244,10 @@ def request_from_args(args: argparse.Namespace) -> LoadRequest:
 def run(args: argparse.Namespace, out: Output) -> int:
     from tallyclerk.cli.report import ProgressBar, print_report
 
+    if getattr(args, "workers", None) is not None or getattr(args, "load_id", None) is not None:
+        from tallyclerk.workers import run_parallel
+
+        return run_parallel(args, out)
     req = request_from_args(args)
     bar = ProgressBar(out) if (not args.json and out.stderr_is_tty) else None
     try:

@@ -1,0 +1,365 @@
+"""The work list of a load shared by many workers: who takes which file, with leases.
+
+A *load* (``load_id``) is the set of paths given to ``tallyclerk load --workers N`` (on one or
+several machines). Each path is one row of ``tallyclerk_work``, registered idempotently by every
+command that names the load (``INSERT ... ON CONFLICT DO NOTHING`` on ``(load_id, path)``).
+Workers take rows one at a time:
+
+``pending``  nobody holds it (``lease_expires_at``, when set, is a not-before time);
+``taken``    a worker holds it: ``owner`` (``host:pid``), a fencing ``token`` and a lease the
+             worker's watchdog heartbeat renews every ``heartbeat_s``; ``file_id`` names the
+             manifest claim once the worker has one;
+``done``     finished: ``outcome`` is ``loaded``, ``skipped`` or ``failed`` and ``file_id``
+             the manifest row (claim or skip) that says how.
+
+:meth:`WorkList.take` runs ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (concurrent
+workers never wait for each other and never take the same row; on SQLite ``BEGIN IMMEDIATE``
+serializes the takers). It picks the first row, in command-line order, that is ``pending``, or
+``taken`` with an expired lease *and* no live manifest claim (the manifest lease of the dead
+worker's claim has expired too). Its owner being gone, the row is taken over with a new
+token: the dead worker's claim is then reclaimed by :meth:`AuditService.claim_file`, which
+cleans its partial rows. A stalled worker that wakes up cannot commit (the manifest's fenced
+commit raises :class:`~tallyclerk.errors.LeaseLost`) and cannot finish the row (every update
+here is fenced by the token).
+
+Reclaim bound: a dead worker's file is taken over at most ``lease_s + heartbeat_s`` after its
+last heartbeat (plus one poll of an idle worker, at most a second), assuming the hosts' clocks
+agree (leases are wall-clock times; clock skew between hosts adds to the bound).
+
+Exactly-once does not depend on this list: it is the manifest's (identity, partial unique
+indexes, fenced commit). The list only spreads the work and makes sure nothing is left
+behind while a worker lives.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, cast
+
+from sqlalchemy import (
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
+
+from tallyclerk.audit.engine import create_audit_engine, ensure_schema
+from tallyclerk.audit.models import Base, FileManifest
+from tallyclerk.audit.txn import TransactionRunner
+from tallyclerk.dburl import parse_url
+from tallyclerk.settings import Settings
+
+__all__ = ["WorkItem", "WorkList", "Taken", "check_load_id"]
+
+log = logging.getLogger("tallyclerk.workers")
+
+_REPORT_STATUS = {"replaced": "loaded"}
+
+
+class WorkItem(Base):
+    """One path of a load (see the module docstring)."""
+
+    __tablename__ = "tallyclerk_work"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    load_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int]
+    """Position on the command line that registered it (the order work is taken in)."""
+    path: Mapped[str] = mapped_column(Text)
+    target_table: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str | None] = mapped_column(String(255))
+    token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None]
+    takes: Mapped[int] = mapped_column(default=0)
+    batch_id: Mapped[str | None] = mapped_column(String(32))
+    """The worker batch that took it last."""
+    file_id: Mapped[int | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    registered_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("uq_tallyclerk_work_path", "load_id", "path", unique=True),
+        Index("ix_tallyclerk_work_take", "load_id", "status", "seq"),
+    )
+
+
+def check_load_id(load_id: str) -> str:
+    """``load_id`` if usable (1-64 of ``A-Za-z0-9._:-``), else :class:`ConfigError`."""
+    from tallyclerk.errors import ConfigError
+
+    ok = 0 < len(load_id) <= 64 and all(c.isascii() and (c.isalnum() or c in "._:-")
+                                        for c in load_id)
+    if not ok:
+        raise ConfigError(f"--load-id must be 1-64 characters of A-Z a-z 0-9 . _ : -, got "
+                          f"{load_id!r}")
+    return load_id
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A work item this worker holds."""
+
+    id: int
+    path: str
+    token: str
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class WorkList:
+    """The work list of the audit store at ``url`` (creates its table when missing)."""
+
+    def __init__(self, url: str, *, settings: Settings, owner: str = "") -> None:
+        self.settings = settings
+        self.owner = owner
+        db = parse_url(url)
+        self._engine: Engine = create_audit_engine(db, settings)
+        self._runner = TransactionRunner(sessionmaker(self._engine), settings, label=db.masked)
+        self._beat = TransactionRunner(
+            sessionmaker(self._engine), settings, label=db.masked, max_retries=0,
+            give_up_level=logging.WARNING,
+        )
+        self._t: Table = cast(Table, WorkItem.__table__)
+        try:
+            self._runner.retrying(lambda: ensure_schema(self._engine), what="create the schema")
+            self._runner.retrying(self._create, what="create the work list")
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def _create(self) -> None:
+        with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('tallyclerk:schema'))")
+            self._t.create(conn, checkfirst=True)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _tx(self, fn: Any, *, what: str, runner: TransactionRunner | None = None) -> Any:
+        def once() -> Any:
+            with self._engine.begin() as conn:
+                return fn(conn)
+
+        return (runner or self._runner).retrying(once, what=what)
+
+    # --- registering -------------------------------------------------------------------------
+
+    def register(self, load_id: str, table: str, paths: Sequence[str]) -> None:
+        """Add ``paths`` to the load (paths already in it are left as they are)."""
+        now = _now()
+        rows = [
+            {"load_id": load_id, "seq": i, "path": p, "target_table": table,
+             "status": "pending", "takes": 0, "registered_at": now}
+            for i, p in enumerate(dict.fromkeys(paths))
+        ]
+
+        def work(conn: Connection) -> None:
+            if not rows:
+                return
+            if conn.dialect.name == "postgresql":
+                conn.execute(postgresql.insert(self._t).on_conflict_do_nothing(), rows)
+            else:
+                conn.execute(sqlite.insert(self._t).on_conflict_do_nothing(), rows)
+
+        self._tx(work, what=f"register the files of load {load_id}")
+
+    # --- taking and finishing ----------------------------------------------------------------
+
+    def take(self, load_id: str, batch_id: str) -> Taken | None:
+        """Take the next available item (see the module docstring), or None."""
+        t = self._t
+        f = cast(Table, FileManifest.__table__)
+
+        def work(conn: Connection) -> Taken | None:
+            now = _now()
+            live_claim = exists().where(
+                f.c.id == t.c.file_id, f.c.status == "loading", f.c.lease_expires_at > now
+            )
+            stmt = (
+                select(t.c.id, t.c.path)
+                .where(t.c.load_id == load_id)
+                .where(
+                    or_(
+                        and_(t.c.status == "pending",
+                             or_(t.c.lease_expires_at.is_(None), t.c.lease_expires_at <= now)),
+                        and_(t.c.status == "taken", t.c.lease_expires_at <= now, ~live_claim),
+                    )
+                )
+                .order_by(t.c.seq, t.c.id)
+                .limit(1)
+                .with_for_update(skip_locked=True, of=t)
+            )
+            found = conn.execute(stmt).first()
+            if found is None:
+                return None
+            token = uuid.uuid4().hex
+            conn.execute(
+                update(t)
+                .where(t.c.id == found.id)
+                .values(status="taken", owner=self.owner, token=token, batch_id=batch_id,
+                        file_id=None, takes=t.c.takes + 1,
+                        lease_expires_at=now + timedelta(seconds=self.settings.lease_s))
+            )
+            return Taken(found.id, found.path, token)
+
+        taken: Taken | None = self._tx(work, what=f"take work of load {load_id}")
+        return taken
+
+    def remaining(self, load_id: str) -> int:
+        """Items of the load not done yet (held by someone, or pending)."""
+        t = self._t
+        count: int = self._tx(
+            lambda conn: conn.execute(
+                select(func.count()).select_from(t)
+                .where(t.c.load_id == load_id, t.c.status != "done")
+            ).scalar_one(),
+            what=f"count the work of load {load_id}",
+        )
+        return count
+
+    def _fenced(self, item: Taken, what: str, **values: Any) -> bool:
+        t = self._t
+        stmt = (
+            update(t)
+            .where(t.c.id == item.id, t.c.token == item.token, t.c.status == "taken")
+            .values(**values)
+        )
+        changed: int = self._tx(lambda conn: conn.execute(stmt).rowcount, what=what)
+        if changed != 1:
+            log.warning("work item %s (%s) was taken over; %s not recorded", item.id,
+                        item.path, what)
+        return changed == 1
+
+    def started(self, item: Taken, file_id: int) -> bool:
+        """Record the manifest claim of a held item (its liveness now guards the item)."""
+        return self._fenced(item, "claim", file_id=file_id)
+
+    def finish(self, item: Taken, outcome: str, *, file_id: int | None,
+               error: str | None = None) -> bool:
+        """Mark a held item done (fenced by its token)."""
+        return self._fenced(item, f"outcome {outcome}", status="done", outcome=outcome,
+                            file_id=file_id, error=error, finished_at=_now(),
+                            lease_expires_at=None)
+
+    def release(self, item: Taken, *, delay_s: float = 0.0) -> bool:
+        """Give a held item back (taken again no sooner than ``delay_s`` from now)."""
+        not_before = _now() + timedelta(seconds=delay_s) if delay_s > 0 else None
+        return self._fenced(item, "release", status="pending", owner=None, token=None,
+                            file_id=None, lease_expires_at=not_before)
+
+    def renew(self, load_id: str) -> int:
+        """Extend the lease of every item this owner holds (the heartbeat; one attempt)."""
+        t = self._t
+        until = _now() + timedelta(seconds=self.settings.lease_s)
+        stmt = (
+            update(t)
+            .where(t.c.load_id == load_id, t.c.owner == self.owner, t.c.status == "taken")
+            .values(lease_expires_at=until)
+        )
+        renewed: int = self._tx(lambda conn: conn.execute(stmt).rowcount,
+                                what=f"renew the work leases of load {load_id}",
+                                runner=self._beat)
+        return renewed
+
+    # --- progress and the report -------------------------------------------------------------
+
+    def progress(self, load_id: str) -> tuple[int, int, int]:
+        """``(items done, items in all, rows read by the done items)``."""
+        t = self._t
+        f = cast(Table, FileManifest.__table__)
+
+        def work(conn: Connection) -> tuple[int, int, int]:
+            done, total = conn.execute(
+                select(func.count().filter(t.c.status == "done"), func.count())
+                .where(t.c.load_id == load_id)
+            ).one()
+            rows = conn.execute(
+                select(func.coalesce(func.sum(f.c.rows_read), 0))
+                .select_from(t.join(f, f.c.id == t.c.file_id))
+                .where(t.c.load_id == load_id, t.c.status == "done")
+            ).scalar_one()
+            return int(done), int(total), int(rows)
+
+        result: tuple[int, int, int] = self._tx(work, what=f"read the progress of {load_id}")
+        return result
+
+    def report(self, load_id: str, table: str, paths: Sequence[str], *,
+               cancelled: bool = False, unfinished: str = "") -> dict[str, Any]:
+        """The load's report in the CLI's ``--json`` shape, one entry per path of ``paths``.
+
+        ``batch_id`` is the load id; ``batches`` lists the worker batches that did the work.
+        An item not done is reported ``failed`` with ``unfinished`` as its error.
+        """
+        t = self._t
+        f = cast(Table, FileManifest.__table__)
+
+        def work(conn: Connection) -> list[Any]:
+            return list(conn.execute(
+                select(t.c.path, t.c.status, t.c.outcome, t.c.error, t.c.batch_id,
+                       f.c.status.label("file_status"), f.c.rows_read, f.c.rows_written,
+                       f.c.rows_rejected, f.c.error.label("file_error"), f.c.batch_id.label("fb"))
+                .select_from(t.outerjoin(f, f.c.id == t.c.file_id))
+                .where(t.c.load_id == load_id)
+            ))
+
+        by_path = {row.path: row for row in self._tx(work, what=f"report load {load_id}")}
+        files: list[dict[str, Any]] = []
+        batches: list[str] = []
+        for path in paths:
+            row = by_path.get(path)
+            entry: dict[str, Any] = {"path": path, "status": "failed", "rows_read": 0,
+                                     "rows_written": 0, "rows_rejected": 0,
+                                     "error": unfinished or "not loaded"}
+            if row is not None and row.status == "done":
+                entry["status"] = row.outcome or "failed"
+                if row.file_status is not None:
+                    entry["status"] = _REPORT_STATUS.get(row.file_status, row.file_status) \
+                        if row.outcome != "failed" else "failed"
+                    entry.update(rows_read=row.rows_read, rows_written=row.rows_written,
+                                 rows_rejected=row.rows_rejected)
+                entry["error"] = row.file_error if row.file_error is not None else row.error
+                if entry["status"] == "loaded":
+                    entry["error"] = None
+                batch = row.fb or row.batch_id
+                if batch and batch not in batches:
+                    batches.append(batch)
+            files.append(entry)
+        failed = sum(1 for e in files if e["status"] == "failed")
+        status = "succeeded"
+        if cancelled:
+            status = "cancelled"
+        elif failed and failed == len(files):
+            status = "failed"
+        elif failed:
+            status = "partial"
+        return {
+            "batch_id": load_id,
+            "status": status,
+            "table": table,
+            "rows_read": sum(e["rows_read"] for e in files),
+            "rows_written": sum(e["rows_written"] for e in files),
+            "rows_rejected": sum(e["rows_rejected"] for e in files),
+            "files": files,
+            "load_id": load_id,
+            "batches": batches,
+        }
