@@ -1,7 +1,6 @@
 """The write-behind event log, bounded shutdown, retries of transient errors, and passwords that
 never show."""
 
-
 from __future__ import annotations
 
 import logging

@@ -2,7 +2,6 @@
 killed by SIGKILL (inside its transaction, or between the data commit and the audit record)
 whose file a re-run loads once."""
 
-
 from __future__ import annotations
 
 import multiprocessing

@@ -1,6 +1,5 @@
 """AuditService over real SQLite files: batch lifecycle, reports, claims and the unit of work."""
 
-
 from __future__ import annotations
 
 import os

@@ -1,7 +1,6 @@
 """The watchdog: idle and operation timeouts, lease heartbeats, and a locked database that must
 not stall either."""
 
-
 from __future__ import annotations
 
 import sqlite3
