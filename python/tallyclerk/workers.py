@@ -226,8 +226,9 @@ class WorkerHooks:
             # the same content is being loaded right now (a twin path, or a claim whose owner
             # still renews it): look again later
             q.finish("skipped", release=True, delay_s=q.hold_off_s)
-        else:
-            q.finish("skipped", file_id=skip.file_id)
+        elif q.current is not None:
+            q.resolved = True
+            q.worklist.finish_skipped(q.current, file_id=skip.file_id, error=skip.reason)
 
 
 # --- the worker process --------------------------------------------------------------------

@@ -89,6 +89,8 @@ class WorkItem(Base):
     batch_id: Mapped[str | None] = mapped_column(String(32))
     """The worker batch that took it last."""
     file_id: Mapped[int | None]
+    prior_file_id: Mapped[int | None]
+    """The latest manifest claim of an earlier holder (it may have committed, then died)."""
     outcome: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     registered_at: Mapped[datetime]
@@ -217,7 +219,9 @@ class WorkList:
                 update(t)
                 .where(t.c.id == found.id)
                 .values(status="taken", owner=self.owner, token=token, batch_id=batch_id,
-                        file_id=None, takes=t.c.takes + 1,
+                        file_id=None, prior_file_id=func.coalesce(t.c.file_id,
+                                                                  t.c.prior_file_id),
+                        takes=t.c.takes + 1,
                         lease_expires_at=now + timedelta(seconds=self.settings.lease_s))
             )
             return Taken(found.id, found.path, token)
@@ -260,6 +264,35 @@ class WorkList:
         return self._fenced(item, f"outcome {outcome}", status="done", outcome=outcome,
                             file_id=file_id, error=error, finished_at=_now(),
                             lease_expires_at=None)
+
+    def finish_skipped(self, item: Taken, *, file_id: int, error: str | None) -> str:
+        """Mark a held item done after its claim said "already loaded": ``loaded`` when an
+        earlier holder of this item loaded it (committed, then died before saying so), else
+        ``skipped``. Returns the outcome."""
+        t = self._t
+        f = cast(Table, FileManifest.__table__)
+
+        def work(conn: Connection) -> str:
+            prior = conn.execute(
+                select(f.c.id)
+                .select_from(t.join(f, f.c.id == t.c.prior_file_id))
+                .where(t.c.id == item.id, f.c.status.in_(("loaded", "replaced")))
+            ).first()
+            outcome, fid = ("loaded", prior.id) if prior is not None else ("skipped", file_id)
+            changed = conn.execute(
+                update(t)
+                .where(t.c.id == item.id, t.c.token == item.token, t.c.status == "taken")
+                .values(status="done", outcome=outcome, file_id=fid,
+                        error=None if outcome == "loaded" else error,
+                        finished_at=_now(), lease_expires_at=None)
+            ).rowcount
+            if changed != 1:
+                log.warning("work item %s (%s) was taken over; outcome not recorded",
+                            item.id, item.path)
+            return outcome
+
+        outcome: str = self._tx(work, what="record a skipped file")
+        return outcome
 
     def release(self, item: Taken, *, delay_s: float = 0.0) -> bool:
         """Give a held item back (taken again no sooner than ``delay_s`` from now)."""
