@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from tallyclerk.errors import ConfigError
+from tallyclerk.redact import redact as mask_secrets
 
 __all__ = [
     "DbUrl",
@@ -33,28 +33,12 @@ __all__ = [
     "parse_url",
 ]
 
-MASK = "***"
 
 Dialect = Literal["sqlite", "postgresql"]
 
 _SQLITE_DRIVERS = {None, "pysqlite"}
 _POSTGRES_DRIVERS = {None, "psycopg"}
 _POSTGRES_NAMES = {"postgresql", "postgres"}
-
-# scheme://user:password@host  -> scheme://user:***@host  (up to the last '@' of the authority, so
-# an unencoded '@' inside the password is masked too)
-_USERINFO = re.compile(
-    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^/\s]+)(?=@[^@/\s]*(?:[/?#\s]|$))"
-)
-# libpq keyword/value and query-string passwords: password=secret, ?password=secret&...
-_KEYWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|[^\s&;]+)", re.IGNORECASE)
-
-
-def mask_secrets(text: str) -> str:
-    """Mask every password in ``text`` that looks like part of a URL or a libpq conninfo string."""
-    text = _USERINFO.sub(lambda m: m.group("head") + MASK, text)
-    return _KEYWORD.sub(lambda m: m.group("head") + MASK, text)
-
 
 def mask_url(url: str | URL) -> str:
     """``url`` with its password replaced by ``***``; never raises, whatever ``url`` holds.

@@ -11,14 +11,23 @@ import re
 
 __all__ = ["redact"]
 
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?P<pw>[^@\s/]*)@")
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|[^\s;,]+)", re.I)
+MASK = "***"
+
+# scheme://user:password@host  -> scheme://user:***@host  (up to the last '@' of the authority, so
+# an unencoded '@' inside the password is masked too)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^/\s]+)(?=@[^@/\s]*(?:[/?#\s]|$))"
+)
+# libpq keyword/value and query-string passwords: password=secret, ?password=secret&...
+_KV_PASSWORD = re.compile(
+    r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|[^\s&;,]+)", re.IGNORECASE
+)
 
 
 def redact(text: str) -> str:
     """Return ``text`` with every URL password and ``password=`` value replaced by ``***``."""
     if "@" in text:
-        text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", text)
+        text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     if "assword" in text or "ASSWORD" in text:
-        text = _KV_PASSWORD.sub(lambda m: f"{m['head']}***", text)
+        text = _KV_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     return text
