@@ -492,6 +492,15 @@ impl CsvReader {
         }
     }
 
+    /// Records per batch from the next batch on (the adaptive batch size); at least 1.
+    pub fn set_batch_rows(&mut self, rows: usize) {
+        self.batch_rows = rows.max(1);
+    }
+
+    pub fn batch_rows(&self) -> usize {
+        self.batch_rows
+    }
+
     /// The next batch of at most `batch_rows` records; None at end of file. After an error
     /// the reader is finished.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, DataError> {

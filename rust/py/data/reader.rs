@@ -73,6 +73,23 @@ impl PyCsvReader {
         py.detach(|| self.inner.lock().records_read())
     }
 
+    /// Records per batch; settable between batches (the loader's adaptive batch size).
+    #[getter]
+    fn batch_rows(&self, py: Python<'_>) -> usize {
+        py.detach(|| self.inner.lock().batch_rows())
+    }
+
+    #[setter]
+    fn set_batch_rows(&self, py: Python<'_>, rows: i64) -> PyResult<()> {
+        let rows = usize::try_from(rows)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| DataError::Config(format!("batch_rows must be at least 1, not {rows}")))
+            .py_err(py)?;
+        py.detach(|| self.inner.lock().set_batch_rows(rows));
+        Ok(())
+    }
+
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
