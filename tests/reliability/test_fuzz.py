@@ -20,7 +20,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -117,7 +117,7 @@ def csv_documents(draw: st.DrawFn) -> tuple[bytes, list[str], list[list[str]]]:
     out = io.StringIO()
     # QUOTE_MINIMAL quotes a field holding CR or LF only when they are in the line terminator
     # (a lone CR under "\n" would be written bare: not RFC 4180), so it gets "\r\n"
-    quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+    quoting: Literal[0, 1] = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
     end = "\r\n" if quoting == csv.QUOTE_MINIMAL else draw(st.sampled_from(["\n", "\r\n"]))
     writer = csv.writer(out, lineterminator=end, quoting=quoting)
     writer.writerow(header)
