@@ -39,7 +39,9 @@ class TestPostgresSink(SinkConformance):
         return pg_url
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tallyclerk.cli", *args],
         cwd=cwd, capture_output=True, text=True, timeout=180, check=False,

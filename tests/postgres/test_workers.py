@@ -143,8 +143,8 @@ def test_four_workers_survive_two_sigkills(pg_url: str, db: sa.Engine, tmp_path:
     assert report["status"] == "succeeded" and len(report["batches"]) >= 2
     assert_exactly_once(db, paths, {p.name: 200 for p in paths})
     # the victims held work when they died; whatever they held was taken over
-    victim_owned = rows(db, "SELECT count(*) FROM tallyclerk_work WHERE status <> 'done'")
-    assert victim_owned == [(0,)]
+    assert rows(db, "SELECT count(*) FROM tallyclerk_work WHERE status <> 'done'") == [(0,)]
+    assert rows(db, "SELECT count(*) > 0 FROM tallyclerk_work WHERE takes > 1") == [(True,)]
 
 
 def test_two_hosts_share_one_load(pg_url: str, db: sa.Engine, tmp_path: Path) -> None:
@@ -249,3 +249,34 @@ def test_a_stalled_worker_cannot_commit(pg_url: str, db: sa.Engine, tmp_path: Pa
                      "AND owner LIKE :o", p=str(slow), o=f"%:{stalled}")
     assert len(stale) == 1 and stale[0][0] == "failed"
     assert "interrupted" in stale[0][1]
+
+
+def test_sigterm_stops_the_load_and_the_same_load_id_finishes_it(
+    pg_url: str, db: sa.Engine, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    paths = make_files(data, 6, 50)
+    slow = data / "z-slow.csv"
+    slow.write_text("file_no,row_no\n" + "".join(f"999,{r}\n" for r in range(2000)))
+    paths.append(slow)
+    (tmp_path / "schema.json").write_text(json.dumps(SCHEMA))
+    args = ["load", *[str(p) for p in paths], "--table", "events", "--into", pg_url,
+            "--schema", "schema.json", "--workers", "2", "--batch-rows", "10",
+            "--load-id", "resumable", "-p", "tests.postgres.tc_slow_plugin", "--json"]
+    proc = start(args, tmp_path)
+    wait_for("a worker to start the slow file", lambda: sorted(data.glob("z-slow.csv.started.*")))
+    proc.send_signal(signal.SIGTERM)
+    code, out, err = finish(proc)
+    assert code == 128 + signal.SIGTERM, err[-3000:]
+    report = json.loads(out)
+    assert report["status"] == "cancelled"
+    entry = {Path(f["path"]).name: f for f in report["files"]}["z-slow.csv"]
+    assert entry["status"] == "failed" and "--load-id resumable" in entry["error"]
+    assert rows(db, "SELECT count(*) FROM events WHERE file_no = 999") == [(0,)]
+
+    code, out, err = finish(start(args, tmp_path, TC_SLOW_S="0"))
+    assert code == 0, err[-3000:]
+    assert {f["status"] for f in json.loads(out)["files"]} == {"loaded"}
+    counts = {p.name: 50 for p in paths[:-1]}
+    counts[slow.name] = 2000
+    assert_exactly_once(db, paths, counts)
