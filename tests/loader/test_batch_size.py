@@ -24,9 +24,9 @@ def test_fast_writes_grow_the_batch_toward_the_latency_target() -> None:
 
 def test_slow_writes_shrink_the_batch() -> None:
     ctl = AdaptiveBatchSize(initial_rows=50_000)
-    rows = run(ctl, sec_per_row=1e-4, bytes_per_row=50)  # 100 us per row: 5 s per batch
+    rows = run(ctl, sec_per_row=1e-5, bytes_per_row=20)  # 10 us per row: 0.5 s per batch
     assert rows < 50_000
-    assert ctl.target_low_s <= rows * 1e-4 <= ctl.target_high_s
+    assert ctl.target_low_s <= rows * 1e-5 <= ctl.target_high_s
 
 
 def test_batch_bytes_cap_bounds_memory() -> None:
