@@ -129,3 +129,47 @@ def test_cli_without_psycopg_is_a_usage_error(tmp_path: Path) -> None:
     assert "psycopg" in r.stderr and "Traceback" not in r.stderr
     assert "hunter2" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+ODD_VALUES = ["tab\there", "back\\slash", "new\nline", "cr\rlf\r\n", "\\N", "N", "", None,
+              "ünï 🙂", "'quote\"", "\\.", "end\\"]
+
+
+def test_copy_round_trips_every_odd_text_value(pg_url: str) -> None:
+    from tallyclerk import RecordBatch, TableSchema
+    from tallyclerk.audit import FileClaim
+    from tallyclerk.builtins.postgres_sink import PostgresSink
+
+    schema = TableSchema.from_json(json.dumps({"fields": [
+        {"name": "i", "type": "integer"}, {"name": "s", "type": "string"},
+        {"name": "b", "type": "boolean"}, {"name": "x", "type": "number"}]}))
+    n = len(ODD_VALUES)
+    batch = RecordBatch.from_rows(
+        ["i", "s", "b", "x"],
+        [[str(k), v, ["true", "false", None][k % 3], ["1.5", "-INF", "INF", None][k % 4]]
+         for k, v in enumerate(ODD_VALUES)],
+        list(range(1, n + 1)), list(range(2, n + 2)))
+    batch.validate(schema)
+    batch.reject(1, "s", "custom", "a plugin said no")
+    sink = PostgresSink(pg_url)
+    try:
+        sink.prepare("odd", schema)
+        fw = sink.begin_file(FileClaim(file_id=7, batch_id="b", path="p", table="odd",
+                                       fingerprint="f", size=0, mtime=0.0, attempt=1, token="t",
+                                       replaces=()))
+        assert fw.write(batch) == n - 1
+        assert fw.executor is not None and fw.executor.query("SELECT 1") == [(1,)]
+        assert fw.write(batch) == n - 1  # a new COPY after the statement
+        fw.commit()
+    finally:
+        sink.close()
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            got = conn.execute(sa.text("SELECT i, s, b, x, _tc_file_id FROM odd ORDER BY i")).all()
+    finally:
+        engine.dispose()
+    numbers = [1.5, float("-inf"), float("inf"), None]
+    expected = [(k, v or None, [True, False, None][k % 3], numbers[k % 4], 7)  # "" is missing
+                for k, v in enumerate(ODD_VALUES) if k != 1]
+    assert sorted(tuple(r) for r in got) == sorted(expected + expected)
