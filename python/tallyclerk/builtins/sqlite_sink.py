@@ -108,7 +108,23 @@ class SqliteSink:
         self._target: tuple[str, TableSchema] | None = None
 
     def prepare(self, table: str, schema: TableSchema) -> None:
-        """Name the target; the table is created (if missing) in each file's transaction."""
+        """Name the target; the table is created (if missing) in each file's transaction.
+
+        SQLite table names ignore ASCII case, the audit manifest's do not: ``--table orders``
+        into a file holding ``Orders`` would load a file already loaded into ``Orders`` a
+        second time into the same table. Refused (ConfigError, exit 2), naming the table.
+        """
+        if self._target is None or self._target[0] != table:
+            found = self._writer.query(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name = ? COLLATE NOCASE AND name <> ?",
+                [table, table],
+            )
+            if found:
+                raise ConfigError(
+                    f"table {table!r} is the existing table {found[0][0]!r} (SQLite table "
+                    f"names ignore case); use --table {found[0][0]!r}"
+                )
         self._target = (table, schema)
 
     def begin_file(self, claim: FileClaim) -> SqliteFileWrite:
