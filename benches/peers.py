@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,25 +249,48 @@ class Run:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
+# Linux keeps a process's peak RSS across exec, and a forked (or vforked) child starts with
+# its parent's pages: a child spawned straight from the benchmark process would report at least
+# the benchmark process's own RSS (100 MB and more once data was loaded). So each command is
+# started by this small launcher (``python3 -S``, about 9 MB), which forks, execs the command,
+# and reports the command's wall time and its own wait4 peak RSS.
+_LAUNCHER = """
+import os, sys, time
+out, argv = sys.argv[1], sys.argv[2:]
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - t0
+with open(out, "w") as f:
+    f.write(f"{seconds!r} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def run_command(name: str, argv: list[str], rows: int | None = None,
                 env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
-    """Run ``argv`` as a child: wall time, and the child's own peak RSS (from wait4).
+    """Run ``argv`` as a child: wall time, and the child's own peak RSS (wait4 in a small
+    launcher, see ``_LAUNCHER``).
 
     ``rows`` is taken from the last line the child prints when not given.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".run") as report:
+        proc = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, report.name, *argv],
+                              stdout=out, stderr=err, env=env, cwd=cwd, check=False)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name} failed ({proc.returncode}): {stderr[-2000:]}")
+        fields = report.read().split()
+    if proc.returncode != 0 or len(fields) != 3 or fields[2] != "0":
+        code = fields[2] if len(fields) == 3 else proc.returncode
+        raise RuntimeError(f"{name} failed ({code}): {stderr[-2000:]}")
     n = rows if rows is not None else int(stdout.strip().splitlines()[-1])
-    return Run(name, seconds, n, usage.ru_maxrss / 1024)
+    return Run(name, float(fields[0]), n, int(fields[1]) / 1024)
 
 
 def run_peer(name: str, src: Path, db: Path) -> Run:
