@@ -106,23 +106,28 @@ def connect_kwargs(url: str, settings: Any) -> dict[str, Any]:
 
 _NULL = "\\N"
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_SPECIAL = ("\\", "\t", "\n", "\r")
 
 
 def _text_column(values: list[Any], kind: str) -> list[str]:
     """One column as COPY text fields (``\\N`` for NULL, specials escaped)."""
-    has_null = None in values
+    nulls = values.count(None)
+    out: list[Any]
     if kind == "boolean":
         out = [_NULL if v is None else ("t" if v is True else "f" if v is False else str(v))
                for v in values]
-    elif kind == "string" and all(v.__class__ is str for v in values if v is not None):
-        out = [_NULL if v is None else v for v in values] if has_null else values
-    elif has_null:
+    elif kind == "string":
+        out = [_NULL if v is None else v for v in values] if nulls else values
+    elif nulls:
         out = [_NULL if v is None else str(v) for v in values]
     else:
         out = list(map(str, values))
-    joined = "".join(out)
-    if any(ch in joined for ch in _SPECIAL):
+    try:
+        joined = "".join(out)
+    except TypeError:  # a transform put non-text values into a string column
+        out = [_NULL if v is None else str(v) for v in values]
+        joined = "".join(out)
+    # each NULL marker brings one backslash of its own
+    if joined.count("\\") > nulls or "\t" in joined or "\n" in joined or "\r" in joined:
         out = [v if v is _NULL else v.translate(_ESCAPE) for v in out]
     return out
 
