@@ -271,11 +271,19 @@ def run_worker(spec: dict[str, Any]) -> int:
                     bind(correlation_id=spec.get("correlation_id")):
                 queue.audit = audit
                 try:
+                    on_error = str(spec.get("on_error") or "continue")
                     pipeline = Pipeline(settings, pm, audit, sink, into_url=into, stop=stop)
-                    pipeline.run(queue, str(spec["table"]), schema, options,
-                                 on_error=str(spec.get("on_error") or "continue"),
-                                 max_rejects=spec.get("max_rejects"),
-                                 force=bool(spec.get("force")))
+                    report = pipeline.run(queue, str(spec["table"]), schema, options,
+                                          on_error=on_error,
+                                          max_rejects=spec.get("max_rejects"),
+                                          force=bool(spec.get("force")))
+                    if on_error == "abort" and any(
+                        f.get("status") == "failed" for f in report.get("files", [])
+                    ):
+                        stopped = worklist.stop_pending(
+                            load_id, "not attempted: the load stopped (--on-error abort)")
+                        log.error("load %s stopped by --on-error abort: %d file(s) not "
+                                  "attempted", load_id, stopped)
                 finally:
                     watchdog.stop()
                     queue.release_unfinished()

@@ -300,6 +300,20 @@ class WorkList:
         return self._fenced(item, "release", status="pending", owner=None, token=None,
                             file_id=None, lease_expires_at=not_before)
 
+    def stop_pending(self, load_id: str, reason: str) -> int:
+        """End every item nobody holds as ``failed`` with ``reason`` (``--on-error abort``
+        stops the whole load, not just one worker); returns how many."""
+        t = self._t
+        stmt = (
+            update(t)
+            .where(t.c.load_id == load_id, t.c.status == "pending")
+            .values(status="done", outcome="failed", error=reason, finished_at=_now(),
+                    lease_expires_at=None)
+        )
+        stopped: int = self._tx(lambda conn: conn.execute(stmt).rowcount,
+                                what=f"stop the pending work of load {load_id}")
+        return stopped
+
     def renew(self, load_id: str) -> int:
         """Extend the lease of every item this owner holds (the heartbeat; one attempt)."""
         t = self._t
