@@ -5,7 +5,7 @@ SQLite: every pooled connection is put in WAL mode with the configured busy time
 (``isolation_level = None``); SQLAlchemy's ``begin`` then emits ``BEGIN IMMEDIATE``, so a write
 transaction takes the database's write lock up front (no deadlock-prone lock upgrade) and two
 processes claiming the same file are serialized. PostgreSQL: psycopg 3 with a connect timeout
-and pre-ping.
+(``connect_timeout_s``), a statement timeout (``read_timeout_s``) and pre-ping.
 
 :func:`ensure_schema` creates the tables and checks ``tallyclerk_schema_version``: a newer
 version than this code knows is an :class:`~tallyclerk.errors.AuditStoreError`; an older one
@@ -54,7 +54,12 @@ def create_audit_engine(db: DbUrl, settings: Settings) -> Engine:
     return create_engine(
         db.url,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": max(1, round(settings.connect_timeout_s))},
+        connect_args={
+            "connect_timeout": max(1, round(settings.connect_timeout_s)),
+            # a server that stops answering (a lock never released, a stalled backend) ends
+            # each statement after read_timeout_s instead of hanging the loader
+            "options": f"-c statement_timeout={max(1, round(settings.read_timeout_s * 1000))}",
+        },
     )
 
 
