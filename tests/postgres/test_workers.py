@@ -286,3 +286,28 @@ def test_sigterm_stops_the_load_and_the_same_load_id_finishes_it(
     counts = {p.name: 50 for p in paths[:-1]}
     counts[slow.name] = 2000
     assert_exactly_once(db, paths, counts)
+
+
+def test_on_error_abort_stops_the_whole_load(pg_url: str, db: sa.Engine, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a-bad.csv").write_text("file_no,row_no\noops,1\n")  # first in line: a bad row
+    paths = [data / "a-bad.csv"]
+    for n in range(1, 30):  # slow files, so the abort lands while most are still waiting
+        path = data / f"z-slow-{n:02d}.csv"
+        path.write_text("file_no,row_no\n" + "".join(f"{n},{r}\n" for r in range(20)))
+        paths.append(path)
+    (tmp_path / "schema.json").write_text(json.dumps(SCHEMA))
+    code, out, err = finish(start(
+        ["load", *map(str, paths), "--table", "events", "--into", pg_url, "--schema",
+         "schema.json", "--workers", "2", "--on-error", "abort", "--batch-rows", "5",
+         "-p", "tests.postgres.tc_slow_plugin", "--json"], tmp_path, TC_SLOW_S="0.05"))
+    assert code == 1, err[-3000:]
+    files = {Path(f["path"]).name: f for f in json.loads(out)["files"]}
+    assert files.pop("a-bad.csv")["status"] == "failed"
+    stopped = [f for f in files.values() if f["status"] == "failed"]
+    assert stopped and all("not attempted" in f["error"] for f in stopped), err[-3000:]
+    loaded = sorted(name for name, f in files.items() if f["status"] == "loaded")
+    assert len(loaded) + len(stopped) == 29
+    got = rows(db, "SELECT file_no, count(*) FROM events GROUP BY 1 ORDER BY 1")
+    assert got == [(int(name[7:9]), 20) for name in loaded]  # loaded files once, nothing else

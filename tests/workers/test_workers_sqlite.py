@@ -13,8 +13,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALLYCLERK_")}
+    env.update(extra)
     return subprocess.run([sys.executable, "-m", "tallyclerk.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=240, check=False)
 
@@ -54,27 +55,3 @@ def test_workers_on_sqlite(tmp_path: Path) -> None:
               cwd=tmp_path)
     assert bad.returncode == 2 and "--load-id" in bad.stderr and "Traceback" not in bad.stderr
 
-
-def test_on_error_abort_stops_the_whole_load(tmp_path: Path) -> None:
-    (tmp_path / "schema.json").write_text(json.dumps(
-        {"fields": [{"name": "n", "type": "integer"}, {"name": "r", "type": "integer"}]}))
-    paths = []
-    for n in range(30):
-        bad = "oops,1\n" if n == 0 else ""  # the first file has a bad row
-        (tmp_path / f"f{n:02d}.csv").write_text(
-            "n,r\n" + bad + "".join(f"{n},{r}\n" for r in range(20)))
-        paths.append(f"f{n:02d}.csv")
-    r = cli("load", *paths, "--table", "t", "--schema", "schema.json", "--workers", "2",
-            "--on-error", "abort", "--json", cwd=tmp_path)
-    assert r.returncode == 1, r.stderr
-    files = {f["path"]: f for f in json.loads(r.stdout)["files"]}
-    assert files["f00.csv"]["status"] == "failed"
-    stopped = [f for f in files.values() if f["status"] == "failed" and f["path"] != "f00.csv"]
-    assert stopped and all("not attempted" in f["error"] for f in stopped)
-    loaded = sorted(p for p, f in files.items() if f["status"] == "loaded")
-    assert len(loaded) + len(stopped) == 29
-    with sqlite3.connect(tmp_path / "tallyclerk.db") as conn:
-        exists = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 't'").fetchone()
-        got = conn.execute("SELECT n, count(*) FROM t GROUP BY n ORDER BY n").fetchall() \
-            if exists == (1,) else []
-    assert got == [(int(p[1:3]), 20) for p in loaded]  # the loaded files, once; nothing else
