@@ -416,6 +416,7 @@ class Pipeline:
         path = claim.path
         self._count(FileEvent.STARTED)
         attempt = 0
+        last: BaseException | None = None  # the transient failure this file is retrying after
         while True:
             attempt += 1
             st = _FileState()
@@ -437,9 +438,13 @@ class Pipeline:
                         log.warning("file %s: transient failure (%s); retry %d in %.2f s",
                                     path, _message(exc), attempt, delay)
                         self._file_retries += 1
+                        last = exc
                         if not self._wait(delay):  # True: a stop request ended the wait
                             continue
                         exc = Interrupted(self.stop.reason or "interrupted")
+                elif isinstance(exc, CircuitOpen) and last is not None:
+                    # the breaker opened while this file was retrying: keep the cause in sight
+                    exc = CircuitOpen(f"{exc}; last error: {_message(last)}")
                 elif not isinstance(exc, (CircuitOpen, RejectLimit, Interrupted, BatchTimedOut)):
                     if isinstance(exc, SinkError):
                         self.breaker.record_failure()
