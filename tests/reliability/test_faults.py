@@ -353,3 +353,17 @@ def test_dropped_postgresql_connection_is_retried(
                               ).fetchone()
     assert got == expected_ids(data)
     assert loaded == (FILES,)
+
+
+def test_breaker_opening_during_a_files_retries_keeps_the_cause(
+    tmp_path: Path, data: list[Path]
+) -> None:
+    env = env_for(TC_FAIL_AT="1", TC_FAIL_UNTIL="always", TALLYCLERK_MAX_RETRIES="5",
+                  TALLYCLERK_BREAKER_THRESHOLD="3", TALLYCLERK_BREAKER_COOLDOWN_S="3600",
+                  **FAST_RETRY)
+    r = tallyclerk(*load_args(data[:1], "-p", "tc_faulty_sink"), cwd=tmp_path, env=env)
+    assert r.code == 1, r.err
+    no_traceback(r.err)
+    (f,) = r.json()["files"]
+    assert "circuit breaker open" in f["error"], f
+    assert "last error: injected sink failure on write call 3" in f["error"], f
