@@ -116,6 +116,16 @@ class Claims:
                 error_class="Interrupted",
                 finished_at=now,
             )
+            # its batch will never finish itself (killed): it must not show as running forever
+            repo.update_batch(
+                dead.batch_id,
+                only_if_status="running",
+                status="failed",
+                finished_at=now,
+                error_class="Interrupted",
+                error_message=f"interrupted (owner {dead.owner} gone); cleaned up by batch "
+                f"{batch_id}",
+            )
         loaded = [r for r in rows if r.status == "loaded"]
         if loaded and not force and not loading:
             earlier = loaded[-1]
