@@ -179,6 +179,13 @@ def test_kill_at_each_commit_boundary_then_rerun(
     done_before = 2 if point == "after-commit-before-event" else 1
     assert statuses == ["skipped"] * done_before + ["loaded"] * (BOUNDARY_FILES - done_before)
     check_exactly_once(data_db, audit_db, TABLE, paths, BOUNDARY_ROWS)
+    batches = query(audit_db, "SELECT status, error_message FROM tallyclerk_batches "
+                              "ORDER BY started_at")
+    assert [b[0] for b in batches[1:]] == ["succeeded"]
+    if point != "after-commit-before-event":
+        # the killed batch is not left "running" forever: cleaning its dead claim closed it
+        # (killed with no claim open, it still shows "running": see the README's guarantees)
+        assert batches[0][0] == "failed" and "interrupted" in batches[0][1], batches
     if point in ("after-data-commit-before-manifest", "batch-written", "before-data-commit"):
         (cleaned,) = query(audit_db, "SELECT status, error FROM tallyclerk_files WHERE path = ? "
                                      "AND status = 'failed'", (second,))
