@@ -156,8 +156,8 @@ def copy_text(batch: RecordBatch, fields: Sequence[tuple[str, str]], file_id: in
             columns.append(_text_column(values, kind))
         else:
             columns.append(repeat(_NULL, n))
-    columns.append(repeat(str(int(file_id)), n))
-    return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+    end = f"\t{int(file_id)}\n"  # every row ends with the file id
+    return end.join(map("\t".join, zip(*columns, strict=True))) + end
 
 
 class PgExecutor:
