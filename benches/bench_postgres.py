@@ -205,10 +205,10 @@ def test_copy_path_vs_psql_and_executemany(pg_bench: Any, db: str,
     ours_s, psql_s, em_s = min(t_ours), min(t_psql), min(t_em)
     assert _count(pg_bench, db, "tc") == _count(pg_bench, db, "psql") == ROWS
     detail = f"{ROWS:,} rows: tallyclerk {ROWS / ours_s:,.0f} rows/s"
-    harness.check_ratio("postgres: COPY path vs psql \\copy (no validation)", psql_s / ours_s,
-                        at_least=0.7, detail=f"{detail}, psql {ROWS / psql_s:,.0f} rows/s")
     harness.check_ratio("postgres: COPY path vs csv + executemany INSERT", em_s / ours_s,
                         at_least=2.0, detail=f"{detail}, executemany {ROWS / em_s:,.0f} rows/s")
+    harness.check_ratio("postgres: COPY path vs psql \\copy (no validation)", psql_s / ours_s,
+                        at_least=0.7, detail=f"{detail}, psql {ROWS / psql_s:,.0f} rows/s")
 
 
 def _split(csv_path: Path, directory: Path, parts: int) -> list[Path]:
