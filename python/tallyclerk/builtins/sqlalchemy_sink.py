@@ -182,7 +182,15 @@ class SqlAlchemySink:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def prepare(self, table: str, schema: TableSchema) -> None:
-        """Describe the target table; it is created (if missing) in each file's transaction."""
+        """Describe the target table; it is created (if missing) in each file's transaction.
+
+        On SQLite, a table name differing only in ASCII case from an existing table is refused
+        (SQLite would write into that table, under a name the audit manifest sees as another).
+        """
+        if self.engine.dialect.name == "sqlite" and (
+            self._table is None or self._table.name != table
+        ):
+            self._check_case(table)
         columns = [
             sa.Column(
                 quoted_name(f["name"], quote=True),
@@ -194,6 +202,22 @@ class SqlAlchemySink:
         columns.append(sa.Column(FILE_ID_COLUMN, sa.BigInteger, key=FILE_ID_COLUMN))
         self.metadata.clear()
         self._table = sa.Table(quoted_name(table, quote=True), self.metadata, *columns)
+
+    def _check_case(self, table: str) -> None:
+        try:
+            with self.engine.connect() as conn:
+                found = conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                    "AND name = ? COLLATE NOCASE AND name <> ?",
+                    (table, table),
+                ).fetchall()
+        except SQLAlchemyError as exc:
+            raise sink_error(exc, "cannot read the database's tables") from exc
+        if found:
+            raise ConfigError(
+                f"table {table!r} is the existing table {found[0][0]!r} (SQLite table names "
+                f"ignore case); use --table {found[0][0]!r}"
+            )
 
     def begin_file(self, claim: FileClaim) -> SqlAlchemyFileWrite:
         if self._table is None:
