@@ -76,15 +76,17 @@ def test_unusable_table_name_is_refused_with_exit_2(tmp_path: Path, table: str, 
     assert not db.exists() or _objects(db) <= AUDIT_TABLES
 
 
-def test_table_name_differing_only_in_case_is_refused_not_doubled(tmp_path: Path) -> None:
+@pytest.mark.parametrize("into", ["sqlite:///d.db", "sqlite:///d.db?timeout=5"],
+                         ids=["sqlite-sink", "sqlalchemy-sink"])
+def test_table_name_differing_only_in_case_is_refused_not_doubled(
+    tmp_path: Path, into: str
+) -> None:
     """SQLite table names ignore ASCII case; the manifest's do not (regression: the same file
     loaded into ``orders`` after ``Orders`` doubled every row of the table)."""
     _csv(tmp_path)
-    first = tallyclerk("load", "a.csv", "--table", "Orders", "--into", "sqlite:///d.db",
-                       cwd=tmp_path)
+    first = tallyclerk("load", "a.csv", "--table", "Orders", "--into", into, cwd=tmp_path)
     assert first.code == 0, first.err
-    again = tallyclerk("load", "a.csv", "--table", "orders", "--into", "sqlite:///d.db",
-                       cwd=tmp_path)
+    again = tallyclerk("load", "a.csv", "--table", "orders", "--into", into, cwd=tmp_path)
     assert again.code == 2, again.err
     assert "'Orders'" in again.err.strip().splitlines()[-1]
     assert query(tmp_path / "d.db", 'SELECT count(*) FROM "Orders"') == [(2,)]
