@@ -509,7 +509,18 @@ class Pipeline:
         try:
             schema = self._schema or TableSchema.text_columns(source.columns)
             self.sink.prepare(self._table, schema)
-            fw = self.sink.begin_file(claim)
+            try:
+                fw = self.sink.begin_file(claim)
+            except ConfigError as exc:
+                if self._schema is not None:
+                    raise  # the schema's columns: a configuration error (exit 2)
+                # the columns come from this file's header (too long, too many, clashing with
+                # _tc_file_id): this file fails, the other files still load
+                raise SourceError(
+                    f"{claim.path}: its header cannot be the columns of table "
+                    f"{self._table!r}: {exc}",
+                    path=claim.path,
+                ) from exc
             try:
                 ex = fw.executor
                 if claim.replaces:
