@@ -10,6 +10,7 @@
 
 pub mod batch;
 pub mod coerce;
+pub mod copy_text;
 pub mod csv_reader;
 pub mod error;
 pub mod fingerprint;
