@@ -4,6 +4,7 @@ Checked against the built module with ``python -m mypy.stubtest tallyclerk._core
 Every class here is ``@final``: subclassing a Rust type is not supported.
 """
 
+import builtins
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, final
@@ -493,6 +494,29 @@ class RecordBatch:
         Raises:
             SourceError: a field the schema marks ``required`` is not a column of the batch
                 ("column X required by the schema is missing from the header").
+        """
+    def copy_text(
+        self, columns: Sequence[str], extra_values: Sequence[Any] = ()
+    ) -> builtins.bytes:
+        """The valid (not rejected) rows as PostgreSQL ``COPY ... FROM STDIN`` text (UTF-8).
+
+        One line per row: the named columns in the given order, then ``extra_values`` (the
+        same in every row, e.g. a file id), separated by tabs. NULL is ``\\N``; backslash,
+        tab, newline and carriage return in text are escaped (``\\\\``, ``\\t``, ``\\n``,
+        ``\\r``); booleans are ``t``/``f``; integers decimal; floats the shortest text that
+        reads back as the same double (``repr`` spelling) or ``Infinity``, ``-Infinity``,
+        ``NaN``; dates and datetimes their ISO text. Encoded detached from the interpreter.
+
+        Args:
+            columns: names of the batch's columns, in the target's column order.
+            extra_values: constants appended to every row (converted like
+                :meth:`from_rows` values).
+
+        Returns:
+            The COPY text; empty when the batch has no valid row.
+
+        Raises:
+            KeyError: a name in ``columns`` is not a column of the batch.
         """
 
 @final

@@ -3,10 +3,11 @@
 use parking_lot::{Mutex, MutexGuard};
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::convert::{cell_to_py, value_from_py, IntoPy};
 use super::schema::PyTableSchema;
+use crate::data::copy_text::{copy_text, UnknownColumn};
 use crate::data::{DataError, RecordBatch, Value};
 use crate::py::errors::guard;
 
@@ -281,6 +282,32 @@ impl PyRecordBatch {
         guard(|| {
             let s = schema.inner.clone();
             self.with(py, move |b| b.validate(&s)).py_err(py)
+        })
+    }
+
+    /// The valid rows as PostgreSQL COPY text (encoded detached from the interpreter).
+    #[pyo3(
+        signature = (columns, extra_values = Vec::new()),
+        text_signature = "($self, columns, extra_values=())"
+    )]
+    fn copy_text<'py>(
+        &self,
+        py: Python<'py>,
+        columns: Vec<String>,
+        extra_values: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        guard(|| {
+            let extra = extra_values
+                .iter()
+                .map(value_from_py)
+                .collect::<PyResult<Vec<_>>>()?;
+            let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let data = self.with(py, |b| copy_text(b, &names, &extra)).map_err(
+                |UnknownColumn(name)| {
+                    PyKeyError::new_err(format!("no column {name:?} in the batch"))
+                },
+            )?;
+            Ok(PyBytes::new(py, &data))
         })
     }
 
