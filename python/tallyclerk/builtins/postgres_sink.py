@@ -10,6 +10,8 @@ answers before the generic SQLAlchemy sink). Uses psycopg 3 directly, one connec
   ``_tc_file_id BIGINT``, inside the file's transaction (a file that fails leaves no table
   behind). Concurrent workers creating the same table are serialized by a transaction-scoped
   advisory lock, taken only while the table is missing;
+* the rows go as COPY text encoded by the Rust core (:meth:`RecordBatch.copy_text`, detached
+  from the interpreter), UTF-8 bytes as they are when the client encoding is UTF-8;
 * one transaction per file. The connection is the file's
   :class:`~tallyclerk.protocols.SqlExecutor` (``%s`` parameters), so when the audit store is
   the same database, the rows, the rejects and the fenced manifest update commit together;
@@ -26,7 +28,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from tallyclerk.dburl import mask_secrets, parse_url
@@ -104,62 +105,6 @@ def connect_kwargs(url: str, settings: Any) -> dict[str, Any]:
     return kwargs
 
 
-_NULL = "\\N"
-_ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _text_column(values: list[Any], kind: str) -> list[str]:
-    """One column as COPY text fields (``\\N`` for NULL, specials escaped)."""
-    nulls = values.count(None)
-    out: list[Any]
-    if kind == "boolean":
-        out = [_NULL if v is None else ("t" if v is True else "f" if v is False else str(v))
-               for v in values]
-    elif kind == "string":
-        out = [_NULL if v is None else v for v in values] if nulls else values
-    elif nulls:
-        out = [_NULL if v is None else str(v) for v in values]
-    else:
-        out = list(map(str, values))
-    try:
-        joined = "".join(out)
-    except TypeError:  # a transform put non-text values into a string column
-        out = [_NULL if v is None else str(v) for v in values]
-        joined = "".join(out)
-    # each NULL marker brings one backslash of its own
-    if joined.count("\\") > nulls or "\t" in joined or "\n" in joined or "\r" in joined:
-        out = [v if v is _NULL else v.translate(_ESCAPE) for v in out]
-    return out
-
-
-def copy_text(batch: RecordBatch, fields: Sequence[tuple[str, str]], file_id: int) -> str:
-    """The batch's valid rows as PostgreSQL COPY text, each ending with ``file_id``.
-
-    Column by column (C-level loops over each column's values), then joined row-wise: much
-    cheaper than formatting row tuples one at a time.
-    """
-    n = batch.num_rows
-    present = set(batch.columns)
-    keep: list[int] | None = None
-    if batch.num_rejected:
-        rejected = {r.index for r in batch.rejects()}
-        keep = [i for i in range(n) if i not in rejected]
-        n = len(keep)
-    if n == 0:
-        return ""
-    columns: list[Any] = []
-    for name, kind in fields:
-        if name in present:
-            values = batch.column(name)
-            if keep is not None:
-                values = [values[i] for i in keep]
-            columns.append(_text_column(values, kind))
-        else:
-            columns.append(repeat(_NULL, n))
-    end = f"\t{int(file_id)}\n"  # every row ends with the file id
-    return end.join(map("\t".join, zip(*columns, strict=True))) + end
-
-
 class PgExecutor:
     """The :class:`~tallyclerk.protocols.SqlExecutor` face of the file's connection (``%s``).
 
@@ -204,21 +149,17 @@ class PostgresFileWrite:
     def __init__(
         self, sink: PostgresSink, table: str, schema: TableSchema, file_id: int
     ) -> None:
-        from psycopg import sql
-
         self._sink = sink
         self._conn = sink.connection()
         self._file_id = file_id
-        self._fields = [(str(f["name"]), str(f["type"])) for f in schema.fields()]
+        self._table = table
+        self._names = tuple(str(f["name"]) for f in schema.fields())
         self.executor = PgExecutor(self._conn, self._end_copy)
-        columns = sql.SQL(", ").join(
-            sql.Identifier(name) for name in [*(n for n, _ in self._fields), FILE_ID_COLUMN]
-        )
-        self._copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table), columns
-        )
         self._open: ExitStack | None = None
         self._copy: Any = None
+        self._copy_missing: tuple[str, ...] = ()  # the open COPY's NULL columns
+        # psycopg sends bytes as they are: UTF-8 text needs a UTF-8 client encoding
+        self._utf8 = self._conn.info.encoding == "utf-8"
         try:
             sink.ensure_table(self._conn, table, schema)
         except BaseException:
@@ -226,26 +167,47 @@ class PostgresFileWrite:
             raise
 
     def write(self, batch: RecordBatch) -> int:
-        """COPY the batch's valid rows, each tagged with the file id; returns how many."""
+        """COPY the batch's valid rows, each tagged with the file id; returns how many.
+
+        The rows are encoded as COPY text in Rust (:meth:`RecordBatch.copy_text`). A field the
+        batch lacks (a batch not validated against the schema) is NULL: such fields go after
+        the batch's own in the COPY's column list, written as constants like the file id.
+        """
         import psycopg
         from psycopg.copy import QueuedLibpqWriter
 
-        text = copy_text(batch, self._fields, self._file_id)
-        if not text:
+        present = set(batch.columns)
+        missing = tuple(n for n in self._names if n not in present)
+        columns = [n for n in self._names if n in present] if missing else self._names
+        data = batch.copy_text(columns, (*(None for _ in missing), self._file_id))
+        if not data:
             return 0
+        # psycopg encodes text for the connection's encoding
+        payload: bytes | str = data if self._utf8 else data.decode()
         try:
+            if self._open is not None and missing != self._copy_missing:
+                self._end_copy()  # other columns than the open COPY's: a COPY of their own
             if self._open is None:
                 stack = ExitStack()
                 cur = stack.enter_context(self._conn.cursor())
                 self._copy = stack.enter_context(
-                    cur.copy(self._copy_sql, writer=QueuedLibpqWriter(cur))
+                    cur.copy(self._copy_sql(columns, missing), writer=QueuedLibpqWriter(cur))
                 )
-                self._open = stack
-            self._copy.write(text)
+                self._open, self._copy_missing = stack, missing
+            self._copy.write(payload)
         except psycopg.Error as exc:
             self._abort_copy()
             raise sink_error(exc, f"COPY into {self._sink.table_label} failed") from exc
-        return batch.num_rows - batch.num_rejected
+        return batch.num_valid
+
+    def _copy_sql(self, columns: Sequence[str], missing: Sequence[str]) -> psycopg.sql.Composed:
+        """``COPY table (columns..., missing..., _tc_file_id) FROM STDIN``, names quoted."""
+        from psycopg import sql
+
+        names = sql.SQL(", ").join(
+            sql.Identifier(name) for name in [*columns, *missing, FILE_ID_COLUMN]
+        )
+        return sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(self._table), names)
 
     def _end_copy(self) -> None:
         """End the open COPY (the server reports bad data here)."""
