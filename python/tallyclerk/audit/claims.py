@@ -42,6 +42,17 @@ __all__ = ["Claims", "add_rejects_in", "check_counts", "finish_in", "prepare_in"
 log = logging.getLogger("tallyclerk.audit")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (one owned by another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class Claims:
     """Claim decisions for one process (``owner`` is ``host:pid``)."""
@@ -64,13 +75,7 @@ class Claims:
         pid = int(pid_text)
         if pid == self.pid:
             return False  # this very process: alive; its lease bounds a leak
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False  # exists, owned by another user
-        return False
+        return not pid_alive(pid)
 
     def decide(
         self,

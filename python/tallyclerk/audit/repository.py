@@ -89,6 +89,12 @@ class AuditRepository:
         return list(self.session.scalars(stmt))
 
     @_translated
+    def running_batches_on_host(self, host: str) -> list[Batch]:
+        """Batches still marked ``running`` that were started on ``host``."""
+        stmt = select(Batch).where(Batch.status == "running", Batch.host == host)
+        return list(self.session.scalars(stmt))
+
+    @_translated
     def update_batch(
         self, batch_id: str, *, only_if_status: str | None = None, **values: Any
     ) -> int:

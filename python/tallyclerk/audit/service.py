@@ -53,7 +53,7 @@ from tallyclerk._core import (
     file_fingerprint,
 )
 from tallyclerk.audit import claims, reports, sqlgen
-from tallyclerk.audit.claims import Claims
+from tallyclerk.audit.claims import Claims, pid_alive
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
 from tallyclerk.audit.events import EventRow, EventWriter
 from tallyclerk.audit.executor import SqlAlchemyExecutor, SqlExecutor
@@ -306,8 +306,10 @@ class AuditService:
             BatchTimeout(s.operation_timeout_s, s.idle_timeout_s, s.watchdog_interval_s),
         )
         now = _utcnow()
-        self._tx(
-            lambda repo: repo.add_batch(
+
+        def start(repo: AuditRepository) -> None:
+            self._close_dead_batches(repo, batch_id, now)
+            repo.add_batch(
                 batch_id=batch_id,
                 target_table=table,
                 started_at=now,
@@ -315,9 +317,9 @@ class AuditService:
                 pid=self._pid,
                 user=self._user,
                 options=_jsonable(options),
-            ),
-            what="start a batch",
-        )
+            )
+
+        self._tx(start, what="start a batch")
         with self._lock:
             self._batches[batch_id] = acc
         self._watchdog.watch(acc)
@@ -326,6 +328,26 @@ class AuditService:
         )
         log.info("batch %s started: table %r", batch_id, table)
         return batch_id
+
+    def _close_dead_batches(self, repo: AuditRepository, batch_id: str, now: datetime) -> None:
+        """Close batches of this host whose process is gone (killed while holding no claim).
+
+        Their files need nothing here: a claim left ``loading`` is cleaned by the next claim of
+        that file. Batches of other hosts are left to their own hosts (and to lease expiry).
+        """
+        for stale in repo.running_batches_on_host(self._host):
+            if stale.pid == self._pid or pid_alive(stale.pid):
+                continue
+            log.warning("batch %s (pid %d) was interrupted; closed by batch %s",
+                        stale.id, stale.pid, batch_id)
+            repo.update_batch(
+                stale.id,
+                only_if_status="running",
+                status="failed",
+                finished_at=now,
+                error_class="Interrupted",
+                error_message=f"interrupted (process {stale.pid} gone); closed by batch {batch_id}",
+            )
 
     def accumulator(self, batch_id: str) -> BatchAccumulator:
         """The live metrics of a running batch of this service."""
