@@ -79,6 +79,7 @@ _POLL_S = 0.05
 _QUEUE_ITEMS = 4
 _QUEUE_BYTES = 64 * 1024 * 1024
 _KEEP_REJECTS = 10_000
+_EVENT_FLUSH_S = 1.0
 
 
 class StopToken:
@@ -302,6 +303,16 @@ class Pipeline:
                 self.hook.tallyclerk_batch_finish(batch_id=batch_id, report=report)
         return report
 
+    def _flush_events(self) -> None:
+        """Write the events recorded so far before the file's transaction takes the database's
+        write lock (when the audit store shares it): otherwise the event writer waits out the
+        whole file in SQLite's busy handler, whose sleeps (up to 100 ms) then delay the final
+        flush -- measured: ``close()`` took about 50 ms with events on, 1 ms with them off.
+        A flush that times out only leaves the events queued (written after the file)."""
+        if self._events and self._shared:
+            with contextlib.suppress(FlushTimeout):
+                self.audit.flush(timeout=_EVENT_FLUSH_S)
+
     def _record(self, event_type: str, **fields: Any) -> None:
         if self._events:  # settings.audit_events; the manifest is written either way
             self.audit.record(event_type, correlation_id=self._correlation_id, **fields)
@@ -425,6 +436,7 @@ class Pipeline:
                 self._record("file_started", batch_id=self._batch_id, file_id=claim.file_id,
                                   payload={"path": path, "attempt": attempt})
                 self.hook.tallyclerk_file_start(claim=claim)
+                self._flush_events()
                 self._attempt(claim, st, attempt)
             except ConfigError as exc:
                 # a configuration problem (bad option for a loader): fail, stop, exit 2
