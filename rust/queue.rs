@@ -188,6 +188,9 @@ struct State<T> {
     bytes: u64, // queued + in flight
     enqueued: u64,
     completed: u64, // written + dead-lettered, a prefix of the enqueue order
+    /// Items taken out by [`WriteBehindQueue::abort_take`] behind the batch in flight: done,
+    /// but added to `completed` only when that batch is (to keep `completed` a prefix).
+    parked: u64,
     flush_target: u64,
     closed: bool,
     abort: bool,
@@ -247,7 +250,8 @@ impl<T> Shared<T> {
         st.in_flight = 0;
         st.bytes -= st.in_flight_bytes;
         st.in_flight_bytes = 0;
-        self.finish(st, n);
+        let parked = std::mem::take(&mut st.parked);
+        self.finish(st, n + parked);
     }
 
     fn finish(&self, st: &mut MutexGuard<'_, State<T>>, n: u64) {
@@ -282,6 +286,7 @@ impl<T: Send + 'static> WriteBehindQueue<T> {
                 bytes: 0,
                 enqueued: 0,
                 completed: 0,
+                parked: 0,
                 flush_target: 0,
                 closed: false,
                 abort: false,
@@ -545,6 +550,47 @@ impl<T: Send + 'static> WriteBehindQueue<T> {
             }
         }
         result
+    }
+
+    /// Close at once, handing the undelivered items to the caller (for interpreter exit, where
+    /// the caller, not the writer, must dead-letter them before it returns).
+    ///
+    /// Stops accepting items and tells the writer to stop after its current sink call (it
+    /// starts no new one); takes every queued item the writer has not taken, in enqueue order,
+    /// and counts it as dead-lettered: the caller must hand them to a dead letter. The batch in
+    /// flight, if any, stays with the writer (written, or dead-lettered by it).
+    pub fn abort_take(&self) -> Vec<T> {
+        let sh = &*self.shared;
+        let mut st = sh.state.lock();
+        st.closed = true;
+        st.abort = true;
+        st.writer_idle = false;
+        st.writer_lingering = false;
+        let taken: Vec<Entry<T>> = st.queue.drain(..).collect();
+        let n = taken.len() as u64;
+        st.bytes -= taken.iter().map(|e| e.size).sum::<u64>();
+        st.dead_lettered += n;
+        if st.in_flight > 0 {
+            st.parked += n; // completed once the batch ahead of them is
+        } else {
+            sh.finish(&mut st, n);
+        }
+        sh.writer_cv.notify_all();
+        sh.room_cv.notify_all();
+        drop(st);
+        taken.into_iter().map(|e| e.item).collect()
+    }
+
+    /// Items the writer holds in a batch in flight (0 when it holds none).
+    pub fn in_flight(&self) -> u64 {
+        self.shared.state.lock().in_flight
+    }
+
+    /// Run `f` with whether the writer is inside a sink call right now; the writer cannot
+    /// enter or leave one while `f` runs.
+    pub fn with_writer_calling<R>(&self, f: impl FnOnce(bool) -> R) -> R {
+        let st = self.shared.state.lock();
+        f(st.writer_calling)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -841,6 +887,7 @@ impl<T: Send + 'static, S: Sink<T>> Writer<T, S> {
         let mut st = sh.state.lock();
         let rest: Vec<Entry<T>> = st.queue.drain(..).collect();
         let n = st.in_flight + rest.len() as u64;
+        let parked = std::mem::take(&mut st.parked);
         st.bytes = 0;
         st.in_flight = 0;
         st.in_flight_bytes = 0;
@@ -850,7 +897,7 @@ impl<T: Send + 'static, S: Sink<T>> Writer<T, S> {
             "writer stopped: the sink can no longer run (interpreter shutting down); {n} items not delivered"
         ));
         st.writer_done = true;
-        sh.finish(&mut st, n);
+        sh.finish(&mut st, n + parked);
         sh.done_cv.notify_all();
         sh.room_cv.notify_all();
         drop(st);
@@ -1163,6 +1210,59 @@ mod tests {
         assert_eq!(probe.log.lock().dead[0].0, vec![2]);
         let s = q.stats();
         assert_eq!((s.written, s.dead_lettered), (1, 1));
+    }
+
+    #[test]
+    fn abort_take_hands_a_lingering_queue_to_the_caller_and_the_writer_stops() {
+        let probe = Probe::default();
+        let q = WriteBehindQueue::new(cfg(100, 1000, 3_600_000), probe.clone()).unwrap();
+        for i in 1..=3 {
+            q.put(i, 10, None).unwrap();
+        }
+        assert_eq!(q.abort_take(), vec![1, 2, 3]);
+        assert!(q.wait_stopped(LONG));
+        let s = q.stats();
+        assert_eq!(
+            (s.written, s.dead_lettered, s.depth, s.bytes_queued),
+            (0, 3, 0, 0)
+        );
+        assert!(probe.written().is_empty());
+        assert!(
+            probe.log.lock().dead.is_empty(),
+            "the caller dead-letters them"
+        );
+        assert_eq!(q.put(4, 0, None), Err(PutError::Closed(4)));
+        assert_eq!(q.abort_take(), Vec::<u32>::new());
+        q.close(None).unwrap();
+    }
+
+    #[test]
+    fn abort_take_leaves_the_batch_in_flight_to_the_writer_and_completes_in_order() {
+        let probe = Probe::default();
+        probe.close_gate();
+        let q = WriteBehindQueue::new(cfg(100, 1, 0), probe.clone()).unwrap();
+        q.put(0, 0, None).unwrap();
+        while !q.with_writer_calling(|calling| calling) {
+            std::thread::yield_now(); // until [0] is inside the sink, at the gate
+        }
+        q.put(1, 0, None).unwrap();
+        q.put(2, 0, None).unwrap();
+        assert_eq!(q.abort_take(), vec![1, 2]);
+        assert_eq!(q.in_flight(), 1);
+        // Items 1 and 2 are done, but not before the batch ahead of them.
+        assert_eq!(
+            q.wait_flushed(3, Some(Duration::from_millis(20))),
+            Err(FlushError::Timeout { pending: 3 })
+        );
+        assert!(!q.is_stopped());
+        probe.open_gate();
+        q.wait_flushed(3, LONG).unwrap();
+        assert!(q.wait_stopped(LONG));
+        assert_eq!(probe.written(), vec![0]);
+        let s = q.stats();
+        assert_eq!((s.written, s.dead_lettered, s.depth), (1, 2, 0));
+        assert_eq!(q.in_flight(), 0);
+        q.close(None).unwrap();
     }
 
     #[test]

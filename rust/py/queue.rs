@@ -5,9 +5,12 @@
 //! never once the interpreter is shutting down. Every blocking wait of a Python caller runs
 //! detached from the interpreter, in slices, checking for signals in between.
 //!
-//! Interpreter exit: one `atexit` hook (registered at import) closes every live queue, bounded
-//! by its `exit_timeout_s` (0 for `flush_at_exit=False`, whose items are dead-lettered), then
-//! raises a flag after which no writer attaches any more; `atexit` hooks run before the
+//! Interpreter exit: one `atexit` hook (registered at import) lets every live queue drain,
+//! bounded by its `exit_timeout_s` (not at all for `flush_at_exit=False`), then takes what is
+//! left out of the writer's reach and dead-letters it itself, on its own thread, before it
+//! returns (it never relies on a writer being scheduled in time to do it); only a batch still
+//! inside a sink call stays with its writer, which gets a bounded grace to finish it. Then the
+//! hook raises a flag after which no writer attaches any more; `atexit` hooks run before the
 //! interpreter starts finalizing, so a writer never blocks trying to attach to a dying one.
 //!
 //! Fork: the queue records its creator's pid; `os.register_at_fork` refreshes the cached pid in
@@ -41,15 +44,28 @@ static EXITED: AtomicBool = AtomicBool::new(false);
 /// This process's id, refreshed in a child after `os.fork()`.
 static CURRENT_PID: AtomicU32 = AtomicU32::new(0);
 /// Live queues, closed by the exit hook (entries whose writer stopped are pruned).
-static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
-/// How long the exit hook waits for a sink call it interrupted (see `_close_queues_at_exit`).
+static LIVE: Mutex<LiveSet> = Mutex::new(LiveSet {
+    exiting: false,
+    queues: Vec::new(),
+});
+/// How long the exit hook waits for a batch still in flight once the exit timeouts passed
+/// (see `_close_queues_at_exit`).
 const EXIT_GRACE: Duration = Duration::from_secs(1);
+
+struct LiveSet {
+    /// The exit hook has taken the queues: no new queue may start (it would never be closed).
+    exiting: bool,
+    queues: Vec<Live>,
+}
 
 struct Live {
     queue: Arc<CoreQueue>,
-    exit_timeout: Option<Duration>,
+    /// How long the exit hook lets it drain (zero for `flush_at_exit=False`).
+    exit_timeout: Duration,
     /// `threading.get_ident()` of the writer thread once it has attached (0 before).
     writer_ident: Arc<AtomicU64>,
+    /// Shared with the writer's sink, so the exit hook can dead-letter on its own thread.
+    dead: Arc<DeadLetter>,
 }
 
 // ------------------------------------------------------------------------------------------
@@ -69,11 +85,27 @@ impl std::fmt::Display for PyFailure {
 }
 
 struct PySink {
-    name: String,
     sink: Py<PyAny>,
-    dead_letter: Option<Py<PyAny>>,
-    logger: Py<PyAny>,
+    dead: Arc<DeadLetter>,
     ident: Arc<AtomicU64>,
+    /// `flush_at_exit` with a non-zero `exit_timeout_s` (for the reason of a dead letter).
+    flush_at_exit: bool,
+}
+
+/// Where dead batches go: logged at error level, then given to the `dead_letter` callable.
+struct DeadLetter {
+    name: String,
+    callback: Option<Py<PyAny>>,
+    logger: Py<PyAny>,
+}
+
+/// Why items were not delivered, for the log and the `FlushTimeout` message.
+#[derive(Clone, Copy)]
+enum Cut {
+    /// `close(timeout)` ran out of time.
+    Close,
+    /// Interpreter exit, after `exit_timeout_s` (or at once for `flush_at_exit=False`).
+    Exit { flush: bool },
 }
 
 impl Sink<Item> for PySink {
@@ -115,9 +147,19 @@ impl Sink<Item> for PySink {
 
     fn dead_letter(&mut self, batch: Vec<Item>, reason: DeadReason<PyFailure>) {
         if EXITED.load(Ordering::Acquire) {
-            return; // the interpreter is going away: nobody can receive them any more
+            // The interpreter is going away: nobody can receive them any more. Only a batch the
+            // exit hook abandoned (a sink call that outlived its grace) gets here; the hook
+            // logged it, with its count, before returning.
+            return;
         }
-        let _ = Python::try_attach(|py| self.dead_letter_attached(py, batch, reason));
+        let cut = if LIVE.lock().exiting {
+            Cut::Exit {
+                flush: self.flush_at_exit,
+            }
+        } else {
+            Cut::Close
+        };
+        let _ = Python::try_attach(|py| self.dead.hand_over(py, batch, reason, cut));
     }
 }
 
@@ -138,13 +180,9 @@ fn describe(py: Python<'_>, err: &PyErr) -> String {
     }
 }
 
-impl PySink {
-    fn dead_letter_attached(
-        &self,
-        py: Python<'_>,
-        batch: Vec<Item>,
-        reason: DeadReason<PyFailure>,
-    ) {
+impl DeadLetter {
+    /// Log `batch` at error level and give it to the `dead_letter` callable (attached).
+    fn hand_over(&self, py: Python<'_>, batch: Vec<Item>, reason: DeadReason<PyFailure>, cut: Cut) {
         let n = batch.len();
         let (why, err) = match reason {
             DeadReason::Failed(f) => ("the sink kept failing", f.err),
@@ -153,14 +191,25 @@ impl PySink {
                 InternalError::new_err(format!("write-behind sink panicked: {msg}")),
             ),
             DeadReason::Undelivered(last) => {
+                let (why, when) = match cut {
+                    Cut::Close => ("close() ran out of time", "closed"),
+                    Cut::Exit { flush: true } => (
+                        "exit_timeout_s ran out at interpreter exit",
+                        "closed at interpreter exit",
+                    ),
+                    Cut::Exit { flush: false } => (
+                        "flush_at_exit=False",
+                        "closed at interpreter exit (flush_at_exit=False)",
+                    ),
+                };
                 let e = FlushTimeout::new_err(format!(
-                    "write-behind queue {:?} closed before these {n} item(s) were delivered",
+                    "write-behind queue {:?} {when} before these {n} item(s) were delivered",
                     self.name
                 ));
                 if let Some(last) = last {
                     e.set_cause(py, Some(last.err));
                 }
-                ("close() ran out of time", e)
+                (why, e)
             }
         };
         let text = describe(py, &err);
@@ -184,7 +233,7 @@ impl PySink {
         if let Err(e) = logged {
             e.write_unraisable(py, Some(self.logger.bind(py)));
         }
-        if let Some(callback) = &self.dead_letter {
+        if let Some(callback) = &self.callback {
             let delivered = PyList::new(py, batch)
                 .and_then(|list| callback.bind(py).call1((list, exc.bind(py))));
             if let Err(e) = delivered {
@@ -482,35 +531,55 @@ impl PyWriteBehindQueue {
             };
             let put_timeout = opt_seconds("put_timeout", put_timeout)?;
             let exit_timeout = seconds("exit_timeout_s", exit_timeout_s)?;
-            if EXITED.load(Ordering::Acquire) {
-                return Err(QueueClosed::new_err(
+            let exiting = || {
+                QueueClosed::new_err(
                     "the interpreter is exiting: no new write-behind queue can start",
-                ));
+                )
+            };
+            if LIVE.lock().exiting {
+                return Err(exiting());
             }
             let logger = py
                 .import("logging")?
                 .call_method1("getLogger", ("tallyclerk.queue",))?
                 .unbind();
-            let py_sink = PySink {
+            let dead = Arc::new(DeadLetter {
                 name: name.clone(),
-                sink,
-                dead_letter,
+                callback: dead_letter,
                 logger,
+            });
+            let exit_timeout = if flush_at_exit {
+                exit_timeout
+            } else {
+                Duration::ZERO
+            };
+            let py_sink = PySink {
+                sink,
+                dead: Arc::clone(&dead),
                 ident: Arc::new(AtomicU64::new(0)),
+                flush_at_exit: !exit_timeout.is_zero(),
             };
             let writer_ident = Arc::clone(&py_sink.ident);
             let inner = Arc::new(Core::new(cfg, py_sink).map_err(PyValueError::new_err)?);
             let mut live = LIVE.lock();
-            live.retain(|l| !l.queue.is_stopped());
-            live.push(Live {
+            if live.exiting {
+                drop(live);
+                inner.begin_close(); // empty: its writer just stops
+                return Err(exiting());
+            }
+            // Entries of stopped queues are dropped after unlocking (a decref may run Python).
+            let (keep, stale): (Vec<Live>, Vec<Live>) = std::mem::take(&mut live.queues)
+                .into_iter()
+                .partition(|l| !l.queue.is_stopped());
+            live.queues = keep;
+            live.queues.push(Live {
                 queue: Arc::clone(&inner),
-                exit_timeout: Some(if flush_at_exit {
-                    exit_timeout
-                } else {
-                    Duration::ZERO
-                }),
+                exit_timeout,
                 writer_ident,
+                dead,
             });
+            drop(live);
+            drop(stale);
             Ok(PyWriteBehindQueue {
                 pid: inner.pid(),
                 inner,
@@ -602,7 +671,7 @@ impl PyWriteBehindQueue {
     fn close(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
         self.check_fork_strict()?;
         let timeout = opt_seconds("timeout", timeout)?;
-        guard(|| close_queue(py, &self.inner, &self.name, timeout, true))
+        guard(|| close_queue(py, &self.inner, &self.name, timeout))
     }
 
     #[getter]
@@ -652,14 +721,13 @@ impl Drop for PyWriteBehindQueue {
     }
 }
 
-/// Close one queue, waiting detached in slices (checking for signals in between when
-/// `interruptible`); `FlushTimeout` when time runs out.
+/// Close one queue, waiting detached in slices (checking for signals in between);
+/// `FlushTimeout` when time runs out.
 fn close_queue(
     py: Python<'_>,
     inner: &Arc<CoreQueue>,
     name: &str,
     timeout: Option<Duration>,
-    interruptible: bool,
 ) -> PyResult<()> {
     if inner.is_writer_thread() {
         return Err(ReentrantFlush::new_err(
@@ -679,9 +747,7 @@ fn close_queue(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        if interruptible {
-            py.check_signals()?;
-        }
+        py.check_signals()?;
     }
     // Stopped: joins the writer. Out of time: aborts it (its items are dead-lettered).
     match py.detach(|| inner.close(Some(Duration::ZERO))) {
@@ -697,46 +763,127 @@ fn close_queue(
 
 /// The `atexit` hook: close every live queue of this process (bounded), then stop attaching.
 ///
-/// `atexit` hooks run before the interpreter starts finalizing. A writer still inside a sink
-/// call when its queue's exit timeout passes gets an asynchronous `FlushTimeout` raised in it
-/// (it fires at the sink's next Python instruction) and [`EXIT_GRACE`] to leave; a sink blocked
-/// in C beyond that is left behind (and must not return into Python during finalization).
+/// `atexit` hooks run before the interpreter starts finalizing. Every item not delivered is
+/// dead-lettered (logged at error level, given to `dead_letter`) before this returns, except a
+/// batch inside a sink call that outlives its grace: that one is abandoned, and logged.
 #[pyfunction]
 fn _close_queues_at_exit(py: Python<'_>) -> PyResult<()> {
-    let queues = std::mem::take(&mut *LIVE.lock());
+    let queues = {
+        let mut live = LIVE.lock();
+        live.exiting = true;
+        std::mem::take(&mut live.queues)
+    };
     let result = close_all_at_exit(py, queues);
     // Whatever happened above: from now on no writer attaches to the interpreter.
     EXITED.store(true, Ordering::Release);
     result
 }
 
+/// 1. Every queue stops taking items at once: with `flush_at_exit` its writer drains, bounded
+///    by its `exit_timeout_s` (all run together, from the same start).
+/// 2. When a queue's time is up (at once for `flush_at_exit=False`), the hook takes its queued
+///    items itself ([`CoreQueue::abort_take`]): the writer can no longer touch them, so their
+///    fate does not depend on the writer being scheduled, or attaching, before the hook ends.
+/// 3. A batch still in flight stays with its writer: a writer inside its sink gets a
+///    `FlushTimeout` raised there; each gets [`EXIT_GRACE`] to write or dead-letter it (the
+///    hook waits detached, so it can attach). A sink blocked in C beyond that is left behind
+///    (and must not return into Python during finalization); its batch is logged as abandoned.
+/// 4. The hook dead-letters the items it took, on its own thread, after the batch ahead of
+///    them (so a dead letter sees batches in enqueue order).
 fn close_all_at_exit(py: Python<'_>, queues: Vec<Live>) -> PyResult<()> {
     let me = std::process::id();
     let logger = py
         .import("logging")?
         .call_method1("getLogger", ("tallyclerk.queue",))?;
-    for live in queues {
+    // A failing log call must not stop the hook before it has dead-lettered everything.
+    let log_error = |args: Bound<'_, PyTuple>| {
+        if let Err(e) = logger.call_method1("error", args) {
+            e.write_unraisable(py, Some(&logger));
+        }
+    };
+    let queues: Vec<Live> = queues
+        .into_iter()
+        .filter(|l| l.queue.pid() == me && !l.queue.is_stopped())
+        .collect();
+    let start = Instant::now();
+    // Items taken out of each queue's reach (step 2), dead-lettered here in step 4.
+    let mut taken: Vec<Option<Vec<Item>>> = Vec::with_capacity(queues.len());
+    for live in &queues {
+        if live.exit_timeout.is_zero() {
+            // Not flushed: nothing more is written (a sink call already running may finish).
+            taken.push(Some(live.queue.abort_take()));
+        } else {
+            live.queue.begin_close();
+            taken.push(None);
+        }
+    }
+    for (live, taken) in queues.iter().zip(taken.iter_mut()) {
         let queue = &live.queue;
-        if queue.pid() != me || queue.is_stopped() {
-            continue;
-        }
-        let name = queue.config().thread_name.clone();
-        if let Err(err) = close_queue(py, queue, &name, live.exit_timeout, false) {
-            let text = describe(py, &err);
-            logger.call_method1("error", ("at exit: %s", text))?;
-        }
-        if !queue.is_stopped() {
-            interrupt_sink(py, live.writer_ident.load(Ordering::Relaxed));
-            if !py.detach(|| queue.wait_stopped(Some(EXIT_GRACE))) {
-                logger.call_method1(
-                    "error",
-                    (
-                        "at exit: the sink of write-behind queue %r did not return; its batch is \
-                         abandoned",
-                        &name,
-                    ),
-                )?;
+        if taken.is_none() {
+            let left = start
+                .checked_add(live.exit_timeout)
+                .map_or(live.exit_timeout, |d| {
+                    d.saturating_duration_since(Instant::now())
+                });
+            if py.detach(|| queue.wait_stopped(Some(left))) {
+                continue;
             }
+            *taken = Some(queue.abort_take());
+        }
+        let queued = taken.as_ref().map_or(0, Vec::len);
+        let in_flight = queue.in_flight();
+        if queued as u64 + in_flight > 0 {
+            let msg = if live.exit_timeout.is_zero() {
+                "at exit: write-behind queue %r (flush_at_exit=False) closed with item(s) not \
+                 delivered: %d queued (dead-lettered now), %d in a sink call still running"
+            } else {
+                "at exit: write-behind queue %r did not drain within exit_timeout_s: item(s) \
+                 not delivered: %d queued (dead-lettered now), %d in a sink call still running"
+            };
+            log_error((msg, &live.dead.name, queued, in_flight).into_pyobject(py)?);
+        }
+    }
+    let grace_end = Instant::now() + EXIT_GRACE;
+    for live in &queues {
+        live.queue.with_writer_calling(|calling| {
+            if calling {
+                // The writer cannot leave the sink call while we hold its state (and the
+                // interpreter), so the exception lands in that call.
+                interrupt_sink(py, live.writer_ident.load(Ordering::Relaxed));
+            }
+        });
+    }
+    for live in &queues {
+        let queue = &live.queue;
+        let left = grace_end.saturating_duration_since(Instant::now());
+        if py.detach(|| queue.wait_stopped(Some(left))) {
+            let _ = py.detach(|| queue.close(Some(Duration::ZERO))); // joins the writer
+        } else {
+            log_error(
+                (
+                    "at exit: the sink of write-behind queue %r did not return; its batch of %d \
+                     item(s) is abandoned (not delivered, not dead-lettered)",
+                    &live.dead.name,
+                    queue.in_flight(),
+                )
+                    .into_pyobject(py)?,
+            );
+        }
+    }
+    for (live, items) in queues.iter().zip(taken) {
+        let Some(items) = items else { continue };
+        let max_batch = live.queue.config().max_batch;
+        let mut items = items.into_iter();
+        loop {
+            let chunk: Vec<Item> = items.by_ref().take(max_batch).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let cut = Cut::Exit {
+                flush: !live.exit_timeout.is_zero(),
+            };
+            live.dead
+                .hand_over(py, chunk, DeadReason::Undelivered(None), cut);
         }
     }
     Ok(())
@@ -764,7 +911,7 @@ fn interrupt_sink(py: Python<'_>, ident: u64) {
 fn _queue_after_fork_in_child() {
     CURRENT_PID.store(std::process::id(), Ordering::Relaxed);
     // The parent's queues: never close, drop or lock them here.
-    std::mem::forget(std::mem::take(&mut *LIVE.lock()));
+    std::mem::forget(std::mem::take(&mut LIVE.lock().queues));
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -121,6 +121,93 @@ def test_exit_without_flush_at_exit_dead_letters_visibly(tmp_path: Path) -> None
     assert "dead-lettered 3 item(s)" in proc.stderr
 
 
+def test_exit_dead_letters_the_items_queued_behind_a_sink_that_never_returns(
+    tmp_path: Path,
+) -> None:
+    # The writer sits in a GIL-free wait inside the sink for good: it can never dead-letter
+    # anything. The exit hook takes the queued items itself and hands them over before it
+    # returns; only the batch inside the sink is abandoned, and that is logged with its count.
+    proc = run(
+        """
+        import sys, threading
+        from pathlib import Path
+        from tallyclerk import WriteBehindQueue
+
+        out = open(Path(sys.argv[1]) / "dead.txt", "w")
+        entered, never = threading.Event(), threading.Event()
+
+        def sink(batch):
+            entered.set()
+            never.wait()
+
+        def dead_letter(batch, exc):
+            out.write(f"{batch} {type(exc).__name__}\\n")
+            out.flush()
+
+        q = WriteBehindQueue(
+            sink, max_batch=1, linger_ms=0, exit_timeout_s=0.1, dead_letter=dead_letter,
+            name="stuck",
+        )
+        q.put(0)
+        entered.wait()
+        for i in range(1, 5):
+            q.put(i)
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    dead = (tmp_path / "dead.txt").read_text().splitlines()
+    assert dead == [f"[{i}] FlushTimeout" for i in range(1, 5)]
+    assert proc.stderr.count("dead-lettered 1 item(s)") == 4
+    assert "'stuck' did not return; its batch of 1 item(s) is abandoned" in proc.stderr
+
+
+@pytest.mark.parametrize("flush_at_exit", [True, False])
+def test_exit_dead_letters_a_batch_in_backoff_then_the_queue_behind_it_in_order(
+    tmp_path: Path, flush_at_exit: bool
+) -> None:
+    # The batch in flight waits out a one-hour backoff (GIL-free) when the interpreter exits:
+    # the writer dead-letters it (with the sink's error as cause), then the exit hook the
+    # items queued behind it, all before the process ends.
+    proc = run(
+        f"""
+        import sys, threading
+        from pathlib import Path
+        from tallyclerk import WriteBehindQueue
+
+        out = open(Path(sys.argv[1]) / "dead.txt", "w")
+        failed = threading.Event()
+
+        def sink(batch):
+            failed.set()
+            raise OSError("down")
+
+        def dead_letter(batch, exc):
+            cause = type(exc.__cause__).__name__
+            out.write(f"{{batch}} {{type(exc).__name__}} {{cause}}\\n")
+            out.flush()
+
+        q = WriteBehindQueue(
+            sink, max_batch=1, linger_ms=0, backoff_initial_ms=3_600_000,
+            backoff_max_ms=3_600_000, flush_at_exit={flush_at_exit}, exit_timeout_s=0.1,
+            dead_letter=dead_letter,
+        )
+        q.put(0)
+        failed.wait()
+        q.put(1)
+        q.put(2)
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "dead.txt").read_text().splitlines() == [
+        "[0] FlushTimeout OSError",
+        "[1] FlushTimeout NoneType",
+        "[2] FlushTimeout NoneType",
+    ]
+    assert "abandoned" not in proc.stderr
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 def test_a_forked_child_cannot_use_the_parents_queue(tmp_path: Path) -> None:
     proc = run(
