@@ -55,7 +55,7 @@ class Settings:
     Invalid values raise :class:`~tallyclerk.errors.ConfigError` at construction.
     """
 
-    batch_rows: int = field(default=10000, metadata=_doc("rows per record batch; 0 = adaptive"))
+    batch_rows: int = field(default=0, metadata=_doc("rows per record batch; 0 = adaptive"))
     queue_max_items: int = field(default=10000, metadata=_doc("bound on queued audit events"))
     queue_max_bytes: int = field(
         default=64 * 1024 * 1024, metadata=_doc("bound on queued audit event bytes; 0 = none")
