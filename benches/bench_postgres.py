@@ -58,16 +58,8 @@ def pg_bench() -> Iterator[Any]:
     """A throwaway PostgreSQL server for these benchmarks (tests/pgserver.py)."""
     from tests import pgserver
 
-    try:
-        server = pgserver.start()
-    except pgserver.PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"no PostgreSQL server could be started: {exc}")
-    try:
+    with pgserver.server_for_tests() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

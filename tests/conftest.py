@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,16 +12,8 @@ from tests import pgserver
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[pgserver.PgServer]:
     """A real PostgreSQL server for the session (skips, saying why, only if none can start)."""
-    try:
-        server = pgserver.start()
-    except pgserver.PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"no PostgreSQL server could be started: {exc}")
-    try:
+    with pgserver.server_for_tests() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()

@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +111,24 @@ def start() -> PgServer:
     _as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-l",
                   str(base / "log"), "-w", "-t", "60", "start"])
     return PgServer("127.0.0.1", port, user, PASSWORD, datadir, bindir)
+
+
+@contextlib.contextmanager
+def server_for_tests() -> Iterator[PgServer]:
+    """A server for a test or benchmark session, stopped afterwards.
+
+    Skips, saying why, when none can be started, except in CI (``CI`` set), where PostgreSQL is
+    required and its absence fails the run.
+    """
+    import pytest
+
+    try:
+        server = start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"no PostgreSQL server could be started: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -3,67 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = {
-    "fields": [
-        {"name": "id", "type": "integer", "constraints": {"required": True}},
-        {"name": "name", "type": "string"},
-        {"name": "amount", "type": "number", "constraints": {"minimum": 0}},
-    ]
-}
+from tests.clirun import ROOT, SCHEMA, Result, env_for, query, run_cli
 
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def env_for(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TALLYCLERK_")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "python"), str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p]
-    )
-    env.update(extra)
-    return env
+__all__ = ["ROOT", "SCHEMA", "Result", "env_for", "query", "tallyclerk"]
 
 
 def tallyclerk(*args: str, cwd: Path, env: dict[str, str] | None = None,
                timeout: float = 120) -> Result:
-    proc = subprocess.run(
-        [sys.executable, "-m", "tallyclerk.cli", *args],
-        cwd=cwd, env=env or env_for(), capture_output=True, text=True, timeout=timeout,
-        check=False,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return run_cli(*args, cwd=cwd, env=env or env_for(), timeout=timeout)
 
 
 def write_csv(path: Path, rows: list[tuple[Any, ...]], header: str = "id,name,amount") -> Path:
     lines = [header] + [",".join("" if v is None else str(v) for v in r) for r in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def count_rows(db: Path, table: str) -> int:

@@ -5,60 +5,27 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import clirun
+from tests.clirun import ROOT, SCHEMA, Result, cli_argv, query, run_cli
+
 HERE = Path(__file__).resolve().parent
 
-SCHEMA = {
-    "fields": [
-        {"name": "id", "type": "integer", "constraints": {"required": True}},
-        {"name": "name", "type": "string"},
-        {"name": "amount", "type": "number", "constraints": {"minimum": 0}},
-    ]
-}
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
+__all__ = ["ROOT", "SCHEMA", "Result", "cli_argv", "env_for", "query", "tallyclerk"]
 
 
 def env_for(**extra: str) -> dict[str, str]:
-    """The environment of a CLI run: no inherited TALLYCLERK_* variables; this suite's test
-    plugins (``tests/reliability``) importable for ``-p``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TALLYCLERK_")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "python"), str(ROOT), str(HERE)]
-        + [p for p in [env.get("PYTHONPATH")] if p]
-    )
-    env.update(extra)
-    return env
-
-
-def cli_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tallyclerk.cli", *args]
+    """The environment of a CLI run, with this suite's test plugins importable for ``-p``."""
+    return clirun.env_for(HERE, **extra)
 
 
 def tallyclerk(*args: str, cwd: Path, env: dict[str, str] | None = None,
                timeout: float = 120) -> Result:
-    proc = subprocess.run(
-        cli_argv(*args), cwd=cwd, env=env or env_for(), capture_output=True, text=True,
-        timeout=timeout, check=False,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return run_cli(*args, cwd=cwd, env=env or env_for(), timeout=timeout)
 
 
 def write_schema(directory: Path, schema: dict[str, Any] | None = None) -> Path:
@@ -86,14 +53,6 @@ def write_dataset(directory: Path, files: int, rows_per_file: int) -> list[Path]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         paths.append(path)
     return paths
-
-
-def query(db: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
 
 
 def table_exists(db: Path, table: str) -> bool:
