@@ -16,7 +16,7 @@ millisecond) plus a per-row cost; the reader and the writer overlap except for t
 batch read and the last batch written, which cost a whole batch each. Batches of about 10,000
 to 30,000 rows (a few milliseconds of writing) keep both below a few percent; 100,000-row
 batches lost 7% to the unoverlapped ends and held 50 MB more in memory (four batches queued,
-one being read, one being written). ``max_bytes`` (2 MiB of source text a batch) bounds that
+one being read, one being written). ``max_bytes`` (512 KiB of source text a batch) bounds that
 memory whatever the row width.
 
 Latency is smoothed with an exponential moving average so one slow fsync does not halve the
@@ -53,7 +53,7 @@ class AdaptiveBatchSize:
         max_rows: int = 100_000,
         target_low_s: float = 0.005,
         target_high_s: float = 0.02,
-        max_bytes: int = 2 * 1024 * 1024,
+        max_bytes: int = 512 * 1024,
         growth: float = 2.0,
         smoothing: float = 0.5,
     ) -> None:

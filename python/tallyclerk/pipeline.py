@@ -76,7 +76,7 @@ log = logging.getLogger("tallyclerk.pipeline")
 
 ON_ERROR = ("continue", "skip-file", "abort")
 _POLL_S = 0.05
-_QUEUE_ITEMS = 4
+_QUEUE_ITEMS = 3  # batches between the reader and the writer: bounds memory with max_bytes
 _QUEUE_BYTES = 64 * 1024 * 1024
 _KEEP_REJECTS = 10_000
 _EVENT_FLUSH_S = 1.0
