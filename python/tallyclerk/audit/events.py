@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from tallyclerk._core import SqliteWriter
 from tallyclerk.audit.sqlgen import insert_events_sql
-from tallyclerk.audit.translate import DB_ERRORS, classify, wrap_db_errors
+from tallyclerk.audit.translate import classify, db_errors, wrap_db_errors
 from tallyclerk.errors import PermanentRepositoryError, SinkError, TransientRepositoryError
 from tallyclerk.settings import Settings
 
@@ -126,7 +126,7 @@ class EventWriter:
             finally:
                 cursor.close()
             conn.commit()
-        except DB_ERRORS as exc:
+        except db_errors() as exc:
             self._recover(conn)
             translated = classify(exc)
             if translated is None or translated is exc:
@@ -137,7 +137,7 @@ class EventWriter:
         """Roll back after a failed batch; drop the connection if it is unusable."""
         try:
             conn.rollback()
-        except DB_ERRORS as exc:  # the connection is broken: reconnect next time
+        except db_errors() as exc:  # the connection is broken: reconnect next time
             log.warning("audit event writer: rollback failed (%s); reconnecting", exc)
             self._discard_dbapi()
 
@@ -146,7 +146,7 @@ class EventWriter:
         if conn is not None:
             try:
                 conn.close()
-            except DB_ERRORS as exc:  # closing a broken connection
+            except db_errors() as exc:  # closing a broken connection
                 log.warning("audit event writer: closing its connection failed: %s", exc)
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ Messages never carry a password (:func:`tallyclerk.dburl.mask_secrets`).
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,29 +32,29 @@ from tallyclerk.errors import (
     TransientRepositoryError,
 )
 
-__all__ = ["DB_ERRORS", "classify", "wrap_db_errors"]
+__all__ = ["classify", "db_errors", "wrap_db_errors"]
 
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
 _UNIQUE_SQLSTATE = "23505"
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 
-try:  # psycopg is optional (the [postgres] extra)
-    import psycopg
-
-    _PSYCOPG_ERROR: tuple[type[Exception], ...] = (psycopg.Error,)
-    _PSYCOPG_OPERATIONAL: tuple[type[Exception], ...] = (psycopg.OperationalError,)
-    _PSYCOPG_INTEGRITY: tuple[type[Exception], ...] = (psycopg.IntegrityError,)
-except ImportError:  # pragma: no cover - depends on the environment
-    _PSYCOPG_ERROR = ()
-    _PSYCOPG_OPERATIONAL = ()
-    _PSYCOPG_INTEGRITY = ()
+_BASE_ERRORS: tuple[type[Exception], ...] = (sa_exc.SQLAlchemyError, sqlite3.Error)
 
 
-DB_ERRORS: tuple[type[Exception], ...] = (
-    sa_exc.SQLAlchemyError,
-    sqlite3.Error,
-    *_PSYCOPG_ERROR,
-)
+def _psycopg(name: str) -> tuple[type[Exception], ...]:
+    """``psycopg.<name>`` if psycopg is loaded, else nothing.
+
+    A psycopg exception can only exist once psycopg has been imported (by the PostgreSQL sink or
+    SQLAlchemy's dialect), so a SQLite-only load never pays for importing it.
+    """
+    module = sys.modules.get("psycopg")
+    cls = getattr(module, name, None) if module is not None else None
+    return (cls,) if isinstance(cls, type) and issubclass(cls, Exception) else ()
+
+
+def db_errors() -> tuple[type[Exception], ...]:
+    """The database exceptions to catch: SQLAlchemy's, sqlite3's, and psycopg's when loaded."""
+    return _BASE_ERRORS + _psycopg("Error")
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -78,7 +79,7 @@ def classify(exc: BaseException) -> RepositoryError | None:
         orig = exc.orig if isinstance(exc.orig, BaseException) else exc
     elif isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
         return TransientRepositoryError(_describe(exc))
-    elif not isinstance(exc, (sqlite3.Error, *_PSYCOPG_ERROR)):
+    elif not isinstance(exc, (sqlite3.Error, *_psycopg("Error"))):
         if isinstance(exc, sa_exc.SQLAlchemyError):
             return PermanentRepositoryError(_describe(exc))
         return None
@@ -90,13 +91,12 @@ def classify(exc: BaseException) -> RepositoryError | None:
         return TransientRepositoryError(message)
     if isinstance(orig, sqlite3.OperationalError) and any(m in lowered for m in _SQLITE_BUSY):
         return TransientRepositoryError(message)
-    if _PSYCOPG_OPERATIONAL and isinstance(orig, _PSYCOPG_OPERATIONAL):
+    if isinstance(orig, _psycopg("OperationalError")):
         return TransientRepositoryError(message)
     if state is not None and state.startswith("08"):  # connection exception class
         return TransientRepositoryError(message)
-    is_integrity = isinstance(orig, (sqlite3.IntegrityError, *_PSYCOPG_INTEGRITY)) or isinstance(
-        exc, sa_exc.IntegrityError
-    )
+    integrity: tuple[type[Exception], ...] = (sqlite3.IntegrityError, *_psycopg("IntegrityError"))
+    is_integrity = isinstance(orig, integrity) or isinstance(exc, sa_exc.IntegrityError)
     if is_integrity:
         if state == _UNIQUE_SQLSTATE or "unique constraint" in lowered:
             return DuplicateKeyError(message)
@@ -109,7 +109,7 @@ def wrap_db_errors() -> Iterator[None]:
     """Re-raise database exceptions inside the block as :class:`RepositoryError` subclasses."""
     try:
         yield
-    except DB_ERRORS as exc:
+    except db_errors() as exc:
         translated = classify(exc)
         if translated is None or translated is exc:
             raise
