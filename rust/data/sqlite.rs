@@ -7,7 +7,7 @@
 //! errors.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::limits::Limit;
 use rusqlite::types::Value as SqlValue;
@@ -44,12 +44,37 @@ pub fn quote_ident(name: &str) -> Result<String, DataError> {
     Ok(format!("\"{}\"", name.replace('"', "\"\"")))
 }
 
-fn sink(e: &rusqlite::Error, context: &str) -> DataError {
-    let transient = matches!(
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
         e.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    );
-    DataError::sink(format!("{context}: {e}"), transient)
+    )
+}
+
+fn sink(e: &rusqlite::Error, context: &str) -> DataError {
+    DataError::sink(format!("{context}: {e}"), is_busy(e))
+}
+
+/// Run `f`, retrying while SQLite answers busy/locked, until `timeout` has passed.
+///
+/// SQLite returns `SQLITE_BUSY` without calling the busy handler in a few cases, notably while
+/// another connection switches the file to WAL or recovers its WAL index; two loads opening a
+/// new database at the same moment hit exactly that.
+fn retry_busy<T>(
+    timeout: Duration,
+    mut f: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// SQL types allowed for the extra columns of `create_table`.
@@ -161,12 +186,16 @@ impl SqliteWriter {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| sink(&e, &ctx))?;
-        conn.busy_timeout(Duration::from_millis(busy_timeout_ms))
-            .map_err(|e| sink(&e, &ctx))?;
-        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
-            .map_err(|e| sink(&e, &ctx))?;
-        conn.execute_batch(&format!("PRAGMA synchronous={sync}"))
-            .map_err(|e| sink(&e, &ctx))?;
+        let timeout = Duration::from_millis(busy_timeout_ms);
+        conn.busy_timeout(timeout).map_err(|e| sink(&e, &ctx))?;
+        retry_busy(timeout, || {
+            conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+        })
+        .map_err(|e| sink(&e, &ctx))?;
+        retry_busy(timeout, || {
+            conn.execute_batch(&format!("PRAGMA synchronous={sync}"))
+        })
+        .map_err(|e| sink(&e, &ctx))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteWriter {
             conn: Some(conn),
@@ -471,6 +500,45 @@ impl Drop for SqliteWriter {
 mod tests {
     use super::*;
     use crate::data::batch::RecordBatch;
+
+    fn busy() -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        )
+    }
+
+    #[test]
+    fn retry_busy_retries_until_sqlite_stops_answering_busy() {
+        let mut calls = 0;
+        let out = retry_busy(Duration::from_secs(5), || {
+            calls += 1;
+            if calls < 4 {
+                Err(busy())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(out.unwrap(), 4);
+    }
+
+    #[test]
+    fn retry_busy_gives_up_after_its_timeout_and_never_retries_other_errors() {
+        let mut calls = 0;
+        let out: rusqlite::Result<()> = retry_busy(Duration::from_millis(20), || {
+            calls += 1;
+            Err(busy())
+        });
+        assert!(is_busy(&out.unwrap_err()));
+        assert!(calls > 1);
+        let mut other_calls = 0;
+        let out: rusqlite::Result<()> = retry_busy(Duration::from_secs(5), || {
+            other_calls += 1;
+            Err(rusqlite::Error::InvalidQuery)
+        });
+        assert!(out.is_err());
+        assert_eq!(other_calls, 1);
+    }
 
     fn schema() -> TableSchema {
         TableSchema::from_json(
