@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -63,6 +64,26 @@ def create_audit_engine(db: DbUrl, settings: Settings) -> Engine:
     )
 
 
+def _retry_busy(cursor: sqlite3.Cursor, pragma: str, timeout_s: float) -> None:
+    """Run a connection pragma, retrying while SQLite answers "database is locked".
+
+    SQLite returns SQLITE_BUSY from the WAL switch without calling the busy handler when another
+    connection is switching or recovering the same new file (two loads starting at once); the
+    Rust writer retries the same way (``rust/data/sqlite.rs``, ``retry_busy``).
+    """
+    deadline = time.monotonic() + timeout_s
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute(pragma)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.05)
+
+
 def _configure_sqlite(engine: Engine, settings: Settings) -> None:
     pragmas = (
         "PRAGMA journal_mode=WAL",
@@ -78,7 +99,7 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         cursor = dbapi_connection.cursor()
         try:
             for pragma in pragmas:
-                cursor.execute(pragma)
+                _retry_busy(cursor, pragma, settings.busy_timeout_ms / 1000.0)
         finally:
             cursor.close()
 
