@@ -1,0 +1,183 @@
+"""Ledger growth (issue 16): what a load and ``status`` cost once the ledger holds a year of feeds.
+
+The manifest never expires, so a store that has loaded hourly feeds for a year holds millions
+of ``tallyclerk_files`` rows. Every figure here is a ratio of the same whole-process command run
+against a *large* ledger over a *small* one, in the same run; the target is flat cost (at most
+1.2x) from 1,000 to 1,000,000 manifest rows (quick mode: 1,000 to 100,000, ceiling doubled).
+
+* ``new file``: ``tallyclerk load`` of a new 20-row file (a fingerprint lookup that finds
+  nothing, a claim, the file's transaction, the batch row): the per-file overhead.
+* ``skip``: the same load run again (the lookup finds the loaded file and skips it).
+* ``status``: ``tallyclerk status --json`` (the latest batch and its files).
+
+The ledger rows are generated directly in SQL (copies of a real batch's rows with new ids,
+paths and fingerprints, older ``started_at``), on SQLite and on PostgreSQL.
+``tests/audit/test_query_plans.py`` checks that these paths use indexes; this shows it.
+Run: ``TALLYCLERK_BENCH=full python3 -m pytest benches/bench_ledger_growth.py -s``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import conftest as harness
+import loadrun
+
+SMALL = 1_000
+LARGE = harness.size(100_000, 1_000_000)
+ROUNDS = harness.size(3, 5)
+TARGET = 1.2
+
+
+def _csv(path: Path, seed: int) -> Path:
+    path.write_text("id,name,amount\n" + "".join(
+        f"{seed * 100 + i},name {seed}-{i},{i}.5\n" for i in range(20)), encoding="utf-8")
+    return path
+
+
+def _cli(*args: str, cwd: Path) -> float:
+    t0 = time.perf_counter()  # a whole process, like a scheduler's one-file job
+    proc = subprocess.run([sys.executable, "-m", "tallyclerk.cli", *args], cwd=cwd,
+               env=loadrun.cli_env(), capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"tallyclerk {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    return elapsed
+
+
+def _grow_sql(files: int, dialect: str) -> list[str]:
+    """Statements that add ``files`` manifest rows (file ``i`` in batch ``i / 100``), copied
+    from the one real batch and file in the store, older than them."""
+    batches = files // 100 + 1
+    if dialect == "sqlite":
+        def gen(n: int) -> tuple[str, str]:
+            return (f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                    f"WHERE i < {n}) ", "n")
+        batch_id = "'g' || printf('%031d', {})"
+        older = "{}.started_at - (i + 1) * 60000000"  # microseconds since the epoch
+        fingerprint = "'xxh3-128:' || printf('%032x', i)"
+    else:
+        def gen(n: int) -> tuple[str, str]:
+            return "", f"generate_series(1, {n}) AS n(i)"
+        batch_id = "'g' || lpad(({})::text, 31, '0')"
+        older = "{}.started_at - (i + 1) * interval '1 minute'"
+        fingerprint = "'xxh3-128:' || lpad(to_hex(i), 32, '0')"
+    with_b, from_b = gen(batches)
+    with_f, from_f = gen(files)
+    return [
+        f"{with_b}INSERT INTO tallyclerk_batches (id, target_table, status, started_at, "
+        "finished_at, files_started, files_loaded, files_skipped, files_failed, rows_read, "
+        "rows_written, rows_rejected, bytes_read, host, pid, \"user\", options) "
+        f"SELECT {batch_id.format('i')}, b.target_table, b.status, {older.format('b')}, "
+        f"{older.format('b')}, 100, 100, 0, 0, 2000, 2000, 0, 40000, b.host, b.pid, "
+        f"b.\"user\", b.options FROM {from_b}, (SELECT * FROM tallyclerk_batches LIMIT 1) AS b",
+        f"{with_f}INSERT INTO tallyclerk_files (batch_id, path, size, mtime, fingerprint, "
+        "target_table, status, rows_read, rows_written, rows_rejected, bytes_read, attempt, "
+        "started_at, finished_at, duration_s) "
+        f"SELECT {batch_id.format('i / 100 + 1')}, '/feeds/hourly/' || i || '.csv', f.size, "
+        f"f.mtime, {fingerprint}, f.target_table, 'loaded', 20, 20, 0, f.bytes_read, 1, "
+        f"{older.format('f')}, {older.format('f')}, 0.01 "
+        f"FROM {from_f}, (SELECT * FROM tallyclerk_files LIMIT 1) AS f",
+    ]
+
+
+def _grow(url: str, files: int) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for stmt in _grow_sql(files, engine.dialect.name):
+                conn.exec_driver_sql(stmt)
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("ANALYZE")
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
+
+
+def _store(workdir: Path, url: str, files: int) -> None:
+    """A store holding one real load plus ``files`` generated manifest rows."""
+    seed_file = _csv(workdir / f"seed-{files}.csv", 0)
+    _cli("load", str(seed_file), "--table", "feed", "--into", url, "--json", cwd=workdir)
+    _grow(url, files)
+
+
+def _round(workdir: Path, url: str, seed: int) -> dict[str, float]:
+    """Seconds of a new-file load, the same load again (skipped) and ``status`` on ``url``."""
+    f = _csv(workdir / f"new-{seed}.csv", seed)
+    load = ("load", str(f), "--table", "feed", "--into", url, "--json")
+    return {"new file": _cli(*load, cwd=workdir), "skip": _cli(*load, cwd=workdir),
+            "status": _cli("status", "--json", "--into", url, cwd=workdir)}
+
+
+def _compare(label: str, workdir: Path, small_url: str, large_url: str) -> None:
+    """Alternate the two stores round by round (machine load falls on both alike) and check
+    the median of each figure, large over small."""
+    small: list[dict[str, float]] = []
+    large: list[dict[str, float]] = []
+    for r in range(ROUNDS):
+        small.append(_round(workdir, small_url, 1000 + r))
+        large.append(_round(workdir, large_url, 2000 + r))
+    for what in ("new file", "skip", "status"):
+        s = statistics.median(row[what] for row in small)
+        big = statistics.median(row[what] for row in large)
+        harness.check_ratio(
+            f"ledger {LARGE:,} vs {SMALL:,} rows: {what} ({label})", big / s,
+            at_most=TARGET, detail=f"{big * 1000:.0f} ms vs {s * 1000:.0f} ms",
+        )
+
+
+def test_ledger_growth_sqlite(tmp_path: Path) -> None:
+    small_url = f"sqlite:///{tmp_path / 'small.db'}"
+    large_url = f"sqlite:///{tmp_path / 'large.db'}"
+    _store(tmp_path, small_url, SMALL)
+    _store(tmp_path, large_url, LARGE)
+    _compare("SQLite", tmp_path, small_url, large_url)
+
+
+@pytest.fixture(scope="module")
+def pg_bench() -> Iterator[Any]:
+    from tests import pgserver
+
+    try:
+        with pgserver.server_for_tests() as server:
+            yield server
+    except pgserver.PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.postgres
+def test_ledger_growth_postgres(tmp_path: Path, pg_bench: Any) -> None:
+    import uuid
+
+    import sqlalchemy as sa
+
+    names = {k: "tc_ledger_" + uuid.uuid4().hex[:8] for k in ("small", "large")}
+    admin = sa.create_engine(pg_bench.url(), isolation_level="AUTOCOMMIT")
+    make: Callable[[str], str] = pg_bench.url
+    try:
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        small_url, large_url = make(names["small"]), make(names["large"])
+        _store(tmp_path, small_url, SMALL)
+        _store(tmp_path, large_url, LARGE)
+        _compare("PostgreSQL", tmp_path, small_url, large_url)
+    finally:
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
