@@ -34,7 +34,42 @@ __all__ = ["MIGRATIONS", "create_audit_engine", "ensure_schema", "schema_version
 
 log = logging.getLogger("tallyclerk.audit")
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+def add_missing(conn: Connection) -> None:
+    """The additive migration: columns and indexes the models have and the store lacks.
+
+    Every change of the audit schema since version 1 only adds nullable (or defaulted) columns,
+    tables and indexes, so one migration brings any older store up to date: missing tables
+    are created by ``create_all`` afterwards; here each existing table gets its missing columns
+    (``ALTER TABLE ... ADD COLUMN``, names quoted by the dialect) and indexes.
+    """
+    inspector = inspect(conn)
+    preparer = conn.dialect.identifier_preparer
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise AuditStoreError(
+                    f"cannot add the required column {table.name}.{column.name} to an existing "
+                    "audit store (a migration must give it a value)"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(
+                f"ALTER TABLE {preparer.format_table(table)} "
+                f"ADD COLUMN {preparer.format_column(column)} {kind}"
+            )
+        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    version: add_missing for version in range(1, SCHEMA_VERSION)
+}
 """``MIGRATIONS[n](connection)`` upgrades a store from version ``n`` to ``n + 1``."""
 
 

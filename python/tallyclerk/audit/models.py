@@ -40,6 +40,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
@@ -60,8 +61,10 @@ __all__ = [
     "to_epoch_us",
 ]
 
-SCHEMA_VERSION: Final = 1
-"""The schema version this code writes; stored in ``tallyclerk_schema_version``."""
+SCHEMA_VERSION: Final = 2
+"""The schema version this code writes; stored in ``tallyclerk_schema_version``.
+
+2 (0.2.0): additive only (new columns, tables and indexes); see ``engine.add_missing``."""
 
 BATCH_STATUSES: Final = ("running", "succeeded", "partial", "failed", "cancelled", "timed_out")
 FILE_STATUSES: Final = ("pending", "loading", "loaded", "failed", "skipped", "replaced")
@@ -179,6 +182,18 @@ class Batch(Base):
     pid: Mapped[int]
     user: Mapped[str | None] = mapped_column(String(255))
     options: Mapped[dict[str, Any]]
+
+    __table_args__ = (
+        # the next batch on a host looks for its dead running batches: a partial index stays
+        # as small as the running batches however long the ledger grows (queried with the
+        # literal 'running', which is what lets SQLite's planner use it)
+        Index(
+            "ix_tallyclerk_batches_running",
+            "host",
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
 
 
 class FileManifest(Base):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from tallyclerk.audit.models import AuditEvent, Batch, FileManifest, RejectRecord
@@ -91,7 +91,9 @@ class AuditRepository:
     @_translated
     def running_batches_on_host(self, host: str) -> list[Batch]:
         """Batches still marked ``running`` that were started on ``host``."""
-        stmt = select(Batch).where(Batch.status == "running", Batch.host == host)
+        # the literal (not a parameter) lets SQLite use the partial index of running batches
+        running = text("tallyclerk_batches.status = 'running'")
+        stmt = select(Batch).where(running, Batch.host == host)
         return list(self.session.scalars(stmt))
 
     @_translated

@@ -1,0 +1,67 @@
+"""An audit store written by an older tallyclerk is brought up to date by the next load.
+
+The store of 0.1.0 (schema version 1) is simulated on a real file: a current store with a
+nullable column and an index removed and its version set back to 1. The next ``load`` must add
+both back, record the current version and load normally; a store from a newer tallyclerk is
+refused with a clear message (exit 3, nothing loaded).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tallyclerk.audit.models import SCHEMA_VERSION
+from tests.clirun import env_for, run_cli
+
+
+def _load(tmp_path: Path, db: Path, name: str, rows: str) -> int:
+    src = tmp_path / name
+    src.write_text("id,name\n" + rows, encoding="utf-8")
+    return run_cli("load", str(src), "--table", "t", "--into", f"sqlite:///{db}",
+                   cwd=tmp_path, env=env_for()).code
+
+
+def test_a_version_1_store_gets_the_missing_columns_and_indexes(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    assert _load(tmp_path, db, "a.csv", "1,a\n") == 0
+    con = sqlite3.connect(db)
+    con.execute("DROP INDEX ix_tallyclerk_batches_running")
+    con.execute("ALTER TABLE tallyclerk_files DROP COLUMN cleaned_by")
+    con.execute("UPDATE tallyclerk_schema_version SET version = 1")
+    con.commit()
+    con.close()
+
+    assert _load(tmp_path, db, "b.csv", "2,b\n") == 0
+
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT version FROM tallyclerk_schema_version").fetchone() == (
+            SCHEMA_VERSION,)
+        columns = {r[1] for r in con.execute("PRAGMA table_info(tallyclerk_files)")}
+        assert "cleaned_by" in columns
+        indexes = {r[1] for r in con.execute("PRAGMA index_list(tallyclerk_batches)")}
+        assert "ix_tallyclerk_batches_running" in indexes
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (2,)
+    finally:
+        con.close()
+
+
+def test_a_store_from_a_newer_tallyclerk_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    assert _load(tmp_path, db, "a.csv", "1,a\n") == 0
+    con = sqlite3.connect(db)
+    con.execute("UPDATE tallyclerk_schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    con.commit()
+    con.close()
+    src = tmp_path / "b.csv"
+    src.write_text("id,name\n2,b\n", encoding="utf-8")
+    result = run_cli("load", str(src), "--table", "t", "--into", f"sqlite:///{db}",
+                     cwd=tmp_path, env=env_for())
+    assert result.code == 3
+    assert "newer than this tallyclerk" in result.err
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    finally:
+        con.close()
