@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         BatchTimeout,
         CsvReader,
         FileEvent,
+        InputStream,
         MetricsSnapshot,
         QueueStats,
         RecordBatch,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         WriteBehindQueue,
         file_fingerprint,
     )
+    from tallyclerk.inputs import open_input
 
 __version__ = "0.2.0"
 
@@ -45,6 +47,7 @@ _CORE_NAMES = frozenset(
         "BatchTimeout",
         "CsvReader",
         "FileEvent",
+        "InputStream",
         "MetricsSnapshot",
         "QueueStats",
         "RecordBatch",
@@ -58,7 +61,14 @@ _CORE_NAMES = frozenset(
 )
 
 
+_LAZY = {"open_input": "tallyclerk.inputs"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     if name in _CORE_NAMES:
         value = getattr(importlib.import_module("tallyclerk._core"), name)
         globals()[name] = value
@@ -74,6 +84,7 @@ __all__ = [
     "CsvReader",
     "FileEvent",
     "FlushTimeout",
+    "InputStream",
     "MetricsSnapshot",
     "QueueClosed",
     "QueueFull",
@@ -87,4 +98,5 @@ __all__ = [
     "WriteBehindQueue",
     "file_fingerprint",
     "hookimpl",
+    "open_input",
 ]

@@ -14,6 +14,7 @@ __all__ = [
     "BatchTimeout",
     "CsvReader",
     "FileEvent",
+    "InputStream",
     "MetricsSnapshot",
     "QueueStats",
     "RecordBatch",
@@ -545,6 +546,11 @@ class CsvReader:
     duplicate or non-UTF-8 header, NUL bytes in the header (UTF-16 without a BOM). After an
     error, iteration stops. ``ConfigError`` for bad options (delimiter and quote: one ASCII
     character, quote ``""`` turns quoting off).
+
+    Compression: ``auto`` recognises gzip, bzip2, xz and zstd by the content's magic bytes and
+    decompresses as a stream; ``none`` reads the bytes as stored; a named one must match the
+    content (``SourceError`` otherwise). Line numbers and ``bytes_read`` are of the
+    decompressed text; a corrupt or truncated archive is a ``SourceError``.
     """
 
     def __new__(
@@ -556,6 +562,7 @@ class CsvReader:
         encoding: str = "utf-8",
         batch_rows: int = 10000,
         max_field_bytes: int = 16777216,
+        compression: Literal["auto", "none", "gzip", "bzip2", "xz", "zstd"] | str = "auto",
     ) -> CsvReader: ...
     @property
     def path(self) -> str: ...
@@ -573,6 +580,31 @@ class CsvReader:
     def batch_rows(self, value: int) -> None: ...
     def __iter__(self) -> Iterator[RecordBatch]: ...
     def __next__(self) -> RecordBatch: ...
+
+@final
+class InputStream:
+    """The decompressed bytes of a file (see :func:`tallyclerk.open_input`, which wraps it in a
+    buffered binary file object). ``compression`` as for :class:`CsvReader`. Reads run
+    detached from the interpreter. ``SourceError`` naming the file: missing, a directory,
+    unreadable, not in the forced format, or (on read) a corrupt or truncated archive.
+    """
+
+    def __new__(
+        cls,
+        path: str,
+        *,
+        compression: Literal["auto", "none", "gzip", "bzip2", "xz", "zstd"] | str = "auto",
+    ) -> InputStream: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def compression(self) -> str:
+        """The compression read: ``none``, ``gzip``, ``bzip2``, ``xz`` or ``zstd``."""
+    @property
+    def closed(self) -> bool: ...
+    def read(self, size: int = 262144) -> bytes:
+        """Up to ``size`` bytes (fewer only at the end); ``b""`` at the end."""
+    def close(self) -> None: ...
 
 @final
 class SqliteWriter:
@@ -642,5 +674,7 @@ class SqliteWriter:
 
 def file_fingerprint(path: str) -> str:
     """Content fingerprint of a file: ``"xxh3-128:<32 hex digits>"`` (streams the file with a
-    1 MiB buffer, detached from the interpreter). SourceError naming the path when it is
-    missing, a directory or unreadable."""
+    1 MiB buffer, detached from the interpreter). The content of a gzip, bzip2, xz or zstd
+    file (recognised by its magic bytes) is its decompressed text: ``a.csv`` and ``a.csv.gz``
+    of the same text have one fingerprint. SourceError naming the path when it is missing, a
+    directory, unreadable, or a corrupt or truncated archive."""

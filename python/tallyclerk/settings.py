@@ -86,6 +86,10 @@ class Settings:
     breaker_threshold: int = field(default=5, metadata=_doc("failures that open a breaker"))
     breaker_cooldown_s: float = field(default=30.0, metadata=_doc("how long a breaker stays open"))
     max_field_bytes: int = field(default=16 * 1024 * 1024, metadata=_doc("largest CSV field"))
+    compression: str = field(
+        default="auto",
+        metadata=_doc("input compression: auto (by content), none, gzip, bzip2, xz, zstd"),
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -158,6 +162,13 @@ def _bool(value: Any) -> bool:
     raise _Invalid("true or false (1/0, yes/no, on/off)")
 
 
+def _compression(value: Any) -> str:
+    names = ("auto", "none", "gzip", "bzip2", "xz", "zstd")
+    if isinstance(value, str) and value.strip().lower() in names:
+        return value.strip().lower()
+    raise _Invalid("one of " + ", ".join(names))
+
+
 def _synchronous(value: Any) -> str:
     if isinstance(value, str) and value.strip().upper() in _SYNCHRONOUS:
         return value.strip().upper()
@@ -191,6 +202,7 @@ _CHECKS: dict[str, Check] = {
     "breaker_threshold": _int(1),
     "breaker_cooldown_s": _POSITIVE,
     "max_field_bytes": _int(1),
+    "compression": _compression,
 }
 _NAMES = frozenset(f.name for f in fields(Settings))
 assert _NAMES == frozenset(_CHECKS), "every setting needs a check"

@@ -23,14 +23,14 @@
 //!   UTF-16 without a BOM read as UTF-8): `SourceError` suggesting the encoding.
 //! * Missing path, a directory, unreadable: `SourceError` with the path.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, Read};
 
 use csv_core::{ReadRecordResult, Reader as CoreReader, ReaderBuilder};
 use encoding_rs::Encoding;
 
 use super::batch::{Column, RecordBatch, RejectInfo};
 use super::error::DataError;
+use super::input::{self, Compression};
 use super::transcode::Transcoder;
 
 /// Reader options (the Python keyword arguments).
@@ -41,6 +41,8 @@ pub struct CsvOptions {
     pub encoding: String,
     pub batch_rows: usize,
     pub max_field_bytes: usize,
+    /// None: detect it from the content's magic bytes.
+    pub compression: Option<Compression>,
 }
 
 impl Default for CsvOptions {
@@ -51,16 +53,18 @@ impl Default for CsvOptions {
             encoding: "utf-8".into(),
             batch_rows: 10_000,
             max_field_bytes: 16 * 1024 * 1024,
+            compression: None,
         }
     }
 }
 
 const MAX_FIELDS: usize = 100_000;
-const READ_BUF: usize = 256 * 1024;
+
+type Text = Box<dyn BufRead + Send>;
 
 enum Input {
-    Utf8(BufReader<File>),
-    Decoded(Box<Transcoder<BufReader<File>>>),
+    Utf8(Text),
+    Decoded(Box<Transcoder<Text>>),
 }
 
 impl Input {
@@ -186,8 +190,26 @@ fn trim_terminator(raw: &[u8]) -> &[u8] {
 }
 
 impl CsvReader {
-    /// Open `path` and read its header row.
+    /// Open `path` (possibly compressed, see `input`) and read its header row.
     pub fn open(path: &str, opts: &CsvOptions) -> Result<Self, DataError> {
+        Self::check_options(opts)?;
+        let input = input::open_path(path, opts.compression)?;
+        Self::from_text(path, input.reader, opts)
+    }
+
+    /// Read CSV from any byte stream (`name` names it in errors and rejects), possibly
+    /// compressed: a remote object's stream, a Python file object's adapter.
+    pub fn from_reader(
+        name: &str,
+        raw: Box<dyn Read + Send>,
+        opts: &CsvOptions,
+    ) -> Result<Self, DataError> {
+        Self::check_options(opts)?;
+        let input = input::wrap(name, raw, opts.compression)?;
+        Self::from_text(name, input.reader, opts)
+    }
+
+    fn check_options(opts: &CsvOptions) -> Result<(), DataError> {
         let delimiter = one_ascii("delimiter", &opts.delimiter, false)?.unwrap_or(b',');
         let quote = one_ascii("quote", &opts.quote, true)?;
         if quote == Some(delimiter) {
@@ -198,16 +220,14 @@ impl CsvReader {
                 "batch_rows and max_field_bytes must be at least 1".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Read the CSV of the decompressed text `buffered`.
+    fn from_text(path: &str, mut buffered: Text, opts: &CsvOptions) -> Result<Self, DataError> {
+        let delimiter = one_ascii("delimiter", &opts.delimiter, false)?.unwrap_or(b',');
+        let quote = one_ascii("quote", &opts.quote, true)?;
         let src_err = |reason: String| DataError::source(path, None, reason);
-        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => src_err("no such file".into()),
-            _ => src_err(format!("cannot open: {e}")),
-        })?;
-        if meta.is_dir() {
-            return Err(src_err("is a directory, not a file".into()));
-        }
-        let file = File::open(path).map_err(|e| src_err(format!("cannot open: {e}")))?;
-        let mut buffered = BufReader::with_capacity(READ_BUF, file);
         let label = opts.encoding.trim().to_ascii_lowercase().replace('_', "-");
         let mut consumed = 0;
         let input = match label.as_str() {

@@ -1,10 +1,12 @@
 """CSV loader over the Rust reader (:class:`tallyclerk.CsvReader`).
 
 Claims a file when ``--format csv`` is given, or without ``--format`` when its name ends in
-``.csv`` or ``.tsv`` (tab-delimited unless ``--delimiter`` says otherwise). A header row names
+``.csv`` or ``.tsv`` (tab-delimited unless ``--delimiter`` says otherwise), also followed by a
+compression suffix (``orders.csv.gz``: gzip, bzip2, xz and zstd are decompressed in Rust,
+detected from the content, or forced with ``--compression``). A header row names
 the columns; RFC 4180 quoting with embedded newlines, a UTF-8 BOM and CRLF/LF/CR line ends are
 handled in Rust, and every record keeps its record number and physical line. Options:
-``delimiter``, ``encoding``, ``max_field_bytes``, ``batch_rows``.
+``delimiter``, ``encoding``, ``max_field_bytes``, ``batch_rows``, ``compression``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from tallyclerk import CsvReader, RecordBatch
 from tallyclerk.errors import ConfigError
 from tallyclerk.hookspecs import hookimpl
+from tallyclerk.inputs import check_compression, strip_compression_suffix
 
 SUFFIXES = (".csv", ".tsv")
 DEFAULT_BATCH_ROWS = 10_000
@@ -56,7 +59,7 @@ def _claims(path: str, options: Mapping[str, Any]) -> bool:
     fmt = options.get("format")
     if fmt:
         return str(fmt).lower() in ("csv", "tsv")
-    return path.lower().endswith(SUFFIXES)
+    return strip_compression_suffix(path).lower().endswith(SUFFIXES)
 
 
 @hookimpl
@@ -66,7 +69,8 @@ def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> CsvSource |
         return None
     delimiter = options.get("delimiter")
     if delimiter is None:
-        tab = path.lower().endswith(".tsv") or str(options.get("format") or "").lower() == "tsv"
+        name = strip_compression_suffix(path).lower()
+        tab = name.endswith(".tsv") or str(options.get("format") or "").lower() == "tsv"
         delimiter = "\t" if tab else ","
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
@@ -78,4 +82,5 @@ def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> CsvSource |
         encoding=str(options.get("encoding") or "utf-8"),
         batch_rows=int(options.get("batch_rows") or DEFAULT_BATCH_ROWS),
         max_field_bytes=int(options.get("max_field_bytes") or DEFAULT_MAX_FIELD_BYTES),
+        compression=check_compression(options.get("compression")),
     )

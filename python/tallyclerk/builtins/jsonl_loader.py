@@ -1,7 +1,10 @@
 """JSON Lines loader: one JSON object per line, parsed with orjson, streamed in record batches.
 
 Claims a file when ``--format jsonl`` is given, or without ``--format`` when its name ends in
-``.jsonl``, ``.ndjson`` or ``.jsonl.txt``.
+``.jsonl``, ``.ndjson`` or ``.jsonl.txt``, also followed by a compression suffix
+(``events.jsonl.zst``). The bytes come from :func:`tallyclerk.open_input`: gzip, bzip2, xz and
+zstd are detected from the content and decompressed as a stream in Rust (``compression`` option
+to force one); line numbers are those of the decompressed text.
 
 Columns: the schema's field names when a schema is given (keys not in the schema are not
 loaded); otherwise the union of every object's keys in first-seen order, found by a first
@@ -30,6 +33,7 @@ import orjson
 from tallyclerk import RecordBatch
 from tallyclerk.errors import SourceError
 from tallyclerk.hookspecs import hookimpl
+from tallyclerk.inputs import check_compression, open_input, strip_compression_suffix
 
 if TYPE_CHECKING:
     from tallyclerk._core import TableSchema
@@ -84,27 +88,38 @@ class JsonlSource:
         batch_rows: int = DEFAULT_BATCH_ROWS,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         encoding: str = "utf-8",
+        compression: str = "auto",
     ) -> None:
         self.path = path
         self.batch_rows = batch_rows
         self._max_line = max_line_bytes
         self._encoding = encoding
         self._bytes_read = 0
+        self._compression = check_compression(compression)
         self._file: IO[bytes] | None = None
-        try:
-            if os.path.isdir(path):
-                raise SourceError(f"{path}: is a directory", path=path)
-            self._file = open(path, "rb")
-            # a UTF-8 byte order mark (Windows tools write one) is not part of the first record
-            self._start = 3 if self._file.read(3) == b"\xef\xbb\xbf" else 0
-            self._file.seek(self._start)
-        except OSError as exc:
-            raise SourceError(f"{path}: cannot open: {exc.strerror or exc}", path=path) from exc
-        self._bytes_read = self._start
+        self._start = 0
+        if os.path.isdir(path):
+            raise SourceError(f"{path}: is a directory", path=path)
+        self._open()
         if schema is not None:
             self._columns = list(schema.field_names)
         else:
             self._columns = self._scan_keys()
+            self.close()
+            self._open()
+
+    def _open(self) -> None:
+        """(Re)open the file at its first record (a stream cannot seek back)."""
+        try:
+            f = open_input(self.path, self._compression)
+        except OSError as exc:
+            raise SourceError(f"{self.path}: cannot open: {exc.strerror or exc}",
+                              path=self.path) from exc
+        # a UTF-8 byte order mark (Windows tools write one) is not part of the first record
+        self._start = 3 if f.peek(3)[:3] == b"\xef\xbb\xbf" else 0
+        f.read(self._start)
+        self._file = f
+        self._bytes_read = self._start
 
     @property
     def columns(self) -> list[str]:
@@ -161,8 +176,6 @@ class JsonlSource:
                 for key in obj:
                     if key not in keys:
                         keys[key] = None
-        assert self._file is not None
-        self._file.seek(self._start)
         return list(keys)
 
     def __iter__(self) -> Iterator[RecordBatch]:
@@ -272,7 +285,7 @@ def _claims(path: str, options: Mapping[str, Any]) -> bool:
     fmt = options.get("format")
     if fmt:
         return str(fmt).lower() in ("jsonl", "ndjson")
-    return path.lower().endswith(SUFFIXES)
+    return strip_compression_suffix(path).lower().endswith(SUFFIXES)
 
 
 @hookimpl
@@ -286,4 +299,5 @@ def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> JsonlSource
         batch_rows=int(options.get("batch_rows") or DEFAULT_BATCH_ROWS),
         max_line_bytes=int(options.get("max_field_bytes") or DEFAULT_MAX_LINE_BYTES),
         encoding=str(options.get("encoding") or "utf-8"),
+        compression=str(options.get("compression") or "auto"),
     )

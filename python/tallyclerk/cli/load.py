@@ -16,6 +16,7 @@ import pluggy
 
 from tallyclerk.cli.output import Output
 from tallyclerk.errors import ConfigError, SchemaError, TallyclerkError
+from tallyclerk.inputs import COMPRESSIONS
 
 __all__ = ["LoadRequest", "add_parser", "execute", "exit_status", "read_schema", "run"]
 
@@ -60,6 +61,9 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--delimiter", default=None, help="CSV field delimiter (default , or tab)")
     p.add_argument("--encoding", default=None, help="source encoding (default utf-8)")
+    p.add_argument("--compression", default=None, choices=COMPRESSIONS,
+                   help="input compression (default auto: gzip, bzip2, xz, zstd recognised "
+                   "by the content's magic bytes; setting compression)"),
     p.add_argument("--batch-rows", type=_positive_int, metavar="N", default=None,
                    help="rows per record batch (0: adaptive)")
     p.add_argument("--max-field-bytes", type=_positive_int, metavar="N", default=None,
@@ -155,7 +159,8 @@ def execute(
     parse_url(audit_url)  # the audit store: sqlite or postgresql, else ConfigError
     options: dict[str, Any] = dict(req.options)
     options.update(settings=settings, schema=schema,
-                   max_field_bytes=options.get("max_field_bytes") or settings.max_field_bytes)
+                   max_field_bytes=options.get("max_field_bytes") or settings.max_field_bytes,
+                   compression=options.get("compression") or settings.compression)
     if options.get("format"):
         _check_format(pm, str(options["format"]), options)
     config = Config(command=command, options=options, pluginmanager=pm, settings=settings,

@@ -1,5 +1,5 @@
 //! Python bindings of the data path ([`crate::data`]): `TableSchema`, `Reject`, `RecordBatch`,
-//! `CsvReader`, `SqliteWriter`, `file_fingerprint`.
+//! `CsvReader`, `InputStream`, `SqliteWriter`, `file_fingerprint`.
 //!
 //! Thin: they convert arguments, detach from the interpreter around parsing, validation,
 //! inserts and hashing, and map [`DataError`](crate::data::DataError) to `tallyclerk.errors`.
@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 
 mod batch;
 mod convert;
+mod input;
 mod reader;
 mod schema;
 mod writer;
@@ -21,6 +22,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::PyReject>()?;
     m.add_class::<batch::PyRecordBatch>()?;
     m.add_class::<reader::PyCsvReader>()?;
+    m.add_class::<input::PyInputStream>()?;
     m.add_class::<writer::PySqliteWriter>()?;
     m.add_function(wrap_pyfunction!(writer::file_fingerprint, m)?)?;
     Ok(())

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 
 use super::batch::PyRecordBatch;
 use super::convert::IntoPy;
-use crate::data::{CsvOptions, CsvReader, DataError};
+use crate::data::{Compression, CsvOptions, CsvReader, DataError};
 use crate::py::errors::guard;
 
 /// Streams a CSV file as `RecordBatch` objects; parsing runs detached from the interpreter.
@@ -19,8 +19,10 @@ pub struct PyCsvReader {
 #[pymethods]
 impl PyCsvReader {
     #[new]
+    #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
     #[pyo3(signature = (path, *, delimiter = ",", quote = "\"", encoding = "utf-8",
-                        batch_rows = 10000, max_field_bytes = 16777216))]
+                        batch_rows = 10000, max_field_bytes = 16777216,
+                        compression = "auto"))]
     fn new(
         py: Python<'_>,
         path: &str,
@@ -29,6 +31,7 @@ impl PyCsvReader {
         encoding: &str,
         batch_rows: i64,
         max_field_bytes: i64,
+        compression: &str,
     ) -> PyResult<Self> {
         guard(|| {
             let positive = |what: &str, v: i64| {
@@ -43,6 +46,7 @@ impl PyCsvReader {
                 encoding: encoding.to_string(),
                 batch_rows: positive("batch_rows", batch_rows).py_err(py)?,
                 max_field_bytes: positive("max_field_bytes", max_field_bytes).py_err(py)?,
+                compression: Compression::parse(compression).py_err(py)?,
             };
             let reader = py.detach(|| CsvReader::open(path, &opts)).py_err(py)?;
             Ok(PyCsvReader {
