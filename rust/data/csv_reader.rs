@@ -535,6 +535,7 @@ impl CsvReader {
                     rule: "row-length".into(),
                     reason: format!("expected {ncols} fields, found {}", rec.nfields),
                     raw: Some(raw),
+                    masked: false,
                 };
                 batch.push_rejected_row(number, rec.line, info);
                 continue;
@@ -560,6 +561,7 @@ impl CsvReader {
                         reason: "invalid UTF-8 in the record (is the file in another encoding?)"
                             .into(),
                         raw: Some(raw),
+                        masked: false,
                     };
                     batch.push_rejected_row(number, rec.line, info);
                 }
