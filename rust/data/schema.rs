@@ -206,7 +206,12 @@ impl Field {
         match obj.get("sensitive") {
             None => {}
             Some(Json::Bool(b)) => field.sensitive = *b,
-            Some(_) => return Err(schema_err(&field.name, "\"sensitive\" must be true or false")),
+            Some(_) => {
+                return Err(schema_err(
+                    &field.name,
+                    "\"sensitive\" must be true or false",
+                ))
+            }
         }
         if let Some(tv) = obj.get("trueValues") {
             field.true_values = string_list(tv, "trueValues", Some(&field.name))?;
