@@ -52,6 +52,8 @@ def toml_literal(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
     return repr(value)
 
 

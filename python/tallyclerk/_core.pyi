@@ -399,8 +399,12 @@ class TableSchema:
         """A schema of nullable string columns (loading without a schema)."""
     @property
     def field_names(self) -> list[str]: ...
+    @property
+    def sensitive_names(self) -> list[str]:
+        """The fields marked ``"sensitive": true`` (masked in every reject)."""
     def fields(self) -> list[dict[str, Any]]:
-        """Each field as ``{"name", "type", "sqlite_type", "constraints": {...}}``."""
+        """Each field as ``{"name", "type", "sqlite_type", "constraints": {...},
+        "sensitive": bool}``."""
     def to_json(self) -> str: ...
 
 @final
@@ -427,7 +431,13 @@ class Reject:
     @property
     def raw(self) -> str:
         """The raw record (for the rejects table): as read for rows the reader rejected, as given
-        to ``from_rows(raws=...)``, otherwise rebuilt from the fields with RFC 4180 quoting."""
+        to ``from_rows(raws=...)``, otherwise rebuilt from the fields with RFC 4180 quoting.
+        When the batch has sensitive columns it is rebuilt with each sensitive value shown
+        as ``***`` (``***`` alone for a record rejected while reading), see ``masked``."""
+    @property
+    def masked(self) -> bool:
+        """The batch had sensitive columns: ``raw`` and ``reason`` had their values masked,
+        so ``raw`` is not the record as read and cannot be replayed."""
 
 @final
 class RecordBatch:
@@ -481,7 +491,18 @@ class RecordBatch:
         """The raw record of a row (see :attr:`Reject.raw`). IndexError when out of range."""
     def is_rejected(self, index: int) -> bool: ...
     def reject(self, index: int, column: str | None, rule: str, reason: str) -> None:
-        """Mark a row rejected (a Python validator's verdict). First verdict per row wins."""
+        """Mark a row rejected (a Python validator's verdict). First verdict per row wins.
+
+        Every value of the row's sensitive columns (and its quoted preview) found in
+        ``reason`` is replaced by ``***``, and the raw text is masked (see ``Reject.raw``)."""
+    def set_sensitive(self, names: Sequence[str]) -> None:
+        """Mark columns sensitive: their values are masked in the raw text and reason of
+        every reject of this batch, made before or after. Names not in the batch are kept
+        (they count once a column of that name exists). ``validate`` adds the schema's
+        sensitive fields."""
+    @property
+    def sensitive(self) -> list[str]:
+        """The names marked sensitive (``set_sensitive`` and ``validate``)."""
     def rejects(self) -> list[Reject]:
         """Every reject in this batch, in row order."""
     def validate(self, schema: TableSchema) -> int:

@@ -249,6 +249,8 @@ class Pipeline:
         opts["schema"] = schema
         self._on_error, self._max_rejects, self._force = on_error, max_rejects, force
         self._table, self._schema, self._options = table, schema, opts
+        # masked in every reject's raw text and reason, by the Rust batch that makes them
+        self._sensitive = sensitive_columns(schema, self.settings)
         self._files_total = len(paths)
 
         audit_options = {
@@ -631,8 +633,11 @@ class Pipeline:
         hook = self.hook
         done = False
         try:
+            sensitive = self._sensitive
             for batch in source:
                 self._check(st)
+                if sensitive:
+                    batch.set_sensitive(sensitive)
                 hook.tallyclerk_validate_batch(batch=batch, schema=ctx.schema, context=ctx)
                 hook.tallyclerk_transform_batch(batch=batch, context=ctx)
                 rejects = [_reject_row(r) for r in batch.rejects()] if batch.num_rejected else []
@@ -705,8 +710,16 @@ class Pipeline:
 def _reject_row(r: Any) -> RejectRow:
     return RejectRow(
         record_number=r.record_number, line=r.line, column=r.column,
-        rule=r.rule, reason=r.reason, raw=r.raw,
+        rule=r.rule, reason=r.reason, raw=r.raw, masked=r.masked,
     )
+
+
+def sensitive_columns(schema: TableSchema | None, settings: Any) -> list[str]:
+    """The sensitive columns of a load: the schema's ``"sensitive": true`` fields and the
+    ``sensitive_columns`` setting."""
+    names = list(schema.sensitive_names) if schema is not None else []
+    names += [n for n in getattr(settings, "sensitive_columns", ()) if n not in names]
+    return names
 
 
 def _unreadable(path: str) -> str | None:

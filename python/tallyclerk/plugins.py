@@ -8,12 +8,22 @@ Loading order (as datasette and llm do it):
    or ``TALLYCLERK_LOAD_PLUGINS``) are registered by module path.
 3. ``-p MODULE`` plugins of this run (``-p no:NAME`` blocks a plugin instead).
 
+Hooks run in LIFO registration order, so installed plugins (registered after the built-ins
+when tallyclerk itself is a source checkout, and in entry-point order otherwise) and ``-p``
+plugins run before the built-ins; ``@hookimpl(tryfirst=True)`` / ``trylast=True`` decide
+regardless of order.
+
+A plugin *name*, in ``-p no:NAME`` and in ``TALLYCLERK_LOAD_PLUGINS`` alike, is its
+entry-point name, its distribution's name or its module's name (``-``, ``_`` and ``.`` are
+interchangeable, case is ignored): for the Parquet plugin ``parquet``, ``tallyclerk-parquet``
+or ``tallyclerk_parquet``. A name that matches no plugin is a usage error (exit 2).
+
 Environment:
 
 ``TALLYCLERK_LOAD_PLUGINS``
-    Unset: every installed plugin loads. Set to a comma-separated list: only the entry-point
-    plugins named there load (by entry-point name or distribution name); the built-ins always
-    load. Set to the empty string: no third-party plugin loads, only the built-ins.
+    Unset: every installed plugin loads. Set to a comma-separated list of plugin names: only
+    the installed plugins named there load; the built-ins always load. Set to the empty
+    string: no third-party plugin loads, only the built-ins.
 ``TALLYCLERK_TRACE_PLUGINS``
     Set (non-empty, not ``0``): every hook call and its result are logged at INFO level
     to the ``tallyclerk.plugins.trace`` logger.
@@ -65,17 +75,56 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _allowed_entry_points(allow: Sequence[str]) -> list[str]:
-    """Entry-point names of the group matching the allow-list (by entry-point or dist name)."""
-    wanted = {_normalize(a) for a in allow}
-    names: list[str] = []
+def _entry_points() -> list[tuple[str, str, str]]:
+    """``(entry-point name, module, distribution name)`` of every installed plugin."""
+    found: list[tuple[str, str, str]] = []
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
-        dist_name = _normalize(dist.metadata["name"]) if dist is not None else ""
-        if ep.value in DEFAULT_PLUGINS:
-            continue
-        if _normalize(ep.name) in wanted or dist_name in wanted:
-            names.append(ep.name)
+        dist_name = str(dist.metadata["name"]) if dist is not None else ""
+        found.append((ep.name, ep.value.split(":", 1)[0].strip(), dist_name))
+    return found
+
+
+def resolve_name(name: str, modules: Sequence[str] = ()) -> tuple[set[str], set[str]]:
+    """What a plugin name given by a user stands for: ``(entry-point names, module names)``.
+
+    ``name`` may be an entry-point, distribution or module name (compared normalized); both
+    sets are empty when no installed plugin, built-in or one of ``modules`` matches.
+    """
+    wanted = _normalize(name)
+    eps: set[str] = set()
+    mods: set[str] = set()
+    for ep_name, module, dist_name in _entry_points():
+        if wanted in (_normalize(ep_name), _normalize(module), _normalize(dist_name)):
+            eps.add(ep_name)
+            mods.add(module)
+    for module in (*DEFAULT_PLUGINS, *modules):
+        if _normalize(module) == wanted:
+            mods.add(module)
+    return eps, mods
+
+
+def _unknown(name: str, where: str) -> ConfigError:
+    known = sorted({ep for ep, _m, _d in _entry_points()} | set(DEFAULT_PLUGINS))
+    return ConfigError(
+        f"{where}: no plugin named {name!r} (give an entry-point, distribution or module "
+        f"name; installed: {', '.join(known)})"
+    )
+
+
+def _allowed_entry_points(allow: Sequence[str]) -> list[str]:
+    """Entry-point names of the installed (not built-in) plugins named in the allow-list.
+
+    :raises ConfigError: a name matches no plugin.
+    """
+    names: list[str] = []
+    for wanted in allow:
+        eps, mods = resolve_name(wanted)
+        if not eps and not mods:
+            raise _unknown(wanted, "TALLYCLERK_LOAD_PLUGINS")
+        for ep_name, module, _dist in _entry_points():
+            if ep_name in eps and module not in DEFAULT_PLUGINS and ep_name not in names:
+                names.append(ep_name)
     return names
 
 
@@ -116,9 +165,10 @@ def get_plugin_manager(
     """A new plugin manager with the built-in, installed and requested plugins registered.
 
     :param plugins: ``-p`` values: module paths to import and register for this run, or
-        ``no:NAME`` to block the plugin registered under NAME.
+        ``no:NAME`` to block the plugin named NAME (entry-point, distribution or module name).
     :param env: the environment (``os.environ`` by default); see the module docstring.
-    :raises ConfigError: a ``-p`` module cannot be imported.
+    :raises ConfigError: a ``-p`` module cannot be imported, or ``-p no:NAME`` or
+        ``TALLYCLERK_LOAD_PLUGINS`` names no plugin.
     """
     env = os.environ if env is None else env
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
@@ -126,12 +176,14 @@ def get_plugin_manager(
     if _env_flag(env.get("TALLYCLERK_TRACE_PLUGINS")):
         _trace(pm)
 
-    extra: list[str] = []
+    extra = [spec for spec in plugins if not spec.startswith("no:")]
     for spec in plugins:
         if spec.startswith("no:"):
-            pm.set_blocked(spec[3:])
-        else:
-            extra.append(spec)
+            eps, mods = resolve_name(spec[3:], extra)
+            if not eps and not mods:
+                raise _unknown(spec[3:], f"-p {spec}")
+            for blocked in eps | mods:
+                pm.set_blocked(blocked)
 
     allow = env.get("TALLYCLERK_LOAD_PLUGINS")
     if allow is None:

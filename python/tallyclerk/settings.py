@@ -90,6 +90,10 @@ class Settings:
         default="auto",
         metadata=_doc("input compression: auto (by content), none, gzip, bzip2, xz, zstd"),
     )
+    sensitive_columns: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("columns masked in rejects, reasons, logs and reports (comma-separated)"),
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -175,6 +179,14 @@ def _synchronous(value: Any) -> str:
     raise _Invalid("one of " + ", ".join(_SYNCHRONOUS))
 
 
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
+    raise _Invalid("a list of column names (or one comma-separated string)")
+
+
 _POSITIVE = _float(0.0, strict=True)
 _NON_NEGATIVE = _float(0.0, strict=False)
 
@@ -203,6 +215,7 @@ _CHECKS: dict[str, Check] = {
     "breaker_cooldown_s": _POSITIVE,
     "max_field_bytes": _int(1),
     "compression": _compression,
+    "sensitive_columns": _names,
 }
 _NAMES = frozenset(f.name for f in fields(Settings))
 assert _NAMES == frozenset(_CHECKS), "every setting needs a check"

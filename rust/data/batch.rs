@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use super::error::DataError;
+use super::error::{preview, DataError};
 use super::schema::{FieldType, TableSchema, Typed};
 
 /// An owned value of a heterogeneous column (from Python rows or a transform).
@@ -168,7 +168,13 @@ pub struct RejectInfo {
     pub reason: String,
     /// The raw record as read, when the reader kept it.
     pub raw: Option<String>,
+    /// The batch has sensitive columns: `raw` and `reason` had their values masked, so `raw`
+    /// is not the record as read (it cannot be replayed from it).
+    pub masked: bool,
 }
+
+/// What a sensitive value is replaced with in a reject's raw text and reason.
+pub const MASK: &str = "***";
 
 /// A batch of records from one source.
 #[derive(Debug, Clone)]
@@ -186,6 +192,8 @@ pub struct RecordBatch {
     delimiter: u8,
     /// Raw text per row given to `from_rows`.
     given_raws: Option<Vec<String>>,
+    /// Names of the sensitive columns: masked in every reject's raw text and reason.
+    sensitive: Vec<String>,
 }
 
 /// Quote one field for a rebuilt raw record (RFC 4180).
@@ -221,6 +229,7 @@ impl RecordBatch {
             source: None,
             delimiter: b',',
             given_raws: None,
+            sensitive: Vec::new(),
         }
     }
 
@@ -321,6 +330,7 @@ impl RecordBatch {
             source: None,
             delimiter: b',',
             given_raws: None,
+            sensitive: Vec::new(),
         };
         if let Some(raws) = raws {
             b.bytes = raws.iter().map(|r| r.len() as u64 + 1).sum();
@@ -389,15 +399,106 @@ impl RecordBatch {
         if self.rejects[i].is_some() {
             return Ok(false);
         }
-        let raw = Some(self.raw(i)?);
-        self.rejects[i] = Some(Box::new(RejectInfo {
+        let mut info = RejectInfo {
             column,
             rule: rule.to_string(),
             reason: reason.to_string(),
-            raw,
-        }));
+            raw: Some(self.raw(i)?),
+            masked: false,
+        };
+        self.mask(i, &mut info);
+        self.rejects[i] = Some(Box::new(info));
         self.num_rejected += 1;
         Ok(true)
+    }
+
+    /// The sensitive columns' names (see [`RecordBatch::set_sensitive`]).
+    pub fn sensitive(&self) -> &[String] {
+        &self.sensitive
+    }
+
+    /// Mark columns sensitive: their values are masked in the raw text and the reason of every
+    /// reject of this batch, those made already (by the reader) and those made later.
+    pub fn set_sensitive(&mut self, names: &[String]) {
+        let mut added = false;
+        for n in names {
+            if !self.sensitive.contains(n) {
+                self.sensitive.push(n.clone());
+                added = true;
+            }
+        }
+        if !added {
+            return;
+        }
+        for i in 0..self.rejects.len() {
+            if let Some(mut info) = self.rejects[i].take() {
+                self.mask(i, &mut info);
+                self.rejects[i] = Some(info);
+            }
+        }
+    }
+
+    /// The indices of the sensitive columns present in the batch.
+    fn sensitive_columns(&self) -> Vec<usize> {
+        self.sensitive
+            .iter()
+            .filter_map(|n| self.column_index(n))
+            .collect()
+    }
+
+    /// Mask row `i`'s sensitive values in `info`: the raw text is rebuilt from the cells with
+    /// each sensitive cell shown as [`MASK`] (or is [`MASK`] alone when the row's cells are
+    /// unknown, as for a record rejected while reading), and every
+    /// sensitive value (and its quoted preview) in the reason is replaced by [`MASK`].
+    fn mask(&self, i: usize, info: &mut RejectInfo) {
+        let cols = self.sensitive_columns();
+        if cols.is_empty() || info.masked {
+            return;
+        }
+        let cells: Vec<String> = cols
+            .iter()
+            .filter_map(|&k| match self.columns[k].get(i) {
+                CellRef::Null => None,
+                c => Some(c.to_text()),
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        let all_null = self
+            .columns
+            .iter()
+            .all(|c| matches!(c.get(i), CellRef::Null));
+        info.raw = Some(if all_null {
+            MASK.to_string()
+        } else {
+            self.rebuild_raw_masked(i, &cols)
+        });
+        let mut values = cells;
+        // longest first, so a value containing another is replaced whole
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut reason = std::mem::take(&mut info.reason);
+        for v in &values {
+            reason = reason.replace(&preview(v), &format!("\"{MASK}\""));
+            reason = reason.replace(v.as_str(), MASK);
+        }
+        info.reason = reason;
+        info.masked = true;
+    }
+
+    /// The row rebuilt as one delimited line, the columns `masked` shown as [`MASK`].
+    fn rebuild_raw_masked(&self, i: usize, masked: &[usize]) -> String {
+        let d = char::from(self.delimiter);
+        let mut out = String::new();
+        for (k, c) in self.columns.iter().enumerate() {
+            if k > 0 {
+                out.push(d);
+            }
+            if masked.contains(&k) && !matches!(c.get(i), CellRef::Null) {
+                out.push_str(MASK);
+            } else {
+                write_field(&mut out, &c.get(i).to_text(), d);
+            }
+        }
+        out
     }
 
     /// The row rebuilt as one delimited line from its current cells.
@@ -445,7 +546,10 @@ impl RecordBatch {
     }
 
     /// Coerce the columns to the schema in place; returns how many rows were newly rejected.
+    ///
+    /// The schema's sensitive fields become sensitive columns of the batch first.
     pub fn validate(&mut self, schema: &TableSchema) -> Result<usize, DataError> {
+        self.set_sensitive(&schema.sensitive_names());
         let n = self.len();
         let index: HashMap<&str, usize> = self
             .names
@@ -529,13 +633,15 @@ impl RecordBatch {
         // Raw text of the newly rejected rows, rebuilt while every source column is intact.
         let newly = verdicts.len();
         for (row, fi, rule, reason) in verdicts {
-            let raw = self.raw(row)?;
-            self.rejects[row] = Some(Box::new(RejectInfo {
+            let mut info = RejectInfo {
                 column: Some(schema.fields[fi].name.clone()),
                 rule: rule.to_string(),
                 reason,
-                raw: Some(raw),
-            }));
+                raw: Some(self.raw(row)?),
+                masked: false,
+            };
+            self.mask(row, &mut info);
+            self.rejects[row] = Some(Box::new(info));
         }
         self.num_rejected += newly;
         let mut old: Vec<Option<Column>> = std::mem::take(&mut self.columns)
@@ -566,6 +672,59 @@ impl RecordBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sensitive_values_are_masked_in_raw_and_reason() {
+        let schema = TableSchema::from_json(
+            r#"{"fields": [{"name": "id", "type": "integer"},
+                {"name": "card", "type": "integer", "sensitive": true}]}"#,
+        )
+        .unwrap();
+        let mut b = text_batch(&["id", "card"], &[&["1", "4111x1111"], &["2", "4242"]]);
+        b.validate(&schema).unwrap();
+        let r = b.reject_info(0).unwrap();
+        assert!(r.masked);
+        assert!(!r.reason.contains("4111"), "{}", r.reason);
+        assert_eq!(r.raw.as_deref(), Some("1,***"));
+        b.reject(1, Some("card".into()), "luhn", "4242 fails the Luhn check")
+            .unwrap();
+        let r = b.reject_info(1).unwrap();
+        assert_eq!(r.reason, "*** fails the Luhn check");
+        assert_eq!(r.raw.as_deref(), Some("2,***"));
+        assert!(r.masked);
+    }
+
+    #[test]
+    fn rejects_made_before_the_columns_are_marked_are_masked_too() {
+        let mut b = text_batch(&["id", "card"], &[&["1", "4111"]]);
+        b.push_rejected_row(
+            2,
+            3,
+            RejectInfo {
+                column: None,
+                rule: "row-length".into(),
+                reason: "expected 2 fields, found 3".into(),
+                raw: Some("2,4111,x".into()),
+                masked: false,
+            },
+        );
+        b.reject(0, None, "custom", "card 4111 is odd").unwrap();
+        b.set_sensitive(&["card".to_string()]);
+        let r = b.reject_info(1).unwrap();
+        assert_eq!((r.raw.as_deref(), r.masked), (Some(MASK), true));
+        let r = b.reject_info(0).unwrap();
+        assert_eq!(r.reason, "card *** is odd");
+        assert_eq!(r.raw.as_deref(), Some("1,***"));
+    }
+
+    #[test]
+    fn without_sensitive_columns_nothing_is_masked() {
+        let mut b = text_batch(&["id", "card"], &[&["1", "4111"]]);
+        b.set_sensitive(&["other".to_string()]);
+        b.reject(0, None, "custom", "card 4111").unwrap();
+        let r = b.reject_info(0).unwrap();
+        assert_eq!((r.reason.as_str(), r.masked), ("card 4111", false));
+    }
 
     fn text_batch(names: &[&str], rows: &[&[&str]]) -> RecordBatch {
         let mut b = RecordBatch::new_text(names.iter().map(|s| s.to_string()).collect(), 4, &[]);

@@ -344,6 +344,7 @@ mod tests {
                 rule: "read".into(),
                 reason: "bad".into(),
                 raw: Some("\"".into()),
+                masked: false,
             },
         );
         let schema =

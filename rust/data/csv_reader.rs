@@ -555,6 +555,7 @@ impl CsvReader {
                     rule: "row-length".into(),
                     reason: format!("expected {ncols} fields, found {}", rec.nfields),
                     raw: Some(raw),
+                    masked: false,
                 };
                 batch.push_rejected_row(number, rec.line, info);
                 continue;
@@ -580,6 +581,7 @@ impl CsvReader {
                         reason: "invalid UTF-8 in the record (is the file in another encoding?)"
                             .into(),
                         raw: Some(raw),
+                        masked: false,
                     };
                     batch.push_rejected_row(number, rec.line, info);
                 }

@@ -102,6 +102,8 @@ pub struct Field {
     pub name: String,
     pub ftype: FieldType,
     pub required: bool,
+    /// `"sensitive": true`: the value is masked wherever a reject can show it.
+    pub sensitive: bool,
     enum_values: Option<Vec<Key>>,
     enum_display: String,
     minimum: Option<(Key, String)>,
@@ -189,6 +191,7 @@ impl Field {
             name,
             ftype,
             required: false,
+            sensitive: false,
             enum_values: None,
             enum_display: String::new(),
             minimum: None,
@@ -200,6 +203,16 @@ impl Field {
             false_values: ["false", "False", "FALSE", "0"].map(String::from).to_vec(),
             constraints: Map::new(),
         };
+        match obj.get("sensitive") {
+            None => {}
+            Some(Json::Bool(b)) => field.sensitive = *b,
+            Some(_) => {
+                return Err(schema_err(
+                    &field.name,
+                    "\"sensitive\" must be true or false",
+                ))
+            }
+        }
         if let Some(tv) = obj.get("trueValues") {
             field.true_values = string_list(tv, "trueValues", Some(&field.name))?;
         }
@@ -532,6 +545,7 @@ impl Field {
             "type": self.ftype.name(),
             "sqlite_type": self.ftype.sqlite_type(),
             "constraints": Json::Object(self.constraints.clone()),
+            "sensitive": self.sensitive,
         })
     }
 }
@@ -586,6 +600,15 @@ impl TableSchema {
 
     pub fn field_names(&self) -> Vec<String> {
         self.fields.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// The names of the fields marked `"sensitive": true`.
+    pub fn sensitive_names(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|f| f.sensitive)
+            .map(|f| f.name.clone())
+            .collect()
     }
 
     pub fn missing_values(&self) -> &[String] {

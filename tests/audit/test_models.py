@@ -146,6 +146,26 @@ def test_older_schema_runs_the_migration_hook(
         assert conn.execute(select(SchemaVersion.version)).scalar_one() == SCHEMA_VERSION
 
 
+def test_version_1_store_gains_the_rejects_masked_column(engine: Engine) -> None:
+    """Schema version 1 had no ``tallyclerk_rejects.masked``: opening it migrates, and the
+    rejects stored before read as not masked."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE tallyclerk_rejects")
+        conn.exec_driver_sql(
+            "CREATE TABLE tallyclerk_rejects (id INTEGER PRIMARY KEY, file_id INTEGER, "
+            "batch_id VARCHAR(32), record_number BIGINT, line BIGINT, column_name TEXT, "
+            "rule VARCHAR(64), reason TEXT, raw TEXT)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO tallyclerk_rejects VALUES (1, 1, 'b', 1, 2, 'c', 'type', 'r', 'x')"
+        )
+        conn.execute(update(SchemaVersion).values(version=1))
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT raw, masked FROM tallyclerk_rejects").all()
+    assert [(raw, bool(masked)) for raw, masked in rows] == [("x", False)]
+
+
 def test_sqlite_connections_use_wal_and_begin_immediate(engine: Engine, tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

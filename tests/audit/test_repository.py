@@ -140,7 +140,7 @@ def test_rejects_are_listed_by_path_and_batch(engine: Engine) -> None:
         assert [(r.file_id, r.record_number) for r, _ in everything] == [
             (f1, 1), (f1, 2), (f2, 3)]
         by_path = repo.list_rejects(path="/data/two.csv")
-        assert [(p, r.column_name, r.raw) for r, p in by_path] == [
+        assert [(f.path, r.column_name, r.raw) for r, f in by_path] == [
             ("/data/two.csv", "age", "x,abc")]
         assert len(repo.list_rejects(limit=1)) == 1
         assert repo.list_rejects(batch_id=B2) == []

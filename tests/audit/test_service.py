@@ -117,8 +117,9 @@ def test_failed_file_and_rejects(svc: AuditService, tmp_path: Path, db_path: str
     assert report["files"][0]["status"] == "failed"
     assert report["files"][0]["error"] == "too many rejects"
     assert svc.list_rejects(path=a) == [{
-        "path": a, "batch_id": batch, "file_id": claim.file_id, "record_number": 2, "line": 3,
-        "column": "v", "rule": "type", "reason": "not a number", "raw": "bad",
+        "path": a, "table": TARGET, "file_status": "failed", "rolled_back": True,
+        "batch_id": batch, "file_id": claim.file_id, "record_number": 2, "line": 3,
+        "column": "v", "rule": "type", "reason": "not a number", "raw": "bad", "masked": False,
     }]
     assert svc.list_rejects(batch_id="other") == []
     # the failed attempt is retried by the next run, listed in replaces (its rows, if any)

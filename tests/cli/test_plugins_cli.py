@@ -95,9 +95,63 @@ def test_entry_point_plugin_is_loaded_and_listed(tmp_path: Path, site: Path) -> 
 def test_load_plugins_env_restricts(tmp_path: Path, site: Path) -> None:
     assert "fake" not in plugins(tmp_path, env_with(site, TALLYCLERK_LOAD_PLUGINS=""))
     assert BUILTINS <= set(plugins(tmp_path, env_with(site, TALLYCLERK_LOAD_PLUGINS="")))
-    assert "fake" not in plugins(tmp_path, env_with(site, TALLYCLERK_LOAD_PLUGINS="other"))
+    assert "fake" not in plugins(
+        tmp_path, env_with(site, TALLYCLERK_LOAD_PLUGINS="tallyclerk.metrics"))
     assert "fake" in plugins(tmp_path, env_with(site, TALLYCLERK_LOAD_PLUGINS="tc-fake-plugin"))
-    assert "fake" in plugins(tmp_path, env_with(site, TALLYCLERK_LOAD_PLUGINS="x, fake"))
+    assert "fake" in plugins(tmp_path, env_with(site, TALLYCLERK_LOAD_PLUGINS="tc_fake_plugin"))
+    assert "fake" in plugins(tmp_path, env_with(site, TALLYCLERK_LOAD_PLUGINS=" fake,"))
+
+
+@pytest.mark.parametrize("name", ["fake", "tc-fake-plugin", "tc_fake_plugin", "TC.Fake_Plugin"])
+def test_dash_p_no_and_load_plugins_take_the_same_names(
+    tmp_path: Path, site: Path, name: str
+) -> None:
+    """Entry-point, distribution and module names, in ``-p no:`` as in the allow-list."""
+    assert "fake" not in plugins(tmp_path, env_with(site), "-p", f"no:{name}")
+    assert "fake" in plugins(tmp_path, env_with(site, TALLYCLERK_LOAD_PLUGINS=name))
+    (tmp_path / "a.csv").write_text("id,name\n1,x\n", encoding="utf-8")
+    r = tallyclerk("load", "a.csv", "--table", "t", "--json", "-p", f"no:{name}",
+                   cwd=tmp_path, env=env_with(site))
+    assert r.code == 0, r.err
+    assert query(tmp_path / "tallyclerk.db", 'SELECT name FROM "t"') == [("x",)]
+
+
+@pytest.mark.parametrize("how", ["-p", "env"])
+def test_an_unknown_plugin_name_is_a_usage_error(tmp_path: Path, site: Path, how: str) -> None:
+    if how == "-p":
+        r = tallyclerk("plugins", "-p", "no:tallyclerk-luhn", cwd=tmp_path, env=env_with(site))
+    else:
+        r = tallyclerk("plugins", cwd=tmp_path,
+                       env=env_with(site, TALLYCLERK_LOAD_PLUGINS="fake,tallyclerk-luhn"))
+    assert r.code == 2, (r.code, r.err)
+    assert "tallyclerk-luhn" in r.err and "Traceback" not in r.err
+    assert len(r.err.strip().splitlines()) == 1
+
+
+CLASHING = '''
+from tallyclerk.hookspecs import hookimpl
+
+@hookimpl
+def tallyclerk_addoption(parser):
+    parser.add_argument("--suffix-with", default="")
+'''
+
+
+def test_two_plugins_adding_one_option_is_a_usage_error_naming_both(
+    tmp_path: Path, site: Path
+) -> None:
+    (site / "clashing_plugin.py").write_text(CLASHING, encoding="utf-8")
+    (tmp_path / "a.csv").write_text("id,name\n1,x\n", encoding="utf-8")
+    r = tallyclerk("load", "a.csv", "--table", "t", "-p", "one_run_plugin",
+                   "-p", "clashing_plugin", cwd=tmp_path, env=env_with(site))
+    assert r.code == 2, (r.code, r.err)
+    assert "one_run_plugin" in r.err and "clashing_plugin" in r.err and "--suffix-with" in r.err
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+    (site / "clashing_plugin.py").write_text(CLASHING.replace("--suffix-with", "--format"),
+                                             encoding="utf-8")
+    r = tallyclerk("load", "a.csv", "--table", "t", "-p", "clashing_plugin", cwd=tmp_path,
+                   env=env_with(site))
+    assert r.code == 2 and "clashing_plugin" in r.err and "--format" in r.err, r.err
 
 
 def test_entry_point_plugin_runs_in_a_load(tmp_path: Path, site: Path) -> None:

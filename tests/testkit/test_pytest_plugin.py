@@ -167,3 +167,97 @@ def test_tallyclerk_plugin_unregisters_after_the_test(pytester: pytest.Pytester)
     )
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     result.assert_outcomes(passed=2)
+
+
+INSTALLED_VALIDATOR = '''
+"""An installed validator (declared by an entry point): rejects the name "bad"."""
+from tallyclerk.hookspecs import hookimpl
+
+
+@hookimpl
+def tallyclerk_validate_batch(batch):
+    if "name" not in batch.columns:
+        return
+    for i, v in enumerate(batch.column("name")):
+        if v == "bad":
+            batch.reject(i, "name", "bad-name", "the name is bad")
+'''
+
+ISOLATION_TESTS = '''
+import pytest
+
+import broken_validator
+import tc_installed
+from tallyclerk.testing import ValidatorConformance
+
+
+def _csv(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("id,name\\n1,ok\\n2,bad\\n", encoding="utf-8")
+    return path
+
+
+def test_installed_plugins_take_part_by_default(tallyclerk_pm, tallyclerk_runner, tmp_path):
+    assert tallyclerk_pm.has_plugin("installed")
+    result = tallyclerk_runner.load([_csv(tmp_path)], table="t")
+    assert [r["rule"] for r in result.rejects()] == ["bad-name"]
+
+
+def test_registering_an_installed_plugin_works(tallyclerk_plugin, tallyclerk_pm):
+    assert tallyclerk_plugin(tc_installed) is tc_installed
+    with tallyclerk_plugin.registered(tc_installed):
+        assert tallyclerk_pm.is_registered(tc_installed)
+
+
+def test_still_installed_afterwards(tallyclerk_pm):
+    assert tallyclerk_pm.has_plugin("installed")
+
+
+@pytest.mark.tallyclerk_isolated
+def test_isolated_mode_has_the_builtins_only(tallyclerk_pm, tallyclerk_runner, tmp_path):
+    assert not tallyclerk_pm.has_plugin("installed")
+    assert tallyclerk_pm.has_plugin("tallyclerk.builtins.csv_loader")
+    path = _csv(tmp_path)
+    assert tallyclerk_runner.load([path], table="t").rejects() == []
+    ran = tallyclerk_runner.cli("load", str(path), "--table", "u", "--json",
+                                "--into", tallyclerk_runner.into)
+    assert ran.code == 0, ran.err
+    assert ran.json()["rows_rejected"] == 0
+
+
+class TestBrokenValidator(ValidatorConformance):
+    """The broken copy rejects nothing: isolated, the suite sees it (the installed plugin
+    would otherwise have rejected the bad row for it)."""
+    plugin = broken_validator
+    columns = ["id", "name"]
+    good_rows = [("1", "ok")]
+    bad_rows = [("2", "bad")]
+'''
+
+
+def test_fixtures_work_with_installed_plugins_and_isolate_on_request(
+    pytester: pytest.Pytester,
+) -> None:
+    """An installed plugin (a distribution with an entry point on the path): the fixtures
+    see it by default, registering it again works, isolated mode and the conformance suites
+    leave it out."""
+    pytester.makepyfile(
+        tc_installed=INSTALLED_VALIDATOR,
+        broken_validator=INSTALLED_VALIDATOR.replace('v == "bad"', "False"),
+        test_isolation=ISOLATION_TESTS,
+    )
+    info = pytester.path / "tc_installed-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tc-installed\nVersion: 1.0\n",
+                                   encoding="utf-8")
+    (info / "entry_points.txt").write_text("[tallyclerk]\ninstalled = tc_installed\n",
+                                           encoding="utf-8")
+    result = pytester.runpytest_subprocess("-v", "-p", "no:randomly")
+    result.stdout.fnmatch_lines([
+        "*test_installed_plugins_take_part_by_default PASSED*",
+        "*test_registering_an_installed_plugin_works PASSED*",
+        "*test_still_installed_afterwards PASSED*",
+        "*test_isolated_mode_has_the_builtins_only PASSED*",
+        "*TestBrokenValidator::test_bad_rows_are_rejected_with_reasons FAILED*",
+        "*TestBrokenValidator::test_load_quarantines_exactly_the_bad_rows FAILED*",
+    ])

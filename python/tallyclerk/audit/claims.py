@@ -199,7 +199,7 @@ def add_rejects_in(ex: SqlExecutor, claim: FileClaim, rejects: Sequence[RejectRo
         compiled.sql,
         [
             (claim.file_id, claim.batch_id, r.record_number, r.line, r.column, r.rule, r.reason,
-             r.raw)
+             r.raw, r.masked)
             for r in rejects
         ],
     )

@@ -31,6 +31,7 @@ from typing import Any, Final
 import orjson
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -275,6 +277,9 @@ class RejectRecord(Base):
     rule: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
+    masked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Sensitive values were masked in ``raw`` and ``reason``: ``raw`` is not the record as
+    read, so the row cannot be replayed from it (schema version 2)."""
 
 
 class AuditEvent(Base):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tallyclerk.audit.models import Batch, RejectRecord
+from tallyclerk.audit.models import Batch, FileManifest, RejectRecord
 from tallyclerk.audit.repository import AuditRepository
 
 __all__ = ["batch_dict", "batch_report", "reject_dict"]
@@ -76,9 +76,14 @@ def batch_dict(b: Batch) -> dict[str, Any]:
     }
 
 
-def reject_dict(r: RejectRecord, path: str) -> dict[str, Any]:
+def reject_dict(r: RejectRecord, f: FileManifest) -> dict[str, Any]:
+    """One reject for ``tallyclerk rejects --json``; ``rolled_back`` when its file failed
+    (nothing of that file load was committed; the reject is kept to say why)."""
     return {
-        "path": path,
+        "path": f.path,
+        "table": f.target_table,
+        "file_status": f.status,
+        "rolled_back": f.status == "failed",
         "batch_id": r.batch_id,
         "file_id": r.file_id,
         "record_number": r.record_number,
@@ -87,4 +92,5 @@ def reject_dict(r: RejectRecord, path: str) -> dict[str, Any]:
         "rule": r.rule,
         "reason": r.reason,
         "raw": r.raw,
+        "masked": bool(r.masked),
     }

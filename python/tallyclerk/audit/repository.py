@@ -253,6 +253,7 @@ class AuditRepository:
                 "rule": r.rule,
                 "reason": r.reason,
                 "raw": r.raw,
+                "masked": r.masked,
             }
             for r in rejects
         ]
@@ -262,9 +263,9 @@ class AuditRepository:
     @_translated
     def list_rejects(
         self, *, path: str | None = None, batch_id: str | None = None, limit: int | None = None
-    ) -> list[tuple[RejectRecord, str]]:
-        """Rejects (with their file's path), filtered by file path and/or batch, in file order."""
-        stmt = select(RejectRecord, FileManifest.path).join(
+    ) -> list[tuple[RejectRecord, FileManifest]]:
+        """Rejects (with their file), filtered by file path and/or batch, in file order."""
+        stmt = select(RejectRecord, FileManifest).join(
             FileManifest, FileManifest.id == RejectRecord.file_id
         )
         if path is not None:

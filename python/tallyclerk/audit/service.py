@@ -778,8 +778,8 @@ class AuditService:
         """Rejected records, by file path and/or batch, in file and record order."""
         return self._tx(
             lambda repo: [
-                reports.reject_dict(r, p)
-                for r, p in repo.list_rejects(path=path, batch_id=batch_id, limit=limit)
+                reports.reject_dict(r, f)
+                for r, f in repo.list_rejects(path=path, batch_id=batch_id, limit=limit)
             ],
             what="list rejects",
         )

@@ -174,6 +174,7 @@ _REJECT_COLUMNS: Sequence[str] = (
     "rule",
     "reason",
     "raw",
+    "masked",
 )
 
 

@@ -67,3 +67,5 @@ class RejectRow:
     rule: str
     reason: str
     raw: str
+    masked: bool = False
+    """Sensitive values were masked in ``raw`` and ``reason`` (``raw`` cannot be replayed)."""

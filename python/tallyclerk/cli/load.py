@@ -76,9 +76,46 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    "against one PostgreSQL audit store); implies --workers 1 if not given")
     plugin_option(p)
     if pm is not None:
-        pm.hook.tallyclerk_addoption.call_historic(kwargs={"parser": p, "pluginmanager": pm})
+        add_plugin_options(p, pm)
     p.set_defaults(func=run)
     return p
+
+
+def add_plugin_options(parser: argparse.ArgumentParser, pm: pluggy.PluginManager) -> None:
+    """Call ``tallyclerk_addoption``; two plugins (or a plugin and tallyclerk) adding the same
+    option is a configuration error (exit 2) naming both."""
+    builtin = {s for a in parser._actions for s in a.option_strings}
+    try:
+        pm.hook.tallyclerk_addoption.call_historic(
+            kwargs={"parser": parser, "pluginmanager": pm}
+        )
+    except argparse.ArgumentError as exc:
+        raise ConfigError(_option_clash(pm, builtin, exc)) from None
+
+
+def _option_clash(pm: pluggy.PluginManager, builtin: set[str], exc: argparse.ArgumentError) -> str:
+    """Which plugins add the options of ``exc`` ("conflicting option string(s): --x")."""
+    clashing = set(str(exc).split(":", 1)[-1].replace(",", " ").split())
+    owners: dict[str, list[str]] = {}
+    for impl in reversed(pm.hook.tallyclerk_addoption.get_hookimpls()):  # in call order
+        scratch = argparse.ArgumentParser(add_help=False)
+        try:
+            impl.function(**{n: {"parser": scratch, "pluginmanager": pm}[n]
+                             for n in impl.argnames})
+        except Exception:  # noqa: BLE001 - only looking for the option strings
+            continue
+        for action in scratch._actions:
+            for s in action.option_strings:
+                owners.setdefault(s, []).append(impl.plugin_name)
+    for option in sorted(clashing):
+        names = owners.get(option, [])
+        if option in builtin and names:
+            return (f"plugin {names[0]!r} adds the option {option}, which tallyclerk load "
+                    "already has; rename the plugin's option")
+        if len(names) > 1:
+            return (f"plugins {names[0]!r} and {names[1]!r} both add the option {option}; "
+                    "block one with -p no:NAME or TALLYCLERK_LOAD_PLUGINS")
+    return f"a plugin's option clashes with another: {exc}"
 
 
 def read_schema(path: str | None) -> Any:

@@ -64,12 +64,14 @@ def format_table(
     *,
     right: Sequence[int] = (),
     max_width: int = 60,
+    full: Sequence[int] = (),
 ) -> list[str]:
-    """Plain-text columns (no box drawing), numbers right-aligned, long cells cut with "..."."""
+    """Plain-text columns (no box drawing), numbers right-aligned, long cells cut with "..."
+    except in the columns ``full`` (put such a column last: it is shown whole)."""
     cells = [[_cell(v) for v in row] for row in rows]
     for row in cells:
         for i, text in enumerate(row):
-            if len(text) > max_width:
+            if len(text) > max_width and i not in full:
                 row[i] = text[: max_width - 3] + "..."
     widths = [len(h) for h in headers]
     for row in cells:

@@ -32,19 +32,29 @@ def print_report(out: Output, report: Mapping[str, Any], *, target: str | None =
 
 
 def print_rejects(out: Output, rejects: Sequence[Mapping[str, Any]]) -> None:
-    """Rejected rows: file, line, record, column, rule, reason."""
+    """Rejected rows: batch, table, file (marked when it was rolled back), line, record,
+    column, rule and the whole reason (the last column, never cut)."""
     if not rejects:
         out.line("no rejected rows")
         return
     rows = [
-        [r.get("path"), r.get("line"), r.get("record_number"), r.get("column") or "",
-         r.get("rule"), r.get("reason")]
+        [r.get("batch_id"), r.get("table"),
+         f"{r.get('path')}{' (rolled back)' if r.get('rolled_back') else ''}",
+         r.get("line"), r.get("record_number"), r.get("column") or "", r.get("rule"),
+         r.get("reason")]
         for r in rejects
     ]
     for text in format_table(
-        ["FILE", "LINE", "RECORD", "COLUMN", "RULE", "REASON"], rows, right=(1, 2)
+        ["BATCH", "TABLE", "FILE", "LINE", "RECORD", "COLUMN", "RULE", "REASON"], rows,
+        right=(3, 4), full=(7,),
     ):
         out.line(text)
+    rolled_back = sum(1 for r in rejects if r.get("rolled_back"))
+    if rolled_back:
+        out.line(
+            f"{rolled_back} of these rejects belong to file loads that were rolled back "
+            "(marked \"(rolled back)\": nothing of those loads was committed)"
+        )
 
 
 class ProgressBar:

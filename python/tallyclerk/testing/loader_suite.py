@@ -28,6 +28,7 @@ traceback.
 
 from __future__ import annotations
 
+import json
 import math
 import types
 from collections.abc import Mapping
@@ -91,7 +92,8 @@ class LoaderConformance:
         the file-name suffixes it claims without ``--format``.
     ``expected_rows``
         the rows ``make_sample`` writes, as dicts in file order (values as the loader yields
-        them: text for text formats, typed for typed formats).
+        them: text for text formats, typed for typed formats; with ``schema`` set, as the
+        schema types them: ``{"id": 1}`` for an integer field).
     ``make_sample(self, directory) -> Path``
         writes the sample file (at least three records) and returns its path; or set
         ``sample_file`` to an existing file.
@@ -105,9 +107,13 @@ class LoaderConformance:
         a Table Schema (dict) the sample loads with (default: none, every column as text).
     ``table``
         the target table in the load checks (default ``"conformance"``).
+    ``tallyclerk_isolated``
+        True (the default): only the built-ins and ``plugin`` take part, in-process and in
+        the ``tallyclerk`` subprocess; no installed plugin can do the plugin's work for it.
     """
 
     plugin: ClassVar[Any] = None
+    tallyclerk_isolated: ClassVar[bool] = True
     format: ClassVar[str | None] = None
     other_formats: ClassVar[tuple[str, ...]] = ()
     suffixes: ClassVar[tuple[str, ...]] = ()
@@ -229,7 +235,17 @@ class LoaderConformance:
         assert len(set(lines)) == len(lines), "one record per line number"
 
     def test_yields_the_expected_rows(self, loader_pm: pluggy.PluginManager, sample: Path) -> None:
-        rows = [row for b in self.batches(loader_pm, sample) for row in b.to_pylist()]
+        """``expected_rows`` as the loader yields them or, with ``schema`` set, as the schema
+        types them (what the validators after the built-in one see)."""
+        batches = self.batches(loader_pm, sample)
+        if self.schema is not None:
+            from tallyclerk import TableSchema
+
+            compiled = TableSchema.from_json(json.dumps(self.schema))
+            for b in batches:
+                b.validate(compiled)
+                assert b.num_rejected == 0, b.rejects()
+        rows = [row for b in batches for row in b.to_pylist()]
         assert rows == self.expected_rows
 
     def test_batches_are_bounded(self, loader_pm: pluggy.PluginManager, sample: Path) -> None:

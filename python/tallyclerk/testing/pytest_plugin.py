@@ -7,7 +7,10 @@ Installed with tallyclerk; active in every pytest run (``-p no:tallyclerk`` turn
 ``tallyclerk_audit``
     an :class:`~tallyclerk.audit.AuditService` on that file, closed after the test.
 ``tallyclerk_pm``
-    a fresh plugin manager with the built-in and installed plugins (``get_plugin_manager()``).
+    a fresh plugin manager with the built-in and installed plugins (``get_plugin_manager()``);
+    in *isolated mode* the built-ins only (plus what the test registers). A test is isolated
+    when it is marked ``@pytest.mark.tallyclerk_isolated`` or its class sets
+    ``tallyclerk_isolated = True`` (the conformance suites do).
 ``tallyclerk_plugin``
     ``tallyclerk_plugin(obj_or_module)`` registers a plugin on ``tallyclerk_pm`` for this test
     only (unregistered in ``finally``); ``with tallyclerk_plugin.registered(obj):`` for a block.
@@ -23,6 +26,7 @@ The conformance suites (:mod:`tallyclerk.testing`) are built on these fixtures.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,11 +63,29 @@ def tallyclerk_audit(tallyclerk_sqlite_url: str) -> Iterator[AuditService]:
         audit.close()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "tallyclerk_isolated: the tallyclerk fixtures load the built-in plugins only, "
+        "no installed plugin (the plugin under test is registered by the test)",
+    )
+
+
+def isolated(request: pytest.FixtureRequest) -> bool:
+    """Whether the requesting test runs in isolated mode (marker or class attribute)."""
+    if request.node.get_closest_marker("tallyclerk_isolated") is not None:
+        return True
+    return bool(getattr(request.cls, "tallyclerk_isolated", False))
+
+
 @pytest.fixture()
-def tallyclerk_pm() -> pluggy.PluginManager:
-    """A fresh plugin manager: the built-in plugins and every installed plugin."""
+def tallyclerk_pm(request: pytest.FixtureRequest) -> pluggy.PluginManager:
+    """A fresh plugin manager: the built-in plugins and every installed plugin, or in
+    isolated mode the built-ins only."""
     from tallyclerk.plugins import get_plugin_manager
 
+    if isolated(request):
+        return get_plugin_manager(env={**os.environ, "TALLYCLERK_LOAD_PLUGINS": ""})
     return get_plugin_manager()
 
 
@@ -81,9 +103,13 @@ def tallyclerk_plugin(tallyclerk_pm: pluggy.PluginManager) -> Iterator[PluginReg
 
 @pytest.fixture()
 def tallyclerk_runner(
-    tallyclerk_pm: pluggy.PluginManager, tmp_path: Path, tallyclerk_sqlite_url: str
+    request: pytest.FixtureRequest,
+    tallyclerk_pm: pluggy.PluginManager,
+    tmp_path: Path,
+    tallyclerk_sqlite_url: str,
 ) -> Runner:
-    """Runs real loads into ``tallyclerk_sqlite_url`` with ``tallyclerk_pm``."""
+    """Runs real loads into ``tallyclerk_sqlite_url`` with ``tallyclerk_pm`` (isolated mode:
+    ``runner.cli`` loads no installed plugin either)."""
     from tallyclerk.testing.runner import Runner
 
-    return Runner(tallyclerk_pm, tmp_path, tallyclerk_sqlite_url)
+    return Runner(tallyclerk_pm, tmp_path, tallyclerk_sqlite_url, isolated=isolated(request))

@@ -39,28 +39,42 @@ def module_root(module: types.ModuleType) -> str | None:
 
 
 class PluginRegistrar:
-    """Registers plugins on one plugin manager and unregisters them all in :meth:`close`."""
+    """Registers plugins on one plugin manager and unregisters them all in :meth:`close`.
+
+    A plugin the manager has already (an installed plugin, loaded from its entry point, or a
+    built-in) is left as it is: registering it again is a no-op, and it stays registered
+    after the test.
+    """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self._mine: list[object] = []
 
+    def _register(self, plugin: object, name: str | None) -> bool:
+        """Register ``plugin``; False when the manager had it already."""
+        if self.pm.is_registered(plugin):
+            return False
+        self.pm.register(plugin, name=name)
+        return True
+
     def __call__(self, plugin: object, name: str | None = None) -> object:
         """Register ``plugin`` (a module or an object with hookimpls) until the test ends."""
-        self.pm.register(plugin, name=name)
-        self._mine.append(plugin)
+        if self._register(plugin, name):
+            self._mine.append(plugin)
         return plugin
 
     @contextmanager
     def registered(self, plugin: object, name: str | None = None) -> Iterator[object]:
         """Register ``plugin`` for a ``with`` block only (unregistered in ``finally``)."""
-        self.pm.register(plugin, name=name)
+        added = self._register(plugin, name)
         try:
             yield plugin
         finally:
-            self.pm.unregister(plugin)
+            if added:
+                self.pm.unregister(plugin)
 
     def close(self) -> None:
+        """Unregister every plugin this registrar added."""
         while self._mine:
             plugin = self._mine.pop()
             if self.pm.is_registered(plugin):
@@ -171,7 +185,13 @@ class LoadResult:
 
 @dataclass
 class CliResult:
-    """A finished ``tallyclerk`` subprocess."""
+    """A finished ``tallyclerk`` subprocess (what :meth:`Runner.cli` returns).
+
+    :ivar code: the exit status (0, 1, 2, 3, 70, 130, 143: see ``tallyclerk.errors``).
+    :ivar out: everything the command wrote on stdout (the ``--json`` object).
+    :ivar err: everything it wrote on stderr (errors, logs).
+    :ivar args: the arguments after ``tallyclerk``, with the ``-p`` options added.
+    """
 
     code: int
     out: str
@@ -179,6 +199,7 @@ class CliResult:
     args: list[str] = field(default_factory=list)
 
     def json(self) -> Any:
+        """``out`` parsed as JSON (``json.JSONDecodeError`` when it is not JSON)."""
         return json.loads(self.out)
 
 
@@ -189,6 +210,8 @@ class Runner:
     :param directory: the test's temporary directory (schemas and databases go there).
     :param into: the default target URL (a SQLite file in ``directory``).
     :param audit: the default audit store URL (None: the ``into`` database).
+    :param isolated: :meth:`cli` loads no installed plugin, only the built-ins and its
+        ``plugins`` (``TALLYCLERK_LOAD_PLUGINS=""``), as ``pm`` does in isolated mode.
     """
 
     def __init__(
@@ -197,11 +220,14 @@ class Runner:
         directory: str | os.PathLike[str],
         into: str,
         audit: str | None = None,
+        *,
+        isolated: bool = False,
     ) -> None:
         self.pm = pm
         self.directory = Path(directory)
         self.into = into
         self.audit = audit
+        self.isolated = isolated
         self._schemas = 0
 
     def _schema_path(self, schema: Any) -> str | None:
@@ -279,6 +305,9 @@ class Runner:
 
         ``plugins`` are modules loaded with ``-p`` (their import root is put on PYTHONPATH);
         ``TALLYCLERK_*`` variables of this process are not passed on, ``env`` adds variables.
+        In isolated mode ``TALLYCLERK_LOAD_PLUGINS`` is ``""`` (unless ``env`` sets it): the
+        built-ins and ``plugins`` only. Returns a :class:`CliResult`; never raises for a
+        non-zero exit status.
         """
         argv = list(args)
         roots: list[str] = []
@@ -288,6 +317,8 @@ class Runner:
             if root is not None and root not in roots:
                 roots.append(root)
         full = {k: v for k, v in os.environ.items() if not k.startswith("TALLYCLERK_")}
+        if self.isolated:
+            full["TALLYCLERK_LOAD_PLUGINS"] = ""
         full["PYTHONPATH"] = os.pathsep.join(
             roots + [p for p in sys.path if p and os.path.isdir(p)]
         )

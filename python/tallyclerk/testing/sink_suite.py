@@ -85,6 +85,7 @@ class SinkConformance:
     """
 
     plugin: ClassVar[Any] = None
+    tallyclerk_isolated: ClassVar[bool] = True
     foreign_urls: ClassVar[tuple[str, ...]] = ("nosuchscheme://host/db", "zz9:///x.db")
 
     def make_url(self, directory: Path) -> str:

@@ -41,10 +41,13 @@ class ValidatorConformance:
     Set ``plugin``, ``columns``, ``good_rows`` and ``bad_rows`` (tuples of text values, as a
     loader yields them; None for a missing value). Optional: ``schema`` (a Table Schema dict
     the hook receives; None by default), ``expected_rejects`` (one ``(column, rule)`` per bad
-    row, column None for a row-level verdict), ``table``.
+    row, column None for a row-level verdict), ``table``, ``tallyclerk_isolated`` (True by
+    default: only the built-ins and ``plugin`` run, so an installed copy of the validator
+    cannot do its rejecting for it).
     """
 
     plugin: ClassVar[Any] = None
+    tallyclerk_isolated: ClassVar[bool] = True
     schema: ClassVar[Mapping[str, Any] | None] = None
     columns: ClassVar[Sequence[str]] = ()
     good_rows: ClassVar[Sequence[Sequence[Any]]] = ()

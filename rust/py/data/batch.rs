@@ -28,6 +28,8 @@ pub struct PyReject {
     reason: String,
     #[pyo3(get)]
     raw: String,
+    #[pyo3(get)]
+    masked: bool,
 }
 
 #[pymethods]
@@ -272,10 +274,21 @@ impl PyRecordBatch {
                         rule: r.rule.clone(),
                         reason: r.reason.clone(),
                         raw,
+                        masked: r.masked,
                     })
                 })
                 .collect()
         })
+    }
+
+    /// Mark columns sensitive: masked in the raw text and reason of every reject.
+    fn set_sensitive(&self, py: Python<'_>, names: Vec<String>) {
+        self.with(py, |b| b.set_sensitive(&names));
+    }
+
+    #[getter]
+    fn sensitive(&self, py: Python<'_>) -> Vec<String> {
+        self.with(py, |b| b.sensitive().to_vec())
     }
 
     fn validate(&self, py: Python<'_>, schema: &PyTableSchema) -> PyResult<usize> {

@@ -42,6 +42,11 @@ impl PyTableSchema {
         self.inner.field_names()
     }
 
+    #[getter]
+    fn sensitive_names(&self) -> Vec<String> {
+        self.inner.sensitive_names()
+    }
+
     fn fields<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let items = self
             .inner
