@@ -45,7 +45,7 @@ def add_missing(conn: Connection) -> None:
     """
     inspector = inspect(conn)
     preparer = conn.dialect.identifier_preparer
-    ddl = conn.dialect.ddl_compiler(conn.dialect, None)
+    ddl = conn.dialect.ddl_compiler(conn.dialect, None)  # type: ignore[arg-type]
     for table in Base.metadata.sorted_tables:
         if not inspector.has_table(table.name):
             continue
