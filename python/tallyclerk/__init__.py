@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         WriteBehindQueue,
         file_fingerprint,
     )
+    from tallyclerk.dryrun import ValidateReport, validate
 
 __version__ = "0.2.0"
 
@@ -58,7 +59,17 @@ _CORE_NAMES = frozenset(
 )
 
 
+_API_NAMES = {
+    "validate": "tallyclerk.dryrun",
+    "ValidateReport": "tallyclerk.dryrun",
+}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _API_NAMES:
+        value = getattr(importlib.import_module(_API_NAMES[name]), name)
+        globals()[name] = value
+        return value
     if name in _CORE_NAMES:
         value = getattr(importlib.import_module("tallyclerk._core"), name)
         globals()[name] = value
@@ -83,8 +94,10 @@ __all__ = [
     "SqliteWriter",
     "TableSchema",
     "TallyclerkError",
+    "ValidateReport",
     "Watchdog",
     "WriteBehindQueue",
     "file_fingerprint",
     "hookimpl",
+    "validate",
 ]
