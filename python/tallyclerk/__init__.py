@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         WriteBehindQueue,
         file_fingerprint,
     )
+    from tallyclerk.dryrun import ValidateReport, validate
     from tallyclerk.inputs import open_input
 
 __version__ = "0.2.0"
@@ -61,12 +62,17 @@ _CORE_NAMES = frozenset(
 )
 
 
-_LAZY = {"open_input": "tallyclerk.inputs"}
+# The Python API, imported on first use (module of each public name).
+_API_NAMES = {
+    "open_input": "tallyclerk.inputs",
+    "validate": "tallyclerk.dryrun",
+    "ValidateReport": "tallyclerk.dryrun",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _API_NAMES:
+        value = getattr(importlib.import_module(_API_NAMES[name]), name)
         globals()[name] = value
         return value
     if name in _CORE_NAMES:
@@ -94,9 +100,11 @@ __all__ = [
     "SqliteWriter",
     "TableSchema",
     "TallyclerkError",
+    "ValidateReport",
     "Watchdog",
     "WriteBehindQueue",
     "file_fingerprint",
     "hookimpl",
     "open_input",
+    "validate",
 ]

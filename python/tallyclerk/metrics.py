@@ -87,7 +87,11 @@ class LoadMetrics:
             registry=r)
         self.rows_rejected = Counter(
             "tallyclerk_rows_rejected",
-            "Rows of finished files not written (quarantined, or the rows of a failed file)",
+            "Rows of finished files that failed validation (quarantined in the rejects table)",
+            registry=r)
+        self.rows_rolled_back = Counter(
+            "tallyclerk_rows_rolled_back",
+            "Rows of failed files read, not rejected, and rolled back (never judged bad)",
             registry=r)
         self.rejects = Counter(
             "tallyclerk_rejects", "Rows quarantined with a reason, by rule", ["rule"],
@@ -155,6 +159,7 @@ class LoadMetrics:
         self.rows_read.inc(result.rows_read)
         self.rows_written.inc(result.rows_written)
         self.rows_rejected.inc(result.rows_rejected)
+        self.rows_rolled_back.inc(result.rows_rolled_back)
 
     def on_file_skipped(self) -> None:
         self.files.labels(status="skipped").inc()

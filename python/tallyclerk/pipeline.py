@@ -16,12 +16,13 @@ For each path, in order:
    ``audit.finish_file`` records it (a crash in between is repaired by the next run: the
    file's claim is found dead and its rows are deleted before it is loaded again).
 
-Row accounting, for every loaded or failed file: ``rows_read = rows_written + rows_rejected``.
-``rows_read`` counts the records read (a JSONL blank line is not a record). For a *loaded*
-file, ``rows_rejected`` is the quarantined rows. A *failed* file is rolled back, so
-``rows_written`` is 0 and every row read counts as rejected (``rows_rejected = rows_read``,
-the rows read until the failure); the rejects table still holds the rows that failed
-validation, with their reasons, and the file's ``error`` says why the rest were not written.
+Row accounting, for every loaded or failed file:
+``rows_read = rows_written + rows_rejected + rows_rolled_back``. ``rows_read`` counts the
+records read (a JSONL blank line is not a record); ``rows_rejected`` the rows that failed
+validation (quarantined in the rejects table with their reasons). A *loaded* file rolls
+nothing back. A *failed* file is rolled back, so ``rows_written`` is 0 and the rows it read
+that were not rejected are ``rows_rolled_back`` (never judged bad: the file's ``error`` says
+why they were not written).
 
 Errors: ``--on-error continue`` (default) quarantines bad rows and loads the rest;
 ``skip-file`` fails (rolls back) a file at its first rejected row and goes on with the next;
@@ -148,7 +149,8 @@ class _FileState:
         return FileResult(
             rows_read=self.rows_read,
             rows_written=0,
-            rows_rejected=self.rows_read,
+            rows_rejected=self.rows_rejected,
+            rows_rolled_back=self.rows_read - self.rows_rejected,
             bytes_read=self.bytes_read,
             first_error_line=line,
             error=_message(error),
@@ -387,7 +389,7 @@ class Pipeline:
                     kind,
                     rows_read=st.rows_read,
                     rows_written=0 if failed else st.rows_written,
-                    rows_rejected=st.rows_read if failed else st.rows_rejected,
+                    rows_rejected=st.rows_rejected,  # a failed file's others: rolled back
                     bytes_read=st.bytes_read,
                 )
         except BatchCancelled:
@@ -482,7 +484,8 @@ class Pipeline:
         self._record("file_loaded", batch_id=self._batch_id, file_id=claim.file_id,
                           payload={"path": claim.path, "rows_read": st.rows_read,
                                    "rows_written": st.rows_written,
-                                   "rows_rejected": st.rows_rejected})
+                                   "rows_rejected": st.rows_rejected,
+                                   "rows_rolled_back": 0})
         log.info("file %s loaded: %d read, %d written, %d rejected", claim.path,
                  st.rows_read, st.rows_written, st.rows_rejected)
         self.hook.tallyclerk_file_finish(path=claim.path, status="loaded", result=result)
@@ -505,7 +508,10 @@ class Pipeline:
         self._rows_total += st.rows_read
         self._record("file_failed", batch_id=self._batch_id, file_id=claim.file_id,
                           payload={"path": claim.path, "error": result.error,
-                                   "error_class": result.error_class})
+                                   "error_class": result.error_class,
+                                   "rows_read": result.rows_read,
+                                   "rows_rejected": result.rows_rejected,
+                                   "rows_rolled_back": result.rows_rolled_back})
         self.hook.tallyclerk_file_finish(path=claim.path, status="failed", result=result)
         stop = (
             isinstance(exc, (Interrupted, BatchTimedOut))
@@ -736,12 +742,13 @@ def _unreadable(path: str) -> str | None:
 
 def _failed_entry(path: str, exc: BaseException) -> dict[str, Any]:
     return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
-            "rows_rejected": 0, "error": _message(exc)}
+            "rows_rejected": 0, "rows_rolled_back": 0, "error": _message(exc)}
 
 
 def _not_attempted(path: str, why: str) -> dict[str, Any]:
     return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
-            "rows_rejected": 0, "error": f"not attempted: the batch stopped ({why})"}
+            "rows_rejected": 0, "rows_rolled_back": 0,
+            "error": f"not attempted: the batch stopped ({why})"}
 
 
 def _merge_unclaimed(

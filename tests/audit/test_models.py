@@ -133,7 +133,7 @@ def test_older_schema_runs_the_migration_hook(
 
     with engine.begin() as conn:
         conn.execute(update(SchemaVersion).values(version=SCHEMA_VERSION - 1))
-    monkeypatch.delitem(engine_module.MIGRATIONS, SCHEMA_VERSION - 1)
+    monkeypatch.delitem(engine_module.MIGRATIONS, SCHEMA_VERSION - 1, raising=False)
     with pytest.raises(AuditStoreError, match="no migration"):
         ensure_schema(engine)
     ran: list[int] = []
@@ -190,3 +190,51 @@ def test_sqlite_connections_use_wal_and_begin_immediate(engine: Engine, tmp_path
 def test_in_memory_sqlite_is_refused_for_the_store() -> None:
     with pytest.raises(ConfigError, match="in-memory"):
         create_audit_engine(parse_url("sqlite://"), Settings())
+
+
+def test_version_1_store_is_migrated_to_rolled_back_counts(tmp_path: Path) -> None:
+    """A version 1 store counted a failed file's every row as rejected; the migration keeps
+    its stored rejects as rejected and moves the rest to rows_rolled_back."""
+    import sqlite3
+
+    db = tmp_path / "v1.db"
+    engine = create_audit_engine(parse_url(f"sqlite:///{db}"), Settings())
+    ensure_schema(engine)
+    engine.dispose()
+    with sqlite3.connect(db) as conn:  # turn the fresh store back into a version 1 store
+        for tbl in ("tallyclerk_files", "tallyclerk_batches"):
+            conn.execute(f"ALTER TABLE {tbl} DROP COLUMN rows_rolled_back")
+        conn.execute("UPDATE tallyclerk_schema_version SET version = 1")
+        conn.execute(
+            "INSERT INTO tallyclerk_batches (id, target_table, status, started_at, files_started,"
+            " files_loaded, files_skipped, files_failed, rows_read, rows_written, rows_rejected,"
+            " bytes_read, host, pid, options) VALUES"
+            " ('b1', 't', 'partial', 0, 2, 1, 0, 1, 15, 4, 11, 0, 'h', 1, '{}')"
+        )
+        for fid, status, read, written, rejected in ((1, "loaded", 5, 4, 1),
+                                                     (2, "failed", 10, 0, 10)):
+            conn.execute(
+                "INSERT INTO tallyclerk_files (id, batch_id, path, size, mtime, fingerprint,"
+                " target_table, status, rows_read, rows_written, rows_rejected, bytes_read,"
+                " attempt, started_at) VALUES (?, 'b1', ?, 0, 0, ?, 't', ?, ?, ?, ?, 0, 1, 0)",
+                (fid, f"f{fid}.csv", f"fp{fid}", status, read, written, rejected),
+            )
+        conn.executemany(
+            "INSERT INTO tallyclerk_rejects (file_id, batch_id, record_number, line, rule,"
+            " reason, raw) VALUES (?, 'b1', ?, ?, 'type', 'bad', 'x')",
+            [(1, 1, 2), (2, 1, 2), (2, 2, 3), (2, 3, 4)],
+        )
+    engine = create_audit_engine(parse_url(f"sqlite:///{db}"), Settings())
+    try:
+        assert ensure_schema(engine) == SCHEMA_VERSION
+        with engine.connect() as conn:
+            files = conn.exec_driver_sql(
+                "SELECT id, rows_read, rows_written, rows_rejected, rows_rolled_back"
+                " FROM tallyclerk_files ORDER BY id").all()
+            batch = conn.exec_driver_sql(
+                "SELECT rows_read, rows_written, rows_rejected, rows_rolled_back"
+                " FROM tallyclerk_batches").one()
+    finally:
+        engine.dispose()
+    assert [tuple(f) for f in files] == [(1, 5, 4, 1, 0), (2, 10, 0, 3, 7)]
+    assert tuple(batch) == (15, 4, 4, 7)

@@ -47,12 +47,12 @@ def test_load_skip_and_report(svc: AuditService, writer: SqliteWriter, tmp_path:
     report = svc.finish_batch(batch)
     assert report == {
         "batch_id": batch, "status": "succeeded", "table": TARGET,
-        "rows_read": 3, "rows_written": 3, "rows_rejected": 0,
+        "rows_read": 3, "rows_written": 3, "rows_rejected": 0, "rows_rolled_back": 0,
         "files": [
             {"path": a, "status": "loaded", "rows_read": 2, "rows_written": 2,
-             "rows_rejected": 0, "error": None},
+             "rows_rejected": 0, "rows_rolled_back": 0, "error": None},
             {"path": b, "status": "loaded", "rows_read": 1, "rows_written": 1,
-             "rows_rejected": 0, "error": None},
+             "rows_rejected": 0, "rows_rolled_back": 0, "error": None},
         ],
     }
     assert svc.active_batches() == []

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from tests.cli.conftest import assert_one_line_error, count_rows, query, tallyclerk, write_csv
 
-FILE_KEYS = {"path", "status", "rows_read", "rows_written", "rows_rejected", "error"}
-REPORT_KEYS = {"batch_id", "status", "table", "rows_read", "rows_written", "rows_rejected", "files"}
+FILE_KEYS = {"path", "status", "rows_read", "rows_written", "rows_rejected", "rows_rolled_back",
+             "error"}
+REPORT_KEYS = {"batch_id", "status", "table", "rows_read", "rows_written", "rows_rejected",
+               "rows_rolled_back", "files"}
 
 
 def load(work: Path, *args: str) -> tuple[int, dict]:
@@ -21,7 +23,11 @@ def accounting_holds(report: dict) -> None:
     for f in report["files"]:
         assert set(f) == FILE_KEYS
         if f["status"] in ("loaded", "failed"):
-            assert f["rows_read"] == f["rows_written"] + f["rows_rejected"], f
+            assert f["rows_read"] == (
+                f["rows_written"] + f["rows_rejected"] + f["rows_rolled_back"]
+            ), f
+        if f["status"] == "loaded":
+            assert f["rows_rolled_back"] == 0, f
     assert report["rows_read"] == sum(f["rows_read"] for f in report["files"])
     assert report["rows_written"] == sum(f["rows_written"] for f in report["files"])
 
@@ -115,6 +121,14 @@ def test_max_rejects(work: Path) -> None:
     assert code == 1
     f = rep["files"][0]
     assert f["status"] == "failed" and "--max-rejects 1" in f["error"]
+    # the two bad rows were judged (rejected, in the rejects table); the four good ones were
+    # rolled back with the file, never judged bad
+    assert (f["rows_read"], f["rows_written"], f["rows_rejected"], f["rows_rolled_back"]) == (
+        6, 0, 2, 4)
+    db = work / "tallyclerk.db"
+    assert query(db, "SELECT count(*) FROM tallyclerk_rejects") == [(2,)]
+    assert query(db, "SELECT rows_rejected, rows_rolled_back FROM tallyclerk_files") == [(2, 4)]
+    assert query(db, "SELECT rows_rejected, rows_rolled_back FROM tallyclerk_batches") == [(2, 4)]
     accounting_holds(rep)
     code, rep = load(work, "b.csv", "--table", "t2", "--schema", "schema.json",
                      "--max-rejects", "2")
@@ -194,7 +208,7 @@ def test_summary_table_without_json(work: Path) -> None:
     lines = r.out.splitlines()
     assert lines[0].startswith("batch ") and "succeeded" in lines[0]
     assert lines[1].split()[:5] == ["FILE", "STATUS", "READ", "WRITTEN", "REJECTED"]
-    assert lines[-1].split() == ["TOTAL", "11", "9", "2"]
+    assert lines[-1].split() == ["TOTAL", "11", "9", "2", "0"]
     assert "\r" not in r.err  # not a terminal: no progress bar
 
 

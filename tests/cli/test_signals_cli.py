@@ -71,7 +71,14 @@ def test_signal_mid_load_rolls_back_and_rerun_loads_exactly_once(
     f = report["files"][0]
     assert f["status"] == "failed" and "interrupted" in f["error"]
     assert 0 < f["rows_read"] < ROWS and f["rows_written"] == 0
-    assert f["rows_read"] == f["rows_rejected"]
+    # interrupted rows were never judged bad: rolled back, not rejected
+    assert f["rows_rejected"] == 0 and f["rows_read"] == f["rows_rolled_back"]
+    assert report["rows_rolled_back"] == f["rows_read"] and report["rows_rejected"] == 0
+    manifest = query(db_path := tmp_path / "tallyclerk.db",
+                     "SELECT rows_read, rows_rejected, rows_rolled_back FROM tallyclerk_files")
+    assert manifest == [(f["rows_read"], 0, f["rows_read"])]
+    batch = query(db_path, "SELECT rows_rejected, rows_rolled_back FROM tallyclerk_batches")
+    assert batch == [(0, f["rows_read"])]
     db = tmp_path / "tallyclerk.db"
     assert count_rows(db, "t") == 0  # nothing half-committed
     assert query(db, "PRAGMA integrity_check") == [("ok",)]

@@ -88,8 +88,8 @@ def test_stats_samples_become_counters_and_gauges() -> None:
     m.on_rejects([RejectRow(1, 2, "a", "type", "bad", "raw"),
                   RejectRow(2, 3, None, "json", "bad", "raw"),
                   RejectRow(3, 4, "a", "type", "bad", "raw")])
-    m.on_file_finish("failed", FileResult(rows_read=4, rows_written=0, rows_rejected=4,
-                                          bytes_read=10, error="boom"))
+    m.on_file_finish("failed", FileResult(rows_read=7, rows_written=0, rows_rejected=4,
+                                          rows_rolled_back=3, bytes_read=10, error="boom"))
     m.on_batch_finish("b1", "partial")
 
     def get(name: str, **labels: str) -> float | None:
@@ -106,6 +106,7 @@ def test_stats_samples_become_counters_and_gauges() -> None:
     assert get("tallyclerk_watchdog_firings_total", kind="operation") == 0
     assert get("tallyclerk_rejects_total", rule="type") == 2
     assert get("tallyclerk_rows_rejected_total") == 4
+    assert get("tallyclerk_rows_rolled_back_total") == 3
     assert get("tallyclerk_files_total", status="failed") == 1
     assert get("tallyclerk_batches_total", status="partial") == 1
     assert get("tallyclerk_batches_running") == 0

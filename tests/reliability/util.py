@@ -123,10 +123,20 @@ def check_exactly_once(
 
 
 def check_report(report: dict[str, Any]) -> None:
-    """The CLI contract: rows_read = rows_written + rows_rejected for loaded and failed files."""
+    """The CLI contract: rows_read = rows_written + rows_rejected + rows_rolled_back for loaded
+    and failed files; a loaded file rolls nothing back, a failed one writes nothing."""
     assert set(report) >= {"batch_id", "status", "table", "rows_read", "rows_written",
-                           "rows_rejected", "files"}, report
+                           "rows_rejected", "rows_rolled_back", "files"}, report
+    assert report["rows_read"] == (
+        report["rows_written"] + report["rows_rejected"] + report["rows_rolled_back"]
+    ), report
     for f in report["files"]:
         assert f["status"] in ("loaded", "skipped", "failed"), f
         if f["status"] in ("loaded", "failed"):
-            assert f["rows_read"] == f["rows_written"] + f["rows_rejected"], f
+            assert f["rows_read"] == (
+                f["rows_written"] + f["rows_rejected"] + f["rows_rolled_back"]
+            ), f
+        if f["status"] == "loaded":
+            assert f["rows_rolled_back"] == 0, f
+        if f["status"] == "failed":
+            assert f["rows_written"] == 0, f

@@ -40,7 +40,7 @@ def test_workers_on_sqlite(tmp_path: Path) -> None:
     assert set(status.values()) == {"loaded"}
     assert report["status"] == "partial" and report["rows_written"] == 30 * 40
     for f in report["files"]:
-        assert f["rows_read"] == f["rows_written"] + f["rows_rejected"]
+        assert f["rows_read"] == f["rows_written"] + f["rows_rejected"] + f["rows_rolled_back"]
     with sqlite3.connect(tmp_path / "tallyclerk.db") as conn:
         per_file = conn.execute("SELECT count(*) FROM t GROUP BY _tc_file_id").fetchall()
         dupes = conn.execute("SELECT n, r FROM t GROUP BY n, r HAVING count(*) > 1").fetchall()

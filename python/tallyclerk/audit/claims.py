@@ -206,11 +206,15 @@ def add_rejects_in(ex: SqlExecutor, claim: FileClaim, rejects: Sequence[RejectRo
 
 
 def check_counts(claim: FileClaim, result: FileResult) -> None:
-    """Refuse a result that breaks ``rows_read == rows_written + rows_rejected``."""
-    if result.rows_read != result.rows_written + result.rows_rejected:
+    """Refuse a result that breaks ``rows_read == rows_written + rows_rejected +
+    rows_rolled_back``, or a loaded one with rolled-back rows."""
+    r = result
+    if r.rows_read != r.rows_written + r.rows_rejected + r.rows_rolled_back or (
+        r.rows_rolled_back and r.error is None
+    ):
         raise InternalError(
-            f"{claim.path}: rows_read ({result.rows_read}) != rows_written "
-            f"({result.rows_written}) + rows_rejected ({result.rows_rejected})"
+            f"{claim.path}: rows_read ({r.rows_read}) != rows_written ({r.rows_written}) + "
+            f"rows_rejected ({r.rows_rejected}) + rows_rolled_back ({r.rows_rolled_back})"
         )
 
 
@@ -252,6 +256,7 @@ def finish_in(
                 "rows_read": result.rows_read,
                 "rows_written": result.rows_written,
                 "rows_rejected": result.rows_rejected,
+                "rows_rolled_back": result.rows_rolled_back,
                 "bytes_read": result.bytes_read,
                 "first_error_line": result.first_error_line,
                 "finished_at": sqlgen.ts(dialect),

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from tallyclerk.audit.migrations import recount_rolled_back
 from tallyclerk.audit.models import SCHEMA_VERSION, Base, SchemaVersion
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.dburl import DbUrl
@@ -44,6 +45,7 @@ def add_missing(conn: Connection) -> None:
     """
     inspector = inspect(conn)
     preparer = conn.dialect.identifier_preparer
+    ddl = conn.dialect.ddl_compiler(conn.dialect, None)  # type: ignore[arg-type]
     for table in Base.metadata.sorted_tables:
         if not inspector.has_table(table.name):
             continue
@@ -57,6 +59,9 @@ def add_missing(conn: Connection) -> None:
                     "audit store (a migration must give it a value)"
                 )
             kind = column.type.compile(dialect=conn.dialect)
+            default = ddl.get_column_default_string(column)
+            if default is not None:  # existing rows get the default, and NOT NULL holds
+                kind += f" DEFAULT {default}" + ("" if column.nullable else " NOT NULL")
             conn.exec_driver_sql(
                 f"ALTER TABLE {preparer.format_table(table)} "
                 f"ADD COLUMN {preparer.format_column(column)} {kind}"
@@ -67,9 +72,15 @@ def add_missing(conn: Connection) -> None:
                 index.create(conn)
 
 
+def _from_v1(conn: Connection) -> None:
+    add_missing(conn)
+    recount_rolled_back(conn)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     version: add_missing for version in range(1, SCHEMA_VERSION)
 }
+MIGRATIONS[1] = _from_v1
 """``MIGRATIONS[n](connection)`` upgrades a store from version ``n`` to ``n + 1``."""
 
 

@@ -174,6 +174,8 @@ class Batch(Base):
     rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_rolled_back: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Rows read by files that failed and were rolled back, less their rejected rows."""
     bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
     """The counts above come from the accumulator's final snapshot."""
     error_class: Mapped[str | None] = mapped_column(String(255))
@@ -218,6 +220,11 @@ class FileManifest(Base):
     rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Rows that failed validation (each has a ``tallyclerk_rejects`` row, up to 10,000 for
+    a failed file)."""
+    rows_rolled_back: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Rows of a ``failed`` file that were read, not rejected, and rolled back:
+    ``rows_read = rows_written + rows_rejected + rows_rolled_back``."""
     bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
     first_error_line: Mapped[int | None]
     attempt: Mapped[int] = mapped_column(default=1)

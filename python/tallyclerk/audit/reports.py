@@ -21,7 +21,8 @@ def _iso(value: datetime | None) -> str | None:
 
 def batch_report(repo: AuditRepository, batch_id: str | None) -> dict[str, Any]:
     """``{"batch_id", "status", "table", "rows_read", "rows_written", "rows_rejected",
-    "files": [{"path", "status", "rows_read", "rows_written", "rows_rejected", "error"}]}``
+    "rows_rolled_back", "files": [{"path", "status", "rows_read", "rows_written",
+    "rows_rejected", "rows_rolled_back", "error"}]}``
     for a batch (the latest when None), or ``{}`` when there is no such batch.
 
     File status is ``loaded``, ``skipped`` or ``failed`` (``loading`` while the batch runs);
@@ -38,6 +39,7 @@ def batch_report(repo: AuditRepository, batch_id: str | None) -> dict[str, Any]:
         "rows_read": sum(f.rows_read for f in files),
         "rows_written": sum(f.rows_written for f in files),
         "rows_rejected": sum(f.rows_rejected for f in files),
+        "rows_rolled_back": sum(f.rows_rolled_back for f in files),
         "files": [
             {
                 "path": f.path,
@@ -45,6 +47,7 @@ def batch_report(repo: AuditRepository, batch_id: str | None) -> dict[str, Any]:
                 "rows_read": f.rows_read,
                 "rows_written": f.rows_written,
                 "rows_rejected": f.rows_rejected,
+                "rows_rolled_back": f.rows_rolled_back,
                 "error": f.error,
             }
             for f in files
@@ -67,6 +70,7 @@ def batch_dict(b: Batch) -> dict[str, Any]:
         "rows_read": b.rows_read,
         "rows_written": b.rows_written,
         "rows_rejected": b.rows_rejected,
+        "rows_rolled_back": b.rows_rolled_back,
         "bytes_read": b.bytes_read,
         "host": b.host,
         "pid": b.pid,

@@ -412,6 +412,10 @@ class AuditService:
                 "rows_read": snap.rows_read,
                 "rows_written": snap.rows_written,
                 "rows_rejected": snap.rows_rejected,
+                # a failed file counts its rolled-back rows as read, not written or rejected
+                "rows_rolled_back": max(
+                    0, snap.rows_read - snap.rows_written - snap.rows_rejected
+                ),
                 "bytes_read": snap.bytes_read,
             }
             if error is not None:
@@ -585,7 +589,7 @@ class AuditService:
         Raises:
             LeaseLost: the claim is no longer this caller's (taken over, or released by a
                 timeout); the caller must roll back.
-            InternalError: ``rows_read != rows_written + rows_rejected``.
+            InternalError: ``rows_read != rows_written + rows_rejected + rows_rolled_back``.
         """
         claims.check_counts(claim, result)
         claims.finish_in(ex, claim, "loaded", result, duration_s=self._duration(claim))

@@ -152,6 +152,7 @@ def fenced_commit_sql(dialect_name: str) -> CompiledSql:
                 rows_read=bindparam("rows_read"),
                 rows_written=bindparam("rows_written"),
                 rows_rejected=bindparam("rows_rejected"),
+                rows_rolled_back=bindparam("rows_rolled_back"),
                 bytes_read=bindparam("bytes_read"),
                 first_error_line=bindparam("first_error_line"),
                 finished_at=bindparam("finished_at"),

@@ -46,7 +46,12 @@ class FileSkip:
 
 @dataclass(frozen=True)
 class FileResult:
-    """What loading one file did; ``rows_read == rows_written + rows_rejected`` when loaded."""
+    """What loading one file did: ``rows_read == rows_written + rows_rejected +
+    rows_rolled_back``.
+
+    A loaded file has no rolled-back rows. A failed file wrote nothing: its rows that failed
+    validation are ``rows_rejected`` and the others it read are ``rows_rolled_back``.
+    """
 
     rows_read: int
     rows_written: int
@@ -55,6 +60,7 @@ class FileResult:
     first_error_line: int | None = None
     error: str | None = None
     error_class: str | None = None
+    rows_rolled_back: int = 0
 
 
 @dataclass(frozen=True)

@@ -364,7 +364,8 @@ class WorkList:
             return list(conn.execute(
                 select(t.c.path, t.c.status, t.c.outcome, t.c.error, t.c.batch_id,
                        f.c.status.label("file_status"), f.c.rows_read, f.c.rows_written,
-                       f.c.rows_rejected, f.c.error.label("file_error"), f.c.batch_id.label("fb"))
+                       f.c.rows_rejected, f.c.rows_rolled_back, f.c.error.label("file_error"),
+                       f.c.batch_id.label("fb"))
                 .select_from(t.outerjoin(f, f.c.id == t.c.file_id))
                 .where(t.c.load_id == load_id)
             ))
@@ -376,6 +377,7 @@ class WorkList:
             row = by_path.get(path)
             entry: dict[str, Any] = {"path": path, "status": "failed", "rows_read": 0,
                                      "rows_written": 0, "rows_rejected": 0,
+                                     "rows_rolled_back": 0,
                                      "error": unfinished or "not loaded"}
             if row is not None and row.status == "done":
                 entry["status"] = row.outcome or "failed"
@@ -383,7 +385,8 @@ class WorkList:
                     entry["status"] = _REPORT_STATUS.get(row.file_status, row.file_status) \
                         if row.outcome != "failed" else "failed"
                     entry.update(rows_read=row.rows_read, rows_written=row.rows_written,
-                                 rows_rejected=row.rows_rejected)
+                                 rows_rejected=row.rows_rejected,
+                                 rows_rolled_back=row.rows_rolled_back)
                 entry["error"] = row.file_error if row.file_error is not None else row.error
                 if entry["status"] == "loaded":
                     entry["error"] = None
@@ -406,6 +409,7 @@ class WorkList:
             "rows_read": sum(e["rows_read"] for e in files),
             "rows_written": sum(e["rows_written"] for e in files),
             "rows_rejected": sum(e["rows_rejected"] for e in files),
+            "rows_rolled_back": sum(e["rows_rolled_back"] for e in files),
             "files": files,
             "load_id": load_id,
             "batches": batches,

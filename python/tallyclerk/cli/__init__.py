@@ -129,7 +129,7 @@ def prescan_plugins(argv: Sequence[str]) -> list[str]:
 
 def build_parser(pm: object | None = None) -> Parser:
     """The full parser; ``pm`` (a plugin manager) lets plugins add ``load`` options."""
-    from tallyclerk.cli import demo, health, load, plugins_cmd, rejects, status
+    from tallyclerk.cli import demo, health, load, plugins_cmd, rejects, status, validate
 
     parser = Parser(
         prog="tallyclerk",
@@ -142,7 +142,7 @@ def build_parser(pm: object | None = None) -> Parser:
     _common(parser, prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (load, status, rejects, plugins_cmd, demo, health):
+    for module in (load, validate, status, rejects, plugins_cmd, demo, health):
         cmd = module.add_parser(sub, pm)
         _common(cmd)
     return parser

@@ -20,13 +20,15 @@ def print_report(out: Output, report: Mapping[str, Any], *, target: str | None =
     files: Sequence[Mapping[str, Any]] = report.get("files") or []
     rows = [
         [f.get("path"), f.get("status"), f.get("rows_read"), f.get("rows_written"),
-         f.get("rows_rejected"), f.get("error") or ""]
+         f.get("rows_rejected"), f.get("rows_rolled_back", 0), f.get("error") or ""]
         for f in files
     ]
     rows.append(["TOTAL", "", report.get("rows_read"), report.get("rows_written"),
-                 report.get("rows_rejected"), ""])
+                 report.get("rows_rejected"), report.get("rows_rolled_back", 0), ""])
     for text in format_table(
-        ["FILE", "STATUS", "READ", "WRITTEN", "REJECTED", "ERROR"], rows, right=(2, 3, 4)
+        ["FILE", "STATUS", "READ", "WRITTEN", "REJECTED", "ROLLED BACK", "ERROR"],
+        rows,
+        right=(2, 3, 4, 5),
     ):
         out.line(text)
 

@@ -55,9 +55,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 out.json({"batches": batches})
                 return 0
             keys = ["batch_id", "status", "table", "files", "rows_read", "rows_written",
-                    "rows_rejected", "started_at"]
+                    "rows_rejected", "rows_rolled_back", "started_at"]
             rows = [[b.get(k) for k in keys] for b in batches]
-            for line in format_table([k.upper() for k in keys], rows, right=(3, 4, 5, 6)):
+            for line in format_table([k.upper() for k in keys], rows, right=(3, 4, 5, 6, 7)):
                 out.line(line)
             return 0
         report = audit.batch_report(args.batch)

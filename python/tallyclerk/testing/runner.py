@@ -172,15 +172,22 @@ class LoadResult:
             return audit.list_rejects(batch_id=str(self.report["batch_id"]))
 
     def check_accounting(self) -> None:
-        """Assert rows_read = rows_written + rows_rejected per loaded or failed file and in
-        total, and that the target holds what the report says was written."""
+        """Assert rows_read = rows_written + rows_rejected + rows_rolled_back per loaded or
+        failed file and in total (a loaded file rolls nothing back, a failed one writes
+        nothing), and that the target holds what the report says was written."""
+
+        def adds_up(e: dict[str, Any]) -> bool:
+            rolled = e.get("rows_rolled_back", 0)
+            return bool(e["rows_read"] == e["rows_written"] + e["rows_rejected"] + rolled)
+
         for entry in self.files:
             if entry["status"] in ("loaded", "failed"):
-                assert entry["rows_read"] == entry["rows_written"] + entry["rows_rejected"], entry
+                assert adds_up(entry), entry
             if entry["status"] == "failed":
                 assert entry["rows_written"] == 0, entry
-        r = self.report
-        assert r["rows_read"] == r["rows_written"] + r["rows_rejected"], r
+            if entry["status"] == "loaded":
+                assert entry.get("rows_rolled_back", 0) == 0, entry
+        assert adds_up(self.report), self.report
 
 
 @dataclass

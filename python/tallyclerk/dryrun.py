@@ -1,0 +1,276 @@
+"""A dry run: read and check files exactly as a load would, and write nothing.
+
+:func:`validate` opens each file through the same loader plugins (``tallyclerk_open_source``),
+runs the same validators and transforms on every record batch (the built-in Table Schema
+validator first), with the same schema, options and settings as ``tallyclerk load``. It never
+opens a sink, never starts a batch and records no event: no target rows, no ledger rows.
+
+Whether a file would be skipped as already loaded is a read-only lookup of its fingerprint in
+the audit store: SQLite is opened ``immutable=1`` when it has no ``-wal`` file (even a
+``mode=ro`` connection would create ``-wal`` and ``-shm`` files), else ``mode=ro`` through the
+existing WAL (the database and ``-wal`` files stay byte-identical); PostgreSQL is read in a
+``READ ONLY`` transaction. A store that does not exist yet means no file would be skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+from sqlalchemy.engine import Engine
+
+from tallyclerk.errors import ConfigError, SourceError, TallyclerkError
+
+__all__ = ["DRY_RUN_BATCH", "ValidateReport", "already_loaded", "validate"]
+
+DRY_RUN_BATCH = "dry-run"
+"""The ``batch_id`` validators see in their :class:`~tallyclerk.protocols.BatchContext`."""
+
+
+@dataclass
+class ValidateReport:
+    """What a dry run found; :meth:`as_dict` is the CLI's ``--json``.
+
+    ``status`` is ``clean`` (every row would load), ``rejects`` (some rows would be rejected)
+    or ``failed`` (a file could not be read as a whole). ``rejects`` holds the first ``limit``
+    rejected rows (all when no limit); ``rows_rejected`` counts them all.
+    """
+
+    table: str | None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    limit: int | None = None
+
+    @property
+    def rows_read(self) -> int:
+        return sum(int(f["rows_read"]) for f in self.files)
+
+    @property
+    def rows_valid(self) -> int:
+        return sum(int(f["rows_valid"]) for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(int(f["rows_rejected"]) for f in self.files)
+
+    @property
+    def status(self) -> str:
+        if any(f["status"] == "failed" for f in self.files):
+            return "failed"
+        return "rejects" if self.rows_rejected else "clean"
+
+    @property
+    def exit_code(self) -> int:
+        """0 when clean, 1 when rows would be rejected or a file failed."""
+        return 0 if self.status == "clean" else 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "table": self.table,
+            "rows_read": self.rows_read,
+            "rows_valid": self.rows_valid,
+            "rows_rejected": self.rows_rejected,
+            "files": self.files,
+            "rejects": self.rejects,
+            "rejects_truncated": len(self.rejects) < self.rows_rejected,
+        }
+
+
+def validate(
+    paths: Sequence[str],
+    *,
+    schema: str | None = None,
+    table: str | None = None,
+    audit: str | None = None,
+    into: str = "sqlite:///tallyclerk.db",
+    limit: int | None = None,
+    format: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    plugins: Sequence[str] = (),
+    pm: pluggy.PluginManager | None = None,
+) -> ValidateReport:
+    """Check ``paths`` as ``tallyclerk load`` would, writing nothing (see the module docstring).
+
+    Args:
+        paths: the files.
+        schema: a Table Schema file (JSON); without one, columns are text, as in a load.
+        table: the target table: with it, each file is looked up in the audit store and
+            reported ``would_skip`` when its content is already loaded into ``table``.
+        audit: the audit store (default: ``into``).
+        into: the target database (the audit store's default, as for ``load``).
+        limit: report at most this many rejected rows (all are counted).
+        format: ``csv``, ``jsonl`` or a plugin's format (default: by suffix).
+        options: loader options (``delimiter``, ``encoding``...), as the CLI passes them.
+        settings: setting overrides (``batch_rows``, ``max_field_bytes``...).
+        plugins: plugin modules to load (``-p``), when ``pm`` is not given.
+        pm: a plugin manager (default: the built-ins, installed plugins and ``plugins``).
+
+    Raises:
+        ConfigError: a bad table name, schema, format or limit (nothing was read).
+    """
+    from tallyclerk.cli.load import _check_format, read_schema
+    from tallyclerk.names import check_table_name
+    from tallyclerk.protocols import Config
+    from tallyclerk.settings import load_settings
+
+    if limit is not None and limit < 0:
+        raise ConfigError("--limit must be 0 or more")
+    if table is not None:
+        check_table_name(table)
+    if pm is None:
+        from tallyclerk.plugins import get_plugin_manager
+
+        pm = get_plugin_manager(list(plugins))
+    cfg = load_settings(overrides=dict(settings or {}))
+    table_schema = read_schema(schema)
+    opts: dict[str, Any] = dict(options or {})
+    if format:
+        opts["format"] = format
+    opts.update(settings=cfg, schema=table_schema,
+                max_field_bytes=opts.get("max_field_bytes") or cfg.max_field_bytes)
+    if opts.get("format"):
+        _check_format(pm, str(opts["format"]), opts)
+    loaded: dict[str, str] = {}
+    if table is not None:
+        loaded = already_loaded(audit or into, table, paths)
+    config = Config(command="validate", options=opts, pluginmanager=pm, settings=cfg)
+    pm.hook.tallyclerk_configure.call_historic(kwargs={"config": config})
+    report = ValidateReport(table=table, limit=limit)
+    try:
+        for path in paths:
+            report.files.append(_check_file(pm, path, table, table_schema, opts, report))
+            entry = report.files[-1]
+            if path in loaded:
+                entry["would_skip"] = True
+                entry["earlier_batch_id"] = loaded[path]
+    finally:
+        pm.hook.tallyclerk_unconfigure(config=config)
+    return report
+
+
+def _check_file(
+    pm: pluggy.PluginManager,
+    path: str,
+    table: str | None,
+    schema: Any,
+    opts: dict[str, Any],
+    report: ValidateReport,
+) -> dict[str, Any]:
+    from tallyclerk.pipeline import _message, _unreadable
+    from tallyclerk.protocols import BatchContext
+
+    entry: dict[str, Any] = {"path": path, "status": "valid", "rows_read": 0, "rows_valid": 0,
+                             "rows_rejected": 0, "would_skip": False, "earlier_batch_id": None,
+                             "error": None}
+    try:
+        problem = _unreadable(path)
+        if problem is not None:
+            raise SourceError(f"{path}: {problem}", path=path)
+        source = pm.hook.tallyclerk_open_source(path=path, options=opts)
+        if source is None:
+            raise SourceError(
+                f"{path}: no loader recognises this file (use --format csv|jsonl, or a plugin)",
+                path=path,
+            )
+        try:
+            ctx = BatchContext(batch_id=DRY_RUN_BATCH, file_id=0, path=path, table=table or "",
+                               schema=schema, options=opts)
+            for batch in source:
+                pm.hook.tallyclerk_validate_batch(batch=batch, schema=schema, context=ctx)
+                pm.hook.tallyclerk_transform_batch(batch=batch, context=ctx)
+                entry["rows_read"] += batch.num_rows
+                if batch.num_rejected:
+                    for r in batch.rejects():
+                        entry["rows_rejected"] += 1
+                        if report.limit is None or len(report.rejects) < report.limit:
+                            report.rejects.append({
+                                "path": path, "line": r.line, "record_number": r.record_number,
+                                "column": r.column, "rule": r.rule, "reason": r.reason,
+                            })
+        finally:
+            source.close()
+    except (TallyclerkError, OSError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        entry.update(status="failed", error=_message(exc))
+    entry["rows_valid"] = entry["rows_read"] - entry["rows_rejected"]
+    if entry["status"] != "failed" and entry["rows_rejected"]:
+        entry["status"] = "rejects"
+    return entry
+
+
+def already_loaded(audit_url: str, table: str, paths: Sequence[str]) -> dict[str, str]:
+    """``{path: batch id}`` of the ``paths`` whose content is already loaded (or being loaded)
+    into ``table``, read without writing to the audit store (see the module docstring)."""
+    from tallyclerk import file_fingerprint
+    from tallyclerk.dburl import parse_url
+
+    db = parse_url(audit_url)
+    prints: dict[str, str] = {}
+    for path in paths:
+        try:
+            prints[path] = file_fingerprint(path)
+        except OSError:
+            continue  # reported as a failed file by the check itself
+    if not prints:
+        return {}
+    if db.dialect != "sqlite":
+        from sqlalchemy import create_engine
+
+        return _lookup(create_engine(db.url), table, prints, read_only_sql=True)
+    if db.path is None or not os.path.exists(db.path):
+        return {}
+    path = os.path.abspath(db.path)
+    wal = path + "-wal"
+    if os.path.exists(wal):
+        # a writer is active or left its WAL: a read-only connection reads through it and
+        # leaves the database and its -wal as they are
+        return _lookup(_sqlite_engine(f"file:{path}?mode=ro"), table, prints)
+    # no WAL: even a mode=ro connection would create -wal and -shm files; immutable=1
+    # reads the file alone. A load that starts meanwhile makes a WAL: then read again
+    # through it (its -wal now exists anyway)
+    found = _lookup(_sqlite_engine(f"file:{path}?immutable=1"), table, prints)
+    if os.path.exists(wal):
+        return _lookup(_sqlite_engine(f"file:{path}?mode=ro"), table, prints)
+    return found
+
+
+def _sqlite_engine(uri: str) -> Engine:
+    import sqlite3
+
+    from sqlalchemy import create_engine
+
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+
+
+def _lookup(
+    engine: Engine, table: str, prints: Mapping[str, str], *, read_only_sql: bool = False
+) -> dict[str, str]:
+    from sqlalchemy import inspect, text
+
+    from tallyclerk.audit.translate import wrap_db_errors
+
+    found: dict[str, str] = {}
+    try:
+        with wrap_db_errors(), engine.connect() as conn:
+            if read_only_sql:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            if not inspect(conn).has_table("tallyclerk_files"):
+                return {}
+            query = text(
+                "SELECT batch_id FROM tallyclerk_files WHERE target_table = :t "
+                "AND fingerprint = :f AND status IN ('loaded', 'loading') ORDER BY id DESC"
+            )
+            for path, fingerprint in prints.items():
+                batch = conn.execute(query, {"t": table, "f": fingerprint}).scalar()
+                if batch is not None:
+                    found[path] = str(batch)
+            conn.rollback()
+    finally:
+        engine.dispose()
+    return found
