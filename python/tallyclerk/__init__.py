@@ -16,6 +16,7 @@ from tallyclerk.errors import (
     FlushTimeout,
     QueueClosed,
     QueueFull,
+    StoreError,
     TallyclerkError,
 )
 from tallyclerk.hookspecs import hookimpl
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
     )
     from tallyclerk.dryrun import ValidateReport, validate
     from tallyclerk.inputs import open_input
+    from tallyclerk.api import load
+    from tallyclerk.auditlog import AuditLog
+    from tallyclerk.pipeline import StopToken
+    from tallyclerk.report import FileReport, LoadProgress, LoadReport
+    from tallyclerk.settings import Settings
 
 __version__ = "0.2.0"
 
@@ -64,40 +70,51 @@ _CORE_NAMES = frozenset(
 
 # The Python API, imported on first use (module of each public name).
 _API_NAMES = {
+    "AuditLog": "tallyclerk.auditlog",
+    "FileReport": "tallyclerk.report",
+    "LoadProgress": "tallyclerk.report",
+    "LoadReport": "tallyclerk.report",
+    "Settings": "tallyclerk.settings",
+    "StopToken": "tallyclerk.pipeline",
+    "ValidateReport": "tallyclerk.dryrun",
+    "load": "tallyclerk.api",
     "open_input": "tallyclerk.inputs",
     "validate": "tallyclerk.dryrun",
-    "ValidateReport": "tallyclerk.dryrun",
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API_NAMES:
-        value = getattr(importlib.import_module(_API_NAMES[name]), name)
-        globals()[name] = value
-        return value
-    if name in _CORE_NAMES:
-        value = getattr(importlib.import_module("tallyclerk._core"), name)
+    module = "tallyclerk._core" if name in _CORE_NAMES else _API_NAMES.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'tallyclerk' has no attribute {name!r}")
 
 
 __all__ = [
+    "AuditLog",
     "BatchAccumulator",
     "BatchCancelled",
     "BatchTimeout",
     "ConfigError",
     "CsvReader",
     "FileEvent",
+    "FileReport",
     "FlushTimeout",
     "InputStream",
+    "LoadProgress",
+    "LoadReport",
     "MetricsSnapshot",
     "QueueClosed",
     "QueueFull",
     "QueueStats",
     "RecordBatch",
     "Reject",
+    "Settings",
     "SqliteWriter",
+    "StopToken",
+    "StoreError",
     "TableSchema",
     "TallyclerkError",
     "ValidateReport",
@@ -105,6 +122,7 @@ __all__ = [
     "WriteBehindQueue",
     "file_fingerprint",
     "hookimpl",
+    "load",
     "open_input",
     "validate",
 ]

@@ -113,7 +113,8 @@ def validate(
     Raises:
         ConfigError: a bad table name, schema, format or limit (nothing was read).
     """
-    from tallyclerk.cli.load import _check_format, read_schema
+    from tallyclerk.session import check_format as _check_format
+    from tallyclerk.session import read_schema
     from tallyclerk.names import check_table_name
     from tallyclerk.protocols import Config
     from tallyclerk.settings import load_settings

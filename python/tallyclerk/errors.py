@@ -14,6 +14,11 @@ from __future__ import annotations
 import queue
 
 __all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_STOPPED",
+    "EXIT_USAGE",
     "AuditStoreError",
     "BatchCancelled",
     "ConfigError",
@@ -31,10 +36,17 @@ __all__ = [
     "SchemaError",
     "SinkError",
     "SourceError",
+    "StoreError",
     "TallyclerkError",
     "TransientRepositoryError",
     "WatchdogStopped",
 ]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+EXIT_INTERNAL = 70
 
 
 class TallyclerkError(Exception):
@@ -98,7 +110,15 @@ class SourceError(TallyclerkError, ValueError):
         self.line = line
 
 
-class SinkError(TallyclerkError, RuntimeError):
+class StoreError(TallyclerkError, RuntimeError):
+    """A database the load needs (the sink or the audit store) failed after retries.
+
+    The base of :class:`SinkError`, :class:`AuditStoreError` and :class:`RepositoryError`:
+    what ``tallyclerk.load()`` raises when it cannot go on (the CLI's exit status 3).
+    """
+
+
+class SinkError(StoreError):
     """Writing to the target database failed after retries."""
 
     def __init__(self, message: str, *, transient: bool = False) -> None:
@@ -109,11 +129,11 @@ class SinkError(TallyclerkError, RuntimeError):
 # --- audit store -------------------------------------------------------------------------------
 
 
-class AuditStoreError(TallyclerkError, RuntimeError):
+class AuditStoreError(StoreError):
     """The audit store cannot be used (not reachable, wrong schema version)."""
 
 
-class RepositoryError(TallyclerkError, RuntimeError):
+class RepositoryError(StoreError):
     """A database operation of the audit repository failed.
 
     ``transient`` tells whether retrying the same transaction may succeed (database locked,
@@ -151,3 +171,16 @@ class LeaseLost(TallyclerkError, RuntimeError):
 
 class WatchdogStopped(TallyclerkError, RuntimeError):
     """``watch`` or ``add_heartbeat`` on a watchdog after ``stop()``."""
+
+
+def exit_status_of(exc: BaseException) -> int:
+    """The exit status of a command stopped by ``exc``: 2 for a :class:`ConfigError`, 3 for
+    any other tallyclerk error (a sink or audit store failing after retries), 130 for
+    KeyboardInterrupt, 70 for anything else (a bug)."""
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, TallyclerkError):
+        return EXIT_STOPPED
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    return EXIT_INTERNAL

@@ -69,6 +69,7 @@ from tallyclerk.errors import (
 from tallyclerk.logs import bind, current_context
 from tallyclerk.names import check_table_name
 from tallyclerk.protocols import BatchContext, FileWrite, Sink, Source, SqlExecutor
+from tallyclerk.report import LoadProgress
 from tallyclerk.retry import Backoff, CircuitBreaker, CircuitOpen, is_transient
 
 __all__ = ["ON_ERROR", "Pipeline", "StopToken"]
@@ -180,7 +181,7 @@ class Pipeline:
     :param sink: the opened sink (``tallyclerk_open_sink``'s result).
     :param into_url: the sink's URL (to learn whether the audit store shares its database).
     :param stop: a stop token the caller sets to interrupt the load.
-    :param progress: called as ``progress(files_done, files_total, rows_read)`` after each
+    :param progress: called with a :class:`~tallyclerk.report.LoadProgress` after each
         record batch and each file (on the reader thread).
     """
 
@@ -193,7 +194,7 @@ class Pipeline:
         *,
         into_url: str,
         stop: StopToken | None = None,
-        progress: Callable[[int, int, int], None] | None = None,
+        progress: Callable[[LoadProgress], None] | None = None,
         sleep: Callable[[float], bool] | None = None,
     ) -> None:
         self.settings = settings
@@ -377,7 +378,9 @@ class Pipeline:
 
     def _tick(self, extra_rows: int = 0) -> None:
         if self.progress is not None:
-            self.progress(self._files_done, self._files_total, self._rows_total + extra_rows)
+            metrics = None if self._acc is None else self._acc.snapshot()
+            self.progress(LoadProgress(self._files_done, self._files_total,
+                                       self._rows_total + extra_rows, metrics))
 
     def _count(self, kind: FileEvent, st: _FileState | None = None, failed: bool = False) -> None:
         assert self._acc is not None

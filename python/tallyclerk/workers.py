@@ -22,7 +22,6 @@ finishes the load.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -30,16 +29,19 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from types import FrameType
-from typing import Any, overload
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 from tallyclerk.audit.worklist import Taken, WorkList, check_load_id
-from tallyclerk.errors import ConfigError, RepositoryError
+from tallyclerk.errors import ConfigError, RepositoryError, TallyclerkError, exit_status_of
 from tallyclerk.hookspecs import hookimpl
+from tallyclerk.report import LoadProgress, LoadReport
+from tallyclerk.session import LoadRequest, LoadSession
+
+if TYPE_CHECKING:
+    import pluggy
 
 __all__ = ["WorkQueue", "host_identity", "run_parallel", "run_worker"]
 
@@ -234,64 +236,62 @@ class WorkerHooks:
 # --- the worker process --------------------------------------------------------------------
 
 
-def run_worker(spec: dict[str, Any]) -> int:
-    """Run one worker of a load (what ``python -m tallyclerk.workers`` does)."""
-    from tallyclerk._core import Watchdog
-    from tallyclerk.audit import AuditService
-    from tallyclerk.cli.load import handle_signals, read_schema
-    from tallyclerk.logs import bind
-    from tallyclerk.pipeline import Pipeline, StopToken
-    from tallyclerk.plugins import get_plugin_manager
-    from tallyclerk.protocols import Config
+def request_from_spec(spec: dict[str, Any]) -> LoadRequest:
+    """The load request a worker runs: the parent's, rebuilt from its JSON form."""
+    from tallyclerk._core import TableSchema
     from tallyclerk.settings import load_settings
 
-    load_id = str(spec["load_id"])
-    pm = get_plugin_manager(list(spec.get("plugins") or []))
-    settings = load_settings(overrides=dict(spec.get("overrides") or {}))
-    schema = read_schema(spec.get("schema"))
-    into = str(spec["into"])
-    audit_url = str(spec.get("audit") or into)
-    options: dict[str, Any] = dict(spec.get("options") or {})
-    options.update(settings=settings, schema=schema, load_id=load_id,
-                   max_field_bytes=options.get("max_field_bytes") or settings.max_field_bytes)
-    config = Config(command="load", options=options, pluginmanager=pm, settings=settings)
-    pm.hook.tallyclerk_configure.call_historic(kwargs={"config": config})
-    worklist = WorkList(audit_url, settings=settings, owner=f"{host_identity()}:{os.getpid()}")
+    schema_json = spec.get("schema_json")
+    return LoadRequest(
+        paths=(), table=str(spec["table"]), into=str(spec["into"]), audit=spec.get("audit"),
+        settings=load_settings(overrides=dict(spec.get("settings") or {})),
+        schema=None if schema_json is None else TableSchema.from_json(str(schema_json)),
+        schema_json=schema_json, format=spec.get("format"),
+        on_error=str(spec.get("on_error") or "continue"), max_rejects=spec.get("max_rejects"),
+        force=bool(spec.get("force")), load_id=str(spec["load_id"]),
+        options=dict(spec.get("options") or {}), plugins=tuple(spec.get("plugins") or ()),
+    )
+
+
+def run_worker(spec: dict[str, Any]) -> int:
+    """Run one worker of a load (what ``python -m tallyclerk.workers`` does): the library's
+    load session over the paths it takes from the load's work list."""
+    from tallyclerk._core import Watchdog
+    from tallyclerk.logs import bind
+    from tallyclerk.pipeline import StopToken
+    from tallyclerk.plugins import get_plugin_manager
+    from tallyclerk.session import session_options, stop_on_signals
+
+    req = request_from_spec(spec)
+    load_id = str(req.load_id)
+    settings = req.settings
+    pm = get_plugin_manager(list(req.plugins))
+    stop = StopToken()
+    worklist = WorkList(req.audit_url, settings=settings,
+                        owner=f"{host_identity()}:{os.getpid()}")
     try:
-        sink = pm.hook.tallyclerk_open_sink(url=into, options=options)
-        if sink is None:
-            raise ConfigError("no sink plugin accepts --into")
-        try:
-            stop = StopToken()
+        session = LoadSession(req, pm, stop=stop,
+                              options=session_options(req, load_id=load_id))
+        with session, stop_on_signals(stop), bind(correlation_id=spec.get("correlation_id")):
             queue = WorkQueue(worklist, load_id, settings=settings, stop=stop)
+            queue.audit = session.audit
             pm.register(WorkerHooks(queue), name="tallyclerk.workers")
             watchdog = Watchdog()
             watchdog.add_heartbeat("worklist", settings.heartbeat_s, queue.heartbeat)
-            with AuditService(audit_url, settings=settings) as audit, handle_signals(stop), \
-                    bind(correlation_id=spec.get("correlation_id")):
-                queue.audit = audit
-                try:
-                    on_error = str(spec.get("on_error") or "continue")
-                    pipeline = Pipeline(settings, pm, audit, sink, into_url=into, stop=stop)
-                    report = pipeline.run(queue, str(spec["table"]), schema, options,
-                                          on_error=on_error,
-                                          max_rejects=spec.get("max_rejects"),
-                                          force=bool(spec.get("force")))
-                    if on_error == "abort" and any(
-                        f.get("status") == "failed" for f in report.get("files", [])
-                    ):
-                        stopped = worklist.stop_pending(
-                            load_id, "not attempted: the load stopped (--on-error abort)")
-                        log.error("load %s stopped by --on-error abort: %d file(s) not "
-                                  "attempted", load_id, stopped)
-                finally:
-                    watchdog.stop()
-                    queue.release_unfinished()
-            return 128 + stop.signum if stop.signum is not None else 0
-        finally:
-            sink.close()
+            try:
+                report = session.run(queue)
+                if req.on_error == "abort" and any(
+                    f.get("status") == "failed" for f in report.get("files", [])
+                ):
+                    stopped = worklist.stop_pending(
+                        load_id, "not attempted: the load stopped (--on-error abort)")
+                    log.error("load %s stopped by --on-error abort: %d file(s) not "
+                              "attempted", load_id, stopped)
+            finally:
+                watchdog.stop()
+                queue.release_unfinished()
+        return 128 + stop.signum if stop.signum is not None else 0
     finally:
-        pm.hook.tallyclerk_unconfigure(config=config)
         worklist.close()
 
 
@@ -299,13 +299,11 @@ def main() -> int:
     """Entry of a worker process: the request as one JSON object on stdin."""
     spec = json.loads(sys.stdin.read())
     sys.stdin.close()
-    return _worker_cli(spec)
+    return _worker_main(spec)
 
 
-def _worker_cli(spec: dict[str, Any]) -> int:
-    """Run :func:`run_worker` with the CLI's error handling and logging."""
-    from tallyclerk.cli import EXIT_INTERNAL, EXIT_STOPPED, EXIT_USAGE
-    from tallyclerk.errors import AuditStoreError, SinkError, TallyclerkError
+def _worker_main(spec: dict[str, Any]) -> int:
+    """Run :func:`run_worker` with the command line's exit statuses and logging."""
     from tallyclerk.logs import configure_logging
 
     configure_logging(fmt="json" if spec.get("log_format") == "json" else "text",
@@ -314,38 +312,47 @@ def _worker_cli(spec: dict[str, Any]) -> int:
         return run_worker(spec)
     except ConfigError as exc:
         log.error("worker %d: %s", os.getpid(), exc)
-        return EXIT_USAGE
-    except (SinkError, AuditStoreError, RepositoryError, TallyclerkError) as exc:
+        return exit_status_of(exc)
+    except TallyclerkError as exc:
         log.error("worker %d stopped (%s): %s", os.getpid(), type(exc).__name__, exc,
                   extra={"error_class": type(exc).__name__})
-        return EXIT_STOPPED
-    except KeyboardInterrupt:
-        return 130
+        return exit_status_of(exc)
+    except KeyboardInterrupt as exc:
+        return exit_status_of(exc)
     except Exception as exc:  # the process's top level: logged with its traceback, exit 70
         log.error("worker %d: internal error: %s: %s", os.getpid(), type(exc).__name__, exc,
                   exc_info=True)
-        return EXIT_INTERNAL
+        return exit_status_of(exc)
 
 
 # --- the parent ----------------------------------------------------------------------------
 
 
-def _spec(args: argparse.Namespace, req: Any, load_id: str) -> dict[str, Any]:
-    options = {k: v for k, v in req.options.items() if k not in ("workers", "load_id")}
+def _log_format() -> str:
+    from tallyclerk.logs import JsonFormatter
+
+    for handler in logging.getLogger("tallyclerk").handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            return "json"
+    return os.environ.get("TALLYCLERK_LOG_FORMAT") or "text"
+
+
+def _spec(req: LoadRequest, load_id: str) -> dict[str, Any]:
+    from tallyclerk.logs import current_context
+
     level = logging.getLogger("tallyclerk").getEffectiveLevel()
     spec = {
         "load_id": load_id, "table": req.table, "into": req.into, "audit": req.audit,
-        "schema": None if req.schema is None else os.path.abspath(req.schema),
+        "schema_json": req.schema_json, "format": req.format,
         "on_error": req.on_error, "max_rejects": req.max_rejects, "force": req.force,
-        "options": options, "overrides": req.overrides, "plugins": list(args.plugins or []),
-        "log_format": (getattr(args, "log_format", None) or getattr(args, "global_log_format",
-                       None) or os.environ.get("TALLYCLERK_LOG_FORMAT") or "text"),
+        "options": dict(req.options), "settings": req.settings.as_dict(),
+        "plugins": list(req.plugins),
+        "log_format": _log_format(),
         "log_level": logging.getLevelName(level),
-        "correlation_id": (getattr(args, "correlation_id", None)
-                           or getattr(args, "global_correlation_id", None)
+        "correlation_id": (current_context().get("correlation_id")
                            or os.environ.get("TALLYCLERK_CORRELATION_ID") or load_id),
     }
-    for key, value in options.items():
+    for key, value in req.options.items():
         try:
             json.dumps(value)
         except TypeError:
@@ -353,75 +360,47 @@ def _spec(args: argparse.Namespace, req: Any, load_id: str) -> dict[str, Any]:
     return spec
 
 
-def run_parallel(args: argparse.Namespace, out: Any) -> int:
-    """The parent of ``load --workers N``: register, start the workers, report the load."""
-    from tallyclerk.cli.load import exit_status, read_schema, request_from_args
-    from tallyclerk.cli.report import ProgressBar, print_report
-    from tallyclerk.dburl import mask_url, parse_url
-    from tallyclerk.names import check_table_name
-    from tallyclerk.settings import load_settings
+def run_parallel(
+    req: LoadRequest,
+    pm: pluggy.PluginManager,
+    *,
+    stop: Any = None,
+    progress: Callable[[LoadProgress], None] | None = None,
+) -> LoadReport:
+    """The parent of a load shared by worker processes: register the paths in the work list,
+    start ``req.workers`` workers, wait for them, report the load. ``stop`` (a
+    :class:`~tallyclerk.pipeline.StopToken`) is passed on to the workers as SIGTERM."""
+    from tallyclerk.pipeline import StopToken
+    from tallyclerk.session import open_sink, session_options
 
-    req = request_from_args(args)
-    workers = int(args.workers or 1)
-    if workers < 1:
-        raise ConfigError("--workers must be 1 or more")
-    load_id = check_load_id(args.load_id or uuid.uuid4().hex)
-    check_table_name(req.table)
-    settings = load_settings(overrides=req.overrides)
-    read_schema(req.schema)
-    audit_url = req.audit or req.into
-    parse_url(audit_url)
-    probe_opts = dict(req.options, settings=settings)
-    sink = args.pm.hook.tallyclerk_open_sink(url=req.into, options=probe_opts)
-    if sink is None:
-        scheme = req.into.split("://", 1)[0] if "://" in req.into else req.into
-        raise ConfigError(f"unknown URL scheme {scheme!r} in --into {mask_url(req.into)!r} "
-                          "(no sink plugin accepts it; expected sqlite:/// or postgresql://)")
+    workers = int(req.workers or 1)
+    load_id = check_load_id(req.load_id or uuid.uuid4().hex)
+    stop = stop if stop is not None else StopToken()
+    sink = open_sink(pm, req.into, session_options(req))
     target = str(getattr(sink, "url", ""))
     sink.close()
-    spec = _spec(args, req, load_id)
-    worklist = WorkList(audit_url, settings=settings, owner=f"{host_identity()}:{os.getpid()}")
+    spec = _spec(req, load_id)
+    worklist = WorkList(req.audit_url, settings=req.settings,
+                        owner=f"{host_identity()}:{os.getpid()}")
     try:
         worklist.register(load_id, req.table, req.paths)
         log.info("load %s: %d path(s), %d worker(s)", load_id, len(req.paths), workers)
-        bar = ProgressBar(out) if (not args.json and out.stderr_is_tty) else None
-        try:
-            signum, codes = _supervise(spec, workers, worklist, load_id, bar)
-        finally:
-            if bar is not None:
-                bar.close()
+        codes = _supervise(spec, workers, worklist, load_id, stop, progress)
         unfinished = (f"not loaded: no worker finished it; run the same command again with "
                       f"--load-id {load_id}")
-        report = worklist.report(load_id, req.table, req.paths, cancelled=signum is not None,
+        report = worklist.report(load_id, req.table, req.paths, cancelled=stop.stopped,
                                  unfinished=unfinished)
     finally:
         worklist.close()
-    if args.json:
-        out.json(report)
-    else:
-        print_report(out, report, target=target)
-    rc = exit_status(report, signum)
-    crashed = [c for c in codes if c not in (0, 1) and c >= 0]
-    if rc == 1 and crashed and signum is None:
-        return crashed[0]
-    return rc
+    return LoadReport.from_dict(report, into=target, signal=stop.signum,
+                                worker_exit_codes=codes)
 
 
-def _supervise(spec: dict[str, Any], n: int, worklist: WorkList, load_id: str,
-               bar: Any) -> tuple[int | None, list[int]]:
-    """Start ``n`` workers and wait for them; returns (the stopping signal, exit codes)."""
+def _supervise(spec: dict[str, Any], n: int, worklist: WorkList, load_id: str, stop: Any,
+               progress: Callable[[LoadProgress], None] | None) -> list[int]:
+    """Start ``n`` workers and wait for them; returns their exit codes."""
     payload = json.dumps(spec).encode()
     procs: list[subprocess.Popen[bytes]] = []
-    stop = threading.Event()
-    got: list[int] = []
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        got.append(signum)
-        stop.set()
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = ({s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-                if main_thread else {})
     try:
         for _ in range(n):
             proc = subprocess.Popen([sys.executable, "-m", "tallyclerk.workers"],
@@ -441,7 +420,7 @@ def _supervise(spec: dict[str, Any], n: int, worklist: WorkList, load_id: str,
                     _report_exit(p.pid, code, load_id)
             if len(reported) == len(procs):
                 break
-            if stop.is_set():
+            if stop.stopped:
                 if not forwarded:
                     forwarded = time.monotonic()
                     for p in procs:
@@ -453,20 +432,20 @@ def _supervise(spec: dict[str, Any], n: int, worklist: WorkList, load_id: str,
                             log.error("worker %d did not stop within %.0f s: killed", p.pid,
                                       _STOP_GRACE_S)
                             p.kill()
-            if bar is not None:
+            if progress is not None:
                 try:
-                    bar(*worklist.progress(load_id))
+                    done, total, rows = worklist.progress(load_id)
                 except RepositoryError as exc:
                     log.warning("load %s: progress unavailable: %s", load_id, exc)
-            stop.wait(0.05 if stop.is_set() else 0.2)
+                else:
+                    progress(LoadProgress(done, total, rows))
+            stop.wait(0.05 if stop.stopped else 0.2)
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        for s, old in previous.items():
-            signal.signal(s, old)
-    return (got[0] if got else None), [p.returncode for p in procs]
+    return [p.returncode for p in procs]
 
 
 def _report_exit(pid: int, code: int, load_id: str) -> None:

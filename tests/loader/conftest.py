@@ -89,13 +89,16 @@ def count_rows(db: Path, table: str) -> int:
 
 def load(pm: pluggy.PluginManager, paths: list[Path | str], db: Path, **kw: Any) -> dict[str, Any]:
     """Run a real load in-process (the CLI's own code path) and return the report."""
-    from tallyclerk.cli.load import LoadRequest, execute
+    from tallyclerk.api import make_request, run
 
-    req = LoadRequest(
-        paths=[str(p) for p in paths],
+    options = dict(kw.pop("options", None) or {})
+    req = make_request(
+        [str(p) for p in paths],
         table=kw.pop("table", "t"),
         into=kw.pop("into", f"sqlite:///{db}"),
+        format=options.pop("format", None),
+        settings=kw.pop("overrides", None),
+        options=options,
         **kw,
     )
-    report, _signum, _url = execute(req, pm)
-    return report
+    return run(req, pm).to_dict()

@@ -92,9 +92,10 @@ def test_hook_tallyclerk_addoption(pm: pluggy.PluginManager, good_csv: Path, db:
             ["load", str(good_csv), "--table", "t", "--into", f"sqlite:///{db}", "--demo-shout"]
         )
         assert args.demo_shout is True
-        from tallyclerk.cli.load import execute, request_from_args
+        from tallyclerk.api import run
+        from tallyclerk.cli.load import request_from_args
 
-        execute(request_from_args(args), pm)
+        run(request_from_args(args), pm)
     assert seen == {"shout": True}
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tallyclerk.audit.models import Batch, FileManifest, RejectRecord
+from tallyclerk.audit.models import AuditEvent, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.repository import AuditRepository
 
-__all__ = ["batch_dict", "batch_report", "reject_dict"]
+__all__ = ["batch_dict", "batch_report", "event_dict", "reject_dict"]
 
 # a superseded load was still loaded by its batch; 'replaced' never shows in a report
 _REPORT_FILE_STATUS = {"replaced": "loaded"}
@@ -97,4 +97,17 @@ def reject_dict(r: RejectRecord, f: FileManifest) -> dict[str, Any]:
         "reason": r.reason,
         "raw": r.raw,
         "masked": bool(r.masked),
+    }
+
+
+def event_dict(e: AuditEvent) -> dict[str, Any]:
+    """One audit event (the loader's or an application's ``AuditLog.record``)."""
+    return {
+        "id": e.id,
+        "type": e.type,
+        "created_at": _iso(e.created_at),
+        "batch_id": e.batch_id,
+        "file_id": e.file_id,
+        "correlation_id": e.correlation_id,
+        "payload": e.payload,
     }

@@ -304,11 +304,19 @@ class AuditRepository:
 
     @_translated
     def list_events(
-        self, *, batch_id: str | None = None, limit: int | None = None
+        self,
+        *,
+        batch_id: str | None = None,
+        limit: int | None = None,
+        type: str | None = None,
+        newest: bool = False,
     ) -> list[AuditEvent]:
-        stmt = select(AuditEvent).order_by(AuditEvent.id)
+        """Events in recording order (``newest``: the last ``limit`` ones, newest first)."""
+        stmt = select(AuditEvent).order_by(AuditEvent.id.desc() if newest else AuditEvent.id)
         if batch_id is not None:
             stmt = stmt.where(AuditEvent.batch_id == batch_id)
+        if type is not None:
+            stmt = stmt.where(AuditEvent.type == type)
         if limit is not None:
             stmt = stmt.limit(limit)
         return list(self.session.scalars(stmt))

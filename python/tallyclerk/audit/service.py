@@ -49,13 +49,13 @@ from tallyclerk._core import (
     BatchTimeout,
     MetricsSnapshot,
     Watchdog,
-    WriteBehindQueue,
     file_fingerprint,
 )
 from tallyclerk.audit import claims, reports, sqlgen
 from tallyclerk.audit.claims import Claims, pid_alive
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
-from tallyclerk.audit.events import EventRow, EventWriter
+from tallyclerk.audit.eventlog import EventLog, event_row
+from tallyclerk.audit.events import EventRow
 from tallyclerk.audit.executor import SqlAlchemyExecutor, SqlExecutor
 from tallyclerk.audit.models import Batch, FileManifest, from_epoch_us
 from tallyclerk.audit.repository import AuditRepository
@@ -66,10 +66,8 @@ from tallyclerk.errors import (
     BatchCancelled,
     ConfigError,
     DuplicateKeyError,
-    FlushTimeout,
     InternalError,
     QueueClosed,
-    QueueFull,
     RepositoryError,
     SourceError,
     TransientRepositoryError,
@@ -136,9 +134,6 @@ class AuditService:
         self._batches: dict[str, BatchAccumulator] = {}
         self._claim_started: dict[int, tuple[str, float]] = {}  # file id -> (batch, start)
         self._closed = False
-        self.dead_lettered = 0
-        """Audit events that were not written (queue full, or failing after retries)."""
-        self._full_drops = 0
         self._claims = Claims(host=self._host, pid=self._pid, lease_s=self.settings.lease_s)
         self._runner = TransactionRunner(self._sessions, self.settings, label=self.url_masked)
         # Lease heartbeats run on the watchdog thread: one attempt with a short busy timeout,
@@ -167,25 +162,8 @@ class AuditService:
         self._watchdog = Watchdog(
             on_timeout=self._on_timeout, tick_s=min(0.05, s.watchdog_interval_s)
         )
-        self._writer: EventWriter | None = None
-        self._queue: WriteBehindQueue | None = None
-        if s.audit_async:
-            self._writer = EventWriter(self._engine, s)
-            self._queue = WriteBehindQueue(
-                self._writer,
-                max_items=s.queue_max_items,
-                max_bytes=s.queue_max_bytes or None,
-                max_batch=s.queue_max_batch,
-                linger_ms=s.linger_ms,
-                on_full="block",
-                put_timeout=s.queue_put_timeout_ms / 1000.0,
-                max_retries=s.max_retries,
-                backoff_initial_ms=s.backoff_initial_ms,
-                backoff_max_ms=s.backoff_max_ms,
-                dead_letter=self._dead_letter,
-                name="tallyclerk-audit-writer",
-            )
-        self._put = None if self._queue is None else self._queue.put
+        self.events = EventLog(self._engine, s, label=self.url_masked,
+                               insert_sync=self._insert_event_sync)
         log.debug("audit store %s ready", self.url_masked)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -214,26 +192,7 @@ class AuditService:
         deadline = time.monotonic() + max(0.0, timeout)
         self._watchdog.stop()
         self._abandon_running_batches()
-        writer_stopped = True
-        if self._queue is not None:
-            try:
-                self._queue.close(timeout=max(0.0, deadline - time.monotonic()))
-            except FlushTimeout as exc:
-                writer_stopped = False
-                log.error(
-                    "audit store %s: the audit event writer did not drain within %.2f s: %s",
-                    self.url_masked,
-                    timeout,
-                    exc,
-                )
-        if self._writer is not None and writer_stopped:
-            self._writer.close()
-        if self.dead_lettered:
-            log.error(
-                "audit store %s closed: %d audit event(s) were dead-lettered in all",
-                self.url_masked,
-                self.dead_lettered,
-            )
+        writer_stopped = self.events.close(timeout=max(0.0, deadline - time.monotonic()))
         self._engine.dispose(close=writer_stopped)
         self._hb_engine.dispose()
 
@@ -284,8 +243,7 @@ class AuditService:
         Raises ``FlushTimeout`` when ``timeout`` passes first, ``QueueClosed`` after close.
         """
         self._check_open()
-        if self._queue is not None:
-            self._queue.flush(timeout)
+        self.events.flush(timeout)
 
     # --- transactions ------------------------------------------------------------------------
 
@@ -651,6 +609,11 @@ class AuditService:
 
     # --- events ------------------------------------------------------------------------------
 
+    @property
+    def dead_lettered(self) -> int:
+        """Audit events that were not written (queue full, or failing after retries)."""
+        return self.events.dead_lettered
+
     def record(
         self,
         event_type: str,
@@ -662,52 +625,14 @@ class AuditService:
     ) -> None:
         """Record an audit event behind the caller: never waits on the database.
 
-        ``created_at`` is now. The payload is serialized here (orjson; values JSON cannot hold
-        are stored as their ``str``), so later changes to it are not recorded. If the queue
-        stays full for ``settings.queue_put_timeout_ms`` (the database is far behind), the
-        event is dead-lettered: counted in ``dead_lettered`` and logged at error level (the
-        first, then every 1,000th, and the total at :meth:`close`).
+        ``created_at`` is now; see :meth:`tallyclerk.audit.eventlog.EventLog.record`.
 
         Raises:
             QueueClosed: after :meth:`close`.
         """
-        put = self._put
-        if put is None:
+        if self._closed:
             self._check_open()
-            self._insert_event_sync(
-                _event_row(event_type, batch_id, file_id, payload, correlation_id)
-            )
-            return
-        if payload is None:
-            data = None
-            size = 64
-        else:
-            try:
-                data = _dumps(payload).decode()
-            except TypeError:  # a value JSON cannot hold: stored as its str
-                data = _dumps(payload, default=str).decode()
-            size = 64 + len(data)
-        row = (event_type, batch_id, file_id, data, _now_ns() // 1000, correlation_id)
-        try:
-            put(row, size)
-        except QueueFull:
-            self._dropped(row)
-
-    def _dropped(self, row: EventRow) -> None:
-        """An event that found the queue full for ``queue_put_timeout_ms``: dead-lettered."""
-        with self._lock:
-            self.dead_lettered += 1
-            self._full_drops += 1
-            drops = self._full_drops
-        if drops == 1 or drops % 1000 == 0:
-            log.error(
-                "audit store %s: the audit event queue stayed full for %.0f ms; %d event(s) "
-                "dead-lettered so far (latest: %s)",
-                self.url_masked,
-                self.settings.queue_put_timeout_ms,
-                drops,
-                row[0],
-            )
+        self.events.record(event_type, batch_id, file_id, payload, correlation_id)
 
     def record_sync(
         self,
@@ -721,7 +646,7 @@ class AuditService:
         """Record an audit event in a transaction of its own; returns its id."""
         self._check_open()
         return self._insert_event_sync(
-            _event_row(event_type, batch_id, file_id, payload, correlation_id)
+            event_row(event_type, batch_id, file_id, payload, correlation_id)
         )
 
     def _insert_event_sync(self, row: EventRow) -> int:
@@ -744,21 +669,9 @@ class AuditService:
         except QueueClosed:
             log.error("audit event %s of batch %s lost: service closed", event_type, batch_id)
 
-    def _dead_letter(self, batch: list[Any], exc: BaseException) -> None:
-        with self._lock:
-            self.dead_lettered += len(batch)
-        log.error(
-            "audit store %s: %d audit event(s) could not be written and were dead-lettered "
-            "(%d so far): %s",
-            self.url_masked,
-            len(batch),
-            self.dead_lettered,
-            mask_secrets(f"{type(exc).__name__}: {exc}"),
-        )
-
     def queue_stats(self) -> dict[str, Any]:
         """The event queue's counters (``{}`` in synchronous mode)."""
-        return {} if self._queue is None else self._queue.stats().as_dict()
+        return self.events.stats()
 
     # --- reports -----------------------------------------------------------------------------
 
@@ -776,6 +689,22 @@ class AuditService:
             what="list batches",
         )
 
+    def list_events(
+        self,
+        *,
+        batch_id: str | None = None,
+        type: str | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """The latest ``limit`` audit events (newest first), by batch and/or type."""
+        return self._tx(
+            lambda repo: [
+                reports.event_dict(e)
+                for e in repo.list_events(batch_id=batch_id, type=type, limit=limit, newest=True)
+            ],
+            what="list events",
+        )
+
     def list_rejects(
         self, *, path: str | None = None, batch_id: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
@@ -787,21 +716,6 @@ class AuditService:
             ],
             what="list rejects",
         )
-
-
-_now_ns = time.time_ns
-_dumps = orjson.dumps
-
-
-def _event_row(
-    event_type: str,
-    batch_id: str | None,
-    file_id: int | None,
-    payload: Mapping[str, Any] | None,
-    correlation_id: str | None,
-) -> EventRow:
-    data = None if payload is None else _dumps(payload, default=str).decode()
-    return (event_type, batch_id, file_id, data, _now_ns() // 1000, correlation_id)
 
 
 def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,10 +35,13 @@ from typing import NoReturn
 
 from tallyclerk.cli.output import Output
 from tallyclerk.errors import (
-    AuditStoreError,
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_USAGE,
     ConfigError,
-    RepositoryError,
-    SinkError,
+    StoreError,
     TallyclerkError,
 )
 
@@ -52,12 +55,6 @@ __all__ = [
     "build_parser",
     "main",
 ]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_STOPPED = 3
-EXIT_INTERNAL = 70
 
 log = logging.getLogger("tallyclerk.cli")
 
@@ -206,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         out.error(str(exc))
         return EXIT_USAGE
-    except (SinkError, AuditStoreError, RepositoryError) as exc:
+    except StoreError as exc:
         _log_stop(exc)
         out.error(str(exc))
         if debug:

@@ -137,8 +137,9 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from tallyclerk.api import make_request
     from tallyclerk.audit import AuditService
-    from tallyclerk.cli.load import LoadRequest, execute, exit_status
+    from tallyclerk.cli.load import execute, exit_status
     from tallyclerk.cli.report import ProgressBar, print_rejects, print_report
 
     directory = Path(args.dir)
@@ -155,19 +156,20 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.line(f"Demo data in {directory}/: {', '.join(Path(p).name for p in data)}")
         out.line(f"Schema: {files['schema'].name}; loading into {url} (table 'orders')")
         out.line("")
-    req = LoadRequest(paths=data, table="orders", into=url, schema=str(files["schema"]))
+    req = make_request(data, table="orders", into=url, schema=str(files["schema"]),
+                       plugins=list(args.plugins or ()))
     bar = ProgressBar(out) if (not args.json and out.stderr_is_tty) else None
     try:
-        report, signum, _target = execute(req, args.pm, progress=bar, command="demo")
+        report = execute(req, args.pm, progress=bar, command="demo")
     finally:
         if bar is not None:
             bar.close()
     if args.json:
-        out.json(report)
-        return exit_status(report, signum)
+        out.json(report.to_dict())
+        return exit_status(report)
     print_report(out, report)
     out.line("")
-    skipped = [f for f in report.get("files", []) if f.get("status") == "skipped"]
+    skipped = [f for f in report.files if f.status == "skipped"]
     if skipped:
         out.line(f"{len(skipped)} file(s) skipped: their contents were already loaded by an "
                  "earlier run (tallyclerk loads each file exactly once).")
@@ -179,4 +181,4 @@ def run(args: argparse.Namespace, out: Output) -> int:
     print_rejects(out, rejects)
     out.line("")
     out.line("Next: tallyclerk status --into " + url + "   |   tallyclerk rejects --into " + url)
-    return exit_status(report, signum)
+    return exit_status(report)

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import FrameType
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from tallyclerk.cli.output import Output
-from tallyclerk.errors import ConfigError, SchemaError, TallyclerkError
+from tallyclerk.errors import ConfigError
 from tallyclerk.inputs import COMPRESSIONS
 
-__all__ = ["LoadRequest", "add_parser", "execute", "exit_status", "read_schema", "run"]
+if TYPE_CHECKING:
+    from tallyclerk.report import LoadProgress, LoadReport
+    from tallyclerk.session import LoadRequest
+
+__all__ = ["add_parser", "execute", "exit_status", "request_from_args", "run"]
 
 FORMATS = ("csv", "jsonl")
 
@@ -34,8 +32,8 @@ def _positive_int(text: str) -> int:
 
 
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
+    from tallyclerk.api import ON_ERROR
     from tallyclerk.cli import db_options, plugin_option
-    from tallyclerk.pipeline import ON_ERROR
 
     p: argparse.ArgumentParser = sub.add_parser(
         "load",
@@ -118,187 +116,75 @@ def _option_clash(pm: pluggy.PluginManager, builtin: set[str], exc: argparse.Arg
     return f"a plugin's option clashes with another: {exc}"
 
 
-def read_schema(path: str | None) -> Any:
-    """Load a Table Schema file; :class:`SchemaError` (exit 2) when unreadable or invalid."""
-    if path is None:
-        return None
-    from tallyclerk import TableSchema
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SchemaError(f"cannot read schema {path}: {reason}") from exc
-    try:
-        return TableSchema.from_json(text)
-    except SchemaError as exc:
-        raise SchemaError(f"invalid schema {path}: {exc}") from exc
-
-
-@dataclass
-class LoadRequest:
-    paths: list[str]
-    table: str
-    into: str = "sqlite:///tallyclerk.db"
-    audit: str | None = None
-    schema: str | None = None
-    on_error: str = "continue"
-    max_rejects: int | None = None
-    force: bool = False
-    options: dict[str, Any] = field(default_factory=dict)
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def handle_signals(stop: Any) -> Iterator[None]:
-    """SIGINT/SIGTERM ask the pipeline to stop (the current file rolls back); a second
-    SIGINT raises KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.stopped and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.stop(f"interrupted by {signal.Signals(signum).name}", signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def execute(
-    req: LoadRequest,
-    pm: pluggy.PluginManager,
-    *,
-    progress: Any = None,
-    command: str = "load",
-    namespace: argparse.Namespace | None = None,
-) -> tuple[dict[str, Any], int | None, str]:
-    """Run one load; returns (report, the stopping signal or None, the sink's masked URL).
-
-    Raises ConfigError for configuration problems before anything is loaded.
-    """
-    from tallyclerk.audit import AuditService
-    from tallyclerk.dburl import parse_url
-    from tallyclerk.names import check_table_name
-    from tallyclerk.pipeline import Pipeline, StopToken
-    from tallyclerk.protocols import Config
-    from tallyclerk.settings import load_settings
-
-    check_table_name(req.table)
-    settings = load_settings(overrides=req.overrides)
-    schema = read_schema(req.schema)
-    audit_url = req.audit or req.into
-    parse_url(audit_url)  # the audit store: sqlite or postgresql, else ConfigError
-    options: dict[str, Any] = dict(req.options)
-    options.update(settings=settings, schema=schema,
-                   max_field_bytes=options.get("max_field_bytes") or settings.max_field_bytes,
-                   compression=options.get("compression") or settings.compression)
-    if options.get("format"):
-        _check_format(pm, str(options["format"]), options)
-    config = Config(command=command, options=options, pluginmanager=pm, settings=settings,
-                    namespace=namespace)
-    pm.hook.tallyclerk_configure.call_historic(kwargs={"config": config})
-    try:
-        sink = pm.hook.tallyclerk_open_sink(url=req.into, options=options)
-        if sink is None:
-            from tallyclerk.dburl import mask_url
-
-            scheme = req.into.split("://", 1)[0] if "://" in req.into else req.into
-            raise ConfigError(
-                f"unknown URL scheme {scheme!r} in --into {mask_url(req.into)!r} "
-                "(no sink plugin accepts it; expected sqlite:/// or postgresql://)"
-            )
-        try:
-            stop = StopToken()
-            with AuditService(audit_url, settings=settings) as audit, handle_signals(stop):
-                pipeline = Pipeline(settings, pm, audit, sink, into_url=req.into, stop=stop,
-                                    progress=progress)
-                report = pipeline.run(
-                    req.paths, req.table, schema, options,
-                    on_error=req.on_error, max_rejects=req.max_rejects, force=req.force,
-                )
-            return report, stop.signum, str(getattr(sink, "url", ""))
-        finally:
-            sink.close()
-    finally:
-        pm.hook.tallyclerk_unconfigure(config=config)
-
-
-def _check_format(pm: pluggy.PluginManager, fmt: str, options: Mapping[str, Any]) -> None:
-    """Refuse a ``--format`` no loader claims, before anything starts (exit 2).
-
-    Loaders decide by format before they open anything, so asking them to open a path that
-    does not exist tells which claim the format: a claiming loader raises (or returns a
-    source, closed at once); the others return None.
-    """
-    probe = f"\0tallyclerk-format-probe.{fmt}"
-    try:
-        source = pm.hook.tallyclerk_open_source(path=probe, options=options)
-    except (TallyclerkError, OSError, ValueError):
-        return
-    if source is None:
-        raise ConfigError(f"no loader for --format {fmt!r} (built in: csv, jsonl; or a plugin's)")
-    close = getattr(source, "close", None)
-    if callable(close):
-        close()
-
-
-def exit_status(report: Mapping[str, Any], signum: int | None) -> int:
-    """0 no file failed; 1 a file failed or the batch timed out/failed; 128+N on signal N."""
-    if signum is not None:
-        return 128 + signum
-    files: Sequence[Mapping[str, Any]] = report.get("files") or []
-    if any(f.get("status") == "failed" for f in files):
-        return 1
-    if report.get("status") in ("failed", "timed_out", "cancelled"):
-        return 1
-    return 0
-
-
 _BUILTIN_DESTS = frozenset(
     {"paths", "table", "into", "audit", "schema", "on_error", "max_rejects", "force", "json",
      "plugins", "func", "pm", "command", "debug", "log_format", "log_level", "batch_rows",
      "correlation_id", "global_log_format", "global_log_level", "global_correlation_id",
-     "max_field_bytes", "workers", "load_id"}
+     "max_field_bytes", "workers", "load_id", "format"}
 )
 
 
 def request_from_args(args: argparse.Namespace) -> LoadRequest:
+    """The checked load request of a parsed ``tallyclerk load`` command line (ConfigError)."""
+    from tallyclerk.api import make_request
+
     options = {k: v for k, v in vars(args).items() if k not in _BUILTIN_DESTS}
     overrides: dict[str, Any] = {}
     if args.batch_rows is not None:
         overrides["batch_rows"] = args.batch_rows
     if args.max_field_bytes is not None:
         overrides["max_field_bytes"] = args.max_field_bytes
-        options["max_field_bytes"] = args.max_field_bytes
-    return LoadRequest(
-        paths=list(args.paths), table=args.table, into=args.into, audit=args.audit,
-        schema=args.schema, on_error=args.on_error, max_rejects=args.max_rejects,
-        force=args.force, options=options, overrides=overrides,
+    return make_request(
+        list(args.paths), table=args.table, into=args.into, audit=args.audit,
+        schema=args.schema, format=args.format, on_error=args.on_error,
+        max_rejects=args.max_rejects, force=args.force, workers=args.workers,
+        load_id=args.load_id, settings=overrides, options=options,
+        plugins=list(args.plugins or ()),
     )
+
+
+def execute(
+    req: LoadRequest,
+    pm: pluggy.PluginManager,
+    *,
+    progress: Callable[[LoadProgress], None] | None = None,
+    command: str = "load",
+    namespace: argparse.Namespace | None = None,
+) -> LoadReport:
+    """Run a load for the command line: the API's :func:`tallyclerk.api.run`, with SIGINT and
+    SIGTERM stopping it (the handlers are the CLI's: the API never installs any)."""
+    from tallyclerk.api import run as run_load
+    from tallyclerk.pipeline import StopToken
+    from tallyclerk.session import stop_on_signals
+
+    stop = StopToken()
+    with stop_on_signals(stop):
+        return run_load(req, pm, stop=stop, progress=progress, command=command,
+                        namespace=namespace)
+
+
+def exit_status(report: LoadReport) -> int:
+    """0 no file failed; 1 a file failed or the load was stopped or timed out; 128+N on
+    signal N; a worker process's own status (2, 3, 70) when one ended a shared load early."""
+    rc = report.exit_status
+    crashed = [c for c in report.worker_exit_codes if c not in (0, 1) and c >= 0]
+    if rc == 1 and crashed and report.signal is None:
+        return crashed[0]
+    return rc
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from tallyclerk.cli.report import ProgressBar, print_report
 
-    if getattr(args, "workers", None) is not None or getattr(args, "load_id", None) is not None:
-        from tallyclerk.workers import run_parallel
-
-        return run_parallel(args, out)
     req = request_from_args(args)
     bar = ProgressBar(out) if (not args.json and out.stderr_is_tty) else None
     try:
-        report, signum, target = execute(req, args.pm, progress=bar, namespace=args)
+        report = execute(req, args.pm, progress=bar, namespace=args)
     finally:
         if bar is not None:
             bar.close()
     if args.json:
-        out.json(report)
+        out.json(report.to_dict())
     else:
-        print_report(out, report, target=target)
-    return exit_status(report, signum)
+        print_report(out, report, target=report.into)
+    return exit_status(report)

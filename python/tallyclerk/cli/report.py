@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tallyclerk.cli.output import Output, format_table
+
+if TYPE_CHECKING:
+    from tallyclerk.report import LoadProgress, LoadReport
 
 __all__ = ["ProgressBar", "print_rejects", "print_report"]
 
 
-def print_report(out: Output, report: Mapping[str, Any], *, target: str | None = None) -> None:
-    """The batch summary: one line per file and a total."""
-    head = f"batch {report.get('batch_id')}  {report.get('status')}  table {report.get('table')!r}"
-    if target:
-        head += f"  into {target}"
-    out.line(head)
-    files: Sequence[Mapping[str, Any]] = report.get("files") or []
-    rows = [
-        [f.get("path"), f.get("status"), f.get("rows_read"), f.get("rows_written"),
-         f.get("rows_rejected"), f.get("rows_rolled_back", 0), f.get("error") or ""]
-        for f in files
-    ]
-    rows.append(["TOTAL", "", report.get("rows_read"), report.get("rows_written"),
-                 report.get("rows_rejected"), report.get("rows_rolled_back", 0), ""])
-    for text in format_table(
-        ["FILE", "STATUS", "READ", "WRITTEN", "REJECTED", "ROLLED BACK", "ERROR"],
-        rows,
-        right=(2, 3, 4, 5),
-    ):
+def print_report(out: Output, report: LoadReport | Mapping[str, Any], *,
+                 target: str | None = None) -> None:
+    """The batch summary: one line per file and a total (``LoadReport.lines``)."""
+    from tallyclerk.report import LoadReport
+
+    if not isinstance(report, LoadReport):
+        report = LoadReport.from_dict(report)
+    for text in report.lines(target=target):
         out.line(text)
 
 
@@ -71,7 +63,9 @@ class ProgressBar:
         self._last = 0.0
         self._drawn = False
 
-    def __call__(self, files_done: int, files_total: int, rows: int) -> None:
+    def __call__(self, progress: LoadProgress) -> None:
+        files_done, files_total, rows = (progress.files_done, progress.files_total,
+                                         progress.rows_read)
         now = time.monotonic()
         if now - self._last < self.min_interval_s and files_done < files_total:
             return

@@ -25,7 +25,14 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     )
     p.add_argument("--batch", metavar="ID", default=None, help="the batch id (default: latest)")
     p.add_argument("--list", action="store_true", help="list recent batches instead")
-    p.add_argument("--limit", type=int, default=20, help="how many batches --list shows")
+    p.add_argument("--events", action="store_true",
+                   help="list the latest audit events instead (the loader's and those "
+                   "applications record with tallyclerk.AuditLog), newest first; with "
+                   "--batch, that batch's")
+    p.add_argument("--type", dest="event_type", metavar="KIND", default=None,
+                   help="with --events: only events of this type")
+    p.add_argument("--limit", type=int, default=20,
+                   help="how many batches --list (or events --events) shows")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     db_options(p)
     p.set_defaults(func=run)
@@ -49,6 +56,18 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from tallyclerk.cli.report import print_report
 
     with open_audit(args) as audit:
+        if args.events:
+            events = audit.list_events(batch_id=args.batch, type=args.event_type,
+                                       limit=args.limit)
+            if args.json:
+                out.json({"events": events})
+                return 0
+            rows = [[e["id"], e["created_at"], e["type"], e["batch_id"] or "",
+                     e["correlation_id"] or "", _payload(e["payload"])] for e in events]
+            for line in format_table(["ID", "CREATED_AT", "TYPE", "BATCH", "CORRELATION",
+                                      "PAYLOAD"], rows, right=(0,)):
+                out.line(line)
+            return 0
         if args.list:
             batches = audit.list_batches(limit=args.limit)
             if args.json:
@@ -69,3 +88,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
         else:
             print_report(out, report)
     return 0
+
+
+def _payload(payload: Any) -> str:
+    if payload is None:
+        return ""
+    import orjson
+
+    return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()

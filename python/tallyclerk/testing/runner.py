@@ -1,7 +1,7 @@
 """Run real loads from tests: in-process through the CLI's code path, or the CLI in a subprocess.
 
 :class:`Runner` is what the ``tallyclerk_runner`` fixture returns. ``runner.load(...)`` goes
-through exactly what ``tallyclerk load`` runs (``tallyclerk.cli.load.execute``: settings,
+through exactly what ``tallyclerk load`` runs (``tallyclerk.api.run``: settings,
 ``tallyclerk_configure``, the sink hook, the audit store, the pipeline, ``tallyclerk_unconfigure``)
 with the runner's plugin manager, so plugins registered for the test take part.
 ``runner.cli(...)`` runs ``python -m tallyclerk.cli`` in a real subprocess.
@@ -271,23 +271,26 @@ class Runner:
         :param options: command-line options by ``dest`` name (``{"format": "parquet"}``).
         :param settings: setting overrides (``{"batch_rows": 2}``).
         """
-        from tallyclerk.cli.load import LoadRequest, execute
+        from tallyclerk.api import make_request, run
 
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         target = into or self.into
         audit_url = audit or self.audit
-        req = LoadRequest(
-            paths=[os.fspath(p) for p in paths],
+        options = dict(options or {})
+        fmt = options.pop("format", None)
+        req = make_request(
+            [os.fspath(p) for p in paths],
             table=table,
             into=target,
             audit=audit_url,
             schema=self._schema_path(schema),
+            format=fmt,
             on_error=on_error,
             max_rejects=max_rejects,
             force=force,
-            options=dict(options or {}),
-            overrides=dict(settings or {}),
+            options=options,
+            settings=dict(settings or {}),
         )
         added: list[object] = []
         try:
@@ -295,7 +298,7 @@ class Runner:
                 if not self.pm.is_registered(plugin):
                     self.pm.register(plugin)
                     added.append(plugin)
-            report, _signum, _url = execute(req, self.pm)
+            report = run(req, self.pm).to_dict()
         finally:
             for plugin in added:
                 self.pm.unregister(plugin)

@@ -1,0 +1,218 @@
+"""The audit event log: events recorded behind the caller into ``tallyclerk_events``.
+
+:class:`EventLog` owns the Rust :class:`~tallyclerk.WriteBehindQueue` and its
+:class:`~tallyclerk.audit.events.EventWriter` (one writer thread, one connection of its own).
+The audit service records the load's events through one; :class:`tallyclerk.AuditLog` gives
+applications one of their own. With ``settings.audit_async`` off, events are inserted in a
+transaction of their own at ``record()`` time instead (``insert_sync``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Engine
+
+from tallyclerk._core import WriteBehindQueue
+from tallyclerk.audit.events import EventRow, EventWriter
+from tallyclerk.dburl import mask_secrets
+from tallyclerk.errors import FlushTimeout, QueueClosed, QueueFull
+from tallyclerk.settings import Settings
+
+__all__ = ["EventLog", "event_row"]
+
+log = logging.getLogger("tallyclerk.audit")
+
+_now_ns = time.time_ns
+_dumps = orjson.dumps
+
+
+def event_row(
+    event_type: str,
+    batch_id: str | None,
+    file_id: int | None,
+    payload: Mapping[str, Any] | None,
+    correlation_id: str | None,
+) -> EventRow:
+    """One event in the row's shape, ``created_at`` now."""
+    data = None if payload is None else _dumps(payload, default=str).decode()
+    return (event_type, batch_id, file_id, data, _now_ns() // 1000, correlation_id)
+
+
+class EventLog:
+    """Write-behind event recording into the audit store at ``engine``.
+
+    Args:
+        engine: the audit store's engine (its schema already created).
+        settings: queue bounds, linger, retries (``queue_*``, ``linger_ms``, ``max_retries``).
+        label: the store's masked URL, for messages.
+        insert_sync: inserts one row in a transaction of its own and returns its id (used when
+            ``settings.audit_async`` is off).
+        name: the writer thread's name.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        label: str,
+        insert_sync: Callable[[EventRow], int] | None = None,
+        name: str = "tallyclerk-audit-writer",
+    ) -> None:
+        self.settings = settings
+        self.label = label
+        self._insert_sync = insert_sync
+        self._lock = threading.Lock()
+        self._closed = False
+        self.dead_lettered = 0
+        """Events that were not written (queue full, or failing after retries)."""
+        self._full_drops = 0
+        self._writer: EventWriter | None = None
+        self._queue: WriteBehindQueue | None = None
+        s = settings
+        if s.audit_async or insert_sync is None:
+            self._writer = EventWriter(engine, s)
+            self._queue = WriteBehindQueue(
+                self._writer,
+                max_items=s.queue_max_items,
+                max_bytes=s.queue_max_bytes or None,
+                max_batch=s.queue_max_batch,
+                linger_ms=s.linger_ms,
+                on_full="block",
+                put_timeout=s.queue_put_timeout_ms / 1000.0,
+                max_retries=s.max_retries,
+                backoff_initial_ms=s.backoff_initial_ms,
+                backoff_max_ms=s.backoff_max_ms,
+                dead_letter=self._dead_letter,
+                name=name,
+            )
+        self._put = None if self._queue is None else self._queue.put
+
+    @property
+    def put(self) -> Callable[[EventRow, int], None]:
+        """The queue's own ``put(row, size)`` (no Python layer in between): ``QueueFull``
+        after ``queue_put_timeout_ms`` (then call :meth:`dropped`), ``QueueClosed`` after
+        close. Asynchronous mode only."""
+        assert self._put is not None, "the event log writes synchronously"
+        return self._put
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise QueueClosed(f"audit event log for {self.label} is closed")
+
+    def record(
+        self,
+        event_type: str,
+        batch_id: str | None = None,
+        file_id: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Queue one event (``created_at`` now); never waits on the database.
+
+        The payload is serialized here (orjson; values JSON cannot hold are stored as their
+        ``str``). If the queue stays full for ``settings.queue_put_timeout_ms``, the event is
+        dead-lettered: counted in ``dead_lettered`` and logged at error level (the first, then
+        every 1,000th, and the total at :meth:`close`). Raises ``QueueClosed`` after close.
+        """
+        put = self._put
+        if put is None:
+            self._check_open()
+            assert self._insert_sync is not None
+            self._insert_sync(event_row(event_type, batch_id, file_id, payload, correlation_id))
+            return
+        if payload is None:
+            data = None
+            size = 64
+        else:
+            try:
+                data = _dumps(payload).decode()
+            except TypeError:  # a value JSON cannot hold: stored as its str
+                data = _dumps(payload, default=str).decode()
+            size = 64 + len(data)
+        row = (event_type, batch_id, file_id, data, _now_ns() // 1000, correlation_id)
+        try:
+            put(row, size)
+        except QueueFull:
+            self.dropped(row)
+
+    def dropped(self, row: EventRow) -> None:
+        """An event that found the queue full for ``queue_put_timeout_ms``: dead-lettered."""
+        with self._lock:
+            self.dead_lettered += 1
+            self._full_drops += 1
+            drops = self._full_drops
+        if drops == 1 or drops % 1000 == 0:
+            log.error(
+                "audit store %s: the audit event queue stayed full for %.0f ms; %d event(s) "
+                "dead-lettered so far (latest: %s)",
+                self.label,
+                self.settings.queue_put_timeout_ms,
+                drops,
+                row[0],
+            )
+
+    def _dead_letter(self, batch: list[Any], exc: BaseException) -> None:
+        with self._lock:
+            self.dead_lettered += len(batch)
+        log.error(
+            "audit store %s: %d audit event(s) could not be written and were dead-lettered "
+            "(%d so far): %s",
+            self.label,
+            len(batch),
+            self.dead_lettered,
+            mask_secrets(f"{type(exc).__name__}: {exc}"),
+        )
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Return once every event recorded before this call is written (or dead-lettered).
+
+        Raises ``FlushTimeout`` when ``timeout`` passes first, ``QueueClosed`` after close.
+        """
+        self._check_open()
+        if self._queue is not None:
+            self._queue.flush(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        """The queue's counters (``{}`` in synchronous mode)."""
+        return {} if self._queue is None else self._queue.stats().as_dict()
+
+    def close(self, timeout: float | None = 1.0) -> bool:
+        """Drain the queue (bounded by ``timeout``; None: until written) and stop the writer.
+
+        Events not written by then are dead-lettered and logged. Returns True when the writer
+        thread stopped (its connection is then closed). Idempotent.
+        """
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+        stopped = True
+        if self._queue is not None:
+            try:
+                self._queue.close(timeout=None if timeout is None else max(0.0, timeout))
+            except FlushTimeout as exc:
+                stopped = False
+                log.error(
+                    "audit store %s: the audit event writer did not drain within %.2f s: %s",
+                    self.label, timeout or 0.0, exc,
+                )
+        if self._writer is not None and stopped:
+            self._writer.close()
+        if self.dead_lettered:
+            log.error(
+                "audit store %s closed: %d audit event(s) were dead-lettered in all",
+                self.label,
+                self.dead_lettered,
+            )
+        return stopped
