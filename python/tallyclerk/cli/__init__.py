@@ -33,6 +33,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
+from tallyclerk.cli.options import db_options, plugin_option
 from tallyclerk.cli.output import Output
 from tallyclerk.errors import (
     EXIT_FAILED,
@@ -53,7 +54,9 @@ __all__ = [
     "EXIT_USAGE",
     "UsageError",
     "build_parser",
+    "db_options",
     "main",
+    "plugin_option",
 ]
 
 log = logging.getLogger("tallyclerk.cli")
@@ -90,19 +93,6 @@ def _common(parser: argparse.ArgumentParser, prefix: str = "") -> None:
                         metavar="ID",
                         help="tag this run's log lines and audit events with ID "
                         "(default $TALLYCLERK_CORRELATION_ID, else a new id per batch)")
-
-
-def db_options(parser: argparse.ArgumentParser) -> None:
-    """``--into`` / ``--audit``: where the data and the audit tables live."""
-    parser.add_argument("--into", metavar="URL", default="sqlite:///tallyclerk.db",
-                        help="target database (default sqlite:///tallyclerk.db)")
-    parser.add_argument("--audit", metavar="URL", default=None,
-                        help="audit store database (default: the --into database)")
-
-
-def plugin_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-p", dest="plugins", action="append", default=[], metavar="PLUGIN",
-                        help="load the plugin module PLUGIN for this run (no:NAME blocks NAME)")
 
 
 def prescan_plugins(argv: Sequence[str]) -> list[str]:

@@ -119,7 +119,7 @@ def generate(directory: Path) -> dict[str, Path]:
 
 
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
-    from tallyclerk.cli import plugin_option
+    from tallyclerk.cli.options import plugin_option
 
     p: argparse.ArgumentParser = sub.add_parser(
         "demo",

@@ -63,7 +63,7 @@ def _seconds(text: str) -> float:
 
 
 def add_parser(sub: Any, pm: object | None) -> argparse.ArgumentParser:
-    from tallyclerk.cli import db_options
+    from tallyclerk.cli.options import db_options
 
     p: argparse.ArgumentParser = sub.add_parser(
         "health",

@@ -33,7 +33,7 @@ def _positive_int(text: str) -> int:
 
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
     from tallyclerk.api import ON_ERROR
-    from tallyclerk.cli import db_options, plugin_option
+    from tallyclerk.cli.options import db_options, plugin_option
 
     p: argparse.ArgumentParser = sub.add_parser(
         "load",

@@ -13,7 +13,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
-    from tallyclerk.cli import plugin_option
+    from tallyclerk.cli.options import plugin_option
 
     p: argparse.ArgumentParser = sub.add_parser(
         "plugins",
