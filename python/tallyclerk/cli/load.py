@@ -20,7 +20,7 @@ from tallyclerk.inputs import COMPRESSIONS
 
 __all__ = ["LoadRequest", "add_parser", "execute", "exit_status", "read_schema", "run"]
 
-FORMATS = ("csv", "jsonl")
+FORMATS = ("csv", "tsv", "jsonl")
 
 
 def _positive_int(text: str) -> int:
@@ -59,8 +59,9 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    help="load files again even if their content is already loaded "
                    "(replacing the earlier rows)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    p.add_argument("--delimiter", default=None, help="CSV field delimiter (default , or tab)")
-    p.add_argument("--encoding", default=None, help="source encoding (default utf-8)")
+    p.add_argument("--delimiter", default=None,
+                   help="CSV field delimiter (default ,; 'tab' for a tab)")
+    p.add_argument("--encoding", default="utf-8", help="source encoding (default utf-8)")
     p.add_argument("--compression", default=None, choices=COMPRESSIONS,
                    help="input compression (default auto: gzip, bzip2, xz, zstd recognised "
                    "by the content's magic bytes; setting compression)"),
@@ -198,6 +199,10 @@ def execute(
     options.update(settings=settings, schema=schema,
                    max_field_bytes=options.get("max_field_bytes") or settings.max_field_bytes,
                    compression=options.get("compression") or settings.compression)
+    # what the hook reference promises every loader: these keys, with the --help defaults
+    options.setdefault("format", None)
+    options.setdefault("delimiter", None)
+    options["encoding"] = options.get("encoding") or "utf-8"
     if options.get("format"):
         _check_format(pm, str(options["format"]), options)
     config = Config(command=command, options=options, pluginmanager=pm, settings=settings,
@@ -242,7 +247,9 @@ def _check_format(pm: pluggy.PluginManager, fmt: str, options: Mapping[str, Any]
     except (TallyclerkError, OSError, ValueError):
         return
     if source is None:
-        raise ConfigError(f"no loader for --format {fmt!r} (built in: csv, jsonl; or a plugin's)")
+        raise ConfigError(
+            f"no loader for --format {fmt!r} (built in: csv, tsv, jsonl; or a plugin's)"
+        )
     close = getattr(source, "close", None)
     if callable(close):
         close()
