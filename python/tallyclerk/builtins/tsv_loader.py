@@ -105,7 +105,7 @@ class TsvSource:
             return
         readline, limit = self._file.readline, self._max_line + 1
         columns, ncols, encoding = self._columns, len(self._columns), self._encoding
-        empty: tuple[None, ...] = (None,) * ncols
+        empty: tuple[Any, ...] = (None,) * ncols
         rows: list[Any] = []
         numbers: list[int] = []
         lines: list[int] = []
