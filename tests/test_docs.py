@@ -84,6 +84,29 @@ def test_setting_is_documented(name: str) -> None:
     assert f"`{toml_literal(default)}`" in row, f"{name}: default should read {default!r}"
 
 
+def test_exit_codes_agree_between_readme_cli_and_errors() -> None:
+    import tallyclerk.cli
+    import tallyclerk.errors
+
+    def codes(text: str) -> set[str]:
+        return set(re.findall(r"\b(0|1|2|3|70|130|143)\b", text))
+
+    contract = section("The CLI contract")
+    bullet = contract[contract.index("Exit codes"):].split("\n- ", 1)[0]
+    expected = {"0", "1", "2", "3", "70", "130", "143"}
+    assert codes(bullet) == expected
+    assert codes(tallyclerk.errors.__doc__ or "") >= expected
+    assert codes(tallyclerk.cli.__doc__ or "") >= expected
+
+
+def test_every_public_name_of_tallyclerk_testing_is_documented() -> None:
+    import tallyclerk.testing
+
+    reference = section("`tallyclerk.testing` reference")
+    for name in tallyclerk.testing.__all__:
+        assert f"`{name}" in reference, f"tallyclerk.testing.{name} is not documented"
+
+
 def test_configuration_reference_names_only_real_settings() -> None:
     documented = re.findall(r"^\| `([a-z][a-z0-9_]*)` \|", section("Configuration reference"), re.M)
     assert set(documented) == set(SETTINGS)

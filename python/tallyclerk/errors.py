@@ -5,8 +5,11 @@ Every class also derives from the stdlib exception a caller would naturally catc
 classes (it imports them with ``pyo3::import_exception!``); a Rust panic surfaces as
 :class:`InternalError`, never as a crash.
 
-Exit codes used by the CLI: 0 success, 1 a file failed, 2 usage or configuration error,
-3 a sink or audit-store failure that stopped the load, 130 interrupted.
+Exit codes used by the CLI: 0 success (rejected rows alone do not fail a load), 1 a file
+failed (or the batch timed out), 2 usage or configuration error (:class:`ConfigError`, never
+bad data), 3 a sink or audit-store failure that stopped the load after retries, 70 an
+internal error (:class:`InternalError` or any unexpected exception), 130 interrupted by SIGINT,
+143 terminated by SIGTERM.
 """
 
 from __future__ import annotations

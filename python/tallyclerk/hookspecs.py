@@ -10,8 +10,32 @@ or for one run with ``tallyclerk load -p my_module ...``. The built-in loaders, 
 sinks (``tallyclerk.builtins``) are plugins written exactly this way.
 
 Hooks are called in LIFO registration order (plugins loaded later run first); ``tryfirst`` /
-``trylast`` on an implementation adjust that. A plugin implements only the hooks it needs and
-may accept only the arguments it uses.
+``trylast`` on an implementation adjust that. The built-ins are registered first and their
+loaders and sinks are ``trylast``, so an installed or ``-p`` plugin always runs before them
+(see :mod:`tallyclerk.plugins`). A plugin implements only the hooks it needs and may accept
+only the arguments it uses.
+
+What a plugin receives in ``options`` (``tallyclerk_open_source``, ``tallyclerk_open_sink``
+and ``BatchContext.options``), every key always present:
+
+``format`` (``str | None``)
+    ``--format``; None: claim by suffix.
+``delimiter`` (``str | None``)
+    ``--delimiter``; None: the format's own (``,`` for CSV).
+``encoding`` (``str``)
+    ``--encoding``, default ``"utf-8"``.
+``batch_rows`` (``int``, > 0)
+    rows per record batch to produce now: the ``batch_rows`` setting (``--batch-rows``), or
+    when that is 0 (adaptive, the default) the adaptive sizer's current size; the pipeline
+    may assign ``source.batch_rows`` between batches.
+``max_field_bytes`` (``int``)
+    ``--max-field-bytes`` or the setting (default 16 MiB): the largest field or line.
+``schema`` (``TableSchema | None``)
+    ``--schema``, compiled.
+``settings`` (:class:`tallyclerk.settings.Settings`)
+    every setting, resolved (``settings.sensitive_columns``, ``settings.batch_rows``...).
+plugin options
+    under their ``dest`` name; their argparse default when not given.
 """
 
 from __future__ import annotations
@@ -91,8 +115,9 @@ def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> Source | No
     Stops at first non-None result.
 
     :param path: the path as the user gave it.
-    :param options: the parsed command-line options (``format``, ``delimiter``,
-        ``encoding``, ``batch_rows``, ``schema`` (a TableSchema or None), plugin options).
+    :param options: ``format``, ``delimiter``, ``encoding``, ``batch_rows``,
+        ``max_field_bytes``, ``schema``, ``settings`` and plugin options (types and
+        defaults in the module docstring).
     """
 
 
@@ -107,7 +132,9 @@ def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> Sink | None:
     Stops at first non-None result.
 
     :param url: the ``--into`` URL (it may hold a password: never log it unmasked).
-    :param options: the parsed command-line options.
+    :param options: the same mapping as ``tallyclerk_open_source``'s (``format``,
+        ``delimiter``, ``encoding``, ``batch_rows``, ``max_field_bytes``, ``schema``,
+        ``settings``, plugin options; see the module docstring).
     """
 
 

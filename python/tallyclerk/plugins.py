@@ -1,17 +1,19 @@
 """The plugin manager: built-in plugins, entry-point plugins and ``-p`` plugins.
 
-Loading order (as datasette and llm do it):
+Loading order, the same from a wheel and from a source checkout:
 
-1. Entry points of the ``tallyclerk`` group (``pm.load_setuptools_entrypoints``). The built-in
-   plugins are declared there too, by tallyclerk's own ``pyproject.toml``.
-2. :data:`DEFAULT_PLUGINS` that step 1 did not load (a source checkout without an install,
-   or ``TALLYCLERK_LOAD_PLUGINS``) are registered by module path.
+1. :data:`DEFAULT_PLUGINS`, the built-ins, in that order, registered under their module path
+   (which is also their entry-point name in tallyclerk's own ``pyproject.toml``, so step 2
+   does not load them twice).
+2. Entry points of the ``tallyclerk`` group (``pm.load_setuptools_entrypoints``): every
+   installed plugin, or those ``TALLYCLERK_LOAD_PLUGINS`` allows.
 3. ``-p MODULE`` plugins of this run (``-p no:NAME`` blocks a plugin instead).
 
-Hooks run in LIFO registration order, so installed plugins (registered after the built-ins
-when tallyclerk itself is a source checkout, and in entry-point order otherwise) and ``-p``
-plugins run before the built-ins; ``@hookimpl(tryfirst=True)`` / ``trylast=True`` decide
-regardless of order.
+Hooks run in LIFO registration order, so every installed and ``-p`` plugin runs before the
+built-ins. The built-in loaders and sinks are also ``trylast``: a plugin claiming the same
+format or URL scheme wins over them whatever its markers, unless it is ``trylast`` itself.
+Among the built-in sinks the SQLite sink is asked first, then the PostgreSQL sink, then the
+generic SQLAlchemy sink.
 
 A plugin *name*, in ``-p no:NAME`` and in ``TALLYCLERK_LOAD_PLUGINS`` alike, is its
 entry-point name, its distribution's name or its module's name (``-``, ``_`` and ``.`` are
@@ -61,12 +63,16 @@ ENTRY_POINT_GROUP = "tallyclerk"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "tallyclerk.builtins.csv_loader",
     "tallyclerk.builtins.jsonl_loader",
+    "tallyclerk.builtins.tsv_loader",
     "tallyclerk.builtins.tableschema_validator",
+    # trylast, so asked in registration order (pluggy calls trylast ones first-in first-out):
+    # SQLite, PostgreSQL, then the generic SQLAlchemy sink
     "tallyclerk.builtins.sqlite_sink",
     "tallyclerk.builtins.postgres_sink",
     "tallyclerk.builtins.sqlalchemy_sink",
     "tallyclerk.metrics",
 )
+"""The built-in plugins, registered first (so every other plugin runs before them)."""
 
 PluginInfo = dict[str, Any]
 
@@ -185,19 +191,19 @@ def get_plugin_manager(
             for blocked in eps | mods:
                 pm.set_blocked(blocked)
 
-    allow = env.get("TALLYCLERK_LOAD_PLUGINS")
-    if allow is None:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    else:
-        for name in _allowed_entry_points([a.strip() for a in allow.split(",") if a.strip()]):
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
-
     for module_path in DEFAULT_PLUGINS:
         if pm.is_blocked(module_path) or pm.has_plugin(module_path):
             continue
         module = importlib.import_module(module_path)
         if not pm.is_registered(module):
             pm.register(module, name=module_path)
+
+    allow = env.get("TALLYCLERK_LOAD_PLUGINS")
+    if allow is None:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    else:
+        for name in _allowed_entry_points([a.strip() for a in allow.split(",") if a.strip()]):
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
 
     for module_path in extra:
         if pm.has_plugin(module_path) or pm.is_blocked(module_path):

@@ -170,7 +170,9 @@ def check_format(pm: pluggy.PluginManager, fmt: str, options: Mapping[str, Any])
     except (TallyclerkError, OSError, ValueError):
         return
     if source is None:
-        raise ConfigError(f"no loader for --format {fmt!r} (built in: csv, jsonl; or a plugin's)")
+        raise ConfigError(
+            f"no loader for --format {fmt!r} (built in: csv, tsv, jsonl; or a plugin's)"
+        )
     close = getattr(source, "close", None)
     if callable(close):
         close()
@@ -185,6 +187,10 @@ def session_options(req: LoadRequest, **extra: Any) -> dict[str, Any]:
                    max_field_bytes=options.get("max_field_bytes")
                    or req.settings.max_field_bytes,
                    compression=options.get("compression") or req.settings.compression, **extra)
+    # what the hook reference promises every loader: these keys, with the --help defaults
+    options.setdefault("format", None)
+    options.setdefault("delimiter", None)
+    options["encoding"] = options.get("encoding") or "utf-8"
     return options
 
 

@@ -199,14 +199,54 @@ def test_trace_plugins_logs_hook_calls(tmp_path: Path) -> None:
 
 
 def test_builtins_are_declared_as_entry_points() -> None:
-    """The built-ins register exactly like third-party plugins (pyproject's entry points)."""
-    from importlib import metadata
+    """pyproject.toml declares every built-in as an entry point named by its module path (so
+    an installed tallyclerk lists them), and the plugin manager registers them first."""
+    import sys
 
     from tallyclerk.plugins import DEFAULT_PLUGINS, get_plugin_manager
+    from tests.clirun import ROOT
 
-    declared = {ep.name: ep.value for ep in metadata.entry_points(group="tallyclerk")
-                if ep.value.startswith("tallyclerk.")}
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = project["project"]["entry-points"]["tallyclerk"]
     assert declared == {m: m for m in DEFAULT_PLUGINS}
     pm = get_plugin_manager()
-    from_entry_points = {pm.get_name(p) for p, _dist in pm.list_plugin_distinfo()}
-    assert set(DEFAULT_PLUGINS) <= from_entry_points
+    names = [pm.get_name(p) for p in pm.get_plugins()]
+    assert set(DEFAULT_PLUGINS) <= set(names)
+
+
+SINK_OVERRIDE = '''
+from tallyclerk.builtins.sqlite_sink import tallyclerk_open_sink as builtin
+from tallyclerk.hookspecs import hookimpl
+
+@hookimpl
+def tallyclerk_open_sink(url, options):
+    if url.startswith("sqlite:"):
+        print("override-sink", flush=True)
+        return builtin(url=url, options=options)
+    return None
+'''
+
+
+@pytest.mark.parametrize("how", ["installed", "-p"])
+def test_a_third_party_sink_wins_over_the_builtin_one(
+    tmp_path: Path, site: Path, how: str
+) -> None:
+    """Built-in sinks are trylast and registered first: an unmarked plugin sink claiming the
+    same scheme is asked first, installed (entry point) or given with -p."""
+    (site / "override_sink.py").write_text(SINK_OVERRIDE, encoding="utf-8")
+    if how == "installed":
+        (site / "tc_fake_plugin-1.2.3.dist-info" / "entry_points.txt").write_text(
+            "[tallyclerk]\nfake = tc_fake_plugin\noverride = override_sink\n", "utf-8")
+        extra: tuple[str, ...] = ()
+    else:
+        extra = ("-p", "override_sink")
+    (tmp_path / "a.csv").write_text("id,name\n1,x\n", encoding="utf-8")
+    r = tallyclerk("load", "a.csv", "--table", "t", *extra, cwd=tmp_path,
+                   env=env_with(site, TALLYCLERK_LOAD_PLUGINS="override,tc_fake_plugin"
+                                if how == "installed" else ""))
+    assert r.code == 0, r.err
+    assert "override-sink" in r.out

@@ -17,6 +17,7 @@ from tallyclerk.builtins import (
     sqlalchemy_sink,
     sqlite_sink,
     tableschema_validator,
+    tsv_loader,
 )
 from tallyclerk.testing import LoaderConformance, SinkConformance, ValidatorConformance
 
@@ -24,8 +25,7 @@ from tallyclerk.testing import LoaderConformance, SinkConformance, ValidatorConf
 class TestCsvLoader(LoaderConformance):
     plugin = csv_loader
     format = "csv"
-    other_formats = ("tsv",)
-    suffixes = (".csv", ".tsv")
+    suffixes = (".csv",)
     expected_rows: ClassVar[list[dict[str, Any]]] = [
         {"id": "1", "name": "plain", "note": ""},
         {"id": "2", "name": "with, comma", "note": 'a "quoted"\nnewline'},
@@ -45,6 +45,34 @@ class TestCsvLoader(LoaderConformance):
     def make_bad_file(self, directory: Path) -> Path:
         path = directory / "broken.csv"
         path.write_text('id,name,note\n1,a,b\n2,"never closed,c\n3,d,e\n', encoding="utf-8")
+        return path
+
+
+class TestCsvLoaderWithSchema(TestCsvLoader):
+    """With a schema, ``expected_rows`` are the typed values."""
+
+    schema: ClassVar[dict[str, Any]] = {"fields": [
+        {"name": "id", "type": "integer"}, {"name": "name"}, {"name": "note"}]}
+    expected_rows: ClassVar[list[dict[str, Any]]] = [
+        {**row, "id": int(row["id"]), "note": row["note"] or None}
+        for row in TestCsvLoader.expected_rows
+    ]
+
+
+class TestTsvLoader(LoaderConformance):
+    plugin = tsv_loader
+    format = "tsv"
+    suffixes = (".tsv", ".tab")
+    expected_rows: ClassVar[list[dict[str, Any]]] = [
+        {"id": "1", "name": '"quoted"', "note": ""},
+        {"id": "2", "name": "tab\there", "note": "line\nbreak \\ \\q"},
+        {"id": "3", "name": "ünï", "note": "x"},
+    ]
+
+    def make_sample(self, directory: Path) -> Path:
+        path = directory / "sample.tsv"
+        path.write_text('id\tname\tnote\n1\t"quoted"\t\n2\ttab\\there\tline\\nbreak \\\\ \\q\n'
+                        "3\tünï\tx\n", encoding="utf-8")
         return path
 
 

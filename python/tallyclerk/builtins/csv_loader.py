@@ -1,9 +1,10 @@
 """CSV loader over the Rust reader (:class:`tallyclerk.CsvReader`).
 
 Claims a file when ``--format csv`` is given, or without ``--format`` when its name ends in
-``.csv`` or ``.tsv`` (tab-delimited unless ``--delimiter`` says otherwise), also followed by a
-compression suffix (``orders.csv.gz``: gzip, bzip2, xz and zstd are decompressed in Rust,
-detected from the content, or forced with ``--compression``). A header row names
+``.csv`` (``--delimiter`` chooses another separator, ``--delimiter tab`` a tab; ``.tsv`` files,
+which have no quoting, are the TSV loader's: :mod:`tallyclerk.builtins.tsv_loader`), also
+followed by a compression suffix (``orders.csv.gz``: gzip, bzip2, xz and zstd are decompressed
+in Rust, detected from the content, or forced with ``--compression``). A header row names
 the columns; RFC 4180 quoting with embedded newlines, a UTF-8 BOM and CRLF/LF/CR line ends are
 handled in Rust, and every record keeps its record number and physical line. Options:
 ``delimiter``, ``encoding``, ``max_field_bytes``, ``batch_rows``, ``compression``.
@@ -19,7 +20,7 @@ from tallyclerk.errors import ConfigError
 from tallyclerk.hookspecs import hookimpl
 from tallyclerk.inputs import check_compression, strip_compression_suffix
 
-SUFFIXES = (".csv", ".tsv")
+SUFFIXES = (".csv",)
 DEFAULT_BATCH_ROWS = 10_000
 DEFAULT_MAX_FIELD_BYTES = 16 * 1024 * 1024
 
@@ -58,20 +59,16 @@ class CsvSource:
 def _claims(path: str, options: Mapping[str, Any]) -> bool:
     fmt = options.get("format")
     if fmt:
-        return str(fmt).lower() in ("csv", "tsv")
+        return str(fmt).lower() == "csv"
     return strip_compression_suffix(path).lower().endswith(SUFFIXES)
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> CsvSource | None:
     """Open a CSV file (by ``--format csv`` or its suffix)."""
     if not _claims(path, options):
         return None
-    delimiter = options.get("delimiter")
-    if delimiter is None:
-        name = strip_compression_suffix(path).lower()
-        tab = name.endswith(".tsv") or str(options.get("format") or "").lower() == "tsv"
-        delimiter = "\t" if tab else ","
+    delimiter = options.get("delimiter") or ","
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
     if len(delimiter) != 1:

@@ -288,7 +288,7 @@ def _claims(path: str, options: Mapping[str, Any]) -> bool:
     return strip_compression_suffix(path).lower().endswith(SUFFIXES)
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> JsonlSource | None:
     """Open a JSON Lines file (by ``--format jsonl`` or its suffix)."""
     if not _claims(path, options):

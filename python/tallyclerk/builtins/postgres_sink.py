@@ -356,7 +356,7 @@ class PostgresSink:
         self.discard()
 
 
-@hookimpl(tryfirst=True)
+@hookimpl(trylast=True)
 def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> PostgresSink | None:
     """Open ``postgresql://`` (and ``postgresql+psycopg://``, ``postgres://``) URLs with COPY."""
     if not claims_url(url):

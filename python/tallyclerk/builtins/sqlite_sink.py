@@ -137,7 +137,7 @@ class SqliteSink:
         self._writer.close()
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> SqliteSink | None:
     """Open ``sqlite:///PATH`` with the Rust writer."""
     path = sqlite_path(url)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parser", "execute", "exit_status", "request_from_args", "run"]
 
-FORMATS = ("csv", "jsonl")
+FORMATS = ("csv", "tsv", "jsonl")
 
 
 def _positive_int(text: str) -> int:
@@ -57,8 +57,9 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    help="load files again even if their content is already loaded "
                    "(replacing the earlier rows)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    p.add_argument("--delimiter", default=None, help="CSV field delimiter (default , or tab)")
-    p.add_argument("--encoding", default=None, help="source encoding (default utf-8)")
+    p.add_argument("--delimiter", default=None,
+                   help="CSV field delimiter (default ,; 'tab' for a tab)")
+    p.add_argument("--encoding", default="utf-8", help="source encoding (default utf-8)")
     p.add_argument("--compression", default=None, choices=COMPRESSIONS,
                    help="input compression (default auto: gzip, bzip2, xz, zstd recognised "
                    "by the content's magic bytes; setting compression)"),
