@@ -1,5 +1,5 @@
 """``python -m tallyclerk.cli``: the same as the ``tallyclerk`` console script."""
 
-from tallyclerk.cli import main
+from tallyclerk.cli import console_main
 
-raise SystemExit(main())
+console_main()
