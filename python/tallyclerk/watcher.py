@@ -136,7 +136,8 @@ class _FileObserver:
         self.classes[path] = getattr(result, "error_class", None)
         self.logged.add(path)
         self.watcher.log_file(path, status, result.rows_read, result.rows_written,
-                              result.rows_rejected, result.error)
+                              result.rows_rejected, result.error,
+                              getattr(result, "rows_rolled_back", 0))
 
     @hookimpl
     def tallyclerk_file_skipped(self, path: str, skip: Any) -> None:
@@ -302,12 +303,14 @@ class Watcher:
         return self._account(ready, report, observer)
 
     def log_file(self, path: str, status: str, rows_read: int | None, rows_written: int | None,
-                 rows_rejected: int | None, error: str | None) -> None:
+                 rows_rejected: int | None, error: str | None,
+                 rows_rolled_back: int | None = 0) -> None:
         """The one JSON line of a file's outcome (logger ``tallyclerk.watch``)."""
         from tallyclerk.logs import current_context
 
         line = {"path": path, "status": status, "table": self.table, "rows_read": rows_read,
-                "rows_written": rows_written, "rows_rejected": rows_rejected, "error": error,
+                "rows_written": rows_written, "rows_rejected": rows_rejected,
+                "rows_rolled_back": rows_rolled_back, "error": error,
                 "batch_id": current_context().get("batch_id")}
         s = self.summary
         if status == "loaded":
@@ -345,7 +348,7 @@ class Watcher:
                     retry = True
             if f["path"] not in observer.logged:  # failed before its claim, or not attempted
                 self.log_file(f["path"], str(status), f.get("rows_read"), f.get("rows_written"),
-                              f.get("rows_rejected"), error)
+                              f.get("rows_rejected"), error, f.get("rows_rolled_back"))
         return retry
 
 

@@ -76,7 +76,8 @@ def test_files_dropped_while_running_sigkill_restart_every_row_once(tmp_path: Pa
     done = [x["file"] for x in lines if "file" in x and x["file"]["status"] == "loaded"]
     assert sorted(f["path"].rsplit("/", 1)[1] for f in done) == [
         "f0.csv", "f1.csv", "f2.csv", "f3.csv", "f4.csv", "f5.csv", "f6.csv.gz", "f7.csv"]
-    assert all(f["rows_read"] == f["rows_written"] + f["rows_rejected"] for f in done)
+    assert all(f["rows_read"] == f["rows_written"] + f["rows_rejected"] + f["rows_rolled_back"]
+               for f in done)
 
 
 def test_a_file_still_being_written_waits_for_the_settle_time(tmp_path: Path) -> None:
