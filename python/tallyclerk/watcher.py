@@ -48,6 +48,7 @@ from tallyclerk.hookspecs import hookimpl
 from tallyclerk.listing import Entry, Listing, open_listing
 from tallyclerk.pipeline import StopToken
 from tallyclerk.retry import Backoff, CircuitBreaker
+from tallyclerk.settings import Settings
 
 __all__ = ["HealthServer", "Readiness", "WatchSummary", "Watcher", "watch"]
 
@@ -241,11 +242,9 @@ class Watcher:
     def _open_session(self) -> tuple[Any, Any]:
         if self._session is None:
             from tallyclerk.audit import AuditService
-            from tallyclerk.dburl import mask_url
+            from tallyclerk.session import open_sink
 
-            sink = self.pm.hook.tallyclerk_open_sink(url=self.into, options=self.options)
-            if sink is None:
-                raise ConfigError(f"no sink plugin accepts --into {mask_url(self.into)!r}")
+            sink = open_sink(self.pm, self.into, self.options)
             try:
                 audit = AuditService(self.audit_url, settings=self.settings)
             except BaseException:
@@ -421,7 +420,7 @@ def watch(
     marker: str | None = None,
     plugins: Sequence[str] = (),
     options: Mapping[str, Any] | None = None,
-    settings: Mapping[str, Any] | None = None,
+    settings: Settings | Mapping[str, Any] | None = None,
     stop: StopToken | None = None,
     max_cycles: int | None = None,
     health_port: int | None = None,
@@ -454,31 +453,33 @@ def watch(
     Raises:
         ConfigError: a bad option, table name, schema or source.
     """
-    from tallyclerk.dburl import parse_url
+    from tallyclerk.api import make_request, plugin_manager
     from tallyclerk.inputs import check_compression
-    from tallyclerk.names import check_table_name
-    from tallyclerk.plugins import get_plugin_manager
-    from tallyclerk.settings import load_settings
+    from tallyclerk.session import check_format, session_options
 
-    check_table_name(table)
     srcs = [sources] if isinstance(sources, str) else list(sources)
-    conf = load_settings(overrides=dict(settings or {}))
-    if isinstance(schema, str):
-        from tallyclerk.cli.load import read_schema
-
-        schema = read_schema(schema)
-    parse_url(audit or into)
-    pm = pm or get_plugin_manager(list(plugins))
+    if pm is None:
+        pm, names = plugin_manager(list(plugins))
+    else:
+        names = [p for p in plugins if isinstance(p, str)]
     opts: dict[str, Any] = dict(options or {})
-    opts.update({k: v for k, v in {"format": format, "delimiter": delimiter,
-                                   "encoding": encoding}.items() if v is not None})
-    opts.update(settings=conf, schema=schema,
-                max_field_bytes=opts.get("max_field_bytes") or conf.max_field_bytes,
-                compression=check_compression(compression or conf.compression))
-    watcher = Watcher(srcs, table, pm=pm, settings=conf, into=into, audit=audit, schema=schema,
-                      options=opts, on_error=on_error, max_rejects=max_rejects,
-                      interval_s=interval, readiness=Readiness(settle, marker), stop=stop,
-                      max_cycles=max_cycles)
+    opts.update({k: v for k, v in {"delimiter": delimiter, "encoding": encoding}.items()
+                 if v is not None})
+    # the load's own argument checks and options (the sources stand in for its paths)
+    req = make_request(srcs, table=table, into=into, audit=audit, schema=schema, format=format,
+                       on_error=on_error, max_rejects=max_rejects, settings=settings,
+                       options=opts, plugins=names,
+                       compression=None if compression is None
+                       else check_compression(compression))
+    opts = session_options(req)
+    opts["compression"] = check_compression(opts.get("compression"))
+    if req.format:
+        check_format(pm, req.format, opts)
+    conf = req.settings
+    watcher = Watcher(srcs, table, pm=pm, settings=conf, into=into, audit=audit,
+                      schema=req.schema, options=opts, on_error=on_error,
+                      max_rejects=req.max_rejects, interval_s=interval,
+                      readiness=Readiness(settle, marker), stop=stop, max_cycles=max_cycles)
     from tallyclerk.protocols import Config
 
     config = Config(command="watch", options=opts, pluginmanager=pm, settings=conf,

@@ -110,8 +110,8 @@ _OWN = frozenset(
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from tallyclerk.cli.load import handle_signals
     from tallyclerk.pipeline import StopToken
+    from tallyclerk.session import stop_on_signals
     from tallyclerk.watcher import watch
 
     # one JSON line per file is the point of a watcher's log: at INFO unless told otherwise
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                                    "max_field_bytes": args.max_field_bytes}.items()
                  if v is not None}
     stop = StopToken()
-    with handle_signals(stop):
+    with stop_on_signals(stop):
         summary = watch(
             args.sources, args.table, into=args.into, audit=args.audit, schema=args.schema,
             format=args.format, compression=args.compression, delimiter=args.delimiter,
