@@ -48,9 +48,9 @@ def _count(text: str) -> int:
 
 
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
-    from tallyclerk.cli import db_options, plugin_option
+    from tallyclerk.api import ON_ERROR
     from tallyclerk.cli.load import FORMATS, _positive_int
-    from tallyclerk.pipeline import ON_ERROR
+    from tallyclerk.cli.options import db_options, plugin_option
 
     p: argparse.ArgumentParser = sub.add_parser(
         "watch",
