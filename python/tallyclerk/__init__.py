@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from tallyclerk.pipeline import StopToken
     from tallyclerk.report import FileReport, LoadProgress, LoadReport
     from tallyclerk.settings import Settings
+    from tallyclerk.watcher import watch
 
 __version__ = "0.2.0"
 
@@ -80,6 +81,7 @@ _API_NAMES = {
     "load": "tallyclerk.api",
     "open_input": "tallyclerk.inputs",
     "validate": "tallyclerk.dryrun",
+    "watch": "tallyclerk.watcher",
 }
 
 
@@ -125,4 +127,5 @@ __all__ = [
     "load",
     "open_input",
     "validate",
+    "watch",
 ]

@@ -170,6 +170,9 @@ def run(
         from tallyclerk.workers import run_parallel
 
         return run_parallel(req, pm, stop=stop, progress=progress)
+    from tallyclerk.fingerprints import prefetch
+
+    prefetch(req.paths)  # hashing runs beside the audit store's and the sink's set-up
     with LoadSession(req, pm, stop=stop, progress=progress, command=command,
                      namespace=namespace) as session:
         report = session.run(req.paths)

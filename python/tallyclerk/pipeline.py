@@ -255,6 +255,9 @@ class Pipeline:
         # masked in every reject's raw text and reason, by the Rust batch that makes them
         self._sensitive = sensitive_columns(schema, self.settings)
         self._files_total = len(paths)
+        from tallyclerk.fingerprints import prefetch
+
+        prefetch(paths)  # the claims' fingerprints, on a spare core while the batch starts
 
         audit_options = {
             k: v

@@ -49,7 +49,6 @@ from tallyclerk._core import (
     BatchTimeout,
     MetricsSnapshot,
     Watchdog,
-    file_fingerprint,
 )
 from tallyclerk.audit import claims, reports, sqlgen
 from tallyclerk.audit.claims import Claims, pid_alive
@@ -72,6 +71,7 @@ from tallyclerk.errors import (
     SourceError,
     TransientRepositoryError,
 )
+from tallyclerk.fingerprints import fingerprint as prefetched_fingerprint
 from tallyclerk.settings import Settings, load_settings
 
 __all__ = ["AuditService"]
@@ -497,7 +497,7 @@ class AuditService:
         sqlgen.check_identifier(table)
         try:
             st = os.stat(path)
-            fingerprint = file_fingerprint(path)
+            fingerprint = prefetched_fingerprint(path)
         except OSError as exc:
             raise SourceError(f"{path}: {exc.strerror or exc}", path=path) from None
         acc.touch()

@@ -1,6 +1,6 @@
 """The ``tallyclerk`` command line (console script ``tallyclerk = tallyclerk.cli:console_main``).
 
-Sub-commands: ``load``, ``status``, ``rejects``, ``plugins``, ``demo``, ``health``.
+Sub-commands: ``load``, ``watch``, ``status``, ``rejects``, ``plugins``, ``demo``, ``health``.
 
 Logging (stderr): ``--log-format text|json`` and ``--log-level LEVEL``, before or after the
 sub-command, else ``TALLYCLERK_LOG_FORMAT`` / ``TALLYCLERK_LOG_LEVEL``; default text at
@@ -117,7 +117,16 @@ def prescan_plugins(argv: Sequence[str]) -> list[str]:
 
 def build_parser(pm: object | None = None) -> Parser:
     """The full parser; ``pm`` (a plugin manager) lets plugins add ``load`` options."""
-    from tallyclerk.cli import demo, health, load, plugins_cmd, rejects, status, validate
+    from tallyclerk.cli import (
+        demo,
+        health,
+        load,
+        plugins_cmd,
+        rejects,
+        status,
+        validate,
+        watch,
+    )
 
     parser = Parser(
         prog="tallyclerk",
@@ -130,7 +139,7 @@ def build_parser(pm: object | None = None) -> Parser:
     _common(parser, prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (load, validate, status, rejects, plugins_cmd, demo, health):
+    for module in (load, validate, watch, status, rejects, plugins_cmd, demo, health):
         cmd = module.add_parser(sub, pm)
         _common(cmd)
     return parser

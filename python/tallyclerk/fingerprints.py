@@ -1,0 +1,89 @@
+"""Content fingerprints taken ahead of the claim, on a spare core.
+
+The fingerprint of a compressed file is its decompressed text's (see README "Compressed
+files"): a full decompression pass before the claim. :func:`prefetch` starts computing the
+fingerprints of a load's paths on one background thread (the Rust hash runs detached from the
+interpreter, so it overlaps with start-up imports and the audit store's set-up, or with the
+previous file's load); :func:`fingerprint` returns a prefetched value only if the file is
+unchanged since (same device, inode, size, modification and change time, before and after the
+hash), else computes it now. Errors are never cached: the caller's own computation raises them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+
+__all__ = ["fingerprint", "prefetch"]
+
+_Stamp = tuple[int, int, int, int, int]
+_lock = threading.Lock()
+_done: dict[str, tuple[_Stamp, str]] = {}
+_pending: dict[str, threading.Event] = {}
+_MAX = 10_000  # cached results kept (a watcher runs for months)
+
+
+def _stamp(path: str) -> _Stamp | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _compute(path: str) -> None:
+    from tallyclerk._core import file_fingerprint
+
+    try:
+        before = _stamp(path)
+        value = file_fingerprint(path) if before is not None else None
+        if value is not None and _stamp(path) == before:
+            with _lock:
+                if len(_done) >= _MAX:
+                    _done.pop(next(iter(_done)))
+                _done[path] = (before, value)  # type: ignore[assignment]
+    except Exception:  # noqa: BLE001, S110 - fingerprint() computes it again and raises
+        pass
+    finally:
+        with _lock:
+            event = _pending.pop(path, None)
+        if event is not None:
+            event.set()
+
+
+def prefetch(paths: Sequence[str]) -> None:
+    """Start fingerprinting ``paths`` (local files) in order on a daemon thread."""
+    todo: list[str] = []
+    with _lock:
+        for p in paths:
+            if "://" not in p and p not in _pending:
+                _pending[p] = threading.Event()
+                todo.append(p)
+    if not todo:
+        return
+
+    def work() -> None:
+        for p in todo:
+            _compute(p)
+
+    threading.Thread(target=work, name="tallyclerk-fingerprint", daemon=True).start()
+
+
+def fingerprint(path: str) -> str:
+    """The content fingerprint of ``path``: prefetched if still valid, else computed now.
+
+    Raises:
+        SourceError: as :func:`tallyclerk.file_fingerprint`.
+    """
+    from tallyclerk._core import file_fingerprint
+
+    with _lock:
+        event = _pending.get(path)
+    if event is not None:
+        event.wait()
+    with _lock:
+        found = _done.pop(path, None)
+    if found is not None and _stamp(path) == found[0]:
+        return found[1]
+    return file_fingerprint(path)
