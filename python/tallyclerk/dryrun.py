@@ -182,7 +182,7 @@ def _check_file(
             ctx = BatchContext(batch_id=DRY_RUN_BATCH, file_id=0, path=path, table=table or "",
                                schema=schema, options=opts)
             for batch in source:
-                pm.hook.tallyclerk_validate_batch(batch=batch, schema=schema, context=ctx)
+                pm.hook.tallyclerk_validate_batch(batch=batch, context=ctx)
                 pm.hook.tallyclerk_transform_batch(batch=batch, context=ctx)
                 entry["rows_read"] += batch.num_rows
                 if batch.num_rejected:

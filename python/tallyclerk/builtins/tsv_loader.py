@@ -2,8 +2,8 @@
 
 Claims a file when ``--format tsv`` is given, or without ``--format`` when its name ends in
 ``.tsv`` or ``.tab``, also followed by a compression suffix (``a.tsv.gz``; the bytes come from
-:func:`tallyclerk.open_input`, ``compression`` option). The rules (IANA ``text/tab-separated-values`` plus the common backslash
-escapes of "linear TSV"):
+:func:`tallyclerk.open_input`, ``compression`` option). The rules (IANA
+``text/tab-separated-values`` plus the common backslash escapes of "linear TSV"):
 
 - one record per line (LF or CRLF); the first line is the header naming the columns; a UTF-8
   byte order mark is skipped; an empty line is not a record;
@@ -182,6 +182,12 @@ def _claims(path: str, options: Mapping[str, Any]) -> bool:
     if fmt:
         return str(fmt).lower() in FORMATS
     return strip_compression_suffix(path).lower().endswith(SUFFIXES)
+
+
+@hookimpl
+def tallyclerk_formats() -> dict[str, tuple[str, ...]]:
+    """The formats this loader reads, with their suffixes."""
+    return {"tsv": SUFFIXES}
 
 
 @hookimpl(trylast=True)
