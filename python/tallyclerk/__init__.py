@@ -38,10 +38,10 @@ if TYPE_CHECKING:
         WriteBehindQueue,
         file_fingerprint,
     )
-    from tallyclerk.dryrun import ValidateReport, validate
-    from tallyclerk.inputs import open_input
     from tallyclerk.api import load
     from tallyclerk.auditlog import AuditLog
+    from tallyclerk.dryrun import ValidateReport, validate
+    from tallyclerk.inputs import open_input
     from tallyclerk.pipeline import StopToken
     from tallyclerk.report import FileReport, LoadProgress, LoadReport
     from tallyclerk.settings import Settings

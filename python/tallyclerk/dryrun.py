@@ -113,10 +113,10 @@ def validate(
     Raises:
         ConfigError: a bad table name, schema, format or limit (nothing was read).
     """
-    from tallyclerk.session import check_format as _check_format
-    from tallyclerk.session import read_schema
     from tallyclerk.names import check_table_name
     from tallyclerk.protocols import Config
+    from tallyclerk.session import check_format as _check_format
+    from tallyclerk.session import read_schema
     from tallyclerk.settings import load_settings
 
     if limit is not None and limit < 0:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tallyclerk.errors import ConfigError, SchemaError, TallyclerkError
+from tallyclerk.errors import ConfigError, SchemaError
 
 if TYPE_CHECKING:
     import argparse

@@ -13,8 +13,8 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
-    from tallyclerk.cli.options import db_options, plugin_option
     from tallyclerk.cli.load import _positive_int
+    from tallyclerk.cli.options import db_options, plugin_option
 
     p: argparse.ArgumentParser = sub.add_parser(
         "validate",
