@@ -40,7 +40,7 @@ def test_validate_vs_load_read_side() -> None:
         rejects = []
         try:
             for batch in source:
-                pm.hook.tallyclerk_validate_batch(batch=batch, schema=schema, context=ctx)
+                pm.hook.tallyclerk_validate_batch(batch=batch, context=ctx)
                 pm.hook.tallyclerk_transform_batch(batch=batch, context=ctx)
                 if batch.num_rejected:
                     rejects.extend(batch.rejects())

@@ -162,7 +162,7 @@ def _check_file(
     opts: dict[str, Any],
     report: ValidateReport,
 ) -> dict[str, Any]:
-    from tallyclerk.pipeline import _message, _unreadable
+    from tallyclerk.pipeline import _message, _unreadable, sensitive_columns
     from tallyclerk.protocols import BatchContext
 
     entry: dict[str, Any] = {"path": path, "status": "valid", "rows_read": 0, "rows_valid": 0,
@@ -181,8 +181,11 @@ def _check_file(
         try:
             ctx = BatchContext(batch_id=DRY_RUN_BATCH, file_id=0, path=path, table=table or "",
                                schema=schema, options=opts)
+            sensitive = sensitive_columns(schema, opts.get("settings"))
             for batch in source:
-                pm.hook.tallyclerk_validate_batch(batch=batch, schema=schema, context=ctx)
+                if sensitive:  # masked in the reasons shown, as in a real load
+                    batch.set_sensitive(sensitive)
+                pm.hook.tallyclerk_validate_batch(batch=batch, context=ctx)
                 pm.hook.tallyclerk_transform_batch(batch=batch, context=ctx)
                 entry["rows_read"] += batch.num_rows
                 if batch.num_rejected:

@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from tallyclerk._core import RecordBatch, TableSchema
-    from tallyclerk.audit import FileClaim, FileResult, FileSkip, RejectRow
+    from tallyclerk._core import RecordBatch
+    from tallyclerk.audit import FileResult, FileSkip, RejectRow
     from tallyclerk.protocols import BatchContext, Config, Sink, Source
 
 __all__ = ["hookimpl", "hookspec"]
@@ -98,8 +98,19 @@ def tallyclerk_unconfigure(config: Config) -> None:
 
 
 # -------------------------------------------------------------------------------------------
-# Source and sink hooks: who reads a file, who writes the rows
+# Source and sink hooks: which formats exist, who reads a file, who writes the rows
 # -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def tallyclerk_formats() -> Mapping[str, Sequence[str]] | None:
+    """Declare the file formats a loader reads: ``{format name: file-name suffixes}``.
+
+    Every loader implements it (``{"parquet": (".parquet", ".pq")}``); the results of all
+    plugins are merged. ``tallyclerk load --format NAME`` is refused (exit 2) before anything
+    starts when no plugin declares NAME, and ``tallyclerk plugins`` lists the formats. The
+    loader's ``tallyclerk_open_source`` must claim exactly what it declares.
+    """
 
 
 @hookspec(firstresult=True)
@@ -144,19 +155,19 @@ def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> Sink | None:
 
 
 @hookspec
-def tallyclerk_validate_batch(
-    batch: RecordBatch, schema: TableSchema | None, context: BatchContext
-) -> None:
+def tallyclerk_validate_batch(batch: RecordBatch, context: BatchContext) -> None:
     """Check a record batch; mark each failing row with
     ``batch.reject(index, column, rule, reason)``.
 
-    Every validator runs (there is no first result). The built-in Table Schema validator is
+    Every validator runs (there is no first result), on every load of every table: return at
+    once when the columns you check are absent. The built-in Table Schema validator is
     ``tryfirst``: it coerces the columns to the schema's types in place, so validators that
-    run after it see typed values. A row's first verdict wins.
+    run after it see typed values. A row's first verdict wins. Values of sensitive columns
+    (``batch.sensitive``) are masked in ``reason`` for you; leave derived forms of them out.
 
     :param batch: the record batch (rows read from one file).
-    :param schema: the Table Schema in effect, or None when loading without one.
-    :param context: batch id, file id, path, table and options.
+    :param context: the file's context: batch id, file id, path, table, ``schema`` (the
+        Table Schema in effect, or None), options and attempt.
     """
 
 
@@ -197,51 +208,59 @@ def tallyclerk_batch_finish(batch_id: str, report: Mapping[str, Any]) -> None:
 
 
 @hookspec
-def tallyclerk_file_start(claim: FileClaim) -> None:
+def tallyclerk_file_start(context: BatchContext) -> None:
     """Loading a file starts (it was claimed; its transaction is about to open).
 
-    Called again for each retry of the same file (``claim.attempt`` stays the claim's).
+    Called again for each retry of the same file, with a new context (``context.attempt``
+    counts). Every hook about this attempt (``validate_batch``, ``transform_batch``,
+    ``rows_rejected``, ``rows_written``, ``file_finish``) receives that same object.
 
-    :param claim: the file's claim: file id, path, table, fingerprint.
+    :param context: the file's context: batch id, file id, path, table, schema, options,
+        attempt.
     """
 
 
 @hookspec
-def tallyclerk_file_finish(path: str, status: str, result: FileResult) -> None:
+def tallyclerk_file_finish(context: BatchContext, status: str, result: FileResult) -> None:
     """A file ended: ``status`` is ``"loaded"`` (committed) or ``"failed"`` (rolled back).
 
-    :param path: the path as given.
+    :param context: the file's context (the one ``tallyclerk_file_start`` received).
     :param status: ``"loaded"`` or ``"failed"``.
     :param result: rows read, written and rejected, bytes read, the error if any.
     """
 
 
 @hookspec
-def tallyclerk_file_skipped(path: str, skip: FileSkip) -> None:
+def tallyclerk_file_skipped(context: BatchContext, skip: FileSkip) -> None:
     """A file was not loaded because the same content is already loaded into the table
     (or is being loaded by another live process).
 
-    :param path: the path as given.
+    :param context: the file's context (``file_id`` is this batch's ``skipped`` manifest
+        row, ``attempt`` is 0: nothing was attempted).
     :param skip: the earlier batch and the reason.
     """
 
 
 @hookspec
-def tallyclerk_timeout(batch_id: str, kind: str) -> None:
-    """The batch passed its operation or idle timeout and was cancelled; the current file is
-    rolled back and the batch ends ``timed_out``.
+def tallyclerk_timeout(batch_id: str, kind: str, context: BatchContext | None) -> None:
+    """The batch passed its operation or idle timeout and was cancelled; the batch ends
+    ``timed_out``. Called once per batch, wherever the timeout ended the work: in the middle
+    of a file (which is rolled back) or between files (the rest are not attempted).
 
     :param batch_id: the batch's id.
     :param kind: ``"operation"`` or ``"idle"``.
+    :param context: the context of the file being loaded when it happened, or None when the
+        timeout ended the batch between files.
     """
 
 
 @hookspec
-def tallyclerk_rows_rejected(file: str, rejects: Sequence[RejectRow]) -> None:
+def tallyclerk_rows_rejected(context: BatchContext, rejects: Sequence[RejectRow]) -> None:
     """Rows of a file were quarantined; called once per record batch that had rejects.
 
-    :param file: the path as given.
-    :param rejects: the rejected rows with record number, line, column, rule and reason.
+    :param context: the file's context (``context.path`` is the path as given).
+    :param rejects: the rejected rows with record number, line, column, rule, reason, raw
+        text and ``masked``.
     """
 
 

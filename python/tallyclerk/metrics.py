@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
-    from tallyclerk.audit import FileClaim, FileResult, FileSkip, RejectRow
+    from tallyclerk.audit import FileResult, FileSkip, RejectRow
     from tallyclerk.protocols import BatchContext, Config
 
 __all__ = ["BREAKER_STATES", "LoadMetrics", "MetricsExporter", "load_metrics"]
@@ -431,28 +431,28 @@ def tallyclerk_batch_finish(batch_id: str, report: Mapping[str, Any]) -> None:
 
 
 @hookimpl
-def tallyclerk_file_start(claim: FileClaim) -> None:
+def tallyclerk_file_start(context: BatchContext) -> None:
     m = load_metrics()
     if m is not None:
         m.on_file_start()
 
 
 @hookimpl
-def tallyclerk_file_finish(path: str, status: str, result: FileResult) -> None:
+def tallyclerk_file_finish(context: BatchContext, status: str, result: FileResult) -> None:
     m = load_metrics()
     if m is not None:
         m.on_file_finish(status, result)
 
 
 @hookimpl
-def tallyclerk_file_skipped(path: str, skip: FileSkip) -> None:
+def tallyclerk_file_skipped(context: BatchContext, skip: FileSkip) -> None:
     m = load_metrics()
     if m is not None:
         m.on_file_skipped()
 
 
 @hookimpl
-def tallyclerk_rows_rejected(file: str, rejects: Sequence[RejectRow]) -> None:
+def tallyclerk_rows_rejected(context: BatchContext, rejects: Sequence[RejectRow]) -> None:
     m = load_metrics()
     if m is not None:
         m.on_rejects(rejects)

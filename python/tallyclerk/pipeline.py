@@ -198,6 +198,7 @@ class Pipeline:
         sleep: Callable[[float], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self._timeout_fired = False
         self.pm = pm
         self.hook = pm.hook
         self.audit = audit
@@ -267,6 +268,7 @@ class Pipeline:
         audit_options.update(on_error=on_error, max_rejects=max_rejects, force=force)
         batch_id = self.audit.start_batch(table, audit_options)
         self._batch_id = batch_id
+        self._timeout_fired = False
         self._acc = self.audit.accumulator(batch_id)
         unclaimed: list[dict[str, Any]] = []
         status: str | None = None
@@ -304,6 +306,8 @@ class Pipeline:
                 kind = self._timed_out()
                 if kind is not None and status != "cancelled":
                     status = "timed_out"
+                if kind is not None:
+                    self._fire_timeout(kind, None)  # between files: no file was in flight
                 report = self.audit.finish_batch(batch_id, error=error, status=status)
                 report = _merge_unclaimed(report, unclaimed, paths)
                 self._record("batch_finished", batch_id=batch_id,
@@ -426,7 +430,8 @@ class Pipeline:
         if isinstance(claim, FileSkip):
             log.info("file %s skipped: %s", path, claim.reason)
             self._count(FileEvent.SKIPPED)
-            self.hook.tallyclerk_file_skipped(path=path, skip=claim)
+            self.hook.tallyclerk_file_skipped(
+                context=self._context(path, claim.file_id, 0), skip=claim)
             self._record("file_skipped", batch_id=self._batch_id, file_id=claim.file_id,
                               payload={"path": path, "reason": claim.reason})
             return _Outcome("skipped")
@@ -441,16 +446,17 @@ class Pipeline:
         while True:
             attempt += 1
             st = _FileState()
+            ctx = self._context(path, claim.file_id, attempt)
             try:
                 self.breaker.check()
                 self._record("file_started", batch_id=self._batch_id, file_id=claim.file_id,
                                   payload={"path": path, "attempt": attempt})
-                self.hook.tallyclerk_file_start(claim=claim)
+                self.hook.tallyclerk_file_start(context=ctx)
                 self._flush_events()
-                self._attempt(claim, st, attempt)
+                self._attempt(claim, st, ctx)
             except ConfigError as exc:
                 # a configuration problem (bad option for a loader): fail, stop, exit 2
-                self._fail(claim, st, exc)
+                self._fail(claim, st, exc, ctx)
                 raise
             except (TallyclerkError, OSError) as exc:
                 if is_transient(exc):
@@ -470,16 +476,31 @@ class Pipeline:
                 elif not isinstance(exc, (CircuitOpen, RejectLimit, Interrupted, BatchTimedOut)):
                     if isinstance(exc, SinkError):
                         self.breaker.record_failure()
-                return self._fail(claim, st, exc)
+                return self._fail(claim, st, exc, ctx)
             except BaseException as exc:
                 # a bug in a plugin or in tallyclerk: record the file as failed, then let the
                 # exception reach the CLI (exit 70 with one line, the traceback in the log)
-                self._fail(claim, st, exc)
+                self._fail(claim, st, exc, ctx)
                 raise
             self.breaker.record_success()
-            return self._loaded(claim, st)
+            return self._loaded(claim, st, ctx)
 
-    def _loaded(self, claim: FileClaim, st: _FileState) -> _Outcome:
+    def _context(self, path: str, file_id: int, attempt: int) -> BatchContext:
+        """The context every file-level hook of one attempt receives (one object)."""
+        opts = dict(self._options)
+        opts["batch_rows"] = self.sizer.rows
+        return BatchContext(
+            batch_id=self._batch_id, file_id=file_id, path=path, table=self._table,
+            schema=self._schema, options=opts, attempt=attempt,
+        )
+
+    def _fire_timeout(self, kind: str, ctx: BatchContext | None) -> None:
+        """``tallyclerk_timeout``, once per batch, wherever the timeout ended the work."""
+        if not self._timeout_fired:
+            self._timeout_fired = True
+            self.hook.tallyclerk_timeout(batch_id=self._batch_id, kind=kind, context=ctx)
+
+    def _loaded(self, claim: FileClaim, st: _FileState, ctx: BatchContext) -> _Outcome:
         result = st.result()
         if not self._shared:
             faults.point("after-data-commit-before-manifest")
@@ -494,13 +515,14 @@ class Pipeline:
                                    "rows_rolled_back": 0})
         log.info("file %s loaded: %d read, %d written, %d rejected", claim.path,
                  st.rows_read, st.rows_written, st.rows_rejected)
-        self.hook.tallyclerk_file_finish(path=claim.path, status="loaded", result=result)
+        self.hook.tallyclerk_file_finish(context=ctx, status="loaded", result=result)
         return _Outcome("loaded")
 
-    def _fail(self, claim: FileClaim, st: _FileState, exc: BaseException) -> _Outcome:
+    def _fail(
+        self, claim: FileClaim, st: _FileState, exc: BaseException, ctx: BatchContext
+    ) -> _Outcome:
         if isinstance(exc, BatchTimedOut):
-            kind = self._timed_out() or "operation"
-            self.hook.tallyclerk_timeout(batch_id=self._batch_id, kind=kind)
+            self._fire_timeout(self._timed_out() or "operation", ctx)
         result = st.result(exc)
         # a ConfigError ends the command with exit 2 and that one message: log it quietly
         level = logging.INFO if isinstance(exc, ConfigError) else logging.ERROR
@@ -518,7 +540,7 @@ class Pipeline:
                                    "rows_read": result.rows_read,
                                    "rows_rejected": result.rows_rejected,
                                    "rows_rolled_back": result.rows_rolled_back})
-        self.hook.tallyclerk_file_finish(path=claim.path, status="failed", result=result)
+        self.hook.tallyclerk_file_finish(context=ctx, status="failed", result=result)
         stop = (
             isinstance(exc, (Interrupted, BatchTimedOut))
             or (isinstance(exc, RejectLimit) and exc.stop_batch)
@@ -528,10 +550,8 @@ class Pipeline:
 
     # -- one attempt: one transaction ---------------------------------------------------------
 
-    def _attempt(self, claim: FileClaim, st: _FileState, attempt: int) -> None:
-        opts = dict(self._options)
-        opts["batch_rows"] = self.sizer.rows
-        source = self._open_source(claim.path, opts)
+    def _attempt(self, claim: FileClaim, st: _FileState, ctx: BatchContext) -> None:
+        source = self._open_source(claim.path, ctx.options)
         try:
             schema = self._schema or TableSchema.text_columns(source.columns)
             self.sink.prepare(self._table, schema)
@@ -554,10 +574,6 @@ class Pipeline:
                         raise SinkError("this sink cannot delete the rows of an earlier load")
                     self.audit.prepare_file_in(ex, claim, self._table)
                 shared = ex if self._shared else None
-                ctx = BatchContext(
-                    batch_id=self._batch_id, file_id=claim.file_id, path=claim.path,
-                    table=self._table, schema=self._schema, options=opts, attempt=attempt,
-                )
                 self._stream(source, fw, claim, ctx, st, shared)
                 if shared is not None:
                     self.audit.commit_file_in(shared, claim, st.result())
@@ -650,7 +666,7 @@ class Pipeline:
                 self._check(st)
                 if sensitive:
                     batch.set_sensitive(sensitive)
-                hook.tallyclerk_validate_batch(batch=batch, schema=ctx.schema, context=ctx)
+                hook.tallyclerk_validate_batch(batch=batch, context=ctx)
                 hook.tallyclerk_transform_batch(batch=batch, context=ctx)
                 rejects = [_reject_row(r) for r in batch.rejects()] if batch.num_rejected else []
                 st.rows_read += batch.num_rows
@@ -661,7 +677,7 @@ class Pipeline:
                         st.first_error_line = rejects[0].line
                     if shared is None or len(st.rejects) < _KEEP_REJECTS:
                         st.rejects.extend(rejects)
-                    hook.tallyclerk_rows_rejected(file=claim.path, rejects=rejects)
+                    hook.tallyclerk_rows_rejected(context=ctx, rejects=rejects)
                     self._reject_policy(st, rejects[0])
                 self._put(queue, (batch, rejects), batch.bytes, st)
                 self._sample(queue)

@@ -51,6 +51,7 @@ __all__ = [
     "DEFAULT_PLUGINS",
     "ENTRY_POINT_GROUP",
     "PluginInfo",
+    "declared_formats",
     "get_plugin_manager",
     "list_plugins",
 ]
@@ -215,6 +216,17 @@ def get_plugin_manager(
         if not pm.is_registered(module):
             pm.register(module, name=module_path)
     return pm
+
+
+def declared_formats(pm: pluggy.PluginManager) -> dict[str, tuple[str, ...]]:
+    """Every format the loaders declare (``tallyclerk_formats``): name -> suffixes, names in
+    lower case; a name two loaders declare keeps the suffixes of both."""
+    merged: dict[str, tuple[str, ...]] = {}
+    for declared in pm.hook.tallyclerk_formats():
+        for name, suffixes in dict(declared or {}).items():
+            key = str(name).lower()
+            merged[key] = tuple(dict.fromkeys([*merged.get(key, ()), *map(str, suffixes)]))
+    return merged
 
 
 def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:

@@ -130,7 +130,10 @@ class Config:
 
 @dataclass
 class BatchContext:
-    """Where a record batch comes from; passed to the validate and transform hooks."""
+    """The context of one attempt at loading one file: the same object reaches every
+    file-level hook of that attempt (``file_start``, ``validate_batch``, ``transform_batch``,
+    ``rows_rejected``, ``rows_written``, ``file_finish``; ``file_skipped`` and ``timeout``
+    get one too)."""
 
     batch_id: str
     file_id: int

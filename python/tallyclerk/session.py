@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tallyclerk.errors import ConfigError, SchemaError, TallyclerkError
+from tallyclerk.errors import ConfigError, SchemaError
 
 if TYPE_CHECKING:
     import argparse
@@ -158,24 +158,16 @@ def open_sink(pm: pluggy.PluginManager, into: str, options: Mapping[str, Any]) -
 
 
 def check_format(pm: pluggy.PluginManager, fmt: str, options: Mapping[str, Any]) -> None:
-    """Refuse a ``format`` no loader claims, before anything starts (ConfigError).
+    """Refuse a ``format`` no loader declares (``tallyclerk_formats``), before anything
+    starts (ConfigError)."""
+    from tallyclerk.plugins import declared_formats
 
-    Loaders decide by format before they open anything, so asking them to open a path that
-    does not exist tells which claim the format: a claiming loader raises (or returns a
-    source, closed at once); the others return None.
-    """
-    probe = f"\0tallyclerk-format-probe.{fmt}"
-    try:
-        source = pm.hook.tallyclerk_open_source(path=probe, options=options)
-    except (TallyclerkError, OSError, ValueError):
-        return
-    if source is None:
+    known = declared_formats(pm)
+    if fmt.lower() not in known:
         raise ConfigError(
-            f"no loader for --format {fmt!r} (built in: csv, tsv, jsonl; or a plugin's)"
+            f"no loader for --format {fmt!r} (formats: {', '.join(sorted(known)) or 'none'}; "
+            "a plugin adds more)"
         )
-    close = getattr(source, "close", None)
-    if callable(close):
-        close()
 
 
 def session_options(req: LoadRequest, **extra: Any) -> dict[str, Any]:

@@ -200,17 +200,17 @@ class WorkerHooks:
         self.queue.arm(batch_id)
 
     @hookimpl
-    def tallyclerk_file_start(self, claim: Any) -> None:
+    def tallyclerk_file_start(self, context: Any) -> None:
         q = self.queue
-        if self._mine(claim.path) and q.current is not None:
-            if q.current_file_id != claim.file_id:
-                q.current_file_id = claim.file_id
-                q.worklist.started(q.current, claim.file_id)
+        if self._mine(context.path) and q.current is not None:
+            if q.current_file_id != context.file_id:
+                q.current_file_id = context.file_id
+                q.worklist.started(q.current, context.file_id)
 
     @hookimpl
-    def tallyclerk_file_finish(self, path: str, status: str, result: Any) -> None:
+    def tallyclerk_file_finish(self, context: Any, status: str, result: Any) -> None:
         q = self.queue
-        if not self._mine(path):
+        if not self._mine(context.path):
             return
         if status == "loaded":
             q.finish("loaded", file_id=q.current_file_id)
@@ -220,9 +220,9 @@ class WorkerHooks:
             q.finish("failed", file_id=q.current_file_id, error=result.error)
 
     @hookimpl
-    def tallyclerk_file_skipped(self, path: str, skip: Any) -> None:
+    def tallyclerk_file_skipped(self, context: Any, skip: Any) -> None:
         q = self.queue
-        if not self._mine(path):
+        if not self._mine(context.path):
             return
         if str(skip.reason).startswith("being loaded"):
             # the same content is being loaded right now (a twin path, or a claim whose owner

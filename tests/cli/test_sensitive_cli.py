@@ -141,3 +141,16 @@ def test_a_sensitive_value_is_never_in_a_reject(secret: str, other: str) -> None
         if len(secret) > 3:  # shorter values may occur by chance in the other text
             assert secret not in r.raw.replace(other, "")
             assert secret not in r.reason.replace(other, "")
+
+
+def test_validate_masks_sensitive_values_too(tmp_path: Path) -> None:
+    """``tallyclerk validate`` (the dry run) shows reasons as a load stores them."""
+    _write(tmp_path)
+    env = env_for(PLUGINS, TALLYCLERK_SENSITIVE_COLUMNS="note")
+    r = tallyclerk("validate", "cards.csv", "--schema", "schema.json", "--json", "-p", "tc_luhn",
+                   cwd=tmp_path, env=env)
+    assert r.code == 1, r.err
+    everything = r.out + r.err
+    assert "***" in everything
+    for secret in SECRETS:
+        assert secret not in everything

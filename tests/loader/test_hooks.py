@@ -50,24 +50,31 @@ class Recorder:
         self.calls.append(("batch_finish", {"batch_id": batch_id, "report": report}))
 
     @hookimpl
-    def tallyclerk_file_start(self, claim: Any) -> None:
-        self.calls.append(("file_start", {"claim": claim}))
+    def tallyclerk_file_start(self, context: Any) -> None:
+        self.calls.append(("file_start", {"context": context}))
 
     @hookimpl
-    def tallyclerk_file_finish(self, path: str, status: str, result: Any) -> None:
-        self.calls.append(("file_finish", {"path": path, "status": status, "result": result}))
+    def tallyclerk_file_finish(self, context: Any, status: str, result: Any) -> None:
+        self.calls.append(("file_finish", {"context": context, "path": context.path,
+                                           "status": status, "result": result}))
 
     @hookimpl
-    def tallyclerk_file_skipped(self, path: str, skip: Any) -> None:
-        self.calls.append(("file_skipped", {"path": path, "skip": skip}))
+    def tallyclerk_file_skipped(self, context: Any, skip: Any) -> None:
+        self.calls.append(("file_skipped", {"context": context, "path": context.path,
+                                            "skip": skip}))
 
     @hookimpl
-    def tallyclerk_timeout(self, batch_id: str, kind: str) -> None:
-        self.calls.append(("timeout", {"batch_id": batch_id, "kind": kind}))
+    def tallyclerk_timeout(self, batch_id: str, kind: str, context: Any) -> None:
+        self.calls.append(("timeout", {"batch_id": batch_id, "kind": kind, "context": context}))
 
     @hookimpl
-    def tallyclerk_rows_rejected(self, file: str, rejects: Sequence[Any]) -> None:
-        self.calls.append(("rows_rejected", {"file": file, "rejects": list(rejects)}))
+    def tallyclerk_rows_rejected(self, context: Any, rejects: Sequence[Any]) -> None:
+        self.calls.append(("rows_rejected", {"context": context, "file": context.path,
+                                             "rejects": list(rejects)}))
+
+    @hookimpl
+    def tallyclerk_validate_batch(self, batch: Any, context: Any) -> None:
+        self.calls.append(("validate_batch", {"context": context}))
 
 
 # -- lifecycle -------------------------------------------------------------------------------
@@ -248,7 +255,7 @@ def test_hook_tallyclerk_validate_batch(
 ) -> None:
     class NoOddIds:
         @hookimpl
-        def tallyclerk_validate_batch(self, batch: RecordBatch, schema: Any, context: Any) -> None:
+        def tallyclerk_validate_batch(self, batch: RecordBatch, context: Any) -> None:
             assert context.path == str(good_csv) and context.table == "t"
             for i, value in enumerate(batch.column("id")):
                 if value % 2:  # typed already: the Table Schema validator ran first
@@ -301,7 +308,22 @@ def test_hook_tallyclerk_file_start(pm: pluggy.PluginManager, good_csv: Path, db
     with registered(pm, rec):
         load(pm, [good_csv], db)
     (call,) = rec.of("file_start")
-    assert call["claim"].path == str(good_csv) and call["claim"].table == "t"
+    ctx = call["context"]
+    assert ctx.path == str(good_csv) and ctx.table == "t" and ctx.attempt == 1
+    assert ctx.file_id > 0 and ctx.options["batch_rows"] > 0
+
+
+def test_every_file_level_hook_gets_the_same_context(
+    pm: pluggy.PluginManager, bad_csv: Path, schema_file: Path, db: Path
+) -> None:
+    rec = Recorder()
+    with registered(pm, rec):
+        load(pm, [bad_csv], db, schema=str(schema_file))
+    contexts = [kw["context"] for name, kw in rec.calls if "context" in kw]
+    names = [name for name, kw in rec.calls if "context" in kw]
+    assert {"file_start", "validate_batch", "rows_rejected", "file_finish"} <= set(names)
+    assert all(c is contexts[0] for c in contexts), names
+    assert contexts[0].schema is not None  # the schema travels in the context only
 
 
 def test_hook_tallyclerk_file_finish(
@@ -346,13 +368,15 @@ def test_hook_tallyclerk_timeout(
 
     class Slow:
         @hookimpl
-        def tallyclerk_validate_batch(self, batch: RecordBatch, schema: Any, context: Any) -> None:
+        def tallyclerk_validate_batch(self, batch: RecordBatch, context: Any) -> None:
             time.sleep(0.02)  # simulates slow work; the watchdog ends the batch
 
     rec = Recorder()
     with registered(pm, rec), registered(pm, Slow()):
         report = load(pm, [big], db)
-    assert rec.of("timeout") == [{"batch_id": report["batch_id"], "kind": "operation"}]
+    (call,) = rec.of("timeout")
+    assert (call["batch_id"], call["kind"]) == (report["batch_id"], "operation")
+    assert call["context"].path == str(big)
     assert report["status"] == "timed_out"
     f = report["files"][0]
     assert f["status"] == "failed" and "timed out" in f["error"]
@@ -360,6 +384,33 @@ def test_hook_tallyclerk_timeout(
     assert f["rows_written"] == 0 and f["rows_rejected"] == 0
     assert f["rows_read"] == f["rows_rolled_back"]
     assert count_rows(db, "t") == 0
+
+
+def test_timeout_between_files_fires_the_hook_once(
+    pm: pluggy.PluginManager, tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timeout that ends the batch after one file and before the next still fires
+    ``tallyclerk_timeout`` (once, without a file context)."""
+    import time
+
+    first = write_csv(tmp_path / "first.csv", [(1, "x", 1)])
+    second = write_csv(tmp_path / "second.csv", [(2, "y", 1)])
+    monkeypatch.setenv("TALLYCLERK_OPERATION_TIMEOUT_S", "0.3")
+    monkeypatch.setenv("TALLYCLERK_WATCHDOG_INTERVAL_S", "0.05")
+
+    class SlowFinish:
+        @hookimpl
+        def tallyclerk_file_finish(self, context: Any, status: str, result: Any) -> None:
+            time.sleep(1.0)  # after the file committed: the watchdog fires in between
+
+    rec = Recorder()
+    with registered(pm, rec), registered(pm, SlowFinish()):
+        report = load(pm, [first, second], db)
+    assert report["status"] == "timed_out"
+    assert [f["status"] for f in report["files"]] == ["loaded", "failed"]
+    (call,) = rec.of("timeout")
+    assert (call["batch_id"], call["kind"], call["context"]) == (
+        report["batch_id"], "operation", None)
 
 
 def test_hook_tallyclerk_rows_rejected(
@@ -374,3 +425,40 @@ def test_hook_tallyclerk_rows_rejected(
         (3, 4, "amount"), (7, 8, "amount")
     ]
     assert all(r.reason and r.rule for r in rejects)
+
+
+# -- formats ---------------------------------------------------------------------------------
+
+
+def test_hook_tallyclerk_formats(pm: pluggy.PluginManager, good_csv: Path, db: Path) -> None:
+    """``--format`` is checked against the declared formats before anything starts: a loader
+    that claims a format it does not declare is refused (exit 2), without being probed."""
+    from tallyclerk.errors import ConfigError
+    from tallyclerk.plugins import declared_formats
+
+    opened: list[str] = []
+
+    class Csv2:
+        @hookimpl
+        def tallyclerk_open_source(self, path: str, options: Mapping[str, Any]) -> Any:
+            opened.append(path)
+            if options.get("format") != "csv2":
+                return None
+            from tallyclerk.builtins.csv_loader import CsvSource
+
+            return CsvSource(path, delimiter=",", batch_rows=100)
+
+    class Declares:
+        @hookimpl
+        def tallyclerk_formats(self) -> dict[str, tuple[str, ...]]:
+            return {"CSV2": (".csv2",)}
+
+    assert declared_formats(pm)["csv"] == (".csv",)
+    assert {"csv", "tsv", "jsonl", "ndjson"} <= set(declared_formats(pm))
+    with registered(pm, Csv2()):
+        with pytest.raises(ConfigError, match="no loader for --format 'csv2'.*csv"):
+            load(pm, [good_csv], db, options={"format": "csv2"})
+        assert opened == []  # refused without probing any loader with a made-up path
+        with registered(pm, Declares()):
+            report = load(pm, [good_csv], db, options={"format": "csv2"})
+    assert report["rows_written"] == 10

@@ -146,9 +146,9 @@ from tallyclerk.hookspecs import hookimpl
 log = logging.getLogger("tallyclerk.test.hold")
 
 @hookimpl(trylast=True)  # after the metrics plugin counted the attempt
-def tallyclerk_file_start(claim):
-    go = pathlib.Path(claim.path).with_name("go")
-    log.warning("holding %s until %s exists", claim.path, go)
+def tallyclerk_file_start(context):
+    go = pathlib.Path(context.path).with_name("go")
+    log.warning("holding %s until %s exists", context.path, go)
     deadline = time.monotonic() + 120
     while not go.exists() and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -64,6 +64,11 @@ class KvSource:
 
 
 @hookimpl
+def tallyclerk_formats():
+    return {"kv": (".kv",)}
+
+
+@hookimpl
 def tallyclerk_open_source(path, options):
     fmt = options.get("format")
     if not GREEDY:
@@ -97,7 +102,7 @@ class TestToyLoader(LoaderConformance):
 def test_conformance_suite_passes_a_good_loader(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(toy_loader=TOY_LOADER, test_toy=CONFORMANCE_TESTS)
     result = pytester.runpytest_subprocess("-v")
-    result.assert_outcomes(passed=12, skipped=1)  # no make_bad_file: that check skips
+    result.assert_outcomes(passed=13, skipped=1)  # no make_bad_file: that check skips
     result.stdout.fnmatch_lines(["*TestToyLoader::test_load_accounts_for_every_row PASSED*"])
 
 

@@ -23,8 +23,14 @@ from tallyclerk.hookspecs import hookimpl
 if TYPE_CHECKING:
     from tallyclerk_parquet.source import ParquetSource
 
-__all__ = ["SUFFIXES", "ParquetSource", "tallyclerk_addoption", "tallyclerk_open_source"]
-__version__ = "0.1.0"
+__all__ = [
+    "SUFFIXES",
+    "ParquetSource",
+    "tallyclerk_addoption",
+    "tallyclerk_formats",
+    "tallyclerk_open_source",
+]
+__version__ = "0.2.0"
 
 FORMAT = "parquet"
 SUFFIXES = (".parquet", ".pq")
@@ -35,6 +41,13 @@ def _claims(path: str, options: Mapping[str, Any]) -> bool:
     if fmt:
         return str(fmt).lower() == FORMAT
     return path.lower().endswith(SUFFIXES)
+
+
+@hookimpl
+def tallyclerk_formats() -> dict[str, tuple[str, ...]]:
+    """The format this loader reads, and its suffixes (``--format parquet`` is checked
+    against it)."""
+    return {FORMAT: SUFFIXES}
 
 
 @hookimpl

@@ -63,6 +63,12 @@ def _claims(path: str, options: Mapping[str, Any]) -> bool:
     return strip_compression_suffix(path).lower().endswith(SUFFIXES)
 
 
+@hookimpl
+def tallyclerk_formats() -> dict[str, tuple[str, ...]]:
+    """The formats this loader reads, with their suffixes."""
+    return {"csv": SUFFIXES}
+
+
 @hookimpl(trylast=True)
 def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> CsvSource | None:
     """Open a CSV file (by ``--format csv`` or its suffix)."""

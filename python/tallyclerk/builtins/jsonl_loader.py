@@ -288,6 +288,12 @@ def _claims(path: str, options: Mapping[str, Any]) -> bool:
     return strip_compression_suffix(path).lower().endswith(SUFFIXES)
 
 
+@hookimpl
+def tallyclerk_formats() -> dict[str, tuple[str, ...]]:
+    """The formats this loader reads, with their suffixes."""
+    return {"jsonl": SUFFIXES, "ndjson": SUFFIXES}
+
+
 @hookimpl(trylast=True)
 def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> JsonlSource | None:
     """Open a JSON Lines file (by ``--format jsonl`` or its suffix)."""

@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING
 from tallyclerk.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from tallyclerk._core import RecordBatch, TableSchema
+    from tallyclerk._core import RecordBatch
     from tallyclerk.protocols import BatchContext
 
 
 @hookimpl(tryfirst=True)
-def tallyclerk_validate_batch(
-    batch: RecordBatch, schema: TableSchema | None, context: BatchContext
-) -> None:
-    """Validate and coerce the batch against the schema (nothing to do without one)."""
-    if schema is not None:
-        batch.validate(schema)
+def tallyclerk_validate_batch(batch: RecordBatch, context: BatchContext) -> None:
+    """Validate and coerce the batch against ``context.schema`` (nothing to do without one)."""
+    if context.schema is not None:
+        batch.validate(context.schema)

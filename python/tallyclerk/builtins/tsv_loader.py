@@ -184,6 +184,12 @@ def _claims(path: str, options: Mapping[str, Any]) -> bool:
     return strip_compression_suffix(path).lower().endswith(SUFFIXES)
 
 
+@hookimpl
+def tallyclerk_formats() -> dict[str, tuple[str, ...]]:
+    """The formats this loader reads, with their suffixes."""
+    return {"tsv": SUFFIXES}
+
+
 @hookimpl(trylast=True)
 def tallyclerk_open_source(path: str, options: Mapping[str, Any]) -> TsvSource | None:
     """Open a TSV file (by ``--format tsv`` or its suffix)."""

@@ -167,6 +167,18 @@ class LoaderConformance:
         hooks = {caller.name for caller in pm.get_hookcallers(self.plugin) or []}
         assert "tallyclerk_open_source" in hooks
 
+    def test_declares_its_formats(self, loader_pm: pluggy.PluginManager) -> None:
+        """``tallyclerk_formats`` names ``format`` and ``other_formats``, and every suffix
+        the loader claims (``--format`` is checked against it before a load starts)."""
+        from tallyclerk.plugins import declared_formats
+
+        declared = declared_formats(loader_pm)
+        for fmt in [f for f in (self.format, *self.other_formats) if f]:
+            assert fmt.lower() in declared, f"tallyclerk_formats() does not declare {fmt!r}"
+        suffixes = {s for group in declared.values() for s in group}
+        missing = [s for s in self.suffixes if s not in suffixes]
+        assert not missing, f"tallyclerk_formats() does not declare the suffixes {missing}"
+
     def test_claims_its_format(self, loader_pm: pluggy.PluginManager, sample: Path) -> None:
         if self.format is None:
             pytest.skip("this loader claims by suffix only")

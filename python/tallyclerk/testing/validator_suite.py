@@ -78,7 +78,7 @@ class ValidatorConformance:
         schema = self.table_schema()
         context = BatchContext(batch_id="conformance", file_id=1, path="conformance.csv",
                                table=self.table, schema=schema, options={})
-        return pm.hook.tallyclerk_validate_batch(batch=batch, schema=schema, context=context)
+        return pm.hook.tallyclerk_validate_batch(batch=batch, context=context)
 
     # -- checks -------------------------------------------------------------------------------
 
