@@ -417,10 +417,7 @@ impl SqliteWriter {
             if rest.len() < size {
                 continue;
             }
-            let sql = format!(
-                "{head}{}{conflict}",
-                vec![tuple.as_str(); size].join(",")
-            );
+            let sql = format!("{head}{}{conflict}", vec![tuple.as_str(); size].join(","));
             let mut stmt = stmts.insert_stmt(conn, &sql).map_err(err)?;
             for k in 0..size {
                 bind_extra(&mut stmt, k * width + batch.columns.len(), extra).map_err(err)?;
@@ -723,7 +720,10 @@ mod tests {
             .is_err());
         w.commit().unwrap();
         let rows = w
-            .query("SELECT id, \"na\"\"me\", _tc_file_id FROM t ORDER BY id", &[])
+            .query(
+                "SELECT id, \"na\"\"me\", _tc_file_id FROM t ORDER BY id",
+                &[],
+            )
             .unwrap();
         let text = |t: &str| SqlValue::Text(t.into());
         assert_eq!(

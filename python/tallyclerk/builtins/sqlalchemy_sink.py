@@ -179,13 +179,15 @@ class SqlAlchemyFileWrite:
 
 def _upsert(dialect: str, table: sa.Table, keys: Sequence[str]) -> Any:
     """``INSERT ... ON CONFLICT (keys) DO UPDATE SET`` every other column."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    stmt: Any
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = sqlite.insert(table)
     elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        stmt = postgresql.insert(table)
     else:  # refused in prepare()
         raise ConfigError(f"--mode merge is not supported on {dialect}")
-    stmt = dialect_insert(table)
     others = {c.key: stmt.excluded[c.key] for c in table.columns if c.key not in keys}
     return stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys], set_=others)
 
