@@ -674,6 +674,18 @@ class SqliteWriter:
         written. ``extra_values`` are appended to each row: a mapping names its columns, a
         sequence fills the ``extra_columns`` that ``create_table`` declared for ``table``, in
         order. Must be inside ``begin()`` (SinkError otherwise)."""
+    def upsert_batch(
+        self,
+        table: str,
+        batch: RecordBatch,
+        keys: Sequence[str],
+        extra_values: Sequence[Any] | Mapping[str, Any] = (),
+    ) -> int:
+        """Like :meth:`insert_batch`, but a row whose ``keys`` match an existing row updates
+        it (``INSERT ... ON CONFLICT (keys) DO UPDATE SET`` every other column, the extra ones
+        included); the table needs a unique index on exactly ``keys``. Returns rows written
+        (inserted or updated). ``keys`` must not be empty (ValueError) and must be columns of
+        the batch (ConfigError)."""
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement with ``?`` parameters; returns rows changed (0 for non-DML).
 

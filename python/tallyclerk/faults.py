@@ -24,6 +24,12 @@ Points (in the order a file passes them; see :mod:`tallyclerk.pipeline`):
 ``after-commit-before-event``
     the file is committed and marked ``loaded``; its ``file_loaded`` audit event is not yet
     recorded.
+``replace-before-swap-commit``
+    ``--mode replace``: the table is dropped and the shadow renamed (and, with the audit store
+    in the same database, the manifest updated), not committed.
+``after-swap-before-manifest``
+    ``--mode replace``, separate audit database only: the swap is committed, the manifest
+    still names the shadow table.
 
 Unset (the normal case) :func:`point` is one global lookup and a comparison.
 """
@@ -43,6 +49,8 @@ POINTS = (
     "before-data-commit",
     "after-data-commit-before-manifest",
     "after-commit-before-event",
+    "replace-before-swap-commit",
+    "after-swap-before-manifest",
 )
 ACTIONS = ("kill", "raise", "transient")
 

@@ -52,7 +52,7 @@ from typing import Any
 
 import pluggy
 
-from tallyclerk import TableSchema, WriteBehindQueue, faults
+from tallyclerk import TableSchema, WriteBehindQueue, faults, modes
 from tallyclerk._core import BatchAccumulator, FileEvent, RecordBatch
 from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
@@ -128,6 +128,8 @@ class _FileState:
     rows_rejected: int = 0
     bytes_read: int = 0
     first_error_line: int | None = None
+    rows_inserted: int | None = None
+    rows_updated: int | None = None
     rejects: list[RejectRow] = field(default_factory=list)
     writer_error: BaseException | None = None
     abandon: bool = False
@@ -143,6 +145,8 @@ class _FileState:
                 rows_rejected=self.rows_rejected,
                 bytes_read=self.bytes_read,
                 first_error_line=self.first_error_line,
+                rows_inserted=self.rows_inserted,
+                rows_updated=self.rows_updated,
             )
         line = self.first_error_line
         if isinstance(error, SourceError) and error.line is not None:
@@ -256,6 +260,9 @@ class Pipeline:
         # masked in every reject's raw text and reason, by the Rust batch that makes them
         self._sensitive = sensitive_columns(schema, self.settings)
         self._files_total = len(paths)
+        self._mode = self._check_mode(modes.resolve(opts, schema))
+        self._any_failed = False
+        self._swapped = False
         from tallyclerk.fingerprints import prefetch
 
         prefetch(paths)  # the claims' fingerprints, on a spare core while the batch starts
@@ -269,6 +276,8 @@ class Pipeline:
         batch_id = self.audit.start_batch(table, audit_options)
         self._batch_id = batch_id
         self._timeout_fired = False
+        # replace: every file loads into a shadow table, swapped in at the end of the batch
+        self._target = modes.shadow_table(batch_id) if self._mode.replace else table
         self._acc = self.audit.accumulator(batch_id)
         unclaimed: list[dict[str, Any]] = []
         status: str | None = None
@@ -282,6 +291,8 @@ class Pipeline:
                               payload={"table": table, "files": len(paths)})
             self.hook.tallyclerk_batch_start(batch_id=batch_id, table=table, paths=list(paths))
             try:
+                if self._mode.replace:
+                    self._drop_stale_shadows()
                 for index, path in enumerate(paths):
                     why = self._why_stop()
                     if why is not None:
@@ -297,8 +308,12 @@ class Pipeline:
                         why = self._why_stop() or f"--on-error {self._on_error}"
                         unclaimed.extend(_not_attempted(p, why) for p in paths[index + 1 :])
                         break
+                if self._mode.replace:
+                    self._finish_replace(status, unclaimed)
             except BaseException as exc:
                 error = exc
+                if self._mode.replace:
+                    self._abandon_replace(f"{type(exc).__name__}: {_message(exc)}")
                 raise
             finally:
                 if self.stop.stopped:
@@ -314,6 +329,80 @@ class Pipeline:
                                   payload={"status": report.get("status")})
                 self.hook.tallyclerk_batch_finish(batch_id=batch_id, report=report)
         return report
+
+    def _check_mode(self, mode: modes.WriteMode) -> modes.WriteMode:
+        """Refuse a write mode the sink does not declare (exit 2): never append silently."""
+        supported = modes.sink_modes(self.sink)
+        if mode.mode not in supported:
+            raise ConfigError(
+                f"the sink for {getattr(self.sink, 'url', '?')} does not support --mode "
+                f"{mode.mode} (it supports: {', '.join(supported)})"
+            )
+        if mode.replace and not callable(getattr(self.sink, "swap_table", None)):
+            raise ConfigError("--mode replace needs a sink with swap_table()")
+        return mode
+
+    def _finish_replace(self, status: str | None, unclaimed: list[dict[str, Any]]) -> None:
+        """Swap the shadow table in when every file loaded; else abandon the replace."""
+        why = self._why_stop()
+        if status is not None or why is not None:
+            self._abandon_replace(why or f"the batch stopped ({status})")
+            return
+        if self._any_failed or unclaimed:
+            self._abandon_replace("a file failed")
+            return
+        shadow, table = self._target, self._table
+        shared = self._shared
+
+        def in_txn(ex: SqlExecutor | None) -> None:
+            if shared:
+                if ex is None:
+                    raise SinkError("the sink's swap transaction cannot run SQL")
+                self.audit.swap_in(ex, shadow, table)
+            faults.point("replace-before-swap-commit")
+
+        self.sink.swap_table(shadow, table, in_txn)  # type: ignore[attr-defined]
+        self._swapped = True
+        if not shared:
+            faults.point("after-swap-before-manifest")
+            self.audit.swap_done(shadow, table)
+        log.info("table %r replaced by the %d file(s) of batch %s", table,
+                 self._files_done, self._batch_id)
+
+    def _drop_stale_shadows(self) -> None:
+        """Drop the shadow tables of replaces of this table that died before their swap."""
+        drop = getattr(self.sink, "drop_table", None)
+        for shadow in self.audit.stale_shadows(self._table):
+            if callable(drop):
+                drop(shadow)
+            self.audit.abandon_replace(
+                shadow, f"replace interrupted before its swap; table {self._table!r} was left "
+                "as it was"
+            )
+            log.warning("replace of %r: dropped %r, left by an interrupted replace",
+                        self._table, shadow)
+
+    def _abandon_replace(self, why: str) -> None:
+        """The table stays as it was: the shadow's files become failed, the shadow is dropped."""
+        shadow = self._target
+        if self._swapped:  # the table is the new one; only its manifest update failed
+            log.error("replace of %r: the table was swapped in but recording it failed (%s); "
+                      "its files still name %r", self._table, why, shadow)
+            return
+        try:
+            n = self.audit.abandon_replace(
+                shadow, f"replace abandoned ({why}); table {self._table!r} left as it was"
+            )
+        finally:
+            drop = getattr(self.sink, "drop_table", None)
+            if callable(drop):
+                try:
+                    drop(shadow)
+                except (TallyclerkError, OSError) as exc:
+                    log.error("replace of %r: cannot drop the shadow table %r: %s",
+                              self._table, shadow, _message(exc))
+        log.error("replace of %r abandoned (%s): %d loaded file(s) marked failed",
+                  self._table, why, n)
 
     def _flush_events(self) -> None:
         """Write the events recorded so far before the file's transaction takes the database's
@@ -413,7 +502,7 @@ class Pipeline:
         try:
             if problem is not None:
                 raise SourceError(f"{path}: {problem}", path=path)
-            claim = self.audit.claim_file(self._batch_id, path, self._table, force=self._force)
+            claim = self.audit.claim_file(self._batch_id, path, self._target, force=self._force)
         except BatchCancelled:
             why = self._why_stop() or "batch cancelled"
             unclaimed.append(_not_attempted(path, why))
@@ -521,6 +610,7 @@ class Pipeline:
     def _fail(
         self, claim: FileClaim, st: _FileState, exc: BaseException, ctx: BatchContext
     ) -> _Outcome:
+        self._any_failed = True
         if isinstance(exc, BatchTimedOut):
             self._fire_timeout(self._timed_out() or "operation", ctx)
         result = st.result(exc)
@@ -554,7 +644,15 @@ class Pipeline:
         source = self._open_source(claim.path, ctx.options)
         try:
             schema = self._schema or TableSchema.text_columns(source.columns)
-            self.sink.prepare(self._table, schema)
+            if self._mode.merge:
+                missing = [k for k in self._mode.primary_key if k not in schema.field_names]
+                if missing and self._schema is None:
+                    raise SourceError(
+                        f"{claim.path}: no primary key column(s) "
+                        f"{', '.join(map(repr, missing))} in its header",
+                        path=claim.path,
+                    )
+            self.sink.prepare(self._target, schema)
             try:
                 fw = self.sink.begin_file(claim)
             except ConfigError as exc:
@@ -569,12 +667,15 @@ class Pipeline:
                 ) from exc
             try:
                 ex = fw.executor
-                if claim.replaces:
+                # merge: a re-run upserts the same rows again (idempotent), an earlier load's
+                # rows are not deleted (later files may have updated them since)
+                if claim.replaces and not self._mode.merge:
                     if ex is None:
                         raise SinkError("this sink cannot delete the rows of an earlier load")
-                    self.audit.prepare_file_in(ex, claim, self._table)
+                    self.audit.prepare_file_in(ex, claim, self._target)
                 shared = ex if self._shared else None
                 self._stream(source, fw, claim, ctx, st, shared)
+                self._write_counts(fw, st)
                 if shared is not None:
                     self.audit.commit_file_in(shared, claim, st.result())
                 faults.point("before-data-commit")
@@ -586,6 +687,20 @@ class Pipeline:
                 raise
         finally:
             source.close()
+
+    def _write_counts(self, fw: FileWrite, st: _FileState) -> None:
+        """Rows inserted and updated, from the sink's ``counts()`` (merge) or the mode."""
+        counts = getattr(fw, "counts", None)
+        if callable(counts):
+            inserted, updated = counts()
+            if inserted + updated != st.rows_written:
+                raise SinkError(
+                    f"the sink counted {inserted} inserted + {updated} updated rows, but wrote "
+                    f"{st.rows_written}"
+                )
+            st.rows_inserted, st.rows_updated = int(inserted), int(updated)
+        elif not self._mode.merge:
+            st.rows_inserted, st.rows_updated = st.rows_written, 0
 
     def _open_source(self, path: str, opts: Mapping[str, Any]) -> Source:
         source = self.hook.tallyclerk_open_source(path=path, options=opts)
@@ -618,6 +733,7 @@ class Pipeline:
         shared: SqlExecutor | None,
     ) -> None:
         audit, sizer = self.audit, self.sizer
+        keys = modes.KeyTracker(self._mode.primary_key) if self._mode.merge else None
 
         def drain(items: list[tuple[RecordBatch, list[RejectRow]]]) -> None:
             for batch, rejects in items:
@@ -668,6 +784,8 @@ class Pipeline:
                     batch.set_sensitive(sensitive)
                 hook.tallyclerk_validate_batch(batch=batch, context=ctx)
                 hook.tallyclerk_transform_batch(batch=batch, context=ctx)
+                if keys is not None:
+                    keys.check(batch)
                 rejects = [_reject_row(r) for r in batch.rejects()] if batch.num_rejected else []
                 st.rows_read += batch.num_rows
                 st.rows_rejected += len(rejects)
@@ -764,12 +882,14 @@ def _unreadable(path: str) -> str | None:
 
 def _failed_entry(path: str, exc: BaseException) -> dict[str, Any]:
     return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
-            "rows_rejected": 0, "rows_rolled_back": 0, "error": _message(exc)}
+            "rows_rejected": 0, "rows_rolled_back": 0, "rows_inserted": None,
+            "rows_updated": None, "error": _message(exc)}
 
 
 def _not_attempted(path: str, why: str) -> dict[str, Any]:
     return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
-            "rows_rejected": 0, "rows_rolled_back": 0,
+            "rows_rejected": 0, "rows_rolled_back": 0, "rows_inserted": None,
+            "rows_updated": None,
             "error": f"not attempted: the batch stopped ({why})"}
 
 

@@ -346,6 +346,35 @@ impl SqliteWriter {
         batch: &RecordBatch,
         extra: &[(String, SqlValue)],
     ) -> Result<usize, DataError> {
+        self.write_batch(table, batch, extra, &[])
+    }
+
+    /// Like [`insert_batch`](Self::insert_batch), but a row whose `keys` match an existing
+    /// row updates that row (`INSERT ... ON CONFLICT (keys) DO UPDATE SET` every other column,
+    /// extra columns included). The table needs a unique index on exactly `keys`. Two rows of
+    /// one batch with the same key: the later one wins (callers reject duplicates first).
+    pub fn upsert_batch(
+        &mut self,
+        table: &str,
+        batch: &RecordBatch,
+        extra: &[(String, SqlValue)],
+        keys: &[String],
+    ) -> Result<usize, DataError> {
+        if keys.is_empty() {
+            return Err(DataError::Config(
+                "upsert_batch needs at least one key column".into(),
+            ));
+        }
+        self.write_batch(table, batch, extra, keys)
+    }
+
+    fn write_batch(
+        &mut self,
+        table: &str,
+        batch: &RecordBatch,
+        extra: &[(String, SqlValue)],
+        keys: &[String],
+    ) -> Result<usize, DataError> {
         let closed = || DataError::sink(format!("SqliteWriter for {} is closed", self.path), false);
         let conn = self.conn.as_ref().ok_or_else(closed)?;
         let stmts = &mut self.stmts;
@@ -376,6 +405,7 @@ impl SqliteWriter {
             names.join(",")
         );
         let tuple = format!("({})", vec!["?"; width].join(","));
+        let conflict = Self::conflict_clause(batch, extra, keys)?;
         let valid: Vec<usize> = (0..batch.len())
             .filter(|&r| !batch.is_rejected(r))
             .collect();
@@ -387,7 +417,7 @@ impl SqliteWriter {
             if rest.len() < size {
                 continue;
             }
-            let sql = format!("{head}{}", vec![tuple.as_str(); size].join(","));
+            let sql = format!("{head}{}{conflict}", vec![tuple.as_str(); size].join(","));
             let mut stmt = stmts.insert_stmt(conn, &sql).map_err(err)?;
             for k in 0..size {
                 bind_extra(&mut stmt, k * width + batch.columns.len(), extra).map_err(err)?;
@@ -402,6 +432,45 @@ impl SqliteWriter {
             rest = chunks.remainder();
         }
         Ok(valid.len())
+    }
+
+    /// ` ON CONFLICT ("k",...) DO UPDATE SET "c"=excluded."c",...` (empty without keys).
+    fn conflict_clause(
+        batch: &RecordBatch,
+        extra: &[(String, SqlValue)],
+        keys: &[String],
+    ) -> Result<String, DataError> {
+        if keys.is_empty() {
+            return Ok(String::new());
+        }
+        let quoted_keys = keys
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let lower: HashSet<String> = keys.iter().map(|k| k.to_ascii_lowercase()).collect();
+        for k in keys {
+            if !batch.names.iter().any(|n| n.eq_ignore_ascii_case(k)) {
+                return Err(DataError::Config(format!(
+                    "key column {k:?} is not a column of the batch"
+                )));
+            }
+        }
+        let mut sets = Vec::new();
+        for n in batch.names.iter().chain(extra.iter().map(|(n, _)| n)) {
+            if !lower.contains(&n.to_ascii_lowercase()) {
+                let q = quote_ident(n)?;
+                sets.push(format!("{q}=excluded.{q}"));
+            }
+        }
+        let action = if sets.is_empty() {
+            "NOTHING".to_string()
+        } else {
+            format!("UPDATE SET {}", sets.join(","))
+        };
+        Ok(format!(
+            " ON CONFLICT ({}) DO {action}",
+            quoted_keys.join(",")
+        ))
     }
 
     fn prepare_bound<'c>(
@@ -621,6 +690,50 @@ mod tests {
         assert!(w.execute("SELECT ?", &[]).is_err());
         w.close().unwrap();
         assert!(w.begin().is_err());
+    }
+
+    #[test]
+    fn upsert_updates_existing_keys_and_inserts_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(&dir);
+        let s = schema();
+        let extra = [("_tc_file_id".to_string(), "INTEGER".to_string())];
+        w.create_table("t", &s, &extra).unwrap();
+        w.execute("CREATE UNIQUE INDEX k ON t (id)", &[]).unwrap();
+        let keys = ["id".to_string()];
+        let mut first = RecordBatch::new_text(s.field_names(), 2, &[]);
+        first.push_text_row(["1", "a", "1", "true"].into_iter(), 1, 2);
+        first.push_text_row(["2", "b", "2", "true"].into_iter(), 2, 3);
+        first.validate(&s).unwrap();
+        let mut second = RecordBatch::new_text(s.field_names(), 2, &[]);
+        second.push_text_row(["2", "B", "20", "false"].into_iter(), 1, 2);
+        second.push_text_row(["3", "c", "3", "false"].into_iter(), 2, 3);
+        second.validate(&s).unwrap();
+        w.begin().unwrap();
+        let one = [("_tc_file_id".to_string(), SqlValue::Integer(1))];
+        let two = [("_tc_file_id".to_string(), SqlValue::Integer(2))];
+        assert_eq!(w.upsert_batch("t", &first, &one, &keys).unwrap(), 2);
+        assert_eq!(w.upsert_batch("t", &second, &two, &keys).unwrap(), 2);
+        assert!(w.upsert_batch("t", &second, &two, &[]).is_err());
+        assert!(w
+            .upsert_batch("t", &second, &two, &["nope".to_string()])
+            .is_err());
+        w.commit().unwrap();
+        let rows = w
+            .query(
+                "SELECT id, \"na\"\"me\", _tc_file_id FROM t ORDER BY id",
+                &[],
+            )
+            .unwrap();
+        let text = |t: &str| SqlValue::Text(t.into());
+        assert_eq!(
+            rows,
+            vec![
+                vec![SqlValue::Integer(1), text("a"), SqlValue::Integer(1)],
+                vec![SqlValue::Integer(2), text("B"), SqlValue::Integer(2)],
+                vec![SqlValue::Integer(3), text("c"), SqlValue::Integer(2)],
+            ]
+        );
     }
 
     #[test]

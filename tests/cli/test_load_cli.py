@@ -7,7 +7,7 @@ from pathlib import Path
 from tests.cli.conftest import assert_one_line_error, count_rows, query, tallyclerk, write_csv
 
 FILE_KEYS = {"path", "status", "rows_read", "rows_written", "rows_rejected", "rows_rolled_back",
-             "error"}
+             "rows_inserted", "rows_updated", "error"}
 REPORT_KEYS = {"batch_id", "status", "table", "rows_read", "rows_written", "rows_rejected",
                "rows_rolled_back", "files"}
 

@@ -37,7 +37,15 @@ from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import InternalError, LeaseLost
 
-__all__ = ["Claims", "add_rejects_in", "check_counts", "finish_in", "prepare_in"]
+__all__ = [
+    "Claims",
+    "abandon_in",
+    "add_rejects_in",
+    "check_counts",
+    "finish_in",
+    "prepare_in",
+    "swap_in",
+]
 
 log = logging.getLogger("tallyclerk.audit")
 
@@ -259,6 +267,8 @@ def finish_in(
                 "rows_rolled_back": result.rows_rolled_back,
                 "bytes_read": result.bytes_read,
                 "first_error_line": result.first_error_line,
+                "rows_inserted": result.rows_inserted if status == "loaded" else None,
+                "rows_updated": result.rows_updated if status == "loaded" else None,
                 "finished_at": sqlgen.ts(dialect),
                 "duration_s": duration_s,
                 "error": None if result.error is None else mask_secrets(result.error),
@@ -275,3 +285,24 @@ def finish_in(
             "longer held: its lease was taken over or released; not committed"
         )
     return changed == 1
+
+
+def swap_in(ex: SqlExecutor, shadow: str, table: str) -> None:
+    """A replace swapped ``shadow`` in as ``table``: the table's ``loaded`` files become
+    ``replaced`` (their rows are gone), then the shadow's files name ``table``."""
+    dialect = ex.dialect_name
+    retire = sqlgen.retire_loaded_sql(dialect)
+    ex.execute(retire.sql, retire.params({"table": table, "loaded": "loaded",
+                                          "replaced": "replaced"}))
+    retarget = sqlgen.retarget_sql(dialect)
+    ex.execute(retarget.sql, retarget.params({"shadow": shadow, "table": table}))
+
+
+def abandon_in(ex: SqlExecutor, shadow: str, reason: str) -> int:
+    """The files loaded into an abandoned replace's ``shadow`` become ``failed``."""
+    abandon = sqlgen.abandon_staged_sql(ex.dialect_name)
+    return ex.execute(
+        abandon.sql,
+        abandon.params({"shadow": shadow, "loaded": "loaded", "failed": "failed", "zero": 0,
+                        "error": mask_secrets(reason)[:4000], "error_class": "ReplaceAbandoned"}),
+    )

@@ -227,6 +227,10 @@ class FileManifest(Base):
     ``rows_read = rows_written + rows_rejected + rows_rolled_back``."""
     bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
     first_error_line: Mapped[int | None]
+    rows_inserted: Mapped[int | None] = mapped_column(BigInteger)
+    """Of ``rows_written``: rows new to the table (NULL for files loaded before 0.2.0)."""
+    rows_updated: Mapped[int | None] = mapped_column(BigInteger)
+    """Of ``rows_written``: existing rows a ``--mode merge`` updated (0 in other modes)."""
     attempt: Mapped[int] = mapped_column(default=1)
     """1 + the earlier claims of the same identity."""
     started_at: Mapped[datetime]

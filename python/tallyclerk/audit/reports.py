@@ -22,7 +22,7 @@ def _iso(value: datetime | None) -> str | None:
 def batch_report(repo: AuditRepository, batch_id: str | None) -> dict[str, Any]:
     """``{"batch_id", "status", "table", "rows_read", "rows_written", "rows_rejected",
     "rows_rolled_back", "files": [{"path", "status", "rows_read", "rows_written",
-    "rows_rejected", "rows_rolled_back", "error"}]}``
+    "rows_rejected", "rows_rolled_back", "rows_inserted", "rows_updated", "error"}]}``
     for a batch (the latest when None), or ``{}`` when there is no such batch.
 
     File status is ``loaded``, ``skipped`` or ``failed`` (``loading`` while the batch runs);
@@ -48,6 +48,8 @@ def batch_report(repo: AuditRepository, batch_id: str | None) -> dict[str, Any]:
                 "rows_written": f.rows_written,
                 "rows_rejected": f.rows_rejected,
                 "rows_rolled_back": f.rows_rolled_back,
+                "rows_inserted": f.rows_inserted,
+                "rows_updated": f.rows_updated,
                 "error": f.error,
             }
             for f in files

@@ -81,6 +81,7 @@ log = logging.getLogger("tallyclerk.audit")
 R = TypeVar("R")
 
 _FINAL_FILE_STATUSES = ("loaded", "failed")
+SHADOW_LIKE = "\\_tc\\_replace\\_%"  # tallyclerk.modes.SHADOW_PREFIX, as a LIKE pattern
 _CLAIM_RACE_RETRIES = 3
 
 
@@ -551,6 +552,51 @@ class AuditService:
         """
         claims.check_counts(claim, result)
         claims.finish_in(ex, claim, "loaded", result, duration_s=self._duration(claim))
+
+    def swap_in(self, ex: SqlExecutor, shadow: str, table: str) -> None:
+        """In the transaction that swaps a replace's shadow table in: the table's ``loaded``
+        files become ``replaced`` and the shadow's files name ``table``."""
+        claims.swap_in(ex, shadow, table)
+
+    def swap_done(self, shadow: str, table: str) -> None:
+        """:meth:`swap_in` in a transaction of its own (an audit store in another database)."""
+        self._tx(
+            lambda repo: claims.swap_in(SqlAlchemyExecutor(repo.session.connection()), shadow,
+                                        table),
+            what=f"record the replace of {table!r}",
+        )
+
+    def stale_shadows(self, table: str) -> list[str]:
+        """Shadow tables of earlier ``replace`` batches into ``table`` that are no longer
+        running (their process died before the swap): the caller drops them, then
+        :meth:`abandon_replace` marks their files failed."""
+        from sqlalchemy import select
+
+        like = SHADOW_LIKE
+
+        def work(repo: AuditRepository) -> list[str]:
+            stmt = (
+                select(FileManifest.target_table)
+                .join(Batch, Batch.id == FileManifest.batch_id)
+                .where(Batch.target_table == table)
+                .where(Batch.status != "running")
+                .where(FileManifest.target_table.like(like, escape="\\"))
+                .where(FileManifest.status == "loaded")
+                .distinct()
+            )
+            return [str(t) for t in repo.session.execute(stmt).scalars()]
+
+        return self._tx(work, what=f"find interrupted replaces of {table!r}")
+
+    def abandon_replace(self, shadow: str, reason: str) -> int:
+        """A replace that will not be swapped in: the files loaded into ``shadow`` become
+        ``failed`` (their written rows now ``rows_rolled_back``), with ``reason``; returns how
+        many."""
+        return self._tx(
+            lambda repo: claims.abandon_in(SqlAlchemyExecutor(repo.session.connection()), shadow,
+                                           reason),
+            what="abandon a replace",
+        )
 
     def _duration(self, claim: FileClaim) -> float | None:
         with self._lock:

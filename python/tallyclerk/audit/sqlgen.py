@@ -155,6 +155,8 @@ def fenced_commit_sql(dialect_name: str) -> CompiledSql:
                 rows_rolled_back=bindparam("rows_rolled_back"),
                 bytes_read=bindparam("bytes_read"),
                 first_error_line=bindparam("first_error_line"),
+                rows_inserted=bindparam("rows_inserted"),
+                rows_updated=bindparam("rows_updated"),
                 finished_at=bindparam("finished_at"),
                 duration_s=bindparam("duration_s"),
                 error=bindparam("error"),
@@ -206,3 +208,55 @@ def insert_events_sql(dialect_name: str) -> CompiledSql:
         return insert(events).values({name: bindparam(name) for name in EVENT_COLUMNS})
 
     return _compiled(("insert_events", dialect_name), dialect_name, build)
+
+
+def retire_loaded_sql(dialect_name: str) -> CompiledSql:
+    """A replace's swap: the table's ``loaded`` files become ``replaced``."""
+
+    def build() -> ClauseElement:
+        c = _files.c
+        return (
+            update(_files)
+            .where(c.target_table == bindparam("table"))
+            .where(c.status == bindparam("loaded"))
+            .values(status=bindparam("replaced"))
+        )
+
+    return _compiled(("retire_loaded", dialect_name), dialect_name, build)
+
+
+def retarget_sql(dialect_name: str) -> CompiledSql:
+    """A replace's swap: the shadow table's files now name the table."""
+
+    def build() -> ClauseElement:
+        c = _files.c
+        return (
+            update(_files)
+            .where(c.target_table == bindparam("shadow"))
+            .values(target_table=bindparam("table"))
+        )
+
+    return _compiled(("retarget", dialect_name), dialect_name, build)
+
+
+def abandon_staged_sql(dialect_name: str) -> CompiledSql:
+    """An abandoned replace: the files loaded into its shadow table become ``failed``."""
+
+    def build() -> ClauseElement:
+        c = _files.c
+        return (
+            update(_files)
+            .where(c.target_table == bindparam("shadow"))
+            .where(c.status == bindparam("loaded"))
+            .values(
+                status=bindparam("failed"),
+                rows_written=bindparam("zero"),
+                rows_rolled_back=c.rows_written,
+                rows_inserted=null(),
+                rows_updated=null(),
+                error=bindparam("error"),
+                error_class=bindparam("error_class"),
+            )
+        )
+
+    return _compiled(("abandon_staged", dialect_name), dialect_name, build)

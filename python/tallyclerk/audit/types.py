@@ -61,6 +61,10 @@ class FileResult:
     error: str | None = None
     error_class: str | None = None
     rows_rolled_back: int = 0
+    rows_inserted: int | None = None
+    """Of ``rows_written``, the rows new to the table (None: the sink did not say)."""
+    rows_updated: int | None = None
+    """Of ``rows_written``, the existing rows a merge updated."""
 
 
 @dataclass(frozen=True)

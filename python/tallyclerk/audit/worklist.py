@@ -364,7 +364,8 @@ class WorkList:
             return list(conn.execute(
                 select(t.c.path, t.c.status, t.c.outcome, t.c.error, t.c.batch_id,
                        f.c.status.label("file_status"), f.c.rows_read, f.c.rows_written,
-                       f.c.rows_rejected, f.c.rows_rolled_back, f.c.error.label("file_error"),
+                       f.c.rows_rejected, f.c.rows_rolled_back, f.c.rows_inserted,
+                       f.c.rows_updated, f.c.error.label("file_error"),
                        f.c.batch_id.label("fb"))
                 .select_from(t.outerjoin(f, f.c.id == t.c.file_id))
                 .where(t.c.load_id == load_id)
@@ -378,6 +379,7 @@ class WorkList:
             entry: dict[str, Any] = {"path": path, "status": "failed", "rows_read": 0,
                                      "rows_written": 0, "rows_rejected": 0,
                                      "rows_rolled_back": 0,
+                                     "rows_inserted": None, "rows_updated": None,
                                      "error": unfinished or "not loaded"}
             if row is not None and row.status == "done":
                 entry["status"] = row.outcome or "failed"
@@ -386,7 +388,8 @@ class WorkList:
                         if row.outcome != "failed" else "failed"
                     entry.update(rows_read=row.rows_read, rows_written=row.rows_written,
                                  rows_rejected=row.rows_rejected,
-                                 rows_rolled_back=row.rows_rolled_back)
+                                 rows_rolled_back=row.rows_rolled_back,
+                                 rows_inserted=row.rows_inserted, rows_updated=row.rows_updated)
                 entry["error"] = row.file_error if row.file_error is not None else row.error
                 if entry["status"] == "loaded":
                     entry["error"] = None

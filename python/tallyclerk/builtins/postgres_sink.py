@@ -19,6 +19,13 @@ answers before the generic SQLAlchemy sink). Uses psycopg 3 directly, one connec
   server's ``statement_timeout`` for every statement (one COPY per record batch). The session
   time zone is UTC, so a datetime without a zone is read as UTC.
 
+Write modes (:mod:`tallyclerk.modes`): ``merge`` creates a unique index on the key (in the
+file's transaction, under the advisory lock), COPYs the file's rows into a temporary table
+(``ON COMMIT DROP``) and, once the file is read, moves them with one
+``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... RETURNING (xmax = 0)``: the rows that
+come back true were inserted, the others updated. ``replace``: :meth:`PostgresSink.swap_table`
+drops the table and renames the shadow table in one transaction.
+
 Errors become :class:`~tallyclerk.errors.SinkError` with the password masked, ``transient`` for
 serialization failures, deadlocks, lock or statement timeouts and lost connections.
 """
@@ -30,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
+from tallyclerk import modes
 from tallyclerk.dburl import mask_secrets, parse_url
 from tallyclerk.errors import ConfigError, SinkError
 from tallyclerk.hookspecs import hookimpl
@@ -39,6 +47,7 @@ if TYPE_CHECKING:
 
     from tallyclerk._core import RecordBatch, TableSchema
     from tallyclerk.audit import FileClaim
+    from tallyclerk.protocols import SqlExecutor
 
 __all__ = ["PostgresFileWrite", "PostgresSink", "tallyclerk_open_sink"]
 
@@ -46,6 +55,7 @@ log = logging.getLogger("tallyclerk.sink.postgres")
 
 FILE_ID_COLUMN = "_tc_file_id"
 _SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
+STAGE_TABLE = "_tc_merge_stage"
 
 PG_TYPES: Mapping[str, str] = {
     "string": "text",
@@ -147,12 +157,21 @@ class PostgresFileWrite:
     """
 
     def __init__(
-        self, sink: PostgresSink, table: str, schema: TableSchema, file_id: int
+        self,
+        sink: PostgresSink,
+        table: str,
+        schema: TableSchema,
+        file_id: int,
+        keys: Sequence[str] = (),
     ) -> None:
         self._sink = sink
         self._conn = sink.connection()
         self._file_id = file_id
         self._table = table
+        self._keys = tuple(keys)
+        self._copy_into = STAGE_TABLE if keys else table
+        self._written = 0
+        self._merged: tuple[int, int] | None = None
         self._names = tuple(str(f["name"]) for f in schema.fields())
         self.executor = PgExecutor(self._conn, self._end_copy)
         self._open: ExitStack | None = None
@@ -162,6 +181,8 @@ class PostgresFileWrite:
         self._utf8 = self._conn.info.encoding == "utf-8"
         try:
             sink.ensure_table(self._conn, table, schema)
+            if self._keys:
+                sink.ensure_merge(self._conn, table, self._keys)
         except BaseException:
             self.rollback()
             raise
@@ -198,7 +219,51 @@ class PostgresFileWrite:
         except psycopg.Error as exc:
             self._abort_copy()
             raise sink_error(exc, f"COPY into {self._sink.table_label} failed") from exc
+        self._written += batch.num_valid
         return batch.num_valid
+
+    def counts(self) -> tuple[int, int]:
+        """(rows inserted, rows updated): a merge moves its staged rows into the table now."""
+        if not self._keys:
+            return self._written, 0
+        if self._merged is None:
+            self._merged = self._merge()
+        return self._merged
+
+    def _merge(self) -> tuple[int, int]:
+        """``INSERT ... SELECT`` the staged rows ``ON CONFLICT (key) DO UPDATE``; the staging
+        table is emptied (a later batch stages again)."""
+        import psycopg
+        from psycopg import sql
+
+        self._end_copy()
+        names = [*self._names, FILE_ID_COLUMN]
+        cols = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+        updates = sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
+            for n in names
+            if n not in self._keys
+        )
+        stmt = sql.SQL(
+            "WITH up AS (INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
+            "ON CONFLICT ({keys}) DO UPDATE SET {updates} RETURNING (xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FROM up"
+        ).format(
+            table=sql.Identifier(self._table),
+            cols=cols,
+            stage=sql.Identifier(STAGE_TABLE),
+            keys=sql.SQL(", ").join(sql.Identifier(k) for k in self._keys),
+            updates=updates,
+        )
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(stmt)
+                row = cur.fetchone()
+                cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGE_TABLE)))
+        except psycopg.Error as exc:
+            raise sink_error(exc, f"merge into {self._sink.table_label} failed") from exc
+        inserted, total = (int(row[0]), int(row[1])) if row is not None else (0, 0)
+        return inserted, total - inserted
 
     def _copy_sql(self, columns: Sequence[str], missing: Sequence[str]) -> psycopg.sql.Composed:
         """``COPY table (columns..., missing..., _tc_file_id) FROM STDIN``, names quoted."""
@@ -207,7 +272,7 @@ class PostgresFileWrite:
         names = sql.SQL(", ").join(
             sql.Identifier(name) for name in [*columns, *missing, FILE_ID_COLUMN]
         )
-        return sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(self._table), names)
+        return sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(self._copy_into), names)
 
     def _end_copy(self) -> None:
         """End the open COPY (the server reports bad data here)."""
@@ -236,6 +301,8 @@ class PostgresFileWrite:
     def commit(self) -> None:
         import psycopg
 
+        if self._keys and self._merged is None:
+            self._merged = self._merge()
         self._end_copy()
         try:
             self._conn.commit()
@@ -265,7 +332,13 @@ class PostgresSink:
         ConfigError: psycopg is not installed, or the URL is not a usable PostgreSQL URL.
     """
 
-    def __init__(self, url: str, *, settings: Any = None) -> None:
+    write_modes = modes.MODES
+
+    def __init__(
+        self, url: str, *, settings: Any = None, options: Mapping[str, Any] | None = None
+    ) -> None:
+        self._options = dict(options or {})
+        self._keys: tuple[str, ...] = ()
         try:
             import psycopg  # noqa: F401
         except ImportError:
@@ -305,12 +378,90 @@ class PostgresSink:
         """Name the target; the table is created (if missing) in each file's transaction."""
         self._target = (table, schema)
         self.table_label = repr(table)
+        self._keys = modes.resolve(self._options, schema).primary_key
 
     def begin_file(self, claim: FileClaim) -> PostgresFileWrite:
         if self._target is None:
             raise RuntimeError("PostgresSink.prepare() must be called before begin_file()")
         table, schema = self._target
-        return PostgresFileWrite(self, table, schema, claim.file_id)
+        return PostgresFileWrite(self, table, schema, claim.file_id, self._keys)
+
+    def ensure_merge(self, conn: psycopg.Connection[Any], table: str, keys: Sequence[str]) -> None:
+        """In the file's transaction: the unique index on ``keys`` (serialized like table
+        creation) and the temporary staging table the file's COPY goes to."""
+        import psycopg
+        from psycopg import sql
+
+        ident = sql.Identifier(table).as_string(conn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", ("tallyclerk:table:" + ident,)
+                )
+                cur.execute(
+                    sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                        sql.Identifier(modes.key_index_name(table, keys)),
+                        sql.Identifier(table),
+                        sql.SQL(", ").join(sql.Identifier(k) for k in keys),
+                    )
+                )
+                cur.execute(
+                    sql.SQL(
+                        "CREATE TEMPORARY TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DROP"
+                    ).format(sql.Identifier(STAGE_TABLE), sql.Identifier(table))
+                )
+        except psycopg.Error as exc:
+            raise sink_error(exc, f"cannot prepare the merge into {table!r}") from exc
+
+    def swap_table(
+        self, shadow: str, table: str, in_txn: Callable[[SqlExecutor | None], None]
+    ) -> None:
+        """In one transaction: drop ``table``, rename ``shadow`` to it, run ``in_txn`` (the
+        manifest update) with this transaction's executor, commit."""
+        import psycopg
+        from psycopg import sql
+
+        conn = self.connection()
+        try:
+            if self._target is not None and self._target[0] == shadow:
+                self.ensure_table(conn, shadow, self._target[1])
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+                cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                    sql.Identifier(shadow), sql.Identifier(table)))
+            in_txn(PgExecutor(conn, lambda: None))
+            conn.commit()
+        except psycopg.Error as exc:
+            self._rollback(conn)
+            raise sink_error(exc, f"cannot replace table {table!r}") from exc
+        except BaseException:
+            self._rollback(conn)
+            raise
+        self._ready.clear()
+
+    def drop_table(self, name: str) -> None:
+        """Drop a table if it exists (an abandoned replace's shadow), in its own transaction."""
+        import psycopg
+        from psycopg import sql
+
+        conn = self.connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+            conn.commit()
+        except psycopg.Error as exc:
+            self._rollback(conn)
+            raise sink_error(exc, f"cannot drop table {name!r}") from exc
+        self._ready.discard(name)
+
+    def _rollback(self, conn: psycopg.Connection[Any]) -> None:
+        import psycopg
+
+        try:
+            conn.rollback()
+        except psycopg.Error as exc:
+            log.warning("rollback failed (%s); the connection is dropped", mask_secrets(str(exc)))
+            self.discard()
 
     def ensure_table(self, conn: psycopg.Connection[Any], table: str, schema: TableSchema) -> None:
         """Create ``table`` in the open transaction unless it exists.
@@ -361,4 +512,4 @@ def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> PostgresSink |
     """Open ``postgresql://`` (and ``postgresql+psycopg://``, ``postgres://``) URLs with COPY."""
     if not claims_url(url):
         return None
-    return PostgresSink(url, settings=options.get("settings"))
+    return PostgresSink(url, settings=options.get("settings"), options=options)

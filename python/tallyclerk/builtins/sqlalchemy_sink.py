@@ -6,12 +6,18 @@ and ``Column`` objects, every identifier quoted, plus ``_tc_file_id``; inserts e
 valid rows with one ``executemany`` of bound parameters; one transaction per file (SQLite:
 WAL, busy timeout, ``BEGIN IMMEDIATE``). Database errors become :class:`SinkError`, marked
 ``transient`` when retrying may help (locked, deadlock, serialization, connection lost).
+
+Write modes (:mod:`tallyclerk.modes`): ``merge`` (SQLite and PostgreSQL dialects) creates a
+unique index on the key in the file's transaction and inserts with the dialect's
+``INSERT ... ON CONFLICT (key) DO UPDATE``; rows inserted are the table's row count after the
+file minus before. ``replace``: :meth:`SqlAlchemySink.swap_table` drops the table and renames
+the shadow table in one transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -19,6 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.sql.elements import quoted_name
 
+from tallyclerk import modes
 from tallyclerk.audit import SqlAlchemyExecutor
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import ConfigError, SinkError
@@ -27,6 +34,7 @@ from tallyclerk.hookspecs import hookimpl
 if TYPE_CHECKING:
     from tallyclerk._core import RecordBatch, TableSchema
     from tallyclerk.audit import FileClaim
+    from tallyclerk.protocols import SqlExecutor
 
 FILE_ID_COLUMN = "_tc_file_id"
 
@@ -38,6 +46,8 @@ _TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
     "date": sa.Date,
     "datetime": lambda: sa.DateTime(timezone=True),
 }
+
+_MERGE_DIALECTS = ("sqlite", "postgresql")
 
 _TRANSIENT_MARKERS = (
     "database is locked",
@@ -78,9 +88,15 @@ def _to_datetime(value: Any) -> Any:
 class SqlAlchemyFileWrite:
     """One file's transaction on its own connection."""
 
-    def __init__(self, sink: SqlAlchemySink, table: sa.Table, file_id: int) -> None:
+    def __init__(
+        self, sink: SqlAlchemySink, table: sa.Table, file_id: int, keys: Sequence[str] = ()
+    ) -> None:
         self._table = table
         self._file_id = file_id
+        self._pk = list(keys)
+        self._before = 0
+        self._written = 0
+        self._insert: Any = table.insert()
         self._keys = [c.key for c in table.columns if c.key != FILE_ID_COLUMN]
         self._convert: list[Callable[[Any], Any] | None] = []
         for key in self._keys:
@@ -96,6 +112,11 @@ class SqlAlchemyFileWrite:
             self._trans = self._conn.begin()
             # inside the file's transaction: a file that fails leaves no table behind
             sink.metadata.create_all(self._conn, checkfirst=True)
+            if self._pk:
+                if sink.key_index is not None:  # an existing table gets it too
+                    sink.key_index.create(self._conn, checkfirst=True)
+                self._insert = _upsert(self._conn.dialect.name, table, self._pk)
+                self._before = self._count()
         except SQLAlchemyError as exc:
             self._conn.close()
             raise sink_error(exc, f"cannot create table {table.name!r}") from exc
@@ -120,10 +141,25 @@ class SqlAlchemyFileWrite:
         if not params:
             return 0
         try:
-            self._conn.execute(self._table.insert(), params)
+            self._conn.execute(self._insert, params)
         except SQLAlchemyError as exc:
             raise sink_error(exc, f"insert into {self._table.name!r} failed") from exc
+        self._written += len(params)
         return len(params)
+
+    def _count(self) -> int:
+        return int(self._conn.execute(sa.select(sa.func.count()).select_from(self._table))
+                   .scalar_one())
+
+    def counts(self) -> tuple[int, int]:
+        """(rows inserted, rows updated) by this file so far."""
+        if not self._pk:
+            return self._written, 0
+        try:
+            inserted = self._count() - self._before
+        except SQLAlchemyError as exc:
+            raise sink_error(exc, f"cannot count the rows of {self._table.name!r}") from exc
+        return inserted, self._written - inserted
 
     def commit(self) -> None:
         try:
@@ -141,10 +177,31 @@ class SqlAlchemyFileWrite:
             self._conn.close()
 
 
+def _upsert(dialect: str, table: sa.Table, keys: Sequence[str]) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET`` every other column."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    stmt: Any
+    if dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(table)
+    else:  # refused in prepare()
+        raise ConfigError(f"--mode merge is not supported on {dialect}")
+    others = {c.key: stmt.excluded[c.key] for c in table.columns if c.key not in keys}
+    return stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys], set_=others)
+
+
 class SqlAlchemySink:
     """A database reached through a SQLAlchemy engine."""
 
-    def __init__(self, url: str, *, settings: Any = None) -> None:
+    write_modes = modes.MODES
+
+    def __init__(
+        self, url: str, *, settings: Any = None, options: Mapping[str, Any] | None = None
+    ) -> None:
+        self._options = dict(options or {})
+        self._keys: tuple[str, ...] = ()
         try:
             parsed = sa.make_url(url)
             parsed.get_dialect()
@@ -164,6 +221,7 @@ class SqlAlchemySink:
             self._sqlite_setup(busy_ms, str(getattr(settings, "synchronous", "NORMAL")))
         self.metadata = sa.MetaData()
         self._table: sa.Table | None = None
+        self.key_index: sa.Index | None = None
 
     def _sqlite_setup(self, busy_ms: int, synchronous: str) -> None:
         sync = synchronous.upper() if synchronous.upper() in ("OFF", "NORMAL", "FULL") else "NORMAL"
@@ -200,8 +258,21 @@ class SqlAlchemySink:
             for f in schema.fields()
         ]
         columns.append(sa.Column(FILE_ID_COLUMN, sa.BigInteger, key=FILE_ID_COLUMN))
+        self._keys = modes.resolve(self._options, schema).primary_key
+        if self._keys and self.engine.dialect.name not in _MERGE_DIALECTS:
+            raise ConfigError(
+                f"--mode merge is not supported on {self.engine.dialect.name} "
+                "(SQLite and PostgreSQL are)"
+            )
         self.metadata.clear()
         self._table = sa.Table(quoted_name(table, quote=True), self.metadata, *columns)
+        self.key_index = None
+        if self._keys:
+            self.key_index = sa.Index(
+                quoted_name(modes.key_index_name(table, self._keys), quote=True),
+                *[self._table.c[k] for k in self._keys],
+                unique=True,
+            )
 
     def _check_case(self, table: str) -> None:
         try:
@@ -222,7 +293,34 @@ class SqlAlchemySink:
     def begin_file(self, claim: FileClaim) -> SqlAlchemyFileWrite:
         if self._table is None:
             raise RuntimeError("SqlAlchemySink.prepare() must be called before begin_file()")
-        return SqlAlchemyFileWrite(self, self._table, claim.file_id)
+        return SqlAlchemyFileWrite(self, self._table, claim.file_id, self._keys)
+
+    def swap_table(
+        self, shadow: str, table: str, in_txn: Callable[[SqlExecutor | None], None]
+    ) -> None:
+        """In one transaction: drop ``table``, rename ``shadow`` to it, run ``in_txn`` (the
+        manifest update) with this transaction's executor, commit."""
+        prep = self.engine.dialect.identifier_preparer
+        q_shadow = prep.quote_identifier(shadow)
+        q_table = prep.quote_identifier(table)
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                if self._table is not None and self._table.name == shadow:
+                    self.metadata.create_all(conn, checkfirst=True)
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q_table}")
+                conn.exec_driver_sql(f"ALTER TABLE {q_shadow} RENAME TO {q_table}")
+                in_txn(SqlAlchemyExecutor(conn))
+        except SQLAlchemyError as exc:
+            raise sink_error(exc, f"cannot replace table {table!r}") from exc
+
+    def drop_table(self, name: str) -> None:
+        """Drop a table if it exists (an abandoned replace's shadow)."""
+        q = self.engine.dialect.identifier_preparer.quote_identifier(name)
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q}")
+        except SQLAlchemyError as exc:
+            raise sink_error(exc, f"cannot drop table {name!r}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -241,4 +339,4 @@ def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> SqlAlchemySink
     """Open any URL SQLAlchemy has a dialect for."""
     if not _has_dialect(url):
         return None
-    return SqlAlchemySink(url, settings=options.get("settings"))
+    return SqlAlchemySink(url, settings=options.get("settings"), options=options)

@@ -6,14 +6,21 @@ Python's ``sqlite3`` uses, so one process reaches a file through one SQLite libr
 a busy timeout, and one ``BEGIN IMMEDIATE`` transaction per file. The writer itself is the
 file's :class:`~tallyclerk.protocols.SqlExecutor`, so when the audit store lives in the same
 file, the rows, the rejects and the manifest row commit in that one transaction.
+
+Write modes (:mod:`tallyclerk.modes`): ``merge`` creates a unique index on the key columns
+(in the file's transaction) and writes with ``INSERT ... ON CONFLICT (key) DO UPDATE``
+(``SqliteWriter.upsert_batch``); rows inserted = the table's row count after the file minus
+before (the file's ``BEGIN IMMEDIATE`` transaction holds the write lock, so nobody else
+changes it), the rest were updates. ``replace``: :meth:`SqliteSink.swap_table` drops the table
+and renames the shadow table in one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from tallyclerk import SqliteWriter
+from tallyclerk import SqliteWriter, modes
 from tallyclerk.dburl import mask_url
 from tallyclerk.errors import ConfigError
 from tallyclerk.hookspecs import hookimpl
@@ -21,9 +28,15 @@ from tallyclerk.hookspecs import hookimpl
 if TYPE_CHECKING:
     from tallyclerk._core import RecordBatch, TableSchema
     from tallyclerk.audit import FileClaim
+    from tallyclerk.protocols import SqlExecutor
 
 FILE_ID_COLUMN = "_tc_file_id"
 _PREFIX = "sqlite:///"
+
+
+def quote(name: str) -> str:
+    """A quoted SQLite identifier (callers checked the name)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def sqlite_path(url: str) -> str | None:
@@ -58,22 +71,52 @@ class SqliteFileWrite:
     """One file's ``BEGIN IMMEDIATE`` transaction."""
 
     def __init__(
-        self, writer: SqliteWriter, table: str, schema: TableSchema, file_id: int
+        self,
+        writer: SqliteWriter,
+        table: str,
+        schema: TableSchema,
+        file_id: int,
+        keys: Sequence[str] = (),
     ) -> None:
         self._writer = writer
         self._table = table
         self._extra = (file_id,)
+        self._keys = list(keys)
+        self._before = 0
+        self._written = 0
         self.executor = WriterExecutor(writer)
         writer.begin()
         try:
             # inside the file's transaction: a file that fails leaves no table behind
             writer.create_table(table, schema, [(FILE_ID_COLUMN, "INTEGER")])
+            if self._keys:
+                cols = ", ".join(quote(k) for k in self._keys)
+                writer.execute(
+                    f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(modes.key_index_name(table, keys))} "
+                    f"ON {quote(table)} ({cols})"
+                )
+                self._before = self._count()
         except BaseException:
             writer.rollback()
             raise
 
+    def _count(self) -> int:
+        return int(self._writer.query(f"SELECT count(*) FROM {quote(self._table)}")[0][0])
+
     def write(self, batch: RecordBatch) -> int:
-        return self._writer.insert_batch(self._table, batch, self._extra)
+        if self._keys:
+            n = self._writer.upsert_batch(self._table, batch, self._keys, self._extra)
+        else:
+            n = self._writer.insert_batch(self._table, batch, self._extra)
+        self._written += n
+        return n
+
+    def counts(self) -> tuple[int, int]:
+        """(rows inserted, rows updated) by this file so far."""
+        if not self._keys:
+            return self._written, 0
+        inserted = self._count() - self._before
+        return inserted, self._written - inserted
 
     def commit(self) -> None:
         self._writer.commit()
@@ -86,14 +129,19 @@ class SqliteFileWrite:
 class SqliteSink:
     """A SQLite database file written through :class:`tallyclerk.SqliteWriter`."""
 
+    write_modes = modes.MODES
+
     def __init__(
         self,
         path: str,
         *,
         busy_timeout_ms: int = 5000,
         synchronous: str = "NORMAL",
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = path
+        self._options = dict(options or {})
+        self._keys: tuple[str, ...] = ()
         self.url = mask_url(_PREFIX + path)
         sync = synchronous.upper()
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
@@ -126,12 +174,45 @@ class SqliteSink:
                     f"names ignore case); use --table {found[0][0]!r}"
                 )
         self._target = (table, schema)
+        self._keys = modes.resolve(self._options, schema).primary_key
 
     def begin_file(self, claim: FileClaim) -> SqliteFileWrite:
         if self._target is None:
             raise RuntimeError("SqliteSink.prepare() must be called before begin_file()")
         table, schema = self._target
-        return SqliteFileWrite(self._writer, table, schema, claim.file_id)
+        return SqliteFileWrite(self._writer, table, schema, claim.file_id, self._keys)
+
+    def swap_table(
+        self, shadow: str, table: str, in_txn: Callable[[SqlExecutor | None], None]
+    ) -> None:
+        """In one transaction: drop ``table``, rename ``shadow`` to it, run ``in_txn`` (the
+        manifest update) with this transaction's executor, commit. Readers see the old table
+        or the new one."""
+        w = self._writer
+        w.begin()
+        try:
+            if self._target is not None and not w.query(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [shadow]
+            ):
+                w.create_table(shadow, self._target[1], [(FILE_ID_COLUMN, "INTEGER")])
+            w.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+            w.execute(f"ALTER TABLE {quote(shadow)} RENAME TO {quote(table)}")
+            in_txn(WriterExecutor(w))
+            w.commit()
+        except BaseException:
+            w.rollback()
+            raise
+
+    def drop_table(self, name: str) -> None:
+        """Drop a table if it exists (an abandoned replace's shadow), in its own transaction."""
+        w = self._writer
+        w.begin()
+        try:
+            w.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+            w.commit()
+        except BaseException:
+            w.rollback()
+            raise
 
     def close(self) -> None:
         self._writer.close()
@@ -148,4 +229,5 @@ def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> SqliteSink | N
         path,
         busy_timeout_ms=int(getattr(settings, "busy_timeout_ms", 5000)),
         synchronous=str(getattr(settings, "synchronous", "NORMAL")),
+        options=options,
     )

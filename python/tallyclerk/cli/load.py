@@ -56,6 +56,12 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     p.add_argument("--force", action="store_true",
                    help="load files again even if their content is already loaded "
                    "(replacing the earlier rows)")
+    p.add_argument("--mode", choices=("append", "replace", "merge"), default="append",
+                   help="append rows (default); replace the table with this load's files "
+                   "(swapped in at the end, all or nothing); merge: update rows whose key "
+                   "exists, insert the others")
+    p.add_argument("--primary-key", metavar="COL[,COL]", default=None,
+                   help="the key of --mode merge (default: the schema's primaryKey)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--delimiter", default=None,
                    help="CSV field delimiter (default ,; 'tab' for a tab)")

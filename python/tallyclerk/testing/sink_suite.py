@@ -17,6 +17,12 @@ column names arrive intact), writes only the valid rows tagged with the file id,
 survives a rollback; through the pipeline, a file's rows commit together with its manifest
 row (a failing file leaves neither rows nor a ``loaded`` status), and a forced reload
 replaces a file's rows instead of doubling them.
+
+Write modes (``--mode``): for each mode the sink declares in ``write_modes``, ``merge``
+updates rows by key (the later file wins, a repeated key within a file is a rejected row,
+inserted and updated rows are counted) and ``replace`` swaps the table for the load's files,
+all or nothing. A mode the sink does not declare must be refused (``ConfigError``), never
+served as an append. The checks of an undeclared mode are skipped, saying so.
 """
 
 from __future__ import annotations
@@ -248,3 +254,94 @@ class SinkConformance:
         assert len(rows) == 5, "a forced reload replaces the file's rows, never doubles them"
         after = {r["_tc_file_id"] for r in rows}
         assert len(before) == len(after) == 1 and before != after
+
+    # -- write modes ----------------------------------------------------------------------------
+
+    def _modes(self, url: str) -> tuple[str, ...]:
+        from tallyclerk.modes import sink_modes
+        from tallyclerk.testing.loader_suite import strict_plugin_manager as pm_for
+
+        sink = self.open(pm_for(self.plugin), url)
+        try:
+            return tuple(sink_modes(sink))
+        finally:
+            sink.close()
+
+    def _need(self, url: str, mode: str) -> None:
+        if mode not in self._modes(url):
+            pytest.skip(f"this sink does not declare --mode {mode} (write_modes)")
+
+    def _snapshots(self, directory: Path) -> list[Path]:
+        directory.mkdir(exist_ok=True)
+        days = {
+            "day1.csv": "id,name\n1,one\n2,two\n3,three\n",
+            "day2.csv": "id,name\n2,TWO\n4,four\n4,four again\n",
+            "broken.csv": "id,name\n9\n",
+        }
+        for name, text in days.items():
+            (directory / name).write_text(text, encoding="utf-8")
+        return [directory / name for name in days]
+
+    _KEYED: ClassVar[Mapping[str, Any]] = {
+        "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}],
+        "primaryKey": ["id"],
+    }
+
+    def _pairs(self, url: str) -> list[tuple[Any, Any]]:
+        return sorted((int(r["id"]), r["name"]) for r in self.read_rows(url, "modes"))
+
+    def test_an_undeclared_mode_is_refused(
+        self, tallyclerk_runner: Runner, url: str, tmp_path: Path
+    ) -> None:
+        from tallyclerk.errors import ConfigError
+
+        undeclared = [m for m in ("merge", "replace") if m not in self._modes(url)]
+        if not undeclared:
+            pytest.skip("this sink declares every write mode")
+        day1 = self._snapshots(tmp_path / "files")[0]
+        for mode in undeclared:
+            with pytest.raises(ConfigError, match=mode):
+                tallyclerk_runner.load([day1], table="modes", into=url, schema=self._KEYED,
+                                       audit=self.audit_url(url, tmp_path),
+                                       plugins=[self.plugin], options={"mode": mode})
+
+    def test_merge_updates_by_key_and_the_later_file_wins(
+        self, tallyclerk_runner: Runner, url: str, tmp_path: Path
+    ) -> None:
+        self._need(url, "merge")
+        day1, day2, _broken = self._snapshots(tmp_path / "files")
+        audit = self.audit_url(url, tmp_path)
+        first = tallyclerk_runner.load([day1], table="modes", into=url, audit=audit,
+                                       schema=self._KEYED, plugins=[self.plugin],
+                                       options={"mode": "merge"})
+        assert first.file(day1)["rows_inserted"] == 3
+        second = tallyclerk_runner.load([day2], table="modes", into=url, audit=audit,
+                                        schema=self._KEYED, plugins=[self.plugin],
+                                        options={"mode": "merge", "primary_key": "id"})
+        second.check_accounting()
+        f = second.file(day2)
+        assert (f["rows_read"], f["rows_written"], f["rows_rejected"]) == (3, 2, 1), (
+            "a key repeated within a file is a rejected row (rule primary-key)")
+        assert (f["rows_inserted"], f["rows_updated"]) == (1, 1)
+        assert [r["rule"] for r in second.rejects()] == ["primary-key"]
+        assert self._pairs(url) == [(1, "one"), (2, "TWO"), (3, "three"), (4, "four")]
+
+    def test_replace_swaps_the_table_all_or_nothing(
+        self, tallyclerk_runner: Runner, url: str, tmp_path: Path
+    ) -> None:
+        self._need(url, "replace")
+        day1, day2, broken = self._snapshots(tmp_path / "files")
+        audit = self.audit_url(url, tmp_path)
+        tallyclerk_runner.load([day1], table="modes", into=url, audit=audit,
+                               schema=self._KEYED, plugins=[self.plugin])
+        failed = tallyclerk_runner.load([day2, broken], table="modes", into=url, audit=audit,
+                                        schema=self._KEYED, plugins=[self.plugin],
+                                        on_error="skip-file", options={"mode": "replace"})
+        assert [f["status"] for f in failed.files] == ["failed", "failed"]
+        assert self._pairs(url) == [(1, "one"), (2, "two"), (3, "three")], (
+            "a replace with a failed file leaves the table as it was")
+        done = tallyclerk_runner.load([day2], table="modes", into=url, audit=audit,
+                                      schema=self._KEYED, plugins=[self.plugin],
+                                      options={"mode": "replace"})
+        assert done.file(day2)["status"] == "loaded"
+        assert self._pairs(url) == [(2, "TWO"), (4, "four"), (4, "four again")]

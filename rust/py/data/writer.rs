@@ -26,6 +26,59 @@ impl PySqliteWriter {
     ) -> PyResult<T> {
         py.detach(|| f(&mut self.inner.lock())).py_err(py)
     }
+
+    fn write_batch(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        batch: &PyRecordBatch,
+        extra_values: Option<&Bound<'_, PyAny>>,
+        keys: Vec<String>,
+    ) -> PyResult<usize> {
+        guard(|| {
+            // (name, value) pairs: a mapping names its columns; a sequence takes the extra
+            // columns `create_table` declared for this table, in order.
+            let mut named: Option<Vec<(String, SqlValue)>> = None;
+            let mut values: Vec<SqlValue> = Vec::new();
+            if let Some(ev) = extra_values {
+                if let Ok(m) = ev.cast::<PyMapping>() {
+                    let mut pairs = Vec::new();
+                    for item in m.items()?.iter() {
+                        let (k, v): (String, Bound<'_, PyAny>) = item.extract()?;
+                        pairs.push((k, sql_from_py(&v)?));
+                    }
+                    named = Some(pairs);
+                } else {
+                    values = sql_params(ev)?;
+                }
+            }
+            self.with(py, move |w| {
+                let extra = match named {
+                    Some(p) => p,
+                    None if values.is_empty() => Vec::new(),
+                    None => {
+                        let names = w.extra_columns(table).unwrap_or(&[]);
+                        if names.len() != values.len() {
+                            return Err(DataError::Value(format!(
+                                "insert_batch: {} extra values, but create_table declared {} \
+                                 extra columns for table {table:?} (or pass a mapping \
+                                 {{column: value}})",
+                                values.len(),
+                                names.len()
+                            )));
+                        }
+                        names.iter().cloned().zip(values).collect()
+                    }
+                };
+                let b = batch.inner.lock();
+                if keys.is_empty() {
+                    w.insert_batch(table, &b, &extra)
+                } else {
+                    w.upsert_batch(table, &b, &extra, &keys)
+                }
+            })
+        })
+    }
 }
 
 #[pymethods]
@@ -95,45 +148,25 @@ impl PySqliteWriter {
         batch: &PyRecordBatch,
         extra_values: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
-        guard(|| {
-            // (name, value) pairs: a mapping names its columns; a sequence takes the extra
-            // columns `create_table` declared for this table, in order.
-            let mut named: Option<Vec<(String, SqlValue)>> = None;
-            let mut values: Vec<SqlValue> = Vec::new();
-            if let Some(ev) = extra_values {
-                if let Ok(m) = ev.cast::<PyMapping>() {
-                    let mut pairs = Vec::new();
-                    for item in m.items()?.iter() {
-                        let (k, v): (String, Bound<'_, PyAny>) = item.extract()?;
-                        pairs.push((k, sql_from_py(&v)?));
-                    }
-                    named = Some(pairs);
-                } else {
-                    values = sql_params(ev)?;
-                }
-            }
-            self.with(py, move |w| {
-                let extra = match named {
-                    Some(p) => p,
-                    None if values.is_empty() => Vec::new(),
-                    None => {
-                        let names = w.extra_columns(table).unwrap_or(&[]);
-                        if names.len() != values.len() {
-                            return Err(DataError::Value(format!(
-                                "insert_batch: {} extra values, but create_table declared {} \
-                                 extra columns for table {table:?} (or pass a mapping \
-                                 {{column: value}})",
-                                values.len(),
-                                names.len()
-                            )));
-                        }
-                        names.iter().cloned().zip(values).collect()
-                    }
-                };
-                let b = batch.inner.lock();
-                w.insert_batch(table, &b, &extra)
-            })
-        })
+        self.write_batch(py, table, batch, extra_values, Vec::new())
+    }
+
+    #[pyo3(signature = (table, batch, keys, extra_values = None),
+           text_signature = "($self, table, batch, keys, extra_values=())")]
+    fn upsert_batch(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        batch: &PyRecordBatch,
+        keys: Vec<String>,
+        extra_values: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        if keys.is_empty() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "upsert_batch needs at least one key column",
+            ));
+        }
+        self.write_batch(py, table, batch, extra_values, keys)
     }
 
     #[pyo3(signature = (sql, params = None), text_signature = "($self, sql, params=())")]
