@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from tallyclerk.api import load
     from tallyclerk.auditlog import AuditLog
     from tallyclerk.dryrun import ValidateReport, validate
+    from tallyclerk.inference import infer
     from tallyclerk.inputs import open_input
     from tallyclerk.pipeline import StopToken
     from tallyclerk.report import FileReport, LoadProgress, LoadReport
@@ -78,6 +79,7 @@ _API_NAMES = {
     "Settings": "tallyclerk.settings",
     "StopToken": "tallyclerk.pipeline",
     "ValidateReport": "tallyclerk.dryrun",
+    "infer": "tallyclerk.inference",
     "load": "tallyclerk.api",
     "open_input": "tallyclerk.inputs",
     "validate": "tallyclerk.dryrun",
@@ -124,6 +126,7 @@ __all__ = [
     "WriteBehindQueue",
     "file_fingerprint",
     "hookimpl",
+    "infer",
     "load",
     "open_input",
     "validate",

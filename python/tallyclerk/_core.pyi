@@ -19,12 +19,14 @@ __all__ = [
     "QueueStats",
     "RecordBatch",
     "Reject",
+    "SchemaInference",
     "SqliteWriter",
     "TableSchema",
     "Watchdog",
     "WriteBehindQueue",
     "__version__",
     "file_fingerprint",
+    "infer_csv",
 ]
 
 __version__: str
@@ -377,8 +379,10 @@ class WriteBehindQueue:
 class TableSchema:
     """A compiled Frictionless Table Schema (immutable; share it between threads).
 
-    Types: string, integer (64-bit), number, boolean, date, datetime (format absent or
-    ``default``). Constraints: required, enum, minimum, maximum (integer, number, date,
+    Types: string, integer (64-bit), number, boolean, date, datetime, time (``HH:MM:SS[.f]``
+    with an optional zone, stored normalized, in UTC with ``Z`` when zoned), year (four digits,
+    stored as an integer), object and array (JSON text) (format absent or ``default``).
+    Constraints: required, enum, minimum, maximum (integer, number, date,
     datetime), minLength, maxLength (characters), pattern (a full match). ``missingValues``
     (default ``[""]``) become NULL. Coercion: integers are an optional sign and digits
     (``"1.0"`` is not an integer, values beyond 64 bits are rejected); numbers take ``INF`` and
@@ -711,3 +715,33 @@ def file_fingerprint(path: str) -> str:
     file (recognised by its magic bytes) is its decompressed text: ``a.csv`` and ``a.csv.gz``
     of the same text have one fingerprint. SourceError naming the path when it is missing, a
     directory, unreadable, or a corrupt or truncated archive."""
+
+def infer_csv(
+    paths: Sequence[str],
+    *,
+    rows: int = 10000,
+    delimiter: str = ",",
+    quote: str = '"',
+    encoding: str = "utf-8",
+    missing_values: Sequence[str] | None = None,
+    max_field_bytes: int = 16777216,
+    compression: str = "auto",
+) -> str:
+    """The Table Schema (JSON text) inferred from the first ``rows`` valid rows of CSV files
+    read in order (see ``tallyclerk.inference`` for the rules), detached from the interpreter;
+    ``compression`` as ``CsvReader``'s.
+    ConfigError for ``rows`` < 1, no path or bad reader options; SourceError for a file that
+    cannot be read."""
+
+@final
+class SchemaInference:
+    """Infers a Table Schema from record batches added one by one (the JSONL path)."""
+
+    def __new__(cls, *, missing_values: Sequence[str] | None = None) -> SchemaInference: ...
+    def add(self, batch: RecordBatch, limit: int | None = None) -> int:
+        """Add the batch's valid rows (at most ``limit``); returns how many were added."""
+    @property
+    def rows(self) -> int:
+        """Rows added so far."""
+    def schema(self, sources: Sequence[str]) -> str:
+        """The inferred Table Schema as JSON text; ``sources`` are named in its description."""

@@ -591,7 +591,7 @@ impl RecordBatch {
             let pass = matches!(f.ftype, FieldType::String | FieldType::Date)
                 && matches!(col, Column::Text(_));
             let mut out = match f.ftype {
-                FieldType::Integer => Column::Int(Vec::with_capacity(n)),
+                FieldType::Integer | FieldType::Year => Column::Int(Vec::with_capacity(n)),
                 FieldType::Number => Column::Real(Vec::with_capacity(n)),
                 FieldType::Boolean => Column::Bool(Vec::with_capacity(n)),
                 _ if pass => Column::Any(Vec::new()),

@@ -9,7 +9,7 @@
 //!   to `YYYY-MM-DDTHH:MM:SS[.fraction]` plus `Z` when a zone was given (converted to UTC), the
 //!   fraction without trailing zeros.
 
-use std::fmt::Write;
+use super::temporal::{num, parse_clock, write_clock};
 
 /// Parse a Table Schema integer.
 pub fn parse_int(s: &str) -> Result<i64, &'static str> {
@@ -61,13 +61,6 @@ pub fn parse_number(s: &str) -> Result<f64, &'static str> {
         return Err("is out of the 64-bit floating point range");
     }
     Ok(v)
-}
-
-fn num(b: &[u8]) -> Option<u32> {
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(b.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')))
 }
 
 fn is_leap(y: i64) -> bool {
@@ -139,18 +132,8 @@ impl DateTime {
         let days = self.secs.div_euclid(86_400);
         let sod = self.secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        let _ = write!(
-            out,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        );
-        if self.nanos != 0 {
-            let frac = format!("{:09}", self.nanos);
-            out.push('.');
-            out.push_str(frac.trim_end_matches('0'));
-        }
+        out.push_str(&format!("{y:04}-{m:02}-{d:02}T"));
+        write_clock(out, sod, self.nanos);
         if self.aware {
             out.push('Z');
         }
@@ -175,48 +158,10 @@ pub fn parse_datetime(s: &str) -> Result<DateTime, &'static str> {
         Ok(Err(e)) if e.contains("calendar") => return Err(e),
         _ => return Err(BAD),
     };
-    if b[13] != b':' || b[16] != b':' {
-        return Err(BAD);
-    }
-    let (Some(hh), Some(mm), Some(ss)) = (num(&b[11..13]), num(&b[14..16]), num(&b[17..19])) else {
-        return Err(BAD);
-    };
-    if hh > 23 || mm > 59 || ss > 59 {
-        return Err("is not a valid time of day");
-    }
-    let mut rest = &b[19..];
-    let mut nanos = 0u32;
-    if let Some(b'.') = rest.first() {
-        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 || n > 9 {
-            return Err(BAD);
-        }
-        let digits = num(&rest[1..=n]).ok_or(BAD)?;
-        nanos = digits * 10u32.pow(9 - n as u32);
-        rest = &rest[1 + n..];
-    }
-    let mut secs = days * 86_400 + i64::from(hh * 3600 + mm * 60 + ss);
-    let aware = match rest {
-        [] => false,
-        [b'Z'] | [b'z'] => true,
-        [sign @ (b'+' | b'-'), tz @ ..] => {
-            let (oh, om) = match tz {
-                [a, b2] => (num(&[*a, *b2]), Some(0)),
-                [a, b2, b':', c, d] | [a, b2, c, d] => (num(&[*a, *b2]), num(&[*c, *d])),
-                _ => return Err(BAD),
-            };
-            let (Some(oh), Some(om)) = (oh, om) else {
-                return Err(BAD);
-            };
-            if oh > 23 || om > 59 {
-                return Err(BAD);
-            }
-            let off = i64::from(oh * 3600 + om * 60);
-            secs += if *sign == b'+' { -off } else { off };
-            true
-        }
-        _ => return Err(BAD),
-    };
+    let clock = parse_clock(&b[11..], BAD)?;
+    let secs = days * 86_400 + i64::from(clock.secs) - i64::from(clock.offset.unwrap_or(0));
+    let nanos = clock.nanos;
+    let aware = clock.offset.is_some();
     if aware && !(-62_135_596_800..253_402_300_800).contains(&secs) {
         return Err("is out of the supported datetime range (years 1-9999)");
     }

@@ -13,11 +13,14 @@ pub mod coerce;
 pub mod copy_text;
 pub mod csv_reader;
 pub mod error;
+pub mod field_type;
 pub mod fingerprint;
+pub mod infer;
 pub mod input;
 pub mod schema;
 pub mod sqlite;
 mod sqlite_raw;
+pub mod temporal;
 mod transcode;
 
 pub use batch::{CellRef, Column, RecordBatch, RejectInfo, Value};

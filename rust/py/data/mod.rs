@@ -1,5 +1,6 @@
 //! Python bindings of the data path ([`crate::data`]): `TableSchema`, `Reject`, `RecordBatch`,
-//! `CsvReader`, `InputStream`, `SqliteWriter`, `file_fingerprint`.
+//! `CsvReader`, `InputStream`, `SqliteWriter`, `file_fingerprint`, `infer_csv`,
+//! `SchemaInference`.
 //!
 //! Thin: they convert arguments, detach from the interpreter around parsing, validation,
 //! inserts and hashing, and map [`DataError`](crate::data::DataError) to `tallyclerk.errors`.
@@ -12,6 +13,7 @@ use pyo3::prelude::*;
 
 mod batch;
 mod convert;
+mod infer;
 mod input;
 mod reader;
 mod schema;
@@ -25,5 +27,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<input::PyInputStream>()?;
     m.add_class::<writer::PySqliteWriter>()?;
     m.add_function(wrap_pyfunction!(writer::file_fingerprint, m)?)?;
+    m.add_class::<infer::PySchemaInference>()?;
+    m.add_function(wrap_pyfunction!(infer::infer_csv, m)?)?;
     Ok(())
 }

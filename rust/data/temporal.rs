@@ -1,0 +1,149 @@
+//! Times of day and years (Table Schema `time` and `year`), and the clock part shared with
+//! `datetime` (see [`super::coerce::parse_datetime`]).
+//!
+//! * time: `HH:MM:SS[.fraction][Z|±HH:MM|±HHMM|±HH]`, hours 00-23; normalized to
+//!   `HH:MM:SS[.fraction]` (fraction without trailing zeros) plus `Z` when a zone was given
+//!   (converted to UTC, wrapping around midnight).
+//! * year: exactly four ASCII digits (`0000`-`9999`), stored as an integer.
+
+use std::fmt::Write;
+
+pub(crate) fn num(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')))
+}
+
+/// A parsed clock: seconds of the day, nanoseconds and the zone offset in seconds east of UTC
+/// (None without a zone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub secs: u32,
+    pub nanos: u32,
+    pub offset: Option<i32>,
+}
+
+pub(crate) const BAD_TIME: &str = "is not a time (HH:MM:SS, e.g. 12:30:00)";
+
+/// Parse `HH:MM:SS[.fraction][zone]`; errors are `bad` or "is not a valid time of day".
+pub(crate) fn parse_clock(b: &[u8], bad: &'static str) -> Result<Clock, &'static str> {
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return Err(bad);
+    }
+    let (Some(hh), Some(mm), Some(ss)) = (num(&b[0..2]), num(&b[3..5]), num(&b[6..8])) else {
+        return Err(bad);
+    };
+    if hh > 23 || mm > 59 || ss > 59 {
+        return Err("is not a valid time of day");
+    }
+    let mut rest = &b[8..];
+    let mut nanos = 0u32;
+    if let Some(b'.') = rest.first() {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return Err(bad);
+        }
+        let digits = num(&rest[1..=n]).ok_or(bad)?;
+        nanos = digits * 10u32.pow(9 - n as u32);
+        rest = &rest[1 + n..];
+    }
+    let offset = match rest {
+        [] => None,
+        [b'Z'] | [b'z'] => Some(0),
+        [sign @ (b'+' | b'-'), tz @ ..] => {
+            let (oh, om) = match tz {
+                [a, b2] => (num(&[*a, *b2]), Some(0)),
+                [a, b2, b':', c, d] | [a, b2, c, d] => (num(&[*a, *b2]), num(&[*c, *d])),
+                _ => return Err(bad),
+            };
+            let (Some(oh), Some(om)) = (oh, om) else {
+                return Err(bad);
+            };
+            if oh > 23 || om > 59 {
+                return Err(bad);
+            }
+            let off = (oh * 3600 + om * 60) as i32;
+            Some(if *sign == b'+' { off } else { -off })
+        }
+        _ => return Err(bad),
+    };
+    Ok(Clock {
+        secs: hh * 3600 + mm * 60 + ss,
+        nanos,
+        offset,
+    })
+}
+
+/// Write `HH:MM:SS[.fraction]` for seconds of the day and nanoseconds.
+pub(crate) fn write_clock(out: &mut String, sod: i64, nanos: u32) {
+    let _ = write!(
+        out,
+        "{:02}:{:02}:{:02}",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+    if nanos != 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+}
+
+/// Parse a Table Schema time; returns its normalized text (see the module docs).
+pub fn parse_time(s: &str) -> Result<String, &'static str> {
+    let c = parse_clock(s.as_bytes(), BAD_TIME)?;
+    let mut out = String::with_capacity(16);
+    let sod = (i64::from(c.secs) - i64::from(c.offset.unwrap_or(0))).rem_euclid(86_400);
+    write_clock(&mut out, sod, c.nanos);
+    if c.offset.is_some() {
+        out.push('Z');
+    }
+    Ok(out)
+}
+
+/// Parse a Table Schema year (four digits).
+pub fn parse_year(s: &str) -> Result<i64, &'static str> {
+    let b = s.as_bytes();
+    match num(b) {
+        Some(y) if b.len() == 4 => Ok(i64::from(y)),
+        _ => Err("is not a year (four digits, e.g. 2024)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("12:30:00").unwrap(), "12:30:00");
+        assert_eq!(parse_time("00:00:00.500").unwrap(), "00:00:00.5");
+        assert_eq!(parse_time("01:00:00+02:00").unwrap(), "23:00:00Z");
+        assert_eq!(parse_time("23:30:00-0100").unwrap(), "00:30:00Z");
+        assert_eq!(parse_time("10:00:00z").unwrap(), "10:00:00Z");
+        for bad in [
+            "24:00:00",
+            "12:30",
+            "12:60:00",
+            "1:00:00",
+            "12:00:00.",
+            "12:00:00 ",
+            "",
+            "noon",
+            "12:00:00+1",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn years() {
+        assert_eq!(parse_year("2024"), Ok(2024));
+        assert_eq!(parse_year("0001"), Ok(1));
+        for bad in ["24", "20245", "-202", "+202", "２０２４", ""] {
+            assert!(parse_year(bad).is_err(), "{bad}");
+        }
+    }
+}
