@@ -103,6 +103,11 @@ class Readiness:
     def forget(self, path: str) -> None:
         self._seen.pop(path, None)
 
+    def keep_only(self, paths: set[str]) -> None:
+        """Forget the files no longer listed."""
+        for path in [p for p in self._seen if p not in paths]:
+            del self._seen[path]
+
 
 @dataclass
 class WatchSummary:
@@ -266,16 +271,22 @@ class Watcher:
                             type(exc).__name__, exc)
 
     def pending(self) -> list[Entry]:
-        """The ready files not handled yet, in listing order."""
+        """The ready files not handled yet, in listing order. Files gone from the listing are
+        forgotten (memory stays bounded by what the sources hold)."""
         out: list[Entry] = []
+        listed: set[str] = set()
         for listing in self.listings:
             for entry in listing.entries():
+                listed.add(entry.path)
                 if self.readiness.is_marker(entry.path):
                     continue
                 if self._handled.get(entry.path) == (entry.size, entry.mtime):
                     continue
                 if self.readiness.ready(entry, listing):
                     out.append(entry)
+        for path in [p for p in self._handled if p not in listed]:
+            del self._handled[path]
+        self.readiness.keep_only(listed)
         return out
 
     def cycle(self) -> bool:
