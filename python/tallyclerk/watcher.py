@@ -138,7 +138,8 @@ class _FileObserver:
         self.logged: set[str] = set()
 
     @hookimpl
-    def tallyclerk_file_finish(self, path: str, status: str, result: Any) -> None:
+    def tallyclerk_file_finish(self, context: Any, status: str, result: Any) -> None:
+        path = str(context.path)
         self.classes[path] = getattr(result, "error_class", None)
         self.logged.add(path)
         self.watcher.log_file(path, status, result.rows_read, result.rows_written,
@@ -146,7 +147,8 @@ class _FileObserver:
                               getattr(result, "rows_rolled_back", 0))
 
     @hookimpl
-    def tallyclerk_file_skipped(self, path: str, skip: Any) -> None:
+    def tallyclerk_file_skipped(self, context: Any, skip: Any) -> None:
+        path = str(context.path)
         self.logged.add(path)
         self.watcher.log_file(path, "skipped", 0, 0, 0, getattr(skip, "reason", None))
 
@@ -426,6 +428,8 @@ def watch(
     encoding: str | None = None,
     on_error: str = "continue",
     max_rejects: int | None = None,
+    mode: str = "append",
+    primary_key: str | None = None,
     interval: float = 5.0,
     settle: float = 2.0,
     marker: str | None = None,
@@ -444,8 +448,9 @@ def watch(
     Args:
         sources: folders, globs or URLs a listing is registered for.
         table: the target table.
-        into, audit, schema, format, compression, delimiter, encoding, on_error, max_rejects:
-            as for ``tallyclerk load`` (``schema``: a file path or a ``TableSchema``).
+        into, audit, schema, format, compression, delimiter, encoding, on_error, max_rejects,
+            mode (``append`` or ``merge``), primary_key: as for ``tallyclerk load``
+            (``schema``: a file path or a ``TableSchema``).
         interval: seconds between listings.
         settle: seconds a file's size and modification time must stay unchanged.
         marker: ``"_SUCCESS"`` (a folder's marker) or ``"{name}.done"`` (a file's marker)
@@ -474,7 +479,11 @@ def watch(
     else:
         names = [p for p in plugins if isinstance(p, str)]
     opts: dict[str, Any] = dict(options or {})
-    opts.update({k: v for k, v in {"delimiter": delimiter, "encoding": encoding}.items()
+    if mode not in ("append", "merge"):
+        raise ConfigError(f"watch mode must be append or merge, got {mode!r} (replace would "
+                          "empty the table at every batch)")
+    opts.update({k: v for k, v in {"delimiter": delimiter, "encoding": encoding,
+                                   "mode": mode, "primary_key": primary_key}.items()
                  if v is not None})
     # the load's own argument checks and options (the sources stand in for its paths)
     req = make_request(srcs, table=table, into=into, audit=audit, schema=schema, format=format,
