@@ -103,6 +103,11 @@ class Readiness:
     def forget(self, path: str) -> None:
         self._seen.pop(path, None)
 
+    def keep_only(self, paths: set[str]) -> None:
+        """Forget the files no longer listed."""
+        for path in [p for p in self._seen if p not in paths]:
+            del self._seen[path]
+
 
 @dataclass
 class WatchSummary:
@@ -133,7 +138,8 @@ class _FileObserver:
         self.logged: set[str] = set()
 
     @hookimpl
-    def tallyclerk_file_finish(self, path: str, status: str, result: Any) -> None:
+    def tallyclerk_file_finish(self, context: Any, status: str, result: Any) -> None:
+        path = str(context.path)
         self.classes[path] = getattr(result, "error_class", None)
         self.logged.add(path)
         self.watcher.log_file(path, status, result.rows_read, result.rows_written,
@@ -141,7 +147,8 @@ class _FileObserver:
                               getattr(result, "rows_rolled_back", 0))
 
     @hookimpl
-    def tallyclerk_file_skipped(self, path: str, skip: Any) -> None:
+    def tallyclerk_file_skipped(self, context: Any, skip: Any) -> None:
+        path = str(context.path)
         self.logged.add(path)
         self.watcher.log_file(path, "skipped", 0, 0, 0, getattr(skip, "reason", None))
 
@@ -266,16 +273,22 @@ class Watcher:
                             type(exc).__name__, exc)
 
     def pending(self) -> list[Entry]:
-        """The ready files not handled yet, in listing order."""
+        """The ready files not handled yet, in listing order. Files gone from the listing are
+        forgotten (memory stays bounded by what the sources hold)."""
         out: list[Entry] = []
+        listed: set[str] = set()
         for listing in self.listings:
             for entry in listing.entries():
+                listed.add(entry.path)
                 if self.readiness.is_marker(entry.path):
                     continue
                 if self._handled.get(entry.path) == (entry.size, entry.mtime):
                     continue
                 if self.readiness.ready(entry, listing):
                     out.append(entry)
+        for path in [p for p in self._handled if p not in listed]:
+            del self._handled[path]
+        self.readiness.keep_only(listed)
         return out
 
     def cycle(self) -> bool:
@@ -415,6 +428,8 @@ def watch(
     encoding: str | None = None,
     on_error: str = "continue",
     max_rejects: int | None = None,
+    mode: str = "append",
+    primary_key: str | None = None,
     interval: float = 5.0,
     settle: float = 2.0,
     marker: str | None = None,
@@ -433,8 +448,9 @@ def watch(
     Args:
         sources: folders, globs or URLs a listing is registered for.
         table: the target table.
-        into, audit, schema, format, compression, delimiter, encoding, on_error, max_rejects:
-            as for ``tallyclerk load`` (``schema``: a file path or a ``TableSchema``).
+        into, audit, schema, format, compression, delimiter, encoding, on_error, max_rejects,
+            mode (``append`` or ``merge``), primary_key: as for ``tallyclerk load``
+            (``schema``: a file path or a ``TableSchema``).
         interval: seconds between listings.
         settle: seconds a file's size and modification time must stay unchanged.
         marker: ``"_SUCCESS"`` (a folder's marker) or ``"{name}.done"`` (a file's marker)
@@ -463,7 +479,11 @@ def watch(
     else:
         names = [p for p in plugins if isinstance(p, str)]
     opts: dict[str, Any] = dict(options or {})
-    opts.update({k: v for k, v in {"delimiter": delimiter, "encoding": encoding}.items()
+    if mode not in ("append", "merge"):
+        raise ConfigError(f"watch mode must be append or merge, got {mode!r} (replace would "
+                          "empty the table at every batch)")
+    opts.update({k: v for k, v in {"delimiter": delimiter, "encoding": encoding,
+                                   "mode": mode, "primary_key": primary_key}.items()
                  if v is not None})
     # the load's own argument checks and options (the sources stand in for its paths)
     req = make_request(srcs, table=table, into=into, audit=audit, schema=schema, format=format,

@@ -121,3 +121,20 @@ def test_a_registered_scheme_is_watched_through_its_listing(tmp_path: Path) -> N
     summary = tallyclerk.watch("memtest://anything/", "t", into=f"sqlite:///{tmp_path / 'w.db'}",
                                settle=0, max_cycles=1)
     assert summary.files_loaded == 1 and summary.rows_written == 4
+
+
+def test_merge_mode_updates_rows_by_key(tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    db = tmp_path / "w.db"
+    csv_file(inbox / "a.csv", 0, 10)
+    tallyclerk.watch(str(inbox), "t", into=f"sqlite:///{db}", settle=0, max_cycles=1,
+                     mode="merge", primary_key="id")
+    (inbox / "b.csv").write_text("id,name,amount\n5,changed,7\n10,new,1\n")
+    summary = tallyclerk.watch(str(inbox), "t", into=f"sqlite:///{db}", settle=0,
+                               max_cycles=1, mode="merge", primary_key="id")
+    assert summary.files_loaded == 1
+    assert query(db, 'SELECT count(*), count(DISTINCT id) FROM "t"') == [(11, 11)]
+    assert query(db, "SELECT name FROM \"t\" WHERE id = '5' OR id = 5") == [("changed",)]
+    with pytest.raises(ConfigError):
+        tallyclerk.watch(str(inbox), "t", into=f"sqlite:///{db}", mode="replace", max_cycles=1)

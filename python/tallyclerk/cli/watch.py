@@ -4,11 +4,13 @@ A thin adapter over :func:`tallyclerk.watcher.watch` (see that module for readin
 and stopping). Takes the options of ``tallyclerk load`` (but not ``--force``, ``--workers``:
 several ``watch`` processes on one audit store share the work by themselves) and:
 
-``--interval S`` seconds between listings (default 5); ``--settle S`` seconds a file's size and
-modification time must stay unchanged (default 2); ``--marker NAME`` a marker file instead
-(``_SUCCESS`` in the folder, or ``{name}.done`` beside each file); ``--health-port P`` serve
-``GET /health`` (``--health-addr``, default 127.0.0.1); ``--max-cycles N`` stop after N
-listings (``--once``: one). Exit 0 when stopped by ``--max-cycles`` with no failed file, 1 with
+``--mode append|merge`` and ``--primary-key`` as for ``load`` (``replace`` would empty the
+table at every batch). ``--interval S`` seconds between listings (default 5); ``--settle S``
+seconds a file's size and modification time must stay unchanged (default 2); ``--marker NAME``
+a marker file instead (``_SUCCESS`` in the folder, or ``{name}.done`` beside each file);
+``--health-port P`` serve ``GET /health`` (``--health-addr``, default 127.0.0.1);
+``--max-cycles N`` stop after N listings (``--once``: one).
+Exit 0 when stopped by ``--max-cycles`` with no failed file, 1 with
 one, 130/143 on SIGINT/SIGTERM (the file in flight rolled back), 2 for a usage error.
 """
 
@@ -69,6 +71,11 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    help="bad rows: continue (default), skip-file, abort (the batch)")
     p.add_argument("--max-rejects", type=_positive_int, metavar="N", default=None,
                    help="fail (roll back) a file with more than N rejected rows")
+    p.add_argument("--mode", choices=("append", "merge"), default="append",
+                   help="append rows (default); merge: update rows whose key exists, insert "
+                   "the others")
+    p.add_argument("--primary-key", metavar="COL[,COL]", default=None,
+                   help="the key of --mode merge (default: the schema's primaryKey)")
     p.add_argument("--json", action="store_true", help="print a summary as JSON when stopped")
     p.add_argument("--delimiter", default=None, help="CSV field delimiter (default , or tab)")
     p.add_argument("--encoding", default=None, help="source encoding (default utf-8)")
