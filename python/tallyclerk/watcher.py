@@ -133,7 +133,8 @@ class _FileObserver:
         self.logged: set[str] = set()
 
     @hookimpl
-    def tallyclerk_file_finish(self, path: str, status: str, result: Any) -> None:
+    def tallyclerk_file_finish(self, context: Any, status: str, result: Any) -> None:
+        path = context.path
         self.classes[path] = getattr(result, "error_class", None)
         self.logged.add(path)
         self.watcher.log_file(path, status, result.rows_read, result.rows_written,
@@ -141,7 +142,8 @@ class _FileObserver:
                               getattr(result, "rows_rolled_back", 0))
 
     @hookimpl
-    def tallyclerk_file_skipped(self, path: str, skip: Any) -> None:
+    def tallyclerk_file_skipped(self, context: Any, skip: Any) -> None:
+        path = context.path
         self.logged.add(path)
         self.watcher.log_file(path, "skipped", 0, 0, 0, getattr(skip, "reason", None))
 
