@@ -76,7 +76,7 @@ def test_plugins_lists_builtins_with_version_and_hooks(tmp_path: Path) -> None:
     assert BUILTINS <= set(listed)
     csv = listed["tallyclerk.builtins.csv_loader"]
     assert csv["builtin"] is True and csv["version"] == "0.2.0"
-    assert csv["hooks"] == ["tallyclerk_open_source"]
+    assert csv["hooks"] == ["tallyclerk_formats", "tallyclerk_open_source"]
     assert listed["tallyclerk.builtins.tableschema_validator"]["hooks"] == [
         "tallyclerk_validate_batch"
     ]

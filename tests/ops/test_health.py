@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tallyclerk.audit.models import SCHEMA_VERSION
 from tests.cli.conftest import Result, tallyclerk, write_csv
 
 
@@ -34,11 +35,12 @@ def test_healthy_sqlite(tmp_path: Path, loaded_db: Path) -> None:
     report = r.json()
     assert report["healthy"] is True
     audit, sink = report["checks"]
-    assert (audit["name"], audit["ok"], audit["schema_version"]) == ("audit", True, 1)
+    assert (audit["name"], audit["ok"], audit["schema_version"]) == (
+        "audit", True, SCHEMA_VERSION)
     assert (sink["name"], sink["ok"], sink["reason"]) == ("sink", True, None)
     text = tallyclerk("health", "--into", "sqlite:///data.db", cwd=tmp_path)
     assert text.code == 0 and text.out.rstrip().endswith("healthy")
-    assert "schema version 1" in text.out
+    assert f"schema version {SCHEMA_VERSION}" in text.out
 
 
 def test_missing_database_is_unhealthy_and_not_created(tmp_path: Path) -> None:
@@ -160,6 +162,6 @@ def test_healthy_postgresql(tmp_path: Path, pg_url: str) -> None:
     r = health(tmp_path, "--into", pg_url, "--connect-timeout", "10", "--read-timeout", "10")
     assert r.code == 0, r.out + r.err
     audit, sink = r.json()["checks"]
-    assert audit["schema_version"] == 1 and sink["ok"] is True
+    assert audit["schema_version"] == SCHEMA_VERSION and sink["ok"] is True
     password = pg_url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
     assert password not in r.out + r.err
