@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from tallyclerk.auditlog import AuditLog
     from tallyclerk.dryrun import ValidateReport, validate
     from tallyclerk.inputs import open_input
+    from tallyclerk.ledger import VerifyReport, verify
     from tallyclerk.pipeline import StopToken
     from tallyclerk.report import FileReport, LoadProgress, LoadReport
     from tallyclerk.settings import Settings
@@ -78,9 +79,11 @@ _API_NAMES = {
     "Settings": "tallyclerk.settings",
     "StopToken": "tallyclerk.pipeline",
     "ValidateReport": "tallyclerk.dryrun",
+    "VerifyReport": "tallyclerk.ledger",
     "load": "tallyclerk.api",
     "open_input": "tallyclerk.inputs",
     "validate": "tallyclerk.dryrun",
+    "verify": "tallyclerk.ledger",
     "watch": "tallyclerk.watcher",
 }
 
@@ -120,6 +123,7 @@ __all__ = [
     "TableSchema",
     "TallyclerkError",
     "ValidateReport",
+    "VerifyReport",
     "Watchdog",
     "WriteBehindQueue",
     "file_fingerprint",
@@ -127,5 +131,6 @@ __all__ = [
     "load",
     "open_input",
     "validate",
+    "verify",
     "watch",
 ]
