@@ -53,7 +53,10 @@ TABLES: tuple[str, ...] = (
 )
 _FINAL = {
     "tallyclerk_batches": "finished_at IS NOT NULL AND status <> 'running'",
-    "tallyclerk_files": "status IN ('loaded', 'failed', 'skipped', 'replaced')",
+    # a file loaded into a replace's shadow table is not final: the swap renames its table
+    # (tallyclerk.modes.SHADOW_PREFIX), or an abandoned replace makes it failed
+    "tallyclerk_files": "status IN ('loaded', 'failed', 'skipped', 'replaced') AND NOT "
+    "(status = 'loaded' AND substr(target_table, 1, 12) = '_tc_replace_')",
     "tallyclerk_rejects": "1 = 1",
     "tallyclerk_events": "1 = 1",
 }
@@ -272,10 +275,15 @@ def _diagnose(
 def _after(conn: Connection, report: VerifyReport) -> VerifyReport:
     """Replaced files cleaned by a later sealed load of the same content; unsealed counts."""
     bad = conn.exec_driver_sql(
+        # cleaned by a forced reload of the same content, or (cleaned_by empty) retired by a
+        # later --mode replace load of the same table
         "SELECT f.id, f.chain_seq FROM tallyclerk_files f LEFT JOIN tallyclerk_files c "
         "ON c.id = f.cleaned_by AND c.target_table = f.target_table "
         "AND c.fingerprint = f.fingerprint AND c.id > f.id "
         "WHERE f.status = 'replaced' AND f.chain_seq IS NOT NULL AND c.id IS NULL "
+        "AND NOT (f.cleaned_by IS NULL AND EXISTS (SELECT 1 FROM tallyclerk_files r "
+        "WHERE r.target_table = f.target_table AND r.id > f.id "
+        "AND r.status IN ('loaded', 'replaced'))) "
         "ORDER BY f.chain_seq LIMIT 1"
     ).first()
     if bad is not None and report.broken is None:
