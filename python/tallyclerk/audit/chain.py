@@ -81,10 +81,10 @@ def _content(table: str, cols: Sequence[str], row: Sequence[Any]) -> bytes:
 
 
 def link_hash(prev: str, table: str, row_id: int | str, content: bytes) -> str:
-    h = hashlib.sha256()
-    h.update(f"{prev}\n{table}\n{row_id}\n".encode())
-    h.update(content)
-    return h.hexdigest()
+    return _sha256(f"{prev}\n{table}\n{row_id}\n".encode() + content).hexdigest()
+
+
+_sha256 = hashlib.sha256
 
 
 def _q(conn: Connection, name: str) -> str:
@@ -114,26 +114,34 @@ def seal(conn: Connection) -> int:
         seq, prev = int(head[0]), str(head[1])
     sealed = 0
     mark = "%s" if pg else "?"
-    for table in TABLES:
-        cols = _columns(table)
-        select = (
-            f"SELECT {', '.join(_q(conn, c) for c in cols)} FROM {table} "
-            f"WHERE chain_hash IS NULL AND {_FINAL[table]} ORDER BY id LIMIT {_SEAL_ROWS}"
-        )
-        update = f"UPDATE {table} SET chain_seq = {mark}, chain_hash = {mark} WHERE id = {mark}"
-        while True:
-            rows = conn.exec_driver_sql(select).all()
-            if not rows:
-                break
-            params = []
-            for row in rows:
-                seq += 1
-                prev = link_hash(prev, table, row[0], _content(table, cols, row))
-                params.append((seq, prev, row[0]))
-            conn.exec_driver_sql(update, params)
-            sealed += len(rows)
-            if len(rows) < _SEAL_ROWS:
-                break
+    # the driver's own cursor: a seal may read and update many rows (a load's rejects), and
+    # SQLAlchemy's result rows would cost more than the hashing
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for table in TABLES:
+            cols = _columns(table)
+            select = (
+                f"SELECT {', '.join(_q(conn, c) for c in cols)} FROM {table} "
+                f"WHERE chain_hash IS NULL AND {_FINAL[table]} ORDER BY id LIMIT {_SEAL_ROWS}"
+            )
+            update = (f"UPDATE {table} SET chain_seq = {mark}, chain_hash = {mark} "
+                      f"WHERE id = {mark}")
+            while True:
+                cursor.execute(select)
+                rows = cursor.fetchall()
+                if not rows:
+                    break
+                params = []
+                for row in rows:
+                    seq += 1
+                    prev = link_hash(prev, table, row[0], _content(table, cols, row))
+                    params.append((seq, prev, row[0]))
+                cursor.executemany(update, params)
+                sealed += len(rows)
+                if len(rows) < _SEAL_ROWS:
+                    break
+    finally:
+        cursor.close()
     if sealed:
         conn.exec_driver_sql(
             f"UPDATE tallyclerk_chain_head SET seq = {mark}, hash = {mark} WHERE id = 1",
