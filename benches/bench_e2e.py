@@ -11,7 +11,8 @@ Targets (issue 6): CSV at least 1.0x ``csv.reader`` + ``executemany``, at least 
 path, at least 1.0x pandas ``to_sql`` through sqlite3 at no more than a tenth of its peak RSS,
 peak RSS at most 100 MB; JSONL at least 1.0x ``orjson.loads`` + ``executemany``; audit events
 on cost at most 5% over audit events off (``TALLYCLERK_AUDIT_EVENTS=0``; the manifest is
-written either way). The moonshot, polars + ADBC, is reported without a target.
+written either way); the ledger's hash chain at most 3% over chain off
+(``TALLYCLERK_AUDIT_CHAIN=0``, issue 15). The moonshot, polars + ADBC, is reported without a target.
 
 Quick mode (100,000 rows, CI) runs the peers that carry a target, asserts half of each target,
 and compares throughput net of process start-up: each command also loads a one-row file, and
@@ -46,6 +47,7 @@ SLOWEST = frozenset({"dlt_dicts", "pandas_sqlalchemy"})  # one round is enough t
 
 TC_CSV = "tallyclerk csv"
 TC_CSV_NO_EVENTS = "tallyclerk csv, audit events off"
+TC_CSV_NO_CHAIN = "tallyclerk csv, hash chain off"
 AUDIT_PAIRS = harness.size(2, 4)
 TC_JSONL = "tallyclerk jsonl"
 TC_ALL_PLUGINS = "tallyclerk csv, every installed plugin"
@@ -178,6 +180,25 @@ def test_audit_events_cost(tmp_path: Path) -> None:
     harness.check_ratio(
         "e2e audit events on / off (time, median of pairs)",
         statistics.median(ratios), at_most=1.05,
+        detail=f"on {ROWS / on_s:,.0f} rows/s, off {ROWS / off_s:,.0f} rows/s "
+        f"({len(ratios)} pairs); {loadrun.load_average()}",
+    )
+
+
+def test_hash_chain_cost(tmp_path: Path) -> None:
+    """Paired like the audit events: the ledger's hash chain on and off
+    (``TALLYCLERK_AUDIT_CHAIN=0``), target at most 3% (issue 15)."""
+    csv_path, _, schema = loadrun.data(ROWS)
+    on = loadrun.tallyclerk_load(TC_CSV, schema)
+    off = loadrun.tallyclerk_load(TC_CSV_NO_CHAIN, schema, env={"TALLYCLERK_AUDIT_CHAIN": "0"})
+    runs = loadrun.rounds([(on, csv_path), (off, csv_path)], AUDIT_PAIRS * 2, tmp_path)
+    ratios = [a.seconds / b.seconds for a, b in zip(runs[TC_CSV], runs[TC_CSV_NO_CHAIN],
+                                                     strict=True)]
+    assert all(r.rows == ROWS for rs in runs.values() for r in rs)
+    on_s, off_s = loadrun.median_s(runs[TC_CSV]), loadrun.median_s(runs[TC_CSV_NO_CHAIN])
+    harness.check_ratio(
+        "e2e hash chain on / off (time, median of pairs)",
+        statistics.median(ratios), at_most=1.03,
         detail=f"on {ROWS / on_s:,.0f} rows/s, off {ROWS / off_s:,.0f} rows/s "
         f"({len(ratios)} pairs); {loadrun.load_average()}",
     )

@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import conftest as harness
 import loadrun
 import tallyclerk
-from tallyclerk.cli.load import read_schema
 from tallyclerk.plugins import get_plugin_manager
 from tallyclerk.protocols import BatchContext
+from tallyclerk.session import read_schema
 from tallyclerk.settings import load_settings
 
 ROWS = harness.size(100_000, 1_000_000)

@@ -2,7 +2,9 @@
 
 Used by ``tests/audit/test_query_plans.py`` and ``benches/bench_ledger_growth.py``. The store
 must hold one real load (its batch and file rows are the templates); the generated rows are
-copies with new ids, paths and fingerprints, older than the real ones, all ``loaded``.
+copies with new ids, paths and fingerprints, older than the real ones, all ``loaded``, and
+counted as sealed into the hash chain (``chain_hash`` set, no chain position: a grown ledger's
+rows are sealed long ago, so the seal of the next batch has only that batch's rows to do).
 """
 
 from __future__ import annotations
@@ -30,16 +32,17 @@ def grow_sql(files: int, dialect: str) -> list[str]:
     return [
         f"{with_b}INSERT INTO tallyclerk_batches (id, target_table, status, started_at, "
         "finished_at, files_started, files_loaded, files_skipped, files_failed, rows_read, "
-        "rows_written, rows_rejected, bytes_read, host, pid, \"user\", options) "
+        "rows_written, rows_rejected, bytes_read, host, pid, \"user\", options, chain_hash) "
         f"SELECT {batch_id.format('i')}, b.target_table, b.status, {older.format('b')}, "
         f"{older.format('b')}, 100, 100, 0, 0, 2000, 2000, 0, 40000, b.host, b.pid, "
-        f"b.\"user\", b.options FROM {from_b}, (SELECT * FROM tallyclerk_batches LIMIT 1) AS b",
+        f"b.\"user\", b.options, 'generated' "
+        f"FROM {from_b}, (SELECT * FROM tallyclerk_batches LIMIT 1) AS b",
         f"{with_f}INSERT INTO tallyclerk_files (batch_id, path, size, mtime, fingerprint, "
         "target_table, status, rows_read, rows_written, rows_rejected, bytes_read, attempt, "
-        "started_at, finished_at, duration_s) "
+        "started_at, finished_at, duration_s, chain_hash) "
         f"SELECT {batch_id.format('i / 100 + 1')}, '/feeds/hourly/' || i || '.csv', f.size, "
         f"f.mtime, {fingerprint}, f.target_table, 'loaded', 20, 20, 0, f.bytes_read, 1, "
-        f"{older.format('f')}, {older.format('f')}, 0.01 "
+        f"{older.format('f')}, {older.format('f')}, 0.01, 'generated' "
         f"FROM {from_f}, (SELECT * FROM tallyclerk_files LIMIT 1) AS f",
     ]
 

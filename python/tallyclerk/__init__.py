@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from tallyclerk.dryrun import ValidateReport, validate
     from tallyclerk.inference import infer
     from tallyclerk.inputs import open_input
+    from tallyclerk.ledger import VerifyReport, verify
     from tallyclerk.pipeline import StopToken
     from tallyclerk.report import FileReport, LoadProgress, LoadReport
     from tallyclerk.settings import Settings
@@ -79,10 +80,12 @@ _API_NAMES = {
     "Settings": "tallyclerk.settings",
     "StopToken": "tallyclerk.pipeline",
     "ValidateReport": "tallyclerk.dryrun",
+    "VerifyReport": "tallyclerk.ledger",
     "infer": "tallyclerk.inference",
     "load": "tallyclerk.api",
     "open_input": "tallyclerk.inputs",
     "validate": "tallyclerk.dryrun",
+    "verify": "tallyclerk.ledger",
     "watch": "tallyclerk.watcher",
 }
 
@@ -122,6 +125,7 @@ __all__ = [
     "TableSchema",
     "TallyclerkError",
     "ValidateReport",
+    "VerifyReport",
     "Watchdog",
     "WriteBehindQueue",
     "file_fingerprint",
@@ -130,5 +134,6 @@ __all__ = [
     "load",
     "open_input",
     "validate",
+    "verify",
     "watch",
 ]

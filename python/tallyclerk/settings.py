@@ -77,6 +77,10 @@ class Settings:
         default=True,
         metadata=_doc("record the load's audit events (the manifest is always kept)"),
     )
+    audit_chain: bool = field(
+        default=True,
+        metadata=_doc("seal ledger rows into a hash chain (tamper evidence; tallyclerk verify)"),
+    )
     busy_timeout_ms: int = field(default=5000, metadata=_doc("SQLite busy timeout"))
     synchronous: Synchronous = field(default="NORMAL", metadata=_doc("SQLite PRAGMA synchronous"))
     connect_timeout_s: float = field(default=10.0, metadata=_doc("database connect timeout"))
@@ -205,6 +209,7 @@ _CHECKS: dict[str, Check] = {
     "backoff_max_ms": _POSITIVE,
     "audit_async": _bool,
     "audit_events": _bool,
+    "audit_chain": _bool,
     "busy_timeout_ms": _int(0),
     "synchronous": _synchronous,
     "connect_timeout_s": _POSITIVE,

@@ -54,10 +54,12 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Batch",
+    "ChainHead",
     "FileManifest",
     "JSONText",
     "RejectRecord",
     "SchemaVersion",
+    "Sealed",
     "UTCDateTime",
     "from_epoch_us",
     "to_epoch_us",
@@ -145,6 +147,36 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONText()}
 
 
+class Sealed:
+    """A ledger row's link in the hash chain (:mod:`tallyclerk.audit.chain`), NULL until the
+    row is final and sealed: ``chain_hash = sha256(predecessor's hash, table, id, content)``,
+    ``chain_seq`` its position in the one chain over every ledger table."""
+
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger)
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+def _unsealed(table: str) -> Index:
+    """A partial index of the rows not sealed yet: the sealer finds them without a scan."""
+    return Index(
+        f"ix_{table}_unsealed",
+        "id",
+        sqlite_where=text("chain_hash IS NULL"),
+        postgresql_where=text("chain_hash IS NULL"),
+    )
+
+
+class ChainHead(Base):
+    """One row: the last link of the hash chain (its position and hash). Sealers lock it, so
+    links are appended one transaction at a time (``SELECT ... FOR UPDATE`` on PostgreSQL)."""
+
+    __tablename__ = "tallyclerk_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 class SchemaVersion(Base):
     """One row: the schema version of this audit store (checked at start-up)."""
 
@@ -155,7 +187,7 @@ class SchemaVersion(Base):
     updated_at: Mapped[datetime]
 
 
-class Batch(Base):
+class Batch(Sealed, Base):
     """One run of the loader over a set of files into one table."""
 
     __tablename__ = "tallyclerk_batches"
@@ -197,10 +229,11 @@ class Batch(Base):
             sqlite_where=text("status = 'running'"),
             postgresql_where=text("status = 'running'"),
         ),
+        _unsealed("tallyclerk_batches"),
     )
 
 
-class FileManifest(Base):
+class FileManifest(Sealed, Base):
     """One attempt to load one file into one table (see the module docstring for statuses)."""
 
     __tablename__ = "tallyclerk_files"
@@ -267,12 +300,13 @@ class FileManifest(Base):
             sqlite_where=status == "loading",
             postgresql_where=status == "loading",
         ),
+        _unsealed("tallyclerk_files"),
         # never reuse an id: target rows carry it as _tc_file_id
         {"sqlite_autoincrement": True},
     )
 
 
-class RejectRecord(Base):
+class RejectRecord(Sealed, Base):
     """One rejected record of one file."""
 
     __tablename__ = "tallyclerk_rejects"
@@ -292,8 +326,10 @@ class RejectRecord(Base):
     """Sensitive values were masked in ``raw`` and ``reason``: ``raw`` is not the record as
     read, so the row cannot be replayed from it (schema version 2)."""
 
+    __table_args__ = (_unsealed("tallyclerk_rejects"),)
 
-class AuditEvent(Base):
+
+class AuditEvent(Sealed, Base):
     """One audit event, written behind the caller. ``created_at`` is when it was recorded."""
 
     __tablename__ = "tallyclerk_events"
@@ -306,3 +342,5 @@ class AuditEvent(Base):
     payload: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     correlation_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (_unsealed("tallyclerk_events"),)

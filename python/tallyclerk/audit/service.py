@@ -50,7 +50,7 @@ from tallyclerk._core import (
     MetricsSnapshot,
     Watchdog,
 )
-from tallyclerk.audit import claims, reports, sqlgen
+from tallyclerk.audit import chain, claims, reports, sqlgen
 from tallyclerk.audit.claims import Claims, pid_alive
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
 from tallyclerk.audit.eventlog import EventLog, event_row
@@ -194,6 +194,9 @@ class AuditService:
         self._watchdog.stop()
         self._abandon_running_batches()
         writer_stopped = self.events.close(timeout=max(0.0, deadline - time.monotonic()))
+        if writer_stopped:
+            # the events written since the batch finished; one short attempt (close is bounded)
+            self._seal_with(self._hb_runner, level=logging.WARNING)
         self._engine.dispose(close=writer_stopped)
         self._hb_engine.dispose()
 
@@ -229,6 +232,30 @@ class AuditService:
                 log.error("batch %s left running in the audit store: %s", batch_id, exc)
                 continue
             log.error("batch %s was still running at close: marked failed", batch_id)
+
+    def seal(self) -> int:
+        """Append every final unsealed ledger row to the hash chain (see
+        :mod:`tallyclerk.audit.chain`); returns how many. A failure is logged, not raised:
+        the rows stay unsealed (``verify`` counts them) until the next seal."""
+        return self._seal_with(self._runner)
+
+    def _seal_with(self, runner: TransactionRunner, level: int = logging.ERROR) -> int:
+        if not self.settings.audit_chain:
+            return 0
+        try:
+            return runner.run(lambda repo: chain.seal(repo.session.connection()),
+                              what="seal ledger rows into the hash chain")
+        except RepositoryError as exc:
+            log.log(level, "audit store %s: sealing ledger rows failed (they stay unsealed "
+                    "until the next seal): %s", self.url_masked, exc)
+            return 0
+
+    def verify(self, *, since_anchor: str | None = None) -> chain.VerifyReport:
+        """Recompute the hash chain (read-only); see :func:`tallyclerk.audit.chain.verify`."""
+        return self._runner.run(
+            lambda repo: chain.verify(repo.session.connection(), since_anchor=since_anchor),
+            what="verify the hash chain",
+        )
 
     @property
     def closed(self) -> bool:
@@ -279,6 +306,7 @@ class AuditService:
             )
 
         self._tx(start, what="start a batch")
+        self.seal()  # rows left unsealed by earlier runs (events written after their seal)
         with self._lock:
             self._batches[batch_id] = acc
         self._watchdog.watch(acc)
@@ -386,6 +414,7 @@ class AuditService:
             return final
 
         final = self._tx(work, what="finish a batch")
+        self.seal()
         log_at = logging.INFO if final in ("succeeded", "partial") else logging.ERROR
         log.log(log_at, "batch %s finished: %s", batch_id, final)
         return self.batch_report(batch_id)

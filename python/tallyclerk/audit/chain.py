@@ -1,0 +1,307 @@
+"""Tamper evidence: one hash chain over the ledger's rows, sealed when they become final.
+
+Design (the README's "Tamper evidence" section states what it proves):
+
+* **What is chained.** Every row of ``tallyclerk_batches``, ``tallyclerk_files``,
+  ``tallyclerk_rejects`` and ``tallyclerk_events`` gets ``chain_seq`` (its position in one
+  chain over all four tables) and ``chain_hash = sha256(predecessor's chain_hash, table, id,
+  content)`` where *content* is the row's stored values (canonical JSON, storage form). The
+  last link is kept in ``tallyclerk_chain_head``.
+* **When.** Rows are written from many places (the loader's file transaction through the Rust
+  SQLite writer, the event writer thread, the watchdog, other workers) and some change while
+  they run (a batch until it finishes, a file ``loading`` -> ``loaded``). So a row is hashed in
+  its *final* state, by a seal that appends every final unsealed row: a batch once finished
+  (``finished_at`` set), a file once ``loaded``/``failed``/``skipped``, every committed reject
+  and event. Seals run in the audit store's own transactions: when a batch starts and
+  finishes, and when the service closes (after the event queue has drained). The hot path
+  (the file's transaction) never touches the chain.
+* **Many workers.** One serialised append, not a chain per writer: a seal locks the head row
+  (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` write lock) *first*,
+  then reads the unsealed rows. Seals are rare (a few per batch) and short, so workers seldom
+  wait, and a single chain has a single head to publish (``verify --anchor``): with a chain per
+  writer an auditor would have to collect and compare one anchor per writer.
+* **Legitimate changes after sealing.** A forced reload turns the earlier ``loaded`` row into
+  ``replaced`` and a later claim sets ``cleaned_by`` on failed attempts; the content hashed for
+  a file therefore reads ``replaced`` as ``loaded`` and leaves out ``cleaned_by`` and the lease
+  (``lease_expires_at``); :func:`verify` checks instead that a ``replaced`` row is cleaned by a
+  later sealed row of the same content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Connection
+
+from tallyclerk.audit.models import AuditEvent, Base, Batch, FileManifest, RejectRecord
+
+__all__ = ["GENESIS", "TABLES", "Break", "VerifyReport", "seal", "verify"]
+
+GENESIS = "0" * 64
+"""The predecessor hash of the first link."""
+
+TABLES: tuple[str, ...] = (
+    Batch.__tablename__,
+    FileManifest.__tablename__,
+    RejectRecord.__tablename__,
+    AuditEvent.__tablename__,
+)
+_FINAL = {
+    "tallyclerk_batches": "finished_at IS NOT NULL AND status <> 'running'",
+    # a file loaded into a replace's shadow table is not final: the swap renames its table
+    # (tallyclerk.modes.SHADOW_PREFIX), or an abandoned replace makes it failed
+    "tallyclerk_files": "status IN ('loaded', 'failed', 'skipped', 'replaced') AND NOT "
+    "(status = 'loaded' AND substr(target_table, 1, 12) = '_tc_replace_')",
+    "tallyclerk_rejects": "1 = 1",
+    "tallyclerk_events": "1 = 1",
+}
+_NOT_HASHED = {"chain_seq", "chain_hash", "lease_expires_at", "cleaned_by"}
+_SEAL_ROWS = 5000  # rows read per round of a seal
+
+
+def _columns(table: str) -> list[str]:
+    """``id`` first, then the hashed columns in the model's order."""
+    names = [c.name for c in Base.metadata.tables[table].columns]
+    return ["id"] + [n for n in names if n not in _NOT_HASHED and n != "id"]
+
+
+def _content(table: str, cols: Sequence[str], row: Sequence[Any]) -> bytes:
+    """The row's values but its id (hashed apart, as the link's row id), canonical JSON."""
+    values = list(row)
+    if table == "tallyclerk_files":
+        i = cols.index("status")
+        if values[i] == "replaced":
+            values[i] = "loaded"  # superseded by a forced reload after it was sealed
+    return orjson.dumps(values[1:], default=str)
+
+
+def link_hash(prev: str, table: str, row_id: int | str, content: bytes) -> str:
+    return _sha256(f"{prev}\n{table}\n{row_id}\n".encode() + content).hexdigest()
+
+
+_sha256 = hashlib.sha256
+
+
+def _q(conn: Connection, name: str) -> str:
+    return str(conn.dialect.identifier_preparer.quote(name))
+
+
+def seal(conn: Connection) -> int:
+    """Append every final unsealed ledger row to the chain; returns how many were sealed.
+
+    Runs in the caller's transaction, which must not have written ledger rows that another
+    sealer could be waiting on (call it first, or at the end of a short transaction).
+    """
+    pg = conn.dialect.name == "postgresql"
+    head = conn.exec_driver_sql(
+        "SELECT seq, hash FROM tallyclerk_chain_head WHERE id = 1" + (" FOR UPDATE" if pg else "")
+    ).first()
+    if head is None:
+        conn.exec_driver_sql(
+            "INSERT INTO tallyclerk_chain_head (id, seq, hash) VALUES (1, 0, '" + GENESIS + "')"
+        )
+        if pg:  # a concurrent first sealer inserted it too: the unique key waited; lock it
+            head = conn.exec_driver_sql(
+                "SELECT seq, hash FROM tallyclerk_chain_head WHERE id = 1 FOR UPDATE"
+            ).first()
+        seq, prev = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
+    else:
+        seq, prev = int(head[0]), str(head[1])
+    sealed = 0
+    mark = "%s" if pg else "?"
+    # the driver's own cursor: a seal may read and update many rows (a load's rejects), and
+    # SQLAlchemy's result rows would cost more than the hashing
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for table in TABLES:
+            cols = _columns(table)
+            select = (
+                f"SELECT {', '.join(_q(conn, c) for c in cols)} FROM {table} "
+                f"WHERE chain_hash IS NULL AND {_FINAL[table]} ORDER BY id LIMIT {_SEAL_ROWS}"
+            )
+            update = (f"UPDATE {table} SET chain_seq = {mark}, chain_hash = {mark} "
+                      f"WHERE id = {mark}")
+            while True:
+                cursor.execute(select)
+                rows = cursor.fetchall()
+                if not rows:
+                    break
+                params = []
+                for row in rows:
+                    seq += 1
+                    prev = link_hash(prev, table, row[0], _content(table, cols, row))
+                    params.append((seq, prev, row[0]))
+                cursor.executemany(update, params)
+                sealed += len(rows)
+                if len(rows) < _SEAL_ROWS:
+                    break
+    finally:
+        cursor.close()
+    if sealed:
+        conn.exec_driver_sql(
+            f"UPDATE tallyclerk_chain_head SET seq = {mark}, hash = {mark} WHERE id = 1",
+            (seq, prev),
+        )
+    return sealed
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first broken link: where, and what changed."""
+
+    table: str
+    row_id: int | str | None
+    seq: int | None
+    what: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "row": self.row_id, "chain_seq": self.seq, "what": self.what}
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify` found. ``ok`` when the chain is whole (and holds the anchor)."""
+
+    links: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    unsealed: dict[str, int] = field(default_factory=dict)
+    broken: Break | None = None
+    anchor: str | None = None
+    anchor_found: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None and self.anchor_found is not False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "links": self.links,
+            "head": {"chain_seq": self.head_seq, "hash": self.head_hash},
+            "unsealed": self.unsealed,
+            "broken": None if self.broken is None else self.broken.as_dict(),
+            "anchor": self.anchor,
+            "anchor_found": self.anchor_found,
+        }
+
+
+def _sealed_rows(
+    conn: Connection, table: str
+) -> Iterator[tuple[int, str, int | str, str, bytes]]:
+    cols = _columns(table)
+    sql = (
+        f"SELECT chain_seq, chain_hash, {', '.join(_q(conn, c) for c in cols)} FROM {table} "
+        "WHERE chain_seq IS NOT NULL ORDER BY chain_seq"
+    )
+    result = conn.execution_options(stream_results=True).exec_driver_sql(sql)
+    for row in result:
+        yield int(row[0]), table, row[2], str(row[1]), _content(table, cols, row[2:])
+
+
+def verify(conn: Connection, *, since_anchor: str | None = None) -> VerifyReport:
+    """Recompute the chain from its first link; the report names the first broken link.
+
+    Checks, in chain order: positions follow one another (a gap is a deleted or unsealed
+    row), each row's content and predecessor give its stored hash (an edit, or two rows
+    swapped), the head matches the last link (rows deleted at the end), ``replaced`` files are
+    cleaned by a later sealed load of the same content. Read-only.
+    """
+    report = VerifyReport(anchor=since_anchor)
+    if since_anchor is not None:
+        report.anchor_found = False
+    head = conn.exec_driver_sql("SELECT seq, hash FROM tallyclerk_chain_head WHERE id = 1").first()
+    prev, expected_seq = GENESIS, 1
+    last: tuple[str, int | str] = ("", 0)
+    streams = [_sealed_rows(conn, t) for t in TABLES]
+    links = heapq.merge(*streams)
+    for seq, table, row_id, stored, content in links:
+        if seq != expected_seq:
+            after = f"{last[0]} row {last[1]}" if report.links else "the start of the chain"
+            if seq < expected_seq:
+                what = f"chain position {seq} appears twice (a link was copied or renumbered)"
+                report.broken = Break(table, row_id, seq, what)
+            else:
+                what = (f"chain position {expected_seq} is missing: the sealed row after "
+                        f"{after} (position {expected_seq - 1}) and before {table} row "
+                        f"{row_id} (position {seq}) was deleted, or its link cleared")
+                report.broken = Break(last[0] or table, None, expected_seq, what)
+            return report
+        computed = link_hash(prev, table, row_id, content)
+        if computed != stored:
+            report.broken = Break(table, row_id, seq,
+                                  _diagnose(prev, table, row_id, stored, next(links, None)))
+            return report
+        if since_anchor is not None and stored == since_anchor:
+            report.anchor_found = True
+        prev, expected_seq, last = stored, seq + 1, (table, row_id)
+        report.links += 1
+    report.head_seq, report.head_hash = expected_seq - 1, prev
+    if head is None:
+        if report.links:
+            report.broken = Break("tallyclerk_chain_head", 1, None,
+                                  "the chain head row is missing")
+        return _after(conn, report)
+    if (int(head[0]), str(head[1])) != (report.head_seq, report.head_hash):
+        where = f"the last link is {last[0]} row {last[1]}" if report.links else "no link"
+        report.broken = Break(
+            "tallyclerk_chain_head", 1, int(head[0]),
+            f"the head says position {head[0]} but the chain ends at position "
+            f"{report.head_seq} ({where}): sealed rows were deleted at the end, or the head "
+            "was changed",
+        )
+        return report
+    return _after(conn, report)
+
+
+def _diagnose(
+    prev: str,
+    table: str,
+    row_id: int | str,
+    stored: str,
+    following: tuple[int, str, int | str, str, bytes] | None,
+) -> str:
+    """What changed at a link whose recomputed hash differs from the stored one."""
+    if following is not None:
+        _seq, f_table, f_id, f_stored, f_content = following
+        if f_table == table and link_hash(prev, table, row_id, f_content) == stored:
+            return (f"its content was swapped with {f_table} row {f_id} (the next link): each "
+                    "holds the other's sealed content")
+        if link_hash(stored, f_table, f_id, f_content) == f_stored:
+            return ("its content was edited after it was sealed (its stored hash still links "
+                    "to the next row: the hash was not recomputed)")
+        return ("its content and its stored hash changed (the next link no longer follows "
+                "from it: rows were rewritten or reordered)")
+    return "its content was edited after it was sealed (it is the last link)"
+
+
+def _after(conn: Connection, report: VerifyReport) -> VerifyReport:
+    """Replaced files cleaned by a later sealed load of the same content; unsealed counts."""
+    bad = conn.exec_driver_sql(
+        # cleaned by a forced reload of the same content, or (cleaned_by empty) retired by a
+        # later --mode replace load of the same table
+        "SELECT f.id, f.chain_seq FROM tallyclerk_files f LEFT JOIN tallyclerk_files c "
+        "ON c.id = f.cleaned_by AND c.target_table = f.target_table "
+        "AND c.fingerprint = f.fingerprint AND c.id > f.id "
+        "WHERE f.status = 'replaced' AND f.chain_seq IS NOT NULL AND c.id IS NULL "
+        "AND NOT (f.cleaned_by IS NULL AND EXISTS (SELECT 1 FROM tallyclerk_files r "
+        "WHERE r.target_table = f.target_table AND r.id > f.id "
+        "AND r.status IN ('loaded', 'replaced'))) "
+        "ORDER BY f.chain_seq LIMIT 1"
+    ).first()
+    if bad is not None and report.broken is None:
+        report.broken = Break("tallyclerk_files", int(bad[0]), bad[1],
+                              "status 'replaced' but no later load of the same content "
+                              "cleaned it (cleaned_by)")
+    for table in TABLES:
+        n = conn.exec_driver_sql(
+            f"SELECT count(*) FROM {table} WHERE chain_hash IS NULL AND {_FINAL[table]}"
+        ).scalar()
+        if n:
+            report.unsealed[table] = int(n)
+    return report

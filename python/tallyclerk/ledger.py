@@ -1,0 +1,46 @@
+"""The ledger's own operations in the Python API: ``tallyclerk.verify()``.
+
+The hash chain itself (what is sealed, when, and how it is checked) is
+:mod:`tallyclerk.audit.chain`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from tallyclerk.audit.chain import VerifyReport
+from tallyclerk.errors import ConfigError
+
+__all__ = ["VerifyReport", "verify"]
+
+
+def verify(
+    audit: str = "sqlite:///tallyclerk.db", *, since_anchor: str | None = None
+) -> VerifyReport:
+    """Recompute the ledger's hash chain and name the first broken link.
+
+    Args:
+        audit: the audit store (``sqlite:///PATH`` or ``postgresql://...``).
+        since_anchor: a head hash published earlier (``tallyclerk verify --anchor``): the
+            report is not ``ok`` unless the chain still holds it.
+
+    Returns:
+        a :class:`VerifyReport`: ``ok``, the head (``head_hash`` is the anchor to publish),
+        the number of links, rows final but not sealed yet, and ``broken`` (table, row,
+        chain position, what changed) for the first broken link.
+
+    Raises:
+        ConfigError: no audit store at ``audit``.
+    """
+    from tallyclerk.audit import AuditService
+    from tallyclerk.dburl import parse_url
+    from tallyclerk.settings import load_settings
+
+    db = parse_url(audit)
+    if db.dialect == "sqlite" and db.path is not None and not os.path.exists(db.path):
+        raise ConfigError(f"no tallyclerk database at {db.masked} (nothing loaded yet?)")
+    # no seal at close and no event writer: verifying reads the chain, it never extends it
+    settings = replace(load_settings(), audit_chain=False, audit_async=False)
+    with AuditService(audit, settings=settings) as service:
+        return service.verify(since_anchor=since_anchor)
