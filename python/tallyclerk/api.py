@@ -172,12 +172,17 @@ def run(
         return run_parallel(req, pm, stop=stop, progress=progress)
     from tallyclerk.fingerprints import prefetch
 
-    prefetch(req.paths)  # hashing runs beside the audit store's and the sink's set-up
-    with LoadSession(req, pm, stop=stop, progress=progress, command=command,
-                     namespace=namespace) as session:
-        report = session.run(req.paths)
-        signum = session.stop.signum
-        target = session.target
+    # hashing runs beside the audit store's and the sink's set-up; stopped and joined before
+    # this returns, whatever happens
+    fetch = prefetch(req.paths)
+    try:
+        with LoadSession(req, pm, stop=stop, progress=progress, command=command,
+                         namespace=namespace) as session:
+            report = session.run(req.paths)
+            signum = session.stop.signum
+            target = session.target
+    finally:
+        fetch.close()
     return LoadReport.from_dict(report, into=target, signal=signum)
 
 

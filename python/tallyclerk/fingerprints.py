@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Sequence
 
-__all__ = ["fingerprint", "prefetch"]
+__all__ = ["Prefetch", "fingerprint", "prefetch"]
 
 _Stamp = tuple[int, int, int, int, int]
 _lock = threading.Lock()
@@ -52,22 +52,46 @@ def _compute(path: str) -> None:
             event.set()
 
 
-def prefetch(paths: Sequence[str]) -> None:
-    """Start fingerprinting ``paths`` (local files) in order on a daemon thread."""
+class Prefetch:
+    """A running prefetch: :meth:`close` stops it after the file in hand and waits for it
+    (no thread outlives the call that started it)."""
+
+    def __init__(self, todo: list[str]) -> None:
+        self._todo = todo
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        if todo:
+            self._thread = threading.Thread(target=self._work, name="tallyclerk-fingerprint",
+                                            daemon=True)
+            self._thread.start()
+
+    def _work(self) -> None:
+        for i, p in enumerate(self._todo):
+            if self._cancel.is_set():
+                with _lock:
+                    events = [_pending.pop(q, None) for q in self._todo[i:]]
+                for event in events:
+                    if event is not None:
+                        event.set()
+                return
+            _compute(p)
+
+    def close(self) -> None:
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+def prefetch(paths: Sequence[str]) -> Prefetch:
+    """Start fingerprinting ``paths`` (local files) in order on a background thread."""
     todo: list[str] = []
     with _lock:
         for p in paths:
-            if "://" not in p and p not in _pending:
+            if "://" not in p and p not in _pending and p not in _done:
                 _pending[p] = threading.Event()
                 todo.append(p)
-    if not todo:
-        return
-
-    def work() -> None:
-        for p in todo:
-            _compute(p)
-
-    threading.Thread(target=work, name="tallyclerk-fingerprint", daemon=True).start()
+    return Prefetch(todo)
 
 
 def fingerprint(path: str) -> str:

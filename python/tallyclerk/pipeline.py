@@ -263,9 +263,6 @@ class Pipeline:
         self._mode = self._check_mode(modes.resolve(opts, schema))
         self._any_failed = False
         self._swapped = False
-        from tallyclerk.fingerprints import prefetch
-
-        prefetch(paths)  # the claims' fingerprints, on a spare core while the batch starts
 
         audit_options = {
             k: v

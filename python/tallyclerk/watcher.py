@@ -299,7 +299,14 @@ class Watcher:
         ready = self.pending()
         if not ready:
             return False
-        sink, audit = self._open_session()
+        from tallyclerk.fingerprints import prefetch
+
+        fetch = prefetch([e.path for e in ready])  # file n+1 hashed while file n loads
+        try:
+            sink, audit = self._open_session()
+        except BaseException:
+            fetch.close()
+            raise
         observer = _FileObserver(self)
         self.pm.register(observer)
         try:
@@ -311,6 +318,7 @@ class Watcher:
                                   max_rejects=self.max_rejects)
         finally:
             self.pm.unregister(observer)
+            fetch.close()
         self.summary.batches += 1
         return self._account(ready, report, observer)
 

@@ -23,18 +23,20 @@ def test_prefetched_fingerprint_is_the_current_contents(tmp_path_factory, first:
     path = tmp_path_factory.mktemp("fp") / "f.csv.gz"
     enc = gzip.compress if compress else (lambda b: b)
     path.write_bytes(enc(first))
-    prefetch([str(path)])
+    fetch = prefetch([str(path)])
     assert fingerprint(str(path)) == file_fingerprint(str(path))
-    prefetch([str(path)])
+    fetch.close()
+    fetch = prefetch([str(path)])
     path.write_bytes(enc(second))  # rewritten after (or while) the prefetch ran
     os.utime(path, ns=(1, 1))  # even with an old modification time: inode/ctime/size differ
     assert fingerprint(str(path)) == file_fingerprint(str(path))
+    fetch.close()
 
 
 def test_errors_are_raised_by_the_claim_not_cached(tmp_path: Path) -> None:
     cut = tmp_path / "cut.csv.gz"
     cut.write_bytes(gzip.compress(b"id\n1\n" * 10000)[:100])
-    prefetch([str(cut), str(tmp_path / "missing.csv")])
+    fetch = prefetch([str(cut), str(tmp_path / "missing.csv")])
     for p in (cut, tmp_path / "missing.csv"):
         try:
             fingerprint(str(p))
@@ -42,3 +44,15 @@ def test_errors_are_raised_by_the_claim_not_cached(tmp_path: Path) -> None:
             assert str(p) in str(exc)
         else:
             raise AssertionError(f"{p}: no error")
+    fetch.close()
+
+
+def test_close_stops_after_the_file_in_hand(tmp_path: Path) -> None:
+    paths = []
+    for k in range(50):
+        p = tmp_path / f"f{k}.csv"
+        p.write_bytes(b"id\n" + str(k).encode() * 100_000)
+        paths.append(str(p))
+    fetch = prefetch(paths)
+    fetch.close()  # returns once the thread is gone; the rest are computed on demand
+    assert [fingerprint(p) for p in paths] == [file_fingerprint(p) for p in paths]
