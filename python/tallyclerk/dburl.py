@@ -26,6 +26,7 @@ from tallyclerk.errors import ConfigError
 from tallyclerk.redact import redact as mask_secrets
 
 __all__ = [
+    "default_audit_url",
     "DbUrl",
     "PasswordMaskingFilter",
     "mask_secrets",
@@ -39,6 +40,15 @@ Dialect = Literal["sqlite", "postgresql"]
 _SQLITE_DRIVERS = {None, "pysqlite"}
 _POSTGRES_DRIVERS = {None, "psycopg"}
 _POSTGRES_NAMES = {"postgresql", "postgres"}
+
+def default_audit_url(into: str) -> str:
+    """The audit store of a load given no ``--audit``: the target database itself, except for a
+    DuckDB file (the audit store is SQLite or PostgreSQL): a SQLite file beside it,
+    ``PATH.audit.db``."""
+    if into.startswith("duckdb:///") and "?" not in into and len(into) > len("duckdb:///"):
+        return "sqlite:///" + into[len("duckdb:///"):] + ".audit.db"
+    return into
+
 
 def mask_url(url: str | URL) -> str:
     """``url`` with its password replaced by ``***``; never raises, whatever ``url`` holds.

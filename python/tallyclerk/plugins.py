@@ -67,9 +67,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "tallyclerk.builtins.tsv_loader",
     "tallyclerk.builtins.tableschema_validator",
     # trylast, so asked in registration order (pluggy calls trylast ones first-in first-out):
-    # SQLite, PostgreSQL, then the generic SQLAlchemy sink
+    # SQLite, PostgreSQL, DuckDB, then the generic SQLAlchemy sink
     "tallyclerk.builtins.sqlite_sink",
     "tallyclerk.builtins.postgres_sink",
+    "tallyclerk.builtins.duckdb_sink",
     "tallyclerk.builtins.sqlalchemy_sink",
     "tallyclerk.metrics",
 )

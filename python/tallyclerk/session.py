@@ -72,7 +72,10 @@ class LoadRequest:
 
     @property
     def audit_url(self) -> str:
-        return self.audit or self.into
+        """``audit``, else the target database (a DuckDB target: a SQLite file beside it)."""
+        from tallyclerk.dburl import default_audit_url
+
+        return self.audit or default_audit_url(self.into)
 
     @property
     def parallel(self) -> bool:

@@ -10,12 +10,13 @@ import pytest
 from tests.modes.targets import (
     CUSTOMERS_SCHEMA,
     Target,
+    duckdb_target,
     postgres_target,
     sqlalchemy_sqlite_target,
     sqlite_target,
 )
 
-TARGETS = ["sqlite", "sqlite-separate", "sqlite-generic", "postgres"]
+TARGETS = ["sqlite", "sqlite-separate", "sqlite-generic", "postgres", "duckdb"]
 
 
 @pytest.fixture(params=TARGETS)
@@ -30,6 +31,8 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     if name == "postgres":
         request.applymarker(pytest.mark.postgres)
         return postgres_target(request.getfixturevalue("pg_url"))
+    if name == "duckdb":
+        return duckdb_target(tmp_path)
     raise AssertionError(name)
 
 

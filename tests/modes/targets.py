@@ -56,6 +56,8 @@ class Target:
         return [(Path(r[0]).name, *r[1:]) for r in rows]
 
     def _audit_query(self) -> Callable[[str], list[tuple[Any, ...]]]:
+        if self.audit is None and self.into.startswith("duckdb:///"):
+            return sqlite_reader(Path(self.into.removeprefix("duckdb:///") + ".audit.db"))
         if self.audit is None:
             return self._query
         return sqlite_reader(Path(self.audit.removeprefix("sqlite:///")))
@@ -107,3 +109,22 @@ def sqlalchemy_sqlite_target(tmp: Path) -> Target:
 
 def postgres_target(url: str) -> Target:
     return Target("postgres", url, None, sqlalchemy_reader(url))
+
+
+def duckdb_reader(db: Path) -> Callable[[str], list[tuple[Any, ...]]]:
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        import duckdb
+
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            return [tuple(r) for r in con.execute(sql).fetchall()]
+        finally:
+            con.close()
+
+    return run
+
+
+def duckdb_target(tmp: Path) -> Target:
+    """A DuckDB file; its audit store is the default SQLite file beside it."""
+    db = tmp / "warehouse.duckdb"
+    return Target("duckdb", f"duckdb:///{db}", None, duckdb_reader(db))

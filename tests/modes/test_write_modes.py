@@ -48,8 +48,7 @@ def test_merge_rejects_a_repeated_or_empty_key_within_a_file(target: Target, sna
     (f,) = r.json()["files"]
     assert (f["rows_read"], f["rows_written"], f["rows_rejected"]) == (4, 2, 2)
     assert target.rows("customers") == [(5, "Eve", "gold"), (6, "Fay", "gold")]
-    rejects = run_cli("rejects", "--audit", target.audit or target.into, "--json",
-                      cwd=snapshots, env=env_for())
+    rejects = run_cli("rejects", *target.args(), "--json", cwd=snapshots, env=env_for())
     assert rejects.code == 0, rejects.err
     listed = rejects.json()["rejects"]
     assert sorted((x["line"], x["rule"]) for x in listed) == [(3, "primary-key"),

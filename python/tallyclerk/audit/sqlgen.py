@@ -44,6 +44,8 @@ FILE_ID_COLUMN = "_tc_file_id"
 _DIALECTS: dict[str, Callable[[], Dialect]] = {
     "sqlite": lambda: pysqlite.dialect(),
     "postgresql": lambda: pg_psycopg.dialect(paramstyle="format"),  # type: ignore[no-untyped-call]
+    # a DuckDB target's executor deletes an interrupted load's rows: "..." quoting, ? params
+    "duckdb": lambda: pysqlite.dialect(),
 }
 
 

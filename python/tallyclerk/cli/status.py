@@ -42,10 +42,10 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
 def open_audit(args: argparse.Namespace) -> Any:
     """The audit service of ``--audit`` (or ``--into``); refuses to create a missing SQLite file."""
     from tallyclerk.audit import AuditService
-    from tallyclerk.dburl import parse_url
+    from tallyclerk.dburl import default_audit_url, parse_url
     from tallyclerk.settings import load_settings
 
-    url = args.audit or args.into
+    url = args.audit or default_audit_url(args.into)
     parsed = parse_url(url)
     if parsed.dialect == "sqlite" and parsed.path is not None and not os.path.exists(parsed.path):
         raise ConfigError(f"no tallyclerk database at {parsed.masked} (nothing loaded yet?)")

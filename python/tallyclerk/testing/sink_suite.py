@@ -202,7 +202,7 @@ class SinkConformance:
             if fw.executor is None:
                 fw.rollback()
                 pytest.skip("this sink runs no SQL: the audit manifest commits separately")
-            assert fw.executor.dialect_name in ("sqlite", "postgresql")
+            assert fw.executor.dialect_name in ("sqlite", "postgresql", "duckdb")
             assert fw.executor.query("SELECT 1") == [(1,)]
             fw.write(batch)
             fw.rollback()
