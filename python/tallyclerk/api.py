@@ -93,9 +93,12 @@ def make_request(
     options: Mapping[str, Any] | None = None,
     plugins: Sequence[str] = (),
     compression: str | None = None,
+    mode: str | None = None,
+    primary_key: str | Sequence[str] | None = None,
 ) -> LoadRequest:
     """Check the arguments of a load (see :func:`load`); ConfigError names the bad one."""
-    from tallyclerk.dburl import parse_url
+    from tallyclerk import modes
+    from tallyclerk.dburl import default_audit_url, parse_url
     from tallyclerk.names import check_table_name
 
     check_table_name(table)
@@ -125,10 +128,19 @@ def make_request(
             raise ConfigError(f"--compression must be one of {', '.join(COMPRESSIONS)}, "
                               f"got {compression!r}")
         opts["compression"] = compression
+    if mode is not None:
+        opts["mode"] = mode
+    if primary_key is not None:
+        opts["primary_key"] = (primary_key if isinstance(primary_key, str)
+                               else ",".join(primary_key))
     path_list = _paths(paths)
     resolved = _settings(settings)
     table_schema = schema_from(schema)
-    parse_url(audit or into)  # the audit store: sqlite or postgresql, else ConfigError
+    write_mode = modes.resolve(opts, table_schema)  # a bad mode or key: ConfigError
+    if write_mode.replace and (workers is not None or load_id is not None):
+        raise ConfigError("--mode replace cannot be shared among --workers or a --load-id "
+                          "(one batch rebuilds the table); use one process")
+    parse_url(audit or default_audit_url(into))  # the audit store: sqlite or postgresql
     return LoadRequest(
         paths=path_list, table=table, settings=resolved, into=into, audit=audit,
         schema=table_schema,
@@ -205,6 +217,8 @@ def load(
     options: Mapping[str, Any] | None = None,
     stop: StopToken | None = None,
     compression: str | None = None,
+    mode: str = "append",
+    primary_key: str | Sequence[str] | None = None,
 ) -> LoadReport:
     """Load ``paths`` into ``table``, validating every record and auditing every file.
 
@@ -212,7 +226,7 @@ def load(
         paths: one path or a list of paths.
         table: the target table (created if missing).
         into: the target database URL (``sqlite:///file.db``, ``postgresql://...``, a plugin's).
-        audit: the audit store's URL (default: ``into``).
+        audit: the audit store's URL (default: ``into``; for ``duckdb:///PATH``, ``PATH.audit.db``).
         schema: a Frictionless Table Schema: a path to its JSON file, a dict or a
             :class:`~tallyclerk.TableSchema` (default: every column text, from the header).
         format: the file format (``csv``, ``jsonl``, a plugin's; default: by suffix).
@@ -233,6 +247,11 @@ def load(
             current file back and ends the load ``cancelled``.
         compression: ``auto`` (by the content's magic bytes), ``none``, ``gzip``, ``bzip2``,
             ``xz`` or ``zstd`` (``--compression``; default: the ``compression`` setting).
+        mode: ``append`` (add the rows), ``replace`` (rebuild the table from these files,
+            swapped in at the end, all or nothing) or ``merge`` (update rows by key, insert the
+            others) (``--mode``; see :mod:`tallyclerk.modes`).
+        primary_key: the key of ``mode="merge"``: ``"a,b"`` or ``["a", "b"]``
+            (``--primary-key``; default: the schema's ``primaryKey``).
 
     Returns:
         the :class:`~tallyclerk.report.LoadReport` (failed files are in it).
@@ -252,6 +271,6 @@ def load(
         on_error=on_error, max_rejects=max_rejects, force=force,
         workers=workers if (workers != 1 or load_id is not None) else None,
         load_id=load_id, settings=settings, options=options, plugins=names,
-        compression=compression,
+        compression=compression, mode=mode, primary_key=primary_key,
     )
     return run(req, pm, stop=stop, progress=progress)

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 __all__ = ["FileReport", "LoadProgress", "LoadReport"]
 
 
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 @dataclass(frozen=True)
 class FileReport:
     """One path of a load: ``status`` is ``loaded``, ``skipped`` or ``failed``.
@@ -35,6 +39,10 @@ class FileReport:
     rows_rejected: int = 0
     rows_rolled_back: int = 0
     error: str | None = None
+    rows_inserted: int | None = None
+    """Of ``rows_written``, the rows new to the table (None for a file not loaded)."""
+    rows_updated: int | None = None
+    """Of ``rows_written``, the existing rows ``mode="merge"`` updated (0 in other modes)."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FileReport:
@@ -46,6 +54,8 @@ class FileReport:
             rows_rejected=int(data.get("rows_rejected") or 0),
             rows_rolled_back=int(data.get("rows_rolled_back") or 0),
             error=None if data.get("error") is None else str(data.get("error")),
+            rows_inserted=_opt_int(data.get("rows_inserted")),
+            rows_updated=_opt_int(data.get("rows_updated")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,6 +66,8 @@ class FileReport:
             "rows_written": self.rows_written,
             "rows_rejected": self.rows_rejected,
             "rows_rolled_back": self.rows_rolled_back,
+            "rows_inserted": self.rows_inserted,
+            "rows_updated": self.rows_updated,
             "error": self.error,
         }
 
