@@ -89,7 +89,17 @@ class FileWrite(Protocol):
 
 
 class Sink(Protocol):
-    """A target database (or anything else rows can go to)."""
+    """A target database (or anything else rows can go to).
+
+    Write modes (:mod:`tallyclerk.modes`; optional, checked with ``getattr``): a sink that
+    supports ``--mode merge`` or ``replace`` lists them in ``write_modes`` (absent: append
+    only; the pipeline refuses an undeclared mode with exit 2). A merging sink reads the key
+    with ``tallyclerk.modes.resolve(options, schema)`` (its open options, the schema of
+    ``prepare``) and upserts; its ``FileWrite`` may report ``counts() -> (inserted, updated)``.
+    A replacing sink has ``swap_table(shadow, table, in_txn)`` (in one transaction: drop
+    ``table``, rename ``shadow`` to it, call ``in_txn(executor or None)``, commit) and
+    ``drop_table(name)``.
+    """
 
     url: str
     """The target's URL with any password masked (safe to show)."""
