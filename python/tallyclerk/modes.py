@@ -134,6 +134,14 @@ def key_index_name(table: str, keys: Sequence[str]) -> str:
     return f"_tc_key_{digest}"
 
 
+def file_id_index_name(table: str) -> str:
+    """The index on ``_tc_file_id`` every built-in SQL sink keeps (short, stable): a re-run of
+    a crashed file and ``--force`` delete a file's rows by it, so their cost does not grow
+    with the table."""
+    digest = hashlib.sha256(table.encode()).hexdigest()[:16]
+    return f"_tc_file_{digest}"
+
+
 def shadow_table(batch_id: str) -> str:
     """The table a ``replace`` batch loads into before the swap (at most 44 characters)."""
     return SHADOW_PREFIX + batch_id

@@ -6,6 +6,8 @@ with a wrapper (``tests/audit/sql_trace.py``) recording every SQL statement sent
 SQLAlchemy. Each recorded
 statement that reads or changes a ledger table is explained on the same database; a plan that
 scans ``tallyclerk_files`` or ``tallyclerk_batches`` whole fails the test, naming the statement.
+The target table's delete by ``_tc_file_id`` (``--force``, the re-run of a crashed file) must
+use the index the sinks create on it.
 ``benches/bench_ledger_growth.py`` measures the consequence (flat cost up to 1,000,000 rows).
 """
 
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tallyclerk.audit import sqlgen
 from tests import ledger_rows
 from tests.clirun import ROOT, env_for, run_cli
 
@@ -69,6 +72,12 @@ def test_sqlite_ledger_statements_use_indexes(tmp_path: Path) -> None:
                 text = " | ".join(str(row[-1]) for row in plan)
                 if re.search(r"\bSCAN ({})\b(?! USING)".format("|".join(LEDGER)), text):
                     scans.append(f"{st['sql']}\n    plan: {text}")
+            # --force and the re-run of a crashed file delete a file's rows by _tc_file_id
+            delete = sqlgen.delete_rows_sql("sqlite", "feed").sql
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + delete, (1,)).fetchall()
+            text = " | ".join(str(row[-1]) for row in plan)
+            if "INDEX" not in text:
+                scans.append(f"{delete}\n    plan: {text}")
     finally:
         engine.dispose()
     assert not scans, "full scans of the ledger:\n" + "\n".join(scans)
@@ -90,6 +99,12 @@ def test_postgres_ledger_statements_use_indexes(tmp_path: Path, pg_url: str) -> 
                 text = " | ".join(str(row[0]) for row in plan)
                 if re.search(r"Seq Scan on ({})\b".format("|".join(LEDGER)), text):
                     scans.append(f"{st['sql']}\n    plan: {text}")
+            conn.exec_driver_sql("SET enable_seqscan = off")  # a 3-row table: is there an index?
+            delete = sqlgen.delete_rows_sql("postgresql", "feed").sql
+            plan = conn.exec_driver_sql("EXPLAIN " + delete, (1,)).fetchall()
+            text = " | ".join(str(row[0]) for row in plan)
+            if "Index" not in text:
+                scans.append(f"{delete}\n    plan: {text}")
     finally:
         engine.dispose()
     assert not scans, "full scans of the ledger:\n" + "\n".join(scans)

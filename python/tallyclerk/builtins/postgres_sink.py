@@ -499,6 +499,12 @@ class PostgresSink:
                         sql.Identifier(table), sql.SQL(", ").join(columns)
                     )
                 )
+                cur.execute(
+                    sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                        sql.Identifier(modes.file_id_index_name(table)), sql.Identifier(table),
+                        sql.Identifier(FILE_ID_COLUMN),
+                    )
+                )
         except psycopg.Error as exc:
             raise sink_error(exc, f"cannot create table {table!r}") from exc
         # not added to _ready: a rollback of this file drops the table again

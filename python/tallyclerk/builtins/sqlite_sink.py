@@ -49,6 +49,15 @@ def sqlite_path(url: str) -> str | None:
     return path
 
 
+def create_table(writer: SqliteWriter, table: str, schema: TableSchema) -> None:
+    """The table (if missing) with ``_tc_file_id``, and the index on it (if missing)."""
+    writer.create_table(table, schema, [(FILE_ID_COLUMN, "INTEGER")])
+    writer.execute(
+        f"CREATE INDEX IF NOT EXISTS {quote(modes.file_id_index_name(table))} "
+        f"ON {quote(table)} ({quote(FILE_ID_COLUMN)})"
+    )
+
+
 class WriterExecutor:
     """The :class:`~tallyclerk.protocols.SqlExecutor` face of a :class:`SqliteWriter`."""
 
@@ -88,7 +97,7 @@ class SqliteFileWrite:
         writer.begin()
         try:
             # inside the file's transaction: a file that fails leaves no table behind
-            writer.create_table(table, schema, [(FILE_ID_COLUMN, "INTEGER")])
+            create_table(writer, table, schema)
             if self._keys:
                 cols = ", ".join(quote(k) for k in self._keys)
                 writer.execute(
@@ -194,7 +203,7 @@ class SqliteSink:
             if self._target is not None and not w.query(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [shadow]
             ):
-                w.create_table(shadow, self._target[1], [(FILE_ID_COLUMN, "INTEGER")])
+                create_table(w, shadow, self._target[1])
             w.execute(f"DROP TABLE IF EXISTS {quote(table)}")
             w.execute(f"ALTER TABLE {quote(shadow)} RENAME TO {quote(table)}")
             in_txn(WriterExecutor(w))
