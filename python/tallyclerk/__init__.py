@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from tallyclerk.dryrun import ValidateReport, validate
     from tallyclerk.inference import infer
     from tallyclerk.inputs import open_input
-    from tallyclerk.ledger import VerifyReport, verify
+    from tallyclerk.ledger import VerifyReport, file_history, verify
     from tallyclerk.pipeline import StopToken
     from tallyclerk.report import FileReport, LoadProgress, LoadReport
     from tallyclerk.settings import Settings
@@ -81,6 +81,7 @@ _API_NAMES = {
     "StopToken": "tallyclerk.pipeline",
     "ValidateReport": "tallyclerk.dryrun",
     "VerifyReport": "tallyclerk.ledger",
+    "file_history": "tallyclerk.ledger",
     "infer": "tallyclerk.inference",
     "load": "tallyclerk.api",
     "open_input": "tallyclerk.inputs",
@@ -129,6 +130,7 @@ __all__ = [
     "Watchdog",
     "WriteBehindQueue",
     "file_fingerprint",
+    "file_history",
     "hookimpl",
     "infer",
     "load",

@@ -1,4 +1,5 @@
-"""The ledger's own operations in the Python API: ``tallyclerk.verify()``.
+"""The ledger's own operations in the Python API: ``tallyclerk.verify()`` and
+``tallyclerk.file_history()``.
 
 The hash chain itself (what is sealed, when, and how it is checked) is
 :mod:`tallyclerk.audit.chain`.
@@ -8,11 +9,35 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from tallyclerk.audit.chain import VerifyReport
 from tallyclerk.errors import ConfigError
 
-__all__ = ["VerifyReport", "verify"]
+if TYPE_CHECKING:
+    from tallyclerk.audit import AuditService
+
+__all__ = ["VerifyReport", "file_history", "verify"]
+
+
+def _service(audit: str) -> AuditService:
+    from tallyclerk.audit import AuditService
+    from tallyclerk.dburl import parse_url
+    from tallyclerk.settings import load_settings
+
+    db = parse_url(audit)
+    if db.dialect == "sqlite" and db.path is not None and not os.path.exists(db.path):
+        raise ConfigError(f"no tallyclerk database at {db.masked} (nothing loaded yet?)")
+    # no seal at close and no event writer: reading the ledger never extends the chain
+    settings = replace(load_settings(), audit_chain=False, audit_async=False)
+    return AuditService(audit, settings=settings)
+
+
+def file_history(path: str, audit: str = "sqlite:///tallyclerk.db") -> list[dict[str, Any]]:
+    """Every manifest row of ``path`` (``tallyclerk status --file``), oldest first: loads,
+    skips, failures, ``--force`` and ``--mode replace`` replacements, with their batches."""
+    with _service(audit) as service:
+        return service.file_history(path)
 
 
 def verify(
@@ -33,14 +58,5 @@ def verify(
     Raises:
         ConfigError: no audit store at ``audit``.
     """
-    from tallyclerk.audit import AuditService
-    from tallyclerk.dburl import parse_url
-    from tallyclerk.settings import load_settings
-
-    db = parse_url(audit)
-    if db.dialect == "sqlite" and db.path is not None and not os.path.exists(db.path):
-        raise ConfigError(f"no tallyclerk database at {db.masked} (nothing loaded yet?)")
-    # no seal at close and no event writer: verifying reads the chain, it never extends it
-    settings = replace(load_settings(), audit_chain=False, audit_async=False)
-    with AuditService(audit, settings=settings) as service:
+    with _service(audit) as service:
         return service.verify(since_anchor=since_anchor)

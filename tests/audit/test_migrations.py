@@ -26,6 +26,7 @@ def test_a_version_1_store_gets_the_missing_columns_and_indexes(tmp_path: Path) 
     db = tmp_path / "old.db"
     assert _load(tmp_path, db, "a.csv", "1,a\n") == 0
     con = sqlite3.connect(db)
+    con.execute("DROP VIEW tallyclerk_lineage")  # version 1 had no view
     con.execute("DROP INDEX ix_tallyclerk_batches_running")
     con.execute("ALTER TABLE tallyclerk_files DROP COLUMN cleaned_by")
     con.execute("UPDATE tallyclerk_schema_version SET version = 1")

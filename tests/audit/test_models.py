@@ -202,6 +202,7 @@ def test_version_1_store_is_migrated_to_rolled_back_counts(tmp_path: Path) -> No
     ensure_schema(engine)
     engine.dispose()
     with sqlite3.connect(db) as conn:  # turn the fresh store back into a version 1 store
+        conn.execute("DROP VIEW tallyclerk_lineage")
         for tbl in ("tallyclerk_files", "tallyclerk_batches"):
             conn.execute(f"ALTER TABLE {tbl} DROP COLUMN rows_rolled_back")
         conn.execute("UPDATE tallyclerk_schema_version SET version = 1")

@@ -55,6 +55,11 @@ def test_concurrent_loads_build_one_whole_chain(tmp_path: Path, pg_url: str) -> 
                         for t in ("tallyclerk_batches", "tallyclerk_files",
                                   "tallyclerk_rejects", "tallyclerk_events"))
         assert rep["ok"] and rep["links"] == total == rep["head"]["chain_seq"]
+        with engine.connect() as conn:  # every row joins to its load through the lineage view
+            joined = conn.exec_driver_sql(
+                "SELECT count(*), count(DISTINCT l.batch_id) FROM t "
+                "JOIN tallyclerk_lineage l ON l.file_id = t._tc_file_id").one()
+        assert tuple(joined) == (60, 3)
         with engine.begin() as conn:
             fid = conn.exec_driver_sql("SELECT min(id) FROM tallyclerk_files").scalar_one()
             conn.exec_driver_sql(f"UPDATE tallyclerk_files SET rows_read = 7 WHERE id = {fid}")

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from tallyclerk.audit import lineage
 from tallyclerk.audit.migrations import recount_rolled_back
 from tallyclerk.audit.models import SCHEMA_VERSION, Base, SchemaVersion
 from tallyclerk.audit.translate import wrap_db_errors
@@ -190,7 +191,12 @@ def ensure_schema(engine: Engine) -> int:
             log.info("migrating the audit store from schema version %d", version)
             migrate(conn)
             version += 1
+        if found == SCHEMA_VERSION == 2:
+            # 0.2.0 is unreleased and every change of its schema is additive: a store made by
+            # an earlier 0.2.0 development build gets the columns and indexes added since
+            add_missing(conn)
         Base.metadata.create_all(conn)
+        lineage.create_view(conn)
         now = datetime.now(timezone.utc)
         if found is None:
             conn.execute(

@@ -50,7 +50,7 @@ from tallyclerk._core import (
     MetricsSnapshot,
     Watchdog,
 )
-from tallyclerk.audit import chain, claims, reports, sqlgen
+from tallyclerk.audit import chain, claims, lineage, reports, sqlgen
 from tallyclerk.audit.claims import Claims, pid_alive
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
 from tallyclerk.audit.eventlog import EventLog, event_row
@@ -249,6 +249,13 @@ class AuditService:
             log.log(level, "audit store %s: sealing ledger rows failed (they stay unsealed "
                     "until the next seal): %s", self.url_masked, exc)
             return 0
+
+    def file_history(self, path: str) -> list[dict[str, Any]]:
+        """Every manifest row of ``path``, oldest first (``tallyclerk status --file``)."""
+        return self._runner.run(
+            lambda repo: lineage.file_history(repo.session.connection(), path),
+            what=f"read the history of {path}",
+        )
 
     def verify(self, *, since_anchor: str | None = None) -> chain.VerifyReport:
         """Recompute the hash chain (read-only); see :func:`tallyclerk.audit.chain.verify`."""

@@ -25,6 +25,9 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     )
     p.add_argument("--batch", metavar="ID", default=None, help="the batch id (default: latest)")
     p.add_argument("--list", action="store_true", help="list recent batches instead")
+    p.add_argument("--file", metavar="PATH", default=None,
+                   help="show this file's whole history instead (loads, skips, failures, "
+                   "replacements), oldest first")
     p.add_argument("--events", action="store_true",
                    help="list the latest audit events instead (the loader's and those "
                    "applications record with tallyclerk.AuditLog), newest first; with "
@@ -68,6 +71,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
                                       "PAYLOAD"], rows, right=(0,)):
                 out.line(line)
             return 0
+        if getattr(args, "file", None) is not None:
+            return _history(audit, args, out)
         if args.list:
             batches = audit.list_batches(limit=args.limit)
             if args.json:
@@ -87,6 +92,21 @@ def run(args: argparse.Namespace, out: Output) -> int:
             out.json(report)
         else:
             print_report(out, report)
+    return 0
+
+
+def _history(audit: Any, args: argparse.Namespace, out: Output) -> int:
+    history = audit.file_history(args.file)
+    if not history:
+        raise ConfigError(f"the audit store has no record of the file {args.file!r}")
+    if args.json:
+        out.json({"path": args.file, "history": history})
+        return 0
+    keys = ["file_id", "batch_id", "table", "status", "attempt", "rows_read", "rows_written",
+            "rows_rejected", "rows_rolled_back", "started_at", "replaced_by", "error"]
+    rows = [[h.get(k) if h.get(k) is not None else "" for k in keys] for h in history]
+    for line in format_table([k.upper() for k in keys], rows, right=(0, 4, 5, 6, 7, 8)):
+        out.line(line)
     return 0
 
 
