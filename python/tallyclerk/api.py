@@ -16,6 +16,7 @@ handler; pass a :class:`~tallyclerk.StopToken` as ``stop`` to cancel a load from
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
@@ -178,6 +179,11 @@ def run(
     namespace: argparse.Namespace | None = None,
 ) -> LoadReport:
     """Run a checked request with a ready plugin manager (what :func:`load` and the CLI do)."""
+    from tallyclerk import objstore
+
+    # s3://bucket/*.csv -> its objects (a URL with credentials in it, or a scheme whose extra
+    # is missing: ConfigError before anything starts)
+    req = dataclasses.replace(req, paths=tuple(objstore.expand(req.paths, req.settings)))
     if req.parallel:
         from tallyclerk.workers import run_parallel
 

@@ -41,6 +41,7 @@ ends ``cancelled`` / ``timed_out``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -52,7 +53,7 @@ from typing import Any
 
 import pluggy
 
-from tallyclerk import TableSchema, WriteBehindQueue, faults, modes
+from tallyclerk import TableSchema, WriteBehindQueue, faults, modes, objstore
 from tallyclerk._core import BatchAccumulator, FileEvent, RecordBatch
 from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
@@ -232,6 +233,7 @@ class Pipeline:
         self._sink_totals = {"retried": 0, "dead_lettered": 0, "high_water": 0}
         self._correlation_id: str | None = None
         self._events = bool(getattr(settings, "audit_events", True))
+        self._local: dict[str, str] = {}  # object URL -> its spool (tallyclerk.objstore)
 
     # -- batch ------------------------------------------------------------------------------
 
@@ -494,35 +496,48 @@ class Pipeline:
     # -- one path ---------------------------------------------------------------------------
 
     def _load_path(self, path: str, unclaimed: list[dict[str, Any]]) -> _Outcome:
-        problem = _unreadable(path)
         claim: FileClaim | FileSkip
-        try:
-            if problem is not None:
-                raise SourceError(f"{path}: {problem}", path=path)
-            claim = self.audit.claim_file(self._batch_id, path, self._target, force=self._force)
-        except BatchCancelled:
-            why = self._why_stop() or "batch cancelled"
-            unclaimed.append(_not_attempted(path, why))
-            return _Outcome("failed", stop_batch=True)
-        except SourceError as exc:
-            log.error("file %s failed (%s): %s", path, type(exc).__name__, _message(exc),
-                      extra={"error_class": type(exc).__name__})
-            unclaimed.append(_failed_entry(path, exc))
-            self._count(FileEvent.FAILED)
-            self._record("file_failed", batch_id=self._batch_id,
-                              payload={"path": path, "error": _message(exc)})
-            stop = self._on_error == "abort"
-            return _Outcome("failed", stop_batch=stop)
-        if isinstance(claim, FileSkip):
-            log.info("file %s skipped: %s", path, claim.reason)
-            self._count(FileEvent.SKIPPED)
-            self.hook.tallyclerk_file_skipped(
-                context=self._context(path, claim.file_id, 0), skip=claim)
-            self._record("file_skipped", batch_id=self._batch_id, file_id=claim.file_id,
-                              payload={"path": path, "reason": claim.reason})
-            return _Outcome("skipped")
-        with bind(file_id=claim.file_id):
-            return self._load_claimed(claim)
+        with contextlib.ExitStack() as stack:
+            try:
+                if objstore.is_remote(path):
+                    # copied to a private spool first (see tallyclerk.objstore): claimed by the
+                    # spool's fingerprint, loaded from it, removed when the file is done
+                    fetched = stack.enter_context(objstore.fetch(
+                        path, self.settings, should_stop=self._why_stop, sleep=self._wait))
+                    claim = self.audit.claim_file(self._batch_id, path, self._target,
+                                                  force=self._force, fetched=fetched)
+                    self._local[path] = fetched.local
+                    stack.callback(self._local.pop, path, None)
+                else:
+                    problem = _unreadable(path)
+                    if problem is not None:
+                        raise SourceError(f"{path}: {problem}", path=path)
+                    claim = self.audit.claim_file(self._batch_id, path, self._target,
+                                                  force=self._force)
+            except (BatchCancelled, objstore.FetchStopped):
+                why = self._why_stop() or "batch cancelled"
+                unclaimed.append(_not_attempted(path, why))
+                return _Outcome("failed", stop_batch=True)
+            except SourceError as exc:
+                log.error("file %s failed (%s): %s", path, type(exc).__name__, _message(exc),
+                          extra={"error_class": type(exc).__name__})
+                unclaimed.append(_failed_entry(path, exc))
+                self._count(FileEvent.FAILED)
+                self._record("file_failed", batch_id=self._batch_id,
+                                  payload={"path": path, "error": _message(exc)})
+                stop = self._on_error == "abort"
+                return _Outcome("failed", stop_batch=stop)
+            if isinstance(claim, FileSkip):
+                log.info("file %s skipped: %s", path, claim.reason)
+                self._count(FileEvent.SKIPPED)
+                self.hook.tallyclerk_file_skipped(
+                    context=self._context(path, claim.file_id, 0), skip=claim)
+                self._record("file_skipped", batch_id=self._batch_id, file_id=claim.file_id,
+                                  payload={"path": path, "reason": claim.reason})
+                return _Outcome("skipped")
+            with bind(file_id=claim.file_id):
+                return self._load_claimed(claim)
+        raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
 
     def _load_claimed(self, claim: FileClaim) -> _Outcome:
         path = claim.path
@@ -611,6 +626,9 @@ class Pipeline:
         if isinstance(exc, BatchTimedOut):
             self._fire_timeout(self._timed_out() or "operation", ctx)
         result = st.result(exc)
+        local = self._local.get(claim.path)
+        if local is not None and result.error:  # name the object, not its temporary copy
+            result = dataclasses.replace(result, error=result.error.replace(local, claim.path))
         # a ConfigError ends the command with exit 2 and that one message: log it quietly
         level = logging.INFO if isinstance(exc, ConfigError) else logging.ERROR
         log.log(level, "file %s failed (%s): %s", claim.path, type(exc).__name__, result.error,
@@ -638,7 +656,7 @@ class Pipeline:
     # -- one attempt: one transaction ---------------------------------------------------------
 
     def _attempt(self, claim: FileClaim, st: _FileState, ctx: BatchContext) -> None:
-        source = self._open_source(claim.path, ctx.options)
+        source = self._open_source(self._local.get(claim.path, claim.path), ctx.options)
         try:
             schema = self._schema or TableSchema.text_columns(source.columns)
             if self._mode.merge:
@@ -866,6 +884,8 @@ def sensitive_columns(schema: TableSchema | None, settings: Any) -> list[str]:
 
 
 def _unreadable(path: str) -> str | None:
+    if objstore.is_remote(path):
+        return None  # known when it is fetched
     if not os.path.lexists(path):
         return "no such file"
     if os.path.isdir(path):

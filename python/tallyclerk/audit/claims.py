@@ -96,6 +96,9 @@ class Claims:
         size: int,
         mtime: float,
         force: bool,
+        object_url: str | None = None,
+        object_etag: str | None = None,
+        object_version: str | None = None,
     ) -> FileClaim | FileSkip:
         """Claim or skip one file (see the module docstring); runs in the caller's transaction."""
         now = datetime.now(timezone.utc)
@@ -109,6 +112,9 @@ class Claims:
             "fingerprint": fingerprint,
             "target_table": table,
             "started_at": now,
+            "object_url": object_url,
+            "object_etag": object_etag,
+            "object_version": object_version,
         }
         live = [r for r in loading if not self.owner_dead(r, now)]
         if live:

@@ -281,6 +281,12 @@ class FileManifest(Sealed, Base):
     earlier_file_id: Mapped[int | None]
     cleaned_by: Mapped[int | None]
     """For ``failed``/``replaced`` rows: the claim whose committed load deleted this one's rows."""
+    object_url: Mapped[str | None] = mapped_column(Text)
+    """Object-store/HTTP sources: the object's URL (``s3://bucket/key``); NULL for local files."""
+    object_etag: Mapped[str | None] = mapped_column(String(255))
+    """The object's ETag (quotes removed) when the store gives one."""
+    object_version: Mapped[str | None] = mapped_column(String(255))
+    """The object's version (S3 ``VersionId``, GCS generation, Azure version id), if any."""
 
     __table_args__ = (
         Index("ix_tallyclerk_files_identity", "target_table", "fingerprint"),

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sqlalchemy.orm import sessionmaker
@@ -73,6 +73,9 @@ from tallyclerk.errors import (
 )
 from tallyclerk.fingerprints import fingerprint as prefetched_fingerprint
 from tallyclerk.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tallyclerk.objstore import Fetched
 
 __all__ = ["AuditService"]
 
@@ -509,7 +512,8 @@ class AuditService:
     # --- files -------------------------------------------------------------------------------
 
     def claim_file(
-        self, batch_id: str, path: str, table: str, *, force: bool = False
+        self, batch_id: str, path: str, table: str, *, force: bool = False,
+        fetched: Fetched | None = None,
     ) -> FileClaim | FileSkip:
         """Decide, in one short write transaction, whether this batch loads ``path``.
 
@@ -523,6 +527,9 @@ class AuditService:
           may still be in the table (interrupted or failed ones not yet cleaned, and with
           ``force`` or after an interrupted forced reload, the loaded one).
 
+        ``fetched``: ``path`` is an object-store URL copied to ``fetched.local``: the copy is
+        fingerprinted, and the object's URL, size, ETag and version are recorded.
+
         Raises:
             SourceError: ``path`` cannot be read.
             BatchCancelled: the batch was cancelled or timed out.
@@ -532,11 +539,19 @@ class AuditService:
         if acc.cancelled:
             raise BatchCancelled(f"batch {batch_id} was cancelled: {acc.cancel_reason}")
         sqlgen.check_identifier(table)
+        local = path if fetched is None else fetched.local
         try:
-            st = os.stat(path)
-            fingerprint = prefetched_fingerprint(path)
+            st = os.stat(local)
+            fingerprint = prefetched_fingerprint(local)
         except OSError as exc:
             raise SourceError(f"{path}: {exc.strerror or exc}", path=path) from None
+        size, mtime = st.st_size, st.st_mtime
+        obj: dict[str, Any] = {}
+        if fetched is not None:
+            info = fetched.info
+            mtime = info.mtime or st.st_mtime
+            obj = {"object_url": info.url, "object_etag": info.etag,
+                   "object_version": info.version}
         acc.touch()
 
         def work(repo: AuditRepository) -> FileClaim | FileSkip:
@@ -546,9 +561,10 @@ class AuditService:
                 path=path,
                 table=table,
                 fingerprint=fingerprint,
-                size=st.st_size,
-                mtime=st.st_mtime,
+                size=size,
+                mtime=mtime,
                 force=force,
+                **obj,
             )
 
         for _ in range(_CLAIM_RACE_RETRIES):

@@ -42,7 +42,9 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
         "validating every record, quarantining bad rows and auditing every file. "
         "A file whose content is already loaded into TABLE is skipped (unless --force).",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files to load")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="files to load: local paths, or s3://, gs://, az://, https:// URLs "
+                   "(object-store globs such as 's3://bucket/2026/*.csv' are expanded)")
     p.add_argument("--table", required=True, help="target table (created if missing)")
     db_options(p)
     p.add_argument("--schema", metavar="FILE", help="Frictionless Table Schema (JSON)")

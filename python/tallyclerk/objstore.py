@@ -1,0 +1,306 @@
+"""Object storage and HTTP sources: ``s3://``, ``gs://``, ``az://`` and ``https://`` paths.
+
+Reached through fsspec and its maintained back-ends (s3fs, gcsfs, adlfs; aiohttp for HTTP),
+installed as the extras ``tallyclerk[s3]``, ``tallyclerk[gcs]``, ``tallyclerk[azure]`` and
+``tallyclerk[http]``. Credentials and endpoints come from each cloud's own chain (for S3:
+botocore's environment variables including ``AWS_ENDPOINT_URL``, shared config and credentials
+files, profiles, SSO, instance/container roles); tallyclerk never reads, logs or stores them.
+A URL carrying credentials itself (``https://user:pw@...``, a signature or token in the query
+string) is refused (exit 2), because the path is recorded in reports and in the audit store.
+
+:func:`expand` turns a glob (``s3://bucket/2026/*.csv``) into the matching objects, sorted.
+:func:`fetch` copies one object to a private temporary file (the *spool*) in chunks of
+:data:`CHUNK` bytes, so memory stays bounded whatever the object's size, and returns the local
+path with the object's identity (URL, size, ETag, version, last-modified). The pipeline then
+fingerprints and loads the spool exactly as a local file, so:
+
+* the object is read over the network once, while the exactly-once fingerprint must be known
+  before the file is claimed (streaming would read it twice, and could load bytes other than
+  the fingerprinted ones if the object were rewritten in between);
+* a connection that drops in the middle of an object is retried (s3fs re-reads the range,
+  pinned to the object's ETag with ``If-Match``; then the whole copy is retried with the
+  pipeline's backoff, up to ``max_retries``) before anything is claimed or written, so a file
+  is never half-loaded;
+* every loader, compressed input and plugin (which may need a seekable file) works unchanged.
+
+Timeouts and retries follow the settings: ``connect_timeout_s``, ``read_timeout_s`` (each
+network read), ``max_retries`` and ``backoff_initial_ms``/``backoff_max_ms``. The spool lives
+under the system temporary directory (``TMPDIR``) and is removed when the file is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from tallyclerk.errors import ConfigError, SourceError, TallyclerkError
+from tallyclerk.redact import redact
+from tallyclerk.retry import Backoff
+
+__all__ = ["CHUNK", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "expand", "fetch",
+           "is_remote"]
+
+CHUNK = 8 * 1024 * 1024
+"""Bytes read from the network at a time (one ranged GET on object stores)."""
+
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
+          "abfss": "azure", "http": "http", "https": "http"}
+"""URL scheme -> the extra that installs its back-end."""
+
+_GLOB = re.compile(r"[*?\[]")
+_SECRET_PARAM = re.compile(
+    r"sig|signature|token|credential|secret|password|passwd|key$|^sv$|^se$", re.IGNORECASE
+)
+# values that must never appear in a message, whatever a back-end puts in its exceptions
+_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY",
+               "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_CONNECTION_STRING",
+               "AZURE_STORAGE_SAS_TOKEN", "AZURE_CLIENT_SECRET")
+
+
+class FetchStopped(TallyclerkError):
+    """The load was asked to stop (signal, batch timeout) while an object was being copied."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What identifies the object that was read (recorded in the manifest)."""
+
+    url: str
+    size: int
+    etag: str | None = None
+    version: str | None = None
+    mtime: float = 0.0
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An object copied to ``local`` (a private temporary file named like the object)."""
+
+    local: str
+    info: ObjectInfo
+
+
+def is_remote(path: str) -> bool:
+    """Whether ``path`` is an object-store or HTTP URL this module reads."""
+    head, sep, _ = path.partition("://")
+    return bool(sep) and head.lower() in EXTRAS
+
+
+def scrub(text: str) -> str:
+    """``text`` without URL passwords or the value of any credential environment variable."""
+    for name in _SECRET_ENV:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return redact(text)
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL that carries credentials (exit 2): it would be recorded as given."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        raise ConfigError(
+            f"{parts.scheme}:// URL with a user name or password: put credentials in the "
+            "environment or the cloud's configuration, not in the URL (it is recorded in "
+            "reports and the audit store)"
+        )
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if _SECRET_PARAM.search(name):
+            raise ConfigError(
+                f"{parts.scheme}:// URL with a credential in its query string ({name}=...): "
+                "put credentials in the environment or the cloud's configuration (the URL is "
+                "recorded in reports and the audit store)"
+            )
+
+
+def _options(scheme: str, settings: Any) -> dict[str, Any]:
+    """fsspec storage options that apply the settings' timeouts and retries."""
+    connect = float(getattr(settings, "connect_timeout_s", 10.0))
+    read = float(getattr(settings, "read_timeout_s", 30.0))
+    retries = int(getattr(settings, "max_retries", 5))
+    kind = EXTRAS[scheme]
+    if kind == "s3":
+        return {"config_kwargs": {"connect_timeout": connect, "read_timeout": read,
+                                  "retries": {"max_attempts": retries + 1, "mode": "standard"}}}
+    if kind == "gcs":
+        return {"requests_timeout": read}
+    if kind == "azure":
+        return {"connection_timeout": max(1, round(connect)), "read_timeout": max(1, round(read))}
+    import aiohttp  # the http back-end's own dependency
+
+    return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(
+        total=None, connect=connect, sock_connect=connect, sock_read=read)}}
+
+
+def _filesystem(url: str, settings: Any) -> tuple[Any, str]:
+    """``(fsspec filesystem, path within it)``; ConfigError when the back-end is missing."""
+    scheme = url.partition("://")[0].lower()
+    extra = EXTRAS[scheme]
+    try:
+        from fsspec.core import url_to_fs
+
+        fs, path = url_to_fs(url, **_options(scheme, settings))
+    except ImportError as exc:
+        raise ConfigError(
+            f"{scheme}:// paths need the {extra!r} extra: pip install 'tallyclerk[{extra}]' "
+            f"({exc})"
+        ) from None
+    return fs, str(path)
+
+
+def _retrying(what: str, settings: Any, sleep: Callable[[float], bool],
+              work: Callable[[], Any], should_stop: Callable[[], str | None]) -> Any:
+    """Run ``work`` with the settings' backoff; permanent failures become SourceError."""
+    backoff = Backoff(initial_ms=float(getattr(settings, "backoff_initial_ms", 10.0)),
+                      max_ms=float(getattr(settings, "backoff_max_ms", 2000.0)),
+                      max_retries=int(getattr(settings, "max_retries", 5)))
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return work()
+        except (TallyclerkError, FileNotFoundError, PermissionError, IsADirectoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - network errors of any back-end: retried
+            why = should_stop()
+            if why is not None:
+                raise FetchStopped(why) from None
+            if not backoff.should_retry(attempt):
+                raise SourceError(
+                    f"{what}: {_describe(exc)} (after {attempt} attempts)", path=what
+                ) from None
+            if sleep(backoff.delay_s(attempt)):
+                raise FetchStopped(should_stop() or "interrupted") from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def expand(paths: Sequence[str], settings: Any, *,
+           sleep: Callable[[float], bool] | None = None) -> list[str]:
+    """The paths with every object-store glob replaced by its matches (sorted).
+
+    A glob that matches nothing stays as given (its load then fails "no such object"); local
+    paths and plain URLs pass through. Raises ConfigError for a URL with credentials in it or
+    a scheme whose extra is not installed.
+    """
+    out: list[str] = []
+    wait = sleep or _no_wait
+    for path in paths:
+        if not is_remote(path):
+            out.append(path)
+            continue
+        check_url(path)
+        scheme, _, rest = path.partition("://")
+        if scheme.lower() in ("http", "https") or not _GLOB.search(rest):
+            _filesystem(path, settings)  # the back-end is installed (else exit 2)
+            out.append(path)
+            continue
+        fs, pattern = _filesystem(path, settings)
+
+        def listing(fs: Any = fs, pattern: str = pattern) -> Any:
+            return fs.glob(pattern, detail=True)
+
+        try:
+            found = _retrying(path, settings, wait, listing, lambda: None)
+        except (FileNotFoundError, PermissionError, SourceError):
+            found = {}
+        names = sorted(name for name, info in found.items() if info.get("type") != "directory")
+        if names:
+            out.extend(f"{scheme}://{name}" for name in names)
+        else:
+            out.append(path)
+    return out
+
+
+def _no_wait(delay: float) -> bool:
+    import time
+
+    time.sleep(delay)
+    return False
+
+
+def _info(url: str, raw: dict[str, Any]) -> ObjectInfo:
+    def first(*keys: str) -> Any:
+        for key in keys:
+            value = raw.get(key)
+            if value not in (None, ""):
+                return value
+        return None
+
+    etag = first("ETag", "etag", "Etag")
+    version = first("VersionId", "version_id", "generation", "versionId")
+    modified = first("LastModified", "last_modified", "updated", "mtime", "Last-Modified")
+    mtime = 0.0
+    if isinstance(modified, datetime):
+        mtime = modified.timestamp()
+    elif isinstance(modified, (int, float)):
+        mtime = float(modified)
+    elif isinstance(modified, str):
+        with contextlib.suppress(ValueError):
+            mtime = datetime.fromisoformat(modified.replace("Z", "+00:00")).timestamp()
+    return ObjectInfo(
+        url=url,
+        size=int(raw.get("size") or 0),
+        etag=None if etag is None else str(etag).strip('"'),
+        version=None if version is None else str(version),
+        mtime=mtime,
+    )
+
+
+@contextlib.contextmanager
+def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
+          sleep: Callable[[float], bool]) -> Iterator[Fetched]:
+    """Copy the object at ``url`` to a private temporary file; removed on exit.
+
+    Raises:
+        SourceError: no such object, access denied, or still failing after ``max_retries``
+            (the message names the URL and the cause, never a credential).
+        FetchStopped: ``should_stop()`` answered a reason (checked between chunks).
+        ConfigError: the scheme's extra is not installed.
+    """
+    check_url(url)
+    fs, path = _filesystem(url, settings)
+    name = os.path.basename(path.rstrip("/").split("?", 1)[0]) or "object"
+    spool = tempfile.mkdtemp(prefix="tallyclerk-fetch-")
+    local = os.path.join(spool, name)
+    try:
+        def copy() -> ObjectInfo:
+            info = _info(url, fs.info(path))
+            copied = 0
+            with fs.open(path, "rb", block_size=CHUNK, cache_type="none") as src, \
+                    open(local, "wb") as dst:
+                while True:
+                    why = should_stop()
+                    if why is not None:
+                        raise FetchStopped(why)
+                    chunk = src.read(CHUNK)
+                    if not chunk:
+                        break
+                    dst.write(chunk)
+                    copied += len(chunk)
+            if info.size and copied != info.size:
+                raise OSError(f"short read: {copied} of {info.size} bytes")
+            return info
+
+        try:
+            info = _retrying(url, settings, sleep, copy, should_stop)
+        except FileNotFoundError:
+            raise SourceError(f"{url}: no such object", path=url) from None
+        except PermissionError as exc:
+            raise SourceError(f"{url}: access denied ({_describe(exc)})", path=url) from None
+        except IsADirectoryError:
+            raise SourceError(f"{url}: is a prefix (directory), not an object", path=url) from None
+        yield Fetched(local=local, info=info)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
