@@ -274,11 +274,14 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
     name = os.path.basename(path.rstrip("/").split("?", 1)[0]) or "object"
     spool = tempfile.mkdtemp(prefix="tallyclerk-fetch-")
     local = os.path.join(spool, name)
+    # HTTP: one streamed GET (servers need not support ranges); object stores: ranged GETs of
+    # CHUNK bytes, each retried by the back-end and pinned to the object's ETag
+    block = 0 if EXTRAS[url.partition("://")[0].lower()] == "http" else CHUNK
     try:
         def copy() -> ObjectInfo:
             info = _info(url, fs.info(path))
             copied = 0
-            with fs.open(path, "rb", block_size=CHUNK, cache_type="none") as src, \
+            with fs.open(path, "rb", block_size=block, cache_type="none") as src, \
                     open(local, "wb") as dst:
                 while True:
                     why = should_stop()
