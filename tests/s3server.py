@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ACCESS_KEY = "AKIATALLYCLERKTEST01"
-SECRET_KEY = "tcS3cretKey/ThatMustNeverLeak+0123456789ab"  # noqa: S105 - a test credential
+SECRET_KEY = "tcS3cretKey/ThatMustNeverLeak+0123456789ab"
 REGION = "us-east-1"
 
 

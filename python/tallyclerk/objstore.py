@@ -145,7 +145,7 @@ def _filesystem(url: str, settings: Any) -> tuple[Any, str]:
     scheme = url.partition("://")[0].lower()
     extra = EXTRAS[scheme]
     try:
-        from fsspec.core import url_to_fs
+        from fsspec.core import url_to_fs  # type: ignore[import-untyped,unused-ignore]
 
         fs, path = url_to_fs(url, **_options(scheme, settings))
     except ImportError as exc:
@@ -279,10 +279,12 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
     block = 0 if EXTRAS[url.partition("://")[0].lower()] == "http" else CHUNK
     try:
         def copy() -> ObjectInfo:
-            info = _info(url, fs.info(path))
             copied = 0
             with fs.open(path, "rb", block_size=block, cache_type="none") as src, \
                     open(local, "wb") as dst:
+                # the details the file was opened with (and its reads pinned to); a streamed
+                # HTTP file has none: ask
+                info = _info(url, getattr(src, "details", None) or fs.info(path))
                 while True:
                     why = should_stop()
                     if why is not None:

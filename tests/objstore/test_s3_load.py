@@ -68,7 +68,8 @@ def test_glob_loads_the_matching_objects_only(
 ) -> None:
     for key, first in (("in/b.csv", 20), ("in/a.csv", 10), ("in/notes.txt", 30),
                        ("in/sub/c.csv", 40), ("other/d.csv", 50)):
-        s3.put_object(Bucket=bucket, Key=key, Body=csv_bytes([(first, "x", 1), (first + 1, "y", 2)]))
+        body = csv_bytes([(first, "x", 1), (first + 1, "y", 2)])
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
 
     r = load(work, s3_env, f"s3://{bucket}/in/*.csv")
 
