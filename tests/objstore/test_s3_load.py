@@ -188,6 +188,11 @@ def test_credentials_never_reach_outputs_or_the_audit_store(
         proxy.close()
 
     assert [r.code for r in runs[:3]] == [1, 1, 1], [r.err[-2000:] for r in runs]
+    statuses = [(f["path"].rsplit("/", 1)[1], f["status"]) for f in runs[0].json()["files"]]
+    assert sorted(statuses) == [("big.csv", "loaded"), ("missing.csv", "failed"),
+                                ("ok.csv", "loaded"), ("ok.csv", "skipped")]
+    (down,) = runs[2].json()["files"]
+    assert down["status"] == "failed" and f"s3://{bucket}/ok.csv" in down["error"], down
     secrets = (s3server.SECRET_KEY, urllib.parse.quote(s3server.SECRET_KEY, safe=""))
     for r in runs:
         for secret in secrets:
