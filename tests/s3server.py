@@ -120,13 +120,18 @@ class CuttingProxy:
     for the first ``cuts`` connections that get that far (then it forwards faithfully).
 
     ``cuts=-1`` cuts every such connection. ``cut_count`` says how many were cut.
+    ``delay_s``: a pause after each response chunk (at most 64 KiB), for a slow server;
+    ``forwarded`` counts the response bytes passed on.
     """
 
-    def __init__(self, target_port: int, *, cut_after: int, cuts: int = 1) -> None:
+    def __init__(self, target_port: int, *, cut_after: int, cuts: int = 1,
+                 delay_s: float = 0.0) -> None:
         self.target_port = target_port
         self.cut_after = cut_after
         self.cuts = cuts
+        self.delay_s = delay_s
         self.cut_count = 0
+        self.forwarded = 0
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -169,6 +174,11 @@ class CuttingProxy:
                     break
                 dst.sendall(data)
                 sent += len(data)
+                if response:
+                    with self._lock:
+                        self.forwarded += len(data)
+                    if self.delay_s:
+                        time.sleep(self.delay_s)
         except OSError:
             pass
         finally:

@@ -35,10 +35,11 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from tallyclerk.errors import ConfigError, SourceError, TallyclerkError
@@ -48,6 +49,8 @@ from tallyclerk.retry import Backoff
 __all__ = ["CHUNK", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "expand", "fetch",
            "is_remote"]
 
+T = TypeVar("T")
+_POLL_S = 0.05
 CHUNK = 8 * 1024 * 1024
 """Bytes read from the network at a time (one ranged GET on object stores)."""
 
@@ -157,7 +160,7 @@ def _filesystem(url: str, settings: Any) -> tuple[Any, str]:
 
 
 def _retrying(what: str, settings: Any, sleep: Callable[[float], bool],
-              work: Callable[[], Any], should_stop: Callable[[], str | None]) -> Any:
+              work: Callable[[], T], should_stop: Callable[[], str | None]) -> T:
     """Run ``work`` with the settings' backoff; permanent failures become SourceError."""
     backoff = Backoff(initial_ms=float(getattr(settings, "backoff_initial_ms", 10.0)),
                       max_ms=float(getattr(settings, "backoff_max_ms", 2000.0)),
@@ -258,6 +261,42 @@ def _info(url: str, raw: dict[str, Any]) -> ObjectInfo:
     )
 
 
+def _in_thread(work: Callable[[Callable[[], str | None]], ObjectInfo],
+               should_stop: Callable[[], str | None]) -> ObjectInfo:
+    """Run ``work(stopped)`` in a thread of its own while this one watches ``should_stop``.
+
+    A network read can block for up to ``read_timeout_s`` (a chunk is 8 MiB): a stop request
+    must not wait for it. On a stop this raises :class:`FetchStopped` at once; the abandoned
+    copy sees ``stopped()`` answer between chunks and ends (its spool is already removed).
+    """
+    box: dict[str, Any] = {}
+    abandoned = threading.Event()
+
+    def stopped() -> str | None:
+        return "abandoned" if abandoned.is_set() else None
+
+    def target() -> None:
+        try:
+            box["value"] = work(stopped)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="tallyclerk-fetch", daemon=True)
+    thread.start()
+    while True:
+        thread.join(_POLL_S)
+        if not thread.is_alive():
+            break
+        why = should_stop()
+        if why is not None:
+            abandoned.set()
+            raise FetchStopped(why)
+    if "error" in box:
+        raise box["error"]
+    value: ObjectInfo = box["value"]
+    return value
+
+
 @contextlib.contextmanager
 def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
           sleep: Callable[[float], bool]) -> Iterator[Fetched]:
@@ -266,7 +305,7 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
     Raises:
         SourceError: no such object, access denied, or still failing after ``max_retries``
             (the message names the URL and the cause, never a credential).
-        FetchStopped: ``should_stop()`` answered a reason (checked between chunks).
+        FetchStopped: ``should_stop()`` answered a reason (checked every 50 ms).
         ConfigError: the scheme's extra is not installed.
     """
     check_url(url)
@@ -278,7 +317,7 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
     # CHUNK bytes, each retried by the back-end and pinned to the object's ETag
     block = 0 if EXTRAS[url.partition("://")[0].lower()] == "http" else CHUNK
     try:
-        def copy() -> ObjectInfo:
+        def copy(stopped: Callable[[], str | None]) -> ObjectInfo:
             copied = 0
             with fs.open(path, "rb", block_size=block, cache_type="none") as src, \
                     open(local, "wb") as dst:
@@ -286,7 +325,7 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
                 # HTTP file has none: ask
                 info = _info(url, getattr(src, "details", None) or fs.info(path))
                 while True:
-                    why = should_stop()
+                    why = stopped()
                     if why is not None:
                         raise FetchStopped(why)
                     chunk = src.read(CHUNK)
@@ -298,8 +337,11 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
                 raise OSError(f"short read: {copied} of {info.size} bytes")
             return info
 
+        def attempts(stopped: Callable[[], str | None]) -> ObjectInfo:
+            return _retrying(url, settings, sleep, lambda: copy(stopped), stopped)
+
         try:
-            info = _retrying(url, settings, sleep, copy, should_stop)
+            info = _in_thread(attempts, should_stop)
         except FileNotFoundError:
             raise SourceError(f"{url}: no such object", path=url) from None
         except PermissionError as exc:

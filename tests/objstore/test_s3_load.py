@@ -223,3 +223,45 @@ def test_url_with_credentials_is_refused_without_echoing_them(
     assert "credential" in r.err or "password" in r.err
     assert leaked not in r.err and leaked not in r.out
     assert not (work / "t.db").exists() or leaked.encode() not in (work / "t.db").read_bytes()
+
+
+def test_sigterm_during_a_slow_copy_stops_without_waiting_for_the_object(
+    work: Path, bucket: str, s3: Any, s3_server: s3server.S3Server
+) -> None:
+    import json
+    import signal
+    import subprocess
+    import time
+
+    from tests.clirun import cli_argv, env_for
+
+    body = big_object(100_000)  # about 5.8 MB: at most 64 KiB every 50 ms takes 4.5 s or more
+    s3.put_object(Bucket=bucket, Key="slow.csv", Body=body)
+    port = int(s3_server.endpoint.rsplit(":", 1)[1])
+    proxy = s3server.CuttingProxy(port, cut_after=1 << 40, cuts=0, delay_s=0.05)
+    spools = work / "spools"
+    spools.mkdir()
+    env = {**env_for(**s3_server.env(proxy.endpoint)), "TMPDIR": str(spools)}
+    try:
+        proc = subprocess.Popen(
+            cli_argv("load", f"s3://{bucket}/slow.csv", "--table", "t", "--schema",
+                     "schema.json", "--into", "sqlite:///t.db", "--json"),
+            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while proxy.forwarded < 256 * 1024 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the copy never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        forwarded = proxy.forwarded
+    finally:
+        proxy.close()
+
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert forwarded < len(body)  # it stopped before the object was through
+    report = json.loads(out)
+    assert report["status"] == "cancelled"
+    (entry,) = report["files"]
+    assert entry["status"] == "failed" and "SIGTERM" in entry["error"]
+    assert table_ids(work) == []
+    assert list(spools.iterdir()) == []  # the spool was removed
