@@ -14,7 +14,9 @@ existing WAL (the database and ``-wal`` files stay byte-identical); PostgreSQL i
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import pluggy
 from sqlalchemy.engine import Engine
 
+from tallyclerk import objstore
 from tallyclerk.errors import ConfigError, SourceError, TallyclerkError
 
 __all__ = ["DRY_RUN_BATCH", "ValidateReport", "already_loaded", "validate"]
@@ -136,15 +139,31 @@ def validate(
                 max_field_bytes=opts.get("max_field_bytes") or cfg.max_field_bytes)
     if opts.get("format"):
         _check_format(pm, str(opts["format"]), opts)
+    paths = objstore.expand(paths, cfg)  # s3://bucket/*.csv -> its objects
     loaded: dict[str, str] = {}
     if table is not None:
-        loaded = already_loaded(audit or into, table, paths)
+        loaded = already_loaded(audit or into, table,
+                                [p for p in paths if not objstore.is_remote(p)])
     config = Config(command="validate", options=opts, pluginmanager=pm, settings=cfg)
     pm.hook.tallyclerk_configure.call_historic(kwargs={"config": config})
     report = ValidateReport(table=table, limit=limit)
     try:
         for path in paths:
-            report.files.append(_check_file(pm, path, table, table_schema, opts, report))
+            with contextlib.ExitStack() as stack:
+                local = path
+                if objstore.is_remote(path):  # checked from a spool, as a load reads it
+                    try:
+                        local = stack.enter_context(objstore.fetch(
+                            path, cfg, should_stop=_never, sleep=_pause)).local
+                    except SourceError as exc:
+                        report.files.append(_failed(path, exc))
+                        continue
+                    if table is not None:
+                        found = already_loaded(audit or into, table, [local])
+                        if local in found:
+                            loaded[path] = found[local]
+                report.files.append(
+                    _check_file(pm, path, table, table_schema, opts, report, local=local))
             entry = report.files[-1]
             if path in loaded:
                 entry["would_skip"] = True
@@ -154,6 +173,28 @@ def validate(
     return report
 
 
+def _entry(path: str) -> dict[str, Any]:
+    return {"path": path, "status": "valid", "rows_read": 0, "rows_valid": 0,
+            "rows_rejected": 0, "would_skip": False, "earlier_batch_id": None, "error": None}
+
+
+def _failed(path: str, exc: BaseException) -> dict[str, Any]:
+    from tallyclerk.pipeline import _message
+
+    entry = _entry(path)
+    entry.update(status="failed", error=_message(exc))
+    return entry
+
+
+def _never() -> None:
+    return None
+
+
+def _pause(seconds: float) -> bool:
+    time.sleep(seconds)
+    return False
+
+
 def _check_file(
     pm: pluggy.PluginManager,
     path: str,
@@ -161,18 +202,20 @@ def _check_file(
     schema: Any,
     opts: dict[str, Any],
     report: ValidateReport,
+    *,
+    local: str | None = None,
 ) -> dict[str, Any]:
+    """Check one file; ``local``: where it is read from (an object's spool), else ``path``."""
     from tallyclerk.pipeline import _message, _unreadable, sensitive_columns
     from tallyclerk.protocols import BatchContext
 
-    entry: dict[str, Any] = {"path": path, "status": "valid", "rows_read": 0, "rows_valid": 0,
-                             "rows_rejected": 0, "would_skip": False, "earlier_batch_id": None,
-                             "error": None}
+    entry = _entry(path)
+    local = local or path
     try:
-        problem = _unreadable(path)
+        problem = _unreadable(local)
         if problem is not None:
             raise SourceError(f"{path}: {problem}", path=path)
-        source = pm.hook.tallyclerk_open_source(path=path, options=opts)
+        source = pm.hook.tallyclerk_open_source(path=local, options=opts)
         if source is None:
             raise SourceError(
                 f"{path}: no loader recognises this file (use --format csv|jsonl, or a plugin)",
@@ -201,7 +244,7 @@ def _check_file(
     except (TallyclerkError, OSError) as exc:
         if isinstance(exc, ConfigError):
             raise
-        entry.update(status="failed", error=_message(exc))
+        entry.update(status="failed", error=_message(exc).replace(local, path))
     entry["rows_valid"] = entry["rows_read"] - entry["rows_rejected"]
     if entry["status"] != "failed" and entry["rows_rejected"]:
         entry["status"] = "rejects"

@@ -265,3 +265,43 @@ def test_sigterm_during_a_slow_copy_stops_without_waiting_for_the_object(
     assert entry["status"] == "failed" and "SIGTERM" in entry["error"]
     assert table_ids(work) == []
     assert list(spools.iterdir()) == []  # the spool was removed
+
+
+def test_compressed_object_loads_and_its_plain_twin_is_skipped(
+    work: Path, bucket: str, s3: Any, s3_env: dict[str, str]
+) -> None:
+    import gzip
+
+    body = csv_bytes([(i, f"z{i}", i) for i in range(1, 8)])
+    s3.put_object(Bucket=bucket, Key="in/orders.csv.gz", Body=gzip.compress(body))
+    s3.put_object(Bucket=bucket, Key="plain/orders.csv", Body=body)
+
+    gz = load(work, s3_env, f"s3://{bucket}/in/*.csv.gz")
+    plain = load(work, s3_env, f"s3://{bucket}/plain/orders.csv")
+
+    assert gz.code == 0, gz.err
+    assert [(f["status"], f["rows_written"]) for f in gz.json()["files"]] == [("loaded", 7)]
+    # the fingerprint is the decompressed content's: the same rows uncompressed are skipped
+    assert plain.code == 0 and plain.json()["files"][0]["status"] == "skipped", plain.out
+    assert table_ids(work) == list(range(1, 8))
+
+
+def test_validate_checks_objects_and_writes_nothing(
+    work: Path, bucket: str, s3: Any, s3_env: dict[str, str]
+) -> None:
+    s3.put_object(Bucket=bucket, Key="v/good.csv", Body=csv_bytes([(1, "a", 1), (2, "b", 2)]))
+    s3.put_object(Bucket=bucket, Key="v/bad.csv", Body=csv_bytes([(3, "c", -1)]))
+    assert load(work, s3_env, f"s3://{bucket}/v/good.csv").code == 0
+    before = (work / "t.db").read_bytes()
+
+    r = run_cli("validate", f"s3://{bucket}/v/*.csv", f"s3://{bucket}/v/none.csv",
+                "--table", "t", "--schema", "schema.json", "--into", "sqlite:///t.db", "--json",
+                cwd=work, env=s3_env)
+
+    assert r.code == 1, r.err
+    files = {f["path"].rsplit("/", 1)[1]: f for f in r.json()["files"]}
+    assert (files["bad.csv"]["status"], files["bad.csv"]["rows_rejected"]) == ("rejects", 1)
+    assert files["good.csv"]["would_skip"] is True
+    assert files["none.csv"]["status"] == "failed"
+    assert "no such object" in files["none.csv"]["error"]
+    assert (work / "t.db").read_bytes() == before
