@@ -156,6 +156,9 @@ def _filesystem(url: str, settings: Any) -> tuple[Any, str]:
             f"{scheme}:// paths need the {extra!r} extra: pip install 'tallyclerk[{extra}]' "
             f"({exc})"
         ) from None
+    except Exception as exc:  # noqa: BLE001 - the back-end refused its configuration
+        # e.g. az:// without an account name or connection string: a configuration error
+        raise ConfigError(f"{scheme}:// cannot be used here: {_describe(exc)}") from None
     return fs, str(path)
 
 

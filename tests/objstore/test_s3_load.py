@@ -305,3 +305,14 @@ def test_validate_checks_objects_and_writes_nothing(
     assert files["none.csv"]["status"] == "failed"
     assert "no such object" in files["none.csv"]["error"]
     assert (work / "t.db").read_bytes() == before
+
+
+def test_azure_without_an_account_is_a_configuration_error(
+    work: Path, s3_env: dict[str, str]
+) -> None:
+    pytest.importorskip("adlfs")
+    env = {k: v for k, v in s3_env.items() if not k.startswith("AZURE_")}
+    r = load(work, env, "az://container/in/a.csv")
+    assert r.code == 2, (r.code, r.err)
+    assert r.err.startswith("tallyclerk: error: az:// cannot be used here"), r.err
+    assert "Traceback" not in r.err
