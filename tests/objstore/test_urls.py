@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from tallyclerk import objstore
 from tallyclerk.errors import ConfigError
 
-SECRET = st.text(string.ascii_letters + string.digits + "-_.~+", min_size=6, max_size=40)
+# a marker no message contains, so a shared word ("passwo") is not mistaken for an echo
+SECRET = st.text(string.ascii_letters + string.digits + "-_.~+", min_size=6,
+                 max_size=40).map(lambda s: "Zq9" + s)
 PARAM = st.sampled_from(["sig", "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token",
                          "token", "access_token", "password", "client_secret", "api_key"])
 SCHEME = st.sampled_from(["s3", "gs", "az", "https", "http"])
