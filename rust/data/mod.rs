@@ -13,6 +13,7 @@ pub mod coerce;
 pub mod copy_text;
 pub mod csv_reader;
 pub mod error;
+pub mod field;
 pub mod field_type;
 pub mod fingerprint;
 pub mod infer;

@@ -1,0 +1,526 @@
+//! One compiled Table Schema field: its type, options and constraints, and the coercion of one
+//! value (see [`super::schema`] for what is supported).
+
+use std::borrow::Cow;
+
+use regex::Regex;
+use serde_json::{json, Map, Value as Json};
+
+use super::batch::CellRef;
+use super::coerce::{self, DateTime};
+use super::error::{preview, DataError};
+pub use super::field_type::FieldType;
+use super::temporal;
+
+/// A typed value produced by coercion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Typed<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    Text(Cow<'a, str>),
+}
+
+/// A comparable bound for minimum/maximum and the members of `enum`.
+#[derive(Debug, Clone, PartialEq)]
+enum Key {
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Text(String),
+    Day(i64),
+    Time(i64, u32),
+}
+
+impl Key {
+    fn le(&self, other: &Key) -> bool {
+        match (self, other) {
+            (Key::Int(a), Key::Int(b)) => a <= b,
+            (Key::Num(a), Key::Num(b)) => a <= b,
+            (Key::Day(a), Key::Day(b)) => a <= b,
+            (Key::Time(a, an), Key::Time(b, bn)) => (a, an) <= (b, bn),
+            _ => false,
+        }
+    }
+}
+
+/// One compiled field.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: String,
+    pub ftype: FieldType,
+    pub required: bool,
+    /// `"sensitive": true`: the value is masked wherever a reject can show it.
+    pub sensitive: bool,
+    enum_values: Option<Vec<Key>>,
+    enum_display: String,
+    minimum: Option<(Key, String)>,
+    maximum: Option<(Key, String)>,
+    min_length: Option<usize>,
+    max_length: Option<usize>,
+    pattern: Option<(String, Regex)>,
+    true_values: Vec<String>,
+    false_values: Vec<String>,
+    constraints: Map<String, Json>,
+}
+
+/// A rejected value: the rule that failed and a reason naming the value.
+pub type Verdict = (&'static str, String);
+
+pub(crate) fn schema_err(field: &str, msg: impl std::fmt::Display) -> DataError {
+    DataError::Schema(format!("Table Schema field {field:?}: {msg}"))
+}
+
+pub(crate) fn string_list(v: &Json, what: &str, field: Option<&str>) -> Result<Vec<String>, DataError> {
+    let err = || {
+        let msg = format!("{what} must be a list of strings");
+        match field {
+            Some(f) => schema_err(f, msg),
+            None => DataError::Schema(format!("Table Schema: {msg}")),
+        }
+    };
+    v.as_array()
+        .ok_or_else(err)?
+        .iter()
+        .map(|x| x.as_str().map(str::to_string).ok_or_else(err))
+        .collect()
+}
+
+impl Field {
+    pub(crate) fn compile(v: &Json) -> Result<Field, DataError> {
+        let obj = v.as_object().ok_or_else(|| {
+            DataError::Schema("Table Schema: each field must be an object".into())
+        })?;
+        let name = match obj.get("name") {
+            Some(Json::String(s)) if !s.is_empty() => s.clone(),
+            Some(Json::String(_)) => {
+                return Err(DataError::Schema(
+                    "Table Schema: a field has an empty name".into(),
+                ))
+            }
+            _ => {
+                return Err(DataError::Schema(
+                    "Table Schema: every field needs a \"name\" (a string)".into(),
+                ))
+            }
+        };
+        let ftype = match obj.get("type") {
+            None => FieldType::String,
+            Some(Json::String(t)) => FieldType::parse(t).ok_or_else(|| {
+                schema_err(
+                    &name,
+                    format!(
+                        "type {t:?} is not supported (supported: {})",
+                        FieldType::supported()
+                    ),
+                )
+            })?,
+            Some(_) => return Err(schema_err(&name, "\"type\" must be a string")),
+        };
+        match obj.get("format") {
+            None => {}
+            Some(Json::String(f)) if f == "default" => {}
+            Some(f) => {
+                return Err(schema_err(
+                    &name,
+                    format!("format {f} is not supported (only \"default\")"),
+                ))
+            }
+        }
+        let mut field = Field {
+            name,
+            ftype,
+            required: false,
+            sensitive: false,
+            enum_values: None,
+            enum_display: String::new(),
+            minimum: None,
+            maximum: None,
+            min_length: None,
+            max_length: None,
+            pattern: None,
+            true_values: ["true", "True", "TRUE", "1"].map(String::from).to_vec(),
+            false_values: ["false", "False", "FALSE", "0"].map(String::from).to_vec(),
+            constraints: Map::new(),
+        };
+        match obj.get("sensitive") {
+            None => {}
+            Some(Json::Bool(b)) => field.sensitive = *b,
+            Some(_) => {
+                return Err(schema_err(
+                    &field.name,
+                    "\"sensitive\" must be true or false",
+                ))
+            }
+        }
+        if let Some(tv) = obj.get("trueValues") {
+            field.true_values = string_list(tv, "trueValues", Some(&field.name))?;
+        }
+        if let Some(fv) = obj.get("falseValues") {
+            field.false_values = string_list(fv, "falseValues", Some(&field.name))?;
+        }
+        match obj.get("constraints") {
+            None => {}
+            Some(Json::Object(c)) => {
+                field.constraints = c.clone();
+                for (k, v) in c {
+                    field.constraint(k, v)?;
+                }
+            }
+            Some(_) => return Err(schema_err(&field.name, "\"constraints\" must be an object")),
+        }
+        Ok(field)
+    }
+
+    /// A bound or enum member in this field's type, from JSON.
+    fn key(&self, v: &Json, what: &str) -> Result<(Key, String), DataError> {
+        let bad = || {
+            schema_err(
+                &self.name,
+                format!("{what} {v} is not a valid {}", self.ftype.name()),
+            )
+        };
+        let key = match (self.ftype, v) {
+            (FieldType::Integer | FieldType::Year, Json::Number(n)) => {
+                Key::Int(n.as_i64().ok_or_else(bad)?)
+            }
+            (FieldType::Year, Json::String(s)) => {
+                Key::Int(temporal::parse_year(s).map_err(|_| bad())?)
+            }
+            (FieldType::Integer, Json::String(s)) => {
+                Key::Int(coerce::parse_int(s).map_err(|_| bad())?)
+            }
+            (FieldType::Number, Json::Number(n)) => Key::Num(n.as_f64().ok_or_else(bad)?),
+            (FieldType::Number, Json::String(s)) => {
+                Key::Num(coerce::parse_number(s).map_err(|_| bad())?)
+            }
+            (FieldType::Date, Json::String(s)) => {
+                Key::Day(coerce::parse_date(s).map_err(|_| bad())?)
+            }
+            (FieldType::Datetime, Json::String(s)) => {
+                let t = coerce::parse_datetime(s).map_err(|_| bad())?;
+                Key::Time(t.secs, t.nanos)
+            }
+            (FieldType::String, Json::String(s)) => Key::Text(s.clone()),
+            (FieldType::Boolean, Json::Bool(b)) => Key::Bool(*b),
+            (FieldType::Boolean, Json::String(s)) => {
+                if self.true_values.contains(s) {
+                    Key::Bool(true)
+                } else if self.false_values.contains(s) {
+                    Key::Bool(false)
+                } else {
+                    return Err(bad());
+                }
+            }
+            _ => return Err(bad()),
+        };
+        let shown = match v {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Ok((key, shown))
+    }
+
+    fn constraint(&mut self, k: &str, v: &Json) -> Result<(), DataError> {
+        let name = self.name.clone();
+        let length = |v: &Json| {
+            v.as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| schema_err(&name, format!("{k} must be a non-negative integer")))
+        };
+        match k {
+            "required" => {
+                self.required = v
+                    .as_bool()
+                    .ok_or_else(|| schema_err(&name, "required must be true or false"))?
+            }
+            "enum" => {
+                let items = v
+                    .as_array()
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| schema_err(&name, "enum must be a non-empty list"))?;
+                let mut keys = Vec::with_capacity(items.len());
+                let mut shown = Vec::with_capacity(items.len());
+                for it in items {
+                    let (key, s) = self.key(it, "enum value")?;
+                    keys.push(key);
+                    shown.push(format!("{s:?}"));
+                }
+                self.enum_values = Some(keys);
+                let mut display = shown.join(", ");
+                if display.len() > 200 {
+                    display = format!(
+                        "{}... ({} values)",
+                        &shown[..3.min(shown.len())].join(", "),
+                        shown.len()
+                    );
+                }
+                self.enum_display = format!("[{display}]");
+            }
+            "minimum" | "maximum" => {
+                if !matches!(
+                    self.ftype,
+                    FieldType::Integer
+                        | FieldType::Number
+                        | FieldType::Date
+                        | FieldType::Datetime
+                        | FieldType::Year
+                ) {
+                    return Err(schema_err(
+                        &name,
+                        format!(
+                            "{k} applies to integer, number, date, datetime and year fields, \
+                             not {}",
+                            self.ftype.name()
+                        ),
+                    ));
+                }
+                let b = self.key(v, k)?;
+                if k == "minimum" {
+                    self.minimum = Some(b);
+                } else {
+                    self.maximum = Some(b);
+                }
+            }
+            "minLength" => self.min_length = Some(length(v)?),
+            "maxLength" => self.max_length = Some(length(v)?),
+            "pattern" => {
+                let p = v
+                    .as_str()
+                    .ok_or_else(|| schema_err(&name, "pattern must be a string"))?;
+                let re = Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                    schema_err(&name, format!("pattern {p:?} does not compile: {e}"))
+                })?;
+                self.pattern = Some((p.to_string(), re));
+            }
+            other => {
+                return Err(schema_err(
+                    &name,
+                    format!(
+                        "constraint {other:?} is not supported (supported: required, enum, \
+                         minimum, maximum, minLength, maxLength, pattern)"
+                    ),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Coerce one cell to this field's type and check its constraints.
+    ///
+    /// `missing` are the schema's missing values (they become NULL). Returns the typed value or
+    /// the failed rule and a reason naming the value.
+    pub fn coerce<'a>(&self, cell: CellRef<'a>, missing: &[String]) -> Result<Typed<'a>, Verdict> {
+        let cell = match cell {
+            CellRef::Text(s) if missing.iter().any(|m| m == s) => CellRef::Null,
+            c => c,
+        };
+        if let CellRef::Null = cell {
+            if self.required {
+                return Err(("required", "a value is required".to_string()));
+            }
+            return Ok(Typed::Null);
+        }
+        let typed = self.convert(cell)?;
+        if self.enum_values.is_some() || self.minimum.is_some() || self.maximum.is_some() {
+            self.check_bounds(&typed, cell)?;
+        }
+        if self.min_length.is_some() || self.max_length.is_some() || self.pattern.is_some() {
+            let text: Cow<'_, str> = match (&cell, &typed) {
+                (CellRef::Text(s), _) => Cow::Borrowed(*s),
+                (_, Typed::Text(t)) => Cow::Borrowed(t.as_ref()),
+                (c, _) => Cow::Owned(c.to_text()),
+            };
+            self.check_text(&text)?;
+        }
+        Ok(typed)
+    }
+
+    fn type_error(&self, cell: CellRef<'_>, msg: &str) -> Verdict {
+        let shown = match cell {
+            CellRef::Text(s) => preview(s),
+            other => other.to_text(),
+        };
+        ("type", format!("{shown} {msg}"))
+    }
+
+    fn convert<'a>(&self, cell: CellRef<'a>) -> Result<Typed<'a>, Verdict> {
+        let err = |msg: &str| self.type_error(cell, msg);
+        Ok(match (self.ftype, cell) {
+            (_, CellRef::Null) => Typed::Null,
+            (FieldType::String, CellRef::Text(s)) => Typed::Text(Cow::Borrowed(s)),
+            (FieldType::String, c) => Typed::Text(Cow::Owned(c.to_text())),
+            (FieldType::Integer, CellRef::Text(s)) => {
+                Typed::Int(coerce::parse_int(s).map_err(err)?)
+            }
+            (FieldType::Integer, CellRef::Int(i)) => Typed::Int(i),
+            (FieldType::Integer, _) => return Err(err("is not an integer")),
+            (FieldType::Number, c) => {
+                let v = match c {
+                    CellRef::Text(s) => coerce::parse_number(s).map_err(err)?,
+                    CellRef::Int(i) => i as f64,
+                    CellRef::Real(f) => f,
+                    _ => return Err(err("is not a number")),
+                };
+                if v.is_nan() {
+                    return Err(err("is NaN, which SQLite would store as NULL"));
+                }
+                Typed::Real(v)
+            }
+            (FieldType::Boolean, CellRef::Bool(b)) => Typed::Bool(b),
+            (FieldType::Boolean, CellRef::Text(s)) => {
+                if self.true_values.iter().any(|t| t == s) {
+                    Typed::Bool(true)
+                } else if self.false_values.iter().any(|t| t == s) {
+                    Typed::Bool(false)
+                } else {
+                    return Err(err("is not a boolean"));
+                }
+            }
+            (FieldType::Boolean, _) => return Err(err("is not a boolean")),
+            (FieldType::Date, CellRef::Text(s)) => {
+                coerce::parse_date(s).map_err(err)?;
+                Typed::Text(Cow::Borrowed(s))
+            }
+            (FieldType::Datetime, CellRef::Text(s)) => {
+                let t = coerce::parse_datetime(s).map_err(err)?;
+                Typed::Text(Cow::Owned(t.to_iso()))
+            }
+            (FieldType::Time, CellRef::Text(s)) => {
+                Typed::Text(Cow::Owned(temporal::parse_time(s).map_err(err)?))
+            }
+            (FieldType::Year, CellRef::Text(s)) => {
+                Typed::Int(temporal::parse_year(s).map_err(err)?)
+            }
+            (FieldType::Year, CellRef::Int(i)) if (0..=9999).contains(&i) => Typed::Int(i),
+            (FieldType::Object | FieldType::Array, CellRef::Text(s)) => {
+                let want_object = self.ftype == FieldType::Object;
+                match serde_json::from_str::<Json>(s) {
+                    Ok(Json::Object(_)) if want_object => Typed::Text(Cow::Borrowed(s)),
+                    Ok(Json::Array(_)) if !want_object => Typed::Text(Cow::Borrowed(s)),
+                    _ if want_object => return Err(err("is not a JSON object")),
+                    _ => return Err(err("is not a JSON array")),
+                }
+            }
+            (FieldType::Date, _) => return Err(err("is not a date (YYYY-MM-DD)")),
+            (FieldType::Datetime, _) => return Err(err("is not a datetime")),
+            (FieldType::Time, _) => return Err(err("is not a time")),
+            (FieldType::Year, _) => return Err(err("is not a year")),
+            (FieldType::Object, _) => return Err(err("is not a JSON object")),
+            (FieldType::Array, _) => return Err(err("is not a JSON array")),
+        })
+    }
+
+    fn key_of(&self, typed: &Typed<'_>) -> Option<Key> {
+        Some(match (self.ftype, typed) {
+            (_, Typed::Null) => return None,
+            (_, Typed::Int(i)) => Key::Int(*i),
+            (_, Typed::Real(f)) => Key::Num(*f),
+            (_, Typed::Bool(b)) => Key::Bool(*b),
+            (FieldType::Date, Typed::Text(s)) => Key::Day(coerce::parse_date(s).ok()?),
+            (FieldType::Datetime, Typed::Text(s)) => {
+                let DateTime { secs, nanos, .. } = coerce::parse_datetime(s).ok()?;
+                Key::Time(secs, nanos)
+            }
+            (_, Typed::Text(s)) => Key::Text(s.to_string()),
+        })
+    }
+
+    fn check_bounds(&self, typed: &Typed<'_>, cell: CellRef<'_>) -> Result<(), Verdict> {
+        let shown = || match cell {
+            CellRef::Text(s) => preview(s),
+            c => c.to_text(),
+        };
+        // Strings only have `enum`: compare without building a key (no allocation per value).
+        if let (FieldType::String, Typed::Text(s), Some(values)) =
+            (self.ftype, typed, &self.enum_values)
+        {
+            let s: &str = s;
+            if values.iter().any(|k| matches!(k, Key::Text(t) if t == s)) {
+                return Ok(());
+            }
+            return Err((
+                "enum",
+                format!("{} is not one of {}", shown(), self.enum_display),
+            ));
+        }
+        let Some(key) = self.key_of(typed) else {
+            return Ok(());
+        };
+        if let Some(values) = &self.enum_values {
+            if !values.contains(&key) {
+                return Err((
+                    "enum",
+                    format!("{} is not one of {}", shown(), self.enum_display),
+                ));
+            }
+        }
+        if let Some((min, text)) = &self.minimum {
+            if !min.le(&key) {
+                return Err((
+                    "minimum",
+                    format!("{} is less than the minimum {text}", shown()),
+                ));
+            }
+        }
+        if let Some((max, text)) = &self.maximum {
+            if !key.le(max) {
+                return Err((
+                    "maximum",
+                    format!("{} is more than the maximum {text}", shown()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_text(&self, s: &str) -> Result<(), Verdict> {
+        if self.min_length.is_some() || self.max_length.is_some() {
+            let n = s.chars().count();
+            if let Some(min) = self.min_length {
+                if n < min {
+                    return Err((
+                        "minLength",
+                        format!(
+                            "{} has {n} characters, fewer than minLength {min}",
+                            preview(s)
+                        ),
+                    ));
+                }
+            }
+            if let Some(max) = self.max_length {
+                if n > max {
+                    return Err((
+                        "maxLength",
+                        format!(
+                            "{} has {n} characters, more than maxLength {max}",
+                            preview(s)
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some((p, re)) = &self.pattern {
+            if !re.is_match(s) {
+                return Err((
+                    "pattern",
+                    format!("{} does not match the pattern {p:?}", preview(s)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `{"name", "type", "sqlite_type", "constraints"}` for `TableSchema.fields()`.
+    pub fn describe(&self) -> Json {
+        json!({
+            "name": self.name,
+            "type": self.ftype.name(),
+            "sqlite_type": self.ftype.sqlite_type(),
+            "constraints": Json::Object(self.constraints.clone()),
+            "sensitive": self.sensitive,
+        })
+    }
+}
+
