@@ -588,8 +588,7 @@ impl RecordBatch {
                 continue;
             };
             let col = &self.columns[src];
-            let pass = matches!(f.ftype, FieldType::String | FieldType::Date)
-                && matches!(col, Column::Text(_));
+            let pass = f.text_passthrough() && matches!(col, Column::Text(_));
             let mut out = match f.ftype {
                 FieldType::Integer | FieldType::Year => Column::Int(Vec::with_capacity(n)),
                 FieldType::Number => Column::Real(Vec::with_capacity(n)),

@@ -10,7 +10,14 @@ use super::batch::CellRef;
 use super::coerce::{self, DateTime};
 use super::error::{preview, DataError};
 pub use super::field_type::FieldType;
+use super::number::NumberFormat;
+use super::strptime::Pattern;
 use super::temporal;
+
+#[path = "field_formats.rs"]
+mod formats;
+pub use formats::TimeFormat;
+use formats::{ANY_DATE, ANY_DATETIME, ANY_TIME};
 
 /// A typed value produced by coercion.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +70,11 @@ pub struct Field {
     true_values: Vec<String>,
     false_values: Vec<String>,
     constraints: Map<String, Json>,
+    number: NumberFormat,
+    format: TimeFormat,
+    any_patterns: Vec<Pattern>,
+    /// The field's own `missingValues` (else the schema's).
+    missing: Option<Vec<String>>,
 }
 
 /// A rejected value: the rule that failed and a reason naming the value.
@@ -72,7 +84,11 @@ pub(crate) fn schema_err(field: &str, msg: impl std::fmt::Display) -> DataError 
     DataError::Schema(format!("Table Schema field {field:?}: {msg}"))
 }
 
-pub(crate) fn string_list(v: &Json, what: &str, field: Option<&str>) -> Result<Vec<String>, DataError> {
+pub(crate) fn string_list(
+    v: &Json,
+    what: &str,
+    field: Option<&str>,
+) -> Result<Vec<String>, DataError> {
     let err = || {
         let msg = format!("{what} must be a list of strings");
         match field {
@@ -118,16 +134,40 @@ impl Field {
             })?,
             Some(_) => return Err(schema_err(&name, "\"type\" must be a string")),
         };
-        match obj.get("format") {
-            None => {}
-            Some(Json::String(f)) if f == "default" => {}
+        let temporal_type = matches!(
+            ftype,
+            FieldType::Date | FieldType::Time | FieldType::Datetime
+        );
+        let (format, any_patterns) = match obj.get("format") {
+            None => (TimeFormat::Default, Vec::new()),
+            Some(Json::String(f)) if f == "default" => (TimeFormat::Default, Vec::new()),
+            Some(Json::String(f)) if temporal_type && f == "any" => {
+                let list: &[&str] = match ftype {
+                    FieldType::Date => &ANY_DATE,
+                    FieldType::Time => &ANY_TIME,
+                    _ => &ANY_DATETIME,
+                };
+                let patterns = list
+                    .iter()
+                    .map(|p| Pattern::compile(p).map_err(|e| schema_err(&name, e)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (TimeFormat::Any, patterns)
+            }
+            Some(Json::String(f)) if temporal_type && f.contains('%') => {
+                let p = Pattern::compile(f)
+                    .map_err(|e| schema_err(&name, format!("format {f:?}: {e}")))?;
+                (TimeFormat::Pattern(p), Vec::new())
+            }
             Some(f) => {
                 return Err(schema_err(
                     &name,
-                    format!("format {f} is not supported (only \"default\")"),
+                    format!(
+                        "format {f} is not supported (\"default\"; for date, time and datetime \
+                         also \"any\" and strptime patterns such as \"%d/%m/%Y\")"
+                    ),
                 ))
             }
-        }
+        };
         let mut field = Field {
             name,
             ftype,
@@ -143,7 +183,15 @@ impl Field {
             true_values: ["true", "True", "TRUE", "1"].map(String::from).to_vec(),
             false_values: ["false", "False", "FALSE", "0"].map(String::from).to_vec(),
             constraints: Map::new(),
+            number: NumberFormat::default(),
+            format,
+            any_patterns,
+            missing: None,
         };
+        field.number_options(obj)?;
+        if let Some(mv) = obj.get("missingValues") {
+            field.missing = Some(string_list(mv, "missingValues", Some(&field.name))?);
+        }
         match obj.get("sensitive") {
             None => {}
             Some(Json::Bool(b)) => field.sensitive = *b,
@@ -312,6 +360,7 @@ impl Field {
     /// `missing` are the schema's missing values (they become NULL). Returns the typed value or
     /// the failed rule and a reason naming the value.
     pub fn coerce<'a>(&self, cell: CellRef<'a>, missing: &[String]) -> Result<Typed<'a>, Verdict> {
+        let missing = self.missing.as_deref().unwrap_or(missing);
         let cell = match cell {
             CellRef::Text(s) if missing.iter().any(|m| m == s) => CellRef::Null,
             c => c,
@@ -352,13 +401,13 @@ impl Field {
             (FieldType::String, CellRef::Text(s)) => Typed::Text(Cow::Borrowed(s)),
             (FieldType::String, c) => Typed::Text(Cow::Owned(c.to_text())),
             (FieldType::Integer, CellRef::Text(s)) => {
-                Typed::Int(coerce::parse_int(s).map_err(err)?)
+                Typed::Int(self.parse_int_text(s).map_err(err)?)
             }
             (FieldType::Integer, CellRef::Int(i)) => Typed::Int(i),
             (FieldType::Integer, _) => return Err(err("is not an integer")),
             (FieldType::Number, c) => {
                 let v = match c {
-                    CellRef::Text(s) => coerce::parse_number(s).map_err(err)?,
+                    CellRef::Text(s) => self.parse_number_text(s).map_err(err)?,
                     CellRef::Int(i) => i as f64,
                     CellRef::Real(f) => f,
                     _ => return Err(err("is not a number")),
@@ -379,16 +428,13 @@ impl Field {
                 }
             }
             (FieldType::Boolean, _) => return Err(err("is not a boolean")),
-            (FieldType::Date, CellRef::Text(s)) => {
-                coerce::parse_date(s).map_err(err)?;
-                Typed::Text(Cow::Borrowed(s))
-            }
+            (FieldType::Date, CellRef::Text(s)) => Typed::Text(self.date_text(s).map_err(err)?),
             (FieldType::Datetime, CellRef::Text(s)) => {
-                let t = coerce::parse_datetime(s).map_err(err)?;
+                let t = self.datetime_value(s).map_err(err)?;
                 Typed::Text(Cow::Owned(t.to_iso()))
             }
             (FieldType::Time, CellRef::Text(s)) => {
-                Typed::Text(Cow::Owned(temporal::parse_time(s).map_err(err)?))
+                Typed::Text(Cow::Owned(self.time_text(s).map_err(err)?))
             }
             (FieldType::Year, CellRef::Text(s)) => {
                 Typed::Int(temporal::parse_year(s).map_err(err)?)
@@ -523,4 +569,3 @@ impl Field {
         })
     }
 }
-

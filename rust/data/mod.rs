@@ -18,9 +18,11 @@ pub mod field_type;
 pub mod fingerprint;
 pub mod infer;
 pub mod input;
+pub mod number;
 pub mod schema;
 pub mod sqlite;
 mod sqlite_raw;
+pub mod strptime;
 pub mod temporal;
 mod transcode;
 

@@ -177,6 +177,69 @@ mod tests {
     }
 
     #[test]
+    fn number_options_and_specials() {
+        let f = one(json!({"name": "n", "type": "number", "decimalChar": ",", "groupChar": "."}));
+        assert_eq!(ok(&f, "1.234.567,89"), Typed::Real(1_234_567.89));
+        assert_eq!(ok(&f, "12,50"), Typed::Real(12.5));
+        let f = one(json!({"name": "n", "type": "number", "decimalChar": ","}));
+        assert_eq!(rule(&f, "1.5"), "type");
+        let f = one(json!({"name": "n", "type": "number", "groupChar": ",", "bareNumber": false}));
+        assert_eq!(ok(&f, "$1,200"), Typed::Real(1200.0));
+        assert_eq!(ok(&f, "95%"), Typed::Real(95.0));
+        let f = one(json!({"name": "i", "type": "integer", "bareNumber": false}));
+        assert_eq!(ok(&f, "95%"), Typed::Int(95));
+        assert_eq!(ok(&f, "€ -3"), Typed::Int(-3));
+        let f = one(json!({"name": "n", "type": "number"}));
+        assert_eq!(ok(&f, "inf"), Typed::Real(f64::INFINITY));
+        assert_eq!(ok(&f, "-Inf"), Typed::Real(f64::NEG_INFINITY));
+        assert_eq!(rule(&f, "nan"), "type");
+        assert!(schema(json!([{"name": "s", "decimalChar": ","}])).is_err());
+        assert!(schema(json!([{"name": "i", "type": "integer", "decimalChar": ","}])).is_err());
+        assert!(schema(json!([{"name": "n", "type": "number", "groupChar": "."}])).is_err());
+    }
+
+    #[test]
+    fn formats_and_field_missing_values() {
+        let f = one(json!({"name": "d", "type": "date", "format": "%d/%m/%Y"}));
+        assert_eq!(
+            ok(&f, "31/01/2024"),
+            Typed::Text(Cow::Owned("2024-01-31".into()))
+        );
+        assert_eq!(rule(&f, "2024-01-31"), "type");
+        assert!(!f.text_passthrough());
+        let f = one(json!({"name": "d", "type": "date", "format": "any"}));
+        assert_eq!(
+            ok(&f, "2024-01-31"),
+            Typed::Text(Cow::Borrowed("2024-01-31"))
+        );
+        assert_eq!(
+            ok(&f, "01/31/2024"),
+            Typed::Text(Cow::Owned("2024-01-31".into()))
+        );
+        let f = one(json!({"name": "t", "type": "datetime", "format": "%d/%m/%Y %H:%M%z"}));
+        assert_eq!(
+            ok(&f, "31/01/2024 10:00+0100"),
+            Typed::Text(Cow::Owned("2024-01-31T09:00:00Z".into()))
+        );
+        let f = one(json!({"name": "t", "type": "time", "format": "%I:%M %p"}));
+        assert_eq!(
+            ok(&f, "1:05 PM"),
+            Typed::Text(Cow::Owned("13:05:00".into()))
+        );
+        assert!(schema(json!([{"name": "d", "type": "date", "format": "%Q"}])).is_err());
+        assert!(schema(json!([{"name": "s", "format": "%Y"}])).is_err());
+        let f = one(json!({"name": "i", "type": "integer", "missingValues": ["-"]}));
+        assert_eq!(
+            f.coerce(CellRef::Text("-"), &[String::new()]).unwrap(),
+            Typed::Null
+        );
+        assert_eq!(
+            f.coerce(CellRef::Text(""), &[String::new()]).unwrap_err().0,
+            "type"
+        );
+    }
+
+    #[test]
     fn typed_inputs() {
         let f = one(json!({"name": "n", "type": "number"}));
         assert_eq!(f.coerce(CellRef::Int(2), &[]).unwrap(), Typed::Real(2.0));
@@ -198,7 +261,7 @@ mod tests {
             json!([{"name": "a", "constraints": {"pattern": "("}}]),
             json!([{"name": "a", "type": "integer", "constraints": {"minimum": "x"}}]),
             json!([{"name": "a", "constraints": {"minimum": 1}}]),
-            json!([{"name": "a", "type": "date", "format": "%d/%m/%Y"}]),
+            json!([{"name": "a", "type": "date", "format": "%d/%m/%q"}]),
         ];
         for c in cases {
             let e = schema(c.clone()).unwrap_err();

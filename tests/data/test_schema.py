@@ -64,7 +64,7 @@ def test_number_special_values() -> None:
                                                     "inf", "nan", "1,5", 3, 2.5])
     assert got == [
         (1.5, None), (-2000.0, None), (0.5, None), (float("inf"), None),
-        (float("-inf"), None), (None, "type"), (None, "type"), (None, "type"),
+        (float("-inf"), None), (None, "type"), (float("inf"), None), (None, "type"),
         (None, "type"), (3.0, None), (2.5, None),
     ]
 
@@ -129,7 +129,7 @@ def test_missing_values() -> None:
         ('{"fields": [{"name": "a", "constraints": {"pattern": "(("}}]}', "does not compile"),
         ('{"fields": [{"name": "a", "type": "integer", "constraints": {"minimum": "x"}}]}',
          "minimum"),
-        ('{"fields": [{"name": "a", "format": "%d/%m/%Y", "type": "date"}]}', "format"),
+        ('{"fields": [{"name": "a", "format": "%d/%m/%q", "type": "date"}]}', "format"),
         ('{"fields": [{"name": "a"}, {"name": "a"}]}', "more than once"),
         ('{"fields": [{"name": ""}]}', "empty name"),
         ('{"fields": [{"type": "string"}]}', "needs a \"name\""),
