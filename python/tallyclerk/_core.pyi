@@ -379,17 +379,15 @@ class WriteBehindQueue:
 class TableSchema:
     """A compiled Frictionless Table Schema (immutable; share it between threads).
 
-    Types: string, integer (64-bit), number, boolean, date, datetime, time (``HH:MM:SS[.f]``
-    with an optional zone, stored normalized, in UTC with ``Z`` when zoned), year (four digits,
-    stored as an integer), object and array (JSON text) (format absent or ``default``).
-    Constraints: required, enum, minimum, maximum (integer, number, date,
-    datetime), minLength, maxLength (characters), pattern (a full match). ``missingValues``
-    (default ``[""]``) become NULL. Coercion: integers are an optional sign and digits
-    (``"1.0"`` is not an integer, values beyond 64 bits are rejected); numbers take ``INF`` and
-    ``-INF`` and reject ``NaN`` (SQLite would store it as NULL); booleans use
-    ``trueValues``/``falseValues`` (default ``true True TRUE 1`` / ``false False FALSE 0``);
-    dates are ``YYYY-MM-DD`` real calendar dates; datetimes are ISO 8601 with optional fraction
-    and zone, stored normalized (``YYYY-MM-DDTHH:MM:SS[.f]``, converted to UTC with ``Z`` when a
+    Types: string, integer (64-bit), number, boolean, date, datetime, time, year (stored as an
+    integer), object and array (JSON text); ``format`` of date/time/datetime: ``default``,
+    ``any`` or a strptime pattern; ``decimalChar``, ``groupChar``, ``bareNumber``;
+    ``trueValues``/``falseValues``; ``missingValues`` for the schema and per field.
+    Constraints: required, enum, minimum, maximum (integer, number, date, datetime, year),
+    minLength, maxLength (characters), pattern (a full match). Coercion: integers are an
+    optional sign and ASCII digits (values beyond 64 bits are rejected); numbers take ``INF``
+    and ``-INF`` in any case and reject ``NaN`` (SQLite would store it as NULL); dates, times
+    and datetimes are stored normalized (ISO 8601, converted to UTC with ``Z`` when a
     zone was given).
     """
 

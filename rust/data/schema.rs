@@ -1,9 +1,11 @@
 //! Frictionless Table Schema, compiled: field types, constraints and the coercion of one value.
 //!
 //! Supported: types `string`, `integer`, `number`, `boolean`, `date`, `datetime`, `time`,
-//! `year`, `object` and `array` (JSON text) (format absent or `default`); constraints `required`, `enum`, `minimum`/`maximum` (integer, number, date,
-//! datetime), `minLength`/`maxLength` (characters) and `pattern` (a full match, Rust `regex`
-//! syntax); `trueValues`/`falseValues` on boolean fields; `missingValues` (default `[""]`).
+//! `year`, `object` and `array` (JSON text), with their options (`format`, `decimalChar`,
+//! `groupChar`, `bareNumber`, `trueValues`/`falseValues`, per-field `missingValues`: see
+//! [`super::field`]); constraints `required`, `enum`, `minimum`/`maximum`, `minLength`/
+//! `maxLength` (characters) and `pattern` (a full match, Rust `regex` syntax); `missingValues`
+//! (default `[""]`).
 //! Anything else that changes how values are read (an unknown type, format or constraint) is a
 //! [`DataError::Schema`] naming the field; descriptive keys (`title`, `description`, ...) and
 //! unknown top-level keys are ignored.

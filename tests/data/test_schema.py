@@ -208,3 +208,18 @@ def test_datetime_normalizes_like_python(value: dt.datetime, sep: str) -> None:
         assert parsed == value and not got.endswith("Z")
     else:
         assert got.endswith("Z") and parsed == value.astimezone(dt.timezone.utc)
+
+
+def test_formats_and_number_options_through_validate() -> None:
+    got = check({"name": "x", "type": "date", "format": "%d/%m/%Y"},
+                ["31/01/2024", "2024-01-31", "30/02/2024", ""])
+    assert got == [("2024-01-31", None), (None, "type"), (None, "type"), (None, None)]
+    got = check({"name": "x", "type": "number", "decimalChar": ",", "groupChar": "."},
+                ["1.234.567,89", "12,50", "1.5", "-INF", "nan"])
+    assert got == [(1234567.89, None), (12.5, None), (15.0, None), (float("-inf"), None),
+                   (None, "type")]
+    got = check({"name": "x", "type": "integer", "bareNumber": False, "missingValues": ["-"]},
+                ["$1200", "95%", "-", ""])
+    assert got == [(1200, None), (95, None), (None, None), (None, "type")]
+    got = check({"name": "x", "type": "time", "format": "%I:%M %p"}, ["1:05 PM", "13:05"])
+    assert got == [("13:05:00", None), (None, "type")]
