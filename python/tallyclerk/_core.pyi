@@ -379,8 +379,9 @@ class WriteBehindQueue:
 class TableSchema:
     """A compiled Frictionless Table Schema (immutable; share it between threads).
 
-    Types: string, integer (64-bit), number, boolean, date, datetime, time, year (stored as an
-    integer), object and array (JSON text); ``format`` of date/time/datetime: ``default``,
+    Types: the fifteen of Table Schema v1 (see README "Table Schema support"); ``year`` is
+    stored as an integer, object/array/geojson as JSON text, geopoints as ``lon,lat``;
+    ``format`` of geopoint (``default``, ``array``, ``object``) and date/time/datetime (``default``,
     ``any`` or a strptime pattern; ``decimalChar``, ``groupChar``, ``bareNumber``;
     ``trueValues``/``falseValues``; ``missingValues`` for the schema and per field.
     Constraints: required, enum, minimum, maximum (integer, number, date, datetime, year),

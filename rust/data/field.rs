@@ -10,6 +10,7 @@ use super::batch::CellRef;
 use super::coerce::{self, DateTime};
 use super::error::{preview, DataError};
 pub use super::field_type::FieldType;
+use super::geo::{self, GeoFormat};
 use super::number::NumberFormat;
 use super::strptime::Pattern;
 use super::temporal;
@@ -73,6 +74,7 @@ pub struct Field {
     number: NumberFormat,
     format: TimeFormat,
     any_patterns: Vec<Pattern>,
+    geo: GeoFormat,
     /// The field's own `missingValues` (else the schema's).
     missing: Option<Vec<String>>,
 }
@@ -138,7 +140,13 @@ impl Field {
             ftype,
             FieldType::Date | FieldType::Time | FieldType::Datetime
         );
+        let geo = match (ftype, obj.get("format").and_then(Json::as_str)) {
+            (FieldType::Geopoint, Some("array")) => GeoFormat::Array,
+            (FieldType::Geopoint, Some("object")) => GeoFormat::Object,
+            _ => GeoFormat::Default,
+        };
         let (format, any_patterns) = match obj.get("format") {
+            _ if geo != GeoFormat::Default => (TimeFormat::Default, Vec::new()),
             None => (TimeFormat::Default, Vec::new()),
             Some(Json::String(f)) if f == "default" => (TimeFormat::Default, Vec::new()),
             Some(Json::String(f)) if temporal_type && f == "any" => {
@@ -186,6 +194,7 @@ impl Field {
             number: NumberFormat::default(),
             format,
             any_patterns,
+            geo,
             missing: None,
         };
         field.number_options(obj)?;
@@ -449,6 +458,27 @@ impl Field {
                     _ => return Err(err("is not a JSON array")),
                 }
             }
+            (FieldType::Yearmonth, CellRef::Text(s)) => {
+                temporal::parse_yearmonth(s).map_err(err)?;
+                Typed::Text(Cow::Borrowed(s))
+            }
+            (FieldType::Duration, CellRef::Text(s)) => {
+                temporal::check_duration(s).map_err(err)?;
+                Typed::Text(Cow::Borrowed(s))
+            }
+            (FieldType::Geopoint, CellRef::Text(s)) => {
+                Typed::Text(Cow::Owned(geo::parse_geopoint(s, self.geo).map_err(err)?))
+            }
+            (FieldType::Geojson, CellRef::Text(s)) => {
+                geo::check_geojson(s).map_err(err)?;
+                Typed::Text(Cow::Borrowed(s))
+            }
+            (FieldType::Any, CellRef::Text(s)) => Typed::Text(Cow::Borrowed(s)),
+            (FieldType::Any, c) => Typed::Text(Cow::Owned(c.to_text())),
+            (FieldType::Yearmonth, _) => return Err(err("is not a year and month")),
+            (FieldType::Duration, _) => return Err(err("is not a duration")),
+            (FieldType::Geopoint, _) => return Err(err("is not a geopoint")),
+            (FieldType::Geojson, _) => return Err(err("is not a GeoJSON object")),
             (FieldType::Date, _) => return Err(err("is not a date (YYYY-MM-DD)")),
             (FieldType::Datetime, _) => return Err(err("is not a datetime")),
             (FieldType::Time, _) => return Err(err("is not a time")),

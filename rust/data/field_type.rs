@@ -13,11 +13,16 @@ pub enum FieldType {
     Year,
     Object,
     Array,
+    Yearmonth,
+    Duration,
+    Geopoint,
+    Geojson,
+    Any,
 }
 
 impl FieldType {
     /// Every supported type, in the order error messages list them.
-    pub const ALL: [FieldType; 10] = [
+    pub const ALL: [FieldType; 15] = [
         FieldType::String,
         FieldType::Integer,
         FieldType::Number,
@@ -28,6 +33,11 @@ impl FieldType {
         FieldType::Year,
         FieldType::Object,
         FieldType::Array,
+        FieldType::Yearmonth,
+        FieldType::Duration,
+        FieldType::Geopoint,
+        FieldType::Geojson,
+        FieldType::Any,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -46,6 +56,11 @@ impl FieldType {
             FieldType::Year => "year",
             FieldType::Object => "object",
             FieldType::Array => "array",
+            FieldType::Yearmonth => "yearmonth",
+            FieldType::Duration => "duration",
+            FieldType::Geopoint => "geopoint",
+            FieldType::Geojson => "geojson",
+            FieldType::Any => "any",
         }
     }
 
@@ -55,7 +70,8 @@ impl FieldType {
     }
 
     /// The SQLite column type: booleans are INTEGER 0/1, years INTEGER; dates, datetimes and
-    /// times ISO 8601 TEXT; objects and arrays their JSON text.
+    /// times ISO 8601 TEXT; objects, arrays and GeoJSON their JSON text; year-months,
+    /// durations, geopoints (`lon,lat`) and `any` values TEXT.
     pub fn sqlite_type(self) -> &'static str {
         match self {
             FieldType::Integer | FieldType::Boolean | FieldType::Year => "INTEGER",
@@ -65,7 +81,12 @@ impl FieldType {
             | FieldType::Datetime
             | FieldType::Time
             | FieldType::Object
-            | FieldType::Array => "TEXT",
+            | FieldType::Array
+            | FieldType::Yearmonth
+            | FieldType::Duration
+            | FieldType::Geopoint
+            | FieldType::Geojson
+            | FieldType::Any => "TEXT",
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod field;
 pub mod field_type;
 pub mod fingerprint;
+pub mod geo;
 pub mod infer;
 pub mod input;
 pub mod number;

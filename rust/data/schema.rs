@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn schema_errors_name_the_field() {
         let cases = [
-            json!([{"name": "a", "type": "geopoint"}]),
+            json!([{"name": "a", "type": "point"}]),
             json!([{"name": "a", "constraints": {"unique": true}}]),
             json!([{"name": "a", "constraints": {"pattern": "("}}]),
             json!([{"name": "a", "type": "integer", "constraints": {"minimum": "x"}}]),

@@ -112,6 +112,66 @@ pub fn parse_year(s: &str) -> Result<i64, &'static str> {
     }
 }
 
+/// Parse a Table Schema yearmonth (`YYYY-MM`).
+pub fn parse_yearmonth(s: &str) -> Result<(), &'static str> {
+    let b = s.as_bytes();
+    match (
+        b.len(),
+        num(b.get(..4).unwrap_or(&[])),
+        b.get(4),
+        num(b.get(5..).unwrap_or(&[])),
+    ) {
+        (7, Some(_), Some(b'-'), Some(m)) if (1..=12).contains(&m) => Ok(()),
+        _ => Err("is not a year and month (YYYY-MM)"),
+    }
+}
+
+/// Check an ISO 8601 duration: `[-]P[nY][nM][nW][nD][T[nH][nM][nS]]`, at least one part,
+/// decimals (`.` or `,`) allowed on the last one.
+pub fn check_duration(s: &str) -> Result<(), &'static str> {
+    const BAD: &str = "is not an ISO 8601 duration (e.g. P1DT2H)";
+    let rest = s.strip_prefix('-').unwrap_or(s);
+    let rest = rest.strip_prefix('P').ok_or(BAD)?;
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) if !t.is_empty() => (d, Some(t)),
+        Some(_) => return Err(BAD),
+        None => (rest, None),
+    };
+    let mut parts = 0;
+    let mut fraction_seen = false;
+    for (text, units) in [(date, "YMWD"), (time.unwrap_or(""), "HMS")] {
+        let mut allowed = units;
+        let mut num_start = 0;
+        for (i, c) in text.char_indices() {
+            if c.is_ascii_digit() || c == '.' || c == ',' {
+                continue;
+            }
+            let digits = &text[num_start..i];
+            let pos = allowed.find(c).ok_or(BAD)?;
+            allowed = &allowed[pos + 1..];
+            let frac = digits.contains(['.', ',']);
+            let ok = !digits.is_empty()
+                && digits
+                    .split(['.', ','])
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && digits.matches(['.', ',']).count() <= 1;
+            if !ok || fraction_seen {
+                return Err(BAD);
+            }
+            fraction_seen = frac;
+            parts += 1;
+            num_start = i + 1;
+        }
+        if num_start != text.len() {
+            return Err(BAD);
+        }
+    }
+    if parts == 0 {
+        return Err(BAD);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +195,22 @@ mod tests {
             "12:00:00+1",
         ] {
             assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn yearmonths_and_durations() {
+        assert!(parse_yearmonth("2024-01").is_ok());
+        for bad in ["2024-13", "2024-1", "202401", "2024-00", ""] {
+            assert!(parse_yearmonth(bad).is_err(), "{bad}");
+        }
+        for good in ["P1Y", "P1Y2M3DT4H5M6S", "PT0.5S", "P2W", "-P1D", "PT1,5H"] {
+            assert!(check_duration(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "P", "PT", "1Y", "P1S", "PT1D", "P1M1Y", "P1.5Y2M", "P1..5Y", "P.5Y", "",
+        ] {
+            assert!(check_duration(bad).is_err(), "{bad}");
         }
     }
 

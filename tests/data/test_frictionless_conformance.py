@@ -69,6 +69,9 @@ DEVIATIONS: dict[str, Classifier] = {
     "midnight-24": lambda f, v: f.get("type") in ("time", "datetime") and "24:00" in v,
     "date-single-digits": lambda f, v: f.get("type") == "date" and "format" not in f
     and re.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", v) is not None,
+    "yearmonth-loose": lambda f, v: f.get("type") == "yearmonth"
+    and re.fullmatch(r"[0-9]{4}-[0-9]{2}", v) is None,
+    "empty-duration": lambda f, v: f.get("type") == "duration" and v.lstrip("-") in ("P", "PT"),
 }
 
 
@@ -91,8 +94,12 @@ HOSTILE = [" 1", "1 ", "\t2", "+5", "007", "-0", "١٢", "１２", "1_000", "1e4
            "2023-02-29", "2024-1-5", "24:00:00", "23:59:59", "12:00:00+0100", "12:00:00+01",
            "12:00:00+01:00", "12:00", "2024-01-01T00:00:00+0100", "2024-01-01 10:00:00",
            "2024-01-01T24:00:00", "2024-01-01T00:00:00.1234567Z", "2024-01-01T00:00:00Z",
-           "0000", "2024", "+202", "true", "FALSE", "yes", "1", "0"]
-TYPES = ["integer", "number", "year", "date", "time", "datetime", "boolean"]
+           "0000", "2024", "+202", "true", "FALSE", "yes", "1", "0", "2024-01", "2024-1",
+           "2024-13", "P1D", "PT", "P1Y2M3DT4H5M6S", "PT0.5S", "-P1D", "P1W", "1, 2", "200, 0",
+           "10,20", "[1, 2]", '{"type": "Point", "coordinates": [1, 2]}', '{"type": "Point"}',
+           "{}", "anything"]
+TYPES = ["integer", "number", "year", "date", "time", "datetime", "boolean", "yearmonth",
+         "duration", "geopoint", "geojson", "any"]
 
 
 @pytest.mark.parametrize("kind", TYPES)
@@ -122,9 +129,18 @@ temporal = st.one_of(
               st.sampled_from(["", "Z", "+0100", "-05:30", "+01", " "])),
 )
 
+other = st.one_of(
+    st.builds(lambda y, m: f"{y:04d}-{m:02d}", st.integers(0, 9999), st.integers(0, 13)),
+    st.builds(lambda parts: "P" + "".join(parts),
+              st.lists(st.sampled_from(["1Y", "2M", "3W", "4D", "T5H", "T6M", "T7S", "T0.5S"]),
+                       max_size=3)),
+    st.builds(lambda a, b, sep: f"{a}{sep}{b}", st.floats(-200, 200, allow_nan=False),
+              st.floats(-100, 100, allow_nan=False), st.sampled_from([",", ", ", " ,"])),
+)
+
 
 @settings(max_examples=300, deadline=None)
-@given(kind=st.sampled_from(TYPES), value=st.one_of(numeric, temporal))
+@given(kind=st.sampled_from(TYPES), value=st.one_of(numeric, temporal, other))
 def test_generated_values(kind: str, value: str) -> None:
     assert_agrees({"type": kind}, value)
 

@@ -122,8 +122,8 @@ def test_missing_values() -> None:
 @pytest.mark.parametrize(
     ("doc", "fragment"),
     [
-        ('{"fields": [{"name": "a", "type": "geopoint"}]}',
-         '"a": type "geopoint" is not supported'),
+        ('{"fields": [{"name": "a", "type": "point"}]}',
+         '"a": type "point" is not supported'),
         ('{"fields": [{"name": "a", "constraints": {"unique": true}}]}',
          '"a": constraint "unique" is not supported'),
         ('{"fields": [{"name": "a", "constraints": {"pattern": "(("}}]}', "does not compile"),
@@ -223,3 +223,19 @@ def test_formats_and_number_options_through_validate() -> None:
     assert got == [(1200, None), (95, None), (None, None), (None, "type")]
     got = check({"name": "x", "type": "time", "format": "%I:%M %p"}, ["1:05 PM", "13:05"])
     assert got == [("13:05:00", None), (None, "type")]
+
+
+def test_the_other_types_through_validate() -> None:
+    assert check({"name": "x", "type": "yearmonth"}, ["2024-01", "2024-13"]) == [
+        ("2024-01", None), (None, "type")]
+    assert check({"name": "x", "type": "duration"}, ["P1DT2H", "1 day"]) == [
+        ("P1DT2H", None), (None, "type")]
+    assert check({"name": "x", "type": "geopoint"}, ["10, 20", "200, 0"]) == [
+        ("10,20", None), (None, "type")]
+    assert check({"name": "x", "type": "geopoint", "format": "object"},
+                 ['{"lon": 1, "lat": 2}']) == [("1,2", None)]
+    point = '{"type": "Point", "coordinates": [1, 2]}'
+    assert check({"name": "x", "type": "geojson"}, [point, "{}"]) == [
+        (point, None), (None, "type")]
+    assert check({"name": "x", "type": "any"}, ["anything", 3]) == [
+        ("anything", None), ("3", None)]
