@@ -48,6 +48,7 @@ FLUSH_ROWS = 131_072
 DUCK_TYPES: Mapping[str, str] = {
     "string": "VARCHAR",
     "integer": "BIGINT",
+    "year": "BIGINT",
     "number": "DOUBLE",
     "boolean": "BOOLEAN",
     "date": "DATE",
@@ -333,7 +334,8 @@ def _arrow_type(kind: str) -> Any:
     """The Arrow type of a Table Schema type's values in a record batch."""
     import pyarrow as pa
 
-    return {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}.get(
+    return {"integer": pa.int64(), "year": pa.int64(), "number": pa.float64(),
+            "boolean": pa.bool_()}.get(
         kind, pa.string())
 
 

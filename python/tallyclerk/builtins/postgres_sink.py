@@ -60,6 +60,7 @@ STAGE_TABLE = "_tc_merge_stage"
 PG_TYPES: Mapping[str, str] = {
     "string": "text",
     "integer": "bigint",
+    "year": "bigint",
     "number": "double precision",
     "boolean": "boolean",
     "date": "date",

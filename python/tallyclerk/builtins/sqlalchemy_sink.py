@@ -41,6 +41,7 @@ FILE_ID_COLUMN = "_tc_file_id"
 _TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
     "string": sa.Text,
     "integer": sa.BigInteger,
+    "year": sa.BigInteger,
     "number": sa.Float,
     "boolean": sa.Boolean,
     "date": sa.Date,
