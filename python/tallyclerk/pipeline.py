@@ -59,10 +59,13 @@ from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, Reje
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
 from tallyclerk.errors import (
     BatchCancelled,
+    BatchTimedOut,
     ConfigError,
     FlushTimeout,
+    Interrupted,
     LeaseLost,
     QueueFull,
+    RejectLimit,
     SinkError,
     SourceError,
     TallyclerkError,
@@ -105,22 +108,6 @@ class StopToken:
 
     def wait(self, timeout: float) -> bool:
         return self._event.wait(timeout)
-
-
-class Interrupted(TallyclerkError):
-    """The load was asked to stop (signal); the current file was rolled back."""
-
-
-class BatchTimedOut(TallyclerkError):
-    """The watchdog cancelled the batch (operation or idle timeout)."""
-
-
-class RejectLimit(TallyclerkError):
-    """The file's rejected rows broke ``--on-error skip-file|abort`` or ``--max-rejects``."""
-
-    def __init__(self, message: str, *, stop_batch: bool = False) -> None:
-        super().__init__(message)
-        self.stop_batch = stop_batch
 
 
 @dataclass
