@@ -350,8 +350,9 @@ class Pipeline:
         if not shared:
             faults.point("after-swap-before-manifest")
             self.audit.swap_done(shadow, table)
-        log.info("table %r replaced by the %d file(s) of batch %s", table,
-                 self._files_done, self._batch_id)
+        loaded = self._acc.snapshot().files_loaded if self._acc is not None else 0
+        log.info("table %r replaced by the %d file(s) loaded by batch %s", table, loaded,
+                 self._batch_id)
 
     def _drop_stale_shadows(self) -> None:
         """Drop the shadow tables of replaces of this table that died before their swap."""
