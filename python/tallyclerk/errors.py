@@ -24,17 +24,21 @@ __all__ = [
     "EXIT_USAGE",
     "AuditStoreError",
     "BatchCancelled",
+    "BatchTimedOut",
+    "CircuitOpen",
     "ConfigError",
     "DuplicateKeyError",
     "FlushTimeout",
     "ForkedError",
     "IntegrityError",
+    "Interrupted",
     "LeaseLost",
     "InternalError",
     "PermanentRepositoryError",
     "QueueClosed",
     "QueueFull",
     "ReentrantFlush",
+    "RejectLimit",
     "RepositoryError",
     "SchemaError",
     "SinkError",
@@ -170,6 +174,30 @@ class LeaseLost(TallyclerkError, RuntimeError):
     Raised inside the committing transaction, which the caller then rolls back: a stalled
     worker can never commit a file someone else now owns.
     """
+
+
+# --- how a file's load ended (recorded as the failed file's error class) ----------------------
+
+
+class Interrupted(TallyclerkError):
+    """The load was asked to stop (signal, :class:`~tallyclerk.StopToken`); the current file
+    was rolled back."""
+
+
+class BatchTimedOut(TallyclerkError):
+    """The watchdog cancelled the batch (operation or idle timeout)."""
+
+
+class RejectLimit(TallyclerkError):
+    """The file's rejected rows broke ``--on-error skip-file|abort`` or ``--max-rejects``."""
+
+    def __init__(self, message: str, *, stop_batch: bool = False) -> None:
+        super().__init__(message)
+        self.stop_batch = stop_batch
+
+
+class CircuitOpen(SinkError):
+    """The circuit breaker is open: the target failed too often in a row; not attempted."""
 
 
 class WatchdogStopped(TallyclerkError, RuntimeError):

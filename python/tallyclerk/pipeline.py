@@ -59,10 +59,13 @@ from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, Reje
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
 from tallyclerk.errors import (
     BatchCancelled,
+    BatchTimedOut,
     ConfigError,
     FlushTimeout,
+    Interrupted,
     LeaseLost,
     QueueFull,
+    RejectLimit,
     SinkError,
     SourceError,
     TallyclerkError,
@@ -72,6 +75,7 @@ from tallyclerk.names import check_table_name
 from tallyclerk.protocols import BatchContext, FileWrite, Sink, Source, SqlExecutor
 from tallyclerk.report import LoadProgress
 from tallyclerk.retry import Backoff, CircuitBreaker, CircuitOpen, is_transient
+from tallyclerk.settings import Settings
 
 __all__ = ["ON_ERROR", "Pipeline", "StopToken"]
 
@@ -104,22 +108,6 @@ class StopToken:
 
     def wait(self, timeout: float) -> bool:
         return self._event.wait(timeout)
-
-
-class Interrupted(TallyclerkError):
-    """The load was asked to stop (signal); the current file was rolled back."""
-
-
-class BatchTimedOut(TallyclerkError):
-    """The watchdog cancelled the batch (operation or idle timeout)."""
-
-
-class RejectLimit(TallyclerkError):
-    """The file's rejected rows broke ``--on-error skip-file|abort`` or ``--max-rejects``."""
-
-    def __init__(self, message: str, *, stop_batch: bool = False) -> None:
-        super().__init__(message)
-        self.stop_batch = stop_batch
 
 
 @dataclass
@@ -192,7 +180,7 @@ class Pipeline:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         pm: pluggy.PluginManager,
         audit: AuditService,
         sink: Sink,
@@ -213,26 +201,24 @@ class Pipeline:
         self._shared = audit.shares_database_with(into_url)
         self._wait = sleep or self.stop.wait
         self.breaker = CircuitBreaker(
-            threshold=int(getattr(settings, "breaker_threshold", 5)),
-            cooldown_s=float(getattr(settings, "breaker_cooldown_s", 30.0)),
+            threshold=settings.breaker_threshold,
+            cooldown_s=settings.breaker_cooldown_s,
         )
         self.backoff = Backoff(
-            initial_ms=float(getattr(settings, "backoff_initial_ms", 10.0)),
-            max_ms=float(getattr(settings, "backoff_max_ms", 2000.0)),
-            max_retries=int(getattr(settings, "max_retries", 5)),
+            initial_ms=settings.backoff_initial_ms,
+            max_ms=settings.backoff_max_ms,
+            max_retries=settings.max_retries,
         )
-        rows = int(getattr(settings, "batch_rows", 0))
+        rows = settings.batch_rows
         self.sizer: AdaptiveBatchSize | FixedBatchSize = (
             FixedBatchSize(rows) if rows > 0 else AdaptiveBatchSize()
         )
         self._acc: BatchAccumulator | None = None
-        self._rows_total = 0
-        self._files_done = 0
         self._files_total = 0
         self._file_retries = 0
         self._sink_totals = {"retried": 0, "dead_lettered": 0, "high_water": 0}
         self._correlation_id: str | None = None
-        self._events = bool(getattr(settings, "audit_events", True))
+        self._events = settings.audit_events
         self._local: dict[str, str] = {}  # object URL -> its spool (tallyclerk.objstore)
 
     # -- batch ------------------------------------------------------------------------------
@@ -299,7 +285,6 @@ class Pipeline:
                         unclaimed.extend(_not_attempted(p, why) for p in paths[index:])
                         break
                     outcome = self._load_path(path, unclaimed)
-                    self._files_done += 1
                     self._tick()
                     self._sample(None)
                     if outcome.stop_batch:
@@ -365,8 +350,9 @@ class Pipeline:
         if not shared:
             faults.point("after-swap-before-manifest")
             self.audit.swap_done(shadow, table)
-        log.info("table %r replaced by the %d file(s) of batch %s", table,
-                 self._files_done, self._batch_id)
+        loaded = self._acc.snapshot().files_loaded if self._acc is not None else 0
+        log.info("table %r replaced by the %d file(s) loaded by batch %s", table, loaded,
+                 self._batch_id)
 
     def _drop_stale_shadows(self) -> None:
         """Drop the shadow tables of replaces of this table that died before their swap."""
@@ -472,10 +458,13 @@ class Pipeline:
         return acc.snapshot().expired or "operation"
 
     def _tick(self, extra_rows: int = 0) -> None:
-        if self.progress is not None:
-            metrics = None if self._acc is None else self._acc.snapshot()
-            self.progress(LoadProgress(self._files_done, self._files_total,
-                                       self._rows_total + extra_rows, metrics))
+        """Progress from the accumulator's snapshot (the one count of files and rows), plus
+        ``extra_rows``: the rows read so far of the file being loaded (counted at its end)."""
+        if self.progress is not None and self._acc is not None:
+            snap = self._acc.snapshot()
+            done = snap.files_loaded + snap.files_skipped + snap.files_failed
+            self.progress(LoadProgress(done, self._files_total, snap.rows_read + extra_rows,
+                                       snap))
 
     def _count(self, kind: FileEvent, st: _FileState | None = None, failed: bool = False) -> None:
         assert self._acc is not None
@@ -608,7 +597,6 @@ class Pipeline:
             self.audit.finish_file(claim, "loaded", result, st.rejects)
         faults.point("after-commit-before-event")
         self._count(FileEvent.LOADED, st)
-        self._rows_total += st.rows_read
         self._record("file_loaded", batch_id=self._batch_id, file_id=claim.file_id,
                           payload={"path": claim.path, "rows_read": st.rows_read,
                                    "rows_written": st.rows_written,
@@ -638,7 +626,6 @@ class Pipeline:
         except LeaseLost:
             log.error("file %s: claim taken over by another worker", claim.path)
         self._count(FileEvent.FAILED, st, failed=True)
-        self._rows_total += st.rows_read
         self._record("file_failed", batch_id=self._batch_id, file_id=claim.file_id,
                           payload={"path": claim.path, "error": result.error,
                                    "error_class": result.error_class,

@@ -16,13 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tallyclerk.errors import SinkError, TallyclerkError, TransientRepositoryError
+from tallyclerk.errors import CircuitOpen, TallyclerkError, TransientRepositoryError
 
 __all__ = ["Backoff", "CircuitBreaker", "CircuitOpen", "is_transient"]
-
-
-class CircuitOpen(SinkError):
-    """The circuit breaker is open: the target failed too often in a row; not attempted."""
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from tallyclerk._core import SqliteWriter
 from tallyclerk.audit.sqlgen import insert_events_sql
 from tallyclerk.audit.translate import classify, db_errors, wrap_db_errors
+from tallyclerk.dberrors import is_transient
 from tallyclerk.errors import PermanentRepositoryError, SinkError, TransientRepositoryError
 from tallyclerk.settings import Settings
 
@@ -103,7 +104,7 @@ class EventWriter:
         except SinkError as exc:
             if writer is not None and writer.in_transaction:
                 writer.rollback()
-            kind = TransientRepositoryError if exc.transient else PermanentRepositoryError
+            kind = TransientRepositoryError if is_transient(exc) else PermanentRepositoryError
             raise kind(f"writing {len(batch)} audit event(s): {exc}") from exc
 
     # --- other databases: a detached DBAPI connection ------------------------------------------

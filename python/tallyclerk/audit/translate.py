@@ -4,7 +4,8 @@
 SQLAlchemy's wrapped exceptions and the raw DBAPI ones (``sqlite3``, psycopg) the event writer
 sees, and sorts them into:
 
-* :class:`~tallyclerk.errors.TransientRepositoryError`: retrying the transaction may succeed
+* :class:`~tallyclerk.errors.TransientRepositoryError`: retrying the transaction may succeed,
+  as :func:`tallyclerk.dberrors.is_transient` decides for every sink and the audit store
   (SQLite busy/locked, PostgreSQL serialization failure 40001, deadlock 40P01, lock timeout
   55P03, a lost or invalidated connection, a pool timeout);
 * :class:`~tallyclerk.errors.DuplicateKeyError` / :class:`~tallyclerk.errors.IntegrityError`:
@@ -17,12 +18,12 @@ Messages never carry a password (:func:`tallyclerk.dburl.mask_secrets`).
 from __future__ import annotations
 
 import sqlite3
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import exc as sa_exc
 
+from tallyclerk.dberrors import is_transient, psycopg_class, sqlstate
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import (
     DuplicateKeyError,
@@ -34,32 +35,15 @@ from tallyclerk.errors import (
 
 __all__ = ["classify", "db_errors", "wrap_db_errors"]
 
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
 _UNIQUE_SQLSTATE = "23505"
-_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 
 _BASE_ERRORS: tuple[type[Exception], ...] = (sa_exc.SQLAlchemyError, sqlite3.Error)
-
-
-def _psycopg(name: str) -> tuple[type[Exception], ...]:
-    """``psycopg.<name>`` if psycopg is loaded, else nothing.
-
-    A psycopg exception can only exist once psycopg has been imported (by the PostgreSQL sink or
-    SQLAlchemy's dialect), so a SQLite-only load never pays for importing it.
-    """
-    module = sys.modules.get("psycopg")
-    cls = getattr(module, name, None) if module is not None else None
-    return (cls,) if isinstance(cls, type) and issubclass(cls, Exception) else ()
+_psycopg = psycopg_class
 
 
 def db_errors() -> tuple[type[Exception], ...]:
     """The database exceptions to catch: SQLAlchemy's, sqlite3's, and psycopg's when loaded."""
     return _BASE_ERRORS + _psycopg("Error")
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
-    return state if isinstance(state, str) else None
 
 
 def _describe(exc: BaseException) -> str:
@@ -73,9 +57,7 @@ def classify(exc: BaseException) -> RepositoryError | None:
     if isinstance(exc, RepositoryError):
         return exc
     orig: BaseException = exc
-    invalidated = False
     if isinstance(exc, sa_exc.DBAPIError):
-        invalidated = bool(exc.connection_invalidated)
         orig = exc.orig if isinstance(exc.orig, BaseException) else exc
     elif isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
         return TransientRepositoryError(_describe(exc))
@@ -85,16 +67,10 @@ def classify(exc: BaseException) -> RepositoryError | None:
         return None
 
     message = _describe(exc)
-    state = _sqlstate(orig)
+    if is_transient(exc):
+        return TransientRepositoryError(message)
+    state = sqlstate(orig)
     lowered = str(orig).lower()
-    if invalidated or (state is not None and state in _TRANSIENT_SQLSTATES):
-        return TransientRepositoryError(message)
-    if isinstance(orig, sqlite3.OperationalError) and any(m in lowered for m in _SQLITE_BUSY):
-        return TransientRepositoryError(message)
-    if isinstance(orig, _psycopg("OperationalError")):
-        return TransientRepositoryError(message)
-    if state is not None and state.startswith("08"):  # connection exception class
-        return TransientRepositoryError(message)
     integrity: tuple[type[Exception], ...] = (sqlite3.IntegrityError, *_psycopg("IntegrityError"))
     is_integrity = isinstance(orig, integrity) or isinstance(exc, sa_exc.IntegrityError)
     if is_integrity:

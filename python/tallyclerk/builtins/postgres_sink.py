@@ -67,9 +67,6 @@ PG_TYPES: Mapping[str, str] = {
     "datetime": "timestamptz",
 }
 
-# serialization failure, deadlock, lock not available, query canceled (statement_timeout),
-# admin shutdown, crash shutdown, cannot connect now
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03"})
 
 
 def claims_url(url: str) -> bool:
@@ -79,14 +76,11 @@ def claims_url(url: str) -> bool:
 
 def sink_error(exc: BaseException, action: str) -> SinkError:
     """A psycopg error as a :class:`SinkError`, transient when retrying the file may help."""
-    import psycopg
+    from tallyclerk.dberrors import is_transient
 
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    state = getattr(exc, "sqlstate", None)
-    transient = isinstance(exc, psycopg.OperationalError) or (
-        isinstance(state, str) and (state in _TRANSIENT_SQLSTATES or state.startswith("08"))
-    )
-    return SinkError(mask_secrets(f"{action}: {text}"), transient=transient)
+    return SinkError(mask_secrets(f"{action}: {text}"),
+                     transient=is_transient(exc))
 
 
 def connect_kwargs(url: str, settings: Any) -> dict[str, Any]:

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.sql.elements import quoted_name
 
 from tallyclerk import modes
 from tallyclerk.audit import SqlAlchemyExecutor
+from tallyclerk.dberrors import is_transient
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import ConfigError, SinkError
 from tallyclerk.hookspecs import hookimpl
@@ -50,28 +51,12 @@ _TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
 
 _MERGE_DIALECTS = ("sqlite", "postgresql")
 
-_TRANSIENT_MARKERS = (
-    "database is locked",
-    "database table is locked",
-    "deadlock",
-    "could not serialize",
-    "serialization failure",
-    "connection",
-    "server closed",
-    "timeout",
-    "busy",
-)
-
-
 def sink_error(exc: SQLAlchemyError, action: str) -> SinkError:
     """Classify a SQLAlchemy error as a transient or permanent :class:`SinkError`."""
     lines = str(getattr(exc, "orig", None) or exc).splitlines()
     text = lines[0] if lines else type(exc).__name__
-    transient = bool(isinstance(exc, DBAPIError) and exc.connection_invalidated)
-    if isinstance(exc, sa.exc.OperationalError):
-        low = text.lower()
-        transient = transient or any(marker in low for marker in _TRANSIENT_MARKERS)
-    return SinkError(mask_secrets(f"{action}: {text}"), transient=transient)
+    return SinkError(mask_secrets(f"{action}: {text}"),
+                     transient=is_transient(exc))
 
 
 def _to_date(value: Any) -> Any:
