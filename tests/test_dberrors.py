@@ -90,3 +90,32 @@ def test_postgresql_states_and_the_statement_timeout_policy() -> None:
     assert is_transient(timeout)
     assert postgres_sink.sink_error(timeout, "copy").transient
     assert isinstance(classify(timeout), TransientRepositoryError)
+
+
+def test_duckdb_file_locked_by_another_process_is_transient_a_bad_statement_is_not(
+    tmp_path: Path,
+) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    import subprocess
+    import sys
+
+    path = tmp_path / "w.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(duckdb.Error) as locked:
+            duckdb.connect(str(path))
+        assert is_transient(locked.value), str(locked.value)
+    finally:
+        holder.communicate("", timeout=30)
+    con = duckdb.connect(str(path))
+    try:
+        with pytest.raises(duckdb.Error) as bad:
+            con.execute("SELECT * FROM no_such_table")
+        assert not is_transient(bad.value)
+    finally:
+        con.close()

@@ -9,6 +9,8 @@ Transient:
 * a PostgreSQL SQLSTATE of :data:`TRANSIENT_SQLSTATES` or of class ``08`` (connection
   exception), and any psycopg ``OperationalError`` (the connection is unusable);
 * a connection SQLAlchemy invalidated, a disconnection, a pool timeout;
+* DuckDB: a transaction conflict (``TransactionException``) or a file lock held by another
+  process (``IOException`` "Could not set lock");
 * for drivers tallyclerk does not know (a SQLAlchemy sink on another database), an
   ``OperationalError`` whose message names a lock, a deadlock, a serialization failure, a
   timeout or the connection.
@@ -45,6 +47,9 @@ _OTHER_DRIVER_MARKERS = (
 )
 
 
+_DUCKDB_MARKERS = ("conflict", "could not set lock", "lock on file")
+
+
 def psycopg_class(name: str) -> tuple[type[Exception], ...]:
     """``psycopg.<name>`` if psycopg is loaded, else nothing (a psycopg exception can only
     exist once psycopg has been imported, so a SQLite-only process never pays for it)."""
@@ -66,6 +71,10 @@ def is_transient(exc: BaseException) -> bool:
     """
     if isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
         return True
+    if type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+        lowered_duck = str(exc).lower()
+        return type(exc).__name__ == "TransactionException" or any(
+            m in lowered_duck for m in _DUCKDB_MARKERS)
     orig: BaseException = exc
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:

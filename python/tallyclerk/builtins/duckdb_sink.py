@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tallyclerk import modes
+from tallyclerk.dberrors import is_transient
 from tallyclerk.errors import ConfigError, SinkError
 from tallyclerk.hookspecs import hookimpl
 
@@ -54,7 +55,6 @@ DUCK_TYPES: Mapping[str, str] = {
     "date": "DATE",
     "datetime": "TIMESTAMPTZ",
 }
-_TRANSIENT = ("conflict", "could not set lock", "database is locked", "lock on file")
 
 
 def duckdb_path(url: str) -> str | None:
@@ -73,8 +73,7 @@ def quote(name: str) -> str:
 
 def sink_error(exc: BaseException, action: str) -> SinkError:
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    transient = any(marker in text.lower() for marker in _TRANSIENT)
-    return SinkError(f"{action}: {text}", transient=transient)
+    return SinkError(f"{action}: {text}", transient=is_transient(exc))
 
 
 class DuckDbExecutor:
