@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from tallyclerk.inputs import open_input
     from tallyclerk.ledger import VerifyReport, file_history, verify
     from tallyclerk.pipeline import StopToken
+    from tallyclerk.replay import ReplayReport, replay
     from tallyclerk.report import FileReport, LoadProgress, LoadReport
     from tallyclerk.settings import Settings
     from tallyclerk.watcher import watch
@@ -77,6 +78,7 @@ _API_NAMES = {
     "FileReport": "tallyclerk.report",
     "LoadProgress": "tallyclerk.report",
     "LoadReport": "tallyclerk.report",
+    "ReplayReport": "tallyclerk.replay",
     "Settings": "tallyclerk.settings",
     "StopToken": "tallyclerk.pipeline",
     "ValidateReport": "tallyclerk.dryrun",
@@ -85,6 +87,7 @@ _API_NAMES = {
     "infer": "tallyclerk.inference",
     "load": "tallyclerk.api",
     "open_input": "tallyclerk.inputs",
+    "replay": "tallyclerk.replay",
     "validate": "tallyclerk.dryrun",
     "verify": "tallyclerk.ledger",
     "watch": "tallyclerk.watcher",
@@ -119,6 +122,7 @@ __all__ = [
     "QueueStats",
     "RecordBatch",
     "Reject",
+    "ReplayReport",
     "Settings",
     "SqliteWriter",
     "StopToken",
@@ -135,6 +139,7 @@ __all__ = [
     "infer",
     "load",
     "open_input",
+    "replay",
     "validate",
     "verify",
     "watch",

@@ -27,6 +27,8 @@ Points (in the order a file passes them; see :mod:`tallyclerk.pipeline`):
 ``replace-before-swap-commit``
     ``--mode replace``: the table is dropped and the shadow renamed (and, with the audit store
     in the same database, the manifest updated), not committed.
+``replay-before-mark``
+    ``tallyclerk replay``: the replayed rows are committed, the old rejects not yet marked.
 ``after-swap-before-manifest``
     ``--mode replace``, separate audit database only: the swap is committed, the manifest
     still names the shadow table.
@@ -51,6 +53,7 @@ POINTS = (
     "after-commit-before-event",
     "replace-before-swap-commit",
     "after-swap-before-manifest",
+    "replay-before-mark",
 )
 ACTIONS = ("kill", "raise", "transient")
 

@@ -60,7 +60,10 @@ _FINAL = {
     "tallyclerk_rejects": "1 = 1",
     "tallyclerk_events": "1 = 1",
 }
-_NOT_HASHED = {"chain_seq", "chain_hash", "lease_expires_at", "cleaned_by"}
+_NOT_HASHED = {"chain_seq", "chain_hash", "lease_expires_at", "cleaned_by",
+               # set by a later `tallyclerk replay` (whose own batch and file are chained)
+               "replayed_by_batch", "replayed_at", "replay_file_id", "replay_record_number",
+               "replay_outcome"}
 _SEAL_ROWS = 5000  # rows read per round of a seal
 
 

@@ -40,7 +40,8 @@ def create_view(conn: Connection) -> None:
 
 def file_history(conn: Connection, path: str) -> list[dict[str, Any]]:
     """Every manifest row of ``path`` (any table), oldest first: loads, skips, failures,
-    ``--force`` and ``--mode replace`` replacements, with their batches."""
+    ``--force`` and ``--mode replace`` replacements, with their batches, and the claims of
+    ``tallyclerk replay`` that replayed its rejects (``replay`` true)."""
     from tallyclerk.audit.models import from_epoch_us
 
     mark = "%s" if conn.dialect.name == "postgresql" else "?"
@@ -49,8 +50,10 @@ def file_history(conn: Connection, path: str) -> list[dict[str, Any]]:
         "f.rows_written, f.rows_rejected, f.rows_rolled_back, f.started_at, f.finished_at, "
         "f.earlier_batch_id, f.cleaned_by, f.error, f.fingerprint, b.status "
         "FROM tallyclerk_files f JOIN tallyclerk_batches b ON b.id = f.batch_id "
-        f"WHERE f.path = {mark} ORDER BY f.id",
-        (path,),
+        # and the replays of its rejects (tallyclerk replay: a claim of their own)
+        f"WHERE f.path = {mark} OR f.id IN (SELECT rj.replay_file_id FROM tallyclerk_rejects "
+        f"rj JOIN tallyclerk_files o ON o.id = rj.file_id WHERE o.path = {mark}) ORDER BY f.id",
+        (path, path),
     ).all()
 
     def iso(value: Any) -> str | None:
@@ -67,6 +70,7 @@ def file_history(conn: Connection, path: str) -> list[dict[str, Any]]:
             "rows_rolled_back": r[8], "started_at": iso(r[9]), "finished_at": iso(r[10]),
             "earlier_batch_id": r[11], "replaced_by": r[12], "error": r[13],
             "fingerprint": r[14], "batch_status": r[15],
+            "replay": str(r[14]).startswith("replay:"),
         }
         for r in rows
     ]

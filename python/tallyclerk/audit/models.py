@@ -331,6 +331,16 @@ class RejectRecord(Sealed, Base):
     masked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """Sensitive values were masked in ``raw`` and ``reason``: ``raw`` is not the record as
     read, so the row cannot be replayed from it (schema version 2)."""
+    replayed_by_batch: Mapped[str | None] = mapped_column(String(32))
+    """``tallyclerk replay``: the batch that replayed this record (NULL: not replayed)."""
+    replayed_at: Mapped[datetime | None]
+    replay_file_id: Mapped[int | None]
+    """The replay's file claim: the rows it loaded carry ``_tc_file_id = replay_file_id``."""
+    replay_record_number: Mapped[int | None] = mapped_column(BigInteger)
+    """The record's number within the replay (its new reject, if it failed again, is the
+    reject of ``replay_file_id`` with this ``record_number``)."""
+    replay_outcome: Mapped[str | None] = mapped_column(String(16))
+    """``loaded`` (now in the table) or ``rejected`` (failed again: see its new reject)."""
 
     __table_args__ = (_unsealed("tallyclerk_rejects"),)
 

@@ -99,6 +99,11 @@ def reject_dict(r: RejectRecord, f: FileManifest) -> dict[str, Any]:
         "reason": r.reason,
         "raw": r.raw,
         "masked": bool(r.masked),
+        "replayed_by_batch": r.replayed_by_batch,
+        "replayed_at": _iso(r.replayed_at),
+        "replay_file_id": r.replay_file_id,
+        "replay_record_number": r.replay_record_number,
+        "replay_outcome": r.replay_outcome,
     }
 
 

@@ -125,6 +125,7 @@ def build_parser(pm: object | None = None) -> Parser:
         load,
         plugins_cmd,
         rejects,
+        replay,
         status,
         validate,
         verify,
@@ -142,8 +143,8 @@ def build_parser(pm: object | None = None) -> Parser:
     _common(parser, prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (load, validate, watch, infer, status, rejects, verify, plugins_cmd, demo,
-                   health):
+    for module in (load, validate, watch, infer, status, rejects, replay, verify, plugins_cmd,
+                   demo, health):
         cmd = module.add_parser(sub, pm)
         _common(cmd)
     return parser

@@ -25,6 +25,14 @@ def print_report(out: Output, report: LoadReport | Mapping[str, Any], *,
         out.line(text)
 
 
+def _replayed(r: Mapping[str, Any]) -> str:
+    """``loaded by BATCH`` / ``rejected again by BATCH`` after a replay; empty before one."""
+    if not r.get("replayed_by_batch"):
+        return ""
+    outcome = "loaded" if r.get("replay_outcome") == "loaded" else "rejected again"
+    return f"{outcome} by {r.get('replayed_by_batch')}"
+
+
 def print_rejects(out: Output, rejects: Sequence[Mapping[str, Any]]) -> None:
     """Rejected rows: batch, table, file (marked when it was rolled back), line, record,
     column, rule and the whole reason (the last column, never cut)."""
@@ -35,12 +43,12 @@ def print_rejects(out: Output, rejects: Sequence[Mapping[str, Any]]) -> None:
         [r.get("batch_id"), r.get("table"),
          f"{r.get('path')}{' (rolled back)' if r.get('rolled_back') else ''}",
          r.get("line"), r.get("record_number"), r.get("column") or "", r.get("rule"),
-         r.get("reason")]
+         _replayed(r), r.get("reason")]
         for r in rejects
     ]
     for text in format_table(
-        ["BATCH", "TABLE", "FILE", "LINE", "RECORD", "COLUMN", "RULE", "REASON"], rows,
-        right=(3, 4), full=(7,),
+        ["BATCH", "TABLE", "FILE", "LINE", "RECORD", "COLUMN", "RULE", "REPLAYED", "REASON"],
+        rows, right=(3, 4), full=(8,),
     ):
         out.line(text)
     rolled_back = sum(1 for r in rejects if r.get("rolled_back"))
