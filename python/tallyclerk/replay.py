@@ -176,7 +176,11 @@ def _select(audit_url: str, batch: str | None, path: str | None,
                 rec.masked = rec.masked or bool(r.masked)
     finally:
         engine.dispose()
-    return list(groups.values())
+    # the rejects of a replay whose source rejects are still unmarked (killed before marking
+    # them): left for the next replay, as if that one had not been interrupted
+    pending = {g.file_id for g in groups.values()
+               if any(not r.masked for r in g.records.values())}
+    return [g for g in groups.values() if g.options.get("replay_of_file") not in pending]
 
 
 def _format(group: _Group) -> str | None:
