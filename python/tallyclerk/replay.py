@@ -2,10 +2,10 @@
 
 :func:`replay` takes the rejects not yet replayed of files that are ``loaded`` (filtered by
 batch, file path or table), groups them by the file they came from, and for each group writes
-the stored raw records to a temporary file (CSV: a header line of the target table's columns,
-then each record's raw text; JSONL: each raw line) and loads it with :func:`tallyclerk.load`
-into the same table, with the same delimiter and the given schema. So a replay is an ordinary
-batch with one file claim per group, and gets every guarantee of a load: its rows carry the
+the stored raw records to a temporary file (CSV, TSV: a header line of the target table's
+columns, then each record's raw text; JSONL: each raw line) and loads it with
+:func:`tallyclerk.load` into the same table, with the same delimiter and the given schema.
+So a replay is an ordinary batch with one file claim per group, and gets every guarantee of a load: its rows carry the
 claim's ``_tc_file_id`` and commit with the claim's ``loaded`` row in one transaction (when the
 audit store is the target database), records that fail again get new rejects of that claim.
 
@@ -164,7 +164,7 @@ def _select(audit_url: str, batch: str | None, path: str | None,
     engine = _engine(audit_url)
     try:
         with wrap_db_errors(), Session(engine) as session:
-            for r, f, options in session.execute(stmt).tuples():
+            for r, f, options in session.execute(stmt).all():
                 g = groups.get(f.id)
                 if g is None:
                     g = groups[f.id] = _Group(f.id, f.path, f.target_table, dict(options or {}))
@@ -186,11 +186,13 @@ def _select(audit_url: str, batch: str | None, path: str | None,
 def _format(group: _Group) -> str | None:
     fmt = group.options.get("format")
     if isinstance(fmt, str) and fmt:
-        return fmt if fmt in ("csv", "jsonl") else None
+        return fmt if fmt in ("csv", "tsv", "jsonl") else None
     name = group.path.lower()
     for ext in (".gz", ".bz2", ".xz", ".zst", ".zstd"):
         name = name.removesuffix(ext)
-    if name.endswith((".csv", ".tsv", ".txt")):
+    if name.endswith(".tsv"):
+        return "tsv"
+    if name.endswith((".csv", ".txt")):
         return "csv"
     if name.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
@@ -219,7 +221,7 @@ def _replay_group(group: _Group, schema: Any, into: str, audit: str | None, sett
     if fmt is None:
         for rec in todo:
             report.records.append(_entry(group, rec, "failed",
-                                         "only CSV and JSONL rejects can be replayed"))
+                                         "only CSV, TSV and JSONL rejects can be replayed"))
         return
     ids = ",".join(str(i) for rec in todo for i in rec.reject_ids)
     key = hashlib.sha256(f"{group.table}\n{group.file_id}\n{ids}".encode()).hexdigest()
@@ -233,8 +235,10 @@ def _replay_group(group: _Group, schema: Any, into: str, audit: str | None, sett
         if fmt == "csv":
             options["delimiter"] = _delimiter(group)
             _write_csv(path, _header(group, schema, into), options["delimiter"], todo)
+        elif fmt == "tsv":  # no quoting in TSV: the names as they are
+            _write_lines(path, ["\t".join(_header(group, schema, into))], todo)
         else:
-            _write_jsonl(path, todo)
+            _write_lines(path, [], todo)
         from tallyclerk.fingerprints import assign
 
         assign(path, fingerprint)
@@ -324,12 +328,7 @@ def _mark(audit_url: str, done: tuple[int, str], todo: Sequence[_Record]
 
 def _delimiter(group: _Group) -> str:
     d = group.options.get("delimiter")
-    if isinstance(d, str) and d:
-        return d
-    name = group.path.lower()
-    for ext in (".gz", ".bz2", ".xz", ".zst", ".zstd"):
-        name = name.removesuffix(ext)
-    return "\t" if name.endswith(".tsv") else ","
+    return d if isinstance(d, str) and d else ","
 
 
 def _header(group: _Group, schema: Any, into: str) -> list[str]:
@@ -365,7 +364,9 @@ def _write_csv(path: str, header: Sequence[str], delimiter: str,
             fh.write(rec.raw.rstrip("\r\n") + "\n")
 
 
-def _write_jsonl(path: str, records: Sequence[_Record]) -> None:
+def _write_lines(path: str, head: Sequence[str], records: Sequence[_Record]) -> None:
     with open(path, "w", encoding="utf-8", newline="") as fh:
+        for line in head:
+            fh.write(line + "\n")
         for rec in records:
             fh.write(rec.raw.rstrip("\r\n") + "\n")
