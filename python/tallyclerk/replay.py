@@ -5,9 +5,10 @@ batch, file path or table), groups them by the file they came from, and for each
 the stored raw records to a temporary file (CSV, TSV: a header line of the target table's
 columns, then each record's raw text; JSONL: each raw line) and loads it with
 :func:`tallyclerk.load` into the same table, with the same delimiter and the given schema.
-So a replay is an ordinary batch with one file claim per group, and gets every guarantee of a load: its rows carry the
-claim's ``_tc_file_id`` and commit with the claim's ``loaded`` row in one transaction (when the
-audit store is the target database), records that fail again get new rejects of that claim.
+So a replay is an ordinary batch with one file claim per group, and gets every guarantee of a
+load: its rows carry the claim's ``_tc_file_id`` and commit with the claim's ``loaded`` row in
+one transaction (when the audit store is the target database); records that fail again get
+new rejects of that claim.
 
 Exactly once: the claim's fingerprint is not the temporary file's content but
 ``replay:`` + a hash of (table, source file id, the reject ids replayed), so a replay killed
