@@ -120,6 +120,8 @@ def test_failed_file_and_rejects(svc: AuditService, tmp_path: Path, db_path: str
         "path": a, "table": TARGET, "file_status": "failed", "rolled_back": True,
         "batch_id": batch, "file_id": claim.file_id, "record_number": 2, "line": 3,
         "column": "v", "rule": "type", "reason": "not a number", "raw": "bad", "masked": False,
+        "replayed_by_batch": None, "replayed_at": None, "replay_file_id": None,
+        "replay_record_number": None, "replay_outcome": None,
     }]
     assert svc.list_rejects(batch_id="other") == []
     # the failed attempt is retried by the next run, listed in replaces (its rows, if any)
