@@ -59,3 +59,25 @@ def test_tsv_rejects_replay_with_their_own_format(tmp_path: Path) -> None:
     report = tallyclerk.replay(table="t", into=into, schema=LOOSE)
     assert report.as_dict()["records_loaded"] == 1, report.records
     assert _ids(tmp_path / "t.db") == [1, 2]
+
+
+def test_replay_into_postgresql_loads_each_row_once(tmp_path: Path, pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    src = tmp_path / "d.csv"
+    src.write_text("id,v\n1,1\n2,-2\n3,x\n", encoding="utf-8")
+    assert tallyclerk.load(src, table="t", into=pg_url, schema=SCHEMA).files[0].rows_rejected == 2
+    first = tallyclerk.replay(table="t", into=pg_url, schema=LOOSE).as_dict()
+    assert (first["records_loaded"], first["records_rejected"]) == (1, 1)
+    assert tallyclerk.replay(table="t", into=pg_url, schema=LOOSE).as_dict()["records_loaded"] == 0
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM t ORDER BY id")]
+            marked = conn.exec_driver_sql(
+                "SELECT replay_outcome FROM tallyclerk_rejects WHERE file_id = 1 ORDER BY id"
+            ).scalars().all()
+    finally:
+        engine.dispose()
+    assert ids == [1, 2]
+    assert marked == ["loaded", "rejected"]
