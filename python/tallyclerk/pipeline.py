@@ -645,7 +645,7 @@ class Pipeline:
     def _attempt(self, claim: FileClaim, st: _FileState, ctx: BatchContext) -> None:
         source = self._open_source(self._local.get(claim.path, claim.path), ctx.options)
         try:
-            schema = self._schema or TableSchema.text_columns(source.columns)
+            schema = self._schema or _text_schema(claim.path, self._table, source.columns)
             if self._mode.merge:
                 missing = [k for k in self._mode.primary_key if k not in schema.field_names]
                 if missing and self._schema is None:
@@ -853,6 +853,23 @@ class Pipeline:
                 return
             except FlushTimeout:
                 self._check(st)
+
+
+def _text_schema(path: str, table: str, columns: Sequence[str]) -> TableSchema:
+    """The all-text schema of a file's columns; a file without usable columns fails (exit 1),
+    it is not a usage error."""
+    if not columns:
+        raise SourceError(
+            f"{path}: no columns: no record names a usable column, so table {table!r} "
+            "cannot be created from this file",
+            path=path,
+        )
+    try:
+        return TableSchema.text_columns(columns)
+    except ConfigError as exc:
+        raise SourceError(
+            f"{path}: its header cannot be the columns of table {table!r}: {exc}", path=path
+        ) from exc
 
 
 def _reject_row(r: Any) -> RejectRow:
