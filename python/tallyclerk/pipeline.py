@@ -57,6 +57,14 @@ from tallyclerk import TableSchema, WriteBehindQueue, faults, modes, objstore
 from tallyclerk._core import BatchAccumulator, FileEvent, RecordBatch
 from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
+from tallyclerk.contract import (
+    COLUMN_MODES,
+    ContractViolation,
+    FilePlan,
+    check_given,
+    plan_file,
+    text_schema,
+)
 from tallyclerk.errors import (
     BatchCancelled,
     BatchTimedOut,
@@ -122,11 +130,15 @@ class _FileState:
     rejects: list[RejectRow] = field(default_factory=list)
     writer_error: BaseException | None = None
     abandon: bool = False
+    plan: FilePlan | None = None  # the schema contract's decisions for this file
     # held by the writer thread around each write: the reader thread takes it before rolling
     # back, so a write still in flight (after a timed-out close) never overlaps the rollback
     writing: threading.Lock = field(default_factory=threading.Lock)
 
     def result(self, error: BaseException | None = None) -> FileResult:
+        plan = self.plan
+        version = None if plan is None else plan.version
+        changes = None if plan is None else plan.changes
         if error is None:
             return FileResult(
                 rows_read=self.rows_read,
@@ -136,6 +148,8 @@ class _FileState:
                 first_error_line=self.first_error_line,
                 rows_inserted=self.rows_inserted,
                 rows_updated=self.rows_updated,
+                schema_version=version,
+                column_changes=changes,
             )
         line = self.first_error_line
         if isinstance(error, SourceError) and error.line is not None:
@@ -149,6 +163,8 @@ class _FileState:
             first_error_line=line,
             error=_message(error),
             error_class=type(error).__name__,
+            schema_version=version,
+            column_changes=changes,
         )
 
 
@@ -242,6 +258,13 @@ class Pipeline:
             raise ConfigError("--max-rejects must be 0 or more")
         opts: dict[str, Any] = dict(options or {})
         opts.setdefault("settings", self.settings)
+        mode = str(opts.get("columns") or getattr(self.settings, "columns", "evolve"))
+        if mode not in COLUMN_MODES:
+            raise ConfigError(f"--columns must be one of {', '.join(COLUMN_MODES)}, got {mode!r}")
+        opts["columns"] = self._columns = mode
+        # a --schema that conflicts with the table's remembered one: exit 2 before any file
+        check_given(table, self.audit.table_schema(table), schema, mode,
+                    str(opts.get("schema_path") or ""))
         opts["schema"] = schema
         self._on_error, self._max_rejects, self._force = on_error, max_rejects, force
         self._table, self._schema, self._options = table, schema, opts
@@ -594,6 +617,8 @@ class Pipeline:
         result = st.result()
         if not self._shared:
             faults.point("after-data-commit-before-manifest")
+            if st.plan is not None and st.plan.new_version is not None:
+                self.audit.record_schema(st.plan.new_version)
             self.audit.finish_file(claim, "loaded", result, st.rejects)
         faults.point("after-commit-before-event")
         self._count(FileEvent.LOADED, st)
@@ -645,21 +670,30 @@ class Pipeline:
     def _attempt(self, claim: FileClaim, st: _FileState, ctx: BatchContext) -> None:
         source = self._open_source(self._local.get(claim.path, claim.path), ctx.options)
         try:
-            schema = self._schema or _text_schema(claim.path, self._table, source.columns)
+            columns = list(source.columns)
+            plan = st.plan = plan_file(
+                table=self._table, path=claim.path, columns=columns,
+                stored=self.audit.table_schema(self._table), given=self._schema,
+                mode=self._columns, first_schema=lambda: self._first_schema(claim.path, columns),
+                batch_id=self._batch_id, file_id=claim.file_id,
+            )
+            # every later hook of this attempt validates against the planned schema (a plain
+            # text table with nothing to drop: no validation, values load as read)
+            ctx.schema = plan.schema if plan.validate else None
             if self._mode.merge:
-                missing = [k for k in self._mode.primary_key if k not in schema.field_names]
+                missing = [k for k in self._mode.primary_key if k not in columns]
                 if missing and self._schema is None:
                     raise SourceError(
                         f"{claim.path}: no primary key column(s) "
                         f"{', '.join(map(repr, missing))} in its header",
                         path=claim.path,
                     )
-            self.sink.prepare(self._target, schema)
+            self.sink.prepare(self._target, plan.create_schema)
             try:
                 fw = self.sink.begin_file(claim)
             except ConfigError as exc:
-                if self._schema is not None:
-                    raise  # the schema's columns: a configuration error (exit 2)
+                if self._schema is not None and plan.create_schema is plan.schema:
+                    raise  # the given schema's columns: a configuration error (exit 2)
                 # the columns come from this file's header (too long, too many, clashing with
                 # _tc_file_id): this file fails, the other files still load
                 raise SourceError(
@@ -676,9 +710,13 @@ class Pipeline:
                         raise SinkError("this sink cannot delete the rows of an earlier load")
                     self.audit.prepare_file_in(ex, claim, self._target)
                 shared = ex if self._shared else None
+                if plan.added_fields:
+                    _add_columns(fw, claim.path, self._table, plan.added_fields)
                 self._stream(source, fw, claim, ctx, st, shared)
                 self._write_counts(fw, st)
                 if shared is not None:
+                    if plan.new_version is not None:
+                        self.audit.record_schema_in(shared, plan.new_version)
                     self.audit.commit_file_in(shared, claim, st.result())
                 faults.point("before-data-commit")
                 fw.commit()
@@ -703,6 +741,10 @@ class Pipeline:
             st.rows_inserted, st.rows_updated = int(inserted), int(updated)
         elif not self._mode.merge:
             st.rows_inserted, st.rows_updated = st.rows_written, 0
+
+    def _first_schema(self, path: str, columns: Sequence[str]) -> tuple[TableSchema, str]:
+        """The first schema of a table loaded without ``--schema``: its first file's columns."""
+        return _text_schema(path, self._table, columns), f"text columns of {path}"
 
     def _open_source(self, path: str, opts: Mapping[str, Any]) -> Source:
         source = self.hook.tallyclerk_open_source(path=path, options=opts)
@@ -779,7 +821,10 @@ class Pipeline:
         hook = self.hook
         done = False
         try:
-            sensitive = self._sensitive
+            # the sensitive fields of the schema the file is checked against (a table's
+            # remembered schema keeps its "sensitive": true fields)
+            sensitive = (self._sensitive if st.plan is None
+                         else sensitive_columns(st.plan.schema, self.settings))
             for batch in source:
                 self._check(st)
                 if sensitive:
@@ -865,11 +910,24 @@ def _text_schema(path: str, table: str, columns: Sequence[str]) -> TableSchema:
             path=path,
         )
     try:
-        return TableSchema.text_columns(columns)
+        return text_schema(columns)
     except ConfigError as exc:
         raise SourceError(
             f"{path}: its header cannot be the columns of table {table!r}: {exc}", path=path
         ) from exc
+
+
+def _add_columns(fw: FileWrite, path: str, table: str, fields: Sequence[Mapping[str, Any]]) -> None:
+    """``--columns evolve``: the sink adds the columns in the file's transaction."""
+    add = getattr(fw, "add_columns", None)
+    if add is None:
+        names = ", ".join(repr(f["name"]) for f in fields)
+        raise ContractViolation(
+            f"{path}: column(s) {names} would be added to table {table!r}, but this sink "
+            "cannot add columns (use --columns discard or freeze)",
+            path=path,
+        )
+    add(list(fields))
 
 
 def _reject_row(r: Any) -> RejectRow:
@@ -901,17 +959,21 @@ def _unreadable(path: str) -> str | None:
     return None
 
 
+_NO_SCHEMA: dict[str, Any] = {"schema_version": None, "columns_added": [],
+                               "columns_dropped": [], "columns_missing": []}
+
+
 def _failed_entry(path: str, exc: BaseException) -> dict[str, Any]:
     return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
             "rows_rejected": 0, "rows_rolled_back": 0, "rows_inserted": None,
-            "rows_updated": None, "error": _message(exc)}
+            "rows_updated": None, "error": _message(exc), **_NO_SCHEMA}
 
 
 def _not_attempted(path: str, why: str) -> dict[str, Any]:
     return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
             "rows_rejected": 0, "rows_rolled_back": 0, "rows_inserted": None,
             "rows_updated": None,
-            "error": f"not attempted: the batch stopped ({why})"}
+            "error": f"not attempted: the batch stopped ({why})", **_NO_SCHEMA}
 
 
 def _merge_unclaimed(

@@ -35,6 +35,7 @@ __all__ = [
     "insert_events_sql",
     "fenced_commit_sql",
     "insert_rejects_sql",
+    "insert_schema_sql",
     "supersede_sql",
     "ts",
 ]
@@ -163,6 +164,8 @@ def fenced_commit_sql(dialect_name: str) -> CompiledSql:
                 duration_s=bindparam("duration_s"),
                 error=bindparam("error"),
                 error_class=bindparam("error_class"),
+                schema_version=bindparam("schema_version"),
+                column_changes=bindparam("column_changes"),
                 lease_expires_at=null(),
             )
         )
@@ -262,3 +265,25 @@ def abandon_staged_sql(dialect_name: str) -> CompiledSql:
         )
 
     return _compiled(("abandon_staged", dialect_name), dialect_name, build)
+
+
+SCHEMA_COLUMNS: Sequence[str] = (
+    "target_table",
+    "version",
+    "schema_json",
+    "fingerprint",
+    "created_at",
+    "batch_id",
+    "file_id",
+    "reason",
+)
+
+
+def insert_schema_sql(dialect_name: str) -> CompiledSql:
+    """One ``tallyclerk_schemas`` row; parameters in the order of :data:`SCHEMA_COLUMNS`."""
+
+    def build() -> ClauseElement:
+        schemas = table("tallyclerk_schemas", *(column(name) for name in SCHEMA_COLUMNS))
+        return insert(schemas).values({name: bindparam(name) for name in SCHEMA_COLUMNS})
+
+    return _compiled(("insert_schema", dialect_name), dialect_name, build)

@@ -75,6 +75,10 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    help="rows per record batch (0: adaptive)")
     p.add_argument("--max-field-bytes", type=_positive_int, metavar="N", default=None,
                    help="largest field (CSV) or line (JSONL) accepted")
+    p.add_argument("--columns", choices=("evolve", "freeze", "discard"), default=None,
+                   help="columns a file has and the table lacks: evolve (add them, a new "
+                   "schema version; the default), freeze (fail the file), discard (drop them, "
+                   "recorded per file); setting `columns`")
     p.add_argument("--workers", type=_positive_int, metavar="N", default=None,
                    help="share the load among N worker processes (files are claimed through "
                    "the audit store; see --load-id)")
