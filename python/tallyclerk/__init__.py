@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from tallyclerk.pipeline import StopToken
     from tallyclerk.report import FileReport, LoadProgress, LoadReport
     from tallyclerk.settings import Settings
+    from tallyclerk.table_schemas import table_schema
     from tallyclerk.watcher import watch
 
 __version__ = "0.2.0"
@@ -87,6 +88,7 @@ _API_NAMES = {
     "open_input": "tallyclerk.inputs",
     "validate": "tallyclerk.dryrun",
     "verify": "tallyclerk.ledger",
+    "table_schema": "tallyclerk.table_schemas",
     "watch": "tallyclerk.watcher",
 }
 
@@ -137,5 +139,6 @@ __all__ = [
     "open_input",
     "validate",
     "verify",
+    "table_schema",
     "watch",
 ]
