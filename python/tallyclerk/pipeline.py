@@ -710,6 +710,8 @@ class Pipeline:
                         raise SinkError("this sink cannot delete the rows of an earlier load")
                     self.audit.prepare_file_in(ex, claim, self._target)
                 shared = ex if self._shared else None
+                if shared is not None and plan.new_version is not None:
+                    self._check_schema_unchanged(shared, plan)
                 if plan.added_fields:
                     _add_columns(fw, claim.path, self._table, plan.added_fields)
                 self._stream(source, fw, claim, ctx, st, shared)
@@ -741,6 +743,17 @@ class Pipeline:
             st.rows_inserted, st.rows_updated = int(inserted), int(updated)
         elif not self._mode.merge:
             st.rows_inserted, st.rows_updated = st.rows_written, 0
+
+    def _check_schema_unchanged(self, ex: SqlExecutor, plan: FilePlan) -> None:
+        """Another load recorded a schema version since this file was planned (two workers
+        evolving one table): retry the file, which plans again on the new version."""
+        found = self.audit.schema_version_in(ex, self._table)
+        if found != plan.version - 1:
+            raise SinkError(
+                f"the schema of table {self._table!r} changed while this file was planned "
+                f"(now version {found}); the file is planned and loaded again",
+                transient=True,
+            )
 
     def _first_schema(self, path: str, columns: Sequence[str]) -> tuple[TableSchema, str]:
         """The first schema of a table loaded without ``--schema``: its first file's columns."""

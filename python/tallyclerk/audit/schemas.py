@@ -24,7 +24,7 @@ from tallyclerk.audit.models import TableSchemaVersion
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.audit.types import StoredSchema
 
-__all__ = ["fingerprint", "history", "latest", "record_in"]
+__all__ = ["current_version_in", "fingerprint", "history", "latest", "record_in"]
 
 
 def fingerprint(schema_json: str) -> str:
@@ -83,3 +83,18 @@ def record_in(ex: SqlExecutor, schema: StoredSchema) -> None:
         "reason": schema.reason,
     }
     ex.execute(stmt.sql, stmt.params(values))
+
+
+def current_version_in(ex: SqlExecutor, table: str) -> int:
+    """The table's highest schema version (0: none), read inside the caller's transaction.
+
+    On PostgreSQL a transaction-scoped advisory lock on the table's name comes first, so two
+    transactions that would record a version take turns and the second reads the first's.
+    (SQLite's ``BEGIN IMMEDIATE`` already serializes writers.)
+    """
+    if ex.dialect_name == "postgresql":
+        ex.query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext(%s))) AS locked",
+                 ["tallyclerk:schema:" + table])
+    stmt = sqlgen.schema_version_sql(ex.dialect_name)
+    rows = ex.query(stmt.sql, stmt.params({"table": table}))
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0

@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, case, column, delete, insert, null, quoted_name, table, update
+from sqlalchemy import (
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    insert,
+    null,
+    quoted_name,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import Dialect
@@ -36,6 +48,7 @@ __all__ = [
     "fenced_commit_sql",
     "insert_rejects_sql",
     "insert_schema_sql",
+    "schema_version_sql",
     "supersede_sql",
     "ts",
 ]
@@ -287,3 +300,15 @@ def insert_schema_sql(dialect_name: str) -> CompiledSql:
         return insert(schemas).values({name: bindparam(name) for name in SCHEMA_COLUMNS})
 
     return _compiled(("insert_schema", dialect_name), dialect_name, build)
+
+
+def schema_version_sql(dialect_name: str) -> CompiledSql:
+    """The highest stored schema version of ``:table`` (NULL when none)."""
+
+    def build() -> ClauseElement:
+        schemas = table("tallyclerk_schemas", column("target_table"), column("version"))
+        return select(func.max(schemas.c.version)).where(
+            schemas.c.target_table == bindparam("table")
+        )
+
+    return _compiled(("schema_version", dialect_name), dialect_name, build)
