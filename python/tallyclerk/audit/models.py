@@ -378,7 +378,7 @@ class TableSchemaVersion(Base):
     """1, 2, ... per table."""
     schema_json: Mapped[str] = mapped_column(Text)
     """The Table Schema, as JSON text."""
-    fingerprint: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(80))
     """``sha256:<hex>`` of the canonical JSON (sorted keys): equal schemas, equal fingerprints."""
     created_at: Mapped[datetime]
     batch_id: Mapped[str | None] = mapped_column(String(32))
