@@ -209,3 +209,20 @@ def test_columns_setting_and_bad_value(tmp_path: Path, env: dict[str, str]) -> N
     r = run_cli("load", str(second), "--table", "t", "--into", into, cwd=tmp_path,
                 env={**env, "TALLYCLERK_COLUMNS": "sometimes"})
     assert r.code == 2 and "TALLYCLERK_COLUMNS" in r.err
+
+
+def test_python_api_columns_keyword_and_report(tmp_path: Path, into: str) -> None:
+    first, second = drift_files(tmp_path)
+    report = tallyclerk.load(first, table="t", into=into)
+    assert report.ok and report.files[0].schema_version == 1
+    frozen = tallyclerk.load(second, table="t", into=into, columns="freeze")
+    assert frozen.exit_status == 1 and "'extra'" in (frozen.files[0].error or "")
+    kept = tallyclerk.load(second, table="t", into=into, columns="discard")
+    f = kept.files[0]
+    assert kept.ok and f.columns_dropped == ("extra",) and f.schema_version == 1
+    assert f.to_dict()["columns_dropped"] == ["extra"]
+    assert "dropped extra" in str(kept)
+    with pytest.raises(tallyclerk.ConfigError, match="--columns must be one of"):
+        tallyclerk.load(second, table="t", into=into, columns="sometimes")
+    current = tallyclerk.table_schema("t", into=into)
+    assert current is not None and current["version"] == 1
