@@ -226,3 +226,19 @@ def test_python_api_columns_keyword_and_report(tmp_path: Path, into: str) -> Non
         tallyclerk.load(second, table="t", into=into, columns="sometimes")
     current = tallyclerk.table_schema("t", into=into)
     assert current is not None and current["version"] == 1
+
+
+def test_validate_checks_against_the_remembered_schema(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    into = f"sqlite:///{tmp_path / 'd.db'}"
+    schema = write(tmp_path / "s.json", json.dumps(SCHEMA))
+    assert load(tmp_path, env, into, "--schema", str(schema),
+                str(write(tmp_path / "a.csv", "id,name,amount\n1,a,1\n")))[0] == 0
+    before = (tmp_path / "d.db").read_bytes()
+    bad = write(tmp_path / "b.csv", "id,name,amount\nx,b,-1\n2,c,3\n")
+    r = run_cli("validate", str(bad), "--table", "t", "--into", into, "--json",
+                cwd=tmp_path, env=env)
+    assert r.code == 1, r.out + r.err  # no --schema: checked as a load would, against v1
+    assert r.json()["files"][0]["rows_rejected"] == 1
+    assert (tmp_path / "d.db").read_bytes() == before
