@@ -242,3 +242,34 @@ def test_validate_checks_against_the_remembered_schema(
     assert r.code == 1, r.out + r.err  # no --schema: checked as a load would, against v1
     assert r.json()["files"][0]["rows_rejected"] == 1
     assert (tmp_path / "d.db").read_bytes() == before
+
+
+def test_sensitive_fields_of_the_remembered_schema_stay_masked(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    into = f"sqlite:///{tmp_path / 'd.db'}"
+    doc = {"fields": [{"name": "id", "type": "integer"},
+                      {"name": "card", "type": "string", "sensitive": True,
+                       "constraints": {"pattern": "[0-9]{4}"}}]}
+    schema = write(tmp_path / "s.json", json.dumps(doc))
+    assert load(tmp_path, env, into, "--schema", str(schema),
+                str(write(tmp_path / "a.csv", "id,card\n1,1234\n")))[0] == 0
+    # no --schema: the table's remembered schema, "sensitive" included, checks the file
+    code, rep = load(tmp_path, env, into, str(write(tmp_path / "b.csv", "id,card\n2,98x7\n")))
+    assert code == 0 and rep["files"][0]["rows_rejected"] == 1
+    raw, reason = query(tmp_path / "d.db", "SELECT raw, reason FROM tallyclerk_rejects")[0]
+    assert "98x7" not in raw and "98x7" not in reason
+
+
+def test_watch_takes_the_columns_contract(tmp_path: Path, env: dict[str, str]) -> None:
+    into = f"sqlite:///{tmp_path / 'd.db'}"
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    first, second = drift_files(inbox)
+    assert load(tmp_path, env, into, str(first))[0] == 0
+    r = run_cli("watch", str(inbox), "--table", "t", "--into", into, "--once", "--settle", "0",
+                "--columns", "discard", "--json", cwd=tmp_path, env=env)
+    assert r.code == 0, r.out + r.err
+    changes = query(tmp_path / "d.db",
+                    "SELECT column_changes FROM tallyclerk_files WHERE path LIKE '%second.csv'")
+    assert [json.loads(c) for (c,) in changes] == [{"dropped": ["extra"]}]
