@@ -97,6 +97,8 @@ def make_request(
     mode: str | None = None,
     primary_key: str | Sequence[str] | None = None,
     columns: str | None = None,
+    infer: str | None = None,
+    infer_rows: int | None = None,
 ) -> LoadRequest:
     """Check the arguments of a load (see :func:`load`); ConfigError names the bad one."""
     from tallyclerk import modes
@@ -142,6 +144,12 @@ def make_request(
             raise ConfigError(f"--columns must be one of {', '.join(COLUMN_MODES)}, "
                               f"got {columns!r}")
         opts["columns"] = columns
+    if infer is not None:
+        if infer not in ("auto", "none"):
+            raise ConfigError(f"--infer must be auto or none, got {infer!r}")
+        opts["infer"] = infer
+    if infer_rows is not None:
+        opts["infer_rows"] = _count("--infer-rows", infer_rows, 0)
     if isinstance(schema, (str, os.PathLike)):
         opts["schema_path"] = os.fspath(schema)
     path_list = _paths(paths)
@@ -236,6 +244,8 @@ def load(
     mode: str = "append",
     primary_key: str | Sequence[str] | None = None,
     columns: str | None = None,
+    infer: str | None = None,
+    infer_rows: int | None = None,
 ) -> LoadReport:
     """Load ``paths`` into ``table``, validating every record and auditing every file.
 
@@ -272,6 +282,11 @@ def load(
         columns: what happens to columns a file has and the table lacks: ``evolve`` (add
             them, a new schema version), ``freeze`` (fail the file) or ``discard`` (drop them,
             recorded per file) (``--columns``; default: the ``columns`` setting, ``evolve``).
+        infer: a new table without ``schema``: ``auto`` infers its types from a sample of
+            the first file (10,000 rows unless ``infer_rows``), ``none`` loads every column as
+            text (``--infer``; default: by ``infer_rows``).
+        infer_rows: rows sampled (``--infer-rows``; default: the ``infer_rows`` setting, 0:
+            text columns).
 
     Returns:
         the :class:`~tallyclerk.report.LoadReport` (failed files are in it).
@@ -292,5 +307,6 @@ def load(
         workers=workers if (workers != 1 or load_id is not None) else None,
         load_id=load_id, settings=settings, options=options, plugins=names,
         compression=compression, mode=mode, primary_key=primary_key, columns=columns,
+        infer=infer, infer_rows=infer_rows,
     )
     return run(req, pm, stop=stop, progress=progress)

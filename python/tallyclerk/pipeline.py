@@ -95,6 +95,7 @@ _QUEUE_ITEMS = 3  # batches between the reader and the writer: bounds memory wit
 _QUEUE_BYTES = 64 * 1024 * 1024
 _KEEP_REJECTS = 10_000
 _EVENT_FLUSH_S = 1.0
+_INFER_ROWS = 10_000  # --infer auto without infer_rows
 
 
 class StopToken:
@@ -756,8 +757,31 @@ class Pipeline:
             )
 
     def _first_schema(self, path: str, columns: Sequence[str]) -> tuple[TableSchema, str]:
-        """The first schema of a table loaded without ``--schema``: its first file's columns."""
-        return _text_schema(path, self._table, columns), f"text columns of {path}"
+        """The first schema of a table loaded without ``--schema``: inferred from a sample of
+        its first file with ``--infer auto`` / ``infer_rows`` N > 0 (``--infer none`` or
+        ``infer_rows`` 0, the default for now: text columns, values as read)."""
+        opts = self._options
+        rows = opts.get("infer_rows")
+        rows = int(getattr(self.settings, "infer_rows", 0) if rows is None else rows)
+        if opts.get("infer") == "auto" and rows <= 0:
+            rows = _INFER_ROWS
+        if opts.get("infer") == "none" or rows <= 0:
+            return _text_schema(path, self._table, columns), f"text columns of {path}"
+        text = _text_schema(path, self._table, columns)  # refuses a file without columns
+        from tallyclerk.inference import infer
+
+        try:
+            doc = infer(
+                path, rows=rows, format=opts.get("format"), delimiter=opts.get("delimiter"),
+                encoding=str(opts.get("encoding") or "utf-8"),
+                max_field_bytes=int(opts.get("max_field_bytes") or 0)
+                or int(getattr(self.settings, "max_field_bytes", 1 << 24)),
+                compression=str(opts.get("compression") or "auto"),
+            )
+        except ConfigError as exc:  # a format inference does not read (a plugin's): text
+            log.info("file %s: no schema inferred (%s); text columns", path, exc)
+            return text, f"text columns of {path} (not inferred: {exc})"
+        return _inferred_schema(doc, columns), f"inferred from a sample of {rows} rows of {path}"
 
     def _open_source(self, path: str, opts: Mapping[str, Any]) -> Source:
         source = self.hook.tallyclerk_open_source(path=path, options=opts)
@@ -928,6 +952,29 @@ def _text_schema(path: str, table: str, columns: Sequence[str]) -> TableSchema:
         raise SourceError(
             f"{path}: its header cannot be the columns of table {table!r}: {exc}", path=path
         ) from exc
+
+
+def _inferred_schema(doc: Mapping[str, Any], columns: Sequence[str]) -> TableSchema:
+    """A load's first schema from ``tallyclerk.infer``'s: the types of the file's columns (in
+    its order; a column the sample had no type for is text), without ``required``: a later
+    empty value or a later file without the column is not a reason to reject data nobody
+    declared required."""
+    import json
+
+    types = {str(f["name"]): f for f in doc.get("fields", [])}
+    fields = []
+    for name in columns:
+        f = dict(types.get(name) or {"name": name, "type": "string"})
+        constraints = {k: v for k, v in (f.pop("constraints", None) or {}).items()
+                       if k != "required"}
+        if constraints:
+            f["constraints"] = constraints
+        fields.append(f)
+    out: dict[str, Any] = {"fields": fields}
+    for key in ("missingValues", "description"):
+        if key in doc:
+            out[key] = doc[key]
+    return TableSchema.from_json(json.dumps(out))
 
 
 def _add_columns(fw: FileWrite, path: str, table: str, fields: Sequence[Mapping[str, Any]]) -> None:

@@ -31,8 +31,8 @@ from tests.audit.helpers import (
 from tests.audit.workers import TARGET, load_in_writer
 
 # files loaded without the pipeline's schema contract: no version, no column changes
-NO_SCHEMA = {"rows_inserted": None, "rows_updated": None, "schema_version": None, "columns_added": [], "columns_dropped": [],
-             "columns_missing": []}
+NO_SCHEMA = {"rows_inserted": None, "rows_updated": None, "schema_version": None,
+             "columns_added": [], "columns_dropped": [], "columns_missing": []}
 
 
 def test_load_skip_and_report(svc: AuditService, writer: SqliteWriter, tmp_path: Path,

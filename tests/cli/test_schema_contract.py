@@ -273,3 +273,39 @@ def test_watch_takes_the_columns_contract(tmp_path: Path, env: dict[str, str]) -
     changes = query(tmp_path / "d.db",
                     "SELECT column_changes FROM tallyclerk_files WHERE path LIKE '%second.csv'")
     assert [json.loads(c) for (c,) in changes] == [{"dropped": ["extra"]}]
+
+
+def test_infer_types_a_new_table_and_later_misfits_are_rejected_rows(
+    tmp_path: Path, env: dict[str, str], into: str
+) -> None:
+    first = write(tmp_path / "a.csv", "id,amount,day,name\n1,2.5,2026-01-02,ann\n2,3,2026-01-03,\n")
+    code, rep = load(tmp_path, env, into, "--infer", "auto", str(first))
+    assert code == 0, rep
+    current = tallyclerk.table_schema("t", into=into)
+    assert current is not None and "inferred from a sample of 10000 rows" in current["reason"]
+    types = {f["name"]: f["type"] for f in current["schema"]["fields"]}
+    assert types == {"id": "integer", "amount": "number", "day": "date", "name": "string"}
+    assert all("required" not in (f.get("constraints") or {})
+               for f in current["schema"]["fields"])
+    later = write(tmp_path / "b.csv", "id,amount,day,name\nx,1,2026-01-04,bo\n3,,,\n")
+    code, rep = load(tmp_path, env, into, str(later))
+    f = rep["files"][0]
+    assert code == 0 and (f["rows_written"], f["rows_rejected"]) == (1, 1)
+    assert target_rows(into, "SELECT id, amount FROM t ORDER BY id") == [(1, 2.5), (2, 3.0),
+                                                                        (3, None)]
+    rejects = run_cli("rejects", "--into", into, "--json", cwd=tmp_path, env=env).json()
+    assert [(r["column"], r["rule"]) for r in rejects["rejects"]] == [("id", "type")]
+
+
+def test_infer_rows_through_the_api_and_infer_none(tmp_path: Path) -> None:
+    into = f"sqlite:///{tmp_path / 'd.db'}"
+    data = write(tmp_path / "a.csv", "n\n1\n2\nx\n")
+    report = tallyclerk.load(data, table="t", into=into, infer_rows=2)  # the sample: 1, 2
+    assert report.files[0].rows_rejected == 1  # "x" does not fit the inferred integer
+    schema = tallyclerk.table_schema("t", into=into)
+    assert schema is not None and schema["schema"]["fields"][0]["type"] == "integer"
+    report = tallyclerk.load(data, table="u", into=into, infer="none")
+    assert report.files[0].rows_rejected == 0
+    assert query(tmp_path / "d.db", "SELECT n FROM u") == [("1",), ("2",), ("x",)]
+    with pytest.raises(tallyclerk.ConfigError, match="--infer must be auto or none"):
+        tallyclerk.load(data, table="v", into=into, infer="always")
