@@ -12,7 +12,8 @@ import pytest
 from tests.reliability.util import Result, env_for, query, tallyclerk
 
 AUDIT_TABLES = {"tallyclerk_schema_version", "tallyclerk_batches", "tallyclerk_files",
-                "tallyclerk_rejects", "tallyclerk_events", "tallyclerk_schemas", "sqlite_sequence"}
+                "tallyclerk_rejects", "tallyclerk_events", "tallyclerk_schemas", "sqlite_sequence",
+                "tallyclerk_chain_head"}
 SECRET = "s3cret-PW_x9"
 
 
