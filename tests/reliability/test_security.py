@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tallyclerk.audit.models import Base
 from tests.reliability.util import Result, env_for, query, tallyclerk
 
-AUDIT_TABLES = {"tallyclerk_schema_version", "tallyclerk_batches", "tallyclerk_files",
-                "tallyclerk_rejects", "tallyclerk_events", "tallyclerk_schemas", "sqlite_sequence",
-                "tallyclerk_chain_head"}
+AUDIT_TABLES = set(Base.metadata.tables) | {"tallyclerk_lineage", "sqlite_sequence"}
 SECRET = "s3cret-PW_x9"
 
 
