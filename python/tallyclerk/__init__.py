@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from tallyclerk.replay import ReplayReport, replay
     from tallyclerk.report import FileReport, LoadProgress, LoadReport
     from tallyclerk.settings import Settings
+    from tallyclerk.table_schemas import table_schema
     from tallyclerk.watcher import watch
 
 __version__ = "0.2.0"
@@ -90,6 +91,7 @@ _API_NAMES = {
     "replay": "tallyclerk.replay",
     "validate": "tallyclerk.dryrun",
     "verify": "tallyclerk.ledger",
+    "table_schema": "tallyclerk.table_schemas",
     "watch": "tallyclerk.watcher",
 }
 
@@ -142,5 +144,6 @@ __all__ = [
     "replay",
     "validate",
     "verify",
+    "table_schema",
     "watch",
 ]

@@ -96,6 +96,9 @@ def make_request(
     compression: str | None = None,
     mode: str | None = None,
     primary_key: str | Sequence[str] | None = None,
+    columns: str | None = None,
+    infer: str | None = None,
+    infer_rows: int | None = None,
 ) -> LoadRequest:
     """Check the arguments of a load (see :func:`load`); ConfigError names the bad one."""
     from tallyclerk import modes
@@ -134,6 +137,21 @@ def make_request(
     if primary_key is not None:
         opts["primary_key"] = (primary_key if isinstance(primary_key, str)
                                else ",".join(primary_key))
+    if columns is not None:
+        from tallyclerk.contract import COLUMN_MODES
+
+        if columns not in COLUMN_MODES:
+            raise ConfigError(f"--columns must be one of {', '.join(COLUMN_MODES)}, "
+                              f"got {columns!r}")
+        opts["columns"] = columns
+    if infer is not None:
+        if infer not in ("auto", "none"):
+            raise ConfigError(f"--infer must be auto or none, got {infer!r}")
+        opts["infer"] = infer
+    if infer_rows is not None:
+        opts["infer_rows"] = _count("--infer-rows", infer_rows, 0)
+    if isinstance(schema, (str, os.PathLike)):
+        opts["schema_path"] = os.fspath(schema)
     path_list = _paths(paths)
     resolved = _settings(settings)
     table_schema = schema_from(schema)
@@ -225,6 +243,9 @@ def load(
     compression: str | None = None,
     mode: str = "append",
     primary_key: str | Sequence[str] | None = None,
+    columns: str | None = None,
+    infer: str | None = None,
+    infer_rows: int | None = None,
 ) -> LoadReport:
     """Load ``paths`` into ``table``, validating every record and auditing every file.
 
@@ -258,6 +279,14 @@ def load(
             others) (``--mode``; see :mod:`tallyclerk.modes`).
         primary_key: the key of ``mode="merge"``: ``"a,b"`` or ``["a", "b"]``
             (``--primary-key``; default: the schema's ``primaryKey``).
+        columns: what happens to columns a file has and the table lacks: ``evolve`` (add
+            them, a new schema version), ``freeze`` (fail the file) or ``discard`` (drop them,
+            recorded per file) (``--columns``; default: the ``columns`` setting, ``evolve``).
+        infer: a new table without ``schema``: ``auto`` infers its types from a sample of
+            the first file (10,000 rows unless ``infer_rows``), ``none`` loads every column as
+            text (``--infer``; default: by ``infer_rows``).
+        infer_rows: rows sampled (``--infer-rows``; default: the ``infer_rows`` setting, 0:
+            text columns).
 
     Returns:
         the :class:`~tallyclerk.report.LoadReport` (failed files are in it).
@@ -277,6 +306,7 @@ def load(
         on_error=on_error, max_rejects=max_rejects, force=force,
         workers=workers if (workers != 1 or load_id is not None) else None,
         load_id=load_id, settings=settings, options=options, plugins=names,
-        compression=compression, mode=mode, primary_key=primary_key,
+        compression=compression, mode=mode, primary_key=primary_key, columns=columns,
+        infer=infer, infer_rows=infer_rows,
     )
     return run(req, pm, stop=stop, progress=progress)

@@ -101,7 +101,9 @@ def validate(
 
     Args:
         paths: the files.
-        schema: a Table Schema file (JSON); without one, columns are text, as in a load.
+        schema: a Table Schema file (JSON); without one, the table's remembered schema when
+            ``table`` was loaded before (``tallyclerk schema``), else text columns, as in a
+            load.
         table: the target table: with it, each file is looked up in the audit store and
             reported ``would_skip`` when its content is already loaded into ``table``.
         audit: the audit store (default: ``into``).
@@ -132,6 +134,9 @@ def validate(
         pm = get_plugin_manager(list(plugins))
     cfg = load_settings(overrides=dict(settings or {}))
     table_schema = read_schema(schema)
+    if table_schema is None and table is not None:
+        # as a load would: a table loaded before is checked against its remembered schema
+        table_schema = remembered_schema(audit or into, table)
     opts: dict[str, Any] = dict(options or {})
     if format:
         opts["format"] = format
@@ -285,6 +290,41 @@ def already_loaded(audit_url: str, table: str, paths: Sequence[str]) -> dict[str
     if os.path.exists(wal):
         return _lookup(_sqlite_engine(f"file:{path}?mode=ro"), table, prints)
     return found
+
+
+def remembered_schema(audit_url: str, table: str) -> Any:
+    """The table's current schema from ``tallyclerk_schemas`` (a ``TableSchema``), or None;
+    read without writing, like :func:`already_loaded`."""
+    from sqlalchemy import inspect, text
+
+    from tallyclerk import TableSchema
+    from tallyclerk.audit.translate import wrap_db_errors
+    from tallyclerk.dburl import parse_url
+
+    db = parse_url(audit_url)
+    if db.dialect != "sqlite":
+        from sqlalchemy import create_engine
+
+        engine, read_only_sql = create_engine(db.url), True
+    else:
+        if db.path is None or not os.path.exists(db.path):
+            return None
+        path = os.path.abspath(db.path)
+        mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
+        engine, read_only_sql = _sqlite_engine(f"file:{path}?{mode}"), False
+    try:
+        with wrap_db_errors(), engine.connect() as conn:
+            if read_only_sql:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            if not inspect(conn).has_table("tallyclerk_schemas"):
+                return None
+            found = conn.execute(text(
+                "SELECT schema_json FROM tallyclerk_schemas WHERE target_table = :t "
+                "ORDER BY version DESC LIMIT 1"), {"t": table}).scalar()
+            conn.rollback()
+    finally:
+        engine.dispose()
+    return None if found is None else TableSchema.from_json(str(found))
 
 
 def _sqlite_engine(uri: str) -> Engine:

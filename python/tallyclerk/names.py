@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from tallyclerk.errors import ConfigError
 
-__all__ = ["MAX_IDENTIFIER_LENGTH", "check_table_name"]
+__all__ = ["MAX_IDENTIFIER_LENGTH", "check_table_name", "column_name_problem"]
 
 MAX_IDENTIFIER_LENGTH = 255
+FILE_ID_COLUMN = "_tc_file_id"
 
 
 def check_table_name(name: str) -> str:
@@ -39,3 +40,21 @@ def check_table_name(name: str) -> str:
             f"table name {name!r} is reserved (tallyclerk_* names are the audit store's tables)"
         )
     return name
+
+
+def column_name_problem(name: str) -> str | None:
+    """Why ``name`` (a key or header from the data) cannot be a column name, or None.
+
+    Refused: the empty name, a NUL byte, more than 255 characters (or bytes of UTF-8), and
+    ``_tc_file_id`` in any letter case (the column tallyclerk tags every row with). Names
+    that differ only in ASCII case are the loader's business (SQLite ignores that case).
+    """
+    if name == "":
+        return "an empty name"
+    if "\0" in name:
+        return "a NUL byte in the name"
+    if len(name) > MAX_IDENTIFIER_LENGTH or len(name.encode("utf-8")) > MAX_IDENTIFIER_LENGTH:
+        return f"longer than {MAX_IDENTIFIER_LENGTH} characters"
+    if name.lower() == FILE_ID_COLUMN:
+        return f"{FILE_ID_COLUMN} is tallyclerk's own column"
+    return None

@@ -57,6 +57,14 @@ from tallyclerk import TableSchema, WriteBehindQueue, faults, modes, objstore
 from tallyclerk._core import BatchAccumulator, FileEvent, RecordBatch
 from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
+from tallyclerk.contract import (
+    COLUMN_MODES,
+    ContractViolation,
+    FilePlan,
+    check_given,
+    plan_file,
+    text_schema,
+)
 from tallyclerk.errors import (
     BatchCancelled,
     BatchTimedOut,
@@ -87,6 +95,7 @@ _QUEUE_ITEMS = 3  # batches between the reader and the writer: bounds memory wit
 _QUEUE_BYTES = 64 * 1024 * 1024
 _KEEP_REJECTS = 10_000
 _EVENT_FLUSH_S = 1.0
+_INFER_ROWS = 10_000  # --infer auto without infer_rows
 
 
 class StopToken:
@@ -122,11 +131,15 @@ class _FileState:
     rejects: list[RejectRow] = field(default_factory=list)
     writer_error: BaseException | None = None
     abandon: bool = False
+    plan: FilePlan | None = None  # the schema contract's decisions for this file
     # held by the writer thread around each write: the reader thread takes it before rolling
     # back, so a write still in flight (after a timed-out close) never overlaps the rollback
     writing: threading.Lock = field(default_factory=threading.Lock)
 
     def result(self, error: BaseException | None = None) -> FileResult:
+        plan = self.plan
+        version = None if plan is None else plan.version
+        changes = None if plan is None else plan.changes
         if error is None:
             return FileResult(
                 rows_read=self.rows_read,
@@ -136,6 +149,8 @@ class _FileState:
                 first_error_line=self.first_error_line,
                 rows_inserted=self.rows_inserted,
                 rows_updated=self.rows_updated,
+                schema_version=version,
+                column_changes=changes,
             )
         line = self.first_error_line
         if isinstance(error, SourceError) and error.line is not None:
@@ -149,6 +164,8 @@ class _FileState:
             first_error_line=line,
             error=_message(error),
             error_class=type(error).__name__,
+            schema_version=version,
+            column_changes=changes,
         )
 
 
@@ -242,6 +259,13 @@ class Pipeline:
             raise ConfigError("--max-rejects must be 0 or more")
         opts: dict[str, Any] = dict(options or {})
         opts.setdefault("settings", self.settings)
+        mode = str(opts.get("columns") or getattr(self.settings, "columns", "evolve"))
+        if mode not in COLUMN_MODES:
+            raise ConfigError(f"--columns must be one of {', '.join(COLUMN_MODES)}, got {mode!r}")
+        opts["columns"] = self._columns = mode
+        # a --schema that conflicts with the table's remembered one: exit 2 before any file
+        check_given(table, self.audit.table_schema(table), schema, mode,
+                    str(opts.get("schema_path") or ""))
         opts["schema"] = schema
         self._on_error, self._max_rejects, self._force = on_error, max_rejects, force
         self._table, self._schema, self._options = table, schema, opts
@@ -594,6 +618,8 @@ class Pipeline:
         result = st.result()
         if not self._shared:
             faults.point("after-data-commit-before-manifest")
+            if st.plan is not None and st.plan.new_version is not None:
+                self.audit.record_schema(st.plan.new_version)
             self.audit.finish_file(claim, "loaded", result, st.rejects)
         faults.point("after-commit-before-event")
         self._count(FileEvent.LOADED, st)
@@ -645,21 +671,30 @@ class Pipeline:
     def _attempt(self, claim: FileClaim, st: _FileState, ctx: BatchContext) -> None:
         source = self._open_source(self._local.get(claim.path, claim.path), ctx.options)
         try:
-            schema = self._schema or TableSchema.text_columns(source.columns)
+            columns = list(source.columns)
+            plan = st.plan = plan_file(
+                table=self._table, path=claim.path, columns=columns,
+                stored=self.audit.table_schema(self._table), given=self._schema,
+                mode=self._columns, first_schema=lambda: self._first_schema(claim.path, columns),
+                batch_id=self._batch_id, file_id=claim.file_id,
+            )
+            # every later hook of this attempt validates against the planned schema (a plain
+            # text table with nothing to drop: no validation, values load as read)
+            ctx.schema = plan.schema if plan.validate else None
             if self._mode.merge:
-                missing = [k for k in self._mode.primary_key if k not in schema.field_names]
+                missing = [k for k in self._mode.primary_key if k not in columns]
                 if missing and self._schema is None:
                     raise SourceError(
                         f"{claim.path}: no primary key column(s) "
                         f"{', '.join(map(repr, missing))} in its header",
                         path=claim.path,
                     )
-            self.sink.prepare(self._target, schema)
+            self.sink.prepare(self._target, plan.create_schema)
             try:
                 fw = self.sink.begin_file(claim)
             except ConfigError as exc:
-                if self._schema is not None:
-                    raise  # the schema's columns: a configuration error (exit 2)
+                if self._schema is not None and plan.create_schema is plan.schema:
+                    raise  # the given schema's columns: a configuration error (exit 2)
                 # the columns come from this file's header (too long, too many, clashing with
                 # _tc_file_id): this file fails, the other files still load
                 raise SourceError(
@@ -676,9 +711,15 @@ class Pipeline:
                         raise SinkError("this sink cannot delete the rows of an earlier load")
                     self.audit.prepare_file_in(ex, claim, self._target)
                 shared = ex if self._shared else None
+                if shared is not None and plan.new_version is not None:
+                    self._check_schema_unchanged(shared, plan)
+                if plan.added_fields:
+                    _add_columns(fw, claim.path, self._table, plan.added_fields)
                 self._stream(source, fw, claim, ctx, st, shared)
                 self._write_counts(fw, st)
                 if shared is not None:
+                    if plan.new_version is not None:
+                        self.audit.record_schema_in(shared, plan.new_version)
                     self.audit.commit_file_in(shared, claim, st.result())
                 faults.point("before-data-commit")
                 fw.commit()
@@ -703,6 +744,44 @@ class Pipeline:
             st.rows_inserted, st.rows_updated = int(inserted), int(updated)
         elif not self._mode.merge:
             st.rows_inserted, st.rows_updated = st.rows_written, 0
+
+    def _check_schema_unchanged(self, ex: SqlExecutor, plan: FilePlan) -> None:
+        """Another load recorded a schema version since this file was planned (two workers
+        evolving one table): retry the file, which plans again on the new version."""
+        found = self.audit.schema_version_in(ex, self._table)
+        if found != plan.version - 1:
+            raise SinkError(
+                f"the schema of table {self._table!r} changed while this file was planned "
+                f"(now version {found}); the file is planned and loaded again",
+                transient=True,
+            )
+
+    def _first_schema(self, path: str, columns: Sequence[str]) -> tuple[TableSchema, str]:
+        """The first schema of a table loaded without ``--schema``: inferred from a sample of
+        its first file with ``--infer auto`` / ``infer_rows`` N > 0 (``--infer none`` or
+        ``infer_rows`` 0, the default for now: text columns, values as read)."""
+        opts = self._options
+        rows = opts.get("infer_rows")
+        rows = int(getattr(self.settings, "infer_rows", 0) if rows is None else rows)
+        if opts.get("infer") == "auto" and rows <= 0:
+            rows = _INFER_ROWS
+        if opts.get("infer") == "none" or rows <= 0:
+            return _text_schema(path, self._table, columns), f"text columns of {path}"
+        text = _text_schema(path, self._table, columns)  # refuses a file without columns
+        from tallyclerk.inference import infer
+
+        try:
+            doc = infer(
+                path, rows=rows, format=opts.get("format"), delimiter=opts.get("delimiter"),
+                encoding=str(opts.get("encoding") or "utf-8"),
+                max_field_bytes=int(opts.get("max_field_bytes") or 0)
+                or int(getattr(self.settings, "max_field_bytes", 1 << 24)),
+                compression=str(opts.get("compression") or "auto"),
+            )
+        except ConfigError as exc:  # a format inference does not read (a plugin's): text
+            log.info("file %s: no schema inferred (%s); text columns", path, exc)
+            return text, f"text columns of {path} (not inferred: {exc})"
+        return _inferred_schema(doc, columns), f"inferred from a sample of {rows} rows of {path}"
 
     def _open_source(self, path: str, opts: Mapping[str, Any]) -> Source:
         source = self.hook.tallyclerk_open_source(path=path, options=opts)
@@ -779,7 +858,10 @@ class Pipeline:
         hook = self.hook
         done = False
         try:
-            sensitive = self._sensitive
+            # the sensitive fields of the schema the file is checked against (a table's
+            # remembered schema keeps its "sensitive": true fields)
+            sensitive = (self._sensitive if st.plan is None
+                         else sensitive_columns(st.plan.schema, self.settings))
             for batch in source:
                 self._check(st)
                 if sensitive:
@@ -855,6 +937,59 @@ class Pipeline:
                 self._check(st)
 
 
+def _text_schema(path: str, table: str, columns: Sequence[str]) -> TableSchema:
+    """The all-text schema of a file's columns; a file without usable columns fails (exit 1),
+    it is not a usage error."""
+    if not columns:
+        raise SourceError(
+            f"{path}: no columns: no record names a usable column, so table {table!r} "
+            "cannot be created from this file",
+            path=path,
+        )
+    try:
+        return text_schema(columns)
+    except ConfigError as exc:
+        raise SourceError(
+            f"{path}: its header cannot be the columns of table {table!r}: {exc}", path=path
+        ) from exc
+
+
+def _inferred_schema(doc: Mapping[str, Any], columns: Sequence[str]) -> TableSchema:
+    """A load's first schema from ``tallyclerk.infer``'s: the types of the file's columns (in
+    its order; a column the sample had no type for is text), without ``required``: a later
+    empty value or a later file without the column is not a reason to reject data nobody
+    declared required."""
+    import json
+
+    types = {str(f["name"]): f for f in doc.get("fields", [])}
+    fields = []
+    for name in columns:
+        f = dict(types.get(name) or {"name": name, "type": "string"})
+        constraints = {k: v for k, v in (f.pop("constraints", None) or {}).items()
+                       if k != "required"}
+        if constraints:
+            f["constraints"] = constraints
+        fields.append(f)
+    out: dict[str, Any] = {"fields": fields}
+    for key in ("missingValues", "description"):
+        if key in doc:
+            out[key] = doc[key]
+    return TableSchema.from_json(json.dumps(out))
+
+
+def _add_columns(fw: FileWrite, path: str, table: str, fields: Sequence[Mapping[str, Any]]) -> None:
+    """``--columns evolve``: the sink adds the columns in the file's transaction."""
+    add = getattr(fw, "add_columns", None)
+    if add is None:
+        names = ", ".join(repr(f["name"]) for f in fields)
+        raise ContractViolation(
+            f"{path}: column(s) {names} would be added to table {table!r}, but this sink "
+            "cannot add columns (use --columns discard or freeze)",
+            path=path,
+        )
+    add(list(fields))
+
+
 def _reject_row(r: Any) -> RejectRow:
     return RejectRow(
         record_number=r.record_number, line=r.line, column=r.column,
@@ -884,17 +1019,21 @@ def _unreadable(path: str) -> str | None:
     return None
 
 
+_NO_SCHEMA: dict[str, Any] = {"schema_version": None, "columns_added": [],
+                               "columns_dropped": [], "columns_missing": []}
+
+
 def _failed_entry(path: str, exc: BaseException) -> dict[str, Any]:
     return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
             "rows_rejected": 0, "rows_rolled_back": 0, "rows_inserted": None,
-            "rows_updated": None, "error": _message(exc)}
+            "rows_updated": None, "error": _message(exc), **_NO_SCHEMA}
 
 
 def _not_attempted(path: str, why: str) -> dict[str, Any]:
     return {"path": path, "status": "failed", "rows_read": 0, "rows_written": 0,
             "rows_rejected": 0, "rows_rolled_back": 0, "rows_inserted": None,
             "rows_updated": None,
-            "error": f"not attempted: the batch stopped ({why})"}
+            "error": f"not attempted: the batch stopped ({why})", **_NO_SCHEMA}
 
 
 def _merge_unclaimed(

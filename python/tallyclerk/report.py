@@ -43,6 +43,14 @@ class FileReport:
     """Of ``rows_written``, the rows new to the table (None for a file not loaded)."""
     rows_updated: int | None = None
     """Of ``rows_written``, the existing rows ``mode="merge"`` updated (0 in other modes)."""
+    schema_version: int | None = None
+    """The version of the table's schema the file was checked against (``tallyclerk schema``)."""
+    columns_added: tuple[str, ...] = ()
+    """Columns the file added to the table (``--columns evolve``)."""
+    columns_dropped: tuple[str, ...] = ()
+    """Columns of the file not loaded (``--columns discard``)."""
+    columns_missing: tuple[str, ...] = ()
+    """Schema fields the file lacks (NULL in every row of it)."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FileReport:
@@ -56,6 +64,11 @@ class FileReport:
             error=None if data.get("error") is None else str(data.get("error")),
             rows_inserted=_opt_int(data.get("rows_inserted")),
             rows_updated=_opt_int(data.get("rows_updated")),
+            schema_version=None if data.get("schema_version") is None
+            else int(data["schema_version"]),
+            columns_added=tuple(str(c) for c in data.get("columns_added") or ()),
+            columns_dropped=tuple(str(c) for c in data.get("columns_dropped") or ()),
+            columns_missing=tuple(str(c) for c in data.get("columns_missing") or ()),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,7 +82,19 @@ class FileReport:
             "rows_inserted": self.rows_inserted,
             "rows_updated": self.rows_updated,
             "error": self.error,
+            "schema_version": self.schema_version,
+            "columns_added": list(self.columns_added),
+            "columns_dropped": list(self.columns_dropped),
+            "columns_missing": list(self.columns_missing),
         }
+
+    @property
+    def columns_note(self) -> str:
+        """What the column contract did: ``added a, b; dropped c; missing (NULL) d``."""
+        parts = [f"{word} {', '.join(names)}" for word, names in (
+            ("added", self.columns_added), ("dropped", self.columns_dropped),
+            ("missing (NULL)", self.columns_missing)) if names]
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -159,13 +184,15 @@ class LoadReport:
             head += f"  into {target}"
         rows: list[list[Any]] = [
             [f.path, f.status, f.rows_read, f.rows_written, f.rows_rejected, f.rows_rolled_back,
+             "" if f.schema_version is None else f"v{f.schema_version}", f.columns_note,
              f.error or ""]
             for f in self.files
         ]
         rows.append(["TOTAL", "", self.rows_read, self.rows_written, self.rows_rejected,
-                     self.rows_rolled_back, ""])
+                     self.rows_rolled_back, "", "", ""])
         table = format_table(
-            ["FILE", "STATUS", "READ", "WRITTEN", "REJECTED", "ROLLED BACK", "ERROR"], rows,
+            ["FILE", "STATUS", "READ", "WRITTEN", "REJECTED", "ROLLED BACK", "SCHEMA", "COLUMNS",
+             "ERROR"], rows,
             right=(2, 3, 4, 5),
         )
         return [head, *table]

@@ -98,6 +98,13 @@ class Settings:
         default=(),
         metadata=_doc("columns masked in rejects, reasons, logs and reports (comma-separated)"),
     )
+    columns: str = field(
+        default="evolve",
+        metadata=_doc("columns a file has and its table lacks: evolve, freeze or discard"),
+    )
+    infer_rows: int = field(
+        default=0, metadata=_doc("rows sampled to infer a new table's schema; 0 = text columns")
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -177,6 +184,12 @@ def _compression(value: Any) -> str:
     raise _Invalid("one of " + ", ".join(names))
 
 
+def _columns(value: Any) -> str:
+    if isinstance(value, str) and value.strip().lower() in ("evolve", "freeze", "discard"):
+        return value.strip().lower()
+    raise _Invalid("one of evolve, freeze, discard")
+
+
 def _synchronous(value: Any) -> str:
     if isinstance(value, str) and value.strip().upper() in _SYNCHRONOUS:
         return value.strip().upper()
@@ -221,6 +234,8 @@ _CHECKS: dict[str, Check] = {
     "max_field_bytes": _int(1),
     "compression": _compression,
     "sensitive_columns": _names,
+    "columns": _columns,
+    "infer_rows": _int(0),
 }
 _NAMES = frozenset(f.name for f in fields(Settings))
 assert _NAMES == frozenset(_CHECKS), "every setting needs a check"

@@ -30,6 +30,10 @@ from tests.audit.helpers import (
 )
 from tests.audit.workers import TARGET, load_in_writer
 
+# files loaded without the pipeline's schema contract: no version, no column changes
+NO_SCHEMA = {"rows_inserted": None, "rows_updated": None, "schema_version": None,
+             "columns_added": [], "columns_dropped": [], "columns_missing": []}
+
 
 def test_load_skip_and_report(svc: AuditService, writer: SqliteWriter, tmp_path: Path,
                               db_path: str) -> None:
@@ -50,9 +54,9 @@ def test_load_skip_and_report(svc: AuditService, writer: SqliteWriter, tmp_path:
         "rows_read": 3, "rows_written": 3, "rows_rejected": 0, "rows_rolled_back": 0,
         "files": [
             {"path": a, "status": "loaded", "rows_read": 2, "rows_written": 2,
-             "rows_rejected": 0, "rows_rolled_back": 0, "error": None},
+             "rows_rejected": 0, "rows_rolled_back": 0, "error": None, **NO_SCHEMA},
             {"path": b, "status": "loaded", "rows_read": 1, "rows_written": 1,
-             "rows_rejected": 0, "rows_rolled_back": 0, "error": None},
+             "rows_rejected": 0, "rows_rolled_back": 0, "error": None, **NO_SCHEMA},
         ],
     }
     assert svc.active_batches() == []

@@ -9,7 +9,8 @@ from tests.cli.conftest import assert_one_line_error, count_rows, query, tallycl
 
 def test_status_reports_latest_and_named_batch(work: Path) -> None:
     first = tallyclerk("load", "a.csv", "--table", "t", "--json", cwd=work).json()
-    second = tallyclerk("load", "b.csv", "--table", "t", "--schema", "schema.json", "--json",
+    # another table: t remembers the text columns it was first loaded with
+    second = tallyclerk("load", "b.csv", "--table", "t2", "--schema", "schema.json", "--json",
                         cwd=work).json()
     latest = tallyclerk("status", "--json", cwd=work)
     assert latest.code == 0

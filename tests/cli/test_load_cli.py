@@ -7,7 +7,8 @@ from pathlib import Path
 from tests.cli.conftest import assert_one_line_error, count_rows, query, tallyclerk, write_csv
 
 FILE_KEYS = {"path", "status", "rows_read", "rows_written", "rows_rejected", "rows_rolled_back",
-             "rows_inserted", "rows_updated", "error"}
+             "rows_inserted", "rows_updated", "error", "schema_version", "columns_added",
+             "columns_dropped", "columns_missing"}
 REPORT_KEYS = {"batch_id", "status", "table", "rows_read", "rows_written", "rows_rejected",
                "rows_rolled_back", "files"}
 

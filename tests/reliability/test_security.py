@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tallyclerk.audit.models import Base
 from tests.reliability.util import Result, env_for, query, tallyclerk
 
-AUDIT_TABLES = {"tallyclerk_schema_version", "tallyclerk_batches", "tallyclerk_files",
-                "tallyclerk_rejects", "tallyclerk_events", "sqlite_sequence"}
+AUDIT_TABLES = set(Base.metadata.tables) | {"tallyclerk_lineage", "sqlite_sequence"}
 SECRET = "s3cret-PW_x9"
 
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from tallyclerk.audit.executor import SqlAlchemyExecutor, SqlExecutor
     from tallyclerk.audit.repository import AuditRepository
     from tallyclerk.audit.service import AuditService
-    from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow
+    from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow, StoredSchema
 
 _WHERE = {
     "AuditRepository": "tallyclerk.audit.repository",
@@ -25,6 +25,7 @@ _WHERE = {
     "RejectRow": "tallyclerk.audit.types",
     "SqlAlchemyExecutor": "tallyclerk.audit.executor",
     "SqlExecutor": "tallyclerk.audit.executor",
+    "StoredSchema": "tallyclerk.audit.types",
 }
 
 
@@ -46,4 +47,5 @@ __all__ = [
     "RejectRow",
     "SqlAlchemyExecutor",
     "SqlExecutor",
+    "StoredSchema",
 ]

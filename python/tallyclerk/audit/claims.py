@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
+
 from tallyclerk.audit import sqlgen
 from tallyclerk.audit.executor import SqlExecutor
 from tallyclerk.audit.models import FileManifest
@@ -279,6 +281,8 @@ def finish_in(
                 "duration_s": duration_s,
                 "error": None if result.error is None else mask_secrets(result.error),
                 "error_class": result.error_class,
+                "schema_version": result.schema_version,
+                "column_changes": _changes_json(result.column_changes),
                 "file_id": claim.file_id,
                 "token": claim.token,
                 "from_status": "loading",
@@ -312,3 +316,10 @@ def abandon_in(ex: SqlExecutor, shadow: str, reason: str) -> int:
         abandon.params({"shadow": shadow, "loaded": "loaded", "failed": "failed", "zero": 0,
                         "error": mask_secrets(reason)[:4000], "error_class": "ReplaceAbandoned"}),
     )
+
+
+def _changes_json(changes: dict[str, list[str]] | None) -> str | None:
+    """``column_changes`` in storage form (JSON text); None when nothing changed."""
+    if not changes or not any(changes.values()):
+        return None
+    return orjson.dumps({k: v for k, v in changes.items() if v}).decode()

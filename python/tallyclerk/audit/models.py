@@ -8,6 +8,11 @@ models are dialect-neutral (SQLite and PostgreSQL):
   exact, cheap to write in bulk; ``datetime(col / 1e6, 'unixepoch')`` shows one in the shell);
 * JSON (batch options, event payloads) is text serialized with orjson (:class:`JSONText`).
 
+``tallyclerk_schemas`` keeps every version of each target table's Table Schema (the one it was
+first loaded with, then each evolution); a manifest row names the version its file was checked
+against (``schema_version``) and what the column contract did to its columns
+(``column_changes``: ``{"added": [...], "dropped": [...], "missing": [...]}``).
+
 Manifest statuses (``FileManifest.status``):
 
 ``pending``   registered, not yet claimed (reserved for work lists of many workers);
@@ -60,6 +65,7 @@ __all__ = [
     "RejectRecord",
     "SchemaVersion",
     "Sealed",
+    "TableSchemaVersion",
     "UTCDateTime",
     "from_epoch_us",
     "to_epoch_us",
@@ -287,6 +293,12 @@ class FileManifest(Sealed, Base):
     """The object's ETag (quotes removed) when the store gives one."""
     object_version: Mapped[str | None] = mapped_column(String(255))
     """The object's version (S3 ``VersionId``, GCS generation, Azure version id), if any."""
+    schema_version: Mapped[int | None]
+    """The version of the table's schema (``tallyclerk_schemas``) this file was checked against."""
+    column_changes: Mapped[dict[str, Any] | None]
+    """What the column contract did: ``{"added", "dropped", "missing"}`` lists of column names
+    (``added`` under ``evolve``, ``dropped`` under ``discard``, ``missing``: schema fields absent
+    from the file, NULL in every row); None when the file matched the table."""
 
     __table_args__ = (
         Index("ix_tallyclerk_files_identity", "target_table", "fingerprint"),
@@ -360,3 +372,30 @@ class AuditEvent(Sealed, Base):
     correlation_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (_unsealed("tallyclerk_events"),)
+
+
+class TableSchemaVersion(Base):
+    """One version of a target table's Table Schema: the first load's (given, inferred, or the
+    header's text columns), then one per evolution (``--columns evolve``, a wider ``--schema``).
+    Written in the transaction of the file that introduced it (when the audit store shares the
+    data's database), so a rolled-back file leaves no version behind."""
+
+    __tablename__ = "tallyclerk_schemas"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target_table: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int]
+    """1, 2, ... per table."""
+    schema_json: Mapped[str] = mapped_column(Text)
+    """The Table Schema, as JSON text."""
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    """``sha256:<hex>`` of the canonical JSON (sorted keys): equal schemas, equal fingerprints."""
+    created_at: Mapped[datetime]
+    batch_id: Mapped[str | None] = mapped_column(String(32))
+    file_id: Mapped[int | None]
+    """The manifest row of the file whose load introduced this version."""
+    reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_tallyclerk_schemas_version", "target_table", "version", unique=True),
+    )

@@ -22,7 +22,8 @@ def _iso(value: datetime | None) -> str | None:
 def batch_report(repo: AuditRepository, batch_id: str | None) -> dict[str, Any]:
     """``{"batch_id", "status", "table", "rows_read", "rows_written", "rows_rejected",
     "rows_rolled_back", "files": [{"path", "status", "rows_read", "rows_written",
-    "rows_rejected", "rows_rolled_back", "rows_inserted", "rows_updated", "error"}]}``
+    "rows_rejected", "rows_rolled_back", "rows_inserted", "rows_updated", "error",
+    "schema_version", "columns_added", "columns_dropped", "columns_missing"}]}``
     for a batch (the latest when None), or ``{}`` when there is no such batch.
 
     File status is ``loaded``, ``skipped`` or ``failed`` (``loading`` while the batch runs);
@@ -51,10 +52,19 @@ def batch_report(repo: AuditRepository, batch_id: str | None) -> dict[str, Any]:
                 "rows_inserted": f.rows_inserted,
                 "rows_updated": f.rows_updated,
                 "error": f.error,
+                "schema_version": f.schema_version,
+                "columns_added": _changed(f, "added"),
+                "columns_dropped": _changed(f, "dropped"),
+                "columns_missing": _changed(f, "missing"),
             }
             for f in files
         ],
     }
+
+
+def _changed(f: FileManifest, kind: str) -> list[str]:
+    changes = f.column_changes or {}
+    return list(changes.get(kind) or [])
 
 
 def batch_dict(b: Batch) -> dict[str, Any]:

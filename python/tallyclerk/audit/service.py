@@ -50,7 +50,7 @@ from tallyclerk._core import (
     MetricsSnapshot,
     Watchdog,
 )
-from tallyclerk.audit import chain, claims, lineage, reports, sqlgen
+from tallyclerk.audit import chain, claims, lineage, reports, schemas, sqlgen
 from tallyclerk.audit.claims import Claims, pid_alive
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
 from tallyclerk.audit.eventlog import EventLog, event_row
@@ -59,7 +59,7 @@ from tallyclerk.audit.executor import SqlAlchemyExecutor, SqlExecutor
 from tallyclerk.audit.models import Batch, FileManifest, from_epoch_us
 from tallyclerk.audit.repository import AuditRepository
 from tallyclerk.audit.txn import TransactionRunner
-from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow
+from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow, StoredSchema
 from tallyclerk.dburl import mask_secrets, parse_url
 from tallyclerk.errors import (
     BatchCancelled,
@@ -770,6 +770,35 @@ class AuditService:
     def queue_stats(self) -> dict[str, Any]:
         """The event queue's counters (``{}`` in synchronous mode)."""
         return self.events.stats()
+
+    # --- table schemas -----------------------------------------------------------------------
+
+    def table_schema(self, table: str) -> StoredSchema | None:
+        """The table's current schema version (``tallyclerk_schemas``), or None."""
+        return self._tx(lambda repo: schemas.latest(repo.session, table), what="read a schema")
+
+    def table_schema_history(self, table: str) -> list[StoredSchema]:
+        """Every stored version of the table's schema, oldest first."""
+        return self._tx(
+            lambda repo: schemas.history(repo.session, table), what="read schema history"
+        )
+
+    def schema_version_in(self, ex: SqlExecutor, table: str) -> int:
+        """In the caller's data transaction: the table's highest schema version (0: none);
+        on PostgreSQL it also serializes the transactions that record versions."""
+        return schemas.current_version_in(ex, table)
+
+    def record_schema_in(self, ex: SqlExecutor, schema: StoredSchema) -> None:
+        """In the caller's data transaction: store a new version of a table's schema."""
+        schemas.record_in(ex, schema)
+
+    def record_schema(self, schema: StoredSchema) -> None:
+        """In a transaction of its own (data in another database): store a new version."""
+
+        def work(repo: AuditRepository) -> None:
+            schemas.record_in(SqlAlchemyExecutor(repo.session.connection()), schema)
+
+        self._tx(work, what=f"record schema version {schema.version} of {schema.table!r}")
 
     # --- reports -----------------------------------------------------------------------------
 

@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, case, column, delete, insert, null, quoted_name, table, update
+from sqlalchemy import (
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    insert,
+    null,
+    quoted_name,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import Dialect
@@ -35,6 +47,8 @@ __all__ = [
     "insert_events_sql",
     "fenced_commit_sql",
     "insert_rejects_sql",
+    "insert_schema_sql",
+    "schema_version_sql",
     "supersede_sql",
     "ts",
 ]
@@ -163,6 +177,8 @@ def fenced_commit_sql(dialect_name: str) -> CompiledSql:
                 duration_s=bindparam("duration_s"),
                 error=bindparam("error"),
                 error_class=bindparam("error_class"),
+                schema_version=bindparam("schema_version"),
+                column_changes=bindparam("column_changes"),
                 lease_expires_at=null(),
             )
         )
@@ -262,3 +278,37 @@ def abandon_staged_sql(dialect_name: str) -> CompiledSql:
         )
 
     return _compiled(("abandon_staged", dialect_name), dialect_name, build)
+
+
+SCHEMA_COLUMNS: Sequence[str] = (
+    "target_table",
+    "version",
+    "schema_json",
+    "fingerprint",
+    "created_at",
+    "batch_id",
+    "file_id",
+    "reason",
+)
+
+
+def insert_schema_sql(dialect_name: str) -> CompiledSql:
+    """One ``tallyclerk_schemas`` row; parameters in the order of :data:`SCHEMA_COLUMNS`."""
+
+    def build() -> ClauseElement:
+        schemas = table("tallyclerk_schemas", *(column(name) for name in SCHEMA_COLUMNS))
+        return insert(schemas).values({name: bindparam(name) for name in SCHEMA_COLUMNS})
+
+    return _compiled(("insert_schema", dialect_name), dialect_name, build)
+
+
+def schema_version_sql(dialect_name: str) -> CompiledSql:
+    """The highest stored schema version of ``:table`` (NULL when none)."""
+
+    def build() -> ClauseElement:
+        schemas = table("tallyclerk_schemas", column("target_table"), column("version"))
+        return select(func.max(schemas.c.version)).where(
+            schemas.c.target_table == bindparam("table")
+        )
+
+    return _compiled(("schema_version", dialect_name), dialect_name, build)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
-__all__ = ["FileClaim", "FileResult", "FileSkip", "RejectRow"]
+__all__ = ["FileClaim", "FileResult", "FileSkip", "RejectRow", "StoredSchema"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class FileResult:
     """Of ``rows_written``, the rows new to the table (None: the sink did not say)."""
     rows_updated: int | None = None
     """Of ``rows_written``, the existing rows a merge updated."""
+    schema_version: int | None = None
+    """The version of the table's schema the file was checked against (None: no schema)."""
+    column_changes: dict[str, list[str]] | None = field(default=None, compare=False)
+    """What the column contract did: ``added`` / ``dropped`` / ``missing`` column names."""
 
 
 @dataclass(frozen=True)
@@ -79,3 +84,32 @@ class RejectRow:
     raw: str
     masked: bool = False
     """Sensitive values were masked in ``raw`` and ``reason`` (``raw`` cannot be replayed)."""
+
+
+@dataclass(frozen=True)
+class StoredSchema:
+    """One version of a target table's schema, as kept in ``tallyclerk_schemas``."""
+
+    table: str
+    version: int
+    schema_json: str
+    fingerprint: str
+    reason: str
+    created_at: datetime | None = None
+    batch_id: str | None = None
+    file_id: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready: the schema as an object, timestamps as ISO 8601."""
+        import json
+
+        return {
+            "table": self.table,
+            "version": self.version,
+            "fingerprint": self.fingerprint,
+            "reason": self.reason,
+            "created_at": None if self.created_at is None else self.created_at.isoformat(),
+            "batch_id": self.batch_id,
+            "file_id": self.file_id,
+            "schema": json.loads(self.schema_json),
+        }

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     Index,
     Integer,
@@ -366,7 +367,7 @@ class WorkList:
                        f.c.status.label("file_status"), f.c.rows_read, f.c.rows_written,
                        f.c.rows_rejected, f.c.rows_rolled_back, f.c.rows_inserted,
                        f.c.rows_updated, f.c.error.label("file_error"),
-                       f.c.batch_id.label("fb"))
+                       f.c.batch_id.label("fb"), f.c.schema_version, f.c.column_changes)
                 .select_from(t.outerjoin(f, f.c.id == t.c.file_id))
                 .where(t.c.load_id == load_id)
             ))
@@ -380,7 +381,9 @@ class WorkList:
                                      "rows_written": 0, "rows_rejected": 0,
                                      "rows_rolled_back": 0,
                                      "rows_inserted": None, "rows_updated": None,
-                                     "error": unfinished or "not loaded"}
+                                     "error": unfinished or "not loaded",
+                                     "schema_version": None, "columns_added": [],
+                                     "columns_dropped": [], "columns_missing": []}
             if row is not None and row.status == "done":
                 entry["status"] = row.outcome or "failed"
                 if row.file_status is not None:
@@ -389,7 +392,9 @@ class WorkList:
                     entry.update(rows_read=row.rows_read, rows_written=row.rows_written,
                                  rows_rejected=row.rows_rejected,
                                  rows_rolled_back=row.rows_rolled_back,
-                                 rows_inserted=row.rows_inserted, rows_updated=row.rows_updated)
+                                 rows_inserted=row.rows_inserted, rows_updated=row.rows_updated,
+                                 schema_version=row.schema_version,
+                                 **_column_changes(row.column_changes))
                 entry["error"] = row.file_error if row.file_error is not None else row.error
                 if entry["status"] == "loaded":
                     entry["error"] = None
@@ -417,3 +422,10 @@ class WorkList:
             "load_id": load_id,
             "batches": batches,
         }
+
+
+def _column_changes(stored: Any) -> dict[str, list[str]]:
+    """The manifest's ``column_changes`` (JSON text: the light table has no type processing)
+    as the report's ``columns_added`` / ``columns_dropped`` / ``columns_missing``."""
+    changes = orjson.loads(stored) if isinstance(stored, (str, bytes)) else (stored or {})
+    return {f"columns_{k}": list(changes.get(k) or []) for k in ("added", "dropped", "missing")}

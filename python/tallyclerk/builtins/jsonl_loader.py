@@ -6,13 +6,18 @@ Claims a file when ``--format jsonl`` is given, or without ``--format`` when its
 zstd are detected from the content and decompressed as a stream in Rust (``compression`` option
 to force one); line numbers are those of the decompressed text.
 
-Columns: the schema's field names when a schema is given (keys not in the schema are not
-loaded); otherwise the union of every object's keys in first-seen order, found by a first
-streaming pass over the file (only the key set is kept). Records:
+Columns: the union of every object's keys in first-seen order, found by a first streaming
+pass over the file (only the key set is kept); the schema, when there is one, decides what
+becomes of them (validation matches columns to fields by name; see the column contract in
+``tallyclerk.contract``). A key that cannot be a column name (empty, a NUL byte, longer than
+255 characters, ``_tc_file_id`` in any case, or differing only in ASCII letter case from an
+earlier key) is not a column: every record holding it is rejected (rule ``json``, naming the
+key and why), the other records load. Records:
 
 - a blank line is not a record (it is not counted);
-- a line that is not valid JSON, or is valid JSON but not an object, is rejected (rule
-  ``json``), with its line number and the parser's reason; the other lines load;
+- a line that is not valid JSON, is valid JSON but not an object (``[]``, ``0``, ``null``),
+  or is an empty object ``{}``, is rejected (rule ``json``), with its line number and the
+  reason; the other lines load;
 - a line longer than ``max_field_bytes`` is rejected (rule ``line-length``) without being
   held in memory;
 - nested arrays and objects load as their JSON text; integers beyond 64 bits keep their exact
@@ -34,6 +39,7 @@ from tallyclerk import RecordBatch
 from tallyclerk.errors import SourceError
 from tallyclerk.hookspecs import hookimpl
 from tallyclerk.inputs import check_compression, open_input, strip_compression_suffix
+from tallyclerk.names import column_name_problem
 
 if TYPE_CHECKING:
     from tallyclerk._core import TableSchema
@@ -101,12 +107,10 @@ class JsonlSource:
         if os.path.isdir(path):
             raise SourceError(f"{path}: is a directory", path=path)
         self._open()
-        if schema is not None:
-            self._columns = list(schema.field_names)
-        else:
-            self._columns = self._scan_keys()
-            self.close()
-            self._open()
+        self._bad_keys: dict[str, str] = {}  # key -> why it cannot be a column name
+        self._columns = self._scan_keys()
+        self.close()
+        self._open()
 
     def _open(self) -> None:
         """(Re)open the file at its first record (a stream cannot seek back)."""
@@ -165,6 +169,8 @@ class JsonlSource:
 
     def _scan_keys(self) -> list[str]:
         keys: dict[str, None] = {}
+        folded: dict[str, str] = {}  # ASCII-lowercased name -> the first spelling seen
+        bad = self._bad_keys
         for _, line, _size in self._lines():
             if not line or not line.strip():
                 continue
@@ -174,8 +180,17 @@ class JsonlSource:
                 continue
             if isinstance(obj, dict):
                 for key in obj:
-                    if key not in keys:
+                    if key in keys or key in bad:
+                        continue
+                    problem = column_name_problem(key)
+                    if problem is None:
+                        first = folded.setdefault(_ascii_lower(key), key)
+                        if first != key:
+                            problem = f"differs only in letter case from the key {first!r}"
+                    if problem is None:
                         keys[key] = None
+                    else:
+                        bad[key] = problem
         return list(keys)
 
     def __iter__(self) -> Iterator[RecordBatch]:
@@ -186,6 +201,7 @@ class JsonlSource:
         empty: tuple[None, ...] = (None,) * len(columns)
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
         encoding = self._encoding
+        bad = self._bad_keys
         rows: list[Any] = []
         numbers: list[int] = []
         lines: list[int] = []
@@ -237,6 +253,14 @@ class JsonlSource:
                         kind = "null" if obj is None else type(obj).__name__
                         verdicts.append((len(rows), "json", f"not a JSON object (a JSON {kind})"))
                         rows.append(empty)
+                    elif not obj:
+                        verdicts.append((len(rows), "json", "an empty JSON object (no keys)"))
+                        rows.append(empty)
+                    elif bad and not bad.keys().isdisjoint(obj):
+                        key = next(k for k in obj if k in bad)
+                        verdicts.append((len(rows), "json",
+                                         f"key {key[:80]!r} cannot be a column name: {bad[key]}"))
+                        rows.append(empty)
                     else:
                         row = tuple(map(obj.get, columns))
                         for v in row:
@@ -272,6 +296,14 @@ class JsonlSource:
             skipped += len(rest)
             if not rest or rest.endswith(b"\n"):
                 return skipped
+
+
+def _ascii_lower(name: str) -> str:
+    """SQLite compares identifiers ignoring ASCII case only."""
+    return name.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
 def _careful_row(obj: dict[str, Any], line: bytes, columns: list[str]) -> tuple[Any, ...]:

@@ -182,6 +182,29 @@ class PostgresFileWrite:
             self.rollback()
             raise
 
+    def add_columns(self, fields: Sequence[Mapping[str, Any]]) -> None:
+        """Add nullable columns (``TableSchema.fields()`` dicts) to the table in this
+        transaction (``ADD COLUMN IF NOT EXISTS``: a worker that evolved the table first, or a
+        repaired crash, already added them). Used by ``--columns evolve``."""
+        import psycopg
+        from psycopg import sql
+
+        self._end_copy()
+        try:
+            with self._conn.cursor() as cur:
+                for f in fields:
+                    name = str(f["name"])
+                    cur.execute(
+                        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                            sql.Identifier(self._table), sql.Identifier(name),
+                            sql.SQL(PG_TYPES.get(str(f["type"]), "text")),  # fixed words only
+                        )
+                    )
+                    if name not in self._names:
+                        self._names = (*self._names, name)
+        except psycopg.Error as exc:
+            raise sink_error(exc, f"cannot add columns to {self._sink.table_label}") from exc
+
     def write(self, batch: RecordBatch) -> int:
         """COPY the batch's valid rows, each tagged with the file id; returns how many.
 

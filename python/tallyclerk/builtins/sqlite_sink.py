@@ -34,6 +34,9 @@ FILE_ID_COLUMN = "_tc_file_id"
 _PREFIX = "sqlite:///"
 
 
+_SQLITE_TYPES = frozenset({"TEXT", "INTEGER", "REAL", "NUMERIC", "BLOB"})
+
+
 def quote(name: str) -> str:
     """A quoted SQLite identifier (callers checked the name)."""
     return '"' + name.replace('"', '""') + '"'
@@ -111,6 +114,23 @@ class SqliteFileWrite:
 
     def _count(self) -> int:
         return int(self._writer.query(f"SELECT count(*) FROM {quote(self._table)}")[0][0])
+
+    def add_columns(self, fields: Sequence[Mapping[str, Any]]) -> None:
+        """Add nullable columns (``TableSchema.fields()`` dicts) to the table in this
+        transaction; columns it already has are left alone (a repaired crash may have added
+        them). Used by ``--columns evolve``."""
+        writer, table = self._writer, self._table
+        have = {str(n).lower() for (n,) in
+                writer.query("SELECT name FROM pragma_table_info(?)", [table])}
+        for f in fields:
+            name = str(f["name"])
+            if name.lower() in have:
+                continue
+            sql_type = str(f.get("sqlite_type") or "TEXT")
+            if sql_type not in _SQLITE_TYPES:
+                sql_type = "TEXT"
+            writer.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(name)} {sql_type}")
+            have.add(name.lower())
 
     def write(self, batch: RecordBatch) -> int:
         if self._keys:

@@ -1,7 +1,7 @@
 """The ``tallyclerk`` command line (console script ``tallyclerk = tallyclerk.cli:console_main``).
 
-Sub-commands: ``load``, ``watch``, ``infer``, ``status``, ``rejects``, ``plugins``, ``demo``,
-``health``.
+Sub-commands: ``load``, ``watch``, ``infer``, ``status``, ``rejects``, ``schema``, ``plugins``,
+``demo``, ``health``.
 
 Logging (stderr): ``--log-format text|json`` and ``--log-level LEVEL``, before or after the
 sub-command, else ``TALLYCLERK_LOG_FORMAT`` / ``TALLYCLERK_LOG_LEVEL``; default text at
@@ -126,6 +126,7 @@ def build_parser(pm: object | None = None) -> Parser:
         plugins_cmd,
         rejects,
         replay,
+        schema_cmd,
         status,
         validate,
         verify,
@@ -143,8 +144,8 @@ def build_parser(pm: object | None = None) -> Parser:
     _common(parser, prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (load, validate, watch, infer, status, rejects, replay, verify, plugins_cmd,
-                   demo, health):
+    for module in (load, validate, watch, infer, status, rejects, replay, schema_cmd, verify,
+                   plugins_cmd, demo, health):
         cmd = module.add_parser(sub, pm)
         _common(cmd)
     return parser

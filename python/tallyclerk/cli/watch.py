@@ -85,6 +85,9 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    help="rows per record batch (0: adaptive)")
     p.add_argument("--max-field-bytes", type=_positive_int, metavar="N", default=None,
                    help="largest field (CSV) or line (JSONL) accepted")
+    p.add_argument("--columns", choices=("evolve", "freeze", "discard"), default=None,
+                   help="columns a file has and the table lacks: evolve (default), freeze, "
+                   "discard (as for load; setting columns)")
     p.add_argument("--interval", type=_seconds, metavar="S", default=5.0,
                    help="seconds between listings (default 5)")
     p.add_argument("--settle", type=_seconds, metavar="S", default=2.0,

@@ -1,0 +1,100 @@
+"""The remembered schemas of target tables (``tallyclerk_schemas``): read, history, record.
+
+A table's schema is versioned: version 1 is the schema its first file was loaded with (given
+with ``--schema``, inferred, or the header's text columns); each evolution (columns added under
+``--columns evolve``, a wider ``--schema``) is the next version. A version is recorded in the
+transaction of the file that introduced it when the audit store shares the data's database
+(:func:`record_in`), so a rolled-back file leaves no version behind; otherwise right after the
+file's data commit (the sinks add missing columns idempotently, so a crash in between is
+repaired by the next load).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tallyclerk.audit import sqlgen
+from tallyclerk.audit.executor import SqlExecutor
+from tallyclerk.audit.models import TableSchemaVersion
+from tallyclerk.audit.translate import wrap_db_errors
+from tallyclerk.audit.types import StoredSchema
+
+__all__ = ["current_version_in", "fingerprint", "history", "latest", "record_in"]
+
+
+def fingerprint(schema_json: str) -> str:
+    """``sha256:<hex>`` of the schema's canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(json.loads(schema_json), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _stored(row: TableSchemaVersion) -> StoredSchema:
+    return StoredSchema(
+        table=row.target_table, version=row.version, schema_json=row.schema_json,
+        fingerprint=row.fingerprint, reason=row.reason, created_at=row.created_at,
+        batch_id=row.batch_id, file_id=row.file_id,
+    )
+
+
+def latest(session: Session, table: str) -> StoredSchema | None:
+    """The table's current (highest) schema version, or None when none is stored."""
+    with wrap_db_errors():
+        row = session.scalars(
+            select(TableSchemaVersion)
+            .where(TableSchemaVersion.target_table == table)
+            .order_by(TableSchemaVersion.version.desc())
+            .limit(1)
+        ).first()
+    return None if row is None else _stored(row)
+
+
+def history(session: Session, table: str) -> list[StoredSchema]:
+    """Every version of the table's schema, oldest first."""
+    with wrap_db_errors():
+        rows = session.scalars(
+            select(TableSchemaVersion)
+            .where(TableSchemaVersion.target_table == table)
+            .order_by(TableSchemaVersion.version)
+        ).all()
+    return [_stored(r) for r in rows]
+
+
+def record_in(ex: SqlExecutor, schema: StoredSchema) -> None:
+    """Insert one version on the caller's connection (inside its transaction).
+
+    A second writer of the same (table, version) breaks the unique index: the caller's
+    transaction fails and its file is retried or failed, never committed on a stale schema.
+    """
+    dialect = ex.dialect_name
+    stmt = sqlgen.insert_schema_sql(dialect)
+    values: dict[str, Any] = {
+        "target_table": schema.table,
+        "version": schema.version,
+        "schema_json": schema.schema_json,
+        "fingerprint": schema.fingerprint,
+        "created_at": sqlgen.ts(dialect, schema.created_at),
+        "batch_id": schema.batch_id,
+        "file_id": schema.file_id,
+        "reason": schema.reason,
+    }
+    ex.execute(stmt.sql, stmt.params(values))
+
+
+def current_version_in(ex: SqlExecutor, table: str) -> int:
+    """The table's highest schema version (0: none), read inside the caller's transaction.
+
+    On PostgreSQL a transaction-scoped advisory lock on the table's name comes first, so two
+    transactions that would record a version take turns and the second reads the first's.
+    (SQLite's ``BEGIN IMMEDIATE`` already serializes writers.)
+    """
+    if ex.dialect_name == "postgresql":
+        ex.query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext(%s))) AS locked",
+                 ["tallyclerk:schema:" + table])
+    stmt = sqlgen.schema_version_sql(ex.dialect_name)
+    rows = ex.query(stmt.sql, stmt.params({"table": table}))
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
