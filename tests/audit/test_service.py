@@ -50,9 +50,11 @@ def test_load_skip_and_report(svc: AuditService, writer: SqliteWriter, tmp_path:
         "rows_read": 3, "rows_written": 3, "rows_rejected": 0, "rows_rolled_back": 0,
         "files": [
             {"path": a, "status": "loaded", "rows_read": 2, "rows_written": 2,
-             "rows_rejected": 0, "rows_rolled_back": 0, "error": None},
+             "rows_rejected": 0, "rows_rolled_back": 0, "rows_inserted": None,
+             "rows_updated": None, "error": None},
             {"path": b, "status": "loaded", "rows_read": 1, "rows_written": 1,
-             "rows_rejected": 0, "rows_rolled_back": 0, "error": None},
+             "rows_rejected": 0, "rows_rolled_back": 0, "rows_inserted": None,
+             "rows_updated": None, "error": None},
         ],
     }
     assert svc.active_batches() == []
