@@ -91,7 +91,8 @@ def test_idle_batch_times_out_and_releases_its_files(tmp_path: Path) -> None:
         assert report["status"] == "timed_out"
         assert report["files"][0] == {
             "path": claim.path, "status": "failed", "rows_read": 0, "rows_written": 0,
-            "rows_rejected": 0, "rows_rolled_back": 0, "error": "batch timed out (idle)"}
+            "rows_rejected": 0, "rows_rolled_back": 0, "rows_inserted": None, "rows_updated": None,
+            "error": "batch timed out (idle)"}
         w = SqliteWriter(db)
         with pytest.raises(LeaseLost):
             load_in_writer(svc, w, claim)

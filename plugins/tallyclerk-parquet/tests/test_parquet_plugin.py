@@ -119,7 +119,8 @@ def test_installed_plugin_is_listed(tallyclerk_runner: Runner) -> None:
     entry = listed["parquet"]
     assert (entry["distribution"], entry["version"], entry["builtin"]) == (
         "tallyclerk-parquet", tallyclerk_parquet.__version__, False)
-    assert entry["hooks"] == ["tallyclerk_addoption", "tallyclerk_open_source"]
+    assert entry["hooks"] == [
+        "tallyclerk_addoption", "tallyclerk_formats", "tallyclerk_open_source"]
 
 
 def test_tallyclerk_load_parquet_end_to_end(tallyclerk_runner: Runner, tmp_path: Path) -> None:
