@@ -92,7 +92,8 @@ def test_idle_batch_times_out_and_releases_its_files(tmp_path: Path) -> None:
         assert report["files"][0] == {
             "path": claim.path, "status": "failed", "rows_read": 0, "rows_written": 0,
             "rows_rejected": 0, "rows_rolled_back": 0, "rows_inserted": None, "rows_updated": None,
-            "error": "batch timed out (idle)"}
+            "error": "batch timed out (idle)", "schema_version": None, "columns_added": [],
+            "columns_dropped": [], "columns_missing": []}
         w = SqliteWriter(db)
         with pytest.raises(LeaseLost):
             load_in_writer(svc, w, claim)
