@@ -136,13 +136,26 @@ def _diff(stored: dict[str, Any], given: dict[str, Any]) -> tuple[list[str], lis
     return conflicts, added
 
 
+def _type_changes(conflicts: list[str]) -> list[str]:
+    """The conflicts a revision cannot make: a field's type (its column's type)."""
+    return [c for c in conflicts if ": type " in c]
+
+
 def check_given(
-    table: str, stored: StoredSchema | None, given: TableSchema | None, mode: str, source: str
+    table: str, stored: StoredSchema | None, given: TableSchema | None, mode: str, source: str,
+    *, revise: bool = False,
 ) -> None:
-    """Refuse a ``--schema`` that conflicts with the table's stored schema (see the module)."""
+    """Refuse a ``--schema`` that conflicts with the table's stored schema (see the module).
+
+    ``revise`` (``tallyclerk replay --schema FIXED``): the given schema is a correction of the
+    stored one, so its constraints, formats and options may differ (it becomes the table's
+    next version); a changed field type is still refused (the column's type is the table's).
+    """
     if stored is None or given is None:
         return
     conflicts, added = _diff(json.loads(stored.schema_json), _doc(given))
+    if revise:
+        conflicts = _type_changes(conflicts)
     if added and mode != "evolve":
         conflicts.append(
             f"new field(s) {', '.join(repr(a) for a in added)} (allowed with --columns evolve)"
@@ -166,11 +179,15 @@ def plan_file(
     first_schema: Callable[[], tuple[TableSchema, str]],
     batch_id: str | None = None,
     file_id: int | None = None,
+    revise: bool = False,
 ) -> FilePlan:
     """Decide the schema and the column changes for one file (see the module docstring).
 
     ``first_schema()`` builds a table's first schema from this file when there is neither a
     stored nor a given one: ``(schema, reason)``.
+
+    ``revise``: the given schema replaces the stored one's constraints and options (a new
+    version; see :func:`check_given`).
 
     Raises:
         ContractViolation: ``freeze`` and the file has columns the table lacks; a missing
@@ -181,7 +198,14 @@ def plan_file(
     if stored is not None:
         doc = json.loads(stored.schema_json)
         version, create = stored.version, TableSchema.from_json(stored.schema_json)
-        if given is not None:  # check_given allowed it: equal, or only adds fields
+        if given is not None and revise:  # check_given allowed it: the same column types
+            fixed = _doc(given)
+            if fixed != doc:
+                fixed_names = {f["name"] for f in fixed["fields"]}
+                fixed["fields"].extend(f for f in doc["fields"] if f["name"] not in fixed_names)
+                doc = fixed
+                reasons.append(f"revised by a given schema (version {version} corrected)")
+        elif given is not None:  # check_given allowed it: equal, or only adds fields
             known = {f["name"] for f in doc["fields"]}
             new = [f for f in _doc(given)["fields"] if f["name"] not in known]
             if new:

@@ -264,8 +264,9 @@ class Pipeline:
             raise ConfigError(f"--columns must be one of {', '.join(COLUMN_MODES)}, got {mode!r}")
         opts["columns"] = self._columns = mode
         # a --schema that conflicts with the table's remembered one: exit 2 before any file
+        self._revise = bool(opts.get("revise_schema"))
         check_given(table, self.audit.table_schema(table), schema, mode,
-                    str(opts.get("schema_path") or ""))
+                    str(opts.get("schema_path") or ""), revise=self._revise)
         opts["schema"] = schema
         self._on_error, self._max_rejects, self._force = on_error, max_rejects, force
         self._table, self._schema, self._options = table, schema, opts
@@ -676,7 +677,7 @@ class Pipeline:
                 table=self._table, path=claim.path, columns=columns,
                 stored=self.audit.table_schema(self._table), given=self._schema,
                 mode=self._columns, first_schema=lambda: self._first_schema(claim.path, columns),
-                batch_id=self._batch_id, file_id=claim.file_id,
+                batch_id=self._batch_id, file_id=claim.file_id, revise=self._revise,
             )
             # every later hook of this attempt validates against the planned schema (a plain
             # text table with nothing to drop: no validation, values load as read)

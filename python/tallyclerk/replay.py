@@ -232,7 +232,9 @@ def _replay_group(group: _Group, schema: Any, into: str, audit: str | None, sett
     if done is None:
         path = os.path.join(tmp, f"replay-of-file-{group.file_id}.{fmt}")
         # recorded in the batch's options: what this replay replays
-        options: dict[str, Any] = {"replay_of_file": group.file_id}
+        # the fixed schema corrects the table's: its next version (types stay the table's)
+        options: dict[str, Any] = {"replay_of_file": group.file_id,
+                                   "revise_schema": schema is not None}
         if fmt == "csv":
             options["delimiter"] = _delimiter(group)
             _write_csv(path, _header(group, schema, into), options["delimiter"], todo)
