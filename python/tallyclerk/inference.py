@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from tallyclerk.errors import ConfigError, SourceError
-from tallyclerk.inputs import check_compression, open_input, strip_compression_suffix
+from tallyclerk.errors import ConfigError
+from tallyclerk.inputs import check_compression, strip_compression_suffix
 
 __all__ = ["DEFAULT_ROWS", "FORMATS", "detect_format", "infer"]
 
@@ -171,13 +171,9 @@ def _infer_tsv(paths: list[str], rows: int, missing: list[str], max_line: int, e
 def _lines(path: str, max_line: int, compression: str) -> Iterator[tuple[int, bytes]]:
     """(line number, line) of the non-blank lines of a file; over-long lines are skipped
     without being held in memory (the loader rejects them)."""
-    if os.path.isdir(path):
-        raise SourceError(f"{path}: is a directory", path=path)
-    try:
-        f = open_input(path, compression)
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot open: {exc.strerror or exc}", path=path) from exc
-    with f:
+    from tallyclerk.builtins._linefile import open_lines, skip_rest
+
+    with open_lines(path, compression) as f:
         if f.peek(3)[:3] == b"\xef\xbb\xbf":
             f.read(3)
         lineno = 0
@@ -187,10 +183,7 @@ def _lines(path: str, max_line: int, compression: str) -> Iterator[tuple[int, by
                 return
             lineno += 1
             if len(line) > max_line and not line.endswith(b"\n"):
-                while True:
-                    rest = f.readline(1 << 20)
-                    if not rest or rest.endswith(b"\n"):
-                        break
+                skip_rest(f)
                 continue
             if not line.isspace():
                 yield lineno, line.rstrip(b"\r\n")

@@ -29,16 +29,15 @@ Memory is bounded: one batch of ``batch_rows`` lines (and at most ``_BATCH_BYTES
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from tallyclerk import RecordBatch
-from tallyclerk.errors import SourceError
+from tallyclerk.builtins._linefile import build_batch, open_lines, skip_rest
 from tallyclerk.hookspecs import hookimpl
-from tallyclerk.inputs import check_compression, open_input, strip_compression_suffix
+from tallyclerk.inputs import check_compression, strip_compression_suffix
 from tallyclerk.names import column_name_problem
 
 if TYPE_CHECKING:
@@ -49,7 +48,6 @@ DEFAULT_BATCH_ROWS = 10_000
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 _BATCH_BYTES = 16 * 1024 * 1024
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
-_CHUNK = 1 << 20
 _F63 = 2.0**63  # orjson turns integers beyond 64 bits into floats at least this large
 
 
@@ -104,8 +102,6 @@ class JsonlSource:
         self._compression = check_compression(compression)
         self._file: IO[bytes] | None = None
         self._start = 0
-        if os.path.isdir(path):
-            raise SourceError(f"{path}: is a directory", path=path)
         self._open()
         self._bad_keys: dict[str, str] = {}  # key -> why it cannot be a column name
         self._columns = self._scan_keys()
@@ -114,11 +110,7 @@ class JsonlSource:
 
     def _open(self) -> None:
         """(Re)open the file at its first record (a stream cannot seek back)."""
-        try:
-            f = open_input(self.path, self._compression)
-        except OSError as exc:
-            raise SourceError(f"{self.path}: cannot open: {exc.strerror or exc}",
-                              path=self.path) from exc
+        f = open_lines(self.path, self._compression)
         # a UTF-8 byte order mark (Windows tools write one) is not part of the first record
         self._start = 3 if f.peek(3)[:3] == b"\xef\xbb\xbf" else 0
         f.read(self._start)
@@ -158,11 +150,7 @@ class JsonlSource:
             lineno += 1
             size = len(line)
             if len(line) > self._max_line and not line.endswith(b"\n"):
-                while True:  # skip the rest of the over-long line without keeping it
-                    rest = f.readline(_CHUNK)
-                    size += len(rest)
-                    if not rest or rest.endswith(b"\n"):
-                        break
+                size += skip_rest(f)
                 yield lineno, None, size
                 continue
             yield lineno, line.rstrip(b"\r\n"), size
@@ -211,9 +199,7 @@ class JsonlSource:
 
         def flush() -> RecordBatch:
             nonlocal rows, numbers, lines, raws, verdicts, pending_bytes, text_bytes
-            batch = RecordBatch.from_rows(columns, rows, numbers, lines, raws)
-            for index, rule, reason in verdicts:
-                batch.reject(index, None, rule, reason)
+            batch = build_batch(columns, rows, numbers, lines, raws, verdicts)
             self._bytes_read += pending_bytes
             rows, numbers, lines, raws, verdicts = [], [], [], [], []
             pending_bytes = text_bytes = 0
@@ -227,7 +213,7 @@ class JsonlSource:
             size = len(line)
             pending_bytes += size
             if size == limit and line[-1:] != b"\n":
-                pending_bytes += self._skip_rest()
+                pending_bytes += skip_rest(self._file)
                 record += 1
                 numbers.append(record)
                 lines.append(lineno)
@@ -286,16 +272,6 @@ class JsonlSource:
             yield flush()
         else:
             self._bytes_read += pending_bytes
-
-    def _skip_rest(self) -> int:
-        """Skip the rest of an over-long line without keeping it; returns the bytes skipped."""
-        assert self._file is not None
-        skipped = 0
-        while True:
-            rest = self._file.readline(_CHUNK)
-            skipped += len(rest)
-            if not rest or rest.endswith(b"\n"):
-                return skipped
 
 
 def _ascii_lower(name: str) -> str:

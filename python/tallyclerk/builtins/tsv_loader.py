@@ -22,22 +22,21 @@ Claims a file when ``--format tsv`` is given, or without ``--format`` when its n
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from tallyclerk import RecordBatch
+from tallyclerk.builtins._linefile import build_batch, open_lines, skip_rest
 from tallyclerk.errors import SourceError
 from tallyclerk.hookspecs import hookimpl
-from tallyclerk.inputs import check_compression, open_input, strip_compression_suffix
+from tallyclerk.inputs import check_compression, strip_compression_suffix
 
 SUFFIXES = (".tsv", ".tab")
 FORMATS = ("tsv",)
 DEFAULT_BATCH_ROWS = 10_000
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 _BATCH_BYTES = 16 * 1024 * 1024
-_CHUNK = 1 << 20
 _ESCAPE = re.compile(r"\\([tnr\\])")
 _UNESCAPED = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
 
@@ -65,13 +64,7 @@ class TsvSource:
         self.batch_rows = batch_rows
         self._max_line = max_line_bytes
         self._encoding = encoding
-        self._file: IO[bytes] | None = None
-        try:
-            if os.path.isdir(path):
-                raise SourceError(f"{path}: is a directory", path=path)
-            self._file = open_input(path, check_compression(compression))
-        except OSError as exc:
-            raise SourceError(f"{path}: cannot open: {exc.strerror or exc}", path=path) from exc
+        self._file: IO[bytes] | None = open_lines(path, check_compression(compression))
         header = self._file.readline(max_line_bytes + 1)
         self._bytes_read = len(header)
         if header.startswith(b"\xef\xbb\xbf"):
@@ -116,9 +109,7 @@ class TsvSource:
 
         def flush() -> RecordBatch:
             nonlocal rows, numbers, lines, raws, verdicts, pending, text_bytes
-            batch = RecordBatch.from_rows(columns, rows, numbers, lines, raws)
-            for index, rule, reason in verdicts:
-                batch.reject(index, None, rule, reason)
+            batch = build_batch(columns, rows, numbers, lines, raws, verdicts)
             self._bytes_read += pending
             rows, numbers, lines, raws, verdicts = [], [], [], [], []
             pending = text_bytes = 0
@@ -131,7 +122,7 @@ class TsvSource:
             lineno += 1
             pending += len(line)
             if len(line) == limit and line[-1:] != b"\n":
-                pending += self._skip_rest()
+                pending += skip_rest(self._file)
                 verdict: tuple[str, str] | None = (
                     "line-length", f"line longer than {limit - 1} bytes")
                 text, row = "", empty
@@ -165,16 +156,6 @@ class TsvSource:
             yield flush()
         else:
             self._bytes_read += pending
-
-    def _skip_rest(self) -> int:
-        """Skip the rest of an over-long line without keeping it; returns the bytes skipped."""
-        assert self._file is not None
-        skipped = 0
-        while True:
-            rest = self._file.readline(_CHUNK)
-            skipped += len(rest)
-            if not rest or rest.endswith(b"\n"):
-                return skipped
 
 
 def _claims(path: str, options: Mapping[str, Any]) -> bool:

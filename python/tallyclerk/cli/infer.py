@@ -19,17 +19,8 @@ from tallyclerk.errors import SourceError
 __all__ = ["add_parser", "run"]
 
 
-def _rows(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
-
-
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
+    from tallyclerk.cli.options import positive_int
     from tallyclerk.inference import DEFAULT_ROWS, FORMATS
     from tallyclerk.inputs import COMPRESSIONS
 
@@ -41,7 +32,7 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
         "value was missing. Prints the schema as JSON (save it for load --schema).",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files to sample")
-    p.add_argument("--rows", type=_rows, default=DEFAULT_ROWS, metavar="N",
+    p.add_argument("--rows", type=positive_int, default=DEFAULT_ROWS, metavar="N",
                    help=f"rows to sample (default {DEFAULT_ROWS:,})")
     p.add_argument("--format", default=None, metavar="|".join(FORMATS),
                    help="file format (default: by suffix)")

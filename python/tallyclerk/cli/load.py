@@ -21,19 +21,15 @@ __all__ = ["add_parser", "execute", "exit_status", "request_from_args", "run"]
 FORMATS = ("csv", "tsv", "jsonl")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
-
-
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
     from tallyclerk.api import ON_ERROR
-    from tallyclerk.cli.options import db_options, plugin_option
+    from tallyclerk.cli.options import (
+        batch_options,
+        db_options,
+        non_negative_int,
+        plugin_option,
+        schema_options,
+    )
 
     p: argparse.ArgumentParser = sub.add_parser(
         "load",
@@ -47,13 +43,11 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    "(object-store globs such as 's3://bucket/2026/*.csv' are expanded)")
     p.add_argument("--table", required=True, help="target table (created if missing)")
     db_options(p)
-    p.add_argument("--schema", metavar="FILE", help="Frictionless Table Schema (JSON)")
-    p.add_argument("--format", default=None, metavar="|".join(FORMATS),
-                   help="file format (default: by suffix; plugins add formats)")
+    schema_options(p, "|".join(FORMATS))
     p.add_argument("--on-error", choices=ON_ERROR, default="continue",
                    help="bad rows: continue (quarantine, load the rest; default), "
                    "skip-file (roll the file back), abort (roll back and stop)")
-    p.add_argument("--max-rejects", type=_positive_int, metavar="N", default=None,
+    p.add_argument("--max-rejects", type=non_negative_int, metavar="N", default=None,
                    help="fail (roll back) a file with more than N rejected rows")
     p.add_argument("--force", action="store_true",
                    help="load files again even if their content is already loaded "
@@ -71,22 +65,19 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     p.add_argument("--compression", default=None, choices=COMPRESSIONS,
                    help="input compression (default auto: gzip, bzip2, xz, zstd recognised "
                    "by the content's magic bytes; setting compression)"),
-    p.add_argument("--batch-rows", type=_positive_int, metavar="N", default=None,
-                   help="rows per record batch (0: adaptive)")
-    p.add_argument("--max-field-bytes", type=_positive_int, metavar="N", default=None,
-                   help="largest field (CSV) or line (JSONL) accepted")
+    batch_options(p)
     p.add_argument("--infer", choices=("auto", "none"), default=None,
                    help="a new table without --schema: infer its types from a sample of the "
                    "first file (auto: 10000 rows unless --infer-rows) or load every column "
                    "as text (none, the default for now)")
-    p.add_argument("--infer-rows", type=_positive_int, metavar="N", default=None,
+    p.add_argument("--infer-rows", type=non_negative_int, metavar="N", default=None,
                    help="infer a new table's types from N rows of its first file (setting "
                    "infer_rows; 0: text columns)")
     p.add_argument("--columns", choices=("evolve", "freeze", "discard"), default=None,
                    help="columns a file has and the table lacks: evolve (add them, a new "
                    "schema version; the default), freeze (fail the file), discard (drop them, "
                    "recorded per file); setting `columns`")
-    p.add_argument("--workers", type=_positive_int, metavar="N", default=None,
+    p.add_argument("--workers", type=non_negative_int, metavar="N", default=None,
                    help="share the load among N worker processes (files are claimed through "
                    "the audit store; see --load-id)")
     p.add_argument("--load-id", metavar="ID", default=None,

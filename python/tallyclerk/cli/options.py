@@ -5,7 +5,37 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["db_options", "plugin_option"]
+__all__ = [
+    "batch_options",
+    "db_options",
+    "non_negative_int",
+    "plugin_option",
+    "positive_int",
+    "schema_options",
+    "text_options",
+]
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse ``type``: an integer, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: an integer, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
 
 
 def db_options(parser: argparse.ArgumentParser) -> None:
@@ -19,3 +49,25 @@ def db_options(parser: argparse.ArgumentParser) -> None:
 def plugin_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", dest="plugins", action="append", default=[], metavar="PLUGIN",
                         help="load the plugin module PLUGIN for this run (no:NAME blocks NAME)")
+
+
+def schema_options(parser: argparse.ArgumentParser, format_metavar: str) -> None:
+    """``--schema`` / ``--format``: the Table Schema file and the file format."""
+    parser.add_argument("--schema", metavar="FILE", help="Frictionless Table Schema (JSON)")
+    parser.add_argument("--format", default=None, metavar=format_metavar,
+                        help="file format (default: by suffix; plugins add formats)")
+
+
+def text_options(parser: argparse.ArgumentParser) -> None:
+    """``--delimiter`` / ``--encoding`` (no default: the setting decides)."""
+    parser.add_argument("--delimiter", default=None,
+                        help="CSV field delimiter (default , or tab)")
+    parser.add_argument("--encoding", default=None, help="source encoding (default utf-8)")
+
+
+def batch_options(parser: argparse.ArgumentParser) -> None:
+    """``--batch-rows`` / ``--max-field-bytes``: how a loader cuts and bounds its reading."""
+    parser.add_argument("--batch-rows", type=non_negative_int, metavar="N", default=None,
+                        help="rows per record batch (0: adaptive)")
+    parser.add_argument("--max-field-bytes", type=non_negative_int, metavar="N", default=None,
+                        help="largest field (CSV) or line (JSONL) accepted")

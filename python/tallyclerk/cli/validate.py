@@ -13,8 +13,14 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
-    from tallyclerk.cli.load import _positive_int
-    from tallyclerk.cli.options import db_options, plugin_option
+    from tallyclerk.cli.options import (
+        batch_options,
+        db_options,
+        non_negative_int,
+        plugin_option,
+        schema_options,
+        text_options,
+    )
 
     p: argparse.ArgumentParser = sub.add_parser(
         "validate",
@@ -29,18 +35,12 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     p.add_argument("--table", default=None,
                    help="the target table: report files already loaded into it")
     db_options(p)
-    p.add_argument("--schema", metavar="FILE", help="Frictionless Table Schema (JSON)")
-    p.add_argument("--format", default=None, metavar="FORMAT",
-                   help="file format (default: by suffix; plugins add formats)")
-    p.add_argument("--limit", type=_positive_int, metavar="N", default=None,
+    schema_options(p, "FORMAT")
+    p.add_argument("--limit", type=non_negative_int, metavar="N", default=None,
                    help="list at most N rejected rows (all are counted)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    p.add_argument("--delimiter", default=None, help="CSV field delimiter (default , or tab)")
-    p.add_argument("--encoding", default=None, help="source encoding (default utf-8)")
-    p.add_argument("--batch-rows", type=_positive_int, metavar="N", default=None,
-                   help="rows per record batch (0: adaptive)")
-    p.add_argument("--max-field-bytes", type=_positive_int, metavar="N", default=None,
-                   help="largest field (CSV) or line (JSONL) accepted")
+    text_options(p)
+    batch_options(p)
     plugin_option(p)
     if pm is not None:
         pm.hook.tallyclerk_addoption.call_historic(kwargs={"parser": p, "pluginmanager": pm})

@@ -39,20 +39,18 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
-
-
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
     from tallyclerk.api import ON_ERROR
-    from tallyclerk.cli.load import FORMATS, _positive_int
-    from tallyclerk.cli.options import db_options, plugin_option
+    from tallyclerk.cli.load import FORMATS
+    from tallyclerk.cli.options import (
+        batch_options,
+        db_options,
+        non_negative_int,
+        plugin_option,
+        positive_int,
+        schema_options,
+        text_options,
+    )
 
     p: argparse.ArgumentParser = sub.add_parser(
         "watch",
@@ -64,12 +62,10 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="folders or globs to watch")
     p.add_argument("--table", required=True, help="target table (created if missing)")
     db_options(p)
-    p.add_argument("--schema", metavar="FILE", help="Frictionless Table Schema (JSON)")
-    p.add_argument("--format", default=None, metavar="|".join(FORMATS),
-                   help="file format (default: by suffix; plugins add formats)")
+    schema_options(p, "|".join(FORMATS))
     p.add_argument("--on-error", choices=ON_ERROR, default="continue",
                    help="bad rows: continue (default), skip-file, abort (the batch)")
-    p.add_argument("--max-rejects", type=_positive_int, metavar="N", default=None,
+    p.add_argument("--max-rejects", type=non_negative_int, metavar="N", default=None,
                    help="fail (roll back) a file with more than N rejected rows")
     p.add_argument("--mode", choices=("append", "merge"), default="append",
                    help="append rows (default); merge: update rows whose key exists, insert "
@@ -77,14 +73,10 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     p.add_argument("--primary-key", metavar="COL[,COL]", default=None,
                    help="the key of --mode merge (default: the schema's primaryKey)")
     p.add_argument("--json", action="store_true", help="print a summary as JSON when stopped")
-    p.add_argument("--delimiter", default=None, help="CSV field delimiter (default , or tab)")
-    p.add_argument("--encoding", default=None, help="source encoding (default utf-8)")
+    text_options(p)
     p.add_argument("--compression", default=None, choices=COMPRESSIONS,
                    help="input compression (default auto: by the content's magic bytes)")
-    p.add_argument("--batch-rows", type=_positive_int, metavar="N", default=None,
-                   help="rows per record batch (0: adaptive)")
-    p.add_argument("--max-field-bytes", type=_positive_int, metavar="N", default=None,
-                   help="largest field (CSV) or line (JSONL) accepted")
+    batch_options(p)
     p.add_argument("--columns", choices=("evolve", "freeze", "discard"), default=None,
                    help="columns a file has and the table lacks: evolve (default), freeze, "
                    "discard (as for load; setting columns)")
@@ -99,7 +91,7 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    help="serve GET /health on PORT while watching (0: any free port)")
     p.add_argument("--health-addr", metavar="ADDR", default="127.0.0.1",
                    help="address of the health endpoint (default 127.0.0.1)")
-    p.add_argument("--max-cycles", type=_count, metavar="N", default=None,
+    p.add_argument("--max-cycles", type=positive_int, metavar="N", default=None,
                    help="stop after N listings (default: run until stopped)")
     p.add_argument("--once", dest="max_cycles", action="store_const", const=1,
                    help="one listing: load what is ready, then exit")
