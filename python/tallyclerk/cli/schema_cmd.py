@@ -16,7 +16,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
-    from tallyclerk.cli import db_options
+    from tallyclerk.cli.options import db_options
 
     p: argparse.ArgumentParser = sub.add_parser(
         "schema",
