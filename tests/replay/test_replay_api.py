@@ -81,3 +81,25 @@ def test_replay_into_postgresql_loads_each_row_once(tmp_path: Path, pg_url: str)
         engine.dispose()
     assert ids == [1, 2]
     assert marked == ["loaded", "rejected"]
+
+
+def test_a_fixed_schema_becomes_the_tables_next_version_and_a_type_change_is_refused(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "d.csv"
+    src.write_text("id,v\n1,1\n2,-2\n", encoding="utf-8")
+    into = f"sqlite:///{tmp_path / 't.db'}"
+    assert tallyclerk.load(src, table="t", into=into, schema=SCHEMA).files[0].rows_rejected == 1
+    retyped = {"fields": [{"name": "id", "type": "integer"}, {"name": "v", "type": "string"}]}
+    with pytest.raises(tallyclerk.ConfigError, match="type"):
+        tallyclerk.replay(table="t", into=into, schema=retyped)
+    assert _ids(tmp_path / "t.db") == [1]
+    assert tallyclerk.replay(table="t", into=into, schema=LOOSE).as_dict()["records_loaded"] == 1
+    history = tallyclerk.table_schema("t", into=into, history=True)
+    assert [h["version"] for h in history] == [1, 2]
+    assert "revised" in history[-1]["reason"]
+    assert history[-1]["schema"]["fields"][1].get("constraints") in (None, {})
+    # a later load checks against the fix: -5 is no longer below a minimum
+    later = tmp_path / "e.csv"
+    later.write_text("id,v\n5,-5\n", encoding="utf-8")
+    assert tallyclerk.load(later, table="t", into=into).files[0].rows_rejected == 0
