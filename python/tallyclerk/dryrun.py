@@ -168,7 +168,8 @@ def validate(
                         if local in found:
                             loaded[path] = found[local]
                 report.files.append(
-                    _check_file(pm, path, table, table_schema, opts, report, local=local))
+                    _check_file(pm, path, table, table_schema, opts, report, local=local,
+                                stores_nan=stores_nan(into)))
             entry = report.files[-1]
             if path in loaded:
                 entry["would_skip"] = True
@@ -176,6 +177,13 @@ def validate(
     finally:
         pm.hook.tallyclerk_unconfigure(config=config)
     return report
+
+
+def stores_nan(into: str) -> bool:
+    """Whether the built-in sink of ``into`` keeps NaN (PostgreSQL, DuckDB; not SQLite), so
+    ``validate`` judges NaN as the load into it would."""
+    scheme = into.split(":", 1)[0].lower()
+    return scheme.startswith(("postgres", "duckdb"))
 
 
 def _entry(path: str) -> dict[str, Any]:
@@ -209,6 +217,7 @@ def _check_file(
     report: ValidateReport,
     *,
     local: str | None = None,
+    stores_nan: bool = False,
 ) -> dict[str, Any]:
     """Check one file; ``local``: where it is read from (an object's spool), else ``path``."""
     from tallyclerk.pipeline import _message, _unreadable, sensitive_columns
@@ -228,7 +237,7 @@ def _check_file(
             )
         try:
             ctx = BatchContext(batch_id=DRY_RUN_BATCH, file_id=0, path=path, table=table or "",
-                               schema=schema, options=opts)
+                               schema=schema, options=opts, stores_nan=stores_nan)
             sensitive = sensitive_columns(schema, opts.get("settings"))
             for batch in source:
                 if sensitive:  # masked in the reasons shown, as in a real load

@@ -152,3 +152,6 @@ class BatchContext:
     schema: TableSchema | None
     options: Mapping[str, Any] = field(default_factory=dict)
     attempt: int = 1
+    #: the target stores NaN in a ``number`` column (the sink's ``stores_nan``: PostgreSQL,
+    #: DuckDB); when false (SQLite turns NaN into NULL) the validator rejects NaN
+    stores_nan: bool = False

@@ -549,6 +549,11 @@ impl RecordBatch {
     ///
     /// The schema's sensitive fields become sensitive columns of the batch first.
     pub fn validate(&mut self, schema: &TableSchema) -> Result<usize, DataError> {
+        self.validate_for(schema, false)
+    }
+
+    /// [`RecordBatch::validate`] for a target that stores NaN (`nan`) or not.
+    pub fn validate_for(&mut self, schema: &TableSchema, nan: bool) -> Result<usize, DataError> {
         self.set_sensitive(&schema.sensitive_names());
         let n = self.len();
         let index: HashMap<&str, usize> = self
@@ -601,7 +606,7 @@ impl RecordBatch {
                 let typed = if *is_rejected {
                     Typed::Null
                 } else {
-                    match f.coerce(col.get(row), missing) {
+                    match f.coerce_for(col.get(row), missing, nan) {
                         Ok(t) => t,
                         Err((rule, reason)) => {
                             *is_rejected = true;

@@ -369,6 +369,17 @@ impl Field {
     /// `missing` are the schema's missing values (they become NULL). Returns the typed value or
     /// the failed rule and a reason naming the value.
     pub fn coerce<'a>(&self, cell: CellRef<'a>, missing: &[String]) -> Result<Typed<'a>, Verdict> {
+        self.coerce_for(cell, missing, false)
+    }
+
+    /// [`Field::coerce`] for a target that stores NaN (`nan`: PostgreSQL, DuckDB) or not
+    /// (SQLite turns NaN into NULL, so there it is rejected with that reason).
+    pub fn coerce_for<'a>(
+        &self,
+        cell: CellRef<'a>,
+        missing: &[String],
+        nan: bool,
+    ) -> Result<Typed<'a>, Verdict> {
         let missing = self.missing.as_deref().unwrap_or(missing);
         let cell = match cell {
             CellRef::Text(s) if missing.iter().any(|m| m == s) => CellRef::Null,
@@ -380,7 +391,7 @@ impl Field {
             }
             return Ok(Typed::Null);
         }
-        let typed = self.convert(cell)?;
+        let typed = self.convert(cell, nan)?;
         if self.enum_values.is_some() || self.minimum.is_some() || self.maximum.is_some() {
             self.check_bounds(&typed, cell)?;
         }
@@ -403,7 +414,7 @@ impl Field {
         ("type", format!("{shown} {msg}"))
     }
 
-    fn convert<'a>(&self, cell: CellRef<'a>) -> Result<Typed<'a>, Verdict> {
+    fn convert<'a>(&self, cell: CellRef<'a>, nan: bool) -> Result<Typed<'a>, Verdict> {
         let err = |msg: &str| self.type_error(cell, msg);
         Ok(match (self.ftype, cell) {
             (_, CellRef::Null) => Typed::Null,
@@ -421,7 +432,7 @@ impl Field {
                     CellRef::Real(f) => f,
                     _ => return Err(err("is not a number")),
                 };
-                if v.is_nan() {
+                if v.is_nan() && !nan {
                     return Err(err("is NaN, which SQLite would store as NULL"));
                 }
                 Typed::Real(v)

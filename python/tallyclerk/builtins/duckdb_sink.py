@@ -218,6 +218,7 @@ class DuckDbSink:
     """
 
     write_modes = modes.MODES
+    stores_nan = True  # a double column keeps NaN (validation lets it through)
 
     def __init__(self, path: str, *, options: Mapping[str, Any] | None = None) -> None:
         try:

@@ -351,6 +351,7 @@ class PostgresSink:
     """
 
     write_modes = modes.MODES
+    stores_nan = True  # a double column keeps NaN (validation lets it through)
 
     def __init__(
         self, url: str, *, settings: Any = None, options: Mapping[str, Any] | None = None

@@ -291,10 +291,11 @@ impl PyRecordBatch {
         self.with(py, |b| b.sensitive().to_vec())
     }
 
-    fn validate(&self, py: Python<'_>, schema: &PyTableSchema) -> PyResult<usize> {
+    #[pyo3(signature = (schema, *, nan = false), text_signature = "($self, schema, *, nan=False)")]
+    fn validate(&self, py: Python<'_>, schema: &PyTableSchema, nan: bool) -> PyResult<usize> {
         guard(|| {
             let s = schema.inner.clone();
-            self.with(py, move |b| b.validate(&s)).py_err(py)
+            self.with(py, move |b| b.validate_for(&s, nan)).py_err(py)
         })
     }
 
