@@ -215,6 +215,9 @@ mod tests {
         assert_eq!(k.check(&mut b).unwrap(), 2);
         assert_eq!(b.reject_info(2).unwrap().rule, "primary-key");
         assert!(b.reject_info(2).unwrap().reason.contains("(1, a)"));
-        assert_eq!(b.reject_info(3).unwrap().reason, "key column \"id\" is empty");
+        assert_eq!(
+            b.reject_info(3).unwrap().reason,
+            "key column \"id\" is empty"
+        );
     }
 }

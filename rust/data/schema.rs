@@ -16,10 +16,10 @@ use serde_json::{json, Value as Json};
 
 use super::error::DataError;
 use super::field::string_list;
-use super::keys::KeySpec;
 pub use super::field::Field;
 pub use super::field::{Typed, Verdict};
 pub use super::field_type::FieldType;
+use super::keys::KeySpec;
 
 /// A compiled Table Schema.
 #[derive(Debug, Clone)]

@@ -487,7 +487,11 @@ impl SqliteWriter {
             }
             drop(stmt);
             for (row, shown) in found {
-                let what = if spec.rule == UNIQUE_RULE { "value" } else { "key" };
+                let what = if spec.rule == UNIQUE_RULE {
+                    "value"
+                } else {
+                    "key"
+                };
                 let reason = format!(
                     "duplicate {what} {shown} for {} (already in the table)",
                     spec.describe()
