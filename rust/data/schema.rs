@@ -5,7 +5,8 @@
 //! `groupChar`, `bareNumber`, `trueValues`/`falseValues`, per-field `missingValues`: see
 //! [`super::field`]); constraints `required`, `enum`, `minimum`/`maximum`, `minLength`/
 //! `maxLength` (characters) and `pattern` (a full match, Rust `regex` syntax); `missingValues`
-//! (default `[""]`).
+//! (default `[""]`); `unique` and the schema's `primaryKey` are compiled here and checked
+//! across rows by [`super::keys`].
 //! Anything else that changes how values are read (an unknown type, format or constraint) is a
 //! [`DataError::Schema`] naming the field; descriptive keys (`title`, `description`, ...) and
 //! unknown top-level keys are ignored.
