@@ -644,7 +644,7 @@ class KeyCheck:
     of the file had (the first kept; rule ``unique`` or ``primary-key``, "... (first seen on
     line 3)"), or with an empty primary key column. Memory: O(distinct keys of the file)."""
 
-    def __init__(self, keys: Sequence[tuple[Sequence[str], str]]) -> None: ...
+    def __new__(cls, keys: Sequence[tuple[Sequence[str], str]]) -> KeyCheck: ...
     def check(self, batch: RecordBatch) -> int:
         """Check one batch (in file order); returns how many rows it rejected."""
 
