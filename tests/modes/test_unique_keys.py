@@ -121,6 +121,17 @@ def test_postgres_through_the_api(tmp_path: Path, pg_url: str) -> None:
                        'duplicate value c@x for unique field "email" (first seen on line 3)']
 
 
+def test_validate_reports_duplicates_within_a_file(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text(json.dumps(SCHEMA))
+    (tmp_path / "f1.csv").write_text(FILE1)
+    report = tallyclerk.validate([str(tmp_path / "f1.csv")], schema=str(tmp_path / "s.json"),
+                                 into=f"sqlite:///{tmp_path / 'none.db'}")
+    assert [(r["line"], r["rule"]) for r in report.rejects] == [(5, "primary-key"),
+                                                                 (6, "primary-key")]
+    assert report.files[0]["rows_valid"] == 3
+    assert not (tmp_path / "none.db").exists()
+
+
 keys = st.lists(st.integers(0, 12), max_size=15)
 
 
