@@ -15,6 +15,7 @@ __all__ = [
     "CsvReader",
     "FileEvent",
     "InputStream",
+    "KeyCheck",
     "MetricsSnapshot",
     "QueueStats",
     "RecordBatch",
@@ -403,6 +404,10 @@ class TableSchema:
     @property
     def field_names(self) -> list[str]: ...
     @property
+    def keys(self) -> list[tuple[list[str], str]]:
+        """The keys no two rows may share, as ``(columns, rule)``: the ``primaryKey`` (rule
+        ``primary-key``), then each ``unique`` field (rule ``unique``)."""
+    @property
     def sensitive_names(self) -> list[str]:
         """The fields marked ``"sensitive": true`` (masked in every reject)."""
     def fields(self) -> list[dict[str, Any]]:
@@ -634,6 +639,16 @@ class InputStream:
     def close(self) -> None: ...
 
 @final
+class KeyCheck:
+    """The uniqueness check of one file: rejects a row repeating a key value an earlier row
+    of the file had (the first kept; rule ``unique`` or ``primary-key``, "... (first seen on
+    line 3)"), or with an empty primary key column. Memory: O(distinct keys of the file)."""
+
+    def __new__(cls, keys: Sequence[tuple[Sequence[str], str]]) -> KeyCheck: ...
+    def check(self, batch: RecordBatch) -> int:
+        """Check one batch (in file order); returns how many rows it rejected."""
+
+@final
 class SqliteWriter:
     """One SQLite connection (the system libsqlite3, the same library Python's sqlite3 uses).
 
@@ -692,6 +707,13 @@ class SqliteWriter:
         included); the table needs a unique index on exactly ``keys``. Returns rows written
         (inserted or updated). ``keys`` must not be empty (ValueError) and must be columns of
         the batch (ConfigError)."""
+    def reject_existing(
+        self, table: str, batch: RecordBatch, keys: Sequence[tuple[Sequence[str], str]]
+    ) -> int:
+        """Reject the valid rows of ``batch`` whose key value (``(columns, rule)`` pairs, rule
+        ``unique`` or ``primary-key``) is already in ``table`` ("duplicate value 7 for unique
+        field "id" (already in the table)"); returns how many. Call in the file's
+        transaction, before inserting the batch."""
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement with ``?`` parameters; returns rows changed (0 for non-DML).
 

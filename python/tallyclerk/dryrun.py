@@ -220,6 +220,7 @@ def _check_file(
     stores_nan: bool = False,
 ) -> dict[str, Any]:
     """Check one file; ``local``: where it is read from (an object's spool), else ``path``."""
+    from tallyclerk._core import KeyCheck
     from tallyclerk.pipeline import _message, _unreadable, sensitive_columns
     from tallyclerk.protocols import BatchContext
 
@@ -239,11 +240,16 @@ def _check_file(
             ctx = BatchContext(batch_id=DRY_RUN_BATCH, file_id=0, path=path, table=table or "",
                                schema=schema, options=opts, stores_nan=stores_nan)
             sensitive = sensitive_columns(schema, opts.get("settings"))
+            # the schema's primaryKey / unique fields within the file (not against the table:
+            # a dry run does not read the target)
+            keys = KeyCheck(schema.keys) if schema is not None and schema.keys else None
             for batch in source:
                 if sensitive:  # masked in the reasons shown, as in a real load
                     batch.set_sensitive(sensitive)
                 pm.hook.tallyclerk_validate_batch(batch=batch, context=ctx)
                 pm.hook.tallyclerk_transform_batch(batch=batch, context=ctx)
+                if keys is not None:
+                    keys.check(batch)
                 entry["rows_read"] += batch.num_rows
                 if batch.num_rejected:
                     for r in batch.rejects():

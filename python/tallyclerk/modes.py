@@ -7,7 +7,8 @@ table in one transaction (``Sink.swap_table``), the manifest updated in that sam
 when the audit store shares the database. ``merge`` upserts by a key
 (``--primary-key COL[,COL]`` or the schema's ``primaryKey``): a row whose key exists updates
 that row, the others are inserted; within one file a repeated key is a rejected row (rule
-``primary-key``), first one kept; across files the later file wins.
+``primary-key``, checked in Rust by ``tallyclerk._core.KeyCheck``), first one kept; across
+files the later file wins.
 
 A sink declares the modes it supports in ``write_modes`` (absent: append only); the pipeline
 refuses a mode the sink does not declare (exit 2), so a sink never appends silently when the
@@ -25,23 +26,28 @@ from typing import TYPE_CHECKING, Any
 from tallyclerk.errors import ConfigError
 
 if TYPE_CHECKING:
-    from tallyclerk._core import RecordBatch, TableSchema
+    from tallyclerk._core import TableSchema
 
 __all__ = [
     "MODES",
     "PRIMARY_KEY_RULE",
-    "KeyTracker",
+    "UNIQUE_RULE",
     "WriteMode",
     "key_index_name",
+    "key_reason",
     "parse_keys",
     "resolve",
     "schema_primary_key",
     "shadow_table",
     "sink_modes",
+    "unique_keys",
 ]
 
 MODES = ("append", "replace", "merge")
+# the rules of a rejected duplicate (one name each, in every write mode and sink): a
+# repeated primary key / merge key, a repeated value of a ``unique`` field
 PRIMARY_KEY_RULE = "primary-key"
+UNIQUE_RULE = "unique"
 SHADOW_PREFIX = "_tc_replace_"
 
 
@@ -122,6 +128,28 @@ def resolve(options: Mapping[str, Any], schema: TableSchema | None) -> WriteMode
     return WriteMode("merge", keys)
 
 
+def unique_keys(schema: TableSchema, merge_key: Sequence[str] = ()) -> list[list[str]]:
+    """The column lists a table keeps a unique index on: the merge key, the schema's
+    ``primaryKey`` and each ``unique`` field (each once)."""
+    out: list[list[str]] = [list(merge_key)] if merge_key else []
+    for cols, _rule in schema.keys:
+        if list(cols) not in out:
+            out.append(list(cols))
+    return out
+
+
+def key_reason(key: Sequence[str], rule: str, values: Sequence[str], where: str) -> str:
+    """The reason of a duplicate, worded as the Rust check words it: ``duplicate value 7 for
+    unique field "id" (already in the table)``."""
+    shown = values[0] if len(values) == 1 else "(" + ", ".join(values) + ")"
+    if len(shown) > 80:
+        shown = shown[:80] + "..."
+    cols = ", ".join(json.dumps(k) for k in key)
+    if rule == UNIQUE_RULE:
+        return f"duplicate value {shown} for unique field {cols} ({where})"
+    return f"duplicate key {shown} for primary key {cols} ({where})"
+
+
 def sink_modes(sink: object) -> Collection[str]:
     """The write modes a sink declares (``write_modes``; append only when absent)."""
     modes = getattr(sink, "write_modes", None)
@@ -145,44 +173,3 @@ def file_id_index_name(table: str) -> str:
 def shadow_table(batch_id: str) -> str:
     """The table a ``replace`` batch loads into before the swap (at most 44 characters)."""
     return SHADOW_PREFIX + batch_id
-
-
-class KeyTracker:
-    """Rejects, within one file, a row whose key repeats an earlier row's (rule
-    ``primary-key``, the first row kept) or has an empty key column."""
-
-    def __init__(self, keys: Sequence[str]) -> None:
-        self.keys = tuple(keys)
-        self._seen: dict[tuple[Any, ...], int] = {}
-
-    def check(self, batch: RecordBatch) -> None:
-        names = batch.columns
-        missing = [k for k in self.keys if k not in names]
-        if missing:
-            raise ConfigError(
-                f"primary key column(s) {', '.join(map(repr, missing))} are not in the file"
-            )
-        columns = [batch.column(k) for k in self.keys]
-        numbers = batch.record_numbers()
-        seen = self._seen
-        rejected = batch.is_rejected if batch.num_rejected else None
-        for i, key in enumerate(zip(*columns, strict=True)):
-            if rejected is not None and rejected(i):
-                continue
-            if any(v is None for v in key):
-                empty = next(k for k, v in zip(self.keys, key, strict=True) if v is None)
-                batch.reject(i, empty, PRIMARY_KEY_RULE, f"key column {empty!r} is empty")
-                continue
-            first = seen.setdefault(key, numbers[i])
-            if first != numbers[i]:
-                batch.reject(
-                    i,
-                    self.keys[0] if len(self.keys) == 1 else None,
-                    PRIMARY_KEY_RULE,
-                    f"duplicate key {_show(key)}: record {first} of this file has it",
-                )
-
-
-def _show(key: tuple[Any, ...]) -> str:
-    text = ", ".join(repr(v) for v in key)
-    return text if len(text) <= 200 else text[:200] + "..."

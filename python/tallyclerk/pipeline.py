@@ -54,7 +54,7 @@ from typing import Any
 import pluggy
 
 from tallyclerk import TableSchema, WriteBehindQueue, faults, modes, objstore
-from tallyclerk._core import BatchAccumulator, FileEvent, RecordBatch
+from tallyclerk._core import BatchAccumulator, FileEvent, KeyCheck, RecordBatch
 from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
 from tallyclerk.contract import (
@@ -135,6 +135,9 @@ class _FileState:
     # held by the writer thread around each write: the reader thread takes it before rolling
     # back, so a write still in flight (after a timed-out close) never overlaps the rollback
     writing: threading.Lock = field(default_factory=threading.Lock)
+    # guards rows_rejected and rejects: the reader thread counts validation rejects, the
+    # writer thread the rows a sink rejects while writing (a key already in the table)
+    counting: threading.Lock = field(default_factory=threading.Lock)
 
     def result(self, error: BaseException | None = None) -> FileResult:
         plan = self.plan
@@ -683,6 +686,13 @@ class Pipeline:
             # every later hook of this attempt validates against the planned schema (a plain
             # text table with nothing to drop: no validation, values load as read)
             ctx.schema = plan.schema if plan.validate else None
+            if (not self._mode.merge and ctx.schema is not None and ctx.schema.keys
+                    and not getattr(self.sink, "checks_unique", False)):
+                raise ConfigError(
+                    f"the sink for {getattr(self.sink, 'url', '?')} cannot check the schema's "
+                    "primaryKey/unique against the rows already in the table (the SQLite and "
+                    "PostgreSQL sinks can; --mode merge upserts by the key instead)"
+                )
             if self._mode.merge:
                 missing = [k for k in self._mode.primary_key if k not in columns]
                 if missing and self._schema is None:
@@ -816,7 +826,7 @@ class Pipeline:
         shared: SqlExecutor | None,
     ) -> None:
         audit, sizer = self.audit, self.sizer
-        keys = modes.KeyTracker(self._mode.primary_key) if self._mode.merge else None
+        keys = self._key_check(ctx.schema)
 
         def drain(items: list[tuple[RecordBatch, list[RejectRow]]]) -> None:
             for batch, rejects in items:
@@ -827,8 +837,14 @@ class Pipeline:
                         return
                     started = time.perf_counter()
                     try:
+                        known = len(rejects)
                         written = fw.write(batch)
                         elapsed = time.perf_counter() - started
+                        late = (_late_rejects(batch, rejects)
+                                if batch.num_rejected > known else [])
+                        if late:
+                            self._count_rejects(st, late, ctx, shared)
+                            rejects = [*rejects, *late]
                         if rejects and shared is not None:
                             audit.add_rejects_in(shared, claim, rejects)
                         faults.point("batch-written")
@@ -874,15 +890,9 @@ class Pipeline:
                     keys.check(batch)
                 rejects = [_reject_row(r) for r in batch.rejects()] if batch.num_rejected else []
                 st.rows_read += batch.num_rows
-                st.rows_rejected += len(rejects)
                 st.bytes_read = source.bytes_read
                 if rejects:
-                    if st.first_error_line is None:
-                        st.first_error_line = rejects[0].line
-                    if shared is None or len(st.rejects) < _KEEP_REJECTS:
-                        st.rejects.extend(rejects)
-                    hook.tallyclerk_rows_rejected(context=ctx, rejects=rejects)
-                    self._reject_policy(st, rejects[0])
+                    self._count_rejects(st, rejects, ctx, shared)
                 self._put(queue, (batch, rejects), batch.bytes, st)
                 self._sample(queue)
                 with contextlib.suppress(AttributeError):  # a source may keep its own size
@@ -907,6 +917,29 @@ class Pipeline:
         valid = st.rows_read - st.rows_rejected
         if st.rows_written != valid:
             raise SinkError(f"the sink wrote {st.rows_written} of {valid} valid rows")
+
+    def _count_rejects(self, st: _FileState, rejects: list[RejectRow], ctx: BatchContext,
+                       shared: SqlExecutor | None) -> None:
+        """Count and keep rejected rows (validation's, in the reader thread; a sink's, found
+        while writing, in the writer thread), tell the hooks, apply ``--on-error``."""
+        with st.counting:
+            st.rows_rejected += len(rejects)
+            if st.first_error_line is None:
+                st.first_error_line = rejects[0].line
+            if shared is None or len(st.rejects) < _KEEP_REJECTS:
+                st.rejects.extend(rejects)
+        self.hook.tallyclerk_rows_rejected(context=ctx, rejects=rejects)
+        self._reject_policy(st, rejects[0])
+
+    def _key_check(self, schema: TableSchema | None) -> KeyCheck | None:
+        """The file's uniqueness check (in Rust): the schema's ``primaryKey`` and ``unique``
+        fields; under ``--mode merge`` the merge key instead of the schema's primary key."""
+        specs = [(list(cols), rule) for cols, rule in schema.keys] if schema is not None else []
+        if self._mode.merge:
+            key = list(self._mode.primary_key)
+            specs = [(key, modes.PRIMARY_KEY_RULE)] + [
+                s for s in specs if s[1] == modes.UNIQUE_RULE and s[0] != key]
+        return KeyCheck(specs) if specs else None
 
     def _reject_policy(self, st: _FileState, first: RejectRow) -> None:
         where = f"record {first.record_number} (line {first.line})"
@@ -990,6 +1023,12 @@ def _add_columns(fw: FileWrite, path: str, table: str, fields: Sequence[Mapping[
             path=path,
         )
     add(list(fields))
+
+
+def _late_rejects(batch: RecordBatch, earlier: Sequence[RejectRow]) -> list[RejectRow]:
+    """The rows of ``batch`` the sink rejected while writing it (not among ``earlier``)."""
+    seen = {r.record_number for r in earlier}
+    return [_reject_row(r) for r in batch.rejects() if r.record_number not in seen]
 
 
 def _reject_row(r: Any) -> RejectRow:

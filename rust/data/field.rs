@@ -61,6 +61,8 @@ pub struct Field {
     pub required: bool,
     /// `"sensitive": true`: the value is masked wherever a reject can show it.
     pub sensitive: bool,
+    /// `constraints.unique`: no two rows of the table share a value (see `super::keys`).
+    pub unique: bool,
     enum_values: Option<Vec<Key>>,
     enum_display: String,
     minimum: Option<(Key, String)>,
@@ -181,6 +183,7 @@ impl Field {
             ftype,
             required: false,
             sensitive: false,
+            unique: false,
             enum_values: None,
             enum_display: String::new(),
             minimum: None,
@@ -287,6 +290,11 @@ impl Field {
                 .ok_or_else(|| schema_err(&name, format!("{k} must be a non-negative integer")))
         };
         match k {
+            "unique" => {
+                self.unique = v
+                    .as_bool()
+                    .ok_or_else(|| schema_err(&name, "unique must be true or false"))?
+            }
             "required" => {
                 self.required = v
                     .as_bool()

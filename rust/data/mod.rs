@@ -19,6 +19,7 @@ pub mod fingerprint;
 pub mod geo;
 pub mod infer;
 pub mod input;
+pub mod keys;
 pub mod number;
 pub mod schema;
 pub mod sqlite;

@@ -5,7 +5,8 @@
 //! `groupChar`, `bareNumber`, `trueValues`/`falseValues`, per-field `missingValues`: see
 //! [`super::field`]); constraints `required`, `enum`, `minimum`/`maximum`, `minLength`/
 //! `maxLength` (characters) and `pattern` (a full match, Rust `regex` syntax); `missingValues`
-//! (default `[""]`).
+//! (default `[""]`); `unique` and the schema's `primaryKey` are compiled here and checked
+//! across rows by [`super::keys`].
 //! Anything else that changes how values are read (an unknown type, format or constraint) is a
 //! [`DataError::Schema`] naming the field; descriptive keys (`title`, `description`, ...) and
 //! unknown top-level keys are ignored.
@@ -19,12 +20,15 @@ use super::field::string_list;
 pub use super::field::Field;
 pub use super::field::{Typed, Verdict};
 pub use super::field_type::FieldType;
+use super::keys::KeySpec;
 
 /// A compiled Table Schema.
 #[derive(Debug, Clone)]
 pub struct TableSchema {
     pub fields: Vec<Field>,
     missing_values: Vec<String>,
+    /// `primaryKey` (empty when the schema has none).
+    pub primary_key: Vec<String>,
     doc: Json,
 }
 
@@ -60,9 +64,33 @@ impl TableSchema {
             None => vec![String::new()],
             Some(v) => string_list(v, "missingValues", None)?,
         };
+        let primary_key = match obj.get("primaryKey") {
+            None | Some(Json::Null) => Vec::new(),
+            Some(Json::String(s)) if s.is_empty() => Vec::new(),
+            Some(Json::String(s)) => vec![s.clone()],
+            Some(v @ Json::Array(_)) => string_list(v, "primaryKey", None)?,
+            Some(_) => {
+                return Err(DataError::Schema(
+                    "Table Schema: primaryKey must be a field name or a list of names".into(),
+                ))
+            }
+        };
+        for k in &primary_key {
+            if !seen.contains(k.as_str()) {
+                return Err(DataError::Schema(format!(
+                    "Table Schema: primaryKey names {k:?}, which is not a field"
+                )));
+            }
+        }
+        if primary_key.iter().collect::<HashSet<_>>().len() != primary_key.len() {
+            return Err(DataError::Schema(
+                "Table Schema: primaryKey names a field twice".into(),
+            ));
+        }
         Ok(TableSchema {
             fields,
             missing_values,
+            primary_key,
             doc,
         })
     }
@@ -87,6 +115,21 @@ impl TableSchema {
             .filter(|f| f.sensitive)
             .map(|f| f.name.clone())
             .collect()
+    }
+
+    /// The keys no two rows may share: the primary key (rule `primary-key`), then each
+    /// `unique` field (rule `unique`) that is not the primary key on its own.
+    pub fn key_specs(&self) -> Vec<KeySpec> {
+        let mut out = Vec::new();
+        if !self.primary_key.is_empty() {
+            out.push(KeySpec::primary(self.primary_key.clone()));
+        }
+        for f in &self.fields {
+            if f.unique && self.primary_key != [f.name.clone()] {
+                out.push(KeySpec::unique(f.name.clone()));
+            }
+        }
+        out
     }
 
     pub fn missing_values(&self) -> &[String] {
@@ -259,7 +302,7 @@ mod tests {
     fn schema_errors_name_the_field() {
         let cases = [
             json!([{"name": "a", "type": "point"}]),
-            json!([{"name": "a", "constraints": {"unique": true}}]),
+            json!([{"name": "a", "constraints": {"unique": 1}}]),
             json!([{"name": "a", "constraints": {"pattern": "("}}]),
             json!([{"name": "a", "type": "integer", "constraints": {"minimum": "x"}}]),
             json!([{"name": "a", "constraints": {"minimum": 1}}]),

@@ -13,8 +13,9 @@ use rusqlite::limits::Limit;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Statement};
 
-use super::batch::{Column, RecordBatch, Value};
+use super::batch::{CellRef, Column, RecordBatch, Value};
 use super::error::DataError;
+use super::keys::{key_columns, key_of, KeySpec, UNIQUE_RULE};
 use super::schema::TableSchema;
 use super::sqlite_raw::{RawInsert, StmtCache};
 
@@ -432,6 +433,75 @@ impl SqliteWriter {
             rest = chunks.remainder();
         }
         Ok(valid.len())
+    }
+
+    /// Reject the valid rows of `batch` whose value of one of `specs` is already in `table`
+    /// (rule `unique` / `primary-key`, "... (already in the table)"); returns how many. Runs in
+    /// the file's transaction, before its insert: rows of a file replaced with `--force` were
+    /// deleted earlier in it, so they are no duplicates. One indexed lookup per row and key
+    /// (the sink creates a unique index on each key with the table).
+    pub fn reject_existing(
+        &mut self,
+        table: &str,
+        batch: &mut RecordBatch,
+        specs: &[KeySpec],
+    ) -> Result<usize, DataError> {
+        let closed = || DataError::sink(format!("SqliteWriter for {} is closed", self.path), false);
+        let conn = self.conn.as_ref().ok_or_else(closed)?;
+        let ctx = format!("checking keys of {table:?}");
+        let err = |e: rusqlite::Error| sink(&e, &ctx);
+        let mut newly = 0;
+        for spec in specs {
+            let cols = key_columns(batch, spec, "the batch")?;
+            let mut cond = Vec::with_capacity(spec.columns.len());
+            for c in &spec.columns {
+                cond.push(format!("{} = ?", quote_ident(c)?));
+            }
+            let sql = format!(
+                "SELECT 1 FROM {} WHERE {} LIMIT 1",
+                quote_ident(table)?,
+                cond.join(" AND ")
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+            let mut found = Vec::new();
+            for row in 0..batch.len() {
+                if batch.is_rejected(row) {
+                    continue;
+                }
+                let Ok((_, shown)) = key_of(batch, &cols, row) else {
+                    continue; // an empty key column matches nothing (NULL = x is never true)
+                };
+                for (k, &c) in cols.iter().enumerate() {
+                    let v = match batch.columns[c].get(row) {
+                        CellRef::Null => SqlValue::Null,
+                        CellRef::Int(i) => SqlValue::Integer(i),
+                        CellRef::Real(f) => SqlValue::Real(f),
+                        CellRef::Bool(b) => SqlValue::Integer(i64::from(b)),
+                        CellRef::Text(t) => SqlValue::Text(t.to_string()),
+                    };
+                    bind_value(&mut stmt, k + 1, &v).map_err(err)?;
+                }
+                if stmt.raw_query().next().map_err(err)?.is_some() {
+                    found.push((row, shown));
+                }
+            }
+            drop(stmt);
+            for (row, shown) in found {
+                let what = if spec.rule == UNIQUE_RULE {
+                    "value"
+                } else {
+                    "key"
+                };
+                let reason = format!(
+                    "duplicate {what} {shown} for {} (already in the table)",
+                    spec.describe()
+                );
+                if batch.reject(row, spec.reject_column(), spec.rule, &reason)? {
+                    newly += 1;
+                }
+            }
+        }
+        Ok(newly)
     }
 
     /// ` ON CONFLICT ("k",...) DO UPDATE SET "c"=excluded."c",...` (empty without keys).

@@ -29,9 +29,11 @@ def test_merge_replace_and_append_through_load(target: Target, snapshots: Path) 
     replaced = _load(target, snapshots, "day2.csv", mode="replace")
     assert replaced.files[0].status == "loaded"
     assert target.rows("customers") == [(2, "Bob", "gold"), (4, "Dee", "silver")]
+    # append keeps the schema's primaryKey: customer 2 is already in the table, rejected
     appended = _load(target, snapshots, "day1.csv")
-    assert (appended.files[0].rows_inserted, appended.files[0].rows_updated) == (3, 0)
-    assert len(target.rows("customers")) == 5
+    (a,) = appended.files
+    assert (a.rows_read, a.rows_inserted, a.rows_updated, a.rows_rejected) == (3, 2, 0, 1)
+    assert len(target.rows("customers")) == 4
 
 
 def test_bad_modes_are_config_errors(target: Target, snapshots: Path) -> None:

@@ -116,6 +116,10 @@ class DuckDbFileWrite:
         self._file_id = file_id
         self._keys = tuple(keys)
         self._fields = [(str(f["name"]), str(f["type"])) for f in schema.fields()]
+        # append/replace: the schema's primaryKey / unique fields are looked up in the table
+        # (a semi-join per batch, no index: DuckDB's unique indexes refuse re-inserting a key
+        # deleted in the same transaction, which --force does); merge upserts by its key
+        self._unique = [] if self._keys else [(list(c), r) for c, r in schema.keys]
         self._written = 0
         self._before = 0
         self._pending: list[Any] = []
@@ -145,6 +149,8 @@ class DuckDbFileWrite:
     def write(self, batch: RecordBatch) -> int:
         """Queue the batch's valid rows as an Arrow table (inserted by :meth:`_flush`, at the
         latest before the file's transaction commits); returns how many."""
+        if self._unique:
+            self._reject_existing(batch)
         arrow = self._sink.to_arrow(batch, self._fields, self._file_id)
         n = int(arrow.num_rows)
         if n == 0:
@@ -155,6 +161,47 @@ class DuckDbFileWrite:
         if self._pending_rows >= FLUSH_ROWS:
             self._flush()
         return n
+
+    def _reject_existing(self, batch: RecordBatch) -> None:
+        """Reject the batch's rows whose primaryKey / unique value is already in the table
+        (the rows queued by this file are not: the file's own keys are distinct)."""
+        import duckdb
+        import pyarrow as pa
+
+        kinds = dict(self._fields)
+        cols = sorted({c for key, _ in self._unique for c in key})
+        n = batch.num_rows
+        arrays = [pa.array(batch.column(c), type=_arrow_type(kinds.get(c, "string")))
+                  for c in cols]
+        keys = pa.table([*arrays, pa.array(range(n), type=pa.int64())],
+                        names=[*cols, "_tc_row"])
+        if batch.num_rejected:
+            keys = keys.filter(pa.array([not batch.is_rejected(i) for i in range(n)],
+                                        type=pa.bool_()))
+        found: dict[int, tuple[str | None, str, str]] = {}
+        try:
+            self._conn.register("_tc_keys", keys)
+            try:
+                for key, rule in self._unique:
+                    match = " AND ".join(
+                        f"t.{quote(k)} = CAST(a.{quote(k)} AS "
+                        f"{DUCK_TYPES.get(kinds.get(k, 'string'), 'VARCHAR')})" for k in key)
+                    shown = ", ".join(f"CAST(a.{quote(k)} AS VARCHAR)" for k in key)
+                    rows = self._conn.execute(
+                        f"SELECT a._tc_row, {shown} FROM _tc_keys a WHERE EXISTS "
+                        f"(SELECT 1 FROM {quote(self._table)} t WHERE {match}) ORDER BY 1"
+                    ).fetchall()
+                    for r in rows:
+                        found.setdefault(int(r[0]), (
+                            key[0] if len(key) == 1 else None, rule,
+                            modes.key_reason(key, rule, [str(v) for v in r[1:]],
+                                             "already in the table")))
+            finally:
+                self._conn.unregister("_tc_keys")
+        except duckdb.Error as exc:
+            raise sink_error(exc, f"cannot check keys of {self._table!r}") from exc
+        for row, (column, rule, reason) in sorted(found.items()):
+            batch.reject(row, column, rule, reason)
 
     def _flush(self) -> None:
         """Insert the queued rows with one ``INSERT ... SELECT`` (``ON CONFLICT`` to merge)."""
@@ -218,6 +265,8 @@ class DuckDbSink:
     """
 
     write_modes = modes.MODES
+    # rows whose primaryKey / unique value is already in the table become rejected rows
+    checks_unique = True
     stores_nan = True  # a double column keeps NaN (validation lets it through)
 
     def __init__(self, path: str, *, options: Mapping[str, Any] | None = None) -> None:

@@ -56,6 +56,8 @@ log = logging.getLogger("tallyclerk.sink.postgres")
 FILE_ID_COLUMN = "_tc_file_id"
 _SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
 STAGE_TABLE = "_tc_merge_stage"
+UNIQUE_STAGE = "_tc_unique_stage"
+ROW_COLUMN = "_tc_row"
 
 PG_TYPES: Mapping[str, str] = {
     "string": "text",
@@ -164,7 +166,12 @@ class PostgresFileWrite:
         self._file_id = file_id
         self._table = table
         self._keys = tuple(keys)
-        self._copy_into = STAGE_TABLE if keys else table
+        # append/replace with a primaryKey or unique fields: each batch is COPYed into a
+        # temporary table, the rows whose key is already in the table are rejected, the rest
+        # inserted (merge upserts by its key instead)
+        self._unique = [] if keys else [(list(c), r) for c, r in schema.keys]
+        self._staged = False
+        self._copy_into = STAGE_TABLE if keys else UNIQUE_STAGE if self._unique else table
         self._written = 0
         self._merged: tuple[int, int] | None = None
         self._names = tuple(str(f["name"]) for f in schema.fields())
@@ -176,6 +183,7 @@ class PostgresFileWrite:
         self._utf8 = self._conn.info.encoding == "utf-8"
         try:
             sink.ensure_table(self._conn, table, schema)
+            sink.ensure_unique(self._conn, table, modes.unique_keys(schema, self._keys))
             if self._keys:
                 sink.ensure_merge(self._conn, table, self._keys)
         except BaseException:
@@ -223,6 +231,8 @@ class PostgresFileWrite:
             return 0
         # psycopg encodes text for the connection's encoding
         payload: bytes | str = data if self._utf8 else data.decode()
+        if self._unique:
+            return self._write_checked(batch, columns, missing, payload)
         try:
             if self._open is not None and missing != self._copy_missing:
                 self._end_copy()  # other columns than the open COPY's: a COPY of their own
@@ -239,6 +249,57 @@ class PostgresFileWrite:
             raise sink_error(exc, f"COPY into {self._sink.table_label} failed") from exc
         self._written += batch.num_valid
         return batch.num_valid
+
+    def _write_checked(self, batch: RecordBatch, columns: Sequence[str],
+                       missing: Sequence[str], payload: bytes | str) -> int:
+        """COPY the batch into the temporary stage (numbered in COPY order), reject the rows
+        whose key is already in the table, insert the others; returns rows inserted."""
+        import psycopg
+        from psycopg import sql
+
+        stage, table = sql.Identifier(UNIQUE_STAGE), sql.Identifier(self._table)
+        names = [*columns, *missing, FILE_ID_COLUMN]
+        cols = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+        try:
+            with self._conn.cursor() as cur:
+                if not self._staged:
+                    cur.execute(sql.SQL(
+                        "CREATE TEMPORARY TABLE IF NOT EXISTS {} (LIKE {}, {} bigserial) "
+                        "ON COMMIT DROP").format(stage, table, sql.Identifier(ROW_COLUMN)))
+                    self._staged = True
+                cur.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(stage))
+                with cur.copy(self._copy_sql(columns, missing)) as cp:
+                    cp.write(payload)
+                found: dict[int, tuple[str | None, str, str]] = {}  # the first verdict wins
+                for key, rule in self._unique:
+                    match = sql.SQL(" AND ").join(
+                        sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in key)
+                    shown = sql.SQL(", ").join(
+                        sql.SQL("s.{}::text").format(sql.Identifier(k)) for k in key)
+                    cur.execute(sql.SQL(
+                        "SELECT s.{row}, {shown} FROM {stage} s WHERE EXISTS "
+                        "(SELECT 1 FROM {table} t WHERE {match}) ORDER BY 1").format(
+                            row=sql.Identifier(ROW_COLUMN), shown=shown, stage=stage,
+                            table=table, match=match))
+                    for rec in cur.fetchall():
+                        found.setdefault(int(rec[0]), (
+                            key[0] if len(key) == 1 else None, rule,
+                            modes.key_reason(key, rule, [str(v) for v in rec[1:]],
+                                             "already in the table")))
+                if found:
+                    # COPY numbered the batch's valid rows 1, 2, ... in order
+                    valid = [i for i in range(batch.num_rows) if not batch.is_rejected(i)]
+                    for row, (column, rule, reason) in sorted(found.items()):
+                        batch.reject(valid[row - 1], column, rule, reason)
+                    cur.execute(sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                        stage, sql.Identifier(ROW_COLUMN)), (sorted(found),))
+                cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                    table, cols, cols, stage))
+                inserted = cur.rowcount
+        except psycopg.Error as exc:
+            raise sink_error(exc, f"COPY into {self._sink.table_label} failed") from exc
+        self._written += inserted
+        return int(inserted)
 
     def counts(self) -> tuple[int, int]:
         """(rows inserted, rows updated): a merge moves its staged rows into the table now."""
@@ -351,6 +412,8 @@ class PostgresSink:
     """
 
     write_modes = modes.MODES
+    # rows whose primaryKey / unique value is already in the table become rejected rows
+    checks_unique = True
     stores_nan = True  # a double column keeps NaN (validation lets it through)
 
     def __init__(
@@ -404,6 +467,34 @@ class PostgresSink:
             raise RuntimeError("PostgresSink.prepare() must be called before begin_file()")
         table, schema = self._target
         return PostgresFileWrite(self, table, schema, claim.file_id, self._keys)
+
+    def ensure_unique(
+        self, conn: psycopg.Connection[Any], table: str, keys: Sequence[Sequence[str]]
+    ) -> None:
+        """In the file's transaction: a unique index on each of ``keys`` (the schema's
+        ``primaryKey`` and ``unique`` fields, the merge key), serialized like table creation.
+        A table already holding duplicates cannot take it: the file fails, saying so."""
+        import psycopg
+        from psycopg import sql
+
+        if not keys:
+            return
+        ident = sql.Identifier(table).as_string(conn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", ("tallyclerk:table:" + ident,)
+                )
+                for key in keys:
+                    cur.execute(
+                        sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                            sql.Identifier(modes.key_index_name(table, key)),
+                            sql.Identifier(table),
+                            sql.SQL(", ").join(sql.Identifier(k) for k in key),
+                        )
+                    )
+        except psycopg.Error as exc:
+            raise sink_error(exc, f"cannot create the unique indexes of {table!r}") from exc
 
     def ensure_merge(self, conn: psycopg.Connection[Any], table: str, keys: Sequence[str]) -> None:
         """In the file's transaction: the unique index on ``keys`` (serialized like table

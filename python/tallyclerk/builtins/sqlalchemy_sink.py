@@ -80,6 +80,7 @@ class SqlAlchemyFileWrite:
         self._table = table
         self._file_id = file_id
         self._pk = list(keys)
+        self._unique = list(sink.unique)
         self._before = 0
         self._written = 0
         self._insert: Any = table.insert()
@@ -98,6 +99,8 @@ class SqlAlchemyFileWrite:
             self._trans = self._conn.begin()
             # inside the file's transaction: a file that fails leaves no table behind
             sink.metadata.create_all(self._conn, checkfirst=True)
+            for index in sink.unique_indexes:  # an existing table gets them too
+                index.create(self._conn, checkfirst=True)
             if self._pk:
                 if sink.key_index is not None:  # an existing table gets it too
                     sink.key_index.create(self._conn, checkfirst=True)
@@ -124,6 +127,8 @@ class SqlAlchemyFileWrite:
                 value = row[pos] if pos >= 0 else None
                 record[key] = conv(value) if conv is not None and value is not None else value
             params.append(record)
+        if self._unique and params:
+            params = self._reject_existing(batch, rejected, params)
         if not params:
             return 0
         try:
@@ -132,6 +137,40 @@ class SqlAlchemyFileWrite:
             raise sink_error(exc, f"insert into {self._table.name!r} failed") from exc
         self._written += len(params)
         return len(params)
+
+    def _reject_existing(self, batch: RecordBatch, rejected: set[int],
+                         params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Reject the rows whose primaryKey / unique value is already in the table (looked
+        up 500 values a statement); returns the others' parameters."""
+        rows = [i for i in range(batch.num_rows) if i not in rejected]
+        gone: dict[int, tuple[str | None, str, str]] = {}
+        for cols, rule in self._unique:
+            values = {tuple(p[c] for c in cols) for p in params}
+            values = {v for v in values if None not in v}
+            found: set[tuple[Any, ...]] = set()
+            ordered = sorted(values, key=repr)
+            columns = [self._table.c[c] for c in cols]
+            for start in range(0, len(ordered), 500):
+                chunk = ordered[start:start + 500]
+                where = (columns[0].in_([v[0] for v in chunk]) if len(cols) == 1
+                         else sa.tuple_(*columns).in_(chunk))
+                try:
+                    found.update(tuple(r) for r in
+                                 self._conn.execute(sa.select(*columns).where(where)))
+                except SQLAlchemyError as exc:
+                    raise sink_error(exc, f"cannot check keys of {self._table.name!r}") from exc
+            if not found:
+                continue
+            shown = {c: batch.column(c) for c in cols}
+            for k, p in enumerate(params):
+                key = tuple(p[c] for c in cols)
+                if key in found and k not in gone:
+                    gone[k] = (cols[0] if len(cols) == 1 else None, rule, modes.key_reason(
+                        cols, rule, [str(shown[c][rows[k]]) for c in cols],
+                        "already in the table"))
+        for k, (column, rule, reason) in sorted(gone.items()):
+            batch.reject(rows[k], column, rule, reason)
+        return [p for k, p in enumerate(params) if k not in gone]
 
     def _count(self) -> int:
         return int(self._conn.execute(sa.select(sa.func.count()).select_from(self._table))
@@ -182,6 +221,8 @@ class SqlAlchemySink:
     """A database reached through a SQLAlchemy engine."""
 
     write_modes = modes.MODES
+    # rows whose primaryKey / unique value is already in the table become rejected rows
+    checks_unique = True
 
     def __init__(
         self, url: str, *, settings: Any = None, options: Mapping[str, Any] | None = None
@@ -208,6 +249,8 @@ class SqlAlchemySink:
         self.metadata = sa.MetaData()
         self._table: sa.Table | None = None
         self.key_index: sa.Index | None = None
+        self.unique: list[tuple[list[str], str]] = []
+        self.unique_indexes: list[sa.Index] = []
 
     def _sqlite_setup(self, busy_ms: int, synchronous: str) -> None:
         sync = synchronous.upper() if synchronous.upper() in ("OFF", "NORMAL", "FULL") else "NORMAL"
@@ -259,6 +302,14 @@ class SqlAlchemySink:
                 *[self._table.c[k] for k in self._keys],
                 unique=True,
             )
+        # the schema's primaryKey / unique fields: a unique index each; outside merge the rows
+        # whose key is already in the table are rejected before the insert
+        self.unique = [] if self._keys else [(list(c), r) for c, r in schema.keys]
+        self.unique_indexes = [
+            sa.Index(quoted_name(modes.key_index_name(table, cols), quote=True),
+                     *[self._table.c[k] for k in cols], unique=True)
+            for cols in modes.unique_keys(schema) if cols != list(self._keys)
+        ]
 
     def _check_case(self, table: str) -> None:
         try:

@@ -11,7 +11,10 @@ Write modes (:mod:`tallyclerk.modes`): ``merge`` creates a unique index on the k
 (in the file's transaction) and writes with ``INSERT ... ON CONFLICT (key) DO UPDATE``
 (``SqliteWriter.upsert_batch``); rows inserted = the table's row count after the file minus
 before (the file's ``BEGIN IMMEDIATE`` transaction holds the write lock, so nobody else
-changes it), the rest were updates. ``replace``: :meth:`SqliteSink.swap_table` drops the table
+changes it), the rest were updates. The schema's ``primaryKey`` and ``unique`` fields get a
+unique index each; outside ``merge`` the rows of a batch whose key is already in the table
+become rejected rows (``SqliteWriter.reject_existing``, in the file's transaction) before the
+insert. ``replace``: :meth:`SqliteSink.swap_table` drops the table
 and renames the shadow table in one transaction.
 """
 
@@ -94,6 +97,9 @@ class SqliteFileWrite:
         self._table = table
         self._extra = (file_id,)
         self._keys = list(keys)
+        # append/replace: the schema's primaryKey and unique fields are checked against the
+        # rows already in the table before each insert (merge upserts by its key instead)
+        self._unique = [] if self._keys else [(list(c), r) for c, r in schema.keys]
         self._before = 0
         self._written = 0
         self.executor = WriterExecutor(writer)
@@ -101,12 +107,13 @@ class SqliteFileWrite:
         try:
             # inside the file's transaction: a file that fails leaves no table behind
             create_table(writer, table, schema)
-            if self._keys:
-                cols = ", ".join(quote(k) for k in self._keys)
+            for key in modes.unique_keys(schema, self._keys):
+                cols = ", ".join(quote(k) for k in key)
                 writer.execute(
-                    f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(modes.key_index_name(table, keys))} "
+                    f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(modes.key_index_name(table, key))} "
                     f"ON {quote(table)} ({cols})"
                 )
+            if self._keys:
                 self._before = self._count()
         except BaseException:
             writer.rollback()
@@ -136,6 +143,8 @@ class SqliteFileWrite:
         if self._keys:
             n = self._writer.upsert_batch(self._table, batch, self._keys, self._extra)
         else:
+            if self._unique:
+                self._writer.reject_existing(self._table, batch, self._unique)
             n = self._writer.insert_batch(self._table, batch, self._extra)
         self._written += n
         return n
@@ -159,6 +168,8 @@ class SqliteSink:
     """A SQLite database file written through :class:`tallyclerk.SqliteWriter`."""
 
     write_modes = modes.MODES
+    # rows whose primaryKey / unique value is already in the table become rejected rows
+    checks_unique = True
 
     def __init__(
         self,

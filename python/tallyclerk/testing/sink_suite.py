@@ -282,6 +282,9 @@ class SinkConformance:
             (directory / name).write_text(text, encoding="utf-8")
         return [directory / name for name in days]
 
+    _PLAIN: ClassVar[Mapping[str, Any]] = {
+        "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}],
+    }
     _KEYED: ClassVar[Mapping[str, Any]] = {
         "fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}],
         "primaryKey": ["id"],
@@ -333,15 +336,43 @@ class SinkConformance:
         day1, day2, broken = self._snapshots(tmp_path / "files")
         audit = self.audit_url(url, tmp_path)
         tallyclerk_runner.load([day1], table="modes", into=url, audit=audit,
-                               schema=self._KEYED, plugins=[self.plugin])
+                               schema=self._PLAIN, plugins=[self.plugin])
         failed = tallyclerk_runner.load([day2, broken], table="modes", into=url, audit=audit,
-                                        schema=self._KEYED, plugins=[self.plugin],
+                                        schema=self._PLAIN, plugins=[self.plugin],
                                         on_error="skip-file", options={"mode": "replace"})
         assert [f["status"] for f in failed.files] == ["failed", "failed"]
         assert self._pairs(url) == [(1, "one"), (2, "two"), (3, "three")], (
             "a replace with a failed file leaves the table as it was")
         done = tallyclerk_runner.load([day2], table="modes", into=url, audit=audit,
-                                      schema=self._KEYED, plugins=[self.plugin],
+                                      schema=self._PLAIN, plugins=[self.plugin],
                                       options={"mode": "replace"})
         assert done.file(day2)["status"] == "loaded"
         assert self._pairs(url) == [(2, "TWO"), (4, "four"), (4, "four again")]
+
+    def test_a_key_already_in_the_table_is_a_rejected_row(
+        self, tallyclerk_runner: Runner, url: str, tmp_path: Path
+    ) -> None:
+        """A sink declaring ``checks_unique = True`` rejects, outside ``merge``, the rows whose
+        ``primaryKey`` is already in the table (rule ``primary-key``)."""
+        from tallyclerk.testing.loader_suite import strict_plugin_manager as pm_for
+
+        sink = self.open(pm_for(self.plugin), url)
+        try:
+            checks = bool(getattr(sink, "checks_unique", False))
+        finally:
+            sink.close()
+        if not checks:
+            pytest.skip("this sink does not declare checks_unique")
+        day1, day2, _broken = self._snapshots(tmp_path / "files")
+        audit = self.audit_url(url, tmp_path)
+        tallyclerk_runner.load([day1], table="modes", into=url, audit=audit,
+                               schema=self._KEYED, plugins=[self.plugin])
+        second = tallyclerk_runner.load([day2], table="modes", into=url, audit=audit,
+                                        schema=self._KEYED, plugins=[self.plugin])
+        second.check_accounting()
+        f = second.file(day2)
+        assert (f["rows_read"], f["rows_written"], f["rows_rejected"]) == (3, 1, 2), (
+            "key 2 is in the table, key 4 repeats within the file")
+        assert sorted(r["reason"].rsplit("(", 1)[1] for r in second.rejects()) == [
+            "already in the table)", "first seen on line 3)"]
+        assert self._pairs(url) == [(1, "one"), (2, "two"), (3, "three"), (4, "four")]

@@ -15,6 +15,7 @@ mod batch;
 mod convert;
 mod infer;
 mod input;
+mod keys;
 mod reader;
 mod schema;
 mod writer;
@@ -26,6 +27,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::PyCsvReader>()?;
     m.add_class::<input::PyInputStream>()?;
     m.add_class::<writer::PySqliteWriter>()?;
+    m.add_class::<keys::PyKeyCheck>()?;
     m.add_function(wrap_pyfunction!(writer::file_fingerprint, m)?)?;
     m.add_class::<infer::PySchemaInference>()?;
     m.add_function(wrap_pyfunction!(infer::infer_csv, m)?)?;

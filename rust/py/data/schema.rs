@@ -42,6 +42,17 @@ impl PyTableSchema {
         self.inner.field_names()
     }
 
+    /// The keys no two rows may share, as `(columns, rule)`: the `primaryKey` (rule
+    /// `primary-key`), then each `unique` field (rule `unique`).
+    #[getter]
+    fn keys(&self) -> Vec<(Vec<String>, String)> {
+        self.inner
+            .key_specs()
+            .into_iter()
+            .map(|k| (k.columns, k.rule.to_string()))
+            .collect()
+    }
+
     #[getter]
     fn sensitive_names(&self) -> Vec<String> {
         self.inner.sensitive_names()

@@ -169,6 +169,24 @@ impl PySqliteWriter {
         self.write_batch(py, table, batch, extra_values, keys)
     }
 
+    /// Reject the valid rows of `batch` whose key value (`(columns, rule)` pairs) is already
+    /// in `table`; returns how many. Call inside the file's transaction, before the insert.
+    fn reject_existing(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        batch: &PyRecordBatch,
+        keys: Vec<(Vec<String>, String)>,
+    ) -> PyResult<usize> {
+        guard(|| {
+            let specs = super::keys::specs_from(keys).py_err(py)?;
+            self.with(py, move |w| {
+                let mut b = batch.inner.lock();
+                w.reject_existing(table, &mut b, &specs)
+            })
+        })
+    }
+
     #[pyo3(signature = (sql, params = None), text_signature = "($self, sql, params=())")]
     fn execute(
         &self,
