@@ -316,7 +316,7 @@ class Watcher:
         listed is skipped (its files kept in mind) and listed again after a backoff."""
         out: list[Entry] = []
         listed: set[str] = set()
-        for listing, state in zip(self.listings, self.sources):
+        for listing, state in zip(self.listings, self.sources, strict=True):
             entries = self._list(listing, state)
             if entries is None:  # failing or stopped: what it held is still there
                 listed.update(state.paths)
