@@ -551,7 +551,9 @@ def watch(
     """Load every new file of ``sources`` into ``table``, exactly once, until ``stop`` is set.
 
     Args:
-        sources: folders, globs or URLs a listing is registered for.
+        sources: folders, globs, object-store prefixes or globs (``s3://``, ``gs://``,
+            ``az://``; credentials and endpoints from each cloud's environment, as for loads)
+            or URLs another listing is registered for.
         table: the target table.
         into, audit, schema, format, compression, delimiter, encoding, on_error, max_rejects,
             mode (``append`` or ``merge``), primary_key: as for ``tallyclerk load``
