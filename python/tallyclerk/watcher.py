@@ -24,7 +24,9 @@ next listing: gone, it is forgotten; still there, it is tried again.
 Sources that cannot be listed (an endpoint down, a timeout, access denied): that source is
 skipped, the others keep loading; it is listed again after an exponential backoff (from
 ``backoff_initial_ms``, at least 0.1 s, up to ``breaker_cooldown_s``), logged once when it
-starts failing and once when it works again; ``/health`` answers 503 meanwhile.
+starts failing and once when it works again; ``/health`` answers 503 meanwhile. Sources are
+listed in threads of their own (see :meth:`Watcher.pending`), so one that hangs delays neither
+the others nor a stop.
 
 Handled (not listed again while unchanged): a file loaded, skipped as already loaded, or failed
 by its own content (a corrupt archive, a bad header, too many rejects). A file that failed
@@ -168,6 +170,25 @@ class _FileObserver:
         self.watcher.log_file(path, "skipped", 0, 0, 0, getattr(skip, "reason", None))
 
 
+class _ListJob:
+    """One listing of a source, running in a daemon thread of its own."""
+
+    def __init__(self, listing: Listing) -> None:
+        self.entries: list[Entry] = []
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(listing,), name="tallyclerk-watch-list",
+                         daemon=True).start()
+
+    def _run(self, listing: Listing) -> None:
+        try:
+            self.entries = listing.entries()
+        except BaseException as exc:  # noqa: BLE001 - handed to the watching thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+
 @dataclass
 class _SourceState:
     """How listing one source goes: consecutive failures, when to try again, the last error
@@ -179,6 +200,7 @@ class _SourceState:
     next_try: float = 0.0
     error: str | None = None
     paths: set[str] = field(default_factory=set)
+    job: _ListJob | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "state": "failing" if self.failures else "ok",
@@ -313,12 +335,29 @@ class Watcher:
     def pending(self) -> list[Entry]:
         """The ready files not handled yet, in listing order. Files gone from the listing are
         forgotten (memory stays bounded by what the sources hold). A source that cannot be
-        listed is skipped (its files kept in mind) and listed again after a backoff."""
+        listed is skipped (its files kept in mind) and listed again after a backoff.
+
+        Every source is listed in a thread of its own, all at once: a store that does not
+        answer can block its listing for the back-end's timeouts and retries, and neither a
+        stop request nor the other sources wait for that. A listing not finished after
+        ``max(1, interval)`` seconds is used at a later cycle, when it has finished (its
+        source is skipped meanwhile; no second listing of it is started)."""
+        now = time.monotonic()
+        for listing, state in zip(self.listings, self.sources, strict=True):
+            if state.job is None and now >= state.next_try:
+                state.job = _ListJob(listing)
+        deadline = time.monotonic() + max(1.0, self.interval_s)
+        for state in self.sources:
+            while state.job is not None and not state.job.done.wait(0.05):
+                if self.stop.stopped:
+                    return []  # abandoned: the threads end with the back-ends' timeouts
+                if time.monotonic() >= deadline:
+                    break
         out: list[Entry] = []
         listed: set[str] = set()
         for listing, state in zip(self.listings, self.sources, strict=True):
-            entries = self._list(listing, state)
-            if entries is None:  # failing or stopped: what it held is still there
+            entries = self._collect(state)
+            if entries is None:  # failing or still listing: what it held is still there
                 listed.update(state.paths)
                 continue
             state.paths = {e.path for e in entries}
@@ -337,38 +376,21 @@ class Watcher:
         self.readiness.keep_only(listed)
         return out
 
-    def _list(self, listing: Listing, state: _SourceState) -> list[Entry] | None:
-        """``listing.entries()``, or None when the source is failing (logged when it starts
-        failing and when it works again, not at every interval) or the watch was stopped.
-
-        The listing runs in a thread of its own: a store that does not answer can block it for
-        the back-end's timeouts and retries, a stop request must not wait for that."""
-        now = time.monotonic()
-        if now < state.next_try:
+    def _collect(self, state: _SourceState) -> list[Entry] | None:
+        """The source's finished listing, or None when it is still listing, waiting out its
+        backoff, or failed (logged when it starts failing and when it works again, not at
+        every interval)."""
+        job = state.job
+        if job is None or not job.done.is_set():
             return None
-        box: dict[str, Any] = {}
-        done = threading.Event()
-
-        def target() -> None:
-            try:
-                box["entries"] = listing.entries()
-            except BaseException as exc:  # noqa: BLE001 - handed to the watching thread
-                box["error"] = exc
-            finally:
-                done.set()
-
-        threading.Thread(target=target, name="tallyclerk-watch-list", daemon=True).start()
-        while not done.wait(0.05):
-            if self.stop.stopped:
-                return None  # abandoned: the thread ends with the back-end's timeouts
-        error = box.get("error")
-        if error is None:
+        state.job = None
+        if job.error is None:
             if state.failures:
                 log.warning("watch: listing %s works again (after %d failed attempt(s))",
                             state.source, state.failures, extra={"source": state.source})
             state.failures, state.next_try, state.error = 0, 0.0, None
-            entries: list[Entry] = box["entries"]
-            return entries
+            return job.entries
+        error = job.error
         if not isinstance(error, (ListingError, OSError)):
             raise error
         state.failures += 1

@@ -267,25 +267,32 @@ def _pythonpath(extra: Path) -> str:
     return f"{extra}:{env_for()['PYTHONPATH']}"
 
 
-def test_sigterm_while_a_listing_hangs_stops_at_once(work: Path, bucket: str,
-                                                     s3_server: s3server.S3Server) -> None:
-    """An endpoint that accepts connections and never answers: the listing waits for the
-    read timeout (120 s here); SIGTERM must not."""
-    log = work / "watch.log"
+def test_a_hanging_listing_delays_neither_the_folder_nor_sigterm(
+        work: Path, bucket: str, s3_server: s3server.S3Server) -> None:
+    """An endpoint that accepts connections and never answers: the bucket's listing waits for
+    the read timeout (600 s here); the folder beside it keeps loading, and SIGTERM stops the
+    watcher at once."""
+    inbox = work / "in"
+    inbox.mkdir()
+    db, log = work / "w.db", work / "watch.log"
     with contextlib.closing(socket.socket()) as hole:
         hole.bind(("127.0.0.1", 0))
         hole.listen(16)  # connections complete in the backlog; nothing ever answers
         endpoint = f"http://127.0.0.1:{hole.getsockname()[1]}"
-        proc = start_watch(f"s3://{bucket}/in/", "--table", "t", "--into",
-                           f"sqlite:///{work / 'w.db'}", *FAST, cwd=work,
-                           TALLYCLERK_READ_TIMEOUT_S="120", TALLYCLERK_CONNECT_TIMEOUT_S="120",
+        proc = start_watch(f"s3://{bucket}/in/", str(inbox), "--table", "t", "--into",
+                           f"sqlite:///{db}", *FAST, cwd=work,
+                           TALLYCLERK_READ_TIMEOUT_S="600", TALLYCLERK_CONNECT_TIMEOUT_S="600",
                            **s3_server.env(endpoint))
         wait_for("the watch to start", lambda: any(
             str(x.get("msg", "")).startswith("watching") for x in log_lines(log)),
             proc=proc, log=log)
-        time.sleep(1.0)  # the first listing is under way, blocked on the endpoint
+        drop(inbox / "f0.csv", rows(0, 10))
+        wait_for("the folder's file", lambda: loaded(db) >= 1, proc=proc, log=log)
+        drop(inbox / "f1.csv", rows(10, 10))
+        wait_for("another", lambda: loaded(db) >= 2, proc=proc, log=log)
         began = time.monotonic()
         code, out = stop(proc)
         took = time.monotonic() - began
     assert code == 143, out
     assert took < 10, f"SIGTERM took {took:.1f} s"
+    assert sorted(table_ids(db)) == list(range(20))
