@@ -1,10 +1,12 @@
 """What a watched source holds now: the small interface ``tallyclerk watch`` lists through.
 
 A :class:`Listing` answers two questions: which files are there (path, size, modification
-time) and whether a given path exists (for marker files). :func:`open_listing` picks one by
-the source's form: a local folder (its files, not recursing), a local glob (``*``, ``?``,
-``[...]``, ``**`` recursive), or a URL whose scheme a module registered with
-:func:`register_listing` (object-store prefixes: ``register_listing("s3", factory)``).
+time, and for objects the ETag) and whether a given path exists (for marker files).
+:func:`open_listing` picks one by the source's form: a local folder (its files, not recursing),
+a local glob (``*``, ``?``, ``[...]``, ``**`` recursive), an object-store prefix or glob
+(``s3://``, ``gs://``, ``az://``: :mod:`tallyclerk.objlisting` registers them when imported,
+as :mod:`tallyclerk.watcher` does), or a URL whose scheme another module registered with
+:func:`register_listing`.
 
 Names that are never data are left out: hidden files (``.name``), names starting with ``_``
 (``_SUCCESS``, ``_temporary``: Hadoop/Spark conventions), and partial downloads or temporary
@@ -20,21 +22,37 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from tallyclerk.errors import ConfigError
+from tallyclerk.errors import ConfigError, TallyclerkError
 
-__all__ = ["Entry", "Listing", "LocalListing", "is_data_name", "open_listing",
+__all__ = ["Entry", "Listing", "ListingError", "LocalListing", "is_data_name", "open_listing",
            "register_listing"]
 
 _TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", "~")
 
 
+class ListingError(TallyclerkError):
+    """A source could not be listed now (an endpoint down, access denied, a timeout): the
+    watcher backs off and lists it again. The message never holds a credential."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One file of a source: its path as loads name it, its size and modification time."""
+    """One file of a source: its path as loads name it, its size and modification time, and
+    for an object its ETag (a rewrite with the same size and second is still a change)."""
 
     path: str
     size: int
     mtime: float
+    etag: str | None = None
+
+    @property
+    def stamp(self) -> tuple[int, float, str | None]:
+        """What must stay the same for the file to be the same file (size, mtime, ETag)."""
+        return (self.size, self.mtime, self.etag)
 
 
 class Listing(Protocol):
@@ -43,7 +61,8 @@ class Listing(Protocol):
     source: str
 
     def entries(self) -> list[Entry]:
-        """The data files there now (see :func:`is_data_name`), in path order."""
+        """The data files there now (see :func:`is_data_name`), in path order; raises
+        :class:`ListingError` when the source cannot be listed now."""
         ...
 
     def exists(self, path: str) -> bool:

@@ -13,6 +13,21 @@ Ready:
     folder; with ``marker="{name}.done"``, once ``orders.csv.done`` exists beside
     ``orders.csv``. Marker files themselves are never loaded.
 
+Objects (``s3://``, ``gs://``, ``az://`` prefixes and globs, :mod:`tallyclerk.objlisting`)
+appear whole (an upload is atomic), so the same rule keeps only a producer that rewrites an
+object soon after writing it from being taken twice in between: an object is ready once its
+size, LastModified and ETag have been the same in consecutive listings for ``settle`` seconds,
+or its LastModified is ``settle`` seconds old; markers work as for folders. An object that
+could not be copied (the store failing, or deleted after the listing) is looked at again at the
+next listing: gone, it is forgotten; still there, it is tried again.
+
+Sources that cannot be listed (an endpoint down, a timeout, access denied): that source is
+skipped, the others keep loading; it is listed again after an exponential backoff (from
+``backoff_initial_ms``, at least 0.1 s, up to ``breaker_cooldown_s``), logged once when it
+starts failing and once when it works again; ``/health`` answers 503 meanwhile. Sources are
+listed in threads of their own (see :meth:`Watcher.pending`), so one that hangs delays neither
+the others nor a stop.
+
 Handled (not listed again while unchanged): a file loaded, skipped as already loaded, or failed
 by its own content (a corrupt archive, a bad header, too many rejects). A file that failed
 because the database did not answer, or was being loaded by another watcher, is tried again at
@@ -43,9 +58,11 @@ from typing import Any
 
 import pluggy
 
+from tallyclerk import objstore
 from tallyclerk.errors import ConfigError, TallyclerkError
 from tallyclerk.hookspecs import hookimpl
-from tallyclerk.listing import Entry, Listing, open_listing
+from tallyclerk.listing import Entry, Listing, ListingError, open_listing
+from tallyclerk.objlisting import ObjectListing, is_object_source
 from tallyclerk.pipeline import StopToken
 from tallyclerk.retry import Backoff, CircuitBreaker
 from tallyclerk.settings import Settings
@@ -69,7 +86,8 @@ class Readiness:
         self.settle_s = settle_s
         self.marker = marker or None
         self._clock, self._wall = clock, wall
-        self._seen: dict[str, tuple[int, float, float]] = {}  # path -> size, mtime, since
+        # path -> (size, mtime, ETag), since
+        self._seen: dict[str, tuple[tuple[int, float, str | None], float]] = {}
 
     def marker_path(self, path: str) -> str | None:
         if self.marker is None:
@@ -93,10 +111,9 @@ class Readiness:
             return marker is not None and listing.exists(marker)
         now = self._clock()
         seen = self._seen.get(entry.path)
-        if seen is None or seen[:2] != (entry.size, entry.mtime):
-            self._seen[entry.path] = (entry.size, entry.mtime, now)
-            seen = self._seen[entry.path]
-        stable_for = now - seen[2]
+        if seen is None or seen[0] != entry.stamp:
+            self._seen[entry.path] = seen = (entry.stamp, now)
+        stable_for = now - seen[1]
         quiet_for = self._wall() - entry.mtime
         return max(stable_for, quiet_for) >= self.settle_s
 
@@ -153,6 +170,43 @@ class _FileObserver:
         self.watcher.log_file(path, "skipped", 0, 0, 0, getattr(skip, "reason", None))
 
 
+class _ListJob:
+    """One listing of a source, running in a daemon thread of its own."""
+
+    def __init__(self, listing: Listing) -> None:
+        self.entries: list[Entry] = []
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(listing,), name="tallyclerk-watch-list",
+                         daemon=True).start()
+
+    def _run(self, listing: Listing) -> None:
+        try:
+            self.entries = listing.entries()
+        except BaseException as exc:  # noqa: BLE001 - handed to the watching thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+@dataclass
+class _SourceState:
+    """How listing one source goes: consecutive failures, when to try again, the last error
+    (scrubbed of credentials) and the paths it held when last listed."""
+
+    source: str
+    backoff: Backoff
+    failures: int = 0
+    next_try: float = 0.0
+    error: str | None = None
+    paths: set[str] = field(default_factory=set)
+    job: _ListJob | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "state": "failing" if self.failures else "ok",
+                "failures": self.failures, "error": self.error}
+
+
 class Watcher:
     """One watch: sources, table and the options of a load (see :func:`watch`)."""
 
@@ -178,7 +232,9 @@ class Watcher:
             raise ConfigError("watch needs at least one source (a folder, a glob or a URL)")
         if not interval_s > 0:
             raise ConfigError(f"--interval must be more than 0 seconds, got {interval_s:g}")
-        self.listings = [open_listing(s) for s in sources]
+        self.listings: list[Listing] = [
+            ObjectListing(s, settings) if is_object_source(s) else open_listing(s)
+            for s in sources]
         self.table, self.pm, self.settings = table, pm, settings
         self.into, self.audit_url = into, audit or into
         self.schema, self.options = schema, dict(options or {})
@@ -197,7 +253,11 @@ class Watcher:
             max_ms=1000.0 * float(getattr(settings, "breaker_cooldown_s", 30.0)),
             max_retries=1 << 30,
         )
-        self._handled: dict[str, tuple[int, float]] = {}
+        self._handled: dict[str, tuple[int, float, str | None]] = {}
+        self.sources = [_SourceState(x.source, Backoff(
+            initial_ms=max(100.0, float(getattr(settings, "backoff_initial_ms", 10.0))),
+            max_ms=1000.0 * float(getattr(settings, "breaker_cooldown_s", 30.0)),
+            max_retries=1 << 30)) for x in self.listings]
         self._session: tuple[Any, Any] | None = None  # (sink, audit service)
         self.healthy = True
 
@@ -274,15 +334,40 @@ class Watcher:
 
     def pending(self) -> list[Entry]:
         """The ready files not handled yet, in listing order. Files gone from the listing are
-        forgotten (memory stays bounded by what the sources hold)."""
+        forgotten (memory stays bounded by what the sources hold). A source that cannot be
+        listed is skipped (its files kept in mind) and listed again after a backoff.
+
+        Every source is listed in a thread of its own, all at once: a store that does not
+        answer can block its listing for the back-end's timeouts and retries, and neither a
+        stop request nor the other sources wait for that. A listing not finished after
+        ``max(1, interval)`` seconds is used at a later cycle, when it has finished (its
+        source is skipped meanwhile; no second listing of it is started)."""
+        now = time.monotonic()
+        for listing, state in zip(self.listings, self.sources, strict=True):
+            if state.job is None and now >= state.next_try:
+                state.job = _ListJob(listing)
+        deadline = time.monotonic() + max(1.0, self.interval_s)
+        for state in self.sources:
+            while state.job is not None and not state.job.done.wait(0.05):
+                if self.stop.stopped:
+                    return []  # abandoned: the threads end with the back-ends' timeouts
+                if time.monotonic() >= deadline:
+                    break
         out: list[Entry] = []
         listed: set[str] = set()
-        for listing in self.listings:
-            for entry in listing.entries():
+        for listing, state in zip(self.listings, self.sources, strict=True):
+            entries = self._collect(state)
+            if entries is None:  # failing or still listing: what it held is still there
+                listed.update(state.paths)
+                continue
+            state.paths = {e.path for e in entries}
+            for entry in entries:
+                if entry.path in listed:
+                    continue  # also listed by an earlier source (a prefix and its glob)
                 listed.add(entry.path)
                 if self.readiness.is_marker(entry.path):
                     continue
-                if self._handled.get(entry.path) == (entry.size, entry.mtime):
+                if self._handled.get(entry.path) == entry.stamp:
                     continue
                 if self.readiness.ready(entry, listing):
                     out.append(entry)
@@ -290,6 +375,34 @@ class Watcher:
             del self._handled[path]
         self.readiness.keep_only(listed)
         return out
+
+    def _collect(self, state: _SourceState) -> list[Entry] | None:
+        """The source's finished listing, or None when it is still listing, waiting out its
+        backoff, or failed (logged when it starts failing and when it works again, not at
+        every interval)."""
+        job = state.job
+        if job is None or not job.done.is_set():
+            return None
+        state.job = None
+        if job.error is None:
+            if state.failures:
+                log.warning("watch: listing %s works again (after %d failed attempt(s))",
+                            state.source, state.failures, extra={"source": state.source})
+            state.failures, state.next_try, state.error = 0, 0.0, None
+            return job.entries
+        error = job.error
+        if not isinstance(error, (ListingError, OSError)):
+            raise error
+        state.failures += 1
+        state.error = objstore.scrub(f"{type(error).__name__}: {error}")
+        state.next_try = time.monotonic() + state.backoff.delay_s(state.failures)
+        if state.failures == 1:
+            self.summary.outages += 1
+            self.summary.last_error = state.error
+            log.error("watch: %s; listing it again with backoff (logged again when it works)",
+                      state.error, extra={"error_class": type(error).__name__,
+                                          "source": state.source})
+        return None
 
     def cycle(self) -> bool:
         """One listing and one batch of the ready files; True when some should be retried."""
@@ -360,9 +473,14 @@ class Watcher:
                 # a file failed before its claim has no finish hook: it was unreadable
                 cls = classes[f["path"]] if f["path"] in classes else "SourceError"
                 handled = cls in _OWN_FAULT and not str(error or "").startswith("not attempted")
+                if (f["path"] not in classes and objstore.is_remote(f["path"])
+                        and "access denied" not in str(error or "")):
+                    # an object that could not be copied (the store failing, or deleted after
+                    # the listing): the next listing decides (gone: forgotten; there: retried)
+                    handled = False
             if entry is not None:
                 if handled:
-                    self._handled[entry.path] = (entry.size, entry.mtime)
+                    self._handled[entry.path] = entry.stamp
                     self.readiness.forget(entry.path)
                 else:
                     retry = True
@@ -412,9 +530,10 @@ class HealthServer:
 
     def state(self) -> tuple[dict[str, Any], bool]:
         w = self.watcher
-        ok = w.healthy and not w.stop.stopped
+        ok = w.healthy and not w.stop.stopped and not any(x.failures for x in w.sources)
         body = {"status": "ok" if ok else "unavailable", "table": w.table,
-                "breaker": w.breaker.state, **w.summary.as_dict()}
+                "breaker": w.breaker.state, **w.summary.as_dict(),
+                "sources": [x.as_dict() for x in w.sources]}
         return body, ok
 
     def close(self) -> None:
@@ -454,7 +573,9 @@ def watch(
     """Load every new file of ``sources`` into ``table``, exactly once, until ``stop`` is set.
 
     Args:
-        sources: folders, globs or URLs a listing is registered for.
+        sources: folders, globs, object-store prefixes or globs (``s3://``, ``gs://``,
+            ``az://``; credentials and endpoints from each cloud's environment, as for loads)
+            or URLs another listing is registered for.
         table: the target table.
         into, audit, schema, format, compression, delimiter, encoding, on_error, max_rejects,
             mode (``append`` or ``merge``), primary_key: as for ``tallyclerk load``

@@ -138,3 +138,32 @@ def test_merge_mode_updates_rows_by_key(tmp_path: Path) -> None:
     assert query(db, "SELECT name FROM \"t\" WHERE id = '5' OR id = 5") == [("changed",)]
     with pytest.raises(ConfigError):
         tallyclerk.watch(str(inbox), "t", into=f"sqlite:///{db}", mode="replace", max_cycles=1)
+
+
+def test_an_objects_etag_is_part_of_its_identity() -> None:
+    """An object rewritten within the same second with the same size is a change: it must
+    settle again (and the watcher takes it again: ``Entry.stamp``). The store's LastModified
+    is far ahead of our clock here, so only the listings' own observation counts."""
+    clock = _Clock()
+    r = Readiness(5, clock=clock, wall=lambda: 0.0)
+    listing = _Listing(set())
+    first = Entry("s3://b/in/a.csv", 10, clock.now, etag="aaa")
+    assert not r.ready(first, listing)
+    clock.now += 5
+    assert r.ready(first, listing)
+    rewritten = Entry("s3://b/in/a.csv", 10, first.mtime, etag="bbb")
+    assert rewritten.stamp != first.stamp
+    assert not r.ready(rewritten, listing)  # seen changed just now
+    clock.now += 5
+    assert r.ready(rewritten, listing)
+
+
+def test_object_sources_are_listable_and_refuse_credentials_in_the_url() -> None:
+    pytest.importorskip("s3fs")
+    from tallyclerk.objlisting import ObjectListing
+
+    assert isinstance(open_listing("s3://bucket/in/"), ObjectListing)
+    with pytest.raises(ConfigError, match="credential"):
+        open_listing("s3://bucket/in/?X-Amz-Signature=abc")
+    with pytest.raises(ConfigError):
+        open_listing("https://example.com/in/")

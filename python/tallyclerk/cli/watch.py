@@ -1,4 +1,5 @@
-"""``tallyclerk watch SOURCE... --table NAME``: load each new file of folders or globs, once.
+"""``tallyclerk watch SOURCE... --table NAME``: load each new file of folders, globs or
+object-store prefixes (``s3://``, ``gs://``, ``az://``), once.
 
 A thin adapter over :func:`tallyclerk.watcher.watch` (see that module for readiness, outages
 and stopping). Takes the options of ``tallyclerk load`` (but not ``--force``, ``--workers``:
@@ -54,12 +55,14 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
 
     p: argparse.ArgumentParser = sub.add_parser(
         "watch",
-        help="load each new file of folders or globs, exactly once, until stopped",
-        description="List SOURCE folders or globs every --interval seconds and load each new, "
-        "complete file into TABLE exactly once (the audit store's ledger decides), until "
-        "SIGINT/SIGTERM. Several watchers on one PostgreSQL audit store share the work.",
+        help="load each new file of folders, globs or buckets, exactly once, until stopped",
+        description="List SOURCE folders, globs or object-store prefixes every --interval "
+        "seconds and load each new, complete file into TABLE exactly once (the audit store's "
+        "ledger decides), until SIGINT/SIGTERM. Several watchers on one PostgreSQL audit "
+        "store share the work.",
     )
-    p.add_argument("sources", nargs="+", metavar="SOURCE", help="folders or globs to watch")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="folders, globs, or s3://, gs://, az:// prefixes or globs to watch")
     p.add_argument("--table", required=True, help="target table (created if missing)")
     db_options(p)
     schema_options(p, "|".join(FORMATS))
