@@ -56,6 +56,7 @@ import pluggy
 from tallyclerk import TableSchema, WriteBehindQueue, faults, modes, objstore
 from tallyclerk._core import BatchAccumulator, FileEvent, KeyCheck, RecordBatch
 from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, RejectRow
+from tallyclerk.audit import marker, uncertain
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
 from tallyclerk.contract import (
     COLUMN_MODES,
@@ -81,6 +82,7 @@ from tallyclerk.errors import (
 from tallyclerk.logs import bind, current_context
 from tallyclerk.names import check_table_name
 from tallyclerk.protocols import BatchContext, FileWrite, Sink, Source, SqlExecutor
+from tallyclerk.repair import settle_before_load
 from tallyclerk.report import LoadProgress
 from tallyclerk.retry import Backoff, CircuitBreaker, CircuitOpen, is_transient
 from tallyclerk.settings import Settings
@@ -219,6 +221,9 @@ class Pipeline:
         self.stop = stop or StopToken()
         self.progress = progress
         self._shared = audit.shares_database_with(into_url)
+        # another database: its files get a load marker, and uncertain ones are settled first
+        self._into_url = into_url
+        self._data_target = None if self._shared else uncertain.target_key(into_url)
         self._wait = sleep or self.stop.wait
         self.breaker = CircuitBreaker(
             threshold=settings.breaker_threshold,
@@ -286,6 +291,8 @@ class Pipeline:
             if isinstance(v, (str, int, float, bool)) or v is None
         }
         audit_options.update(on_error=on_error, max_rejects=max_rejects, force=force)
+        if self._data_target is not None:
+            audit_options[uncertain.OPTION] = self._data_target
         batch_id = self.audit.start_batch(table, audit_options)
         self._batch_id = batch_id
         self._timeout_fired = False
@@ -304,6 +311,8 @@ class Pipeline:
                               payload={"table": table, "files": len(paths)})
             self.hook.tallyclerk_batch_start(batch_id=batch_id, table=table, paths=list(paths))
             try:
+                if self._data_target is not None:
+                    settle_before_load(self.audit, self._into_url, table, batch_id)
                 if self._mode.replace:
                     self._drop_stale_shadows()
                 for index, path in enumerate(paths):
@@ -733,6 +742,8 @@ class Pipeline:
                     if plan.new_version is not None:
                         self.audit.record_schema_in(shared, plan.new_version)
                     self.audit.commit_file_in(shared, claim, st.result())
+                elif self._data_target is not None and marker.supported(ex):
+                    marker.mark_in(ex, claim, st.result(), self._mode.mode)
                 faults.point("before-data-commit")
                 fw.commit()
             except BaseException:
