@@ -56,7 +56,6 @@ import pluggy
 from tallyclerk import TableSchema, WriteBehindQueue, faults, modes, objstore
 from tallyclerk._core import BatchAccumulator, FileEvent, KeyCheck, RecordBatch
 from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, RejectRow
-from tallyclerk.audit import marker, uncertain
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
 from tallyclerk.contract import (
     COLUMN_MODES,
@@ -82,10 +81,10 @@ from tallyclerk.errors import (
 from tallyclerk.logs import bind, current_context
 from tallyclerk.names import check_table_name
 from tallyclerk.protocols import BatchContext, FileWrite, Sink, Source, SqlExecutor
-from tallyclerk.repair import settle_before_load
 from tallyclerk.report import LoadProgress
 from tallyclerk.retry import Backoff, CircuitBreaker, CircuitOpen, is_transient
 from tallyclerk.settings import Settings
+from tallyclerk.settle import DATA_TARGET, data_target, mark_loaded, settle_before_load
 
 __all__ = ["ON_ERROR", "Pipeline", "StopToken"]
 
@@ -223,7 +222,7 @@ class Pipeline:
         self._shared = audit.shares_database_with(into_url)
         # another database: its files get a load marker, and uncertain ones are settled first
         self._into_url = into_url
-        self._data_target = None if self._shared else uncertain.target_key(into_url)
+        self._data_target = None if self._shared else data_target(into_url)
         self._wait = sleep or self.stop.wait
         self.breaker = CircuitBreaker(
             threshold=settings.breaker_threshold,
@@ -292,7 +291,7 @@ class Pipeline:
         }
         audit_options.update(on_error=on_error, max_rejects=max_rejects, force=force)
         if self._data_target is not None:
-            audit_options[uncertain.OPTION] = self._data_target
+            audit_options[DATA_TARGET] = self._data_target
         batch_id = self.audit.start_batch(table, audit_options)
         self._batch_id = batch_id
         self._timeout_fired = False
@@ -742,8 +741,8 @@ class Pipeline:
                     if plan.new_version is not None:
                         self.audit.record_schema_in(shared, plan.new_version)
                     self.audit.commit_file_in(shared, claim, st.result())
-                elif self._data_target is not None and marker.supported(ex):
-                    marker.mark_in(ex, claim, st.result(), self._mode.mode)
+                elif self._data_target is not None:
+                    mark_loaded(ex, claim, st.result(), self._mode.mode)
                 faults.point("before-data-commit")
                 fw.commit()
             except BaseException:

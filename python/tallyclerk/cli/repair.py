@@ -36,7 +36,7 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from tallyclerk.repair import repair
+    from tallyclerk.settle import repair
 
     report = repair(into=args.into, audit=args.audit, table=args.table, file=args.file,
                     dry_run=args.dry_run)

@@ -37,14 +37,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tallyclerk.audit import marker
-from tallyclerk.audit.types import FileResult
-from tallyclerk.audit.uncertain import Uncertain, target_key
+from tallyclerk.audit.types import FileClaim, FileResult
+from tallyclerk.audit.uncertain import OPTION as DATA_TARGET
+from tallyclerk.audit.uncertain import Uncertain
+from tallyclerk.audit.uncertain import target_key as data_target
 from tallyclerk.errors import ConfigError, LeaseLost, SinkError
 from tallyclerk.protocols import SqlExecutor
 
-__all__ = ["RepairReport", "repair", "settle_before_load"]
+__all__ = ["DATA_TARGET", "RepairReport", "data_target", "mark_loaded", "repair",
+           "settle_before_load"]
 
-log = logging.getLogger("tallyclerk.repair")
+log = logging.getLogger("tallyclerk.settle")
 
 OUTCOMES = ("committed", "rolled_back", "not_committed", "unsettled")
 
@@ -71,6 +74,13 @@ class RepairReport:
         data.update({o: self.count(o) for o in OUTCOMES})
         data["files"] = self.files
         return data
+
+
+def mark_loaded(ex: SqlExecutor | None, claim: FileClaim, result: FileResult, mode: str) -> None:
+    """In a file's target transaction (audit store elsewhere): its load marker, when the
+    sink's executor can write one (SQLite, PostgreSQL, DuckDB)."""
+    if marker.supported(ex):
+        marker.mark_in(ex, claim, result, mode)
 
 
 class _DuckExecutor:
@@ -243,9 +253,14 @@ def settle_all(audit: Any, into: str, *, table: str | None = None, path: str | N
     found = audit.uncertain_files(table=table, path=path)
     if not found:
         return report
+    key = data_target(into)
+    if key is None:
+        from tallyclerk.dburl import mask_url
+
+        raise ConfigError(f"tallyclerk cannot check the target {mask_url(into)} (SQLite, "
+                          "PostgreSQL and DuckDB targets only)")
     target = _Target(into)
     try:
-        key = target_key(into)
         for u in found:
             report.files.append(_settle(audit, target, u, key, dry_run=dry_run, by=by))
     finally:
