@@ -180,6 +180,11 @@ def _decide(ex: SqlExecutor, u: Uncertain) -> tuple[str, str, FileResult, bool]:
                 "claim (another audit store writes this target?)",
                 FileResult(0, 0, 0, 0), False)
     merge = mark.mode == "merge"
+    if not marker.table_exists(ex, mark.target_table):
+        # an abandoned replace's shadow table, dropped since: the rows went with it
+        return ("rolled_back", f"the table {mark.target_table!r} it was loaded into is gone",
+                FileResult(mark.rows_read, 0, 0, mark.bytes_read,
+                           rows_rolled_back=mark.rows_read, error_class="Interrupted"), True)
     if not merge:
         present = marker.count_rows(ex, mark.target_table, u.file_id)
         if present != mark.rows_written:

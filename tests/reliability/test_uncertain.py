@@ -236,3 +236,22 @@ def test_one_sqlite_file_for_data_and_audit_is_never_uncertain(tmp_path: Path) -
     rerun = tallyclerk(*args, cwd=tmp_path)
     assert rerun.code == 0, rerun.err
     check_exactly_once(data_db, data_db, TABLE, paths, ROWS)
+
+
+def test_replace_killed_in_the_window_is_settled_and_replaced_once(tmp_path: Path) -> None:
+    """``--mode replace`` loads into a shadow table: its uncertain file is found by the batch's
+    table, settled before the stale shadow is dropped, and the re-run rebuilds the table."""
+    paths = write_dataset(tmp_path, FILES, ROWS)
+    write_schema(tmp_path)
+    into, audit = "sqlite:///data.db", "sqlite:///audit.db"
+    data_db, audit_db = tmp_path / "data.db", tmp_path / "audit.db"
+    args = [*_load_args(paths, into, audit), "--mode", "replace"]
+    _kill(tmp_path, args)
+    assert _status(tmp_path, into, audit)["uncertain"] == 1
+    rerun = tallyclerk(*args, cwd=tmp_path)
+    assert rerun.code == 0, rerun.err
+    assert "was uncertain" in rerun.err
+    assert [f["status"] for f in rerun.json()["files"]] == ["loaded"] * FILES
+    check_exactly_once(data_db, audit_db, TABLE, paths, ROWS)
+    _accounting(audit_db)
+    assert _status(tmp_path, into, audit)["uncertain"] == 0

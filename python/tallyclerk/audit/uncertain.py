@@ -90,8 +90,8 @@ def find(repo: AuditRepository, who: Claims, *, table: str | None = None,
         .where(text("tallyclerk_files.status = 'loading'"))
         .order_by(FileManifest.id)
     )
-    if table is not None:
-        stmt = stmt.where(FileManifest.target_table == table)
+    if table is not None:  # the batch's table: a replace loads its files into a shadow
+        stmt = stmt.where(Batch.target_table == table)
     if path is not None:
         stmt = stmt.where(FileManifest.path == path)
     now = datetime.now(timezone.utc)
