@@ -102,6 +102,10 @@ def test_sqlite_kill_in_the_window_is_uncertain_and_repair_settles_it(
     history = tallyclerk("status", "--into", into, "--audit", audit, "--file", paths[1].name,
                          "--json", cwd=tmp_path).json()["history"]
     assert [h["status"] for h in history] == ["uncertain"]
+    from tallyclerk import file_history
+
+    assert [h["status"] for h in file_history(paths[1].name, audit=f"sqlite:///{audit_db}")] == [
+        "uncertain"]
 
     before = _digest(data_db, audit_db)
     code, dry = _repair(tmp_path, into, audit, "--dry-run")

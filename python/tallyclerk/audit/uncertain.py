@@ -79,7 +79,7 @@ class Uncertain:
 
 def find(repo: AuditRepository, who: Claims, *, table: str | None = None,
          path: str | None = None) -> list[Uncertain]:
-    """The uncertain files (optionally of one table and/or path), oldest first.
+    """The uncertain files (optionally of one batch table and/or path), oldest first.
 
     The literal ``status = 'loading'`` lets the planner use the partial unique index of
     ``loading`` rows, so this stays cheap however long the ledger grows.
@@ -88,8 +88,7 @@ def find(repo: AuditRepository, who: Claims, *, table: str | None = None,
         select(FileManifest, Batch.options)
         .join(Batch, Batch.id == FileManifest.batch_id)
         .where(text("tallyclerk_files.status = 'loading'"))
-        .order_by(FileManifest.id)
-    )
+    )  # no ORDER BY: SQLite would scan the table in id order rather than use the index
     if table is not None:  # the batch's table: a replace loads its files into a shadow
         stmt = stmt.where(Batch.target_table == table)
     if path is not None:
@@ -106,7 +105,7 @@ def find(repo: AuditRepository, who: Claims, *, table: str | None = None,
             token=row.claim_token, owner=row.owner, started_at=row.started_at,
             target=str(target),
         ))
-    return found
+    return sorted(found, key=lambda u: u.file_id)
 
 
 def settle_in(repo: AuditRepository, u: Uncertain, status: str, result: FileResult,
