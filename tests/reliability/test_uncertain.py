@@ -259,3 +259,25 @@ def test_replace_killed_in_the_window_is_settled_and_replaced_once(tmp_path: Pat
     check_exactly_once(data_db, audit_db, TABLE, paths, ROWS)
     _accounting(audit_db)
     assert _status(tmp_path, into, audit)["uncertain"] == 0
+
+
+def test_repair_of_another_target_refuses_and_usage_errors_exit_2(tmp_path: Path) -> None:
+    """An uncertain file is checked only in the target it was loaded into (exit 1 naming it);
+    a bad argument is a usage error (exit 2)."""
+    import sqlite3
+
+    paths = write_dataset(tmp_path, FILES, ROWS)
+    write_schema(tmp_path)
+    into, audit = "sqlite:///data.db", "sqlite:///audit.db"
+    _kill(tmp_path, _load_args(paths, into, audit))
+    sqlite3.connect(tmp_path / "other.db").close()
+    code, result = _repair(tmp_path, "sqlite:///other.db", audit)
+    assert code == 1
+    (entry,) = result["files"]
+    assert entry["outcome"] == "unsettled" and "data.db" in entry["reason"]
+    bad = tallyclerk("repair", "--into", into, "--audit", audit, "--table", "",
+                     cwd=tmp_path)
+    assert bad.code == 2, bad.err
+    missing = tallyclerk("repair", "--into", into, "--audit", "sqlite:///none.db", cwd=tmp_path)
+    assert missing.code == 2 and "no tallyclerk database" in missing.err
+    assert _status(tmp_path, into, audit)["uncertain"] == 1  # nothing was changed
