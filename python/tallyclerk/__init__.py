@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from tallyclerk.replay import ReplayReport, replay
     from tallyclerk.report import FileReport, LoadProgress, LoadReport
     from tallyclerk.settings import Settings
+    from tallyclerk.settle import RepairReport, repair
     from tallyclerk.table_schemas import table_schema
     from tallyclerk.watcher import watch
 
@@ -79,6 +80,7 @@ _API_NAMES = {
     "FileReport": "tallyclerk.report",
     "LoadProgress": "tallyclerk.report",
     "LoadReport": "tallyclerk.report",
+    "RepairReport": "tallyclerk.settle",
     "ReplayReport": "tallyclerk.replay",
     "Settings": "tallyclerk.settings",
     "StopToken": "tallyclerk.pipeline",
@@ -88,6 +90,7 @@ _API_NAMES = {
     "infer": "tallyclerk.inference",
     "load": "tallyclerk.api",
     "open_input": "tallyclerk.inputs",
+    "repair": "tallyclerk.settle",
     "replay": "tallyclerk.replay",
     "validate": "tallyclerk.dryrun",
     "verify": "tallyclerk.ledger",
@@ -124,6 +127,7 @@ __all__ = [
     "QueueStats",
     "RecordBatch",
     "Reject",
+    "RepairReport",
     "ReplayReport",
     "Settings",
     "SqliteWriter",
@@ -141,6 +145,7 @@ __all__ = [
     "infer",
     "load",
     "open_input",
+    "repair",
     "replay",
     "validate",
     "verify",

@@ -35,9 +35,14 @@ def _service(audit: str) -> AuditService:
 
 def file_history(path: str, audit: str = "sqlite:///tallyclerk.db") -> list[dict[str, Any]]:
     """Every manifest row of ``path`` (``tallyclerk status --file``), oldest first: loads,
-    skips, failures, ``--force`` and ``--mode replace`` replacements, with their batches."""
+    skips, failures, ``--force`` and ``--mode replace`` replacements, with their batches.
+    A row killed between its data commit and its manifest commit (audit store apart) has
+    status ``uncertain`` until ``tallyclerk repair`` or the next load settles it."""
+    from tallyclerk.audit import uncertain
+
     with _service(audit) as service:
-        return service.file_history(path)
+        return uncertain.mark_history(service.file_history(path),
+                                      service.uncertain_files(path=path))
 
 
 def verify(

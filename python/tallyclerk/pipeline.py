@@ -84,6 +84,7 @@ from tallyclerk.protocols import BatchContext, FileWrite, Sink, Source, SqlExecu
 from tallyclerk.report import LoadProgress
 from tallyclerk.retry import Backoff, CircuitBreaker, CircuitOpen, is_transient
 from tallyclerk.settings import Settings
+from tallyclerk.settle import DATA_TARGET, data_target, mark_loaded, settle_before_load
 
 __all__ = ["ON_ERROR", "Pipeline", "StopToken"]
 
@@ -219,6 +220,9 @@ class Pipeline:
         self.stop = stop or StopToken()
         self.progress = progress
         self._shared = audit.shares_database_with(into_url)
+        # another database: its files get a load marker, and uncertain ones are settled first
+        self._into_url = into_url
+        self._data_target = None if self._shared else data_target(into_url)
         self._wait = sleep or self.stop.wait
         self.breaker = CircuitBreaker(
             threshold=settings.breaker_threshold,
@@ -286,6 +290,8 @@ class Pipeline:
             if isinstance(v, (str, int, float, bool)) or v is None
         }
         audit_options.update(on_error=on_error, max_rejects=max_rejects, force=force)
+        if self._data_target is not None:
+            audit_options[DATA_TARGET] = self._data_target
         batch_id = self.audit.start_batch(table, audit_options)
         self._batch_id = batch_id
         self._timeout_fired = False
@@ -304,6 +310,8 @@ class Pipeline:
                               payload={"table": table, "files": len(paths)})
             self.hook.tallyclerk_batch_start(batch_id=batch_id, table=table, paths=list(paths))
             try:
+                if self._data_target is not None:
+                    settle_before_load(self.audit, self._into_url, table, batch_id)
                 if self._mode.replace:
                     self._drop_stale_shadows()
                 for index, path in enumerate(paths):
@@ -733,6 +741,8 @@ class Pipeline:
                     if plan.new_version is not None:
                         self.audit.record_schema_in(shared, plan.new_version)
                     self.audit.commit_file_in(shared, claim, st.result())
+                elif self._data_target is not None:
+                    mark_loaded(ex, claim, st.result(), self._mode.mode)
                 faults.point("before-data-commit")
                 fw.commit()
             except BaseException:

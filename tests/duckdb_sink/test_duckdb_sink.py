@@ -104,7 +104,12 @@ def test_a_kill_between_data_commit_and_manifest_is_repaired_once(tmp_path: Path
     assert killed.code == -signal.SIGKILL
     url = f"duckdb:///{tmp_path / 'w.duckdb'}"
     assert _read(url, "SELECT count(*) FROM t") == [(200,)]  # p1's rows committed, manifest not
+    status = run_cli("status", "--into", "duckdb:///w.duckdb", "--json", cwd=tmp_path,
+                     env=env_for())
+    assert status.json()["uncertain"] == 1  # shown, not silently reloaded or skipped
     rerun = run_cli(*args, cwd=tmp_path, env=env_for())
     assert rerun.code == 0, rerun.err
-    assert [f["status"] for f in rerun.json()["files"]] == ["skipped", "loaded", "loaded"]
+    # the target's load marker says p1 committed: settled as loaded (logged), then skipped
+    assert "was uncertain" in rerun.err and "committed" in rerun.err
+    assert [f["status"] for f in rerun.json()["files"]] == ["skipped", "skipped", "loaded"]
     assert _read(url, "SELECT count(*), count(DISTINCT id) FROM t") == [(300, 300)]

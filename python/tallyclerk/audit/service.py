@@ -50,7 +50,7 @@ from tallyclerk._core import (
     MetricsSnapshot,
     Watchdog,
 )
-from tallyclerk.audit import chain, claims, lineage, reports, schemas, sqlgen
+from tallyclerk.audit import chain, claims, lineage, reports, schemas, sqlgen, uncertain
 from tallyclerk.audit.claims import Claims, pid_alive
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
 from tallyclerk.audit.eventlog import EventLog, event_row
@@ -695,6 +695,20 @@ class AuditService:
         acc = self._batches.get(claim.batch_id)
         if acc is not None:
             acc.touch()
+
+    def uncertain_files(
+        self, *, table: str | None = None, path: str | None = None
+    ) -> list[uncertain.Uncertain]:
+        """Files killed between their data commit and their manifest commit (another
+        database): see :mod:`tallyclerk.audit.uncertain`."""
+        return self._tx(lambda repo: uncertain.find(repo, self._claims, table=table, path=path),
+                        what="find uncertain files")
+
+    def settle_uncertain(self, u: uncertain.Uncertain, status: str, result: FileResult,
+                         note: str) -> bool:
+        """Record how an uncertain file ended (:func:`tallyclerk.audit.uncertain.settle_in`)."""
+        return self._tx(lambda repo: uncertain.settle_in(repo, u, status, result, note),
+                        what=f"settle {u.path}")
 
     def shares_database_with(self, data_url: str) -> bool:
         """True when ``data_url`` names the audit store's database (one transaction can hold

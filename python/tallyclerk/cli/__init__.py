@@ -125,6 +125,7 @@ def build_parser(pm: object | None = None) -> Parser:
         load,
         plugins_cmd,
         rejects,
+        repair,
         replay,
         schema_cmd,
         status,
@@ -144,8 +145,8 @@ def build_parser(pm: object | None = None) -> Parser:
     _common(parser, prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (load, validate, watch, infer, status, rejects, replay, schema_cmd, verify,
-                   plugins_cmd, demo, health):
+    for module in (load, validate, watch, infer, status, rejects, replay, repair, schema_cmd,
+                   verify, plugins_cmd, demo, health):
         cmd = module.add_parser(sub, pm)
         _common(cmd)
     return parser

@@ -56,6 +56,7 @@ def open_audit(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from tallyclerk.audit import uncertain
     from tallyclerk.cli.report import print_report
 
     with open_audit(args) as audit:
@@ -88,15 +89,21 @@ def run(args: argparse.Namespace, out: Output) -> int:
         if not report:
             what = f"batch {args.batch!r}" if args.batch else "any batch"
             raise ConfigError(f"the audit store has no record of {what}")
+        found = audit.uncertain_files()
+        report = uncertain.annotate(report, found)
         if args.json:
             out.json(report)
         else:
+            _uncertain_banner(out, found)
             print_report(out, report)
     return 0
 
 
 def _history(audit: Any, args: argparse.Namespace, out: Output) -> int:
-    history = audit.file_history(args.file)
+    from tallyclerk.audit import uncertain
+
+    history = uncertain.mark_history(audit.file_history(args.file),
+                                     audit.uncertain_files(path=args.file))
     if not history:
         raise ConfigError(f"the audit store has no record of the file {args.file!r}")
     if args.json:
@@ -108,6 +115,17 @@ def _history(audit: Any, args: argparse.Namespace, out: Output) -> int:
     for line in format_table([k.upper() for k in keys], rows, right=(0, 4, 5, 6, 7, 8)):
         out.line(line)
     return 0
+
+
+def _uncertain_banner(out: Output, found: list[Any]) -> None:
+    """The uncertain files first, whichever batch is shown: they need ``tallyclerk repair``."""
+    if not found:
+        return
+    out.line(f"UNCERTAIN: {len(found)} file(s) killed between their data commit and their "
+             "manifest commit (their rows may or may not be in the target); settle them with "
+             "`tallyclerk repair` (a load into their table settles them first)")
+    for u in found:
+        out.line(f"  {u.path}  table {u.table!r}  file {u.file_id}  batch {u.batch_id}")
 
 
 def _payload(payload: Any) -> str:
