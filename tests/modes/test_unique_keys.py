@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -135,30 +136,62 @@ def test_validate_reports_duplicates_within_a_file(tmp_path: Path) -> None:
 keys = st.lists(st.integers(0, 12), max_size=15)
 
 
+def _check_property(files: list[list[int]], into: str, audit: str | None, d: Path,
+                    read_keys: Any) -> None:
+    schema = {"fields": [{"name": "k", "type": "integer"}, {"name": "tag"}],
+              "primaryKey": ["k"]}
+    table_name = "t_" + uuid.uuid4().hex[:10]
+    table: set[int] = set()
+    for i, rows in enumerate(files):
+        p = d / f"{table_name}_{i}.csv"
+        # a last key of its own keeps identical key lists distinct files (not skipped)
+        content = [*rows, 1000 + i]
+        p.write_text("k,tag\n" + "".join(f"{k},x\n" for k in content))
+        report = tallyclerk.load([p], table=table_name, into=into, audit=audit, schema=schema)
+        new = set(content) - table
+        (f,) = report.files
+        assert f.status == "loaded"
+        assert f.rows_written == len(new)
+        assert f.rows_rejected == len(content) - len(new)
+        assert f.rows_read == f.rows_written + f.rows_rejected == len(content)
+        table |= new
+    if table:
+        assert read_keys(table_name) == sorted(table)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(files=st.lists(keys, min_size=1, max_size=4))
 def test_written_are_the_new_distinct_keys(files: list[list[int]]) -> None:
     """For any files of keys: written = the distinct keys not already in the table, rejected =
     the rest, read = written + rejected; the table holds each key once."""
-    schema = {"fields": [{"name": "k", "type": "integer"}, {"name": "tag"}],
-              "primaryKey": ["k"]}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         db = d / "t.db"
-        table: set[int] = set()
-        for i, content in enumerate(files):
-            p = d / f"f{i}.csv"
-            # a tag per file keeps identical key lists distinct files (not skipped)
-            p.write_text("k,tag\n" + "".join(f"{k},f{i}\n" for k in content))
-            report = tallyclerk.load([p], table="t", into=f"sqlite:///{db}", schema=schema)
-            new = set(content) - table
-            (f,) = report.files
-            assert f.status == "loaded"
-            assert f.rows_written == len(new)
-            assert f.rows_rejected == len(content) - len(new)
-            assert f.rows_read == f.rows_written + f.rows_rejected == len(content)
-            table |= new
-        if db.exists():
+
+        def read_keys(name: str) -> list[int]:
             with sqlite3.connect(db) as con:
-                got = [k for (k,) in con.execute("SELECT k FROM t ORDER BY k")]
-            assert got == sorted(table)
+                return [k for (k,) in con.execute(f'SELECT k FROM "{name}" ORDER BY k')]
+
+        _check_property(files, f"sqlite:///{db}", None, d, read_keys)
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(files=st.lists(keys, min_size=1, max_size=3))
+def test_written_are_the_new_distinct_keys_on_postgres(files: list[list[int]],
+                                                       pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        engine = sa.create_engine(pg_url)
+
+        def read_keys(name: str) -> list[int]:
+            with engine.connect() as conn:
+                return list(conn.exec_driver_sql(f'SELECT k FROM "{name}" ORDER BY k')
+                            .scalars().all())
+
+        try:
+            _check_property(files, pg_url, f"sqlite:///{d / 'audit.db'}", d, read_keys)
+        finally:
+            engine.dispose()
