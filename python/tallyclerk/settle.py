@@ -166,7 +166,7 @@ def _null_pool() -> Any:
 def _decide(ex: SqlExecutor, u: Uncertain) -> tuple[str, str, FileResult, bool]:
     """(outcome, reason, manifest result, delete rows?) for one uncertain file, from the
     target's marker and its rows tagged ``_tc_file_id``."""
-    mark = marker.read(ex, u.file_id)
+    mark = marker.read(ex, u.file_id, u.token)
     if mark is None:
         present = marker.count_rows(ex, u.table, u.file_id)
         if present:
@@ -225,7 +225,7 @@ def _settle(audit: Any, target: _Target, u: Uncertain, key: str, *, dry_run: boo
                 result = FileResult(result.rows_read, 0, 0, result.bytes_read,
                                     rows_rolled_back=result.rows_read)
         if outcome in ("rolled_back", "not_committed") and not dry_run:
-            entry["rows_deleted"] = marker.remove_in(ex, u.table, u.file_id, rows=delete)
+            entry["rows_deleted"] = marker.remove_in(ex, u.table, u.file_id, u.token, rows=delete)
     entry.update(outcome=outcome, reason=reason, rows_read=result.rows_read,
                  rows_written=result.rows_written, rows_rolled_back=result.rows_rolled_back)
     if outcome == "unsettled" or dry_run:

@@ -5,8 +5,10 @@ target) and its manifest row second (in the audit store). A process killed betwe
 leaves a ``loading`` manifest row whose rows may or may not be in the target: an *uncertain*
 file (:mod:`tallyclerk.audit.uncertain`). To make that decidable, the pipeline writes one row
 into ``_tc_loads`` **in the file's own target transaction**, so the marker exists exactly when
-the rows do: ``file_id`` and ``claim_token`` (the claim that wrote it), the table, the file's
-counts (read, written, rejected, inserted, updated, bytes) and its write mode.
+the rows do: ``claim_token`` (the claim that wrote it; the key, since a file id is unique only
+within one audit store and one target database may serve several stores' tables), ``file_id``,
+the table, the file's counts (read, written, rejected, inserted, updated, bytes) and its write
+mode.
 ``tallyclerk repair`` (and a re-run, before it claims anything) reads it back.
 
 When the audit store shares the target database no marker is written: the manifest row itself
@@ -41,7 +43,7 @@ _DIALECTS = ("sqlite", "postgresql", "duckdb")
 
 _CREATE = (
     f'CREATE TABLE IF NOT EXISTS "{MARKER_TABLE}" ('
-    "file_id BIGINT PRIMARY KEY, claim_token VARCHAR(64) NOT NULL, "
+    "claim_token VARCHAR(64) PRIMARY KEY, file_id BIGINT NOT NULL, "
     "target_table VARCHAR(255) NOT NULL, mode VARCHAR(16) NOT NULL, "
     "rows_read BIGINT NOT NULL, rows_written BIGINT NOT NULL, rows_rejected BIGINT NOT NULL, "
     "rows_inserted BIGINT, rows_updated BIGINT, bytes_read BIGINT NOT NULL, "
@@ -110,16 +112,19 @@ def table_exists(ex: SqlExecutor, name: str) -> bool:
         f"{m} AND table_schema = current_schema()", (name,)))
 
 
-def read(ex: SqlExecutor, file_id: int) -> Marker | None:
-    """The marker of claim ``file_id``, or None (never committed, or no marker table)."""
+def read(ex: SqlExecutor, file_id: int, token: str) -> Marker | None:
+    """The marker of claim ``token`` of file ``file_id``; else another claim's marker of that
+    file id (the caller reports it); None when neither committed (or no marker table)."""
     if not table_exists(ex, MARKER_TABLE):
         return None
+    m = _mark(ex.dialect_name)
     rows = ex.query(
-        f'SELECT {", ".join(_COLUMNS)} FROM "{MARKER_TABLE}" WHERE file_id = '
-        f"{_mark(ex.dialect_name)}", (file_id,))
+        f'SELECT {", ".join(_COLUMNS)} FROM "{MARKER_TABLE}" WHERE claim_token = {m} '
+        f"UNION ALL SELECT {', '.join(_COLUMNS)} FROM \"{MARKER_TABLE}\" "
+        f"WHERE file_id = {m} AND claim_token <> {m}", (token, file_id, token))
     if not rows:
         return None
-    r = rows[0]
+    r = next((row for row in rows if str(row[1]) == token), rows[0])
     return Marker(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), int(r[5]), int(r[6]),
                   None if r[7] is None else int(r[7]), None if r[8] is None else int(r[8]),
                   int(r[9]), None if r[10] is None else int(r[10]))
@@ -136,7 +141,7 @@ def count_rows(ex: SqlExecutor, table: str, file_id: int) -> int:
     return int(rows[0][0])
 
 
-def remove_in(ex: SqlExecutor, table: str, file_id: int, *, rows: bool) -> int:
+def remove_in(ex: SqlExecutor, table: str, file_id: int, token: str, *, rows: bool) -> int:
     """In one target transaction: delete the claim's rows (``rows``) and its marker; returns
     how many rows were deleted."""
     deleted = 0
@@ -147,6 +152,6 @@ def remove_in(ex: SqlExecutor, table: str, file_id: int, *, rows: bool) -> int:
             compiled = sqlgen.delete_rows_sql(ex.dialect_name, table)
             ex.execute(compiled.sql, (file_id,))
     if table_exists(ex, MARKER_TABLE):
-        ex.execute(f'DELETE FROM "{MARKER_TABLE}" WHERE file_id = {_mark(ex.dialect_name)}',
-                   (file_id,))
+        ex.execute(f'DELETE FROM "{MARKER_TABLE}" WHERE claim_token = {_mark(ex.dialect_name)}',
+                   (token,))
     return deleted
