@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -137,6 +138,7 @@ class WatchSummary:
     files_failed: int = 0
     rows_written: int = 0
     outages: int = 0
+    sources_failing: int = 0
     signum: int | None = None
     last_error: str | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
@@ -346,7 +348,9 @@ class Watcher:
         for listing, state in zip(self.listings, self.sources, strict=True):
             if state.job is None and now >= state.next_try:
                 state.job = _ListJob(listing)
-        deadline = time.monotonic() + max(1.0, self.interval_s)
+        # the last listing of a finite watch (--once) is waited for: nothing comes after it
+        deadline = time.monotonic() + (math.inf if self._last_cycle()
+                                       else max(1.0, self.interval_s))
         for state in self.sources:
             while state.job is not None and not state.job.done.wait(0.05):
                 if self.stop.stopped:
@@ -374,6 +378,7 @@ class Watcher:
         for path in [p for p in self._handled if p not in listed]:
             del self._handled[path]
         self.readiness.keep_only(listed)
+        self.summary.sources_failing = sum(1 for x in self.sources if x.failures)
         return out
 
     def _collect(self, state: _SourceState) -> list[Entry] | None:

@@ -105,14 +105,14 @@ def test_folder_and_bucket_sigkill_restart_every_row_once(
             "schema.json", "--batch-rows", "100", *FAST)
     put("o0.csv", 0, 2000, bad=3)
     put("o1.csv", 2000, 2000)
-    local("f0.csv", 4000, 2000, bad=2)
-    local("f1.csv", 6000, 2000)
-    # the bucket is listed first: o0 (batches 1-21), then o1, in flight at batch 30 when the
-    # first watcher SIGKILLs itself
+    # the first batch is o0 (batches 1-21), then o1, in flight at batch 30 when the first
+    # watcher SIGKILLs itself
     first = start_watch(*args, cwd=work, TALLYCLERK_FAULT="batch-written:kill@30",
                         **s3_server.env())
     wait_for("o0 claimed", lambda: taken(db, src + "o0.csv"), log=log)
-    put("o2.csv", 8000, 1500)  # dropped while it runs
+    local("f0.csv", 4000, 2000, bad=2)  # dropped while it runs
+    local("f1.csv", 6000, 2000)
+    put("o2.csv", 8000, 1500)
     local("f2.csv", 9500, 1500)
     first.wait(timeout=180)
     code, _ = stop(first)
@@ -296,3 +296,28 @@ def test_a_hanging_listing_delays_neither_the_folder_nor_sigterm(
     assert code == 143, out
     assert took < 10, f"SIGTERM took {took:.1f} s"
     assert sorted(table_ids(db)) == list(range(20))
+
+
+def test_once_loads_what_is_there_and_exits_1_when_the_bucket_cannot_be_listed(
+        work: Path, bucket: str, s3: Any, s3_server: s3server.S3Server) -> None:
+    from tests.clirun import env_for, run_cli
+
+    db = work / "w.db"
+    src = f"s3://{bucket}/in/"
+    s3.put_object(Bucket=bucket, Key="in/a.csv", Body=rows(0, 3).encode())
+    s3.put_object(Bucket=bucket, Key="in/a.csv.done", Body=b"")
+    s3.put_object(Bucket=bucket, Key="in/b.csv", Body=rows(3, 3).encode())  # no marker yet
+    args = ("watch", src, "--table", "t", "--into", f"sqlite:///{db}", "--once",
+            "--marker", "{name}.done", "--json")
+    ok = run_cli(*args, cwd=work, env=env_for(**s3_server.env()))
+    assert ok.code == 0, ok.err
+    assert json.loads(ok.out)["files_loaded"] == 1 and sorted(table_ids(db)) == [0, 1, 2]
+
+    down = run_cli(*args, cwd=work, env=env_for(
+        TALLYCLERK_MAX_RETRIES="0", **s3_server.env(f"http://127.0.0.1:{s3server.free_port()}")))
+    assert down.code == 1, down.err
+    summary = json.loads(down.out)
+    assert summary["sources_failing"] == 1 and summary["outages"] == 1
+    assert down.err.count(f"listing {src} failed") == 1, down.err
+    assert "Traceback" not in down.err
+    assert s3server.SECRET_KEY not in down.err + down.out

@@ -12,7 +12,8 @@ a marker file instead (``_SUCCESS`` in the folder, or ``{name}.done`` beside eac
 ``--health-port P`` serve ``GET /health`` (``--health-addr``, default 127.0.0.1);
 ``--max-cycles N`` stop after N listings (``--once``: one).
 Exit 0 when stopped by ``--max-cycles`` with no failed file, 1 with
-one, 130/143 on SIGINT/SIGTERM (the file in flight rolled back), 2 for a usage error.
+one or when the last listing of a source failed, 130/143 on SIGINT/SIGTERM (the file in
+flight rolled back), 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         s = summary
         out.line(f"watched {s.cycles} listing(s): {s.files_loaded} loaded, {s.files_skipped} "
                  f"skipped, {s.files_failed} failed, {s.rows_written} rows written, "
-                 f"{s.outages} outage(s)")
+                 f"{s.outages} outage(s)"
+                 + (f", {s.sources_failing} source(s) failing" if s.sources_failing else ""))
     if summary.signum is not None:
         return 128 + summary.signum
-    return 1 if summary.files_failed else 0
+    return 1 if summary.files_failed or summary.sources_failing else 0
