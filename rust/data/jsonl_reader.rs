@@ -300,30 +300,110 @@ impl Keys {
         }
     }
 
-    /// One line of the first pass: keys only, unless the line brings a new key.
+    /// One line of the first pass: keys only (a quick scan), unless the line brings a new key
+    /// or the scan cannot tell: then serde_json checks the whole line before its keys count.
     fn scan(&mut self, line: &[u8]) {
+        let mut new = false;
+        let mut pos = 0;
+        let quick = top_keys(line, |k| {
+            // keys usually come in the columns' order: no hashing then
+            if self.columns.get(pos).is_some_and(|c| c.as_bytes() == k) {
+                pos += 1;
+            } else {
+                new |= std::str::from_utf8(k).map_or(true, |k| !self.known(k));
+            }
+        });
+        if quick.is_some() && !new {
+            return; // every key known (or not an object): nothing to add
+        }
         let Ok(text) = std::str::from_utf8(line) else {
             return;
         };
-        let mut new = false;
-        let cheap = parse_line(text, |k, _| {
-            new |= !self.known(&k);
-            Ok(())
-        });
-        if !new || !matches!(cheap, Ok(Top::Object(_))) {
-            return;
-        }
         let mut keys = Vec::new();
         let full = parse_line(text, |k, raw| {
             value_of(raw.get(), 1)?;
             keys.push(k);
             Ok(())
         });
-        if full.is_ok() {
+        if let Ok(Top::Object(_)) = full {
             for k in keys {
                 self.add(&k);
             }
         }
+    }
+}
+
+/// The raw keys of a line's top-level object, for the first pass: Some(()) when the line was
+/// scanned (its keys given to `on_key`, or it is no object), None when the quick scan cannot
+/// tell (a key with escapes, something unexpected). Exact for valid JSON; a malformed line
+/// may yield anything, which is why a new key is only counted after a full parse.
+fn top_keys(b: &[u8], mut on_key: impl FnMut(&[u8])) -> Option<()> {
+    let ws = |i: &mut usize| {
+        while matches!(b.get(*i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            *i += 1;
+        }
+    };
+    // the end of the string starting at `i` (after its opening quote): past the closing quote
+    let string_end = |mut i: usize| -> Option<usize> {
+        loop {
+            let k = memchr::memchr2(b'"', b'\\', &b[i..])?;
+            if b[i + k] == b'"' {
+                return Some(i + k + 1);
+            }
+            i += k + 2;
+            if i > b.len() {
+                return None;
+            }
+        }
+    };
+    let mut i = 0;
+    ws(&mut i);
+    if b.get(i) != Some(&b'{') {
+        return Some(()); // not an object: it brings no key
+    }
+    i += 1;
+    ws(&mut i);
+    if b.get(i) == Some(&b'}') {
+        return Some(());
+    }
+    loop {
+        ws(&mut i);
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let end = string_end(i + 1)?;
+        let key = &b[i + 1..end - 1];
+        if memchr::memchr(b'\\', key).is_some() {
+            return None;
+        }
+        on_key(key);
+        i = end;
+        ws(&mut i);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        // skip the value: strings whole, brackets counted
+        let mut depth = 0usize;
+        loop {
+            match *b.get(i)? {
+                b'"' => i = string_end(i + 1)?,
+                b'{' | b'[' => {
+                    depth += 1;
+                    i += 1;
+                }
+                b'}' | b']' if depth > 0 => {
+                    depth -= 1;
+                    i += 1;
+                }
+                b',' | b'}' if depth == 0 => break,
+                _ => i += 1,
+            }
+        }
+        if b[i] == b'}' {
+            return Some(());
+        }
+        i += 1;
     }
 }
 
@@ -357,6 +437,49 @@ impl RawDecode {
             RawDecode::Utf8 => String::from_utf8_lossy(b),
             RawDecode::Latin1 => b.iter().map(|&c| char::from(c)).collect(),
             RawDecode::Other(e) => e.decode_without_bom_handling(b).0,
+        }
+    }
+}
+
+/// One cell of the record being parsed: a string without escapes is a span of the line.
+#[derive(Debug, Clone, PartialEq)]
+enum Slot {
+    Null,
+    Span(usize, usize),
+    Val(Value),
+}
+
+/// A column being built: text (in one arena, as the CSV reader's) until a value that is not
+/// a string arrives, then values.
+enum ColBuilder {
+    Text(TextCol),
+    Any(Vec<Value>),
+}
+
+impl ColBuilder {
+    fn push(&mut self, slot: Slot, line: &str) {
+        match (&mut *self, slot) {
+            (ColBuilder::Text(t), Slot::Null) => t.push(None),
+            (ColBuilder::Text(t), Slot::Span(a, b)) => t.push(Some(line.get(a..b).unwrap_or(""))),
+            (ColBuilder::Text(t), Slot::Val(Value::Text(s))) => t.push(Some(&s)),
+            (ColBuilder::Text(t), Slot::Val(v)) => {
+                let mut values: Vec<Value> = Vec::with_capacity(t.len() * 2 + 16);
+                values.extend((0..t.len()).map(|i| t.get(i).map_or(Value::Null, |s| Value::Text(s.into()))));
+                values.push(v);
+                *self = ColBuilder::Any(values);
+            }
+            (ColBuilder::Any(v), Slot::Null) => v.push(Value::Null),
+            (ColBuilder::Any(v), Slot::Span(a, b)) => {
+                v.push(Value::Text(line.get(a..b).unwrap_or("").into()));
+            }
+            (ColBuilder::Any(v), Slot::Val(x)) => v.push(x),
+        }
+    }
+
+    fn finish(self) -> Column {
+        match self {
+            ColBuilder::Text(t) => Column::Text(t),
+            ColBuilder::Any(v) => Column::Any(v),
         }
     }
 }
@@ -458,9 +581,8 @@ impl JsonlReader {
 
     /// Parse one record into `slots` (one per column, all Null on entry); Err: why it is
     /// rejected (its slots are left Null).
-    fn parse_record(&self, line: &[u8], slots: &mut [Value]) -> Result<(), String> {
-        let text = std::str::from_utf8(line)
-            .map_err(|e| format!("malformed JSON: str is not valid UTF-8: {e}"))?;
+    fn parse_record(&self, line: Result<&str, String>, slots: &mut [Slot]) -> Result<(), String> {
+        let text = line.map_err(|e| format!("malformed JSON: str is not valid UTF-8: {e}"))?;
         let keys = &self.keys;
         let mut bad: Option<String> = None;
         let mut pos = 0usize;
@@ -470,7 +592,23 @@ impl JsonlReader {
                 Some(c) if *c == key => Some(pos),
                 _ => keys.index.get(key.as_ref()).copied(),
             };
-            let value = value_of(raw.get(), 1)?;
+            let raw = raw.get();
+            let value = match raw.as_bytes() {
+                // a string without escapes: where it is in the line (no copy, no allocation)
+                [b'"', inner @ .., b'"'] if memchr::memchr(b'\\', inner).is_none() => {
+                    // serde_json borrows raw values from the line: `raw` lies within `text`
+                    match (raw.as_ptr() as usize).checked_sub(text.as_ptr() as usize) {
+                        Some(at) if at + raw.len() <= text.len() => {
+                            Slot::Span(at + 1, at + 1 + inner.len())
+                        }
+                        _ => Slot::Val(Value::Text(raw[1..raw.len() - 1].to_string())),
+                    }
+                }
+                _ => match value_of(raw, 1)? {
+                    Value::Null => Slot::Null,
+                    v => Slot::Val(v),
+                },
+            };
             match col {
                 Some(c) => {
                     slots[c] = value;
@@ -503,7 +641,7 @@ impl JsonlReader {
             },
         };
         for s in slots.iter_mut() {
-            *s = Value::Null;
+            *s = Slot::Null;
         }
         Err(reason)
     }
@@ -512,11 +650,13 @@ impl JsonlReader {
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, DataError> {
         let n = self.keys.columns.len();
         let cap = self.batch_rows.min(65_536);
-        let mut cols: Vec<Vec<Value>> = (0..n).map(|_| Vec::with_capacity(cap)).collect();
+        let mut cols: Vec<ColBuilder> = (0..n)
+            .map(|_| ColBuilder::Text(TextCol::with_capacity(cap, 16 * cap)))
+            .collect();
         let mut raws = TextCol::with_capacity(cap, 0);
         let (mut numbers, mut lines) = (Vec::with_capacity(cap), Vec::with_capacity(cap));
         let mut rejects: Vec<(usize, RejectInfo)> = Vec::new();
-        let mut slots = vec![Value::Null; n];
+        let mut slots = vec![Slot::Null; n];
         let mut text_bytes = 0usize;
         let mut buf = std::mem::take(&mut self.buf);
         while !self.finished && numbers.len() < self.batch_rows && text_bytes < BATCH_BYTES {
@@ -539,6 +679,9 @@ impl JsonlReader {
                     self.lines += 1;
                     self.consumed += used;
                     raws.push(Some(""));
+                    for col in &mut cols {
+                        col.push(Slot::Null, "");
+                    }
                     Err(("line-length", format!("line longer than {} bytes", self.max_line)))
                 }
                 Line::Text(used) => {
@@ -549,8 +692,17 @@ impl JsonlReader {
                     }
                     let line = trim_cr(&buf);
                     text_bytes += used as usize;
-                    raws.push(Some(&self.raw_decode.decode(line)));
-                    self.parse_record(line, &mut slots).map_err(|r| ("json", r))
+                    let text = std::str::from_utf8(line).map_err(|e| e.to_string());
+                    match (&text, self.raw_decode) {
+                        (Ok(t), RawDecode::Utf8) => raws.push(Some(t)),
+                        _ => raws.push(Some(&self.raw_decode.decode(line))),
+                    }
+                    let parsed = self.parse_record(text.clone(), &mut slots);
+                    let line = text.as_deref().unwrap_or("");
+                    for (col, slot) in cols.iter_mut().zip(slots.iter_mut()) {
+                        col.push(std::mem::replace(slot, Slot::Null), line);
+                    }
+                    parsed.map_err(|r| ("json", r))
                 }
             };
             self.records_read += 1;
@@ -565,9 +717,6 @@ impl JsonlReader {
                 };
                 rejects.push((numbers.len(), info));
             }
-            for (col, slot) in cols.iter_mut().zip(slots.iter_mut()) {
-                col.push(std::mem::replace(slot, Value::Null));
-            }
             numbers.push(self.records_read);
             lines.push(self.lines);
         }
@@ -578,7 +727,7 @@ impl JsonlReader {
         }
         let mut batch = RecordBatch::from_columns(
             self.keys.columns.clone(),
-            cols.into_iter().map(Column::Any).collect(),
+            cols.into_iter().map(ColBuilder::finish).collect(),
             numbers,
             lines,
             raws,
@@ -648,6 +797,23 @@ mod tests {
         let r = batches[1].reject_info(0).unwrap();
         assert!(r.reason.contains("letter case from the key 'a'"), "{}", r.reason);
         assert!(batches[1].reject_info(1).unwrap().reason.contains("an empty name"));
+    }
+
+    #[test]
+    fn quick_key_scan() {
+        let keys = |line: &str| {
+            let mut out = Vec::new();
+            let r = top_keys(line.as_bytes(), |k| out.push(String::from_utf8_lossy(k).into_owned()));
+            r.map(|()| out)
+        };
+        assert_eq!(
+            keys(r#" { "a" : {"x": [1, "}", {"y": "\"]"}]}, "b":"q\"", "c" :null } "#),
+            Some(vec!["a".into(), "b".into(), "c".into()])
+        );
+        assert_eq!(keys("[1]"), Some(vec![]));
+        assert_eq!(keys("{}"), Some(vec![]));
+        assert_eq!(keys(r#"{"a\u0041": 1}"#), None);
+        assert_eq!(keys(r#"{"a": 1"#), None);
     }
 
     #[test]
