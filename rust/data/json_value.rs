@@ -44,11 +44,11 @@ fn number_of(raw: &str) -> Result<Value, String> {
             Err(_) => Value::Text(raw.to_string()),
         });
     }
-    let f: f64 = raw
-        .parse()
-        .map_err(|_| format!("invalid number {raw:?}"))?;
+    let f: f64 = raw.parse().map_err(|_| format!("invalid number {raw:?}"))?;
     if f.is_infinite() {
-        return Err(format!("number is infinity when parsed as double: {raw:.40}"));
+        return Err(format!(
+            "number is infinity when parsed as double: {raw:.40}"
+        ));
     }
     Ok(Value::Real(f))
 }
@@ -313,7 +313,9 @@ mod tests {
         assert_eq!(text(r#""a\u00e9\n""#), "aé\n");
         assert!(value_of(r#""\ud800""#, 1).is_err());
         assert_eq!(
-            text(r#"{ "b" : [1, 2.50, 123456789012345678901234567890, {"x": "\u001f\"é"}], "a": 2, "b": null }"#),
+            text(
+                r#"{ "b" : [1, 2.50, 123456789012345678901234567890, {"x": "\u001f\"é"}], "a": 2, "b": null }"#
+            ),
             r#"{"b":null,"a":2}"#
         );
         assert_eq!(

@@ -464,7 +464,9 @@ impl ColBuilder {
             (ColBuilder::Text(t), Slot::Val(Value::Text(s))) => t.push(Some(&s)),
             (ColBuilder::Text(t), Slot::Val(v)) => {
                 let mut values: Vec<Value> = Vec::with_capacity(t.len() * 2 + 16);
-                values.extend((0..t.len()).map(|i| t.get(i).map_or(Value::Null, |s| Value::Text(s.into()))));
+                values.extend(
+                    (0..t.len()).map(|i| t.get(i).map_or(Value::Null, |s| Value::Text(s.into()))),
+                );
                 values.push(v);
                 *self = ColBuilder::Any(values);
             }
@@ -506,7 +508,11 @@ fn open_text(path: &str, opts: &JsonlOptions) -> Result<(Box<dyn BufRead + Send>
     let head = reader
         .fill_buf()
         .map_err(|e| DataError::source(path, None, format!("cannot read: {e}")))?;
-    let bom = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let bom = if head.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     reader.consume(bom);
     Ok((reader, bom as u64))
 }
@@ -682,7 +688,10 @@ impl JsonlReader {
                     for col in &mut cols {
                         col.push(Slot::Null, "");
                     }
-                    Err(("line-length", format!("line longer than {} bytes", self.max_line)))
+                    Err((
+                        "line-length",
+                        format!("line longer than {} bytes", self.max_line),
+                    ))
                 }
                 Line::Text(used) => {
                     self.lines += 1;
@@ -768,10 +777,7 @@ mod tests {
         assert_eq!(b.record_numbers, [1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(b.lines, [1, 4, 5, 6, 7, 8, 9]);
         assert_eq!(b.columns[1].get(0), CellRef::Text("{\"n\":[1,2]}"));
-        assert_eq!(
-            b.columns[0].get(1),
-            CellRef::Text("18446744073709551615")
-        );
+        assert_eq!(b.columns[0].get(1), CellRef::Text("18446744073709551615"));
         assert_eq!(b.columns[0].get(5), CellRef::Text("x"));
         assert_eq!(b.columns[1].get(5), CellRef::Real(2.5));
         let rules: Vec<(usize, String)> = b.rejects().map(|(i, r)| (i, r.reason.clone())).collect();
@@ -793,17 +799,30 @@ mod tests {
         assert_eq!(cols, ["a"]);
         assert_eq!(batches.len(), 2);
         let r = batches[0].reject_info(1).unwrap();
-        assert_eq!((r.rule.as_str(), r.reason.as_str()), ("line-length", "line longer than 15 bytes"));
+        assert_eq!(
+            (r.rule.as_str(), r.reason.as_str()),
+            ("line-length", "line longer than 15 bytes")
+        );
         let r = batches[1].reject_info(0).unwrap();
-        assert!(r.reason.contains("letter case from the key 'a'"), "{}", r.reason);
-        assert!(batches[1].reject_info(1).unwrap().reason.contains("an empty name"));
+        assert!(
+            r.reason.contains("letter case from the key 'a'"),
+            "{}",
+            r.reason
+        );
+        assert!(batches[1]
+            .reject_info(1)
+            .unwrap()
+            .reason
+            .contains("an empty name"));
     }
 
     #[test]
     fn quick_key_scan() {
         let keys = |line: &str| {
             let mut out = Vec::new();
-            let r = top_keys(line.as_bytes(), |k| out.push(String::from_utf8_lossy(k).into_owned()));
+            let r = top_keys(line.as_bytes(), |k| {
+                out.push(String::from_utf8_lossy(k).into_owned())
+            });
             r.map(|()| out)
         };
         assert_eq!(

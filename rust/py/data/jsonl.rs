@@ -98,6 +98,10 @@ impl PyJsonlReader {
     }
 
     fn __repr__(&self) -> String {
-        format!("JsonlReader({:?}, columns={})", self.path, self.columns.len())
+        format!(
+            "JsonlReader({:?}, columns={})",
+            self.path,
+            self.columns.len()
+        )
     }
 }
