@@ -15,6 +15,7 @@ __all__ = [
     "CsvReader",
     "FileEvent",
     "InputStream",
+    "JsonlReader",
     "KeyCheck",
     "MetricsSnapshot",
     "QueueStats",
@@ -603,6 +604,53 @@ class CsvReader:
     @property
     def bytes_read(self) -> int:
         """Source bytes read so far (exact for utf-8; read-buffer granular when transcoding)."""
+    @property
+    def records_read(self) -> int: ...
+    @property
+    def batch_rows(self) -> int:
+        """Records per batch; settable between batches (``ConfigError`` below 1)."""
+    @batch_rows.setter
+    def batch_rows(self, value: int) -> None: ...
+    def __iter__(self) -> Iterator[RecordBatch]: ...
+    def __next__(self) -> RecordBatch: ...
+
+@final
+class JsonlReader:
+    """Streams a JSON Lines file (one JSON object a line) as :class:`RecordBatch` objects.
+
+    Parsing (serde_json) runs detached from the interpreter; no Python object is made per line.
+    ``columns`` are the union of the keys of the file's valid objects in first-seen order (a
+    first pass over the file reads them). Values: strings, booleans, null, floats as
+    themselves; integers as ``int`` within 64 bits, else their exact digits as ``str``;
+    objects and arrays as compact JSON text. A line of whitespace only is not a record; a UTF-8
+    BOM is skipped; trailing CRs are dropped.
+
+    Rejected rows (not fatal): malformed JSON (invalid UTF-8, a number that overflows to
+    infinity, a lone surrogate escape, nesting deeper than 1024 levels), not an object, an
+    empty object, or a key that cannot be a column name (rule ``json``, the reason naming the
+    key); a line longer than ``max_line_bytes`` (rule ``line-length``). ``encoding`` only
+    decodes the raw text kept for rejected lines (JSON is UTF-8).
+
+    Raises ``SourceError`` naming the file (missing, a directory, a corrupt archive) and
+    ``ConfigError`` for bad options. ``compression`` as for :class:`CsvReader`.
+    """
+
+    def __new__(
+        cls,
+        path: str,
+        *,
+        encoding: str = "utf-8",
+        batch_rows: int = 10000,
+        max_line_bytes: int = 16777216,
+        compression: Literal["auto", "none", "gzip", "bzip2", "xz", "zstd"] | str = "auto",
+    ) -> JsonlReader: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def columns(self) -> list[str]: ...
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the (decompressed) text read so far."""
     @property
     def records_read(self) -> int: ...
     @property

@@ -108,7 +108,6 @@ def _ordered(doc: dict[str, Any]) -> dict[str, Any]:
 def _infer_jsonl(paths: list[str], rows: int, missing: list[str], max_line: int,
                  compression: str) -> str:
     from tallyclerk._core import RecordBatch, SchemaInference
-    from tallyclerk.builtins.jsonl_loader import _careful_row
 
     inference = SchemaInference(missing_values=missing)
     sampled: list[str] = []
@@ -166,6 +165,48 @@ def _infer_tsv(paths: list[str], rows: int, missing: list[str], max_line: int, e
         finally:
             source.close()
     return inference.schema(sampled)
+
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def _cell(value: Any) -> Any:
+    """A sampled JSON value as the loader stores it (nested values as JSON text, integers
+    beyond 64 bits as their digits)."""
+    if value is None or isinstance(value, (str, bool, float)):
+        return value
+    if isinstance(value, int):
+        return value if _I64_MIN <= value <= _I64_MAX else str(value)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # an integer beyond 64 bits nested inside: orjson cannot write it
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _needs_exact(obj: dict[str, Any]) -> bool:
+    """orjson turns integers beyond 64 bits into floats; spot values that may have lost digits,
+    nested ones included (iteratively: orjson accepts nesting deeper than Python recursion)."""
+    stack: list[Any] = list(obj.values())
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float):
+            if abs(value) >= 2.0**63:
+                return True
+        elif isinstance(value, int):
+            if not isinstance(value, bool) and value > _I64_MAX:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
+def _careful_row(obj: dict[str, Any], line: bytes, columns: list[str]) -> tuple[Any, ...]:
+    """A sampled row, its values as the loader stores them."""
+    if _needs_exact(obj):
+        obj = json.loads(line)
+    return tuple(_cell(obj.get(name)) for name in columns)
 
 
 def _lines(path: str, max_line: int, compression: str) -> Iterator[tuple[int, bytes]]:

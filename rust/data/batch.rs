@@ -190,8 +190,8 @@ pub struct RecordBatch {
     /// The source path, for error messages.
     pub source: Option<String>,
     delimiter: u8,
-    /// Raw text per row given to `from_rows`.
-    given_raws: Option<Vec<String>>,
+    /// Raw text per row given to `from_rows` or by a reader (one arena, not a string a row).
+    given_raws: Option<TextCol>,
     /// Names of the sensitive columns: masked in every reject's raw text and reason.
     sensitive: Vec<String>,
 }
@@ -335,9 +335,46 @@ impl RecordBatch {
         if let Some(raws) = raws {
             b.bytes = raws.iter().map(|r| r.len() as u64 + 1).sum();
             // Keep the given raw text for each row, used if the row is rejected later.
-            b.given_raws = Some(raws);
+            let mut arena = TextCol::with_capacity(n, b.bytes as usize);
+            for r in &raws {
+                arena.push(Some(r));
+            }
+            b.given_raws = Some(arena);
         }
         Ok(b)
+    }
+
+    /// A batch a reader built column by column (the JSONL reader): `columns` and `raws` hold
+    /// one entry a row; `rejects` are the rows it rejected while reading (their cells NULL).
+    pub fn from_columns(
+        names: Vec<String>,
+        columns: Vec<Column>,
+        record_numbers: Vec<u64>,
+        lines: Vec<u64>,
+        raws: TextCol,
+        rejects: Vec<(usize, RejectInfo)>,
+    ) -> Self {
+        let n = record_numbers.len();
+        debug_assert!(columns.iter().all(|c| c.len() == n) && raws.len() == n);
+        let mut verdicts: Vec<Option<Box<RejectInfo>>> = Vec::with_capacity(n);
+        verdicts.resize_with(n, || None);
+        let num_rejected = rejects.len();
+        for (i, info) in rejects {
+            verdicts[i] = Some(Box::new(info));
+        }
+        RecordBatch {
+            names,
+            columns,
+            record_numbers,
+            lines,
+            rejects: verdicts,
+            num_rejected,
+            bytes: 0,
+            source: None,
+            delimiter: b',',
+            given_raws: Some(raws),
+            sensitive: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -521,7 +558,7 @@ impl RecordBatch {
             return Ok(r.clone());
         }
         if let Some(raws) = &self.given_raws {
-            return Ok(raws[i].clone());
+            return Ok(raws.get(i).unwrap_or_default().to_string());
         }
         Ok(self.rebuild_raw(i))
     }

@@ -1,4 +1,4 @@
-//! The data path: CSV reading, Table Schema compilation and coercion, columnar record batches,
+//! The data path: CSV and JSON Lines reading, Table Schema compilation and coercion, columnar record batches,
 //! the SQLite writer and file fingerprints. Pure Rust (no pyo3): `cargo test` covers it, and
 //! `rust/py/data/` holds the thin bindings.
 //!
@@ -19,6 +19,8 @@ pub mod fingerprint;
 pub mod geo;
 pub mod infer;
 pub mod input;
+pub mod json_value;
+pub mod jsonl_reader;
 pub mod keys;
 pub mod number;
 pub mod schema;
@@ -33,5 +35,6 @@ pub use csv_reader::{CsvOptions, CsvReader};
 pub use error::DataError;
 pub use fingerprint::file_fingerprint;
 pub use input::Compression;
+pub use jsonl_reader::{JsonlOptions, JsonlReader};
 pub use schema::{FieldType, TableSchema};
 pub use sqlite::SqliteWriter;

@@ -1,5 +1,5 @@
 //! Python bindings of the data path ([`crate::data`]): `TableSchema`, `Reject`, `RecordBatch`,
-//! `CsvReader`, `InputStream`, `SqliteWriter`, `file_fingerprint`, `infer_csv`,
+//! `CsvReader`, `JsonlReader`, `InputStream`, `SqliteWriter`, `file_fingerprint`, `infer_csv`,
 //! `SchemaInference`.
 //!
 //! Thin: they convert arguments, detach from the interpreter around parsing, validation,
@@ -15,6 +15,7 @@ mod batch;
 mod convert;
 mod infer;
 mod input;
+mod jsonl;
 mod keys;
 mod reader;
 mod schema;
@@ -25,6 +26,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::PyReject>()?;
     m.add_class::<batch::PyRecordBatch>()?;
     m.add_class::<reader::PyCsvReader>()?;
+    m.add_class::<jsonl::PyJsonlReader>()?;
     m.add_class::<input::PyInputStream>()?;
     m.add_class::<writer::PySqliteWriter>()?;
     m.add_class::<keys::PyKeyCheck>()?;
