@@ -115,10 +115,17 @@ class AuditRepository:
         ``loading`` and ``loaded`` rows, and ``failed`` rows not yet cleaned (their rows may
         still be in the target table when data and audit live in different databases).
         """
+        return self.claim_candidates_of(target_table, (fingerprint,))
+
+    @_translated
+    def claim_candidates_of(
+        self, target_table: str, fingerprints: Sequence[str]
+    ) -> list[FileManifest]:
+        """:meth:`claim_candidates` of several identities in one query, oldest first."""
         stmt = (
             select(FileManifest)
             .where(FileManifest.target_table == target_table)
-            .where(FileManifest.fingerprint == fingerprint)
+            .where(FileManifest.fingerprint.in_(list(fingerprints)))
             .where(
                 or_(
                     FileManifest.status.in_(("loading", "loaded")),
@@ -150,6 +157,14 @@ class AuditRepository:
         self.session.add(row)
         self.session.flush()
         return row
+
+    @_translated
+    def add_files(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Insert manifest rows in one statement; their ids, in the order of ``rows``."""
+        if not rows:
+            return []
+        stmt = insert(FileManifest).returning(FileManifest.id, sort_by_parameter_order=True)
+        return [int(i) for i in self.session.scalars(stmt, [dict(r) for r in rows])]
 
     @_translated
     def get_file(self, file_id: int) -> FileManifest | None:
