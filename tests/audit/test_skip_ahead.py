@@ -113,3 +113,21 @@ def test_a_rerun_with_the_audit_store_on_postgresql(tmp_path: Path, pg_url: str)
     assert len(set(ids)) == N + 1 and all(i is not None for i in ids)
     assert {e for _, _, e in skips.seen} == {first.batch_id}
     assert sorted(p for p, _, _ in skips.seen) == sorted(old + old[:1])
+
+
+def test_a_corrupt_archive_among_skipped_files_fails_at_its_turn(tmp_path: Path) -> None:
+    """Fingerprinting a truncated archive fails: the chunk's other files are still skipped,
+    the archive fails as its own file, the load goes on."""
+    import gzip
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    old = _files(tmp_path, range(4))
+    assert tallyclerk.load(old, table="t", into=url).status == "succeeded"
+    whole = gzip.compress(b"id,name\n" + b"".join(b"%d,n\n" % i for i in range(50_000)))
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    report = tallyclerk.load(old[:2] + [str(cut)] + old[2:], table="t", into=url)
+    got = {f.path: f for f in report.files}
+    assert report.status != "succeeded"
+    assert got[str(cut)].status == "failed" and "corrupt or truncated" in str(got[str(cut)].error)
+    assert [got[p].status for p in old] == ["skipped"] * 4

@@ -69,6 +69,7 @@ from tallyclerk.errors import (
     QueueClosed,
     RepositoryError,
     SourceError,
+    TallyclerkError,
     TransientRepositoryError,
 )
 from tallyclerk.fingerprints import fingerprint as prefetched_fingerprint
@@ -607,8 +608,10 @@ class AuditService:
             try:
                 st = os.stat(path)
                 files.append((path, prefetched_fingerprint(path), st.st_size, st.st_mtime))
-            except OSError:
-                continue  # claim_file reports it
+            except (OSError, TallyclerkError):
+                # unreadable, a corrupt archive...: claim_file computes it again at the
+                # file's turn and reports it there (fingerprint errors are never cached)
+                continue
         if not files:
             return 0
         skips = self._tx(
