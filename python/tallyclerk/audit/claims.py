@@ -164,8 +164,8 @@ class Claims:
         }
         found = self.skippable(rows, now, force=force)
         if found is not None:
-            row = repo.add_file(**_skip_values(base, *found))
-            return _file_skip(base, row.id, *found)
+            (file_id,) = repo.add_files([_skip_values(base, *found)])
+            return _file_skip(base, file_id, *found)
         for dead in loading:  # every loading row is dead here (a live one means a skip)
             log.warning(
                 "file %s: claim %d of batch %s (owner %s) is dead; cleaned up by batch %s",
@@ -193,16 +193,16 @@ class Claims:
             )
         attempt = repo.count_attempts(table, fingerprint) + 1
         token = uuid.uuid4().hex
-        row = repo.add_file(
+        (file_id,) = repo.add_files([{
             **base,
-            status="loading",
-            attempt=attempt,
-            claim_token=token,
-            owner=self.owner,
-            lease_expires_at=now + timedelta(seconds=self.lease_s),
-        )
+            "status": "loading",
+            "attempt": attempt,
+            "claim_token": token,
+            "owner": self.owner,
+            "lease_expires_at": now + timedelta(seconds=self.lease_s),
+        }])
         return FileClaim(
-            file_id=row.id,
+            file_id=file_id,
             batch_id=batch_id,
             path=path,
             table=table,

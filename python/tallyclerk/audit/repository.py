@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from tallyclerk.audit.models import AuditEvent, Batch, FileManifest, RejectRecord
@@ -122,33 +122,14 @@ class AuditRepository:
         self, target_table: str, fingerprints: Sequence[str]
     ) -> list[FileManifest]:
         """:meth:`claim_candidates` of several identities in one query, oldest first."""
-        stmt = (
-            select(FileManifest)
-            .where(FileManifest.target_table == target_table)
-            .where(FileManifest.fingerprint.in_(list(fingerprints)))
-            .where(
-                or_(
-                    FileManifest.status.in_(("loading", "loaded")),
-                    and_(FileManifest.status == "failed", FileManifest.cleaned_by.is_(None)),
-                )
-            )
-            .order_by(FileManifest.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        return list(self.session.scalars(stmt))
+        params = {"table": target_table, "fingerprints": list(fingerprints)}
+        return list(self.session.scalars(_candidates_stmt(), params))
 
     @_translated
     def count_attempts(self, target_table: str, fingerprint: str) -> int:
         """Earlier claims of this identity (every row except ``skipped`` and ``pending``)."""
-        stmt = (
-            select(func.count())
-            .select_from(FileManifest)
-            .where(FileManifest.target_table == target_table)
-            .where(FileManifest.fingerprint == fingerprint)
-            .where(FileManifest.status.not_in(("skipped", "pending")))
-        )
-        return int(self.session.scalar(stmt) or 0)
+        params = {"table": target_table, "fingerprint": fingerprint}
+        return int(self.session.scalar(_attempts_stmt(), params) or 0)
 
     @_translated
     def add_file(self, **values: Any) -> FileManifest:
@@ -339,6 +320,39 @@ class AuditRepository:
     @_translated
     def count_events(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+# The claim's statements, built once with bound parameters (building a SQLAlchemy statement
+# for every claim cost about as much as running it: issue 16.4).
+
+
+@functools.cache
+def _candidates_stmt() -> Select[FileManifest]:
+    return (
+        select(FileManifest)
+        .where(FileManifest.target_table == bindparam("table"))
+        .where(FileManifest.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+        .where(
+            or_(
+                FileManifest.status.in_(("loading", "loaded")),
+                and_(FileManifest.status == "failed", FileManifest.cleaned_by.is_(None)),
+            )
+        )
+        .order_by(FileManifest.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+@functools.cache
+def _attempts_stmt() -> Select[int]:
+    return (
+        select(func.count())
+        .select_from(FileManifest)
+        .where(FileManifest.target_table == bindparam("table"))
+        .where(FileManifest.fingerprint == bindparam("fingerprint"))
+        .where(FileManifest.status.not_in(("skipped", "pending")))
+    )
 
 
 def _rowcount(result: Any) -> int:
