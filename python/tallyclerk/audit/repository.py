@@ -16,8 +16,9 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
-from tallyclerk.audit.models import AuditEvent, Batch, FileManifest, RejectRecord
+from tallyclerk.audit.models import AuditEvent, Base, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.audit.types import RejectRow
 
@@ -144,8 +145,8 @@ class AuditRepository:
         """Insert manifest rows in one statement; their ids, in the order of ``rows``."""
         if not rows:
             return []
-        stmt = insert(FileManifest).returning(FileManifest.id, sort_by_parameter_order=True)
-        return [int(i) for i in self.session.scalars(stmt, [dict(r) for r in rows])]
+        ids = self.session.execute(_insert_files_stmt(), [dict(r) for r in rows]).scalars()
+        return [int(i) for i in ids]
 
     @_translated
     def get_file(self, file_id: int) -> FileManifest | None:
@@ -342,6 +343,13 @@ def _candidates_stmt() -> Select[FileManifest]:
         .with_for_update()
         .execution_options(populate_existing=True)
     )
+
+
+@functools.cache
+def _insert_files_stmt() -> ReturningInsert[Any]:
+    # on the Core table: the ORM's bulk-insert machinery cost more than the INSERT itself
+    table = Base.metadata.tables[FileManifest.__tablename__]
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 
 @functools.cache
