@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 import threading
@@ -315,17 +316,22 @@ class Pipeline:
                     settle_before_load(self.audit, self._into_url, table, batch_id)
                 if self._mode.replace:
                     self._drop_stale_shadows()
+                ahead_at = 0  # the next index to skip ahead from
                 for index, path in enumerate(paths):
                     why = self._why_stop()
                     if why is not None:
                         status = self._stop_status()
                         self._unstarted(paths[index:], why, unclaimed)
                         break
-                    if index % SKIP_AHEAD == 0 and not self._force and not self._mode.replace:
-                        ahead = paths[index:index + SKIP_AHEAD]
-                        self.audit.skip_ahead(batch_id, [p for p in ahead
-                                                         if not objstore.is_remote(p)],
-                                              self._target)
+                    if index >= ahead_at and not self._force and not self._mode.replace:
+                        local = list(itertools.takewhile(lambda p: not objstore.is_remote(p),
+                                                         paths[index:index + SKIP_AHEAD]))
+                        n = self.audit.skip_ahead(batch_id, local, self._target)
+                        # the whole chunk skipped: on from its end; cut short by a file to
+                        # claim: right after that file; none: a chunk later (a load of new
+                        # files pays one lookup per chunk)
+                        ahead_at = index + (n if n == len(local) and n else
+                                            n + 1 if n else SKIP_AHEAD)
                     outcome = self._load_path(path, unclaimed)
                     self._tick()
                     self._sample(None)

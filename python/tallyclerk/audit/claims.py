@@ -109,10 +109,11 @@ class Claims:
         table: str,
         files: Sequence[tuple[str, str, int, float]],
     ) -> list[FileSkip]:
-        """Skip, in the caller's transaction, those of ``files`` (path, fingerprint, size,
-        mtime) that :meth:`decide` would skip without ``force``: one query for their claim
-        candidates and one insert for their ``skipped`` rows (issue 16.4: a re-run of many
-        small files). The others are left to :meth:`decide`."""
+        """Skip, in the caller's transaction, the longest prefix of ``files`` (path,
+        fingerprint, size, mtime) that :meth:`decide` would skip without ``force``: one query
+        for their claim candidates and one insert for their ``skipped`` rows (issue 16.4: a
+        re-run of many small files). A prefix, so that manifest ids keep the order the files
+        are processed in; the rest is left to :meth:`decide`."""
         now = datetime.now(timezone.utc)
         by_identity: dict[str, list[FileManifest]] = {}
         for row in repo.claim_candidates_of(table, sorted({f[1] for f in files})):
@@ -121,7 +122,7 @@ class Claims:
         for path, fingerprint, size, mtime in files:
             found = self.skippable(by_identity.get(fingerprint, ()), now, force=False)
             if found is None:
-                continue
+                break
             base: dict[str, Any] = {
                 "batch_id": batch_id, "path": path, "size": size, "mtime": mtime,
                 "fingerprint": fingerprint, "target_table": table, "started_at": now,

@@ -589,11 +589,12 @@ class AuditService:
         raise InternalError(f"claim of {path} kept racing with other processes")
 
     def skip_ahead(self, batch_id: str, paths: Sequence[str], table: str) -> int:
-        """Skip, in one transaction, those of ``paths`` (local files) whose content is already
-        loaded into ``table`` or being loaded by a live owner, as :meth:`claim_file` without
-        ``force`` would one by one; :meth:`claim_file` (or :meth:`skipped_ahead`) then returns
-        their :class:`FileSkip` with no transaction of its own. Other paths, and unreadable
-        ones, are left to :meth:`claim_file`. Returns how many were skipped."""
+        """Skip, in one transaction, the longest prefix of ``paths`` (local files, in the
+        order they will be claimed) whose content is already loaded into ``table`` or being
+        loaded by a live owner, as :meth:`claim_file` without ``force`` would one by one;
+        :meth:`claim_file` (or :meth:`skipped_ahead`) then returns their :class:`FileSkip`
+        with no transaction of its own. The prefix ends before the first file that would be
+        claimed, cannot be read, or is given twice. Returns its length."""
         self._check_open()
         if self.accumulator(batch_id).cancelled:
             return 0
@@ -603,7 +604,7 @@ class AuditService:
             seen = {p for b, p in self._ahead if b == batch_id}
         for path in paths:
             if path in seen:
-                continue
+                break
             seen.add(path)
             try:
                 st = os.stat(path)
@@ -611,7 +612,7 @@ class AuditService:
             except (OSError, TallyclerkError):
                 # unreadable, a corrupt archive...: claim_file computes it again at the
                 # file's turn and reports it there (fingerprint errors are never cached)
-                continue
+                break
         if not files:
             return 0
         skips = self._tx(
