@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 import threading
@@ -96,6 +97,7 @@ _QUEUE_ITEMS = 3  # batches between the reader and the writer: bounds memory wit
 _QUEUE_BYTES = 64 * 1024 * 1024
 _KEEP_REJECTS = 10_000
 _EVENT_FLUSH_S = 1.0
+SKIP_AHEAD = 64  # files whose skips are decided in one audit transaction (issue 16.4)
 _INFER_ROWS = 10_000  # --infer auto without infer_rows
 
 
@@ -314,19 +316,29 @@ class Pipeline:
                     settle_before_load(self.audit, self._into_url, table, batch_id)
                 if self._mode.replace:
                     self._drop_stale_shadows()
+                ahead_at = 0  # the next index to skip ahead from
                 for index, path in enumerate(paths):
                     why = self._why_stop()
                     if why is not None:
                         status = self._stop_status()
-                        unclaimed.extend(_not_attempted(p, why) for p in paths[index:])
+                        self._unstarted(paths[index:], why, unclaimed)
                         break
+                    if index >= ahead_at and not self._force and not self._mode.replace:
+                        local = list(itertools.takewhile(lambda p: not objstore.is_remote(p),
+                                                         paths[index:index + SKIP_AHEAD]))
+                        n = self.audit.skip_ahead(batch_id, local, self._target)
+                        # the whole chunk skipped: on from its end; cut short by a file to
+                        # claim: right after that file; none: a chunk later (a load of new
+                        # files pays one lookup per chunk)
+                        ahead_at = index + (n if n == len(local) and n else
+                                            n + 1 if n else SKIP_AHEAD)
                     outcome = self._load_path(path, unclaimed)
                     self._tick()
                     self._sample(None)
                     if outcome.stop_batch:
                         status = self._stop_status()
                         why = self._why_stop() or f"--on-error {self._on_error}"
-                        unclaimed.extend(_not_attempted(p, why) for p in paths[index + 1 :])
+                        self._unstarted(paths[index + 1 :], why, unclaimed)
                         break
                 if self._mode.replace:
                     self._finish_replace(status, unclaimed)
@@ -520,6 +532,25 @@ class Pipeline:
 
     # -- one path ---------------------------------------------------------------------------
 
+    def _skipped(self, path: str, claim: FileSkip) -> _Outcome:
+        log.info("file %s skipped: %s", path, claim.reason)
+        self._count(FileEvent.SKIPPED)
+        self.hook.tallyclerk_file_skipped(
+            context=self._context(path, claim.file_id, 0), skip=claim)
+        self._record("file_skipped", batch_id=self._batch_id, file_id=claim.file_id,
+                     payload={"path": path, "reason": claim.reason})
+        return _Outcome("skipped")
+
+    def _unstarted(self, rest: Sequence[str], why: str, unclaimed: list[dict[str, Any]]) -> None:
+        """The files a stopping batch does not reach: not attempted, except those
+        ``skip_ahead`` already skipped (their rows are committed: reported as skipped)."""
+        for p in rest:
+            skip = self.audit.skipped_ahead(self._batch_id, p)
+            if skip is None:
+                unclaimed.append(_not_attempted(p, why))
+            else:
+                self._skipped(p, skip)
+
     def _load_path(self, path: str, unclaimed: list[dict[str, Any]]) -> _Outcome:
         claim: FileClaim | FileSkip
         with contextlib.ExitStack() as stack:
@@ -553,13 +584,7 @@ class Pipeline:
                 stop = self._on_error == "abort"
                 return _Outcome("failed", stop_batch=stop)
             if isinstance(claim, FileSkip):
-                log.info("file %s skipped: %s", path, claim.reason)
-                self._count(FileEvent.SKIPPED)
-                self.hook.tallyclerk_file_skipped(
-                    context=self._context(path, claim.file_id, 0), skip=claim)
-                self._record("file_skipped", batch_id=self._batch_id, file_id=claim.file_id,
-                                  payload={"path": path, "reason": claim.reason})
-                return _Outcome("skipped")
+                return self._skipped(path, claim)
             with bind(file_id=claim.file_id):
                 return self._load_claimed(claim)
         raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow

@@ -193,3 +193,30 @@ def test_metrics_endpoint_answers_during_a_load(tmp_path: Path) -> None:
     assert json.loads(out)["files"][0]["status"] == "loaded"
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url, timeout=5)
+
+
+LAZY_PROBE = """
+import sys
+import tallyclerk
+from tallyclerk.metrics import load_metrics
+report = tallyclerk.load([sys.argv[1]], table="t", into=sys.argv[2])
+assert report.status == "succeeded", report
+print("prometheus_client" in sys.modules)
+metrics = load_metrics()
+assert metrics is not None
+before = metrics.registry.get_sample_value("tallyclerk_rows_read_total") or 0.0
+tallyclerk.load([sys.argv[1]], table="t", into=sys.argv[2], force=True)
+print(metrics.registry.get_sample_value("tallyclerk_rows_read_total") - before)
+"""
+
+
+def test_metrics_count_from_the_first_ask_and_cost_nothing_before(tmp_path: Path) -> None:
+    """A load that asks for no metrics does not import prometheus-client (start-up, issue 16);
+    once :func:`load_metrics` is called, later loads count."""
+    src = write_csv(tmp_path / "a.csv", [(1, "a", 1), (2, "b", 2)])
+    proc = subprocess.run(
+        [sys.executable, "-c", LAZY_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "2.0"]

@@ -87,6 +87,51 @@ class Claims:
             return False  # this very process: alive; its lease bounds a leak
         return not pid_alive(pid)
 
+    def skippable(
+        self, rows: Sequence[FileManifest], now: datetime, *, force: bool
+    ) -> tuple[FileManifest, str] | None:
+        """The row a file with these claim candidates is skipped for, and why (rules 1 and 3);
+        None when :meth:`decide` claims it instead. Reads only."""
+        loading = [r for r in rows if r.status == "loading"]
+        live = [r for r in loading if not self.owner_dead(r, now)]
+        if live:
+            return live[0], f"being loaded by batch {live[0].batch_id}"
+        loaded = [r for r in rows if r.status == "loaded"]
+        if loaded and not force and not loading:
+            return loaded[-1], f"already loaded by batch {loaded[-1].batch_id}"
+        return None
+
+    def skip_many(
+        self,
+        repo: AuditRepository,
+        *,
+        batch_id: str,
+        table: str,
+        files: Sequence[tuple[str, str, int, float]],
+    ) -> list[FileSkip]:
+        """Skip, in the caller's transaction, the longest prefix of ``files`` (path,
+        fingerprint, size, mtime) that :meth:`decide` would skip without ``force``: one query
+        for their claim candidates and one insert for their ``skipped`` rows (issue 16.4: a
+        re-run of many small files). A prefix, so that manifest ids keep the order the files
+        are processed in; the rest is left to :meth:`decide`."""
+        now = datetime.now(timezone.utc)
+        by_identity: dict[str, list[FileManifest]] = {}
+        for row in repo.claim_candidates_of(table, sorted({f[1] for f in files})):
+            by_identity.setdefault(row.fingerprint, []).append(row)
+        chosen: list[tuple[dict[str, Any], FileManifest, str]] = []
+        for path, fingerprint, size, mtime in files:
+            found = self.skippable(by_identity.get(fingerprint, ()), now, force=False)
+            if found is None:
+                break
+            base: dict[str, Any] = {
+                "batch_id": batch_id, "path": path, "size": size, "mtime": mtime,
+                "fingerprint": fingerprint, "target_table": table, "started_at": now,
+                "object_url": None, "object_etag": None, "object_version": None,
+            }
+            chosen.append((base, *found))
+        ids = repo.add_files([_skip_values(b, e, r) for b, e, r in chosen])
+        return [_file_skip(b, i, e, r) for (b, e, r), i in zip(chosen, ids, strict=True)]
+
     def decide(
         self,
         repo: AuditRepository,
@@ -118,11 +163,11 @@ class Claims:
             "object_etag": object_etag,
             "object_version": object_version,
         }
-        live = [r for r in loading if not self.owner_dead(r, now)]
-        if live:
-            holder = live[0]
-            return _skip(repo, base, holder, f"being loaded by batch {holder.batch_id}")
-        for dead in loading:
+        found = self.skippable(rows, now, force=force)
+        if found is not None:
+            (file_id,) = repo.add_files([_skip_values(base, *found)])
+            return _file_skip(base, file_id, *found)
+        for dead in loading:  # every loading row is dead here (a live one means a skip)
             log.warning(
                 "file %s: claim %d of batch %s (owner %s) is dead; cleaned up by batch %s",
                 dead.path,
@@ -147,22 +192,18 @@ class Claims:
                 error_message=f"interrupted (owner {dead.owner} gone); cleaned up by batch "
                 f"{batch_id}",
             )
-        loaded = [r for r in rows if r.status == "loaded"]
-        if loaded and not force and not loading:
-            earlier = loaded[-1]
-            return _skip(repo, base, earlier, f"already loaded by batch {earlier.batch_id}")
         attempt = repo.count_attempts(table, fingerprint) + 1
         token = uuid.uuid4().hex
-        row = repo.add_file(
+        (file_id,) = repo.add_files([{
             **base,
-            status="loading",
-            attempt=attempt,
-            claim_token=token,
-            owner=self.owner,
-            lease_expires_at=now + timedelta(seconds=self.lease_s),
-        )
+            "status": "loading",
+            "attempt": attempt,
+            "claim_token": token,
+            "owner": self.owner,
+            "lease_expires_at": now + timedelta(seconds=self.lease_s),
+        }])
         return FileClaim(
-            file_id=row.id,
+            file_id=file_id,
             batch_id=batch_id,
             path=path,
             table=table,
@@ -175,22 +216,23 @@ class Claims:
         )
 
 
-def _skip(
-    repo: AuditRepository, base: dict[str, Any], earlier: FileManifest, reason: str
-) -> FileSkip:
-    row = repo.add_file(
+def _skip_values(base: dict[str, Any], earlier: FileManifest, reason: str) -> dict[str, Any]:
+    return {
         **base,
-        status="skipped",
-        finished_at=base["started_at"],
-        earlier_batch_id=earlier.batch_id,
-        earlier_file_id=earlier.id,
-        error=reason,
-    )
+        "status": "skipped",
+        "finished_at": base["started_at"],
+        "earlier_batch_id": earlier.batch_id,
+        "earlier_file_id": earlier.id,
+        "error": reason,
+    }
+
+
+def _file_skip(base: dict[str, Any], file_id: int, earlier: FileManifest, reason: str) -> FileSkip:
     return FileSkip(
         path=base["path"],
         table=base["target_table"],
         fingerprint=base["fingerprint"],
-        file_id=row.id,
+        file_id=file_id,
         earlier_batch_id=earlier.batch_id,
         reason=reason,
     )

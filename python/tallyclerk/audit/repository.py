@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
-from tallyclerk.audit.models import AuditEvent, Batch, FileManifest, RejectRecord
+from tallyclerk.audit.models import AuditEvent, Base, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.audit.types import RejectRow
 
@@ -115,33 +116,21 @@ class AuditRepository:
         ``loading`` and ``loaded`` rows, and ``failed`` rows not yet cleaned (their rows may
         still be in the target table when data and audit live in different databases).
         """
-        stmt = (
-            select(FileManifest)
-            .where(FileManifest.target_table == target_table)
-            .where(FileManifest.fingerprint == fingerprint)
-            .where(
-                or_(
-                    FileManifest.status.in_(("loading", "loaded")),
-                    and_(FileManifest.status == "failed", FileManifest.cleaned_by.is_(None)),
-                )
-            )
-            .order_by(FileManifest.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        return list(self.session.scalars(stmt))
+        return self.claim_candidates_of(target_table, (fingerprint,))
+
+    @_translated
+    def claim_candidates_of(
+        self, target_table: str, fingerprints: Sequence[str]
+    ) -> list[FileManifest]:
+        """:meth:`claim_candidates` of several identities in one query, oldest first."""
+        params = {"table": target_table, "fingerprints": list(fingerprints)}
+        return list(self.session.scalars(_candidates_stmt(), params))
 
     @_translated
     def count_attempts(self, target_table: str, fingerprint: str) -> int:
         """Earlier claims of this identity (every row except ``skipped`` and ``pending``)."""
-        stmt = (
-            select(func.count())
-            .select_from(FileManifest)
-            .where(FileManifest.target_table == target_table)
-            .where(FileManifest.fingerprint == fingerprint)
-            .where(FileManifest.status.not_in(("skipped", "pending")))
-        )
-        return int(self.session.scalar(stmt) or 0)
+        params = {"table": target_table, "fingerprint": fingerprint}
+        return int(self.session.scalar(_attempts_stmt(), params) or 0)
 
     @_translated
     def add_file(self, **values: Any) -> FileManifest:
@@ -150,6 +139,14 @@ class AuditRepository:
         self.session.add(row)
         self.session.flush()
         return row
+
+    @_translated
+    def add_files(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Insert manifest rows in one statement; their ids, in the order of ``rows``."""
+        if not rows:
+            return []
+        ids = self.session.execute(_insert_files_stmt(), [dict(r) for r in rows]).scalars()
+        return [int(i) for i in ids]
 
     @_translated
     def get_file(self, file_id: int) -> FileManifest | None:
@@ -324,6 +321,46 @@ class AuditRepository:
     @_translated
     def count_events(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+# The claim's statements, built once with bound parameters (building a SQLAlchemy statement
+# for every claim cost about as much as running it: issue 16.4).
+
+
+@functools.cache
+def _candidates_stmt() -> Select[FileManifest]:
+    return (
+        select(FileManifest)
+        .where(FileManifest.target_table == bindparam("table"))
+        .where(FileManifest.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+        .where(
+            or_(
+                FileManifest.status.in_(("loading", "loaded")),
+                and_(FileManifest.status == "failed", FileManifest.cleaned_by.is_(None)),
+            )
+        )
+        .order_by(FileManifest.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+@functools.cache
+def _insert_files_stmt() -> ReturningInsert[Any]:
+    # on the Core table: the ORM's bulk-insert machinery cost more than the INSERT itself
+    table = Base.metadata.tables[FileManifest.__tablename__]
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+@functools.cache
+def _attempts_stmt() -> Select[int]:
+    return (
+        select(func.count())
+        .select_from(FileManifest)
+        .where(FileManifest.target_table == bindparam("table"))
+        .where(FileManifest.fingerprint == bindparam("fingerprint"))
+        .where(FileManifest.status.not_in(("skipped", "pending")))
+    )
 
 
 def _rowcount(result: Any) -> int:

@@ -11,11 +11,12 @@ repaired by the next load).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from tallyclerk.audit import sqlgen
@@ -44,13 +45,19 @@ def _stored(row: TableSchemaVersion) -> StoredSchema:
 def latest(session: Session, table: str) -> StoredSchema | None:
     """The table's current (highest) schema version, or None when none is stored."""
     with wrap_db_errors():
-        row = session.scalars(
-            select(TableSchemaVersion)
-            .where(TableSchemaVersion.target_table == table)
-            .order_by(TableSchemaVersion.version.desc())
-            .limit(1)
-        ).first()
+        row = session.scalars(_latest_stmt(), {"table": table}).first()
     return None if row is None else _stored(row)
+
+
+@functools.cache
+def _latest_stmt() -> Select[TableSchemaVersion]:
+    """Built once (every file reads its table's schema: issue 16.4)."""
+    return (
+        select(TableSchemaVersion)
+        .where(TableSchemaVersion.target_table == bindparam("table"))
+        .order_by(TableSchemaVersion.version.desc())
+        .limit(1)
+    )
 
 
 def history(session: Session, table: str) -> list[StoredSchema]:

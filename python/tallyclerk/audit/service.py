@@ -69,6 +69,7 @@ from tallyclerk.errors import (
     QueueClosed,
     RepositoryError,
     SourceError,
+    TallyclerkError,
     TransientRepositoryError,
 )
 from tallyclerk.fingerprints import fingerprint as prefetched_fingerprint
@@ -137,6 +138,7 @@ class AuditService:
         self._lock = threading.Lock()
         self._batches: dict[str, BatchAccumulator] = {}
         self._claim_started: dict[int, tuple[str, float]] = {}  # file id -> (batch, start)
+        self._ahead: dict[tuple[str, str], FileSkip] = {}  # (batch, path) -> committed skip
         self._closed = False
         self._claims = Claims(host=self._host, pid=self._pid, lease_s=self.settings.lease_s)
         self._runner = TransactionRunner(self._sessions, self.settings, label=self.url_masked)
@@ -380,6 +382,8 @@ class AuditService:
             acc = self._batches.pop(batch_id, None)
             for file_id in [f for f, (b, _) in self._claim_started.items() if b == batch_id]:
                 del self._claim_started[file_id]
+            for key in [k for k in self._ahead if k[0] == batch_id]:
+                del self._ahead[key]
         if acc is None:
             raise KeyError(f"no running batch {batch_id!r} in this audit service")
         if not self._closed:
@@ -535,6 +539,9 @@ class AuditService:
             BatchCancelled: the batch was cancelled or timed out.
         """
         self._check_open()
+        ahead = self.skipped_ahead(batch_id, path) if fetched is None else None
+        if ahead is not None:
+            return ahead
         acc = self.accumulator(batch_id)
         if acc.cancelled:
             raise BatchCancelled(f"batch {batch_id} was cancelled: {acc.cancel_reason}")
@@ -580,6 +587,47 @@ class AuditService:
                     self._claim_started[result.file_id] = (batch_id, time.monotonic())
             return result
         raise InternalError(f"claim of {path} kept racing with other processes")
+
+    def skip_ahead(self, batch_id: str, paths: Sequence[str], table: str) -> int:
+        """Skip, in one transaction, the longest prefix of ``paths`` (local files, in the
+        order they will be claimed) whose content is already loaded into ``table`` or being
+        loaded by a live owner, as :meth:`claim_file` without ``force`` would one by one;
+        :meth:`claim_file` (or :meth:`skipped_ahead`) then returns their :class:`FileSkip`
+        with no transaction of its own. The prefix ends before the first file that would be
+        claimed, cannot be read, or is given twice. Returns its length."""
+        self._check_open()
+        if self.accumulator(batch_id).cancelled:
+            return 0
+        sqlgen.check_identifier(table)
+        files: list[tuple[str, str, int, float]] = []
+        with self._lock:
+            seen = {p for b, p in self._ahead if b == batch_id}
+        for path in paths:
+            if path in seen:
+                break
+            seen.add(path)
+            try:
+                st = os.stat(path)
+                files.append((path, prefetched_fingerprint(path), st.st_size, st.st_mtime))
+            except (OSError, TallyclerkError):
+                # unreadable, a corrupt archive...: claim_file computes it again at the
+                # file's turn and reports it there (fingerprint errors are never cached)
+                break
+        if not files:
+            return 0
+        skips = self._tx(
+            lambda repo: self._claims.skip_many(repo, batch_id=batch_id, table=table,
+                                                files=files),
+            what=f"skip {len(files)} already loaded file(s)",
+        )
+        with self._lock:
+            self._ahead.update(((batch_id, s.path), s) for s in skips)
+        return len(skips)
+
+    def skipped_ahead(self, batch_id: str, path: str) -> FileSkip | None:
+        """The skip :meth:`skip_ahead` committed for ``path`` in this batch (once), or None."""
+        with self._lock:
+            return self._ahead.pop((batch_id, path), None)
 
     def prepare_file_in(self, ex: SqlExecutor, claim: FileClaim, target_table: str) -> None:
         """In the caller's data transaction: delete the target rows of ``claim.replaces``."""
