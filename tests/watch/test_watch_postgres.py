@@ -52,7 +52,7 @@ def test_two_watchers_share_a_folder_without_loading_a_file_twice(tmp_path: Path
     summaries = []
     for proc in watchers:
         code, out = stop(proc)
-        assert code == 143
+        assert code == 143, (tmp_path / "watch.log").read_text()[-4000:]
         summaries.append(json.loads(out))
     assert sum(s["files_loaded"] for s in summaries) == 12  # each file by one watcher
     assert scalar(pg_url, 'SELECT count(*) FROM "t"') == 12000

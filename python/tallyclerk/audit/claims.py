@@ -148,6 +148,7 @@ class Claims:
         object_version: str | None = None,
     ) -> FileClaim | FileSkip:
         """Claim or skip one file (see the module docstring); runs in the caller's transaction."""
+        repo.lock_identity(table, fingerprint)
         now = datetime.now(timezone.utc)
         rows = repo.claim_candidates(table, fingerprint)
         loading = [r for r in rows if r.status == "loading"]

@@ -110,6 +110,20 @@ class AuditRepository:
     # --- manifest ------------------------------------------------------------------------------
 
     @_translated
+    @_translated
+    def lock_identity(self, target_table: str, fingerprint: str) -> None:
+        """Serialise, until the end of the transaction, the claims of one file identity.
+
+        On PostgreSQL a transaction-scoped advisory lock: without it a claim that read no
+        candidates could insert its ``loading`` row after another process claimed, loaded and
+        finished the same content in between (the partial unique index on ``loading`` rows
+        then no longer objects), load the file a second time and fail at its finish. SQLite
+        claims already run one at a time (``BEGIN IMMEDIATE``)."""
+        bind = self.session.get_bind()
+        if bind.dialect.name == "postgresql":
+            self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                 {"key": f"tallyclerk:claim:{target_table}:{fingerprint}"})
+
     def claim_candidates(self, target_table: str, fingerprint: str) -> list[FileManifest]:
         """Rows of this identity a new claim must consider, oldest first, locked for update.
 
