@@ -115,6 +115,7 @@ class DuckDbFileWrite:
         self._table = table
         self._file_id = file_id
         self._keys = tuple(keys)
+        self._schema = schema
         self._fields = [(str(f["name"]), str(f["type"])) for f in schema.fields()]
         # append/replace: the schema's primaryKey / unique fields are looked up in the table
         # (a semi-join per batch, no index: DuckDB's unique indexes refuse re-inserting a key
@@ -151,7 +152,7 @@ class DuckDbFileWrite:
         latest before the file's transaction commits); returns how many."""
         if self._unique:
             self._reject_existing(batch)
-        arrow = self._sink.to_arrow(batch, self._fields, self._file_id)
+        arrow = self._sink.to_arrow(batch, self._fields, self._file_id, self._schema)
         n = int(arrow.num_rows)
         if n == 0:
             return 0
@@ -310,11 +311,23 @@ class DuckDbSink:
         if missing:
             raise SinkError(f"table {table!r} already exists without the columns {missing}")
 
-    def to_arrow(self, batch: RecordBatch, fields: Sequence[tuple[str, str]], file_id: int) -> Any:
+    def to_arrow(
+        self, batch: RecordBatch, fields: Sequence[tuple[str, str]], file_id: int,
+        schema: TableSchema | None = None,
+    ) -> Any:
         """The batch's valid rows as an Arrow table with the table's columns (a field the batch
-        lacks is NULL; dates and datetimes stay ISO text, cast by DuckDB on insert)."""
+        lacks is NULL; dates and datetimes stay ISO text, cast by DuckDB on insert).
+
+        Built in Rust (:meth:`RecordBatch.arrow_rows`, imported by pyarrow through the Arrow
+        C Data Interface without copying) when ``schema`` is given and the batch's columns
+        hold the values its fields produce (a validated batch); from Python lists otherwise.
+        """
         import pyarrow as pa
 
+        if schema is not None:
+            rows = batch.arrow_rows(schema, (FILE_ID_COLUMN, file_id))
+            if rows is not None:
+                return pa.Table.from_batches([pa.record_batch(rows)])
         n = batch.num_rows
         present = set(batch.columns)
         arrays: list[Any] = []
