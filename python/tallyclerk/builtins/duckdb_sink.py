@@ -27,6 +27,7 @@ conflict or a locked database file).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -282,7 +283,8 @@ class DuckDbSink:
         self.url = PREFIX + path
         self._options = dict(options or {})
         try:
-            self.conn = duckdb.connect(path)
+            self.conn = duckdb.connect(path, config={"threads": _duckdb_threads()})
+            self.conn.execute("SET enable_progress_bar = false")  # never on our stderr
         except duckdb.Error as exc:
             raise sink_error(exc, f"cannot open DuckDB database {path}") from exc
         self._target: tuple[str, TableSchema] | None = None
@@ -390,6 +392,17 @@ class DuckDbSink:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _duckdb_threads() -> int:
+    """DuckDB's worker threads: one core fewer than the process may use (the reader thread,
+    parsing and validating, keeps one busy; with every core DuckDB's inserts spent about twice
+    the CPU on lock contention for no gain: see benches/README.md), at least one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def _arrow_type(kind: str) -> Any:
