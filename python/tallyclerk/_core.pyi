@@ -559,8 +559,8 @@ class RecordBatch:
         """The valid (not rejected) rows as Arrow arrays, built detached from the interpreter.
 
         One column per field of ``schema``, in its order, typed by the field type:
-        ``integer``/``year`` int64, ``number`` float64, ``boolean`` bool, every other type
-        utf8 (its validated text); a field the batch lacks is all null. ``constant``
+        ``integer``/``year`` int64, ``number`` float64, ``boolean`` bool, ``date`` date32,
+        every other type utf8 (its validated text); a field the batch lacks is all null. ``constant``
         ``(name, value)`` appends an int64 column holding ``value`` in every row.
 
         Returns:

@@ -3,8 +3,9 @@
 //! Arrow C Data Interface (`__arrow_c_array__`), so pyarrow and DuckDB import it zero-copy.
 //!
 //! Columns follow the schema's fields in order, typed by the field type: `integer`/`year`
-//! Int64, `number` Float64, `boolean` Boolean, every other type Utf8 (its validated text: a
-//! database casts it, e.g. DuckDB's `DATE`/`TIMESTAMPTZ` columns on insert). A field the batch
+//! Int64, `number` Float64, `boolean` Boolean, `date` Date32, every other type Utf8 (its
+//! validated text: a database casts it, e.g. DuckDB's `TIMESTAMPTZ` columns on insert; a
+//! profile showed the text-to-date cast in DuckDB's insert). A field the batch
 //! lacks is all NULL. Rejected rows are left out. An optional constant Int64 column (the
 //! sinks' `_tc_file_id`) goes last.
 
@@ -15,6 +16,7 @@ use arrow_data::ArrayData;
 use arrow_schema::{ArrowError, DataType, Field, Fields};
 
 use super::batch::{CellRef, Column};
+use super::coerce::parse_date;
 use super::{DataError, FieldType, RecordBatch, TableSchema};
 
 /// The Arrow type a field's values are exported as.
@@ -23,6 +25,7 @@ pub fn arrow_type(t: FieldType) -> DataType {
         FieldType::Integer | FieldType::Year => DataType::Int64,
         FieldType::Number => DataType::Float64,
         FieldType::Boolean => DataType::Boolean,
+        FieldType::Date => DataType::Date32,
         _ => DataType::Utf8,
     }
 }
@@ -81,6 +84,25 @@ fn export_column(
                 valid.push(v.is_some());
             }
             ArrayData::builder(DataType::Float64)
+                .add_buffer(Buffer::from_vec(values))
+                .nulls(nulls(valid))
+        }
+        DataType::Date32 => {
+            let mut values = Vec::with_capacity(n);
+            let mut valid = Vec::with_capacity(n);
+            for &i in rows {
+                let v = match cell(i) {
+                    CellRef::Null => None,
+                    CellRef::Text(s) => match parse_date(s).ok().map(i32::try_from) {
+                        Some(Ok(day)) => Some(day),
+                        _ => return Ok(None),
+                    },
+                    _ => return Ok(None),
+                };
+                values.push(v.unwrap_or(0));
+                valid.push(v.is_some());
+            }
+            ArrayData::builder(DataType::Date32)
                 .add_buffer(Buffer::from_vec(values))
                 .nulls(nulls(valid))
         }
@@ -209,7 +231,8 @@ mod tests {
         assert_eq!(kids[1].buffer::<f64>(0)[0], 1.5);
         assert_eq!(kids[1].null_count(), 1);
         assert_eq!(kids[2].null_count(), 1);
-        assert_eq!(kids[3].buffer::<i32>(0), &[0, 10, 10]);
+        assert_eq!(kids[3].buffer::<i32>(0), &[19724, 0]);
+        assert_eq!(kids[3].null_count(), 1);
         assert_eq!(kids[4].null_count(), 2);
         assert_eq!(kids[5].buffer::<i64>(0), &[7, 7]);
     }

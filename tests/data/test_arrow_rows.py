@@ -4,6 +4,7 @@ own Python view of its valid rows, for any data (hypothesis), with the schema's 
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import math
 from typing import Any
@@ -34,7 +35,9 @@ def expected(batch: RecordBatch, file_id: int) -> list[dict[str, Any]]:
     out = []
     for i, row in enumerate(batch.to_pylist()):
         if not batch.is_rejected(i):
-            out.append({**row, "_tc_file_id": file_id})
+            day = row["day"]
+            out.append({**row, "day": None if day is None else dt.date.fromisoformat(day),
+                        "_tc_file_id": file_id})
     return out
 
 
@@ -57,7 +60,7 @@ def test_types_follow_the_schema_and_rejected_rows_are_left_out() -> None:
     rb = pa.record_batch(rows)
     assert rb.schema.names == [*COLUMNS, "absent", "_tc_file_id"]
     assert [str(t) for t in rb.schema.types] == [
-        "int64", "double", "bool", "string", "string", "int64", "int64"]
+        "int64", "double", "bool", "date32[day]", "string", "int64", "int64"]
     assert rb.to_pylist() == expected(batch, 7)
     assert rb.column("absent").null_count == 2
 
@@ -98,7 +101,8 @@ def test_capsules_not_imported_are_released() -> None:
 cell = st.one_of(st.none(), st.text(max_size=8),
                  st.integers(-10**6, 10**6).map(str),
                  st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                 st.sampled_from(["true", "false", "2024-02-29", "2023-02-29", ""]))
+                 st.sampled_from(["true", "false", "2024-02-29", "2023-02-29", "0001-01-01",
+                                  "9999-12-31", "1969-12-31", ""]))
 
 
 @settings(max_examples=200, deadline=None)

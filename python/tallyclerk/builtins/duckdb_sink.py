@@ -6,11 +6,15 @@ loads never pay for them. One DuckDB connection per sink, one transaction per fi
 * the table is created from the Table Schema (``string`` VARCHAR, ``integer`` BIGINT,
   ``number`` DOUBLE, ``boolean`` BOOLEAN, ``date`` DATE, ``datetime`` TIMESTAMPTZ) plus
   ``_tc_file_id BIGINT``, inside the file's transaction; every identifier is quoted;
-* each record batch's valid rows become an Arrow table (typed columns from the Rust batch,
-  dates cast by Arrow, rejected rows filtered out); the tables of a file are inserted together
-  once they hold :data:`FLUSH_ROWS` rows (and at the end of the file) with one
-  ``INSERT INTO ... SELECT ... FROM`` them: DuckDB scans them columnar, no row inserts (one
-  large insert costs about two thirds of the same rows in record-batch-sized inserts);
+* each record batch's valid rows become Arrow arrays in Rust (``RecordBatch.arrow_rows``:
+  typed columns, dates as date32, the ``_tc_file_id`` column, rejected rows left out),
+  imported by pyarrow through the Arrow C Data Interface without copying or Python objects
+  (a batch that is not validated falls back to Python lists); the tables of a file are
+  inserted together once they hold :data:`FLUSH_ROWS` rows (and at the end of the file) with
+  one ``INSERT INTO ... SELECT ... FROM`` them: DuckDB scans them columnar, no row inserts
+  (one large insert costs about two thirds of the same rows in record-batch-sized inserts);
+* DuckDB runs one worker thread fewer than the process's cores (:func:`_duckdb_threads`):
+  the pipeline's reader thread keeps a core busy parsing and validating;
 * the audit store cannot live in a DuckDB file (it is SQLAlchemy on SQLite or PostgreSQL): the
   default is a SQLite file beside the target (``PATH.audit.db``, see
   :func:`tallyclerk.dburl.default_audit_url`). The file's data commits first, then its
@@ -318,7 +322,7 @@ class DuckDbSink:
         schema: TableSchema | None = None,
     ) -> Any:
         """The batch's valid rows as an Arrow table with the table's columns (a field the batch
-        lacks is NULL; dates and datetimes stay ISO text, cast by DuckDB on insert).
+        lacks is NULL; datetimes stay ISO text, cast by DuckDB on insert).
 
         Built in Rust (:meth:`RecordBatch.arrow_rows`, imported by pyarrow through the Arrow
         C Data Interface without copying) when ``schema`` is given and the batch's columns
