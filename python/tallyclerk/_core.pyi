@@ -560,8 +560,8 @@ class RecordBatch:
 
         One column per field of ``schema``, in its order, typed by the field type:
         ``integer``/``year`` int64, ``number`` float64, ``boolean`` bool, ``date`` date32,
-        every other type utf8 (its validated text); a field the batch lacks is all null. ``constant``
-        ``(name, value)`` appends an int64 column holding ``value`` in every row.
+        every other type utf8 (its validated text); a field the batch lacks is all null.
+        ``constant`` ``(name, value)`` appends an int64 column holding ``value`` in every row.
 
         Returns:
             The arrays (``pyarrow.record_batch(rows)`` imports them without copying), or None
