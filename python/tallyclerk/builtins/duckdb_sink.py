@@ -287,7 +287,10 @@ class DuckDbSink:
         self.url = PREFIX + path
         self._options = dict(options or {})
         try:
-            self.conn = duckdb.connect(path, config={"threads": _duckdb_threads()})
+            self.conn = duckdb.connect(path)
+            # a SET, not connect(config=...): DuckDB refuses a second connection to the file
+            # in this process (tallyclerk.settle's) whose configuration differs
+            self.conn.execute(f"SET threads = {int(_duckdb_threads())}")
             self.conn.execute("SET enable_progress_bar = false")  # never on our stderr
         except duckdb.Error as exc:
             raise sink_error(exc, f"cannot open DuckDB database {path}") from exc
