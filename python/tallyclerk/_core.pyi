@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Literal, final
 
 __all__ = [
+    "ArrowRows",
     "BatchAccumulator",
     "BatchTimeout",
     "CsvReader",
@@ -552,6 +553,37 @@ class RecordBatch:
         Raises:
             KeyError: a name in ``columns`` is not a column of the batch.
         """
+    def arrow_rows(
+        self, schema: TableSchema, constant: tuple[str, int] | None = None
+    ) -> ArrowRows | None:
+        """The valid (not rejected) rows as Arrow arrays, built detached from the interpreter.
+
+        One column per field of ``schema``, in its order, typed by the field type:
+        ``integer``/``year`` int64, ``number`` float64, ``boolean`` bool, ``date`` date32,
+        every other type utf8 (its validated text); a field the batch lacks is all null.
+        ``constant`` ``(name, value)`` appends an int64 column holding ``value`` in every row.
+
+        Returns:
+            The arrays (``pyarrow.record_batch(rows)`` imports them without copying), or None
+            when a column holds values its field's type does not produce (a batch not
+            validated against ``schema``).
+
+        Raises:
+            ValueError: the constant column's name is also a field of ``schema``.
+        """
+
+@final
+class ArrowRows:
+    """Arrow arrays built in Rust (:meth:`RecordBatch.arrow_rows`): one record batch, handed
+    out through the Arrow PyCapsule interface."""
+
+    @property
+    def num_rows(self) -> int: ...
+    def __arrow_c_array__(
+        self, requested_schema: object | None = None
+    ) -> tuple[object, object]:
+        """``(schema capsule, array capsule)`` of the Arrow C Data Interface (a struct array).
+        ``requested_schema`` is ignored."""
 
 @final
 class CsvReader:

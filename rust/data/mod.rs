@@ -8,6 +8,7 @@
 //! a database file through one SQLite (one set of POSIX lock bookkeeping; see
 //! sqlite.org/howtocorrupt.html §2.2.1). `tests/data/test_sqlite_writer.py` asserts the link.
 
+pub mod arrow;
 pub mod batch;
 pub mod coerce;
 pub mod copy_text;

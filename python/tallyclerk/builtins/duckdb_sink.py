@@ -6,11 +6,15 @@ loads never pay for them. One DuckDB connection per sink, one transaction per fi
 * the table is created from the Table Schema (``string`` VARCHAR, ``integer`` BIGINT,
   ``number`` DOUBLE, ``boolean`` BOOLEAN, ``date`` DATE, ``datetime`` TIMESTAMPTZ) plus
   ``_tc_file_id BIGINT``, inside the file's transaction; every identifier is quoted;
-* each record batch's valid rows become an Arrow table (typed columns from the Rust batch,
-  dates cast by Arrow, rejected rows filtered out); the tables of a file are inserted together
-  once they hold :data:`FLUSH_ROWS` rows (and at the end of the file) with one
-  ``INSERT INTO ... SELECT ... FROM`` them: DuckDB scans them columnar, no row inserts (one
-  large insert costs about two thirds of the same rows in record-batch-sized inserts);
+* each record batch's valid rows become Arrow arrays in Rust (``RecordBatch.arrow_rows``:
+  typed columns, dates as date32, the ``_tc_file_id`` column, rejected rows left out),
+  imported by pyarrow through the Arrow C Data Interface without copying or Python objects
+  (a batch that is not validated falls back to Python lists); the tables of a file are
+  inserted together once they hold :data:`FLUSH_ROWS` rows (and at the end of the file) with
+  one ``INSERT INTO ... SELECT ... FROM`` them: DuckDB scans them columnar, no row inserts
+  (one large insert costs about two thirds of the same rows in record-batch-sized inserts);
+* DuckDB runs one worker thread fewer than the process's cores (:func:`_duckdb_threads`):
+  the pipeline's reader thread keeps a core busy parsing and validating;
 * the audit store cannot live in a DuckDB file (it is SQLAlchemy on SQLite or PostgreSQL): the
   default is a SQLite file beside the target (``PATH.audit.db``, see
   :func:`tallyclerk.dburl.default_audit_url`). The file's data commits first, then its
@@ -27,6 +31,7 @@ conflict or a locked database file).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +120,7 @@ class DuckDbFileWrite:
         self._table = table
         self._file_id = file_id
         self._keys = tuple(keys)
+        self._schema = schema
         self._fields = [(str(f["name"]), str(f["type"])) for f in schema.fields()]
         # append/replace: the schema's primaryKey / unique fields are looked up in the table
         # (a semi-join per batch, no index: DuckDB's unique indexes refuse re-inserting a key
@@ -151,7 +157,7 @@ class DuckDbFileWrite:
         latest before the file's transaction commits); returns how many."""
         if self._unique:
             self._reject_existing(batch)
-        arrow = self._sink.to_arrow(batch, self._fields, self._file_id)
+        arrow = self._sink.to_arrow(batch, self._fields, self._file_id, self._schema)
         n = int(arrow.num_rows)
         if n == 0:
             return 0
@@ -282,6 +288,10 @@ class DuckDbSink:
         self._options = dict(options or {})
         try:
             self.conn = duckdb.connect(path)
+            # a SET, not connect(config=...): DuckDB refuses a second connection to the file
+            # in this process (tallyclerk.settle's) whose configuration differs
+            self.conn.execute(f"SET threads = {int(_duckdb_threads())}")
+            self.conn.execute("SET enable_progress_bar = false")  # never on our stderr
         except duckdb.Error as exc:
             raise sink_error(exc, f"cannot open DuckDB database {path}") from exc
         self._target: tuple[str, TableSchema] | None = None
@@ -310,11 +320,23 @@ class DuckDbSink:
         if missing:
             raise SinkError(f"table {table!r} already exists without the columns {missing}")
 
-    def to_arrow(self, batch: RecordBatch, fields: Sequence[tuple[str, str]], file_id: int) -> Any:
+    def to_arrow(
+        self, batch: RecordBatch, fields: Sequence[tuple[str, str]], file_id: int,
+        schema: TableSchema | None = None,
+    ) -> Any:
         """The batch's valid rows as an Arrow table with the table's columns (a field the batch
-        lacks is NULL; dates and datetimes stay ISO text, cast by DuckDB on insert)."""
+        lacks is NULL; datetimes stay ISO text, cast by DuckDB on insert).
+
+        Built in Rust (:meth:`RecordBatch.arrow_rows`, imported by pyarrow through the Arrow
+        C Data Interface without copying) when ``schema`` is given and the batch's columns
+        hold the values its fields produce (a validated batch); from Python lists otherwise.
+        """
         import pyarrow as pa
 
+        if schema is not None:
+            rows = batch.arrow_rows(schema, (FILE_ID_COLUMN, file_id))
+            if rows is not None:
+                return pa.Table.from_batches([pa.record_batch(rows)])
         n = batch.num_rows
         present = set(batch.columns)
         arrays: list[Any] = []
@@ -377,6 +399,17 @@ class DuckDbSink:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _duckdb_threads() -> int:
+    """DuckDB's worker threads: one core fewer than the process may use (the reader thread,
+    parsing and validating, keeps one busy; with every core DuckDB's inserts spent about twice
+    the CPU on lock contention for no gain: see benches/README.md), at least one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def _arrow_type(kind: str) -> Any:

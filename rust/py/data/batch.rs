@@ -5,6 +5,7 @@ use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
+use super::arrow::PyArrowRows;
 use super::convert::{cell_to_py, value_from_py, IntoPy};
 use super::schema::PyTableSchema;
 use crate::data::copy_text::{copy_text, UnknownColumn};
@@ -322,6 +323,31 @@ impl PyRecordBatch {
                 },
             )?;
             Ok(PyBytes::new(py, &data))
+        })
+    }
+
+    /// The valid rows as Arrow arrays typed by `schema` (see `crate::data::arrow`), built
+    /// detached from the interpreter; `None` when a column holds values its field type does
+    /// not produce (an unvalidated batch).
+    #[pyo3(signature = (schema, constant = None))]
+    fn arrow_rows(
+        &self,
+        py: Python<'_>,
+        schema: &PyTableSchema,
+        constant: Option<(String, i64)>,
+    ) -> PyResult<Option<PyArrowRows>> {
+        guard(|| {
+            let s = schema.inner.clone();
+            let data = self
+                .with(py, move |b| {
+                    crate::data::arrow::export(
+                        b,
+                        &s,
+                        constant.as_ref().map(|(n, v)| (n.as_str(), *v)),
+                    )
+                })
+                .py_err(py)?;
+            Ok(data.map(|data| PyArrowRows { data }))
         })
     }
 

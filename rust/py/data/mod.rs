@@ -11,6 +11,7 @@
 
 use pyo3::prelude::*;
 
+mod arrow;
 mod batch;
 mod convert;
 mod infer;
@@ -25,6 +26,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<schema::PyTableSchema>()?;
     m.add_class::<batch::PyReject>()?;
     m.add_class::<batch::PyRecordBatch>()?;
+    m.add_class::<arrow::PyArrowRows>()?;
     m.add_class::<reader::PyCsvReader>()?;
     m.add_class::<jsonl::PyJsonlReader>()?;
     m.add_class::<input::PyInputStream>()?;
