@@ -1,4 +1,5 @@
-"""Plumbing shared by the line-oriented built-in loaders (TSV, JSON Lines).
+"""Plumbing shared by the line-oriented Python readers (the TSV loader, JSON Lines inference;
+the JSONL loader itself reads in Rust).
 
 Not a plugin: opening a file through :func:`tallyclerk.open_input` with the loaders' errors,
 skipping the rest of an over-long line, and turning the collected rows of one batch into a
