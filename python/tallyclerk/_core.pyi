@@ -515,11 +515,14 @@ class RecordBatch:
         """The names marked sensitive (``set_sensitive`` and ``validate``)."""
     def rejects(self) -> list[Reject]:
         """Every reject in this batch, in row order."""
-    def validate(self, schema: TableSchema, *, nan: bool = False) -> int:
+    def validate(self, schema: TableSchema, *, nan: bool = False, big_int: bool = False) -> int:
         """Coerce columns to the schema in place; returns how many rows were newly rejected.
 
         ``nan``: the target stores NaN (PostgreSQL, DuckDB), so a ``number`` NaN is kept;
         otherwise (SQLite turns NaN into NULL) it is a rejected row with that reason.
+        ``big_int``: the target stores the values beyond 64 bits of a big integer field (one
+        with a ``minimum``/``maximum`` beyond 64 bits, whose column holds digits as text);
+        otherwise such a value is a rejected row.
 
         Columns are matched to fields by name. Afterwards the batch holds exactly the schema's
         fields in schema order: columns not in the schema are dropped (the rejects' raw text

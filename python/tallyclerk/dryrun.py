@@ -181,7 +181,8 @@ def validate(
 
 def stores_nan(into: str) -> bool:
     """Whether the built-in sink of ``into`` keeps NaN (PostgreSQL, DuckDB; not SQLite), so
-    ``validate`` judges NaN as the load into it would."""
+    ``validate`` judges NaN as the load into it would; the same two keep integers beyond 64
+    bits of a big integer field."""
     scheme = into.split(":", 1)[0].lower()
     return scheme.startswith(("postgres", "duckdb"))
 
@@ -238,7 +239,8 @@ def _check_file(
             )
         try:
             ctx = BatchContext(batch_id=DRY_RUN_BATCH, file_id=0, path=path, table=table or "",
-                               schema=schema, options=opts, stores_nan=stores_nan)
+                               schema=schema, options=opts, stores_nan=stores_nan,
+                               stores_big_int=stores_nan)
             sensitive = sensitive_columns(schema, opts.get("settings"))
             # the schema's primaryKey / unique fields within the file (not against the table:
             # a dry run does not read the target)

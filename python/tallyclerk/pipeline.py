@@ -644,6 +644,7 @@ class Pipeline:
             batch_id=self._batch_id, file_id=file_id, path=path, table=self._table,
             schema=self._schema, options=opts, attempt=attempt,
             stores_nan=bool(getattr(self.sink, "stores_nan", False)),
+            stores_big_int=bool(getattr(self.sink, "stores_big_int", False)),
         )
 
     def _fire_timeout(self, kind: str, ctx: BatchContext | None) -> None:

@@ -155,3 +155,7 @@ class BatchContext:
     #: the target stores NaN in a ``number`` column (the sink's ``stores_nan``: PostgreSQL,
     #: DuckDB); when false (SQLite turns NaN into NULL) the validator rejects NaN
     stores_nan: bool = False
+    #: the target stores integers beyond 64 bits of a big integer field (a ``minimum`` /
+    #: ``maximum`` beyond 64 bits; the sink's ``stores_big_int``: PostgreSQL ``numeric``,
+    #: DuckDB ``HUGEINT``); when false such a value is rejected
+    stores_big_int: bool = False

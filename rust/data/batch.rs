@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use super::error::{preview, DataError};
+use super::field::Target;
 use super::schema::{FieldType, TableSchema, Typed};
 
 /// An owned value of a heterogeneous column (from Python rows or a transform).
@@ -586,11 +587,15 @@ impl RecordBatch {
     ///
     /// The schema's sensitive fields become sensitive columns of the batch first.
     pub fn validate(&mut self, schema: &TableSchema) -> Result<usize, DataError> {
-        self.validate_for(schema, false)
+        self.validate_for(schema, Target::default())
     }
 
-    /// [`RecordBatch::validate`] for a target that stores NaN (`nan`) or not.
-    pub fn validate_for(&mut self, schema: &TableSchema, nan: bool) -> Result<usize, DataError> {
+    /// [`RecordBatch::validate`] for a target that stores NaN / big integers or not.
+    pub fn validate_for(
+        &mut self,
+        schema: &TableSchema,
+        target: Target,
+    ) -> Result<usize, DataError> {
         self.set_sensitive(&schema.sensitive_names());
         let n = self.len();
         let index: HashMap<&str, usize> = self
@@ -632,6 +637,8 @@ impl RecordBatch {
             let col = &self.columns[src];
             let pass = f.text_passthrough() && matches!(col, Column::Text(_));
             let mut out = match f.ftype {
+                // a big integer field holds its values as digits (beyond 64 bits)
+                FieldType::Integer if f.big => Column::Text(TextCol::with_capacity(n, 16 * n)),
                 FieldType::Integer | FieldType::Year => Column::Int(Vec::with_capacity(n)),
                 FieldType::Number => Column::Real(Vec::with_capacity(n)),
                 FieldType::Boolean => Column::Bool(Vec::with_capacity(n)),
@@ -643,7 +650,7 @@ impl RecordBatch {
                 let typed = if *is_rejected {
                     Typed::Null
                 } else {
-                    match f.coerce_for(col.get(row), missing, nan) {
+                    match f.coerce_for(col.get(row), missing, target) {
                         Ok(t) => t,
                         Err((rule, reason)) => {
                             *is_rejected = true;

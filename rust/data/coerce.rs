@@ -39,6 +39,35 @@ pub fn parse_int(s: &str) -> Result<i64, &'static str> {
     Ok(v)
 }
 
+/// Parse an integer of a field declared big (a bound beyond 64 bits): up to 128 bits, what
+/// PostgreSQL's `numeric` and DuckDB's `HUGEINT` columns hold.
+pub fn parse_big_int(s: &str) -> Result<i128, &'static str> {
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err("is not an integer");
+    }
+    let mut v: i128 = 0;
+    for &d in digits {
+        let d = i128::from(d - b'0');
+        v = v
+            .checked_mul(10)
+            .and_then(|v| {
+                if neg {
+                    v.checked_sub(d)
+                } else {
+                    v.checked_add(d)
+                }
+            })
+            .ok_or("is out of the 128-bit integer range")?;
+    }
+    Ok(v)
+}
+
 /// Parse a Table Schema number.
 pub fn parse_number(s: &str) -> Result<f64, &'static str> {
     if let Some(v) = super::number::special(s) {

@@ -34,6 +34,8 @@ pub enum Typed<'a> {
 #[derive(Debug, Clone, PartialEq)]
 enum Key {
     Int(i64),
+    /// An integer of a big field (beyond 64 bits).
+    Big(i128),
     Num(f64),
     Bool(bool),
     Text(String),
@@ -45,6 +47,9 @@ impl Key {
     fn le(&self, other: &Key) -> bool {
         match (self, other) {
             (Key::Int(a), Key::Int(b)) => a <= b,
+            (Key::Big(a), Key::Big(b)) => a <= b,
+            (Key::Int(a), Key::Big(b)) => i128::from(*a) <= *b,
+            (Key::Big(a), Key::Int(b)) => *a <= i128::from(*b),
             (Key::Num(a), Key::Num(b)) => a <= b,
             (Key::Day(a), Key::Day(b)) => a <= b,
             (Key::Time(a, an), Key::Time(b, bn)) => (a, an) <= (b, bn),
@@ -63,6 +68,9 @@ pub struct Field {
     pub sensitive: bool,
     /// `constraints.unique`: no two rows of the table share a value (see `super::keys`).
     pub unique: bool,
+    /// An integer field with a `minimum`/`maximum` beyond 64 bits: its values may be too
+    /// (up to 128 bits), held as their digits; stored where the database keeps them exactly.
+    pub big: bool,
     enum_values: Option<Vec<Key>>,
     enum_display: String,
     minimum: Option<(Key, String)>,
@@ -79,6 +87,16 @@ pub struct Field {
     geo: GeoFormat,
     /// The field's own `missingValues` (else the schema's).
     missing: Option<Vec<String>>,
+}
+
+/// What the target database stores exactly, beyond what every one does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Target {
+    /// NaN in a `number` column (PostgreSQL, DuckDB; SQLite would turn it into NULL).
+    pub nan: bool,
+    /// Integers beyond 64 bits in a big integer field's column (PostgreSQL `numeric`, DuckDB
+    /// `HUGEINT`; SQLite's INTEGER is 64-bit).
+    pub big_int: bool,
 }
 
 /// A rejected value: the rule that failed and a reason naming the value.
@@ -184,6 +202,7 @@ impl Field {
             required: false,
             sensitive: false,
             unique: false,
+            big: false,
             enum_values: None,
             enum_display: String::new(),
             minimum: None,
@@ -242,15 +261,19 @@ impl Field {
             )
         };
         let key = match (self.ftype, v) {
-            (FieldType::Integer | FieldType::Year, Json::Number(n)) => {
-                Key::Int(n.as_i64().ok_or_else(bad)?)
-            }
+            (FieldType::Integer, Json::Number(n)) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Key::Int(i),
+                (None, Some(u)) => Key::Big(i128::from(u)),
+                _ => return Err(bad()), // beyond u64: JSON numbers lose digits, write a string
+            },
+            (FieldType::Year, Json::Number(n)) => Key::Int(n.as_i64().ok_or_else(bad)?),
             (FieldType::Year, Json::String(s)) => {
                 Key::Int(temporal::parse_year(s).map_err(|_| bad())?)
             }
-            (FieldType::Integer, Json::String(s)) => {
-                Key::Int(coerce::parse_int(s).map_err(|_| bad())?)
-            }
+            (FieldType::Integer, Json::String(s)) => match coerce::parse_int(s) {
+                Ok(i) => Key::Int(i),
+                Err(_) => Key::Big(coerce::parse_big_int(s).map_err(|_| bad())?),
+            },
             (FieldType::Number, Json::Number(n)) => Key::Num(n.as_f64().ok_or_else(bad)?),
             (FieldType::Number, Json::String(s)) => {
                 Key::Num(coerce::parse_number(s).map_err(|_| bad())?)
@@ -342,6 +365,9 @@ impl Field {
                     ));
                 }
                 let b = self.key(v, k)?;
+                if matches!(b.0, Key::Big(_)) {
+                    self.big = true;
+                }
                 if k == "minimum" {
                     self.minimum = Some(b);
                 } else {
@@ -377,16 +403,16 @@ impl Field {
     /// `missing` are the schema's missing values (they become NULL). Returns the typed value or
     /// the failed rule and a reason naming the value.
     pub fn coerce<'a>(&self, cell: CellRef<'a>, missing: &[String]) -> Result<Typed<'a>, Verdict> {
-        self.coerce_for(cell, missing, false)
+        self.coerce_for(cell, missing, Target::default())
     }
 
-    /// [`Field::coerce`] for a target that stores NaN (`nan`: PostgreSQL, DuckDB) or not
-    /// (SQLite turns NaN into NULL, so there it is rejected with that reason).
+    /// [`Field::coerce`] for a target that stores NaN and integers beyond 64 bits or not (see
+    /// [`Target`]).
     pub fn coerce_for<'a>(
         &self,
         cell: CellRef<'a>,
         missing: &[String],
-        nan: bool,
+        target: Target,
     ) -> Result<Typed<'a>, Verdict> {
         let missing = self.missing.as_deref().unwrap_or(missing);
         let cell = match cell {
@@ -399,7 +425,7 @@ impl Field {
             }
             return Ok(Typed::Null);
         }
-        let typed = self.convert(cell, nan)?;
+        let typed = self.convert(cell, target)?;
         if self.enum_values.is_some() || self.minimum.is_some() || self.maximum.is_some() {
             self.check_bounds(&typed, cell)?;
         }
@@ -422,10 +448,21 @@ impl Field {
         ("type", format!("{shown} {msg}"))
     }
 
-    fn convert<'a>(&self, cell: CellRef<'a>, nan: bool) -> Result<Typed<'a>, Verdict> {
+    fn convert<'a>(&self, cell: CellRef<'a>, target: Target) -> Result<Typed<'a>, Verdict> {
         let err = |msg: &str| self.type_error(cell, msg);
         Ok(match (self.ftype, cell) {
             (_, CellRef::Null) => Typed::Null,
+            (FieldType::Integer, CellRef::Text(s)) if self.big => {
+                let v = self.parse_big_int_text(s).map_err(err)?;
+                if !target.big_int && i64::try_from(v).is_err() {
+                    return Err(err("is beyond 64 bits, which this database cannot store \
+                                    exactly (PostgreSQL and DuckDB can)"));
+                }
+                Typed::Text(Cow::Owned(v.to_string()))
+            }
+            (FieldType::Integer, CellRef::Int(i)) if self.big => {
+                Typed::Text(Cow::Owned(i.to_string()))
+            }
             (FieldType::String, CellRef::Text(s)) => Typed::Text(Cow::Borrowed(s)),
             (FieldType::String, c) => Typed::Text(Cow::Owned(c.to_text())),
             (FieldType::Integer, CellRef::Text(s)) => {
@@ -440,7 +477,7 @@ impl Field {
                     CellRef::Real(f) => f,
                     _ => return Err(err("is not a number")),
                 };
-                if v.is_nan() && !nan {
+                if v.is_nan() && !target.nan {
                     return Err(err("is NaN, which SQLite would store as NULL"));
                 }
                 Typed::Real(v)
@@ -511,6 +548,7 @@ impl Field {
         Some(match (self.ftype, typed) {
             (_, Typed::Null) => return None,
             (_, Typed::Int(i)) => Key::Int(*i),
+            (FieldType::Integer, Typed::Text(s)) if self.big => Key::Big(s.parse().ok()?),
             (_, Typed::Real(f)) => Key::Num(*f),
             (_, Typed::Bool(b)) => Key::Bool(*b),
             (FieldType::Date, Typed::Text(s)) => Key::Day(coerce::parse_date(s).ok()?),
@@ -613,6 +651,7 @@ impl Field {
             "name": self.name,
             "type": self.ftype.name(),
             "sqlite_type": self.ftype.sqlite_type(),
+            "big": self.big,
             "constraints": Json::Object(self.constraints.clone()),
             "sensitive": self.sensitive,
         })

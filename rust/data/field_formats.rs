@@ -107,6 +107,15 @@ impl Field {
         coerce::parse_int(&plain)
     }
 
+    /// [`Self::parse_int_text`] for a big field (up to 128 bits).
+    pub(super) fn parse_big_int_text(&self, s: &str) -> Result<i128, &'static str> {
+        if self.number.is_default() {
+            return coerce::parse_big_int(s);
+        }
+        let plain = self.number.plain(s).ok_or("is not an integer")?;
+        coerce::parse_big_int(&plain)
+    }
+
     /// A date, time or datetime by the field's pattern(s): (days, seconds of day, nanos, zone).
     pub(super) fn by_pattern(&self, s: &str) -> Option<Parts> {
         match &self.format {

@@ -299,6 +299,31 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_beyond_64_bits_makes_a_big_field() {
+        use crate::data::field::Target;
+        let f = one(json!({"name": "n", "type": "integer",
+                           "constraints": {"maximum": "100000000000000000000"}}));
+        assert!(f.big);
+        let pg = Target {
+            nan: true,
+            big_int: true,
+        };
+        let big = |s| f.coerce_for(CellRef::Text(s), &[], pg);
+        assert_eq!(
+            big("99999999999999999999").unwrap(),
+            Typed::Text(Cow::Owned("99999999999999999999".into()))
+        );
+        assert_eq!(big("100000000000000000001").unwrap_err().0, "maximum");
+        assert_eq!(ok(&f, "7"), Typed::Text(Cow::Owned("7".into())));
+        let e = f
+            .coerce(CellRef::Text("99999999999999999999"), &[])
+            .unwrap_err();
+        assert!(e.1.contains("beyond 64 bits"), "{}", e.1);
+        let small = one(json!({"name": "n", "type": "integer", "constraints": {"maximum": 5}}));
+        assert!(!small.big);
+    }
+
+    #[test]
     fn schema_errors_name_the_field() {
         let cases = [
             json!([{"name": "a", "type": "point"}]),

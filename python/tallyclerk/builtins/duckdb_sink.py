@@ -51,6 +51,9 @@ FILE_ID_COLUMN = "_tc_file_id"
 PREFIX = "duckdb:///"
 FLUSH_ROWS = 131_072
 
+# a big integer field (a bound beyond 64 bits): its digits go as text, cast by DuckDB on insert
+BIG_INTEGER = "big-integer"
+
 DUCK_TYPES: Mapping[str, str] = {
     "string": "VARCHAR",
     "integer": "BIGINT",
@@ -59,7 +62,14 @@ DUCK_TYPES: Mapping[str, str] = {
     "boolean": "BOOLEAN",
     "date": "DATE",
     "datetime": "TIMESTAMPTZ",
+    BIG_INTEGER: "HUGEINT",
 }
+
+
+def duck_fields(schema: TableSchema) -> list[tuple[str, str]]:
+    """(name, type) of the schema's fields; a big integer field's type is ``big-integer``."""
+    return [(str(f["name"]), BIG_INTEGER if f.get("big") else str(f["type"]))
+            for f in schema.fields()]
 
 
 def duckdb_path(url: str) -> str | None:
@@ -121,7 +131,7 @@ class DuckDbFileWrite:
         self._file_id = file_id
         self._keys = tuple(keys)
         self._schema = schema
-        self._fields = [(str(f["name"]), str(f["type"])) for f in schema.fields()]
+        self._fields = duck_fields(schema)
         # append/replace: the schema's primaryKey / unique fields are looked up in the table
         # (a semi-join per batch, no index: DuckDB's unique indexes refuse re-inserting a key
         # deleted in the same transaction, which --force does); merge upserts by its key
@@ -274,6 +284,7 @@ class DuckDbSink:
     # rows whose primaryKey / unique value is already in the table become rejected rows
     checks_unique = True
     stores_nan = True  # a double column keeps NaN (validation lets it through)
+    stores_big_int = True  # a big integer field's column holds 128 bits
 
     def __init__(self, path: str, *, options: Mapping[str, Any] | None = None) -> None:
         try:
@@ -368,7 +379,7 @@ class DuckDbSink:
         try:
             self.conn.begin()
             if self._target is not None and self._target[0] == shadow:
-                fields = [(str(f["name"]), str(f["type"])) for f in self._target[1].fields()]
+                fields = duck_fields(self._target[1])
                 self.create_table(shadow, fields)
             self.conn.execute(f"DROP TABLE IF EXISTS {quote(table)}")
             self.conn.execute(f"ALTER TABLE {quote(shadow)} RENAME TO {quote(table)}")

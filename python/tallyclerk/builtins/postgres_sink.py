@@ -71,6 +71,14 @@ PG_TYPES: Mapping[str, str] = {
 
 
 
+def pg_type(field: Mapping[str, Any]) -> str:
+    """The column type of a ``TableSchema.fields()`` dict: ``numeric`` for a big integer
+    field (a bound beyond 64 bits), else :data:`PG_TYPES` (``text`` for the others)."""
+    if field.get("big"):
+        return "numeric"
+    return PG_TYPES.get(str(field["type"]), "text")
+
+
 def claims_url(url: str) -> bool:
     """Whether ``url`` is a PostgreSQL URL this sink handles."""
     return isinstance(url, str) and url.startswith(_SCHEMES)
@@ -205,7 +213,7 @@ class PostgresFileWrite:
                     cur.execute(
                         sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
                             sql.Identifier(self._table), sql.Identifier(name),
-                            sql.SQL(PG_TYPES.get(str(f["type"]), "text")),  # fixed words only
+                            sql.SQL(pg_type(f)),  # fixed words only
                         )
                     )
                     if name not in self._names:
@@ -415,6 +423,7 @@ class PostgresSink:
     # rows whose primaryKey / unique value is already in the table become rejected rows
     checks_unique = True
     stores_nan = True  # a double column keeps NaN (validation lets it through)
+    stores_big_int = True  # a big integer field's column holds 128 bits
 
     def __init__(
         self, url: str, *, settings: Any = None, options: Mapping[str, Any] | None = None
@@ -599,7 +608,7 @@ class PostgresSink:
                 columns = [
                     sql.SQL("{} {}").format(
                         sql.Identifier(str(f["name"])),
-                        sql.SQL(PG_TYPES.get(str(f["type"]), "text")),  # fixed words only
+                        sql.SQL(pg_type(f)),  # fixed words only
                     )
                     for f in schema.fields()
                 ]

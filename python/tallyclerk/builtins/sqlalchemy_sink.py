@@ -65,6 +65,14 @@ def _to_date(value: Any) -> Any:
     return value
 
 
+def _to_int(value: Any) -> Any:
+    """A big integer field's digits (within 64 bits here: this sink does not declare
+    ``stores_big_int``) as an int."""
+    if isinstance(value, str):
+        return int(value)
+    return value
+
+
 def _to_datetime(value: Any) -> Any:
     if isinstance(value, str):
         return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -89,7 +97,8 @@ class SqlAlchemyFileWrite:
         for key in self._keys:
             kind = type(table.columns[key].type)
             self._convert.append(
-                _to_date if kind is sa.Date else _to_datetime if kind is sa.DateTime else None
+                _to_date if kind is sa.Date else _to_datetime if kind is sa.DateTime
+                else _to_int if kind is sa.BigInteger else None
             )
         try:
             self._conn = sink.engine.connect()

@@ -21,4 +21,5 @@ if TYPE_CHECKING:
 def tallyclerk_validate_batch(batch: RecordBatch, context: BatchContext) -> None:
     """Validate and coerce the batch against ``context.schema`` (nothing to do without one)."""
     if context.schema is not None:
-        batch.validate(context.schema, nan=context.stores_nan)
+        batch.validate(context.schema, nan=context.stores_nan,
+                       big_int=context.stores_big_int)

@@ -292,11 +292,22 @@ impl PyRecordBatch {
         self.with(py, |b| b.sensitive().to_vec())
     }
 
-    #[pyo3(signature = (schema, *, nan = false), text_signature = "($self, schema, *, nan=False)")]
-    fn validate(&self, py: Python<'_>, schema: &PyTableSchema, nan: bool) -> PyResult<usize> {
+    #[pyo3(
+        signature = (schema, *, nan = false, big_int = false),
+        text_signature = "($self, schema, *, nan=False, big_int=False)"
+    )]
+    fn validate(
+        &self,
+        py: Python<'_>,
+        schema: &PyTableSchema,
+        nan: bool,
+        big_int: bool,
+    ) -> PyResult<usize> {
         guard(|| {
             let s = schema.inner.clone();
-            self.with(py, move |b| b.validate_for(&s, nan)).py_err(py)
+            let target = crate::data::field::Target { nan, big_int };
+            self.with(py, move |b| b.validate_for(&s, target))
+                .py_err(py)
         })
     }
 
