@@ -25,6 +25,12 @@ Design (the README's "Tamper evidence" section states what it proves):
   a file therefore reads ``replaced`` as ``loaded`` and leaves out ``cleaned_by`` and the lease
   (``lease_expires_at``); :func:`verify` checks instead that a ``replaced`` row is cleaned by a
   later sealed row of the same content.
+* **Sealed rows are not rewritten.** A batch closed by someone else (another worker took over
+  its expired lease, or the watchdog timed it out) is final and may be sealed before its own
+  worker finishes; that worker's late ending is then recorded as a ``batch_finished_late``
+  event instead of an update (``update_batch(only_if_unsealed=True)``). On PostgreSQL a seal
+  locks the rows it reads (``FOR UPDATE``), so an update racing it is hashed or refused, never
+  half of each.
 """
 
 from __future__ import annotations
@@ -126,6 +132,10 @@ def seal(conn: Connection) -> int:
             select = (
                 f"SELECT {', '.join(_q(conn, c) for c in cols)} FROM {table} "
                 f"WHERE chain_hash IS NULL AND {_FINAL[table]} ORDER BY id LIMIT {_SEAL_ROWS}"
+                # PostgreSQL: lock the rows read, so a concurrent update of one (a stalled
+                # worker finishing its batch) either commits first and is hashed, or waits
+                # and then finds it sealed; never hashed in one state and stored in another
+                + (" FOR UPDATE" if pg else "")
             )
             update = (f"UPDATE {table} SET chain_seq = {mark}, chain_hash = {mark} "
                       f"WHERE id = {mark}")
