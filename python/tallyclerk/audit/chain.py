@@ -3,10 +3,11 @@
 Design (the README's "Tamper evidence" section states what it proves):
 
 * **What is chained.** Every row of ``tallyclerk_batches``, ``tallyclerk_files``,
-  ``tallyclerk_rejects`` and ``tallyclerk_events`` gets ``chain_seq`` (its position in one
-  chain over all four tables) and ``chain_hash = sha256(predecessor's chain_hash, table, id,
-  content)`` where *content* is the row's stored values (canonical JSON, storage form). The
-  last link is kept in ``tallyclerk_chain_head``.
+  ``tallyclerk_rejects``, ``tallyclerk_events`` and ``tallyclerk_schemas`` (the remembered
+  schema versions) gets ``chain_seq`` (its position in one chain over all five tables) and
+  ``chain_hash = sha256(predecessor's chain_hash, table, id, content)`` where *content* is the
+  row's stored values (canonical JSON, storage form). The last link is kept in
+  ``tallyclerk_chain_head``.
 * **When.** Rows are written from many places (the loader's file transaction through the Rust
   SQLite writer, the event writer thread, the watchdog, other workers) and some change while
   they run (a batch until it finishes, a file ``loading`` -> ``loaded``). So a row is hashed in
@@ -44,7 +45,14 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Connection
 
-from tallyclerk.audit.models import AuditEvent, Base, Batch, FileManifest, RejectRecord
+from tallyclerk.audit.models import (
+    AuditEvent,
+    Base,
+    Batch,
+    FileManifest,
+    RejectRecord,
+    TableSchemaVersion,
+)
 
 __all__ = ["GENESIS", "TABLES", "Break", "VerifyReport", "seal", "verify"]
 
@@ -56,6 +64,7 @@ TABLES: tuple[str, ...] = (
     FileManifest.__tablename__,
     RejectRecord.__tablename__,
     AuditEvent.__tablename__,
+    TableSchemaVersion.__tablename__,
 )
 _FINAL = {
     "tallyclerk_batches": "finished_at IS NOT NULL AND status <> 'running'",
@@ -65,6 +74,8 @@ _FINAL = {
     "(status = 'loaded' AND substr(target_table, 1, 12) = '_tc_replace_')",
     "tallyclerk_rejects": "1 = 1",
     "tallyclerk_events": "1 = 1",
+    # a table's schema version, committed with the file that introduced it; never updated
+    "tallyclerk_schemas": "1 = 1",
 }
 _NOT_HASHED = {"chain_seq", "chain_hash", "lease_expires_at", "cleaned_by",
                # set by a later `tallyclerk replay` (whose own batch and file are chained)
