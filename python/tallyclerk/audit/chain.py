@@ -30,8 +30,8 @@ Design (the README's "Tamper evidence" section states what it proves):
   its expired lease, or the watchdog timed it out) is final and may be sealed before its own
   worker finishes; that worker's late ending is then recorded as a ``batch_finished_late``
   event instead of an update (``update_batch(only_if_unsealed=True)``). On PostgreSQL a seal
-  locks the rows it reads (``FOR UPDATE``), so an update racing it is hashed or refused, never
-  half of each.
+  locks the batch rows it reads (``FOR UPDATE``), so an update racing it is hashed or refused,
+  never half of each.
 """
 
 from __future__ import annotations
@@ -143,10 +143,11 @@ def seal(conn: Connection) -> int:
             select = (
                 f"SELECT {', '.join(_q(conn, c) for c in cols)} FROM {table} "
                 f"WHERE chain_hash IS NULL AND {_FINAL[table]} ORDER BY id LIMIT {_SEAL_ROWS}"
-                # PostgreSQL: lock the rows read, so a concurrent update of one (a stalled
+                # PostgreSQL: lock the batches read, so a concurrent update of one (a stalled
                 # worker finishing its batch) either commits first and is hashed, or waits
-                # and then finds it sealed; never hashed in one state and stored in another
-                + (" FOR UPDATE" if pg else "")
+                # and then finds it sealed; never hashed in one state and stored in another.
+                # (Final rows of the other tables change only in columns not hashed.)
+                + (" FOR UPDATE" if pg and table == "tallyclerk_batches" else "")
             )
             update = (f"UPDATE {table} SET chain_seq = {mark}, chain_hash = {mark} "
                       f"WHERE id = {mark}")
