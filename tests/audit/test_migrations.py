@@ -48,6 +48,37 @@ def test_a_version_1_store_gets_the_missing_columns_and_indexes(tmp_path: Path) 
         con.close()
 
 
+def test_a_store_without_chained_schema_versions_gets_them_sealed(tmp_path: Path) -> None:
+    """A store of an earlier 0.2.0 build (schema versions outside the chain) gets the columns
+    and index, and its existing schema versions are sealed by the next load; verify passes."""
+    db = tmp_path / "dev.db"
+    src = tmp_path / "a.csv"
+    src.write_text("id,name\n1,a\n", encoding="utf-8")
+    # nothing sealed yet (as in a store whose chain never saw its schema versions)
+    first = run_cli("load", str(src), "--table", "t", "--into", f"sqlite:///{db}",
+                    cwd=tmp_path, env=env_for(TALLYCLERK_AUDIT_CHAIN="0"))
+    assert first.code == 0, first.err
+    con = sqlite3.connect(db)
+    con.execute("DROP INDEX ix_tallyclerk_schemas_unsealed")
+    con.execute("ALTER TABLE tallyclerk_schemas DROP COLUMN chain_seq")
+    con.execute("ALTER TABLE tallyclerk_schemas DROP COLUMN chain_hash")
+    con.commit()
+    con.close()
+
+    assert _load(tmp_path, db, "b.csv", "2,b\n") == 0
+
+    con = sqlite3.connect(db)
+    try:
+        indexes = {r[1] for r in con.execute("PRAGMA index_list(tallyclerk_schemas)")}
+        assert "ix_tallyclerk_schemas_unsealed" in indexes
+        assert con.execute("SELECT count(*) FROM tallyclerk_schemas WHERE chain_hash IS NULL"
+                           ).fetchone() == (0,)
+    finally:
+        con.close()
+    verify = run_cli("verify", "--into", f"sqlite:///{db}", cwd=tmp_path, env=env_for())
+    assert verify.code == 0, verify.out + verify.err
+
+
 def test_a_store_from_a_newer_tallyclerk_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "new.db"
     assert _load(tmp_path, db, "a.csv", "1,a\n") == 0

@@ -7,6 +7,7 @@ published anchor is detected only against that anchor (what the chain cannot pro
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -44,10 +45,12 @@ def test_a_whole_ledger_verifies_and_every_row_is_sealed(work: Path) -> None:
     code, rep = _verify(work)
     assert code == 0 and rep["ok"] is True and rep["broken"] is None
     assert rep["unsealed"] == {}
-    # every row of the four tables is a link: batch, 2 files, 2 rejects, the events
+    # every row of the five tables is a link: batch, 2 files, 2 rejects, the events, the
+    # table's schema version
+    assert query(db, "SELECT count(*) FROM tallyclerk_schemas") == [(1,)]
     counts = sum(query(db, f"SELECT count(*) FROM {t}")[0][0] for t in
                  ("tallyclerk_batches", "tallyclerk_files", "tallyclerk_rejects",
-                  "tallyclerk_events"))
+                  "tallyclerk_events", "tallyclerk_schemas"))
     assert rep["links"] == counts == rep["head"]["chain_seq"]
     anchor = cli("verify", "--anchor", cwd=work)
     assert anchor.code == 0 and anchor.out.strip() == rep["head"]["hash"]
@@ -99,6 +102,22 @@ def test_two_swapped_events_are_named(work: Path) -> None:
     assert f"swapped with tallyclerk_events row {b_id}" in broken["what"]
 
 
+def test_an_edited_schema_version_is_named(work: Path) -> None:
+    db = _loaded(work)
+    (sid, text), = query(db, "SELECT id, schema_json FROM tallyclerk_schemas")
+    widened = json.loads(text)
+    widened["fields"][0]["type"] = "string"  # what the table's rows were checked against
+    _sql(db, "UPDATE tallyclerk_schemas SET schema_json = ? WHERE id = ?",
+         (json.dumps(widened), sid))
+    code, rep = _verify(work)
+    assert code == 1 and rep["ok"] is False
+    b = rep["broken"]
+    assert (b["table"], b["row"]) == ("tallyclerk_schemas", sid)
+    assert "edited" in b["what"]
+    text_out = cli("verify", cwd=work)
+    assert text_out.code == 1 and f"tallyclerk_schemas row {sid}" in text_out.out
+
+
 def test_a_cut_tail_is_caught_by_the_head(work: Path) -> None:
     db = _loaded(work)
     last = query(db, "SELECT max(id) FROM tallyclerk_events")[0][0]
@@ -118,7 +137,7 @@ def test_a_rewritten_chain_is_caught_only_by_a_published_anchor(work: Path) -> N
     # an attacker with write access edits a count and recomputes the whole chain
     _sql(db, "UPDATE tallyclerk_files SET rows_written = 1000 WHERE path = 'a.csv'")
     for t in ("tallyclerk_batches", "tallyclerk_files", "tallyclerk_rejects",
-              "tallyclerk_events"):
+              "tallyclerk_events", "tallyclerk_schemas"):
         _sql(db, f"UPDATE {t} SET chain_seq = NULL, chain_hash = NULL")
     _sql(db, "DELETE FROM tallyclerk_chain_head")
     from tallyclerk.audit import AuditService

@@ -53,7 +53,8 @@ def test_concurrent_loads_build_one_whole_chain(tmp_path: Path, pg_url: str) -> 
         with engine.connect() as conn:
             total = sum(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one()
                         for t in ("tallyclerk_batches", "tallyclerk_files",
-                                  "tallyclerk_rejects", "tallyclerk_events"))
+                                  "tallyclerk_rejects", "tallyclerk_events",
+                                  "tallyclerk_schemas"))
         assert rep["ok"] and rep["links"] == total == rep["head"]["chain_seq"]
         with engine.connect() as conn:  # every row joins to its load through the lineage view
             joined = conn.exec_driver_sql(

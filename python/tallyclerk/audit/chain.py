@@ -3,10 +3,11 @@
 Design (the README's "Tamper evidence" section states what it proves):
 
 * **What is chained.** Every row of ``tallyclerk_batches``, ``tallyclerk_files``,
-  ``tallyclerk_rejects`` and ``tallyclerk_events`` gets ``chain_seq`` (its position in one
-  chain over all four tables) and ``chain_hash = sha256(predecessor's chain_hash, table, id,
-  content)`` where *content* is the row's stored values (canonical JSON, storage form). The
-  last link is kept in ``tallyclerk_chain_head``.
+  ``tallyclerk_rejects``, ``tallyclerk_events`` and ``tallyclerk_schemas`` (the remembered
+  schema versions) gets ``chain_seq`` (its position in one chain over all five tables) and
+  ``chain_hash = sha256(predecessor's chain_hash, table, id, content)`` where *content* is the
+  row's stored values (canonical JSON, storage form). The last link is kept in
+  ``tallyclerk_chain_head``.
 * **When.** Rows are written from many places (the loader's file transaction through the Rust
   SQLite writer, the event writer thread, the watchdog, other workers) and some change while
   they run (a batch until it finishes, a file ``loading`` -> ``loaded``). So a row is hashed in
@@ -25,6 +26,12 @@ Design (the README's "Tamper evidence" section states what it proves):
   a file therefore reads ``replaced`` as ``loaded`` and leaves out ``cleaned_by`` and the lease
   (``lease_expires_at``); :func:`verify` checks instead that a ``replaced`` row is cleaned by a
   later sealed row of the same content.
+* **Sealed rows are not rewritten.** A batch closed by someone else (another worker took over
+  its expired lease, or the watchdog timed it out) is final and may be sealed before its own
+  worker finishes; that worker's late ending is then recorded as a ``batch_finished_late``
+  event instead of an update (``update_batch(only_if_unsealed=True)``). On PostgreSQL a seal
+  locks the batch rows it reads (``FOR UPDATE``), so an update racing it is hashed or refused,
+  never half of each.
 """
 
 from __future__ import annotations
@@ -38,7 +45,14 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Connection
 
-from tallyclerk.audit.models import AuditEvent, Base, Batch, FileManifest, RejectRecord
+from tallyclerk.audit.models import (
+    AuditEvent,
+    Base,
+    Batch,
+    FileManifest,
+    RejectRecord,
+    TableSchemaVersion,
+)
 
 __all__ = ["GENESIS", "TABLES", "Break", "VerifyReport", "seal", "verify"]
 
@@ -50,6 +64,7 @@ TABLES: tuple[str, ...] = (
     FileManifest.__tablename__,
     RejectRecord.__tablename__,
     AuditEvent.__tablename__,
+    TableSchemaVersion.__tablename__,
 )
 _FINAL = {
     "tallyclerk_batches": "finished_at IS NOT NULL AND status <> 'running'",
@@ -59,6 +74,8 @@ _FINAL = {
     "(status = 'loaded' AND substr(target_table, 1, 12) = '_tc_replace_')",
     "tallyclerk_rejects": "1 = 1",
     "tallyclerk_events": "1 = 1",
+    # a table's schema version, committed with the file that introduced it; never updated
+    "tallyclerk_schemas": "1 = 1",
 }
 _NOT_HASHED = {"chain_seq", "chain_hash", "lease_expires_at", "cleaned_by",
                # set by a later `tallyclerk replay` (whose own batch and file are chained)
@@ -126,6 +143,11 @@ def seal(conn: Connection) -> int:
             select = (
                 f"SELECT {', '.join(_q(conn, c) for c in cols)} FROM {table} "
                 f"WHERE chain_hash IS NULL AND {_FINAL[table]} ORDER BY id LIMIT {_SEAL_ROWS}"
+                # PostgreSQL: lock the batches read, so a concurrent update of one (a stalled
+                # worker finishing its batch) either commits first and is hashed, or waits
+                # and then finds it sealed; never hashed in one state and stored in another.
+                # (Final rows of the other tables change only in columns not hashed.)
+                + (" FOR UPDATE" if pg and table == "tallyclerk_batches" else "")
             )
             update = (f"UPDATE {table} SET chain_seq = {mark}, chain_hash = {mark} "
                       f"WHERE id = {mark}")

@@ -374,7 +374,7 @@ class AuditEvent(Sealed, Base):
     __table_args__ = (_unsealed("tallyclerk_events"),)
 
 
-class TableSchemaVersion(Base):
+class TableSchemaVersion(Sealed, Base):
     """One version of a target table's Table Schema: the first load's (given, inferred, or the
     header's text columns), then one per evolution (``--columns evolve``, a wider ``--schema``).
     Written in the transaction of the file that introduced it (when the audit store shares the
@@ -398,4 +398,5 @@ class TableSchemaVersion(Base):
 
     __table_args__ = (
         Index("uq_tallyclerk_schemas_version", "target_table", "version", unique=True),
+        _unsealed("tallyclerk_schemas"),
     )

@@ -99,12 +99,21 @@ class AuditRepository:
 
     @_translated
     def update_batch(
-        self, batch_id: str, *, only_if_status: str | None = None, **values: Any
+        self,
+        batch_id: str,
+        *,
+        only_if_status: str | None = None,
+        only_if_unsealed: bool = False,
+        **values: Any,
     ) -> int:
-        """Set columns of a batch; with ``only_if_status``, only while it has that status."""
+        """Set columns of a batch; with ``only_if_status``, only while it has that status;
+        with ``only_if_unsealed``, only while it is not in the hash chain (a sealed row is
+        never rewritten). Returns how many rows changed (0 or 1)."""
         stmt = update(Batch).where(Batch.id == batch_id).values(**values)
         if only_if_status is not None:
             stmt = stmt.where(Batch.status == only_if_status)
+        if only_if_unsealed:
+            stmt = stmt.where(Batch.chain_hash.is_(None))
         return _rowcount(self.session.execute(stmt.execution_options(synchronize_session=False)))
 
     # --- manifest ------------------------------------------------------------------------------

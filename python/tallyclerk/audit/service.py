@@ -392,7 +392,7 @@ class AuditService:
         snap = acc.snapshot()
         now = _utcnow()
 
-        def work(repo: AuditRepository) -> str:
+        def work(repo: AuditRepository) -> tuple[str, dict[str, Any] | None]:
             batch = repo.get_batch(batch_id)
             if batch is None:
                 raise KeyError(f"no batch {batch_id!r} in the audit store")
@@ -424,10 +424,23 @@ class AuditService:
                 values["error_message"] = mask_secrets(str(error))[:4000]
             elif final == "cancelled" and snap.cancel_reason and batch.error_message is None:
                 values["error_message"] = snap.cancel_reason
-            repo.update_batch(batch_id, **values)
-            return final
+            if repo.update_batch(batch_id, only_if_unsealed=True, **values):
+                return final, None
+            # closed by another worker (our lease expired) or the watchdog, and already sealed
+            # into the hash chain: the sealed row stays as it is (rewriting it would break the
+            # chain); how this worker ended is recorded as a (chained) event instead
+            closed = repo.get_batch(batch_id)
+            late = {"status": final, "closed_as": None if closed is None else closed.status,
+                    **{k: v for k, v in values.items() if k not in ("status", "finished_at")}}
+            return final, late
 
-        final = self._tx(work, what="finish a batch")
+        final, late = self._tx(work, what="finish a batch")
+        if late is not None:
+            log.warning("batch %s finished (%s) after it was closed as %s and sealed: its row "
+                        "is kept, the ending is recorded as event batch_finished_late",
+                        batch_id, final, late["closed_as"])
+            self._record_internal("batch_finished_late", batch_id, late)
+            final = str(late["closed_as"])
         self.seal()
         log_at = logging.INFO if final in ("succeeded", "partial") else logging.ERROR
         log.log(log_at, "batch %s finished: %s", batch_id, final)
