@@ -99,8 +99,9 @@ def first_schema(
     if sampled == 0:  # a header-only file: no sample, no types to remember
         log.info("file %s: no rows to infer a schema from; text columns", path)
         return text, f"text columns of {path} (no rows to infer types from)"
+    n = rows if sampled is None else sampled
     return _inferred_schema(doc, columns), (
-        f"inferred from a sample of {rows if sampled is None else sampled} rows of {path}")
+        f"inferred from a sample of {n} row{'' if n == 1 else 's'} of {path}")
 
 
 def _text_schema(path: str, table: str, columns: Sequence[str]) -> TableSchema:
