@@ -48,10 +48,8 @@ SHARED_OPTION = "_first_schema"
 def infer_rows(options: Mapping[str, Any], settings: Any) -> int:
     """Rows sampled for a new table's schema (0: text columns), from ``--infer``,
     ``--infer-rows`` and the ``infer_rows`` setting."""
-    rows = options.get("infer_rows")
-    if rows is None:
-        rows = getattr(settings, "infer_rows", DEFAULT_INFER_ROWS)
-    rows = int(rows)
+    given = options.get("infer_rows")
+    rows = int(getattr(settings, "infer_rows", DEFAULT_INFER_ROWS) if given is None else given)
     if options.get("infer") == "none":
         return 0
     if options.get("infer") == "auto" and rows <= 0:
