@@ -218,3 +218,21 @@ def test_postgresql_typed_columns(tmp_path: Path, env: dict[str, str], pg_url: s
     assert total == 19.5
     history = tallyclerk.table_schema("t", into=pg_url, history=True)
     assert isinstance(history, list) and len(history) == 1
+
+
+def test_watch_infers_from_the_first_file(tmp_path: Path) -> None:
+    """``tallyclerk.watch()``: the first file's sample types the table; a file dropped later is
+    checked against the remembered schema (and ``infer: none`` keeps text)."""
+    inbox = tmp_path / "inbox"
+    write(inbox / "a.csv", "id,amount\n1,2.5\n2,3\n")
+    db = tmp_path / "d.db"
+    tallyclerk.watch(str(inbox), "t", into=f"sqlite:///{db}", settle=0, max_cycles=1)
+    write(inbox / "b.csv", "id,amount\n3,x\n4,1\n")
+    tallyclerk.watch(str(inbox), "t", into=f"sqlite:///{db}", settle=0, max_cycles=1)
+    assert query(db, "SELECT id, typeof(amount) FROM t ORDER BY id") == [
+        (1, "real"), (2, "real"), (4, "real")]
+    assert query(db, "SELECT line, column_name, rule FROM tallyclerk_rejects") == [
+        (2, "amount", "type")]
+    tallyclerk.watch(str(inbox), "raw", into=f"sqlite:///{db}", settle=0, max_cycles=1,
+                     options={"infer": "none"})
+    assert query(db, "SELECT DISTINCT typeof(id) FROM raw") == [("text",)]
