@@ -105,6 +105,11 @@ def test_a_later_load_uses_the_remembered_schema_and_drift_is_in_status(
     history = run_cli("schema", "t", "--history", "--json", "--into", into, cwd=tmp_path,
                       env=env).json()
     assert [v["version"] for v in history["versions"]] == [1, 2]
+    # --force loads the file again against the remembered schema: the same rows, no new version
+    code, rep = load(tmp_path, env, into, "--force", str(later))
+    f = rep["files"][0]
+    assert code == 0 and (f["rows_written"], f["rows_rejected"], f["schema_version"]) == (1, 1, 2)
+    assert query(db, "SELECT count(*) FROM t") == [(3,)]
 
 
 def test_infer_none_and_infer_rows(tmp_path: Path, env: dict[str, str]) -> None:
