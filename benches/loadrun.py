@@ -59,10 +59,11 @@ class Command:
     run: Callable[[Path, Path], peers.Run]
 
 
-def tallyclerk_load(name: str, schema: Path, *extra: str,
+def tallyclerk_load(name: str, schema: Path | None, *extra: str,
                     env: Mapping[str, str] | None = None,
                     inherit_plugins: bool = False) -> Command:
-    """``python3 -m tallyclerk.cli load SRC --table orders --schema S --into sqlite:///DB``.
+    """``python3 -m tallyclerk.cli load SRC --table orders --schema S --into sqlite:///DB``
+    (``schema`` None: without ``--schema``, the types inferred from a sample of SRC).
 
     The run's ``rows`` are the rows found in the table afterwards. ``inherit_plugins``: load
     every installed plugin (``env`` then decides ``TALLYCLERK_LOAD_PLUGINS``).
@@ -73,8 +74,9 @@ def tallyclerk_load(name: str, schema: Path, *extra: str,
 
     def run(src: Path, db: Path) -> peers.Run:
         fresh(db)
+        given = ["--schema", str(schema)] if schema is not None else []
         argv = [sys.executable, "-m", "tallyclerk.cli", "load", str(src), "--table", "orders",
-                "--schema", str(schema), "--into", f"sqlite:///{db}", *extra]
+                *given, "--into", f"sqlite:///{db}", *extra]
         r = peers.run_command(name, argv, 0, env=child_env, cwd=db.parent)
         r.rows = count_rows(db)
         return r

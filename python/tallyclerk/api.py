@@ -284,9 +284,9 @@ def load(
             recorded per file) (``--columns``; default: the ``columns`` setting, ``evolve``).
         infer: a new table without ``schema``: ``auto`` infers its types from a sample of
             the first file (10,000 rows unless ``infer_rows``), ``none`` loads every column as
-            text (``--infer``; default: by ``infer_rows``).
-        infer_rows: rows sampled (``--infer-rows``; default: the ``infer_rows`` setting, 0:
-            text columns).
+            text (``--infer``; default: ``auto`` unless ``infer_rows`` is 0).
+        infer_rows: rows sampled (``--infer-rows``; default: the ``infer_rows`` setting,
+            10,000; 0: text columns).
 
     Returns:
         the :class:`~tallyclerk.report.LoadReport` (failed files are in it).

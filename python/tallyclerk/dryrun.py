@@ -96,14 +96,17 @@ def validate(
     settings: Mapping[str, Any] | None = None,
     plugins: Sequence[str] = (),
     pm: pluggy.PluginManager | None = None,
+    infer: str | None = None,
+    infer_rows: int | None = None,
 ) -> ValidateReport:
     """Check ``paths`` as ``tallyclerk load`` would, writing nothing (see the module docstring).
 
     Args:
         paths: the files.
         schema: a Table Schema file (JSON); without one, the table's remembered schema when
-            ``table`` was loaded before (``tallyclerk schema``), else text columns, as in a
-            load.
+            ``table`` was loaded before (``tallyclerk schema``), else, as in a load, the
+            schema inferred from a sample of the first file (``infer``/``infer_rows`` in
+            ``options``, the ``infer_rows`` setting; text columns when 0).
         table: the target table: with it, each file is looked up in the audit store and
             reported ``would_skip`` when its content is already loaded into ``table``.
         audit: the audit store (default: ``into``).
@@ -114,6 +117,10 @@ def validate(
         settings: setting overrides (``batch_rows``, ``max_field_bytes``...).
         plugins: plugin modules to load (``-p``), when ``pm`` is not given.
         pm: a plugin manager (default: the built-ins, installed plugins and ``plugins``).
+        infer: without ``schema`` nor a remembered one: ``auto`` checks against the schema
+            inferred from a sample of the first file (as a load would; the default unless
+            ``infer_rows`` is 0), ``none`` against text columns (``--infer``).
+        infer_rows: rows sampled (``--infer-rows``; default: the ``infer_rows`` setting).
 
     Raises:
         ConfigError: a bad table name, schema, format or limit (nothing was read).
@@ -140,6 +147,14 @@ def validate(
     opts: dict[str, Any] = dict(options or {})
     if format:
         opts["format"] = format
+    if infer is not None:
+        if infer not in ("auto", "none"):
+            raise ConfigError(f"--infer must be auto or none, got {infer!r}")
+        opts["infer"] = infer
+    if infer_rows is not None:
+        if isinstance(infer_rows, bool) or not isinstance(infer_rows, int) or infer_rows < 0:
+            raise ConfigError(f"--infer-rows must be 0 or more, got {infer_rows!r}")
+        opts["infer_rows"] = infer_rows
     opts.update(settings=cfg, schema=table_schema,
                 max_field_bytes=opts.get("max_field_bytes") or cfg.max_field_bytes)
     if opts.get("format"):
@@ -152,6 +167,7 @@ def validate(
     config = Config(command="validate", options=opts, pluginmanager=pm, settings=cfg)
     pm.hook.tallyclerk_configure.call_historic(kwargs={"config": config})
     report = ValidateReport(table=table, limit=limit)
+    inferred = False
     try:
         for path in paths:
             with contextlib.ExitStack() as stack:
@@ -167,6 +183,11 @@ def validate(
                         found = already_loaded(audit or into, table, [local])
                         if local in found:
                             loaded[path] = found[local]
+                if table_schema is None and not inferred:
+                    # as a load would: the first file's inferred schema checks every file
+                    inferred = True
+                    table_schema = _first_schema(pm, path, local, table, opts, cfg)
+                    opts["schema"] = table_schema
                 report.files.append(
                     _check_file(pm, path, table, table_schema, opts, report, local=local,
                                 stores_nan=stores_nan(into)))
@@ -207,6 +228,29 @@ def _never() -> None:
 def _pause(seconds: float) -> bool:
     time.sleep(seconds)
     return False
+
+
+def _first_schema(pm: pluggy.PluginManager, path: str, local: str, table: str | None,
+                  opts: dict[str, Any], cfg: Any) -> Any:
+    """The schema a load would give a new table from this file (inferred from a sample;
+    None for text columns, or when the file cannot be read: its check reports that)."""
+    from tallyclerk.contract import is_plain_text
+    from tallyclerk.first_schema import first_schema
+
+    try:
+        source = pm.hook.tallyclerk_open_source(path=local, options=opts)
+        if source is None:
+            return None
+        try:
+            columns = list(source.columns)
+        finally:
+            source.close()
+        schema, _why = first_schema(path, table or "t", columns, opts, cfg, local=local)
+    except (TallyclerkError, OSError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        return None
+    return None if is_plain_text(schema) else schema
 
 
 def _check_file(

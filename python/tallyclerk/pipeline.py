@@ -64,7 +64,6 @@ from tallyclerk.contract import (
     FilePlan,
     check_given,
     plan_file,
-    text_schema,
 )
 from tallyclerk.errors import (
     BatchCancelled,
@@ -79,6 +78,7 @@ from tallyclerk.errors import (
     SourceError,
     TallyclerkError,
 )
+from tallyclerk.first_schema import first_schema
 from tallyclerk.logs import bind, current_context
 from tallyclerk.names import check_table_name
 from tallyclerk.protocols import BatchContext, FileWrite, Sink, Source, SqlExecutor
@@ -98,7 +98,6 @@ _QUEUE_BYTES = 64 * 1024 * 1024
 _KEEP_REJECTS = 10_000
 _EVENT_FLUSH_S = 1.0
 SKIP_AHEAD = 64  # files whose skips are decided in one audit transaction (issue 16.4)
-_INFER_ROWS = 10_000  # --infer auto without infer_rows
 
 
 class StopToken:
@@ -714,7 +713,8 @@ class Pipeline:
             plan = st.plan = plan_file(
                 table=self._table, path=claim.path, columns=columns,
                 stored=self.audit.table_schema(self._table), given=self._schema,
-                mode=self._columns, first_schema=lambda: self._first_schema(claim.path, columns),
+                mode=self._columns, first_schema=lambda: self._first_schema(claim.path, columns,
+                                                         self._local.get(claim.path)),
                 batch_id=self._batch_id, file_id=claim.file_id, revise=self._revise,
             )
             # every later hook of this attempt validates against the planned schema (a plain
@@ -804,32 +804,13 @@ class Pipeline:
                 transient=True,
             )
 
-    def _first_schema(self, path: str, columns: Sequence[str]) -> tuple[TableSchema, str]:
-        """The first schema of a table loaded without ``--schema``: inferred from a sample of
-        its first file with ``--infer auto`` / ``infer_rows`` N > 0 (``--infer none`` or
-        ``infer_rows`` 0, the default for now: text columns, values as read)."""
-        opts = self._options
-        rows = opts.get("infer_rows")
-        rows = int(getattr(self.settings, "infer_rows", 0) if rows is None else rows)
-        if opts.get("infer") == "auto" and rows <= 0:
-            rows = _INFER_ROWS
-        if opts.get("infer") == "none" or rows <= 0:
-            return _text_schema(path, self._table, columns), f"text columns of {path}"
-        text = _text_schema(path, self._table, columns)  # refuses a file without columns
-        from tallyclerk.inference import infer
-
-        try:
-            doc = infer(
-                path, rows=rows, format=opts.get("format"), delimiter=opts.get("delimiter"),
-                encoding=str(opts.get("encoding") or "utf-8"),
-                max_field_bytes=int(opts.get("max_field_bytes") or 0)
-                or int(getattr(self.settings, "max_field_bytes", 1 << 24)),
-                compression=str(opts.get("compression") or "auto"),
-            )
-        except ConfigError as exc:  # a format inference does not read (a plugin's): text
-            log.info("file %s: no schema inferred (%s); text columns", path, exc)
-            return text, f"text columns of {path} (not inferred: {exc})"
-        return _inferred_schema(doc, columns), f"inferred from a sample of {rows} rows of {path}"
+    def _first_schema(
+        self, path: str, columns: Sequence[str], local: str | None = None
+    ) -> tuple[TableSchema, str]:
+        """The first schema of a table loaded without ``--schema`` (see
+        :mod:`tallyclerk.first_schema`): inferred from a sample of this file by default."""
+        return first_schema(path, self._table, columns, self._options, self.settings,
+                            local=local)
 
     def _open_source(self, path: str, opts: Mapping[str, Any]) -> Source:
         source = self.hook.tallyclerk_open_source(path=path, options=opts)
@@ -1006,46 +987,6 @@ class Pipeline:
                 return
             except FlushTimeout:
                 self._check(st)
-
-
-def _text_schema(path: str, table: str, columns: Sequence[str]) -> TableSchema:
-    """The all-text schema of a file's columns; a file without usable columns fails (exit 1),
-    it is not a usage error."""
-    if not columns:
-        raise SourceError(
-            f"{path}: no columns: no record names a usable column, so table {table!r} "
-            "cannot be created from this file",
-            path=path,
-        )
-    try:
-        return text_schema(columns)
-    except ConfigError as exc:
-        raise SourceError(
-            f"{path}: its header cannot be the columns of table {table!r}: {exc}", path=path
-        ) from exc
-
-
-def _inferred_schema(doc: Mapping[str, Any], columns: Sequence[str]) -> TableSchema:
-    """A load's first schema from ``tallyclerk.infer``'s: the types of the file's columns (in
-    its order; a column the sample had no type for is text), without ``required``: a later
-    empty value or a later file without the column is not a reason to reject data nobody
-    declared required."""
-    import json
-
-    types = {str(f["name"]): f for f in doc.get("fields", [])}
-    fields = []
-    for name in columns:
-        f = dict(types.get(name) or {"name": name, "type": "string"})
-        constraints = {k: v for k, v in (f.pop("constraints", None) or {}).items()
-                       if k != "required"}
-        if constraints:
-            f["constraints"] = constraints
-        fields.append(f)
-    out: dict[str, Any] = {"fields": fields}
-    for key in ("missingValues", "description"):
-        if key in doc:
-            out[key] = doc[key]
-    return TableSchema.from_json(json.dumps(out))
 
 
 def _add_columns(fw: FileWrite, path: str, table: str, fields: Sequence[Mapping[str, Any]]) -> None:

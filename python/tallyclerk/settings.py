@@ -103,7 +103,8 @@ class Settings:
         metadata=_doc("columns a file has and its table lacks: evolve, freeze or discard"),
     )
     infer_rows: int = field(
-        default=0, metadata=_doc("rows sampled to infer a new table's schema; 0 = text columns")
+        default=10_000,
+        metadata=_doc("rows sampled to infer a new table's schema; 0 = text columns"),
     )
 
     def __post_init__(self) -> None:

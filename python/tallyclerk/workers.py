@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from tallyclerk.audit.worklist import Taken, WorkList, check_load_id
 from tallyclerk.errors import ConfigError, RepositoryError, TallyclerkError, exit_status_of
+from tallyclerk.first_schema import SHARED_OPTION, shared_schema
 from tallyclerk.hookspecs import hookimpl
 from tallyclerk.report import LoadProgress, LoadReport
 from tallyclerk.session import LoadRequest, LoadSession
@@ -380,6 +381,9 @@ def run_parallel(
     target = str(getattr(sink, "url", ""))
     sink.close()
     spec = _spec(req, load_id)
+    first = _first_schema(req, pm)
+    if first is not None:  # every worker plans the same first schema (inferred once, here)
+        spec["options"][SHARED_OPTION] = first
     worklist = WorkList(req.audit_url, settings=req.settings,
                         owner=f"{host_identity()}:{os.getpid()}")
     try:
@@ -394,6 +398,19 @@ def run_parallel(
         worklist.close()
     return LoadReport.from_dict(report, into=target, signal=stop.signum,
                                 worker_exit_codes=codes)
+
+
+def _first_schema(req: LoadRequest, pm: pluggy.PluginManager) -> dict[str, str] | None:
+    """The table's first schema, built once from the load's first path, when the table has
+    neither a ``--schema`` nor a remembered schema (see :mod:`tallyclerk.first_schema`)."""
+    from tallyclerk.dryrun import remembered_schema
+    from tallyclerk.session import session_options
+
+    if req.schema_json is not None or not req.paths:
+        return None
+    if remembered_schema(req.audit_url, req.table) is not None:
+        return None
+    return shared_schema(req.paths[0], req.table, session_options(req), req.settings, pm.hook)
 
 
 def _supervise(spec: dict[str, Any], n: int, worklist: WorkList, load_id: str, stop: Any,

@@ -68,8 +68,9 @@ def test_evolve_adds_the_column_as_a_new_schema_version(
     assert code == 0, rep
     f = rep["files"][0]
     assert (f["status"], f["schema_version"], f["columns_added"]) == ("loaded", 2, ["extra"])
+    # id was inferred an integer from the first file; the added column is text
     assert target_rows(into, 'SELECT id, name, extra FROM t ORDER BY id') == [
-        ("1", "ann", None), ("2", "bob", None), ("3", "cy", "x"), ("4", "di", "y")]
+        (1, "ann", None), (2, "bob", None), (3, "cy", "x"), (4, "di", "y")]
     manifest = target_rows(
         into, "SELECT path, schema_version, column_changes FROM tallyclerk_files ORDER BY id")
     assert [(Path(p).name, v, c and json.loads(c)) for p, v, c in manifest] == [
@@ -112,8 +113,8 @@ def test_discard_loads_the_rest_and_records_the_dropped_columns(
     assert code == 0
     f = rep["files"][0]
     assert (f["rows_written"], f["columns_dropped"], f["schema_version"]) == (2, ["extra"], 1)
-    assert target_rows(into, "SELECT id, name FROM t ORDER BY id")[2:] == [("3", "cy"),
-                                                                        ("4", "di")]
+    assert target_rows(into, "SELECT id, name FROM t ORDER BY id")[2:] == [(3, "cy"),
+                                                                        (4, "di")]
     changes = target_rows(into, "SELECT column_changes FROM tallyclerk_files ORDER BY id")
     assert json.loads(changes[-1][0]) == {"dropped": ["extra"]}
     status = run_cli("status", "--into", into, cwd=tmp_path, env=env)
@@ -196,7 +197,13 @@ def test_schema_command_without_a_schema_and_the_api_without_a_store(
     r = run_cli("schema", "nope", "--into", into, cwd=tmp_path, env=env)
     assert r.code == 2 and "no schema for table 'nope'" in r.err
     r = run_cli("schema", "t", "--into", into, cwd=tmp_path, env=env)
-    assert r.code == 0 and "schema version 1" in r.out and "text columns of" in r.out
+    assert r.code == 0 and "schema version 1" in r.out
+    assert "inferred from a sample of 1 row of" in r.out and "integer" in r.out
+    r = run_cli("load", str(write(tmp_path / "b.csv", "id\n1\n")), "--table", "u",
+                "--into", into, "--infer", "none", cwd=tmp_path, env=env)
+    assert r.code == 0, r.err
+    r = run_cli("schema", "u", "--into", into, cwd=tmp_path, env=env)
+    assert r.code == 0 and "text columns of" in r.out and "integer" not in r.out
 
 
 def test_columns_setting_and_bad_value(tmp_path: Path, env: dict[str, str]) -> None:
@@ -282,7 +289,7 @@ def test_infer_types_a_new_table_and_later_misfits_are_rejected_rows(
     code, rep = load(tmp_path, env, into, "--infer", "auto", str(first))
     assert code == 0, rep
     current = tallyclerk.table_schema("t", into=into)
-    assert current is not None and "inferred from a sample of 10000 rows" in current["reason"]
+    assert current is not None and "inferred from a sample of 2 rows" in current["reason"]
     types = {f["name"]: f["type"] for f in current["schema"]["fields"]}
     assert types == {"id": "integer", "amount": "number", "day": "date", "name": "string"}
     assert all("required" not in (f.get("constraints") or {})

@@ -20,7 +20,8 @@ def test_tsv_loads_with_tsv_rules(tmp_path: Path) -> None:
         b'3\ttoo\tmany\tfields\n'
         b'4\tnew\\nline\t\r\n'
     )
-    r = tallyclerk("load", "a.tsv", "--table", "t", "--json", cwd=tmp_path)
+    # --infer none: the values exactly as TSV's rules read them ("" stays "")
+    r = tallyclerk("load", "a.tsv", "--table", "t", "--json", "--infer", "none", cwd=tmp_path)
     assert r.code == 0, r.err
     report = r.json()
     assert (report["rows_read"], report["rows_written"], report["rows_rejected"]) == (4, 3, 1)

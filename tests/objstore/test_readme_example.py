@@ -42,7 +42,7 @@ def test_readme_s3_example_runs_as_written(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / "tallyclerk.db")
     try:
         assert con.execute("SELECT id, amount FROM orders ORDER BY id").fetchall() == [
-            ("1", "9.5"), ("2", "9.5")]
+            (1, 9.5), (2, 9.5)]  # typed: inferred from the first object
     finally:
         con.close()
 
@@ -74,6 +74,6 @@ def test_readme_watch_bucket_example_runs_as_written(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / "tallyclerk.db")
     try:
         assert sorted(con.execute("SELECT id, amount FROM orders").fetchall()) == [
-            ("1", "9.5"), ("2", "3.0")]
+            (1, 9.5), (2, 3.0)]  # typed: inferred from the first object watched
     finally:
         con.close()

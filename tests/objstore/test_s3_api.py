@@ -48,3 +48,26 @@ def test_load_api_refuses_a_url_with_credentials(tmp_path: Path) -> None:
                         into=f"sqlite:///{tmp_path / 'x.db'}")
     assert "t0psecret" not in str(info.value)
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_schema_less_object_load_infers_from_the_spool(tmp_path: Path, bucket: str,
+                                                         s3: Any) -> None:
+    """The sample is read from the object's local copy (through the same opener: gzip), and
+    the second object is checked against the first one's types."""
+    import gzip
+
+    s3.put_object(Bucket=bucket, Key="inf/a.csv.gz",
+                  Body=gzip.compress(csv_bytes([(1, "x", 1.5), (2, "y", 2)])))
+    s3.put_object(Bucket=bucket, Key="inf/b.csv", Body=csv_bytes([(3, "z", "lots")]))
+    into = f"sqlite:///{tmp_path / 'inf.db'}"
+    report = tallyclerk.load([f"s3://{bucket}/inf/a.csv.gz", f"s3://{bucket}/inf/b.csv"],
+                             table="t", into=into)
+    assert [(f.status, f.rows_written, f.rows_rejected) for f in report.files] == [
+        ("loaded", 2, 0), ("loaded", 0, 1)]
+    current = tallyclerk.table_schema("t", into=into)
+    assert current is not None and f"s3://{bucket}/inf/a.csv.gz" in current["reason"]
+    assert {f["name"]: f["type"] for f in current["schema"]["fields"]} == {
+        "id": "integer", "name": "string", "amount": "number"}
+    assert query(tmp_path / "inf.db", "SELECT typeof(id), SUM(amount) FROM t") == [
+        ("integer", 3.5)]

@@ -871,7 +871,16 @@ class AuditService:
         """In a transaction of its own (data in another database): store a new version."""
 
         def work(repo: AuditRepository) -> None:
-            schemas.record_in(SqlAlchemyExecutor(repo.session.connection()), schema)
+            ex = SqlAlchemyExecutor(repo.session.connection())
+            # the same version recorded by another worker of the load (the parent's inferred
+            # schema, a text schema of the same header): already there, nothing to add; a
+            # different one still breaks the unique index
+            if schemas.current_version_in(ex, schema.table) >= schema.version and any(
+                s.version == schema.version and s.fingerprint == schema.fingerprint
+                for s in schemas.history(repo.session, schema.table)
+            ):
+                return
+            schemas.record_in(ex, schema)
 
         self._tx(work, what=f"record schema version {schema.version} of {schema.table!r}")
 

@@ -26,6 +26,7 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     from tallyclerk.cli.options import (
         batch_options,
         db_options,
+        infer_options,
         non_negative_int,
         plugin_option,
         schema_options,
@@ -66,13 +67,7 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    help="input compression (default auto: gzip, bzip2, xz, zstd recognised "
                    "by the content's magic bytes; setting compression)"),
     batch_options(p)
-    p.add_argument("--infer", choices=("auto", "none"), default=None,
-                   help="a new table without --schema: infer its types from a sample of the "
-                   "first file (auto: 10000 rows unless --infer-rows) or load every column "
-                   "as text (none, the default for now)")
-    p.add_argument("--infer-rows", type=non_negative_int, metavar="N", default=None,
-                   help="infer a new table's types from N rows of its first file (setting "
-                   "infer_rows; 0: text columns)")
+    infer_options(p)
     p.add_argument("--columns", choices=("evolve", "freeze", "discard"), default=None,
                    help="columns a file has and the table lacks: evolve (add them, a new "
                    "schema version; the default), freeze (fail the file), discard (drop them, "

@@ -8,6 +8,7 @@ import argparse
 __all__ = [
     "batch_options",
     "db_options",
+    "infer_options",
     "non_negative_int",
     "plugin_option",
     "positive_int",
@@ -63,6 +64,17 @@ def text_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delimiter", default=None,
                         help="CSV field delimiter (default , or tab)")
     parser.add_argument("--encoding", default=None, help="source encoding (default utf-8)")
+
+
+def infer_options(parser: argparse.ArgumentParser) -> None:
+    """``--infer auto|none`` / ``--infer-rows N``: a new table's schema without ``--schema``."""
+    parser.add_argument("--infer", choices=("auto", "none"), default=None,
+                        help="a new table without --schema: infer its types from a sample of "
+                        "the first file (auto, the default: 10000 rows unless --infer-rows) or "
+                        "load every column as text (none)")
+    parser.add_argument("--infer-rows", type=non_negative_int, metavar="N", default=None,
+                        help="infer a new table's types from N rows of its first file "
+                        "(setting infer_rows, default 10000; 0: text columns)")
 
 
 def batch_options(parser: argparse.ArgumentParser) -> None:

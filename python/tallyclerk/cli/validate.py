@@ -16,6 +16,7 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     from tallyclerk.cli.options import (
         batch_options,
         db_options,
+        infer_options,
         non_negative_int,
         plugin_option,
         schema_options,
@@ -41,6 +42,7 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     text_options(p)
     batch_options(p)
+    infer_options(p)
     plugin_option(p)
     if pm is not None:
         pm.hook.tallyclerk_addoption.call_historic(kwargs={"parser": p, "pluginmanager": pm})

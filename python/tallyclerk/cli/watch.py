@@ -47,6 +47,7 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     from tallyclerk.cli.options import (
         batch_options,
         db_options,
+        infer_options,
         non_negative_int,
         plugin_option,
         positive_int,
@@ -81,6 +82,7 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     p.add_argument("--compression", default=None, choices=COMPRESSIONS,
                    help="input compression (default auto: by the content's magic bytes)")
     batch_options(p)
+    infer_options(p)
     p.add_argument("--columns", choices=("evolve", "freeze", "discard"), default=None,
                    help="columns a file has and the table lacks: evolve (default), freeze, "
                    "discard (as for load; setting columns)")
