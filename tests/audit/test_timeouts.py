@@ -75,7 +75,8 @@ def test_idle_batch_times_out_and_releases_its_files(tmp_path: Path) -> None:
         fired.append((batch_id, kind))
         done.set()
 
-    settings = Settings(idle_timeout_s=0.05, watchdog_interval_s=0.01)
+    # long enough that a loaded machine cannot time the batch out between start and claim
+    settings = Settings(idle_timeout_s=0.5, watchdog_interval_s=0.01)
     with AuditService(f"sqlite:///{db}", settings=settings, on_batch_timeout=on_timeout) as svc:
         create_target(db)
         batch = svc.start_batch(TARGET, {})
