@@ -214,7 +214,7 @@ def _entry(path: str) -> dict[str, Any]:
 
 
 def _failed(path: str, exc: BaseException) -> dict[str, Any]:
-    from tallyclerk.pipeline import _message
+    from tallyclerk.pipeline.entries import message as _message
 
     entry = _entry(path)
     entry.update(status="failed", error=_message(exc))
@@ -266,7 +266,9 @@ def _check_file(
 ) -> dict[str, Any]:
     """Check one file; ``local``: where it is read from (an object's spool), else ``path``."""
     from tallyclerk._core import KeyCheck
-    from tallyclerk.pipeline import _message, _unreadable, sensitive_columns
+    from tallyclerk.pipeline.entries import message as _message
+    from tallyclerk.pipeline.entries import unreadable as _unreadable
+    from tallyclerk.pipeline.run import sensitive_columns
     from tallyclerk.protocols import BatchContext
 
     entry = _entry(path)
