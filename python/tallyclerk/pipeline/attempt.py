@@ -34,7 +34,7 @@ def attempt(run: BatchRun, claim: FileClaim, st: FileState, ctx: BatchContext) -
         columns = list(source.columns)
         plan = st.plan = plan_file(
             table=run.table, path=claim.path, columns=columns,
-            stored=run.audit.table_schema(run.table), given=run.schema,
+            stored=run.audit.ledger.table_schema(run.table), given=run.schema,
             mode=run.columns,
             first_schema=lambda: first_schema(claim.path, run.table, columns, run.options,
                                               run.settings, local=run.local.get(claim.path)),
@@ -78,7 +78,7 @@ def attempt(run: BatchRun, claim: FileClaim, st: FileState, ctx: BatchContext) -
             if claim.replaces and not run.mode.merge:
                 if ex is None:
                     raise SinkError("this sink cannot delete the rows of an earlier load")
-                run.audit.prepare_file_in(ex, claim, run.target)
+                run.audit.ledger.prepare_file_in(ex, claim, run.target)
             shared = ex if run.shared else None
             if shared is not None and plan.new_version is not None:
                 _check_schema_unchanged(run, shared, plan)
@@ -88,8 +88,8 @@ def attempt(run: BatchRun, claim: FileClaim, st: FileState, ctx: BatchContext) -
             _write_counts(run, fw, st)
             if shared is not None:
                 if plan.new_version is not None:
-                    run.audit.record_schema_in(shared, plan.new_version)
-                run.audit.commit_file_in(shared, claim, st.result())
+                    run.audit.ledger.record_schema_in(shared, plan.new_version)
+                run.audit.ledger.commit_file_in(shared, claim, st.result())
             elif run.data_target is not None:
                 mark_loaded(ex, claim, st.result(), run.mode.mode)
             faults.point("before-data-commit")
@@ -121,7 +121,7 @@ def _write_counts(run: BatchRun, fw: FileWrite, st: FileState) -> None:
 def _check_schema_unchanged(run: BatchRun, ex: SqlExecutor, plan: FilePlan) -> None:
     """Another load recorded a schema version since this file was planned (two workers
     evolving one table): retry the file, which plans again on the new version."""
-    found = run.audit.schema_version_in(ex, run.table)
+    found = run.audit.ledger.schema_version_in(ex, run.table)
     if found != plan.version - 1:
         raise SinkError(
             f"the schema of table {run.table!r} changed while this file was planned "

@@ -126,7 +126,7 @@ class Pipeline:
         opts["columns"] = columns
         # a --schema that conflicts with the table's remembered one: exit 2 before any file
         revise = bool(opts.get("revise_schema"))
-        check_given(table, self.audit.table_schema(table), schema, columns,
+        check_given(table, self.audit.ledger.table_schema(table), schema, columns,
                     str(opts.get("schema_path") or ""), revise=revise)
         opts["schema"] = schema
         mode = check_mode(self.sink, modes.resolve(opts, schema))

@@ -85,7 +85,7 @@ class FilePolicy:
         """The files a stopping batch does not reach: not attempted, except those
         ``skip_ahead`` already skipped (their rows are committed: reported as skipped)."""
         for p in rest:
-            skip = self.run.audit.skipped_ahead(self.run.batch_id, p)
+            skip = self.run.audit.ledger.skipped_ahead(self.run.batch_id, p)
             if skip is None:
                 unclaimed.append(not_attempted(p, why))
             else:
@@ -99,7 +99,7 @@ class FilePolicy:
             return ahead_at
         local = list(itertools.takewhile(lambda p: not objstore.is_remote(p),
                                          paths[index:index + SKIP_AHEAD]))
-        n = run.audit.skip_ahead(run.batch_id, local, run.target)
+        n = run.audit.ledger.skip_ahead(run.batch_id, local, run.target)
         # the whole chunk skipped: on from its end; cut short by a file to claim: right
         # after that file; none: a chunk later (a load of new files pays one lookup per chunk)
         return index + (n if n == len(local) and n else n + 1 if n else SKIP_AHEAD)
@@ -114,7 +114,7 @@ class FilePolicy:
                     # spool's fingerprint, loaded from it, removed when the file is done
                     fetched = stack.enter_context(objstore.fetch(
                         path, run.settings, should_stop=run.why_stop, sleep=run.wait))
-                    claim = run.audit.claim_file(run.batch_id, path, run.target,
+                    claim = run.audit.ledger.claim_file(run.batch_id, path, run.target,
                                                  force=run.force, fetched=fetched)
                     run.local[path] = fetched.local
                     stack.callback(run.local.pop, path, None)
@@ -122,7 +122,7 @@ class FilePolicy:
                     problem = unreadable(path)
                     if problem is not None:
                         raise SourceError(f"{path}: {problem}", path=path)
-                    claim = run.audit.claim_file(run.batch_id, path, run.target,
+                    claim = run.audit.ledger.claim_file(run.batch_id, path, run.target,
                                                  force=run.force)
             except (BatchCancelled, objstore.FetchStopped):
                 why = run.why_stop() or "batch cancelled"
@@ -196,8 +196,8 @@ class FilePolicy:
         if not run.shared:
             faults.point("after-data-commit-before-manifest")
             if st.plan is not None and st.plan.new_version is not None:
-                run.audit.record_schema(st.plan.new_version)
-            run.audit.finish_file(claim, "loaded", result, st.rejects)
+                run.audit.ledger.record_schema(st.plan.new_version)
+            run.audit.ledger.finish_file(claim, "loaded", result, st.rejects)
         faults.point("after-commit-before-event")
         run.count(FileEvent.LOADED, st)
         run.record("file_loaded", batch_id=run.batch_id, file_id=claim.file_id,
@@ -226,7 +226,7 @@ class FilePolicy:
         log.log(level, "file %s failed (%s): %s", claim.path, type(exc).__name__, result.error,
                 extra={"error_class": type(exc).__name__})
         try:
-            run.audit.finish_file(claim, "failed", result, st.rejects[:KEEP_REJECTS])
+            run.audit.ledger.finish_file(claim, "failed", result, st.rejects[:KEEP_REJECTS])
         except LeaseLost:
             log.error("file %s: claim taken over by another worker", claim.path)
         run.count(FileEvent.FAILED, st, failed=True)

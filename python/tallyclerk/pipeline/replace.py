@@ -58,14 +58,14 @@ class Replace:
             if shared:
                 if ex is None:
                     raise SinkError("the sink's swap transaction cannot run SQL")
-                run.audit.swap_in(ex, shadow, table)
+                run.audit.ledger.swap_in(ex, shadow, table)
             faults.point("replace-before-swap-commit")
 
         run.sink.swap_table(shadow, table, in_txn)  # type: ignore[attr-defined]
         self.swapped = True
         if not shared:
             faults.point("after-swap-before-manifest")
-            run.audit.swap_done(shadow, table)
+            run.audit.ledger.swap_done(shadow, table)
         loaded = run.acc.snapshot().files_loaded
         log.info("table %r replaced by the %d file(s) loaded by batch %s", table, loaded,
                  run.batch_id)
@@ -74,10 +74,10 @@ class Replace:
         """Drop the shadow tables of replaces of this table that died before their swap."""
         run = self.run
         drop = getattr(run.sink, "drop_table", None)
-        for shadow in run.audit.stale_shadows(run.table):
+        for shadow in run.audit.ledger.stale_shadows(run.table):
             if callable(drop):
                 drop(shadow)
-            run.audit.abandon_replace(
+            run.audit.ledger.abandon_replace(
                 shadow, f"replace interrupted before its swap; table {run.table!r} was left "
                 "as it was"
             )
@@ -93,7 +93,7 @@ class Replace:
                       "its files still name %r", run.table, why, shadow)
             return
         try:
-            n = run.audit.abandon_replace(
+            n = run.audit.ledger.abandon_replace(
                 shadow, f"replace abandoned ({why}); table {run.table!r} left as it was"
             )
         finally:

@@ -137,7 +137,7 @@ class BatchRun:
     def record(self, event_type: str, **fields: Any) -> None:
         """An audit event (``settings.audit_events``; the manifest is written either way)."""
         if self.events:
-            self.audit.record(event_type, correlation_id=self.correlation_id, **fields)
+            self.audit.events.record(event_type, correlation_id=self.correlation_id, **fields)
 
     def flush_events(self) -> None:
         """Write the events recorded so far before the file's transaction takes the database's
@@ -147,7 +147,7 @@ class BatchRun:
         A flush that times out only leaves the events queued (written after the file)."""
         if self.events and self.shared:
             with contextlib.suppress(FlushTimeout):
-                self.audit.flush(timeout=_EVENT_FLUSH_S)
+                self.audit.events.flush(timeout=_EVENT_FLUSH_S)
 
     def context(self, path: str, file_id: int, attempt: int) -> BatchContext:
         """The context every file-level hook of one attempt receives (one object)."""

@@ -45,7 +45,7 @@ class PipelineStats:
             depth = q.depth
         else:
             depth = 0
-        audit = self._audit.queue_stats()
+        audit = self._audit.events.stats()
         stats: dict[str, Any] = {
             "sink_queue_depth": depth,
             "sink_queue_high_water": sink["high_water"],

@@ -70,7 +70,7 @@ def stream_file(
                         _count_rejects(run, st, late, ctx, shared)
                         rejects = [*rejects, *late]
                     if rejects and shared is not None:
-                        audit.add_rejects_in(shared, claim, rejects)
+                        audit.ledger.add_rejects_in(shared, claim, rejects)
                     faults.point("batch-written")
                 except BaseException as exc:  # noqa: BLE001 - re-raised by the reader
                     # handed to the reader thread, which fails the file with it (logged
