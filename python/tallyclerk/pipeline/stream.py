@@ -6,9 +6,10 @@ stays bounded) whose writer thread writes them with ``FileWrite.write`` -- readi
 validating overlap with writing. When the audit store is the sink's database, each batch's
 rejects are written by the writer thread in the file's transaction.
 
-The stop and timeout checks run between record batches and while waiting on the queue; a
-failed check (or the writer's error) ends the stream with an exception and the caller rolls
-the file back.
+The stop and timeout checks run between record batches, while waiting on the source
+(:mod:`tallyclerk.pipeline.reader`: a source that stops producing cannot hold the file) and
+while waiting on the queue; a failed check (or the writer's error) ends the stream with an
+exception and the caller rolls the file back.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tallyclerk._core import KeyCheck, RecordBatch
 from tallyclerk.audit import FileClaim, RejectRow
 from tallyclerk.errors import FlushTimeout, QueueFull, SinkError
 from tallyclerk.pipeline.filestate import FileState
+from tallyclerk.pipeline.reader import BatchReader
 from tallyclerk.pipeline.rejects import KEEP_REJECTS, reject_row
 from tallyclerk.pipeline.run import BatchRun, sensitive_columns
 from tallyclerk.protocols import BatchContext, FileWrite, Source, SqlExecutor
@@ -97,13 +99,14 @@ def stream_file(
         flush_at_exit=False,
         name="tallyclerk-sink",
     )
+    reader = BatchReader(source, check, _POLL_S)
     done = False
     try:
         # the sensitive fields of the schema the file is checked against (a table's
         # remembered schema keeps its "sensitive": true fields)
         sensitive = (run.sensitive if st.plan is None
                      else sensitive_columns(st.plan.schema, run.settings))
-        for batch in source:
+        for batch in reader:
             check()
             if sensitive:
                 batch.set_sensitive(sensitive)
@@ -127,6 +130,7 @@ def stream_file(
         check()
         done = True
     finally:
+        reader.close()
         if not done:
             st.abandon = True  # the pending batches are not written: the file rolls back
         with contextlib.suppress(FlushTimeout):
