@@ -270,6 +270,7 @@ def _check_file(
     from tallyclerk.pipeline.entries import unreadable as _unreadable
     from tallyclerk.pipeline.run import sensitive_columns
     from tallyclerk.protocols import BatchContext
+    from tallyclerk.settings import settings_of
 
     entry = _entry(path)
     local = local or path
@@ -287,7 +288,7 @@ def _check_file(
             ctx = BatchContext(batch_id=DRY_RUN_BATCH, file_id=0, path=path, table=table or "",
                                schema=schema, options=opts, stores_nan=stores_nan,
                                stores_big_int=stores_nan)
-            sensitive = sensitive_columns(schema, opts.get("settings"))
+            sensitive = sensitive_columns(schema, settings_of(opts.get("settings")))
             # the schema's primaryKey / unique fields within the file (not against the table:
             # a dry run does not read the target)
             keys = KeyCheck(schema.keys) if schema is not None and schema.keys else None

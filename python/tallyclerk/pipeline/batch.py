@@ -119,7 +119,7 @@ class Pipeline:
         policy = RejectPolicy(on_error, max_rejects)
         opts: dict[str, Any] = dict(options or {})
         opts.setdefault("settings", self.settings)
-        columns = str(opts.get("columns") or getattr(self.settings, "columns", "evolve"))
+        columns = str(opts.get("columns") or self.settings.columns)
         if columns not in COLUMN_MODES:
             raise ConfigError(
                 f"--columns must be one of {', '.join(COLUMN_MODES)}, got {columns!r}")

@@ -161,11 +161,11 @@ class BatchRun:
         )
 
 
-def sensitive_columns(schema: TableSchema | None, settings: Any) -> list[str]:
+def sensitive_columns(schema: TableSchema | None, settings: Settings) -> list[str]:
     """The sensitive columns of a load: the schema's ``"sensitive": true`` fields and the
     ``sensitive_columns`` setting."""
     names = list(schema.sensitive_names) if schema is not None else []
-    names += [n for n in getattr(settings, "sensitive_columns", ()) if n not in names]
+    names += [n for n in settings.sensitive_columns if n not in names]
     return names
 
 
