@@ -92,5 +92,8 @@ def test_idle_timeout_fails_a_stalled_file_and_the_load_returns(tmp_path: Path) 
     assert entry["status"] == "failed"
     # the pipeline's words, or the watchdog's when it released the claim first
     assert entry["error"] in ("batch timed out (idle timeout)", "batch timed out (idle)")
-    assert (entry["rows_read"], entry["rows_written"], entry["rows_rolled_back"]) == (2, 0, 2)
+    # nothing written; what was read (the first batch, or nothing when the watchdog's release
+    # is the row kept) was rolled back
+    assert entry["rows_written"] == 0
+    assert entry["rows_read"] in (0, 2) and entry["rows_rolled_back"] == entry["rows_read"]
     assert count_rows(tmp_path / "t.db", "t") == 0
