@@ -85,7 +85,7 @@ def _ours(path: str, n: int, closes: list[float] | None = None) -> float:
         t0 = time.perf_counter()
         for i in range(n):
             record("file_loaded", batch_id=BATCH, file_id=i, payload=PAYLOAD)
-        svc.flush()
+        svc.events.flush()
         elapsed = time.perf_counter() - t0
     finally:
         t1 = time.perf_counter()
@@ -240,10 +240,10 @@ def test_record_cost_while_the_writer_runs(paths: _Paths) -> None:
     settings = Settings(queue_max_items=calls + 50_000)  # never full: no back-pressure here
     with AuditService(f"sqlite:///{paths.fresh('record')}", settings=settings) as svc:
         for i in range(20_000):  # the writer is busy for the whole measurement
-            svc.record("warmup", batch_id=BATCH, file_id=i, payload=PAYLOAD)
+            svc.events.record("warmup", batch_id=BATCH, file_id=i, payload=PAYLOAD)
         record_ns, noop_ns = _median_costs_ns(svc.record, calls)
-        batches = svc.queue_stats()["batches"]
-        svc.flush()
+        batches = svc.events.stats()["batches"]
+        svc.events.flush()
     assert batches > 0
     harness.check_ratio(
         "audit: record() median cost / no-op call (1 us ~ 9x)",

@@ -214,7 +214,7 @@ def _entry(path: str) -> dict[str, Any]:
 
 
 def _failed(path: str, exc: BaseException) -> dict[str, Any]:
-    from tallyclerk.pipeline import _message
+    from tallyclerk.pipeline.entries import message as _message
 
     entry = _entry(path)
     entry.update(status="failed", error=_message(exc))
@@ -266,8 +266,11 @@ def _check_file(
 ) -> dict[str, Any]:
     """Check one file; ``local``: where it is read from (an object's spool), else ``path``."""
     from tallyclerk._core import KeyCheck
-    from tallyclerk.pipeline import _message, _unreadable, sensitive_columns
+    from tallyclerk.pipeline.entries import message as _message
+    from tallyclerk.pipeline.entries import unreadable as _unreadable
+    from tallyclerk.pipeline.run import sensitive_columns
     from tallyclerk.protocols import BatchContext
+    from tallyclerk.settings import settings_of
 
     entry = _entry(path)
     local = local or path
@@ -285,7 +288,7 @@ def _check_file(
             ctx = BatchContext(batch_id=DRY_RUN_BATCH, file_id=0, path=path, table=table or "",
                                schema=schema, options=opts, stores_nan=stores_nan,
                                stores_big_int=stores_nan)
-            sensitive = sensitive_columns(schema, opts.get("settings"))
+            sensitive = sensitive_columns(schema, settings_of(opts.get("settings")))
             # the schema's primaryKey / unique fields within the file (not against the table:
             # a dry run does not read the target)
             keys = KeyCheck(schema.keys) if schema is not None and schema.keys else None

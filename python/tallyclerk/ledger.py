@@ -42,7 +42,7 @@ def file_history(path: str, audit: str = "sqlite:///tallyclerk.db") -> list[dict
 
     with _service(audit) as service:
         return uncertain.mark_history(service.file_history(path),
-                                      service.uncertain_files(path=path))
+                                      service.ledger.uncertain_files(path=path))
 
 
 def verify(

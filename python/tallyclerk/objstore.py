@@ -45,6 +45,7 @@ from urllib.parse import parse_qsl, urlsplit
 from tallyclerk.errors import ConfigError, SourceError, TallyclerkError
 from tallyclerk.redact import redact
 from tallyclerk.retry import Backoff
+from tallyclerk.settings import settings_of
 
 __all__ = ["CHUNK", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "expand", "fetch",
            "is_remote"]
@@ -126,9 +127,8 @@ def check_url(url: str) -> None:
 
 def _options(scheme: str, settings: Any) -> dict[str, Any]:
     """fsspec storage options that apply the settings' timeouts and retries."""
-    connect = float(getattr(settings, "connect_timeout_s", 10.0))
-    read = float(getattr(settings, "read_timeout_s", 30.0))
-    retries = int(getattr(settings, "max_retries", 5))
+    s = settings_of(settings)
+    connect, read, retries = s.connect_timeout_s, s.read_timeout_s, s.max_retries
     kind = EXTRAS[scheme]
     if kind == "s3":
         return {"config_kwargs": {"connect_timeout": connect, "read_timeout": read,
@@ -165,9 +165,9 @@ def _filesystem(url: str, settings: Any) -> tuple[Any, str]:
 def _retrying(what: str, settings: Any, sleep: Callable[[float], bool],
               work: Callable[[], T], should_stop: Callable[[], str | None]) -> T:
     """Run ``work`` with the settings' backoff; permanent failures become SourceError."""
-    backoff = Backoff(initial_ms=float(getattr(settings, "backoff_initial_ms", 10.0)),
-                      max_ms=float(getattr(settings, "backoff_max_ms", 2000.0)),
-                      max_retries=int(getattr(settings, "max_retries", 5)))
+    s = settings_of(settings)
+    backoff = Backoff(initial_ms=s.backoff_initial_ms, max_ms=s.backoff_max_ms,
+                      max_retries=s.max_retries)
     attempt = 0
     while True:
         attempt += 1

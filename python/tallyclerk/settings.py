@@ -34,7 +34,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
-__all__ = ["ENV_PREFIX", "Settings", "find_config_file", "load_settings"]
+__all__ = ["ENV_PREFIX", "Settings", "find_config_file", "load_settings", "settings_of"]
 
 ENV_PREFIX = "TALLYCLERK_"
 
@@ -294,6 +294,13 @@ def _file_values(path: Path, table: str) -> tuple[dict[str, Any], str]:
             + ", ".join(repr(k) for k in unknown)
         )
     return data, where
+
+
+def settings_of(value: object) -> Settings:
+    """The settings a plugin hook received (``options["settings"]``), or the defaults when
+    there are none: the one typed place every sink, loader and the pipeline read settings
+    from (no ``getattr(settings, name, default)`` with its own copy of a default)."""
+    return value if isinstance(value, Settings) else Settings()
 
 
 def load_settings(

@@ -215,7 +215,7 @@ def _settle(audit: Any, target: _Target, u: Uncertain, key: str, *, dry_run: boo
         outcome, reason, result, delete = _decide(ex, u)
         version = result.schema_version
         if outcome == "committed" and version is not None:
-            stored = audit.table_schema(u.table)
+            stored = audit.ledger.table_schema(u.table)
             if stored is None or stored.version < version:
                 # the file planned a new schema version, recorded after its data commit: the
                 # ledger cannot describe its rows, so they go and the next load plans again
@@ -237,16 +237,17 @@ def _settle(audit: Any, target: _Target, u: Uncertain, key: str, *, dry_run: boo
                             error=f"interrupted; settled by {by}: {reason}",
                             error_class="Interrupted")
     try:
-        held = audit.settle_uncertain(u, status, result, f"file {u.path} settled by {by}")
+        held = audit.ledger.settle_uncertain(u, status, result, f"file {u.path} settled by {by}")
     except LeaseLost:
         held = False
     if not held:
         entry.update(outcome="unsettled", reason="settled by another process meanwhile")
         return entry
-    audit.record("file_settled", batch_id=u.batch_id, file_id=u.file_id,
-                 payload={"path": u.path, "outcome": outcome, "reason": reason, "by": by,
-                          "rows_read": result.rows_read, "rows_written": result.rows_written,
-                          "rows_rolled_back": result.rows_rolled_back})
+    audit.events.record("file_settled", batch_id=u.batch_id, file_id=u.file_id,
+                        payload={"path": u.path, "outcome": outcome, "reason": reason, "by": by,
+                                 "rows_read": result.rows_read,
+                                 "rows_written": result.rows_written,
+                                 "rows_rolled_back": result.rows_rolled_back})
     return entry
 
 
@@ -255,7 +256,7 @@ def settle_all(audit: Any, into: str, *, table: str | None = None, path: str | N
     """Settle the uncertain files of ``audit`` (an open :class:`AuditService`) against the
     target ``into``."""
     report = RepairReport(dry_run=dry_run)
-    found = audit.uncertain_files(table=table, path=path)
+    found = audit.ledger.uncertain_files(table=table, path=path)
     if not found:
         return report
     key = data_target(into)
@@ -278,7 +279,7 @@ def settle_before_load(audit: Any, into: str, table: str, batch_id: str) -> None
     the table's uncertain files (logged, and a ``file_settled`` event each), so that no file
     is silently reloaded or skipped. One it cannot settle stops the load (``SinkError``,
     exit 3) naming it and ``tallyclerk repair``."""
-    if not audit.uncertain_files(table=table):
+    if not audit.ledger.uncertain_files(table=table):
         return
     report = settle_all(audit, into, table=table, by=f"batch {batch_id}")
     for f in report.files:

@@ -49,6 +49,6 @@ def table_schema(
         return [] if history else None  # nothing loaded there: do not create a database
     with AuditService(url, settings=load_settings()) as service:
         if history:
-            return [s.as_dict() for s in service.table_schema_history(table)]
-        current = service.table_schema(table)
+            return [s.as_dict() for s in service.ledger.table_schema_history(table)]
+        current = service.ledger.table_schema(table)
         return None if current is None else current.as_dict()

@@ -66,7 +66,7 @@ from tallyclerk.listing import Entry, Listing, ListingError, open_listing
 from tallyclerk.objlisting import ObjectListing, is_object_source
 from tallyclerk.pipeline import StopToken
 from tallyclerk.retry import Backoff, CircuitBreaker
-from tallyclerk.settings import Settings
+from tallyclerk.settings import Settings, settings_of
 
 __all__ = ["HealthServer", "Readiness", "WatchSummary", "Watcher", "watch"]
 
@@ -246,19 +246,17 @@ class Watcher:
         self.stop = stop or StopToken()
         self.max_cycles = max_cycles
         self.summary = WatchSummary()
-        self.breaker = CircuitBreaker(
-            threshold=int(getattr(settings, "breaker_threshold", 5)),
-            cooldown_s=float(getattr(settings, "breaker_cooldown_s", 30.0)),
-        )
+        s = settings_of(settings)
+        self.breaker = CircuitBreaker(threshold=s.breaker_threshold,
+                                      cooldown_s=s.breaker_cooldown_s)
         self._backoff = Backoff(
-            initial_ms=max(100.0, float(getattr(settings, "backoff_initial_ms", 10.0))),
-            max_ms=1000.0 * float(getattr(settings, "breaker_cooldown_s", 30.0)),
+            initial_ms=max(100.0, s.backoff_initial_ms),
+            max_ms=1000.0 * s.breaker_cooldown_s,
             max_retries=1 << 30,
         )
         self._handled: dict[str, tuple[int, float, str | None]] = {}
         self.sources = [_SourceState(x.source, Backoff(
-            initial_ms=max(100.0, float(getattr(settings, "backoff_initial_ms", 10.0))),
-            max_ms=1000.0 * float(getattr(settings, "breaker_cooldown_s", 30.0)),
+            initial_ms=max(100.0, s.backoff_initial_ms), max_ms=1000.0 * s.breaker_cooldown_s,
             max_retries=1 << 30)) for x in self.listings]
         self._session: tuple[Any, Any] | None = None  # (sink, audit service)
         self.healthy = True

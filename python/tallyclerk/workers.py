@@ -150,7 +150,7 @@ class WorkQueue(Sequence[str]):
         item = self.current
         if item is None or self.resolved:
             return
-        from tallyclerk.pipeline import _unreadable
+        from tallyclerk.pipeline.entries import unreadable as _unreadable
 
         problem = _unreadable(item.path) or "could not be read"
         self.finish("failed", error=f"{item.path}: {problem}")
@@ -171,7 +171,7 @@ class WorkQueue(Sequence[str]):
         item = self.current
         if item is None or self.resolved:
             return
-        from tallyclerk.pipeline import _unreadable
+        from tallyclerk.pipeline.entries import unreadable as _unreadable
 
         problem = _unreadable(item.path)
         if problem is not None:

@@ -53,11 +53,11 @@ def test_a_worker_finishing_after_its_batch_was_closed_and_sealed(url: str,
     with AuditService(url, settings=Settings()) as slow_svc, \
             AuditService(url, settings=Settings()) as fast_svc:
         slow = slow_svc.start_batch(TABLE, {})
-        stalled = slow_svc.claim_file(slow, path, TABLE)
+        stalled = slow_svc.ledger.claim_file(slow, path, TABLE)
         assert isinstance(stalled, FileClaim)
         _expire_lease(url, stalled.file_id)  # the slow worker stalls past its lease
         fast = fast_svc.start_batch(TABLE, {})
-        fresh = fast_svc.claim_file(fast, path, TABLE)  # takes over, closes the slow batch
+        fresh = fast_svc.ledger.claim_file(fast, path, TABLE)  # takes over, closes the slow batch
         assert isinstance(fresh, FileClaim) and fresh.replaces == (stalled.file_id,)
         fast_svc.finish_batch(fast)  # seals the slow batch as the fast worker closed it
         status, message, sealed = _batch(url, slow)
@@ -67,7 +67,7 @@ def test_a_worker_finishing_after_its_batch_was_closed_and_sealed(url: str,
         report = slow_svc.finish_batch(slow)
         assert report["status"] == "failed"
         assert _batch(url, slow) == (status, message, sealed)  # the sealed row is unchanged
-        slow_svc.flush()
+        slow_svc.events.flush()
         slow_svc.seal()
         rep = fast_svc.verify()
         assert rep.ok, rep.as_dict()

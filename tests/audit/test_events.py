@@ -30,12 +30,12 @@ def test_record_writes_behind_in_order(tmp_path: Path) -> None:
         payload: dict[str, Any] = {"n": 0, "path": Path("/x")}
         for i in range(2500):
             payload["n"] = i
-            svc.record("tick", batch_id="b1", file_id=i, payload=payload, correlation_id="c")
-        svc.record("bare")
+            svc.events.record("tick", batch_id="b1", file_id=i, payload=payload, correlation_id="c")
+        svc.events.record("bare")
         payload["n"] = "changed later"
-        svc.flush(timeout=30)
+        svc.events.flush(timeout=30)
         events = read_events(db)
-        stats = svc.queue_stats()
+        stats = svc.events.stats()
     assert [e.payload for e in events[:2]] == [{"n": 0, "path": "/x"}, {"n": 1, "path": "/x"}]
     assert len(events) == 2501 and events[-1].type == "bare" and events[-1].payload is None
     assert [e.file_id for e in events[:-1]] == list(range(2500))
@@ -47,27 +47,27 @@ def test_record_writes_behind_in_order(tmp_path: Path) -> None:
 def test_record_sync_and_synchronous_mode(tmp_path: Path) -> None:
     db = str(tmp_path / "sync.db")
     with AuditService(f"sqlite:///{db}", settings=Settings(audit_async=False)) as svc:
-        svc.record("one", payload={"a": 1})
+        svc.events.record("one", payload={"a": 1})
         assert len(read_events(db)) == 1  # written before record() returned
-        event_id = svc.record_sync("two", batch_id="b")
-        assert svc.queue_stats() == {}
+        event_id = svc.events.record_sync("two", batch_id="b")
+        assert svc.events.stats() == {}
     assert [(e.id, e.type) for e in read_events(db)] == [(1, "one"), (event_id, "two")]
     with pytest.raises(QueueClosed):
-        svc.record("late")
+        svc.events.record("late")
     with pytest.raises(QueueClosed):
-        svc.record_sync("late")
+        svc.events.record_sync("late")
 
 
 def test_record_after_close_raises(tmp_path: Path) -> None:
     svc = AuditService(f"sqlite:///{tmp_path / 'c.db'}", settings=Settings())
-    svc.record("before")
+    svc.events.record("before")
     svc.close()
     svc.close()  # idempotent
     assert svc.closed
     with pytest.raises(QueueClosed):
-        svc.record("after")
+        svc.events.record("after")
     with pytest.raises(QueueClosed):
-        svc.flush()
+        svc.events.flush()
     assert [e.type for e in read_events(str(tmp_path / "c.db"))] == ["before"]
 
 
@@ -81,7 +81,7 @@ def test_close_is_bounded_when_the_database_is_locked(
     holder.execute("BEGIN IMMEDIATE")
     try:
         for i in range(10):
-            svc.record("stuck", file_id=i)
+            svc.events.record("stuck", file_id=i)
         with caplog.at_level(logging.ERROR, logger="tallyclerk"):
             svc.close(timeout=0.2)
         # close() returned while the lock is still held: it did not wait for the writer
@@ -90,7 +90,7 @@ def test_close_is_bounded_when_the_database_is_locked(
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
         assert any("did not drain" in m and "10 item(s)" in m for m in errors), errors
         with pytest.raises(QueueClosed):
-            svc.record("after close")
+            svc.events.record("after close")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -107,15 +107,15 @@ def test_full_queue_dead_letters_instead_of_blocking(
     try:
         with caplog.at_level(logging.ERROR, logger="tallyclerk.audit"):
             for i in range(20):
-                svc.record("burst", file_id=i)  # returns at once even though nothing is written
-        assert svc.dead_lettered >= 20 - 2 - 1  # at most the queue plus one batch in flight
+                svc.events.record("burst", file_id=i)  # returns at once, nothing is written
+        assert svc.events.dead_lettered >= 20 - 2 - 1  # at most the queue plus one batch in flight
         assert any("stayed full" in r.getMessage() for r in caplog.records)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     svc.close(timeout=30)
     written = len(read_events(db))
-    assert written + svc.dead_lettered == 20
+    assert written + svc.events.dead_lettered == 20
 
 
 def test_event_writer_large_and_small_batches(tmp_path: Path) -> None:

@@ -72,20 +72,20 @@ def test_killed_load_is_loaded_once_on_rerun(tmp_path: Path, mode: str) -> None:
 
     with AuditService(f"sqlite:///{audit_db}", settings=Settings()) as svc:
         batch = svc.start_batch(TARGET, {})
-        claim = svc.claim_file(batch, a, TARGET)
+        claim = svc.ledger.claim_file(batch, a, TARGET)
         assert isinstance(claim, FileClaim)
         assert claim.replaces == (crashed.id,)
         w = SqliteWriter(data_db)
         lines = workers.read_lines(a)
         w.begin()
-        svc.prepare_file_in(w, claim, TARGET)
+        svc.ledger.prepare_file_in(w, claim, TARGET)
         w.executemany(f'INSERT INTO "{TARGET}" VALUES (?, ?)', [(x, claim.file_id) for x in lines])
         if mode == "same-db":
-            svc.commit_file_in(w, claim, FileResult(3, 3, 0, 6))
+            svc.ledger.commit_file_in(w, claim, FileResult(3, 3, 0, 6))
         w.commit()
         w.close()
         if mode != "same-db":
-            svc.finish_file(claim, "loaded", FileResult(3, 3, 0, 6))
+            svc.ledger.finish_file(claim, "loaded", FileResult(3, 3, 0, 6))
         report = svc.finish_batch(batch)
     assert report["files"][0]["status"] == "loaded"
     assert target_rows(data_db) == [("1", claim.file_id), ("2", claim.file_id),

@@ -89,13 +89,13 @@ class ManifestMachine(RuleBasedStateMachine):
         k = flight.identity
         w = self.writer
         w.begin()
-        svc.prepare_file_in(w, claim, TARGET)
+        svc.ledger.prepare_file_in(w, claim, TARGET)
         w.executemany(
             f'INSERT INTO "{TARGET}" VALUES (?, ?)',
             [(f"k{k}-a", claim.file_id), (f"k{k}-b", claim.file_id)],
         )
         if with_manifest:
-            svc.commit_file_in(w, claim, FileResult(2, 2, 0, 12))
+            svc.ledger.commit_file_in(w, claim, FileResult(2, 2, 0, 12))
         w.commit()
 
     # --- rules -----------------------------------------------------------------------------
@@ -105,7 +105,7 @@ class ManifestMachine(RuleBasedStateMachine):
         k, path = self.paths[which]
         live = any(f.identity == k for f in self.inflight.values())
         statuses = [s for _, s in self._manifest(k)]
-        result = self.procs[proc].claim_file(self.batches[proc], path, TARGET, force=force)
+        result = self.procs[proc].ledger.claim_file(self.batches[proc], path, TARGET, force=force)
         if live:
             assert isinstance(result, FileSkip), "two live claims of one file"
             assert result.reason.startswith("being loaded by batch")
@@ -135,7 +135,7 @@ class ManifestMachine(RuleBasedStateMachine):
         """Separate database: the audit record after the data commit."""
         ready = sorted(i for i, f in self.inflight.items() if f.data_committed)
         flight = self.inflight.pop(data.draw(st.sampled_from(ready)))
-        self.procs[flight.proc].finish_file(flight.claim, "loaded", FileResult(2, 2, 0, 12))
+        self.procs[flight.proc].ledger.finish_file(flight.claim, "loaded", FileResult(2, 2, 0, 12))
         self.done.add(flight.identity)
 
     @precondition(lambda self: any(not f.data_committed for f in self.inflight.values()))
@@ -144,7 +144,7 @@ class ManifestMachine(RuleBasedStateMachine):
         ready = sorted(i for i, f in self.inflight.items() if not f.data_committed)
         flight = self.inflight.pop(data.draw(st.sampled_from(ready)))
         result = FileResult(2, 0, 2, 12, error="boom", error_class="RuntimeError")
-        self.procs[flight.proc].finish_file(flight.claim, "failed", result)
+        self.procs[flight.proc].ledger.finish_file(flight.claim, "failed", result)
 
     @rule(proc=st.integers(0, 1))
     def crash(self, proc: int) -> None:
@@ -182,12 +182,12 @@ class ManifestMachine(RuleBasedStateMachine):
             svc = self.procs[0]
             batch = svc.start_batch(TARGET, {})
             for k in range(CONTENTS):
-                result = svc.claim_file(batch, self.paths[k][1], TARGET)
+                result = svc.ledger.claim_file(batch, self.paths[k][1], TARGET)
                 if isinstance(result, FileClaim):
                     flight = InFlight(0, result, k)
                     if self.separate_data_db:
                         self._write_data(flight, with_manifest=False)
-                        svc.finish_file(result, "loaded", FileResult(2, 2, 0, 12))
+                        svc.ledger.finish_file(result, "loaded", FileResult(2, 2, 0, 12))
                     else:
                         self._write_data(flight, with_manifest=True)
             rows = self._rows()

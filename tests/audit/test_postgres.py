@@ -29,11 +29,11 @@ def _load(svc: AuditService, url: str, claim: FileClaim, lines: list[str]) -> No
         with engine.begin() as conn:
             ex = SqlAlchemyExecutor(conn)
             assert ex.dialect_name == "postgresql"
-            svc.prepare_file_in(ex, claim, TARGET)
+            svc.ledger.prepare_file_in(ex, claim, TARGET)
             ex.executemany(f'INSERT INTO "{TARGET}" (v, _tc_file_id) VALUES (%s, %s)',
                            [(line, claim.file_id) for line in lines])
-            svc.add_rejects_in(ex, claim, [RejectRow(9, 10, "v", "type", "bad", "x")])
-            svc.commit_file_in(ex, claim, FileResult(len(lines) + 1, len(lines), 1, 10))
+            svc.ledger.add_rejects_in(ex, claim, [RejectRow(9, 10, "v", "type", "bad", "x")])
+            svc.ledger.commit_file_in(ex, claim, FileResult(len(lines) + 1, len(lines), 1, 10))
     finally:
         engine.dispose()
 
@@ -49,19 +49,19 @@ def test_lifecycle_on_postgresql(pg_url: str, tmp_path: Path,
         assert PASSWORD not in svc.url_masked and "***" in svc.url_masked
         assert svc.shares_database_with(pg_url.replace("postgresql+psycopg", "postgresql"))
         first = svc.start_batch(TARGET, {"n": 1})
-        claim = svc.claim_file(first, str(a), TARGET)
+        claim = svc.ledger.claim_file(first, str(a), TARGET)
         assert isinstance(claim, FileClaim)
         _load(svc, pg_url, claim, ["1", "2"])
-        svc.record("file_loaded", batch_id=first, file_id=claim.file_id, payload={"rows": 2})
-        event_id = svc.record_sync("checkpoint", batch_id=first)
+        svc.events.record("file_loaded", batch_id=first, file_id=claim.file_id, payload={"rows": 2})
+        event_id = svc.events.record_sync("checkpoint", batch_id=first)
         report = svc.finish_batch(first)
         assert report["status"] == "succeeded"
         assert report["files"][0]["status"] == "loaded"
 
         second = svc.start_batch(TARGET, {})
-        skip = svc.claim_file(second, str(a), TARGET)
+        skip = svc.ledger.claim_file(second, str(a), TARGET)
         assert isinstance(skip, FileSkip) and skip.earlier_batch_id == first
-        forced = svc.claim_file(second, str(a), TARGET, force=True)
+        forced = svc.ledger.claim_file(second, str(a), TARGET, force=True)
         assert isinstance(forced, FileClaim) and forced.replaces == (claim.file_id,)
         with pytest.raises(LeaseLost):
             _load(svc, pg_url, claim, ["stale"])  # the old claim is long finished
@@ -69,7 +69,7 @@ def test_lifecycle_on_postgresql(pg_url: str, tmp_path: Path,
         svc.finish_batch(second)
         assert svc.batch_report(first)["files"][0]["status"] == "loaded"
         assert len(svc.list_rejects(batch_id=second)) == 1
-        svc.flush(timeout=30)
+        svc.events.flush(timeout=30)
     assert PASSWORD not in caplog.text
     with engine.connect() as conn:
         rows = conn.execute(text(f'SELECT v, _tc_file_id FROM "{TARGET}" ORDER BY v')).all()

@@ -43,7 +43,7 @@ def test_load_skip_and_report(svc: AuditService, writer: SqliteWriter, tmp_path:
     acc = svc.accumulator(batch)
     assert [s.batch_id for s in svc.active_batches()] == [batch]
     for path in (a, b):
-        claim = svc.claim_file(batch, path, TARGET)
+        claim = svc.ledger.claim_file(batch, path, TARGET)
         assert isinstance(claim, FileClaim)
         assert claim.replaces == () and claim.attempt == 1
         n = load_in_writer(svc, writer, claim)
@@ -67,7 +67,7 @@ def test_load_skip_and_report(svc: AuditService, writer: SqliteWriter, tmp_path:
     copy = write_file(tmp_path / "copy-of-a.csv", "1", "2")
     again = svc.start_batch(TARGET, {})
     for path in (a, b, copy):
-        skip = svc.claim_file(again, path, TARGET)
+        skip = svc.ledger.claim_file(again, path, TARGET)
         assert isinstance(skip, FileSkip)
         assert skip.earlier_batch_id == batch
         assert skip.reason == f"already loaded by batch {batch}"
@@ -86,13 +86,13 @@ def test_force_replaces_the_earlier_load(svc: AuditService, writer: SqliteWriter
                                          tmp_path: Path, db_path: str) -> None:
     a = write_file(tmp_path / "a.csv", "x", "y")
     first = svc.start_batch(TARGET, {})
-    claim = svc.claim_file(first, a, TARGET)
+    claim = svc.ledger.claim_file(first, a, TARGET)
     assert isinstance(claim, FileClaim)
     load_in_writer(svc, writer, claim)
     svc.finish_batch(first)
 
     second = svc.start_batch(TARGET, {"force": True})
-    forced = svc.claim_file(second, a, TARGET, force=True)
+    forced = svc.ledger.claim_file(second, a, TARGET, force=True)
     assert isinstance(forced, FileClaim)
     assert forced.replaces == (claim.file_id,)
     assert forced.attempt == 2
@@ -110,10 +110,10 @@ def test_force_replaces_the_earlier_load(svc: AuditService, writer: SqliteWriter
 def test_failed_file_and_rejects(svc: AuditService, tmp_path: Path, db_path: str) -> None:
     a = write_file(tmp_path / "a.csv", "1", "bad")
     batch = svc.start_batch(TARGET, {})
-    claim = svc.claim_file(batch, a, TARGET)
+    claim = svc.ledger.claim_file(batch, a, TARGET)
     assert isinstance(claim, FileClaim)
     rejects = [RejectRow(2, 3, "v", "type", "not a number", "bad")]
-    svc.finish_file(claim, "failed",
+    svc.ledger.finish_file(claim, "failed",
                     FileResult(2, 0, 2, 8, first_error_line=3, error="too many rejects",
                                error_class="RejectLimit"), rejects)
     report = svc.finish_batch(batch)
@@ -130,7 +130,7 @@ def test_failed_file_and_rejects(svc: AuditService, tmp_path: Path, db_path: str
     assert svc.list_rejects(batch_id="other") == []
     # the failed attempt is retried by the next run, listed in replaces (its rows, if any)
     retry = svc.start_batch(TARGET, {})
-    again = svc.claim_file(retry, a, TARGET)
+    again = svc.ledger.claim_file(retry, a, TARGET)
     assert isinstance(again, FileClaim)
     assert again.replaces == (claim.file_id,) and again.attempt == 2
     svc.finish_batch(retry)
@@ -139,17 +139,17 @@ def test_failed_file_and_rejects(svc: AuditService, tmp_path: Path, db_path: str
 def test_partial_status_and_inconsistent_counts(svc: AuditService, writer: SqliteWriter,
                                                 tmp_path: Path) -> None:
     batch = svc.start_batch(TARGET, {})
-    good = svc.claim_file(batch, write_file(tmp_path / "g.csv", "1"), TARGET)
-    bad = svc.claim_file(batch, write_file(tmp_path / "b.csv", "2"), TARGET)
+    good = svc.ledger.claim_file(batch, write_file(tmp_path / "g.csv", "1"), TARGET)
+    bad = svc.ledger.claim_file(batch, write_file(tmp_path / "b.csv", "2"), TARGET)
     assert isinstance(good, FileClaim) and isinstance(bad, FileClaim)
     load_in_writer(svc, writer, good)
     from tallyclerk.errors import InternalError
 
     with pytest.raises(InternalError, match="rows_read"):
-        svc.finish_file(bad, "loaded", FileResult(5, 1, 1, 0))
+        svc.ledger.finish_file(bad, "loaded", FileResult(5, 1, 1, 0))
     with pytest.raises(ValueError, match="loaded or failed"):
-        svc.finish_file(bad, "skipped", FileResult(0, 0, 0, 0))
-    svc.finish_file(bad, "failed", FileResult(1, 0, 1, 2, error="boom", error_class="X"))
+        svc.ledger.finish_file(bad, "skipped", FileResult(0, 0, 0, 0))
+    svc.ledger.finish_file(bad, "failed", FileResult(1, 0, 1, 2, error="boom", error_class="X"))
     assert svc.finish_batch(batch)["status"] == "partial"
 
 
@@ -157,11 +157,12 @@ def test_rejects_in_the_unit_of_work(svc: AuditService, writer: SqliteWriter,
                                      tmp_path: Path) -> None:
     a = write_file(tmp_path / "a.csv", "1")
     batch = svc.start_batch(TARGET, {})
-    claim = svc.claim_file(batch, a, TARGET)
+    claim = svc.ledger.claim_file(batch, a, TARGET)
     assert isinstance(claim, FileClaim)
     writer.begin()
-    svc.add_rejects_in(writer, claim, [RejectRow(2, 2, None, "row-length", "2 fields", "1,2")])
-    svc.commit_file_in(writer, claim, FileResult(2, 1, 1, 6))
+    svc.ledger.add_rejects_in(writer, claim,
+                              [RejectRow(2, 2, None, "row-length", "2 fields", "1,2")])
+    svc.ledger.commit_file_in(writer, claim, FileResult(2, 1, 1, 6))
     writer.rollback()  # the caller's transaction rolls back: neither rejects nor 'loaded'
     assert svc.list_rejects(batch_id=batch) == []
     load_in_writer(svc, writer, claim)
@@ -172,17 +173,17 @@ def test_sqlalchemy_executor_unit_of_work(svc: AuditService, tmp_path: Path,
                                           db_path: str) -> None:
     a = write_file(tmp_path / "a.csv", "1")
     batch = svc.start_batch(TARGET, {})
-    claim = svc.claim_file(batch, a, TARGET)
+    claim = svc.ledger.claim_file(batch, a, TARGET)
     assert isinstance(claim, FileClaim)
     engine = create_engine(f"sqlite:///{db_path}")
     try:
         with engine.begin() as conn:
             ex = SqlAlchemyExecutor(conn)
             assert ex.dialect_name == "sqlite"
-            svc.prepare_file_in(ex, claim, TARGET)
+            svc.ledger.prepare_file_in(ex, claim, TARGET)
             assert ex.executemany(f'INSERT INTO "{TARGET}" VALUES (?, ?)', [("1", claim.file_id)])
             assert ex.executemany("SELECT 1", []) == 0
-            svc.commit_file_in(ex, claim, FileResult(1, 1, 0, 2))
+            svc.ledger.commit_file_in(ex, claim, FileResult(1, 1, 0, 2))
             assert ex.query("SELECT status FROM tallyclerk_files WHERE id = ?",
                             [claim.file_id]) == [("loaded",)]
     finally:
@@ -198,30 +199,30 @@ def test_identifiers_are_quoted(svc: AuditService, writer: SqliteWriter, tmp_pat
         conn.execute('CREATE TABLE "x""; DROP TABLE tallyclerk_files; --" (v, _tc_file_id)')
     batch = svc.start_batch(evil, {})
     a = write_file(tmp_path / "a.csv", "1")
-    first = svc.claim_file(batch, a, evil)
+    first = svc.ledger.claim_file(batch, a, evil)
     assert isinstance(first, FileClaim)
-    forced = svc.claim_file(batch, a, evil, force=True)
+    forced = svc.ledger.claim_file(batch, a, evil, force=True)
     assert isinstance(forced, FileSkip)  # the first claim is live
     writer.begin()
-    svc.prepare_file_in(writer, FileClaim(**{**first.__dict__, "replaces": (first.file_id,)}),
-                        evil)
+    svc.ledger.prepare_file_in(
+        writer, FileClaim(**{**first.__dict__, "replaces": (first.file_id,)}), evil)
     writer.commit()
     assert len(manifest(db_path)) == 2
     with pytest.raises(ConfigError):
-        svc.claim_file(batch, a, "bad\x00name")
+        svc.ledger.claim_file(batch, a, "bad\x00name")
     svc.finish_batch(batch)
 
 
 def test_claim_errors(svc: AuditService, tmp_path: Path) -> None:
     batch = svc.start_batch(TARGET, {})
     with pytest.raises(SourceError) as info:
-        svc.claim_file(batch, str(tmp_path / "missing.csv"), TARGET)
+        svc.ledger.claim_file(batch, str(tmp_path / "missing.csv"), TARGET)
     assert info.value.path == str(tmp_path / "missing.csv")
     with pytest.raises(KeyError):
-        svc.claim_file("no-such-batch", str(tmp_path), TARGET)
+        svc.ledger.claim_file("no-such-batch", str(tmp_path), TARGET)
     svc.accumulator(batch).cancel("stop")
     with pytest.raises(BatchCancelled, match="stop"):
-        svc.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
+        svc.ledger.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
     assert svc.finish_batch(batch)["status"] == "cancelled"
 
 
@@ -244,12 +245,12 @@ def test_dead_owner_is_cleaned_and_replaced(svc: AuditService, writer: SqliteWri
                                             tmp_path: Path, db_path: str) -> None:
     a = write_file(tmp_path / "a.csv", "1", "2")
     first = svc.start_batch(TARGET, {})
-    claim = svc.claim_file(first, a, TARGET)
+    claim = svc.ledger.claim_file(first, a, TARGET)
     assert isinstance(claim, FileClaim)
     # a crashed process on this host: its pid is gone
     set_file(db_path, claim.file_id, owner=f"{os.uname().nodename}:{DEAD_PID}")
     second = svc.start_batch(TARGET, {})
-    again = svc.claim_file(second, a, TARGET)
+    again = svc.ledger.claim_file(second, a, TARGET)
     assert isinstance(again, FileClaim)
     assert again.replaces == (claim.file_id,)
     dead = {m.id: m for m in manifest(db_path)}[claim.file_id]
@@ -269,18 +270,18 @@ def test_live_owner_elsewhere_is_not_disturbed(svc: AuditService, tmp_path: Path
                                                db_path: str) -> None:
     a = write_file(tmp_path / "a.csv", "1")
     first = svc.start_batch(TARGET, {})
-    claim = svc.claim_file(first, a, TARGET)
+    claim = svc.ledger.claim_file(first, a, TARGET)
     assert isinstance(claim, FileClaim)
     # another host: its pid means nothing here, only the lease counts
     set_file(db_path, claim.file_id, owner="elsewhere:1")
     second = svc.start_batch(TARGET, {})
-    skip = svc.claim_file(second, a, TARGET, force=True)
+    skip = svc.ledger.claim_file(second, a, TARGET, force=True)
     assert isinstance(skip, FileSkip)
     assert skip.reason == f"being loaded by batch {first}"
     # ... until its lease expires
     set_file(db_path, claim.file_id,
               lease_expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
-    taken = svc.claim_file(second, a, TARGET)
+    taken = svc.ledger.claim_file(second, a, TARGET)
     assert isinstance(taken, FileClaim) and taken.replaces == (claim.file_id,)
     svc.finish_batch(first)
     svc.finish_batch(second)
@@ -290,19 +291,19 @@ def test_stalled_claim_cannot_commit_after_takeover(svc: AuditService, writer: S
                                                     tmp_path: Path, db_path: str) -> None:
     a = write_file(tmp_path / "a.csv", "1")
     slow = svc.start_batch(TARGET, {})
-    stalled = svc.claim_file(slow, a, TARGET)
+    stalled = svc.ledger.claim_file(slow, a, TARGET)
     assert isinstance(stalled, FileClaim)
     set_file(db_path, stalled.file_id,
               lease_expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
     fast = svc.start_batch(TARGET, {})
-    fresh = svc.claim_file(fast, a, TARGET)
+    fresh = svc.ledger.claim_file(fast, a, TARGET)
     assert isinstance(fresh, FileClaim)
     with pytest.raises(LeaseLost, match="no longer held"):
         load_in_writer(svc, writer, stalled)
     writer.rollback()
     load_in_writer(svc, writer, fresh)
     # a failure report of the stalled claim does not overwrite its successor's state
-    svc.finish_file(stalled, "failed", FileResult(1, 0, 1, 2, error="late"))
+    svc.ledger.finish_file(stalled, "failed", FileResult(1, 0, 1, 2, error="late"))
     assert target_rows(db_path) == [("1", fresh.file_id)]
     svc.finish_batch(slow)
     svc.finish_batch(fast)
@@ -326,7 +327,7 @@ def test_url_handling(tmp_path: Path) -> None:
 def test_close_marks_unfinished_batches_failed(tmp_path: Path, db_path: str) -> None:
     svc = AuditService(f"sqlite:///{db_path}", settings=Settings())
     batch = svc.start_batch(TARGET, {})
-    claim = svc.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
+    claim = svc.ledger.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
     assert isinstance(claim, FileClaim)
     svc.close()
     with AuditService(f"sqlite:///{db_path}", settings=Settings()) as again:
@@ -334,6 +335,6 @@ def test_close_marks_unfinished_batches_failed(tmp_path: Path, db_path: str) -> 
         assert report["status"] == "failed"
         assert report["files"][0]["status"] == "failed"
         fresh = again.start_batch(TARGET, {})
-        retry = again.claim_file(fresh, claim.path, TARGET)
+        retry = again.ledger.claim_file(fresh, claim.path, TARGET)
         assert isinstance(retry, FileClaim) and retry.replaces == (claim.file_id,)
         again.finish_batch(fresh)

@@ -32,7 +32,7 @@ from tests.audit.workers import TARGET, load_in_writer
 def test_renew_leases_extends_this_batch(svc: AuditService, tmp_path: Path,
                                          db_path: str) -> None:
     batch = svc.start_batch(TARGET, {})
-    claim = svc.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
+    claim = svc.ledger.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
     assert isinstance(claim, FileClaim)
     past = datetime.now(timezone.utc) - timedelta(seconds=5)
     set_file(db_path, claim.file_id, lease_expires_at=past)
@@ -48,7 +48,7 @@ def test_heartbeat_renews_leases(tmp_path: Path) -> None:
     settings = Settings(lease_s=0.5, heartbeat_s=0.02)
     with AuditService(f"sqlite:///{db}", settings=settings) as svc:
         batch = svc.start_batch(TARGET, {})
-        claim = svc.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
+        claim = svc.ledger.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
         assert isinstance(claim, FileClaim)
         first = manifest(db)[0].lease_expires_at
         original = svc.renew_leases
@@ -80,7 +80,7 @@ def test_idle_batch_times_out_and_releases_its_files(tmp_path: Path) -> None:
     with AuditService(f"sqlite:///{db}", settings=settings, on_batch_timeout=on_timeout) as svc:
         create_target(db)
         batch = svc.start_batch(TARGET, {})
-        claim = svc.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
+        claim = svc.ledger.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
         assert isinstance(claim, FileClaim)
         assert done.wait(10)
         assert fired == [(batch, "idle")]
@@ -103,7 +103,7 @@ def test_idle_batch_times_out_and_releases_its_files(tmp_path: Path) -> None:
         # the loader ends the batch as it sees fit; timed_out stays
         assert svc.finish_batch(batch, status="failed")["status"] == "timed_out"
         assert svc.list_batches(1)[0]["timeout_kind"] == "idle"
-        svc.flush()
+        svc.events.flush()
     engine = create_engine(f"sqlite:///{db}")
     with Session(engine) as s:
         types = [e.type for e in s.scalars(select(AuditEvent))]
@@ -133,7 +133,7 @@ def test_locked_database_does_not_stall_the_watchdog(tmp_path: Path) -> None:
     with AuditService(f"sqlite:///{db}", settings=settings,
                       on_batch_timeout=lambda b, k: timed_out.set()) as svc:
         batch = svc.start_batch(TARGET, {})
-        claim = svc.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
+        claim = svc.ledger.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
         assert isinstance(claim, FileClaim)
         acc = svc.accumulator(batch)
         holder = sqlite3.connect(db, isolation_level=None)

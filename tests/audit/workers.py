@@ -29,12 +29,12 @@ def load_in_writer(
     """Write one claimed file's lines as rows, with the manifest, in one transaction."""
     lines = read_lines(claim.path)
     writer.begin()
-    svc.prepare_file_in(writer, claim, TARGET)
+    svc.ledger.prepare_file_in(writer, claim, TARGET)
     writer.executemany(
         f'INSERT INTO "{TARGET}" (v, _tc_file_id) VALUES (?, ?)',
         [(line, claim.file_id) for line in lines],
     )
-    svc.commit_file_in(writer, claim, FileResult(len(lines), len(lines), 0, 0))
+    svc.ledger.commit_file_in(writer, claim, FileResult(len(lines), len(lines), 0, 0))
     if commit:
         writer.commit()
     return len(lines)
@@ -49,7 +49,7 @@ def race_worker(db_path: str, paths: Sequence[str], go: Any, results: Any) -> No
         batch = svc.start_batch(TARGET, {"worker": os.getpid()})
         go.wait(60)
         for path in paths:
-            claim = svc.claim_file(batch, path, TARGET)
+            claim = svc.ledger.claim_file(batch, path, TARGET)
             if isinstance(claim, FileClaim):
                 load_in_writer(svc, writer, claim)
                 loaded += 1
@@ -68,18 +68,18 @@ def crash_worker(db_path: str, data_path: str | None, path: str, after_data_comm
     """
     svc = AuditService(f"sqlite:///{db_path}", settings=Settings())
     batch = svc.start_batch(TARGET, {})
-    claim = svc.claim_file(batch, path, TARGET)
+    claim = svc.ledger.claim_file(batch, path, TARGET)
     assert isinstance(claim, FileClaim)
     lines = read_lines(path)
     writer = SqliteWriter(data_path or db_path)
     writer.begin()
-    svc.prepare_file_in(writer, claim, TARGET)
+    svc.ledger.prepare_file_in(writer, claim, TARGET)
     writer.executemany(
         f'INSERT INTO "{TARGET}" (v, _tc_file_id) VALUES (?, ?)',
         [(line, claim.file_id) for line in lines],
     )
     if data_path is None:
-        svc.commit_file_in(writer, claim, FileResult(len(lines), len(lines), 0, 0))
+        svc.ledger.commit_file_in(writer, claim, FileResult(len(lines), len(lines), 0, 0))
     elif after_data_commit:
         writer.commit()
     os.kill(os.getpid(), signal.SIGKILL)

@@ -146,6 +146,21 @@ class EventLog:
         except QueueFull:
             self.dropped(row)
 
+    def record_sync(
+        self,
+        event_type: str,
+        batch_id: str | None = None,
+        file_id: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> int:
+        """Record one event in a transaction of its own (waits on the database); its id."""
+        self._check_open()
+        if self._insert_sync is None:
+            raise TypeError("this event log has no synchronous insert")
+        return self._insert_sync(event_row(event_type, batch_id, file_id, payload,
+                                           correlation_id))
+
     def dropped(self, row: EventRow) -> None:
         """An event that found the queue full for ``queue_put_timeout_ms``: dead-lettered."""
         with self._lock:

@@ -1,4 +1,5 @@
-"""The audit service: batch lifecycle, exactly-once file claims, live metrics, the event log.
+"""The audit service: batch lifecycle, the watchdog and lease heartbeats; it owns the file
+ledger and the event log of one audit database.
 
 One :class:`AuditService` per audit database and process. Its concurrency model is explicit:
 
@@ -11,19 +12,13 @@ One :class:`AuditService` per audit database and process. Its concurrency model 
 * one Rust writer thread drains the :class:`~tallyclerk.WriteBehindQueue` of audit events into
   :class:`~tallyclerk.audit.events.EventWriter`, which owns its connection.
 
+Its parts: ``service.ledger`` (:class:`~tallyclerk.audit.ledger.FileLedger`: exactly-once
+claims, each file's outcome, replaces, schema versions) and ``service.events``
+(:class:`~tallyclerk.audit.eventlog.EventLog`: ``record()`` never waits on the database).
+
 Counting: the loader counts file events and rows into the batch's
 :class:`~tallyclerk.BatchAccumulator` (it knows when its transaction committed); the service
 creates, watches and exposes the accumulator and stores its final snapshot in the batch row.
-
-Exactly-once, in short (the README has the full statement): a file is identified by
-``(target table, content fingerprint)``. :meth:`AuditService.claim_file` decides in one write
-transaction whether this batch loads it, skips it (already loaded, or being loaded by a live
-owner) or reclaims it from a dead owner; two partial unique indexes make a second ``loading``
-or ``loaded`` row of one identity impossible. A claim lists in ``replaces`` every earlier
-attempt whose rows may still be in the target table; the loader deletes them
-(:meth:`prepare_file_in`) in the transaction that writes the file, and the fenced
-:meth:`commit_file_in` marks the file ``loaded`` in that same transaction when the audit
-store shares the database.
 """
 
 from __future__ import annotations
@@ -39,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy.orm import sessionmaker
@@ -50,43 +45,30 @@ from tallyclerk._core import (
     MetricsSnapshot,
     Watchdog,
 )
-from tallyclerk.audit import chain, claims, lineage, reports, schemas, sqlgen, uncertain
+from tallyclerk.audit import chain, lineage, reports, sqlgen
 from tallyclerk.audit.claims import Claims, pid_alive
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
-from tallyclerk.audit.eventlog import EventLog, event_row
+from tallyclerk.audit.eventlog import EventLog
 from tallyclerk.audit.events import EventRow
-from tallyclerk.audit.executor import SqlAlchemyExecutor, SqlExecutor
+from tallyclerk.audit.ledger import FileLedger
 from tallyclerk.audit.models import Batch, FileManifest, from_epoch_us
 from tallyclerk.audit.repository import AuditRepository
 from tallyclerk.audit.txn import TransactionRunner
-from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow, StoredSchema
 from tallyclerk.dburl import mask_secrets, parse_url
 from tallyclerk.errors import (
     BatchCancelled,
     ConfigError,
-    DuplicateKeyError,
-    InternalError,
     QueueClosed,
     RepositoryError,
-    SourceError,
-    TallyclerkError,
     TransientRepositoryError,
 )
-from tallyclerk.fingerprints import fingerprint as prefetched_fingerprint
 from tallyclerk.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from tallyclerk.objstore import Fetched
 
 __all__ = ["AuditService"]
 
 log = logging.getLogger("tallyclerk.audit")
 
 R = TypeVar("R")
-
-_FINAL_FILE_STATUSES = ("loaded", "failed")
-SHADOW_LIKE = "\\_tc\\_replace\\_%"  # tallyclerk.modes.SHADOW_PREFIX, as a LIKE pattern
-_CLAIM_RACE_RETRIES = 3
 
 
 def _utcnow() -> datetime:
@@ -137,8 +119,6 @@ class AuditService:
         self._user = _current_user()
         self._lock = threading.Lock()
         self._batches: dict[str, BatchAccumulator] = {}
-        self._claim_started: dict[int, tuple[str, float]] = {}  # file id -> (batch, start)
-        self._ahead: dict[tuple[str, str], FileSkip] = {}  # (batch, path) -> committed skip
         self._closed = False
         self._claims = Claims(host=self._host, pid=self._pid, lease_s=self.settings.lease_s)
         self._runner = TransactionRunner(self._sessions, self.settings, label=self.url_masked)
@@ -170,6 +150,10 @@ class AuditService:
         )
         self.events = EventLog(self._engine, s, label=self.url_masked,
                                insert_sync=self._insert_event_sync)
+        """The event log (``tallyclerk_events``): ``events.record(...)`` never waits."""
+        self.ledger = FileLedger(self._runner, self._claims, accumulator=self._running,
+                                 check_open=self._check_open)
+        """The file ledger: claims, each file's outcome, replaces, schema versions."""
         log.debug("audit store %s ready", self.url_masked)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -277,14 +261,6 @@ class AuditService:
         if self._closed:
             raise QueueClosed(f"audit service for {self.url_masked} is closed")
 
-    def flush(self, timeout: float | None = None) -> None:
-        """Return once every event recorded before this call is written (or dead-lettered).
-
-        Raises ``FlushTimeout`` when ``timeout`` passes first, ``QueueClosed`` after close.
-        """
-        self._check_open()
-        self.events.flush(timeout)
-
     # --- transactions ------------------------------------------------------------------------
 
     def _tx(self, work: Callable[[AuditRepository], R], *, what: str) -> R:
@@ -356,6 +332,10 @@ class AuditService:
             raise KeyError(f"no running batch {batch_id!r} in this audit service")
         return acc
 
+    def _running(self, batch_id: str) -> BatchAccumulator | None:
+        with self._lock:
+            return self._batches.get(batch_id)
+
     def get_metrics_snapshot(self, batch_id: str) -> MetricsSnapshot:
         return self.accumulator(batch_id).snapshot()
 
@@ -380,10 +360,7 @@ class AuditService:
         """
         with self._lock:
             acc = self._batches.pop(batch_id, None)
-            for file_id in [f for f, (b, _) in self._claim_started.items() if b == batch_id]:
-                del self._claim_started[file_id]
-            for key in [k for k in self._ahead if k[0] == batch_id]:
-                del self._ahead[key]
+        self.ledger.forget_batch(batch_id)
         if acc is None:
             raise KeyError(f"no running batch {batch_id!r} in this audit service")
         if not self._closed:
@@ -526,251 +503,6 @@ class AuditService:
             what=f"renew the leases of batch {batch_id}",
         )
 
-    # --- files -------------------------------------------------------------------------------
-
-    def claim_file(
-        self, batch_id: str, path: str, table: str, *, force: bool = False,
-        fetched: Fetched | None = None,
-    ) -> FileClaim | FileSkip:
-        """Decide, in one short write transaction, whether this batch loads ``path``.
-
-        * content already ``loaded`` into ``table`` (and not ``force``): a ``skipped`` row
-          naming the earlier batch, and a :class:`FileSkip`;
-        * ``loading`` by a live owner: ``skipped``, ``FileSkip(reason="being loaded by
-          batch X")``;
-        * ``loading`` by a dead owner (same host and its pid gone, or its lease expired): that
-          row becomes ``failed`` ("interrupted: cleaned up by batch X") and this batch claims;
-        * otherwise a ``loading`` claim. Its ``replaces`` names every earlier attempt whose rows
-          may still be in the table (interrupted or failed ones not yet cleaned, and with
-          ``force`` or after an interrupted forced reload, the loaded one).
-
-        ``fetched``: ``path`` is an object-store URL copied to ``fetched.local``: the copy is
-        fingerprinted, and the object's URL, size, ETag and version are recorded.
-
-        Raises:
-            SourceError: ``path`` cannot be read.
-            BatchCancelled: the batch was cancelled or timed out.
-        """
-        self._check_open()
-        ahead = self.skipped_ahead(batch_id, path) if fetched is None else None
-        if ahead is not None:
-            return ahead
-        acc = self.accumulator(batch_id)
-        if acc.cancelled:
-            raise BatchCancelled(f"batch {batch_id} was cancelled: {acc.cancel_reason}")
-        sqlgen.check_identifier(table)
-        local = path if fetched is None else fetched.local
-        try:
-            st = os.stat(local)
-            fingerprint = prefetched_fingerprint(local)
-        except OSError as exc:
-            raise SourceError(f"{path}: {exc.strerror or exc}", path=path) from None
-        size, mtime = st.st_size, st.st_mtime
-        obj: dict[str, Any] = {}
-        if fetched is not None:
-            info = fetched.info
-            mtime = info.mtime or st.st_mtime
-            obj = {"object_url": info.url, "object_etag": info.etag,
-                   "object_version": info.version}
-        acc.touch()
-
-        def work(repo: AuditRepository) -> FileClaim | FileSkip:
-            return self._claims.decide(
-                repo,
-                batch_id=batch_id,
-                path=path,
-                table=table,
-                fingerprint=fingerprint,
-                size=size,
-                mtime=mtime,
-                force=force,
-                **obj,
-            )
-
-        for _ in range(_CLAIM_RACE_RETRIES):
-            try:
-                result = self._tx(work, what=f"claim {path}")
-            except DuplicateKeyError:
-                # another process claimed or committed the same content between our read and
-                # our insert (the partial unique index said no): read again and decide again
-                log.info("claim of %s raced with another process; deciding again", path)
-                continue
-            if isinstance(result, FileClaim):
-                with self._lock:
-                    self._claim_started[result.file_id] = (batch_id, time.monotonic())
-            return result
-        raise InternalError(f"claim of {path} kept racing with other processes")
-
-    def skip_ahead(self, batch_id: str, paths: Sequence[str], table: str) -> int:
-        """Skip, in one transaction, the longest prefix of ``paths`` (local files, in the
-        order they will be claimed) whose content is already loaded into ``table`` or being
-        loaded by a live owner, as :meth:`claim_file` without ``force`` would one by one;
-        :meth:`claim_file` (or :meth:`skipped_ahead`) then returns their :class:`FileSkip`
-        with no transaction of its own. The prefix ends before the first file that would be
-        claimed, cannot be read, or is given twice. Returns its length."""
-        self._check_open()
-        if self.accumulator(batch_id).cancelled:
-            return 0
-        sqlgen.check_identifier(table)
-        files: list[tuple[str, str, int, float]] = []
-        with self._lock:
-            seen = {p for b, p in self._ahead if b == batch_id}
-        for path in paths:
-            if path in seen:
-                break
-            seen.add(path)
-            try:
-                st = os.stat(path)
-                files.append((path, prefetched_fingerprint(path), st.st_size, st.st_mtime))
-            except (OSError, TallyclerkError):
-                # unreadable, a corrupt archive...: claim_file computes it again at the
-                # file's turn and reports it there (fingerprint errors are never cached)
-                break
-        if not files:
-            return 0
-        skips = self._tx(
-            lambda repo: self._claims.skip_many(repo, batch_id=batch_id, table=table,
-                                                files=files),
-            what=f"skip {len(files)} already loaded file(s)",
-        )
-        with self._lock:
-            self._ahead.update(((batch_id, s.path), s) for s in skips)
-        return len(skips)
-
-    def skipped_ahead(self, batch_id: str, path: str) -> FileSkip | None:
-        """The skip :meth:`skip_ahead` committed for ``path`` in this batch (once), or None."""
-        with self._lock:
-            return self._ahead.pop((batch_id, path), None)
-
-    def prepare_file_in(self, ex: SqlExecutor, claim: FileClaim, target_table: str) -> None:
-        """In the caller's data transaction: delete the target rows of ``claim.replaces``."""
-        claims.prepare_in(ex, claim, target_table)
-
-    def add_rejects_in(
-        self, ex: SqlExecutor, claim: FileClaim, rejects: Sequence[RejectRow]
-    ) -> None:
-        """In the caller's transaction (the audit database's): insert the file's rejects."""
-        claims.add_rejects_in(ex, claim, rejects)
-
-    def commit_file_in(self, ex: SqlExecutor, claim: FileClaim, result: FileResult) -> None:
-        """In the caller's data transaction: mark the claim ``loaded``, fenced by its token.
-
-        Earlier attempts in ``claim.replaces`` are marked cleaned (``loaded`` ones become
-        ``replaced``) in the same transaction.
-
-        Raises:
-            LeaseLost: the claim is no longer this caller's (taken over, or released by a
-                timeout); the caller must roll back.
-            InternalError: ``rows_read != rows_written + rows_rejected + rows_rolled_back``.
-        """
-        claims.check_counts(claim, result)
-        claims.finish_in(ex, claim, "loaded", result, duration_s=self._duration(claim))
-
-    def swap_in(self, ex: SqlExecutor, shadow: str, table: str) -> None:
-        """In the transaction that swaps a replace's shadow table in: the table's ``loaded``
-        files become ``replaced`` and the shadow's files name ``table``."""
-        claims.swap_in(ex, shadow, table)
-
-    def swap_done(self, shadow: str, table: str) -> None:
-        """:meth:`swap_in` in a transaction of its own (an audit store in another database)."""
-        self._tx(
-            lambda repo: claims.swap_in(SqlAlchemyExecutor(repo.session.connection()), shadow,
-                                        table),
-            what=f"record the replace of {table!r}",
-        )
-
-    def stale_shadows(self, table: str) -> list[str]:
-        """Shadow tables of earlier ``replace`` batches into ``table`` that are no longer
-        running (their process died before the swap): the caller drops them, then
-        :meth:`abandon_replace` marks their files failed."""
-        from sqlalchemy import select
-
-        like = SHADOW_LIKE
-
-        def work(repo: AuditRepository) -> list[str]:
-            stmt = (
-                select(FileManifest.target_table)
-                .join(Batch, Batch.id == FileManifest.batch_id)
-                .where(Batch.target_table == table)
-                .where(Batch.status != "running")
-                .where(FileManifest.target_table.like(like, escape="\\"))
-                .where(FileManifest.status == "loaded")
-                .distinct()
-            )
-            return [str(t) for t in repo.session.execute(stmt).scalars()]
-
-        return self._tx(work, what=f"find interrupted replaces of {table!r}")
-
-    def abandon_replace(self, shadow: str, reason: str) -> int:
-        """A replace that will not be swapped in: the files loaded into ``shadow`` become
-        ``failed`` (their written rows now ``rows_rolled_back``), with ``reason``; returns how
-        many."""
-        return self._tx(
-            lambda repo: claims.abandon_in(SqlAlchemyExecutor(repo.session.connection()), shadow,
-                                           reason),
-            what="abandon a replace",
-        )
-
-    def _duration(self, claim: FileClaim) -> float | None:
-        with self._lock:
-            started = self._claim_started.get(claim.file_id, (None, None))[1]
-        return None if started is None else time.monotonic() - started
-
-    def finish_file(
-        self,
-        claim: FileClaim,
-        status: str,
-        result: FileResult,
-        rejects: Sequence[RejectRow] = (),
-    ) -> None:
-        """In a transaction of its own: record a ``failed`` file, or a ``loaded`` one whose
-        data lives in another database (fenced like :meth:`commit_file_in`).
-
-        A ``failed`` claim that is no longer held (a timeout released it, or another worker
-        reclaimed it) keeps the state its new holder gave it; that is logged, not raised.
-
-        Raises:
-            LeaseLost: ``loaded`` for a claim that is no longer held.
-        """
-        if status not in _FINAL_FILE_STATUSES:
-            raise ValueError(f"finish_file status must be loaded or failed, not {status!r}")
-        if status == "loaded":
-            claims.check_counts(claim, result)
-        duration = self._duration(claim)
-
-        def work(repo: AuditRepository) -> bool:
-            ex = SqlAlchemyExecutor(repo.session.connection())
-            held = claims.finish_in(ex, claim, status, result, duration_s=duration)
-            claims.add_rejects_in(ex, claim, rejects)
-            return held
-
-        held = self._tx(work, what=f"record {claim.path} {status}")
-        with self._lock:
-            self._claim_started.pop(claim.file_id, None)
-        if not held:
-            log.warning(
-                "file %s: claim %d was no longer held when it failed; left as its holder set it",
-                claim.path,
-                claim.file_id,
-            )
-        acc = self._batches.get(claim.batch_id)
-        if acc is not None:
-            acc.touch()
-
-    def uncertain_files(
-        self, *, table: str | None = None, path: str | None = None
-    ) -> list[uncertain.Uncertain]:
-        """Files killed between their data commit and their manifest commit (another
-        database): see :mod:`tallyclerk.audit.uncertain`."""
-        return self._tx(lambda repo: uncertain.find(repo, self._claims, table=table, path=path),
-                        what="find uncertain files")
-
-    def settle_uncertain(self, u: uncertain.Uncertain, status: str, result: FileResult,
-                         note: str) -> bool:
-        """Record how an uncertain file ended (:func:`tallyclerk.audit.uncertain.settle_in`)."""
-        return self._tx(lambda repo: uncertain.settle_in(repo, u, status, result, note),
-                        what=f"settle {u.path}")
-
     def shares_database_with(self, data_url: str) -> bool:
         """True when ``data_url`` names the audit store's database (one transaction can hold
         a file's rows and its manifest row). URLs tallyclerk cannot parse never share."""
@@ -779,48 +511,6 @@ class AuditService:
         except ConfigError:
             return False
         return self._db.same_database(other)
-
-    # --- events ------------------------------------------------------------------------------
-
-    @property
-    def dead_lettered(self) -> int:
-        """Audit events that were not written (queue full, or failing after retries)."""
-        return self.events.dead_lettered
-
-    def record(
-        self,
-        event_type: str,
-        *,
-        batch_id: str | None = None,
-        file_id: int | None = None,
-        payload: Mapping[str, Any] | None = None,
-        correlation_id: str | None = None,
-    ) -> None:
-        """Record an audit event behind the caller: never waits on the database.
-
-        ``created_at`` is now; see :meth:`tallyclerk.audit.eventlog.EventLog.record`.
-
-        Raises:
-            QueueClosed: after :meth:`close`.
-        """
-        if self._closed:
-            self._check_open()
-        self.events.record(event_type, batch_id, file_id, payload, correlation_id)
-
-    def record_sync(
-        self,
-        event_type: str,
-        *,
-        batch_id: str | None = None,
-        file_id: int | None = None,
-        payload: Mapping[str, Any] | None = None,
-        correlation_id: str | None = None,
-    ) -> int:
-        """Record an audit event in a transaction of its own; returns its id."""
-        self._check_open()
-        return self._insert_event_sync(
-            event_row(event_type, batch_id, file_id, payload, correlation_id)
-        )
 
     def _insert_event_sync(self, row: EventRow) -> int:
         event_type, batch_id, file_id, data, created, correlation_id = row
@@ -838,51 +528,9 @@ class AuditService:
 
     def _record_internal(self, event_type: str, batch_id: str, payload: Mapping[str, Any]) -> None:
         try:
-            self.record(event_type, batch_id=batch_id, payload=payload)
+            self.events.record(event_type, batch_id=batch_id, payload=payload)
         except QueueClosed:
             log.error("audit event %s of batch %s lost: service closed", event_type, batch_id)
-
-    def queue_stats(self) -> dict[str, Any]:
-        """The event queue's counters (``{}`` in synchronous mode)."""
-        return self.events.stats()
-
-    # --- table schemas -----------------------------------------------------------------------
-
-    def table_schema(self, table: str) -> StoredSchema | None:
-        """The table's current schema version (``tallyclerk_schemas``), or None."""
-        return self._tx(lambda repo: schemas.latest(repo.session, table), what="read a schema")
-
-    def table_schema_history(self, table: str) -> list[StoredSchema]:
-        """Every stored version of the table's schema, oldest first."""
-        return self._tx(
-            lambda repo: schemas.history(repo.session, table), what="read schema history"
-        )
-
-    def schema_version_in(self, ex: SqlExecutor, table: str) -> int:
-        """In the caller's data transaction: the table's highest schema version (0: none);
-        on PostgreSQL it also serializes the transactions that record versions."""
-        return schemas.current_version_in(ex, table)
-
-    def record_schema_in(self, ex: SqlExecutor, schema: StoredSchema) -> None:
-        """In the caller's data transaction: store a new version of a table's schema."""
-        schemas.record_in(ex, schema)
-
-    def record_schema(self, schema: StoredSchema) -> None:
-        """In a transaction of its own (data in another database): store a new version."""
-
-        def work(repo: AuditRepository) -> None:
-            ex = SqlAlchemyExecutor(repo.session.connection())
-            # the same version recorded by another worker of the load (the parent's inferred
-            # schema, a text schema of the same header): already there, nothing to add; a
-            # different one still breaks the unique index
-            if schemas.current_version_in(ex, schema.table) >= schema.version and any(
-                s.version == schema.version and s.fingerprint == schema.fingerprint
-                for s in schemas.history(repo.session, schema.table)
-            ):
-                return
-            schemas.record_in(ex, schema)
-
-        self._tx(work, what=f"record schema version {schema.version} of {schema.table!r}")
 
     # --- reports -----------------------------------------------------------------------------
 

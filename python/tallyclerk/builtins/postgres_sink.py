@@ -41,6 +41,7 @@ from tallyclerk import modes
 from tallyclerk.dburl import mask_secrets, parse_url
 from tallyclerk.errors import ConfigError, SinkError
 from tallyclerk.hookspecs import hookimpl
+from tallyclerk.settings import settings_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -110,8 +111,8 @@ def connect_kwargs(url: str, settings: Any) -> dict[str, Any]:
     }
     for key, value in u.query.items():
         kwargs[key] = value if isinstance(value, str) else value[-1]
-    connect_s = float(getattr(settings, "connect_timeout_s", 10.0))
-    read_s = float(getattr(settings, "read_timeout_s", 30.0))
+    s = settings_of(settings)
+    connect_s, read_s = s.connect_timeout_s, s.read_timeout_s
     kwargs["connect_timeout"] = max(1, round(connect_s))
     options = [str(kwargs.pop("options", "")).strip(), "-c timezone=UTC"]
     if read_s > 0:

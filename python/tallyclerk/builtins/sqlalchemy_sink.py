@@ -31,6 +31,7 @@ from tallyclerk.dberrors import is_transient
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import ConfigError, SinkError
 from tallyclerk.hookspecs import hookimpl
+from tallyclerk.settings import settings_of
 
 if TYPE_CHECKING:
     from tallyclerk._core import RecordBatch, TableSchema
@@ -244,8 +245,8 @@ class SqlAlchemySink:
         except (ArgumentError, NoSuchModuleError) as exc:
             raise ConfigError(mask_secrets(f"unusable database URL {url!r}: {exc}")) from exc
         self.url = parsed.render_as_string(hide_password=True)
-        busy_ms = int(getattr(settings, "busy_timeout_ms", 5000))
-        connect_s = float(getattr(settings, "connect_timeout_s", 10.0))
+        s = settings_of(settings)
+        busy_ms, connect_s = s.busy_timeout_ms, s.connect_timeout_s
         connect_args: dict[str, Any] = {}
         backend = parsed.get_backend_name()
         if backend == "sqlite":
@@ -254,7 +255,7 @@ class SqlAlchemySink:
             connect_args = {"connect_timeout": max(1, int(connect_s))}
         self.engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
         if backend == "sqlite":
-            self._sqlite_setup(busy_ms, str(getattr(settings, "synchronous", "NORMAL")))
+            self._sqlite_setup(busy_ms, s.synchronous)
         self.metadata = sa.MetaData()
         self._table: sa.Table | None = None
         self.key_index: sa.Index | None = None

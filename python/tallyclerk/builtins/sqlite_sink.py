@@ -27,6 +27,7 @@ from tallyclerk import SqliteWriter, modes
 from tallyclerk.dburl import mask_url
 from tallyclerk.errors import ConfigError
 from tallyclerk.hookspecs import hookimpl
+from tallyclerk.settings import settings_of
 
 if TYPE_CHECKING:
     from tallyclerk._core import RecordBatch, TableSchema
@@ -264,10 +265,10 @@ def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> SqliteSink | N
     path = sqlite_path(url)
     if path is None:
         return None
-    settings = options.get("settings")
+    settings = settings_of(options.get("settings"))
     return SqliteSink(
         path,
-        busy_timeout_ms=int(getattr(settings, "busy_timeout_ms", 5000)),
-        synchronous=str(getattr(settings, "synchronous", "NORMAL")),
+        busy_timeout_ms=settings.busy_timeout_ms,
+        synchronous=settings.synchronous,
         options=options,
     )

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         if not report:
             what = f"batch {args.batch!r}" if args.batch else "any batch"
             raise ConfigError(f"the audit store has no record of {what}")
-        found = audit.uncertain_files()
+        found = audit.ledger.uncertain_files()
         report = uncertain.annotate(report, found)
         if args.json:
             out.json(report)
@@ -103,7 +103,7 @@ def _history(audit: Any, args: argparse.Namespace, out: Output) -> int:
     from tallyclerk.audit import uncertain
 
     history = uncertain.mark_history(audit.file_history(args.file),
-                                     audit.uncertain_files(path=args.file))
+                                     audit.ledger.uncertain_files(path=args.file))
     if not history:
         raise ConfigError(f"the audit store has no record of the file {args.file!r}")
     if args.json:

@@ -1,0 +1,65 @@
+"""Queue, retry and breaker figures of a batch, sampled for ``tallyclerk_pipeline_stats``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+from tallyclerk import WriteBehindQueue
+from tallyclerk.audit import AuditService
+from tallyclerk.retry import CircuitBreaker
+
+__all__ = ["PipelineStats"]
+
+
+class PipelineStats:
+    """The sink queues' totals over a batch's files, the file retries, and the hook call."""
+
+    def __init__(self, hook: Any, audit: AuditService, breaker: CircuitBreaker) -> None:
+        self._hook = hook
+        self._audit = audit
+        self._breaker = breaker
+        self.file_retries = 0
+        self._sink = {"retried": 0, "dead_lettered": 0, "high_water": 0}
+
+    def add_queue(self, queue: WriteBehindQueue) -> None:
+        """Count a file's closed queue in the batch's totals."""
+        q = queue.stats()
+        totals = self._sink
+        totals["retried"] += q.retried
+        totals["dead_lettered"] += q.dead_lettered
+        totals["high_water"] = max(totals["high_water"], q.high_water)
+
+    def sample(self, batch_id: str, queue: WriteBehindQueue | None) -> None:
+        """Report the figures to ``tallyclerk_pipeline_stats`` (when a plugin listens)."""
+        hook: pluggy.HookCaller = self._hook.tallyclerk_pipeline_stats
+        if not hook.get_hookimpls():
+            return
+        sink = dict(self._sink)
+        if queue is not None:
+            q = queue.stats()
+            sink["retried"] += q.retried
+            sink["dead_lettered"] += q.dead_lettered
+            sink["high_water"] = max(sink["high_water"], q.high_water)
+            depth = q.depth
+        else:
+            depth = 0
+        audit = self._audit.events.stats()
+        stats: dict[str, Any] = {
+            "sink_queue_depth": depth,
+            "sink_queue_high_water": sink["high_water"],
+            "sink_retries": sink["retried"],
+            "sink_dead_letters": sink["dead_lettered"],
+            "file_retries": self.file_retries,
+            "breaker_state": self._breaker.state,
+            "breaker_opened": self._breaker.opened_count,
+        }
+        if audit:
+            stats.update(
+                audit_queue_depth=audit.get("depth", 0),
+                audit_queue_high_water=audit.get("high_water", 0),
+                audit_retries=audit.get("retried", 0),
+                audit_dead_letters=audit.get("dead_lettered", 0),
+            )
+        hook(batch_id=batch_id, stats=stats)

@@ -1,0 +1,191 @@
+"""One file's stream: reader -> validation -> bounded queue -> writer thread.
+
+The source's record batches go through the validate and transform hooks in this (the
+reader) thread and into a :class:`tallyclerk.WriteBehindQueue` (a few batches deep, so memory
+stays bounded) whose writer thread writes them with ``FileWrite.write`` -- reading and
+validating overlap with writing. When the audit store is the sink's database, each batch's
+rejects are written by the writer thread in the file's transaction.
+
+The stop and timeout checks run between record batches, while waiting on the source
+(:mod:`tallyclerk.pipeline.reader`: a source that stops producing cannot hold the file) and
+while waiting on the queue; a failed check (or the writer's error) ends the stream with an
+exception and the caller rolls the file back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tallyclerk import TableSchema, WriteBehindQueue, faults, modes
+from tallyclerk._core import KeyCheck, RecordBatch
+from tallyclerk.audit import FileClaim, RejectRow
+from tallyclerk.errors import FlushTimeout, QueueFull, SinkError
+from tallyclerk.pipeline.filestate import FileState
+from tallyclerk.pipeline.reader import BatchReader
+from tallyclerk.pipeline.rejects import KEEP_REJECTS, reject_row
+from tallyclerk.pipeline.run import BatchRun, sensitive_columns
+from tallyclerk.protocols import BatchContext, FileWrite, Source, SqlExecutor
+
+__all__ = ["stream_file"]
+
+_POLL_S = 0.05
+_QUEUE_ITEMS = 3  # batches between the reader and the writer: bounds memory with max_bytes
+_QUEUE_BYTES = 64 * 1024 * 1024
+
+
+def stream_file(
+    run: BatchRun,
+    source: Source,
+    fw: FileWrite,
+    claim: FileClaim,
+    ctx: BatchContext,
+    st: FileState,
+    shared: SqlExecutor | None,
+) -> None:
+    """Read, check and write every record batch of ``source``; counts into ``st``."""
+    audit, sizer, hook = run.audit, run.sizer, run.hook
+    keys = _key_check(run.mode, ctx.schema)
+
+    def check() -> None:
+        if st.writer_error is not None:
+            raise st.writer_error
+        run.raise_if_stopped()
+
+    def drain(items: list[tuple[RecordBatch, list[RejectRow]]]) -> None:
+        for batch, rejects in items:
+            if st.writer_error is not None:
+                return
+            with st.writing:
+                if st.abandon:
+                    return
+                started = time.perf_counter()
+                try:
+                    known = len(rejects)
+                    written = fw.write(batch)
+                    elapsed = time.perf_counter() - started
+                    late = (_late_rejects(batch, rejects)
+                            if batch.num_rejected > known else [])
+                    if late:
+                        _count_rejects(run, st, late, ctx, shared)
+                        rejects = [*rejects, *late]
+                    if rejects and shared is not None:
+                        audit.ledger.add_rejects_in(shared, claim, rejects)
+                    faults.point("batch-written")
+                except BaseException as exc:  # noqa: BLE001 - re-raised by the reader
+                    # handed to the reader thread, which fails the file with it (logged
+                    # once, there); not through the queue's dead-letter path, which would
+                    # log it again with a traceback on the user's terminal
+                    st.writer_error = exc
+                    return
+            sizer.observe(batch.num_rows, elapsed, batch.bytes)
+            st.rows_written += written
+            hook.tallyclerk_rows_written(context=ctx, rows=written, seconds=elapsed)
+
+    def dead_letter(items: list[Any], exc: BaseException) -> None:
+        if st.writer_error is None:
+            st.writer_error = exc
+
+    queue = WriteBehindQueue(
+        drain,
+        max_items=_QUEUE_ITEMS,
+        max_bytes=_QUEUE_BYTES,
+        max_batch=1,
+        linger_ms=0.0,
+        max_retries=0,
+        dead_letter=dead_letter,
+        flush_at_exit=False,
+        name="tallyclerk-sink",
+    )
+    reader = BatchReader(source, check, _POLL_S)
+    done = False
+    try:
+        # the sensitive fields of the schema the file is checked against (a table's
+        # remembered schema keeps its "sensitive": true fields)
+        sensitive = (run.sensitive if st.plan is None
+                     else sensitive_columns(st.plan.schema, run.settings))
+        for batch in reader:
+            check()
+            if sensitive:
+                batch.set_sensitive(sensitive)
+            hook.tallyclerk_validate_batch(batch=batch, context=ctx)
+            hook.tallyclerk_transform_batch(batch=batch, context=ctx)
+            if keys is not None:
+                keys.check(batch)
+            rejects = [reject_row(r) for r in batch.rejects()] if batch.num_rejected else []
+            st.rows_read += batch.num_rows
+            st.bytes_read = source.bytes_read
+            if rejects:
+                _count_rejects(run, st, rejects, ctx, shared)
+            _put(queue, (batch, rejects), batch.bytes, check)
+            run.sample(queue)
+            with contextlib.suppress(AttributeError):  # a source may keep its own size
+                source.batch_rows = sizer.rows
+            run.acc.touch()
+            run.tick(st.rows_read)
+        st.bytes_read = source.bytes_read
+        _flush(queue, check)
+        check()
+        done = True
+    finally:
+        reader.close()
+        if not done:
+            st.abandon = True  # the pending batches are not written: the file rolls back
+        with contextlib.suppress(FlushTimeout):
+            queue.close(timeout=1.0)
+        run.stats.add_queue(queue)
+    valid = st.rows_read - st.rows_rejected
+    if st.rows_written != valid:
+        raise SinkError(f"the sink wrote {st.rows_written} of {valid} valid rows")
+
+
+def _count_rejects(run: BatchRun, st: FileState, rejects: list[RejectRow], ctx: BatchContext,
+                   shared: SqlExecutor | None) -> None:
+    """Count and keep rejected rows (validation's, in the reader thread; a sink's, found
+    while writing, in the writer thread), tell the hooks, apply ``--on-error``."""
+    with st.counting:
+        st.rows_rejected += len(rejects)
+        if st.first_error_line is None:
+            st.first_error_line = rejects[0].line
+        if shared is None or len(st.rejects) < KEEP_REJECTS:
+            st.rejects.extend(rejects)
+        rows_rejected = st.rows_rejected
+    run.hook.tallyclerk_rows_rejected(context=ctx, rejects=rejects)
+    run.policy.check(rows_rejected, rejects[0])
+
+
+def _key_check(mode: modes.WriteMode, schema: TableSchema | None) -> KeyCheck | None:
+    """The file's uniqueness check (in Rust): the schema's ``primaryKey`` and ``unique``
+    fields; under ``--mode merge`` the merge key instead of the schema's primary key."""
+    specs = [(list(cols), rule) for cols, rule in schema.keys] if schema is not None else []
+    if mode.merge:
+        key = list(mode.primary_key)
+        specs = [(key, modes.PRIMARY_KEY_RULE)] + [
+            s for s in specs if s[1] == modes.UNIQUE_RULE and s[0] != key]
+    return KeyCheck(specs) if specs else None
+
+
+def _late_rejects(batch: RecordBatch, earlier: Sequence[RejectRow]) -> list[RejectRow]:
+    """The rows of ``batch`` the sink rejected while writing it (not among ``earlier``)."""
+    seen = {r.record_number for r in earlier}
+    return [reject_row(r) for r in batch.rejects() if r.record_number not in seen]
+
+
+def _put(queue: WriteBehindQueue, item: Any, size: int, check: Callable[[], None]) -> None:
+    while True:
+        try:
+            queue.put(item, size=max(1, size), timeout=_POLL_S)
+            return
+        except QueueFull:
+            check()
+
+
+def _flush(queue: WriteBehindQueue, check: Callable[[], None]) -> None:
+    while True:
+        try:
+            queue.flush(timeout=_POLL_S)
+            return
+        except FlushTimeout:
+            check()
