@@ -21,6 +21,7 @@ _Stamp = tuple[int, int, int, int, int]
 _lock = threading.Lock()
 _done: dict[str, tuple[_Stamp, str]] = {}
 _pending: dict[str, threading.Event] = {}
+_assigned: dict[str, tuple[_Stamp, str]] = {}  # kept, not used up: a file may be asked twice
 _MAX = 10_000  # cached results kept (a watcher runs for months)
 
 
@@ -103,11 +104,15 @@ def fingerprint(path: str) -> str:
     from tallyclerk._core import file_fingerprint
 
     with _lock:
+        given = _assigned.get(path)
+    if given is not None and _stamp(path) == given[0]:
+        return given[1]
+    with _lock:
         event = _pending.get(path)
     if event is not None:
         event.wait()
     with _lock:
-        found = _done.pop(path, None)
+        found = _done.get(path)  # kept: the skip-ahead look and the claim both ask
     if found is not None and _stamp(path) == found[0]:
         return found[1]
     return file_fingerprint(path)
@@ -115,9 +120,12 @@ def fingerprint(path: str) -> str:
 
 def assign(path: str, value: str) -> None:
     """Give ``path`` (as it is now) the identity ``value`` instead of its content's hash, for
-    the next :func:`fingerprint` of it: a replay's file is identified by the rejects it holds."""
+    every :func:`fingerprint` of it while it is unchanged (the skip-ahead look and the claim
+    both ask): a replay's file is identified by the rejects it holds."""
     stamp = _stamp(path)
     if stamp is None:
         raise OSError(f"{path}: no such file")
     with _lock:
-        _done[path] = (stamp, value)
+        if len(_assigned) >= _MAX:
+            _assigned.pop(next(iter(_assigned)))
+        _assigned[path] = (stamp, value)
