@@ -1,6 +1,6 @@
 """Audit event log benchmarks (issue 3, item 6), each a ratio against a baseline in the same run.
 
-Events go from ``AuditService.record()`` to committed rows in a real SQLite file. Baselines,
+Events go from ``AuditService.events.record()`` to committed rows in a real SQLite file. Baselines,
 writing the same rows into the same schema:
 
 - a Python batching writer: ``queue.Queue`` + a thread that drains up to 1,000 events into one
@@ -81,7 +81,7 @@ def _ours(path: str, n: int, closes: list[float] | None = None) -> float:
     """
     svc = AuditService(f"sqlite:///{path}", settings=Settings())
     try:
-        record = svc.record
+        record = svc.events.record
         t0 = time.perf_counter()
         for i in range(n):
             record("file_loaded", batch_id=BATCH, file_id=i, payload=PAYLOAD)
@@ -241,7 +241,7 @@ def test_record_cost_while_the_writer_runs(paths: _Paths) -> None:
     with AuditService(f"sqlite:///{paths.fresh('record')}", settings=settings) as svc:
         for i in range(20_000):  # the writer is busy for the whole measurement
             svc.events.record("warmup", batch_id=BATCH, file_id=i, payload=PAYLOAD)
-        record_ns, noop_ns = _median_costs_ns(svc.record, calls)
+        record_ns, noop_ns = _median_costs_ns(svc.events.record, calls)
         batches = svc.events.stats()["batches"]
         svc.events.flush()
     assert batches > 0
