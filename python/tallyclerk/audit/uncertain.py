@@ -13,6 +13,7 @@ both finish it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -54,19 +55,11 @@ def target_key(url: str) -> str | None:
     return f"postgresql:{ident[1]}:{ident[2]}/{ident[3]}"
 
 
-@dataclass(frozen=True)
-class Uncertain:
-    """One uncertain manifest row and what is needed to settle it."""
+@dataclass(frozen=True, kw_only=True)
+class Uncertain(FileClaim):
+    """One uncertain manifest row: the claim its dead owner held, and what is needed to
+    settle it (who held it, since when, and which target database it was loading into)."""
 
-    file_id: int
-    batch_id: str
-    path: str
-    table: str
-    fingerprint: str
-    size: int
-    mtime: float
-    attempt: int
-    token: str
     owner: str | None
     started_at: datetime
     target: str
@@ -122,11 +115,7 @@ def settle_in(repo: AuditRepository, u: Uncertain, status: str, result: FileResu
         if not any(r.id == u.file_id and r.status == "loading" for r in rows):
             return False
         replaces = tuple(r.id for r in rows if r.id < u.file_id and r.status != "loading")
-    claim = FileClaim(
-        file_id=u.file_id, batch_id=u.batch_id, path=u.path, table=u.table,
-        fingerprint=u.fingerprint, size=u.size, mtime=u.mtime, attempt=u.attempt,
-        token=u.token, replaces=replaces,
-    )
+    claim = dataclasses.replace(u, replaces=replaces)
     if status == "loaded":
         claims.check_counts(claim, result)
     held = claims.finish_in(ex, claim, status, result, duration_s=None)
