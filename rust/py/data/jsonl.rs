@@ -5,7 +5,8 @@ use pyo3::prelude::*;
 
 use super::batch::PyRecordBatch;
 use super::convert::IntoPy;
-use crate::data::{Compression, DataError, JsonlOptions, JsonlReader};
+use super::reader::positive;
+use crate::data::{Compression, JsonlOptions, JsonlReader};
 use crate::py::errors::guard;
 
 /// Streams a JSON Lines file as `RecordBatch` objects; parsing runs detached from the
@@ -15,13 +16,6 @@ pub struct PyJsonlReader {
     path: String,
     columns: Vec<String>,
     inner: Mutex<JsonlReader>,
-}
-
-fn positive(what: &str, v: i64) -> Result<usize, DataError> {
-    usize::try_from(v)
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| DataError::Config(format!("{what} must be at least 1, not {v}")))
 }
 
 #[pymethods]

@@ -16,6 +16,14 @@ pub struct PyCsvReader {
     inner: Mutex<CsvReader>,
 }
 
+/// A reader option that must be at least 1 (batch size, line or field limit), as a `usize`.
+pub(super) fn positive(what: &str, v: i64) -> Result<usize, DataError> {
+    usize::try_from(v)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| DataError::Config(format!("{what} must be at least 1, not {v}")))
+}
+
 #[pymethods]
 impl PyCsvReader {
     #[new]
@@ -34,12 +42,6 @@ impl PyCsvReader {
         compression: &str,
     ) -> PyResult<Self> {
         guard(|| {
-            let positive = |what: &str, v: i64| {
-                usize::try_from(v)
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| DataError::Config(format!("{what} must be at least 1, not {v}")))
-            };
             let opts = CsvOptions {
                 delimiter: delimiter.to_string(),
                 quote: quote.to_string(),
@@ -85,11 +87,7 @@ impl PyCsvReader {
 
     #[setter]
     fn set_batch_rows(&self, py: Python<'_>, rows: i64) -> PyResult<()> {
-        let rows = usize::try_from(rows)
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| DataError::Config(format!("batch_rows must be at least 1, not {rows}")))
-            .py_err(py)?;
+        let rows = positive("batch_rows", rows).py_err(py)?;
         py.detach(|| self.inner.lock().set_batch_rows(rows));
         Ok(())
     }
