@@ -560,6 +560,9 @@ def watch(
     max_rejects: int | None = None,
     mode: str = "append",
     primary_key: str | None = None,
+    columns: str | None = None,
+    infer: str | None = None,
+    infer_rows: int | None = None,
     interval: float = 5.0,
     settle: float = 2.0,
     marker: str | None = None,
@@ -583,6 +586,9 @@ def watch(
         into, audit, schema, format, compression, delimiter, encoding, on_error, max_rejects,
             mode (``append`` or ``merge``), primary_key: as for ``tallyclerk load``
             (``schema``: a file path or a ``TableSchema``).
+        columns, infer, infer_rows: a file's columns the table lacks, and a new table's
+            inferred schema, as for ``tallyclerk.load()`` (``--columns``, ``--infer``,
+            ``--infer-rows``).
         interval: seconds between listings.
         settle: seconds a file's size and modification time must stay unchanged.
         marker: ``"_SUCCESS"`` (a folder's marker) or ``"{name}.done"`` (a file's marker)
@@ -620,7 +626,8 @@ def watch(
     # the load's own argument checks and options (the sources stand in for its paths)
     req = make_request(srcs, table=table, into=into, audit=audit, schema=schema, format=format,
                        on_error=on_error, max_rejects=max_rejects, settings=settings,
-                       options=opts, plugins=names,
+                       options=opts, plugins=names, columns=columns, infer=infer,
+                       infer_rows=infer_rows,
                        compression=None if compression is None
                        else check_compression(compression))
     opts = session_options(req)

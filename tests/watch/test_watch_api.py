@@ -36,6 +36,21 @@ def test_watch_once_loads_ready_files_and_a_second_watch_skips_them(tmp_path: Pa
     assert query(db, 'SELECT count(*), count(DISTINCT id) FROM "t"') == [(30, 30)]
 
 
+@pytest.mark.parametrize(("infer", "infer_rows", "expected"),
+                         [(None, None, "INTEGER"), ("none", None, "TEXT"), (None, 0, "TEXT")])
+def test_watch_infers_a_new_tables_types_as_load_does(
+        tmp_path: Path, infer: str | None, infer_rows: int | None, expected: str) -> None:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    csv_file(inbox / "f.csv", 0, 5)
+    db = tmp_path / "w.db"
+    summary = tallyclerk.watch(str(inbox), "t", into=f"sqlite:///{db}", settle=0, max_cycles=1,
+                               infer=infer, infer_rows=infer_rows)
+    assert summary.files_loaded == 1
+    types = dict(query(db, "SELECT name, type FROM pragma_table_info('t')"))
+    assert types["id"] == expected
+
+
 def test_stop_from_another_thread_ends_the_watch(tmp_path: Path) -> None:
     stop = StopToken()
     timer = threading.Timer(0.5, stop.stop)
@@ -53,6 +68,10 @@ def test_bad_options_are_config_errors(tmp_path: Path) -> None:
         tallyclerk.watch(str(tmp_path), "t", interval=0, max_cycles=1)
     with pytest.raises(ConfigError):
         tallyclerk.watch(str(tmp_path), "t", compression="lz4", max_cycles=1)
+    with pytest.raises(ConfigError):
+        tallyclerk.watch(str(tmp_path), "t", infer="guess", max_cycles=1)
+    with pytest.raises(ConfigError):
+        tallyclerk.watch(str(tmp_path), "t", columns="drop", max_cycles=1)
     with pytest.raises(ConfigError):
         open_listing("nosuch://bucket/prefix/")
 

@@ -113,7 +113,7 @@ _OWN = frozenset(
      "func", "pm", "command", "debug", "log_format", "log_level", "correlation_id",
      "global_log_format", "global_log_level", "global_correlation_id", "batch_rows",
      "max_field_bytes", "format", "compression", "delimiter", "encoding", "interval", "settle",
-     "marker", "health_port", "health_addr", "max_cycles"}
+     "marker", "health_port", "health_addr", "max_cycles", "columns", "infer", "infer_rows"}
 )
 
 
@@ -138,6 +138,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             args.sources, args.table, into=args.into, audit=args.audit, schema=args.schema,
             format=args.format, compression=args.compression, delimiter=args.delimiter,
             encoding=args.encoding, on_error=args.on_error, max_rejects=args.max_rejects,
+            columns=args.columns, infer=args.infer, infer_rows=args.infer_rows,
             interval=args.interval, settle=args.settle, marker=args.marker,
             options=options, settings=overrides, stop=stop, max_cycles=args.max_cycles,
             health_port=args.health_port, health_addr=args.health_addr, pm=args.pm,
