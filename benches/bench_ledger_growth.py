@@ -38,7 +38,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests import ledger_rows, ledger_plans
+from tests import ledger_plans, ledger_rows
 
 import conftest as harness
 import loadrun

@@ -1,4 +1,6 @@
-"""Split a ``perf record -g`` profile of one CLI load into phases (``python3 benches/perf_phases.py perf.data``).
+"""Split a ``perf record -g`` profile of one CLI load into phases.
+
+Run: ``python3 benches/perf_phases.py perf.data [frequency]``.
 
 The phases are cut at the first and last sample of the writer thread (``tallyclerk-sink``):
 start-up before the first write, the load, and what follows the last write (commit, exit). For
