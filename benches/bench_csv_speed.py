@@ -17,7 +17,11 @@ Targets: tallyclerk at least 2x DuckDB and 3x the sqlite3 CLI (time), peak RSS a
 (``TALLYCLERK_BENCH=full``): 1,000,000 rows, medians of 3 whole-process wall times, start-up
 included. Quick mode (CI, 100,000 rows): each command's whole-process time projected to
 1,000,000 rows (its best one-row run, i.e. start-up, plus ten times its best 100,000-row run
-net of that start-up), floors at half the targets, the RSS ceiling doubled.
+net of that start-up) is reported, not asserted: on the shared 2-core machine CI runs on, the
+difference of two whole-process times of a few hundred milliseconds swings by 2x and more from
+one run to the next at load average 5 and above (seen: tallyclerk projected to 3.7 s and to
+8.9 s ten minutes apart), so a floor on it would fail at random; the RSS ceiling (doubled) and
+the row counts are asserted in both modes.
 
 Every child may write bytecode (``PYTHONDONTWRITEBYTECODE`` emptied): an installed tallyclerk
 has its ``.pyc`` files, as DuckDB's site-packages do; a warm-up run of each command writes
@@ -122,16 +126,23 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> Figures:
     return figs
 
 
+def _speed(name: str, figures: Figures, peer: str, target: float, detail: str) -> None:
+    """Full mode asserts the target; quick mode reports the projection (see the module doc)."""
+    if harness.QUICK:
+        harness.report_ratio(name, figures.speedup(peer),
+                             target=f">={target:.2f} (full mode)", detail=detail)
+    else:
+        harness.check_ratio(name, figures.speedup(peer), at_least=target, detail=detail)
+
+
 def test_csv_vs_duckdb_into_sqlite(figures: Figures) -> None:
-    harness.check_ratio("csv speed: tallyclerk vs DuckDB into SQLite (time)",
-                        figures.speedup(DUCKDB), at_least=2.0,
-                        detail=f"{figures.describe(TC)}; {figures.describe(DUCKDB)}")
+    _speed("csv speed: tallyclerk vs DuckDB into SQLite (time)", figures, DUCKDB, 2.0,
+           f"{figures.describe(TC)}; {figures.describe(DUCKDB)}")
 
 
 def test_csv_vs_sqlite3_cli(figures: Figures) -> None:
-    harness.check_ratio("csv speed: tallyclerk vs the sqlite3 CLI .import (time)",
-                        figures.speedup(SQLITE_CLI), at_least=3.0,
-                        detail=figures.describe(SQLITE_CLI))
+    _speed("csv speed: tallyclerk vs the sqlite3 CLI .import (time)", figures, SQLITE_CLI, 3.0,
+           figures.describe(SQLITE_CLI))
 
 
 def test_peak_rss_within_60_mb(figures: Figures) -> None:
