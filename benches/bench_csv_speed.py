@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -100,7 +101,8 @@ class Figures:
         whole = loadrun.median_s(self.runs[name])
         projected = f", {self.seconds(name):.2f} s projected to {FULL_ROWS:,} rows" \
             if self.startup else ""
-        return (f"{name}: {whole:.2f} s whole{projected}, "
+        cpu = statistics.median(r.cpu_s for r in self.runs[name])
+        return (f"{name}: {whole:.2f} s whole{projected}, {cpu:.2f} s CPU, "
                 f"{loadrun.peak_mb(self.runs[name]):.0f} MB")
 
 
