@@ -66,7 +66,8 @@ def _cli(*args: str, cwd: Path) -> float:
 
 
 def _store(workdir: Path, url: str, files: int) -> None:
-    """A store holding one real load plus ``files`` generated manifest rows."""
+    """A store holding one real load plus ``files`` generated manifest rows, and a target-table
+    row of each generated file."""
     seed_file = _csv(workdir / f"seed-{files}.csv", 0)
     _cli("load", str(seed_file), "--table", "feed", "--into", url, "--json", cwd=workdir)
     ledger_rows.grow(url, files)
@@ -74,7 +75,8 @@ def _store(workdir: Path, url: str, files: int) -> None:
 
 
 def _round(workdir: Path, url: str, seed: int) -> dict[str, float]:
-    """Seconds of a new-file load, the same load again (skipped) and ``status`` on ``url``."""
+    """Seconds of a new-file load, the same load again (skipped), again with ``--force``
+    (replaced) and ``status`` on ``url``."""
     f = _csv(workdir / f"new-{seed}.csv", seed)
     load = ("load", str(f), "--table", "feed", "--into", url, "--json")
     return {"new file": _cli(*load, cwd=workdir), "skip": _cli(*load, cwd=workdir),
