@@ -243,6 +243,7 @@ class Run:
     seconds: float
     rows: int
     peak_rss_mb: float
+    cpu_s: float = 0.0  # user + system CPU seconds of the command (and its waited children)
 
     @property
     def rows_per_s(self) -> float:
@@ -267,7 +268,8 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 seconds = time.perf_counter() - t0
 with open(out, "w") as f:
-    f.write(f"{seconds!r} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+    f.write(f"{seconds!r} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)} "
+            f"{usage.ru_utime + usage.ru_stime!r}")
 """
 
 
@@ -286,11 +288,11 @@ def run_command(name: str, argv: list[str], rows: int | None = None,
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
         fields = report.read().split()
-    if proc.returncode != 0 or len(fields) != 3 or fields[2] != "0":
-        code = fields[2] if len(fields) == 3 else proc.returncode
+    if proc.returncode != 0 or len(fields) != 4 or fields[2] != "0":
+        code = fields[2] if len(fields) == 4 else proc.returncode
         raise RuntimeError(f"{name} failed ({code}): {stderr[-2000:]}")
     n = rows if rows is not None else int(stdout.strip().splitlines()[-1])
-    return Run(name, float(fields[0]), n, int(fields[1]) / 1024)
+    return Run(name, float(fields[0]), n, int(fields[1]) / 1024, float(fields[3]))
 
 
 def run_peer(name: str, src: Path, db: Path) -> Run:

@@ -63,3 +63,28 @@ def grow(url: str, files: int) -> None:
                 conn.exec_driver_sql("ANALYZE")
     finally:
         engine.dispose()
+
+
+def grow_target(url: str, table: str, files: int) -> None:
+    """Add one row of each of ``files`` generated files to ``table`` (``_tc_file_id`` -1 to
+    -``files``; the table's other columns as the real load made them, NULL), then ANALYZE."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        if engine.dialect.name == "sqlite":
+            rows = (f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                    f"WHERE i < {files}) ", "n")
+        else:
+            rows = ("", f"generate_series(1, {files}) AS n(i)")
+        quoted = '"' + table.replace('"', '""') + '"'
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"{rows[0]}INSERT INTO {quoted} (_tc_file_id) "
+                                 f"SELECT -i FROM {rows[1]}")
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"ANALYZE {quoted}")
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"ANALYZE {quoted}")
+    finally:
+        engine.dispose()

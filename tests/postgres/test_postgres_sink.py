@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tallyclerk import modes
 from tallyclerk.builtins import postgres_sink
 from tallyclerk.testing import SinkConformance
 from tests.pgserver import PASSWORD
@@ -114,6 +115,41 @@ def test_cli_loads_with_copy_exactly_once(pg_url: str, tmp_path: Path) -> None:
                 "ON f.id = t._tc_file_id AND f.status = 'loaded' GROUP BY f.path")).all()
         assert count == 4
         assert sorted((Path(p).name, n) for p, n in per_file) == [("a.csv", 3), ("b.csv", 1)]
+    finally:
+        engine.dispose()
+
+
+def test_a_table_made_before_the_file_id_index_gets_it(pg_url: str, tmp_path: Path) -> None:
+    """A target table created by a tallyclerk that did not index ``_tc_file_id`` (simulated by
+    dropping the index) gets the index with the next load into it, so ``--force`` and the
+    re-run of a crashed file delete by it (issue 16)."""
+    a, b = write_files(tmp_path)
+    into = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    base = ["--table", "Orders 2026", "--into", into, "--schema", "schema.json", "--json"]
+    index = modes.file_id_index_name("Orders 2026")
+    engine = sa.create_engine(pg_url)
+
+    def indexes() -> list[str]:
+        with engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.text(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'Orders 2026'"))]
+
+    try:
+        first = cli("load", str(a), *base, cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        assert indexes() == [index]
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP INDEX "{index}"')
+        assert indexes() == []
+        second = cli("load", str(b), *base, cwd=tmp_path)
+        assert second.returncode == 0, second.stderr
+        assert [f["status"] for f in json.loads(second.stdout)["files"]] == ["loaded"]
+        assert indexes() == [index]
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(r[0] for r in conn.exec_driver_sql(
+                'EXPLAIN DELETE FROM "Orders 2026" WHERE _tc_file_id = 1'))
+        assert index in plan
     finally:
         engine.dispose()
 

@@ -601,7 +601,11 @@ class PostgresSink:
                 cur.execute("SELECT to_regclass(%s) IS NOT NULL", (ident,))
                 found = cur.fetchone()
                 if found is not None and found[0]:
-                    self._ready.add(table)
+                    # a table created before the sinks indexed _tc_file_id gets the index now
+                    # (in this transaction: a rollback drops it again, so only an index found
+                    # in place marks the table ready)
+                    if self._ensure_file_id_index(conn, cur, table):
+                        self._ready.add(table)
                     return
                 cur.execute(
                     "SELECT pg_advisory_xact_lock(hashtext(%s))", ("tallyclerk:table:" + ident,)
@@ -628,6 +632,29 @@ class PostgresSink:
         except psycopg.Error as exc:
             raise sink_error(exc, f"cannot create table {table!r}") from exc
         # not added to _ready: a rollback of this file drops the table again
+
+    @staticmethod
+    def _ensure_file_id_index(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any],
+                              table: str) -> bool:
+        """True if the index on ``table``'s ``_tc_file_id`` was already there; else create it
+        (serialized with other creators by the table's advisory lock) and return False."""
+        from psycopg import sql
+
+        ident = sql.Identifier(table).as_string(conn)
+        index = modes.file_id_index_name(table)
+        cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = to_regclass(%s) AND c.relname = %s)", (ident, index))
+        found = cur.fetchone()
+        if found is not None and found[0]:
+            return True
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("tallyclerk:table:" + ident,))
+        cur.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(index), sql.Identifier(table), sql.Identifier(FILE_ID_COLUMN),
+            )
+        )
+        return False
 
     def close(self) -> None:
         self.discard()
