@@ -103,3 +103,32 @@ def test_commands_lists_every_sub_command_of_the_full_parser() -> None:
     parser = build_parser(None)
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert list(sub.choices) == list(COMMANDS)
+
+
+GC_PROBE_PLUGIN = '''
+import gc
+import sys
+
+from tallyclerk.hookspecs import hookimpl
+
+
+@hookimpl
+def tallyclerk_file_start(context):
+    print("file gc", gc.isenabled(), len(gc.get_objects()) > 0, gc.get_freeze_count() > 0,
+          file=sys.stderr)
+'''
+
+
+def test_the_collector_runs_again_before_the_first_file(tmp_path: Path) -> None:
+    """The ``tallyclerk`` process pauses the collector during start-up only: a load's work
+    (here: a plugin's ``tallyclerk_file_start``) runs with it on, start-up's objects frozen."""
+    (tmp_path / "gc_probe.py").write_text(GC_PROBE_PLUGIN, encoding="utf-8")
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-m", "tallyclerk.cli", "load", str(src), "--table", "t",
+         "--into", f"sqlite:///{tmp_path / 'x.db'}", "-p", "gc_probe"],
+        cwd=tmp_path, env=env_for(tmp_path, TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "file gc True True True" in proc.stderr.splitlines(), proc.stderr

@@ -35,6 +35,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
+from tallyclerk.cli.gcpause import pause_gc, start_up_over
 from tallyclerk.cli.options import db_options, plugin_option
 from tallyclerk.cli.output import Output
 from tallyclerk.errors import (
@@ -221,6 +222,8 @@ def _run(argv: Sequence[str], out: Output) -> int:
 
     cid = (getattr(args, "correlation_id", None) or getattr(args, "global_correlation_id", None)
            or os.environ.get("TALLYCLERK_CORRELATION_ID") or None)
+    if args.command != "load":  # a load ends its start-up itself, once its modules are in
+        start_up_over()
     with bind(correlation_id=cid):
         rc: int = args.func(args, out)
     return rc
@@ -237,12 +240,16 @@ def _log_stop(exc: BaseException) -> None:
 def console_main() -> NoReturn:
     """The ``tallyclerk`` process: :func:`main`, then exit without the final collection.
 
+    The collector is paused from here until the command's start-up is over
+    (:func:`tallyclerk.cli.gcpause.start_up_over`).
+
     When :func:`main` returns, the load is over and everything is flushed and closed, so the
     interpreter's collection of every object at exit (about a fifth of a small load's CPU
     time) can only free memory the process is about to give back: the objects are frozen
     (``gc.freeze``) so that collection skips them. Exit handlers still run. Only the process
     entry points do this; :func:`main` called in-process (tests, other programs) does not.
     """
+    pause_gc()
     code = main()
     gc.freeze()
     sys.exit(code)
