@@ -25,6 +25,7 @@ NOT_FOR_A_SQLITE_LOAD = (
     "tallyclerk.cli.validate",
     "tallyclerk.cli.watch",
     "tallyclerk.cli.health",
+    "tomllib",  # read only when a configuration file is found
 )
 
 PROBE = """
