@@ -29,11 +29,6 @@ from typing import Any, Literal, cast
 
 from tallyclerk.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-
 __all__ = ["ENV_PREFIX", "Settings", "find_config_file", "load_settings", "settings_of"]
 
 ENV_PREFIX = "TALLYCLERK_"
@@ -270,6 +265,12 @@ def find_config_file(start_dir: str | os.PathLike[str] | None = None) -> tuple[P
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # imported here: most runs read no configuration file (start-up, issue 16)
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
     try:
         with path.open("rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)

@@ -31,7 +31,6 @@ from sqlalchemy import (
     table,
     update,
 )
-from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -55,9 +54,17 @@ __all__ = [
 
 FILE_ID_COLUMN = "_tc_file_id"
 
+def _postgresql() -> Dialect:
+    # imported when a PostgreSQL store is used: the dialect's package (with asyncpg's dialect
+    # and asyncio) is about 35 ms of a SQLite process's start-up
+    from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
+
+    return pg_psycopg.dialect(paramstyle="format")  # type: ignore[no-untyped-call]
+
+
 _DIALECTS: dict[str, Callable[[], Dialect]] = {
     "sqlite": lambda: pysqlite.dialect(),
-    "postgresql": lambda: pg_psycopg.dialect(paramstyle="format"),  # type: ignore[no-untyped-call]
+    "postgresql": _postgresql,
     # a DuckDB target's executor deletes an interrupted load's rows: "..." quoting, ? params
     "duckdb": lambda: pysqlite.dialect(),
 }

@@ -54,7 +54,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
@@ -180,8 +179,12 @@ class WorkList:
             if not rows:
                 return
             if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects import postgresql  # only for a PostgreSQL store
+
                 conn.execute(postgresql.insert(self._t).on_conflict_do_nothing(), rows)
             else:
+                from sqlalchemy.dialects import sqlite
+
                 conn.execute(sqlite.insert(self._t).on_conflict_do_nothing(), rows)
 
         self._tx(work, what=f"register the files of load {load_id}")

@@ -160,9 +160,11 @@ def execute(
     """Run a load for the command line: the API's :func:`tallyclerk.api.run`, with SIGINT and
     SIGTERM stopping it (the handlers are the CLI's: the API never installs any)."""
     from tallyclerk.api import run as run_load
+    from tallyclerk.cli.gcpause import start_up_over
     from tallyclerk.pipeline import StopToken
     from tallyclerk.session import stop_on_signals
 
+    start_up_over()
     stop = StopToken()
     with stop_on_signals(stop):
         return run_load(req, pm, stop=stop, progress=progress, command=command,

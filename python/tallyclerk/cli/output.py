@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import orjson
 
-from tallyclerk.dburl import mask_secrets
+from tallyclerk.redact import redact as mask_secrets
 from tallyclerk.textfmt import format_table
 
 __all__ = ["Output", "format_table"]
