@@ -6,9 +6,9 @@ the public API: ``tallyclerk.load()`` into SQLite with the audit store in the sa
 counting this process's file descriptors on the database file from the progress callback
 (called on the loading thread between record batches, while the file's transaction is open).
 
-Today: four (the Rust writer, the audit store's pool, the lease heartbeats' engine, the event
-writer's own connection). The test is a strict xfail: it fails as soon as the consolidation
-lands, so the marker goes with it.
+Before issue 12's consolidation: four (the Rust writer, the audit store's pool, the lease
+heartbeats' engine, the event writer's own connection). Now the heartbeats and the event writer
+take turns at the audit store's one connection.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ def _connections(db: Path) -> int:
     return n
 
 
-@pytest.mark.xfail(strict=True, reason="four connections to one SQLite file today (issue 12)")
 def test_a_load_opens_at_most_two_connections_to_its_sqlite_file(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     paths = [write_csv(tmp_path / f"{k}.csv", [(i, f"n{i}", i) for i in range(k, k + 2000)])

@@ -4,7 +4,10 @@ SQLite: every pooled connection is put in WAL mode with the configured busy time
 ``synchronous``, foreign keys on, and the driver's own transaction handling off
 (``isolation_level = None``); SQLAlchemy's ``begin`` then emits ``BEGIN IMMEDIATE``, so a write
 transaction takes the database's write lock up front (no deadlock-prone lock upgrade) and two
-processes claiming the same file are serialized. PostgreSQL: psycopg 3 with a connect timeout
+processes claiming the same file are serialized. The pool holds one connection: the service's
+transactions, its lease heartbeats and its event writer take turns at it (and at the file's
+:class:`~tallyclerk.sqlitegate.FileGate`), so a load opens the file twice, this connection and
+the data sink's. PostgreSQL: psycopg 3 with a connect timeout
 (``connect_timeout_s``), a statement timeout (``read_timeout_s``) and pre-ping.
 
 :func:`ensure_schema` creates the tables and checks ``tallyclerk_schema_version``: a newer
@@ -91,11 +94,17 @@ def create_audit_engine(db: DbUrl, settings: Settings) -> Engine:
         if db.in_memory:
             raise ConfigError(
                 "the audit store needs a database file or server, not an in-memory SQLite "
-                "database (its event writer uses its own connection)"
+                "database"
             )
+        busy_s = settings.busy_timeout_ms / 1000.0
         engine = create_engine(
             db.url,
-            connect_args={"timeout": settings.busy_timeout_ms / 1000.0},
+            connect_args={"timeout": busy_s},
+            # one connection, taken in turns (its users hold the file's gate first, so a
+            # wait here is one transaction of theirs at most)
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=2 * busy_s + 1.0,
         )
         _configure_sqlite(engine, settings)
         return engine

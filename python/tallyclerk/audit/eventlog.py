@@ -1,7 +1,8 @@
 """The audit event log: events recorded behind the caller into ``tallyclerk_events``.
 
 :class:`EventLog` owns the Rust :class:`~tallyclerk.WriteBehindQueue` and its
-:class:`~tallyclerk.audit.events.EventWriter` (one writer thread, one connection of its own).
+:class:`~tallyclerk.audit.events.EventWriter` (one writer thread; on SQLite it writes through
+the audit store's one connection, in turns).
 The audit service records the load's events through one; :class:`tallyclerk.AuditLog` gives
 applications one of their own. With ``settings.audit_async`` off, events are inserted in a
 transaction of their own at ``record()`` time instead (``insert_sync``).
@@ -214,6 +215,8 @@ class EventLog:
             self._closed = True
         stopped = True
         if self._queue is not None:
+            if self._writer is not None:
+                self._writer.closing(None if timeout is None else max(0.0, timeout))
             try:
                 self._queue.close(timeout=None if timeout is None else max(0.0, timeout))
             except FlushTimeout as exc:
