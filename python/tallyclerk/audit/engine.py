@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,7 +37,13 @@ from tallyclerk.dburl import DbUrl
 from tallyclerk.errors import AuditStoreError, ConfigError
 from tallyclerk.settings import Settings
 
-__all__ = ["MIGRATIONS", "create_audit_engine", "ensure_schema", "schema_version"]
+__all__ = [
+    "MIGRATIONS",
+    "busy_timeout",
+    "create_audit_engine",
+    "ensure_schema",
+    "schema_version",
+]
 
 log = logging.getLogger("tallyclerk.audit")
 
@@ -140,6 +148,20 @@ def _retry_busy(cursor: sqlite3.Cursor, pragma: str, timeout_s: float) -> None:
             pause = min(pause * 2, 0.05)
 
 
+_busy_ms: ContextVar[int | None] = ContextVar("tallyclerk_busy_ms", default=None)
+
+
+@contextmanager
+def busy_timeout(ms: int) -> Iterator[None]:
+    """SQLite: a transaction begun in this block (on this thread) waits at most ``ms`` for the
+    write lock, instead of the engine's busy timeout (the lease heartbeats' short wait)."""
+    token = _busy_ms.set(ms)
+    try:
+        yield
+    finally:
+        _busy_ms.reset(token)
+
+
 def _configure_sqlite(engine: Engine, settings: Settings) -> None:
     pragmas = (
         "PRAGMA journal_mode=WAL",
@@ -161,7 +183,15 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        ms = _busy_ms.get()
+        if ms is None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(ms)}")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(settings.busy_timeout_ms)}")
 
 
 def schema_version(connection: Connection) -> int | None:

@@ -133,10 +133,12 @@ class AuditService:
         self._runner = TransactionRunner(self._sessions, self.settings, label=self.url_masked,
                                          gate=self._gate)
         # Lease heartbeats run on the watchdog thread: one attempt, waiting briefly for a turn
-        # (an event batch or a ledger transaction); a data transaction's turn is not waited
-        # for (see _heartbeat).
-        self._hb_wait_s = hb_wait_s = min(
-            self.settings.busy_timeout_ms, int(self.settings.heartbeat_s * 500), 250) / 1000.0
+        # (an event batch or a ledger transaction) and for another process's write lock, so
+        # a long transaction never stalls the watchdog (renewed at the next heartbeat; nobody
+        # can reclaim while the lock is held); a data transaction of this process is not
+        # waited for at all (see _heartbeat).
+        hb_ms = min(self.settings.busy_timeout_ms, int(self.settings.heartbeat_s * 500), 250)
+        self._hb_wait_s = hb_ms / 1000.0
         self._hb_runner = TransactionRunner(
             self._sessions,
             self.settings,
@@ -144,7 +146,8 @@ class AuditService:
             max_retries=0,
             give_up_level=logging.WARNING,
             gate=self._gate,
-            gate_timeout_s=hb_wait_s,
+            gate_timeout_s=self._hb_wait_s,
+            busy_timeout_ms=hb_ms,  # another process's long transaction: give up quickly
         )
         try:
             self._runner.retrying(

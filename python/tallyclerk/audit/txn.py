@@ -10,7 +10,8 @@ logged at error level and raised. Anything else is raised at once.
 On SQLite each attempt first takes this process's turn at the file
 (:class:`~tallyclerk.sqlitegate.FileGate`), waiting at most ``gate_timeout_s`` (default: the busy
 timeout); a turn not given back in time is a transient error like SQLite's own "database is
-locked".
+locked". ``busy_timeout_ms`` shortens SQLite's own wait for the write lock (other processes)
+for this runner's transactions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from tallyclerk.audit.engine import busy_timeout
 from tallyclerk.audit.repository import AuditRepository
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.errors import TransientRepositoryError
@@ -54,6 +56,7 @@ class TransactionRunner:
         sleep: Callable[[float], None] = time.sleep,
         gate: FileGate | None = None,
         gate_timeout_s: float | None = None,
+        busy_timeout_ms: int | None = None,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
@@ -62,6 +65,7 @@ class TransactionRunner:
         self._give_up_level = give_up_level
         self._sleep = sleep
         self._gate = gate
+        self._busy_ms = busy_timeout_ms
         self._gate_timeout_s = (settings.busy_timeout_ms / 1000.0 if gate_timeout_s is None
                                 else gate_timeout_s)
 
@@ -72,6 +76,12 @@ class TransactionRunner:
         return float(delay * random.uniform(0.5, 1.0))
 
     def _attempt(self, fn: Callable[[], R]) -> R:
+        if self._busy_ms is not None:
+            with busy_timeout(self._busy_ms):
+                return self._in_turn(fn)
+        return self._in_turn(fn)
+
+    def _in_turn(self, fn: Callable[[], R]) -> R:
         with wrap_db_errors():
             if self._gate is None:
                 return fn()
