@@ -18,7 +18,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-
 import tallyclerk
 from tallyclerk.report import LoadProgress
 from tests.api.conftest import write_csv
