@@ -26,7 +26,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["FileGate", "GateBusy", "gate_for", "gate_of"]
+from tallyclerk.errors import SinkError
+
+__all__ = ["DataTurn", "FileGate", "GateBusy", "gate_for", "gate_of"]
 
 log = logging.getLogger("tallyclerk.audit")
 
@@ -125,7 +127,7 @@ _gates_lock = threading.Lock()
 
 def gate_of(engine: Any) -> FileGate | None:
     """The gate of a SQLAlchemy engine's SQLite file; None for other databases."""
-    if engine.dialect.name != "sqlite" or not engine.url.database:
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return None
     return gate_for(str(engine.url.database))
 
@@ -139,3 +141,30 @@ def gate_for(path: str) -> FileGate:
         if gate is None:
             gate = _gates[key] = FileGate(key)
         return gate
+
+
+class DataTurn:
+    """A sink's turn at its file for one data transaction: :meth:`take` before it begins,
+    :meth:`give_back` once it has ended (idempotent)."""
+
+    def __init__(self, gate: FileGate | None, timeout_s: float) -> None:
+        self._gate = gate
+        self._timeout_s = timeout_s
+        self._held = False
+
+    def take(self) -> None:
+        """Raises ``SinkError`` (transient) when the turn is not given back within the
+        timeout, as SQLite's own "database is locked" would."""
+        if self._gate is None:
+            return
+        try:
+            self._gate.acquire(self._timeout_s, data=True)
+        except GateBusy as exc:
+            raise SinkError(f"database is locked: {exc}", transient=True) from exc
+        self._held = True
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            assert self._gate is not None
+            self._gate.release()

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from tallyclerk import SqliteWriter, modes
 from tallyclerk.dburl import mask_url
-from tallyclerk.errors import ConfigError, SinkError
+from tallyclerk.errors import ConfigError
 from tallyclerk.hookspecs import hookimpl
 from tallyclerk.settings import settings_of
-from tallyclerk.sqlitegate import FileGate, GateBusy, gate_for
+from tallyclerk.sqlitegate import DataTurn, gate_for
 
 if TYPE_CHECKING:
     from tallyclerk._core import RecordBatch, TableSchema
@@ -94,7 +94,7 @@ class SqliteFileWrite:
     def __init__(
         self,
         writer: SqliteWriter,
-        turn: _DataTurn,
+        turn: DataTurn,
         table: str,
         schema: TableSchema,
         file_id: int,
@@ -177,27 +177,6 @@ class SqliteFileWrite:
             self._turn.give_back()
 
 
-class _DataTurn:
-    """The sink's turn at its file (:mod:`tallyclerk.sqlitegate`) for one transaction."""
-
-    def __init__(self, gate: FileGate, timeout_s: float) -> None:
-        self._gate = gate
-        self._timeout_s = timeout_s
-        self._held = False
-
-    def take(self) -> None:
-        try:
-            self._gate.acquire(self._timeout_s, data=True)
-        except GateBusy as exc:  # as SQLite's own "database is locked" would be
-            raise SinkError(f"database is locked: {exc}", transient=True) from exc
-        self._held = True
-
-    def give_back(self) -> None:
-        if self._held:
-            self._held = False
-            self._gate.release()
-
-
 class SqliteSink:
     """A SQLite database file written through :class:`tallyclerk.SqliteWriter`."""
 
@@ -259,8 +238,8 @@ class SqliteSink:
         return SqliteFileWrite(self._writer, self._turn(), table, schema, claim.file_id,
                                self._keys)
 
-    def _turn(self) -> _DataTurn:
-        return _DataTurn(self._gate, self._busy_s)
+    def _turn(self) -> DataTurn:
+        return DataTurn(self._gate, self._busy_s)
 
     def swap_table(
         self, shadow: str, table: str, in_txn: Callable[[SqlExecutor | None], None]
