@@ -53,6 +53,11 @@ class FileGate:
         """A load's data transaction holds the turn."""
         return self._data
 
+    @property
+    def data_open_here(self) -> bool:
+        """This thread holds the turn for a data transaction."""
+        return self._data and self._holder == threading.get_ident()
+
     def acquire(
         self, timeout: float | None = None, *, data: bool = False, not_after_data: bool = False
     ) -> None:

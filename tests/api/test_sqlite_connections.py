@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import tallyclerk
+from tallyclerk.errors import FlushTimeout
 from tallyclerk.report import LoadProgress
 from tests.api.conftest import write_csv
 
@@ -92,3 +93,29 @@ def test_events_recorded_during_a_files_transaction_wait_for_it_not_in_sqlite(
         con.close()
     assert recorded > 40
     assert n == recorded
+
+
+def test_flush_inside_the_files_own_transaction_says_so_instead_of_waiting(
+    tmp_path: Path,
+) -> None:
+    """``flush()`` from code running inside a file's transaction (a progress callback, a hook)
+    on the same file cannot succeed before that transaction ends: it raises at once."""
+    db = tmp_path / "t.db"
+    path = write_csv(tmp_path / "a.csv", [(i, f"n{i}", i) for i in range(500)])
+    errors: list[str] = []
+    with tallyclerk.AuditLog(f"sqlite:///{db}") as log:
+
+        def progress(p: LoadProgress) -> None:
+            if p.files_done == 0 and not errors:  # between record batches: inside the file
+                log.record("inside", rows=p.rows_read)
+                try:
+                    log.flush(timeout=60)
+                except FlushTimeout as exc:
+                    errors.append(str(exc))
+
+        report = tallyclerk.load([str(path)], table="t", into=f"sqlite:///{db}",
+                                 progress=progress, settings={"batch_rows": 100})
+        assert report.status == "succeeded"
+        log.flush(timeout=30)  # outside it: written
+        assert log.dead_lettered == 0
+    assert len(errors) == 1 and "own transaction" in errors[0]

@@ -24,6 +24,7 @@ from tallyclerk.audit.events import EventRow, EventWriter
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import FlushTimeout, QueueClosed, QueueFull
 from tallyclerk.settings import Settings
+from tallyclerk.sqlitegate import gate_of
 
 __all__ = ["EventLog", "event_row"]
 
@@ -75,6 +76,7 @@ class EventLog:
         """Events that were not written (queue full, or failing after retries)."""
         self._full_drops = 0
         self._writer: EventWriter | None = None
+        self._gate = gate_of(engine)
         self._queue: WriteBehindQueue | None = None
         s = settings
         if s.audit_async or insert_sync is None:
@@ -193,10 +195,18 @@ class EventLog:
     def flush(self, timeout: float | None = None) -> None:
         """Return once every event recorded before this call is written (or dead-lettered).
 
-        Raises ``FlushTimeout`` when ``timeout`` passes first, ``QueueClosed`` after close.
+        Raises ``FlushTimeout`` when ``timeout`` passes first, and at once when called inside
+        a data transaction this thread holds on the same SQLite file (the events can only be
+        written after it ends); ``QueueClosed`` after close.
         """
         self._check_open()
         if self._queue is not None:
+            if self._gate is not None and self._gate.data_open_here:
+                raise FlushTimeout(
+                    f"audit event log for {self.label}: flush() inside this thread's own "
+                    "transaction on the same database file would wait for itself; the events "
+                    "are written when the transaction ends"
+                )
             self._queue.flush(timeout)
 
     def stats(self) -> dict[str, Any]:
