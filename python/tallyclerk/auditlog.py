@@ -8,7 +8,8 @@
 
 Events land in the audit store's ``tallyclerk_events`` table, the one ``tallyclerk load`` writes
 (``tallyclerk status --events`` shows them), with ``created_at`` the time of the ``record()``
-call. One Rust writer thread inserts them in batches on a connection of its own.
+call. One Rust writer thread inserts them in batches (on SQLite through the store's one
+connection, taking turns with a load into the same file in this process).
 """
 
 from __future__ import annotations

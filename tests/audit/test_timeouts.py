@@ -3,6 +3,7 @@ not stall either."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
@@ -12,9 +13,10 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from tallyclerk import SqliteWriter
+from tallyclerk import SqliteWriter, TableSchema
 from tallyclerk.audit import AuditService, FileClaim
 from tallyclerk.audit.models import AuditEvent
+from tallyclerk.builtins.sqlite_sink import SqliteSink
 from tallyclerk.errors import (
     BatchCancelled,
     LeaseLost,
@@ -153,3 +155,40 @@ def test_locked_database_does_not_stall_the_watchdog(tmp_path: Path) -> None:
             holder.close()
         assert timed_out.wait(30)  # recorded once the lock is released
         assert svc.finish_batch(batch)["status"] == "timed_out"
+
+
+def test_heartbeat_during_this_process_data_transaction_renews_when_it_ends(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The load's own transaction on the audit store's file holds the write lock: a heartbeat
+    does not wait for it (nor fail against it); the renewal runs the moment it ends."""
+    db = str(tmp_path / "own.db")
+    settings = Settings(lease_s=5, heartbeat_s=0.02)
+    beats = threading.Event()
+    with AuditService(f"sqlite:///{db}", settings=settings) as svc:
+        batch = svc.start_batch(TARGET, {})
+        claim = svc.ledger.claim_file(batch, write_file(tmp_path / "a.csv", "1"), TARGET)
+        assert isinstance(claim, FileClaim)
+        sink = SqliteSink(db)
+        sink.prepare(TARGET, TableSchema.from_json(
+            '{"fields": [{"name": "v", "type": "string"}]}'))
+        fw = sink.begin_file(claim)  # the file's transaction: SQLite's write lock held
+        try:
+            original = svc.renew_leases
+
+            def spy(batch_id: str) -> int:
+                beats.set()
+                return original(batch_id)
+
+            svc.renew_leases = spy  # type: ignore[method-assign]
+            held = manifest(db)[0].lease_expires_at
+            assert not beats.wait(0.5)  # 25 heartbeats: none reached the database
+            assert manifest(db)[0].lease_expires_at == held
+        finally:
+            fw.rollback()  # the renewal owed runs here, on this thread
+            sink.close()
+        assert beats.is_set()
+        renewed = manifest(db)[0].lease_expires_at
+        assert held is not None and renewed is not None and renewed > held
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        svc.finish_batch(batch)

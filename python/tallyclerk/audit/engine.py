@@ -4,7 +4,10 @@ SQLite: every pooled connection is put in WAL mode with the configured busy time
 ``synchronous``, foreign keys on, and the driver's own transaction handling off
 (``isolation_level = None``); SQLAlchemy's ``begin`` then emits ``BEGIN IMMEDIATE``, so a write
 transaction takes the database's write lock up front (no deadlock-prone lock upgrade) and two
-processes claiming the same file are serialized. PostgreSQL: psycopg 3 with a connect timeout
+processes claiming the same file are serialized. The pool holds one connection: the service's
+transactions, its lease heartbeats and its event writer take turns at it (and at the file's
+:class:`~tallyclerk.sqlitegate.FileGate`), so a load opens the file twice, this connection and
+the data sink's. PostgreSQL: psycopg 3 with a connect timeout
 (``connect_timeout_s``), a statement timeout (``read_timeout_s``) and pre-ping.
 
 :func:`ensure_schema` creates the tables and checks ``tallyclerk_schema_version``: a newer
@@ -17,7 +20,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,7 +37,13 @@ from tallyclerk.dburl import DbUrl
 from tallyclerk.errors import AuditStoreError, ConfigError
 from tallyclerk.settings import Settings
 
-__all__ = ["MIGRATIONS", "create_audit_engine", "ensure_schema", "schema_version"]
+__all__ = [
+    "MIGRATIONS",
+    "busy_timeout",
+    "create_audit_engine",
+    "ensure_schema",
+    "schema_version",
+]
 
 log = logging.getLogger("tallyclerk.audit")
 
@@ -91,11 +102,17 @@ def create_audit_engine(db: DbUrl, settings: Settings) -> Engine:
         if db.in_memory:
             raise ConfigError(
                 "the audit store needs a database file or server, not an in-memory SQLite "
-                "database (its event writer uses its own connection)"
+                "database"
             )
+        busy_s = settings.busy_timeout_ms / 1000.0
         engine = create_engine(
             db.url,
-            connect_args={"timeout": settings.busy_timeout_ms / 1000.0},
+            connect_args={"timeout": busy_s},
+            # one connection, taken in turns (its users hold the file's gate first, so a
+            # wait here is one transaction of theirs at most)
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=2 * busy_s + 1.0,
         )
         _configure_sqlite(engine, settings)
         return engine
@@ -131,6 +148,20 @@ def _retry_busy(cursor: sqlite3.Cursor, pragma: str, timeout_s: float) -> None:
             pause = min(pause * 2, 0.05)
 
 
+_busy_ms: ContextVar[int | None] = ContextVar("tallyclerk_busy_ms", default=None)
+
+
+@contextmanager
+def busy_timeout(ms: int) -> Iterator[None]:
+    """SQLite: a transaction begun in this block (on this thread) waits at most ``ms`` for the
+    write lock, instead of the engine's busy timeout (the lease heartbeats' short wait)."""
+    token = _busy_ms.set(ms)
+    try:
+        yield
+    finally:
+        _busy_ms.reset(token)
+
+
 def _configure_sqlite(engine: Engine, settings: Settings) -> None:
     pragmas = (
         "PRAGMA journal_mode=WAL",
@@ -152,7 +183,15 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        ms = _busy_ms.get()
+        if ms is None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(ms)}")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(settings.busy_timeout_ms)}")
 
 
 def schema_version(connection: Connection) -> int | None:

@@ -1,7 +1,8 @@
 """The audit event log: events recorded behind the caller into ``tallyclerk_events``.
 
 :class:`EventLog` owns the Rust :class:`~tallyclerk.WriteBehindQueue` and its
-:class:`~tallyclerk.audit.events.EventWriter` (one writer thread, one connection of its own).
+:class:`~tallyclerk.audit.events.EventWriter` (one writer thread; on SQLite it writes through
+the audit store's one connection, in turns).
 The audit service records the load's events through one; :class:`tallyclerk.AuditLog` gives
 applications one of their own. With ``settings.audit_async`` off, events are inserted in a
 transaction of their own at ``record()`` time instead (``insert_sync``).
@@ -23,6 +24,7 @@ from tallyclerk.audit.events import EventRow, EventWriter
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import FlushTimeout, QueueClosed, QueueFull
 from tallyclerk.settings import Settings
+from tallyclerk.sqlitegate import gate_of
 
 __all__ = ["EventLog", "event_row"]
 
@@ -74,6 +76,7 @@ class EventLog:
         """Events that were not written (queue full, or failing after retries)."""
         self._full_drops = 0
         self._writer: EventWriter | None = None
+        self._gate = gate_of(engine)
         self._queue: WriteBehindQueue | None = None
         s = settings
         if s.audit_async or insert_sync is None:
@@ -192,10 +195,18 @@ class EventLog:
     def flush(self, timeout: float | None = None) -> None:
         """Return once every event recorded before this call is written (or dead-lettered).
 
-        Raises ``FlushTimeout`` when ``timeout`` passes first, ``QueueClosed`` after close.
+        Raises ``FlushTimeout`` when ``timeout`` passes first, and at once when called inside
+        a data transaction this thread holds on the same SQLite file (the events can only be
+        written after it ends); ``QueueClosed`` after close.
         """
         self._check_open()
         if self._queue is not None:
+            if self._gate is not None and self._gate.data_open_here:
+                raise FlushTimeout(
+                    f"audit event log for {self.label}: flush() inside this thread's own "
+                    "transaction on the same database file would wait for itself; the events "
+                    "are written when the transaction ends"
+                )
             self._queue.flush(timeout)
 
     def stats(self) -> dict[str, Any]:
@@ -214,6 +225,8 @@ class EventLog:
             self._closed = True
         stopped = True
         if self._queue is not None:
+            if self._writer is not None:
+                self._writer.closing(None if timeout is None else max(0.0, timeout))
             try:
                 self._queue.close(timeout=None if timeout is None else max(0.0, timeout))
             except FlushTimeout as exc:

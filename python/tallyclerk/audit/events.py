@@ -5,15 +5,18 @@ in the row's shape: ``(type, batch_id, file_id, payload_json, created_at_us, cor
 (the payload serialized with orjson at ``record()`` time, so a payload the caller changes later,
 or one that cannot be serialized, is caught at the call site, not in the writer). The queue's
 single writer thread hands batches to :class:`EventWriter`, which inserts each batch with one
-``executemany`` and one commit on a connection of its own, opened on the writer thread at its
-first batch and closed by :meth:`EventWriter.close` once that thread has stopped:
+``executemany`` and one commit:
 
-* SQLite: a :class:`tallyclerk.SqliteWriter` (the system libsqlite3, like Python's ``sqlite3``):
-  a batch is one multi-row ``INSERT ... VALUES (...), (...)`` statement (its own transaction),
-  bound and then run with the interpreter released, so ``record()`` callers keep running while
-  it is written, and the writer needs the interpreter only twice per batch; a batch too big for
-  one statement is several statements in one ``BEGIN IMMEDIATE`` transaction;
-* PostgreSQL: a DBAPI connection detached from the engine's pool (no other thread ever gets it).
+* SQLite: on the audit store's one pooled connection (the engine's), after taking this
+  process's turn at the file (:class:`~tallyclerk.sqlitegate.FileGate`): while a load's data
+  transaction holds the file, the writer waits for it on that in-process condition, not in
+  SQLite's busy handler, and writes the moment it ends (the events stay queued meanwhile;
+  ``record()`` does not wait). A batch is one multi-row ``INSERT ... VALUES (...), (...)``
+  statement (its own transaction); a batch too big for one statement is several statements in
+  one ``BEGIN IMMEDIATE`` transaction;
+* PostgreSQL: a DBAPI connection of its own, detached from the engine's pool (no other thread
+  ever gets it), opened on the writer thread at its first batch and closed by
+  :meth:`EventWriter.close` once that thread has stopped.
 """
 
 from __future__ import annotations
@@ -22,17 +25,17 @@ import functools
 import itertools
 import logging
 import sqlite3
+import time
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from tallyclerk._core import SqliteWriter
 from tallyclerk.audit.sqlgen import insert_events_sql
 from tallyclerk.audit.translate import classify, db_errors, wrap_db_errors
-from tallyclerk.dberrors import is_transient
-from tallyclerk.errors import PermanentRepositoryError, SinkError, TransientRepositoryError
+from tallyclerk.errors import PermanentRepositoryError
 from tallyclerk.settings import Settings
+from tallyclerk.sqlitegate import GateBusy, gate_of
 
 __all__ = ["EventRow", "EventWriter"]
 
@@ -57,55 +60,84 @@ def _multirow_sql(single_row_sql: str, rows: int) -> str:
 
 
 class EventWriter:
-    """Writes batches of event rows with its own connection; called by one thread only."""
+    """Writes batches of event rows; called by one thread only."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
         self._settings = settings
         self._dialect = engine.dialect.name
         self._sql = insert_events_sql(self._dialect).sql
-        self._sqlite: SqliteWriter | None = None
+        self._gate = gate_of(engine)
         self._dbapi: Any = None
+        self._give_up_at: float | None = None
         self.batches = 0
         self.rows = 0
 
     def __call__(self, batch: list[EventRow]) -> None:
         if not batch:
             return
-        if self._dialect == "sqlite":
+        if self._gate is not None:
             self._write_sqlite(batch)
         else:
             self._write_dbapi(batch)
         self.batches += 1
         self.rows += len(batch)
 
-    # --- SQLite: the Rust writer ----------------------------------------------------------------
+    def closing(self, timeout: float | None) -> None:
+        """The log is closing within ``timeout`` seconds (None: no bound): a batch still
+        waiting for the file's turn then gives up (and is dead-lettered) instead of keeping
+        the writer thread."""
+        self._give_up_at = None if timeout is None else time.monotonic() + timeout
+
+    # --- SQLite: the audit store's connection, in turns -----------------------------------------
+
+    def _take_turn(self, n: int) -> None:
+        gate = self._gate
+        assert gate is not None
+        while True:
+            try:
+                gate.acquire(0.1)
+                return
+            except GateBusy as exc:
+                give_up_at = self._give_up_at
+                if give_up_at is not None and time.monotonic() >= give_up_at:
+                    raise PermanentRepositoryError(
+                        f"writing {n} audit event(s): the event log closed while {exc}"
+                    ) from exc
 
     def _write_sqlite(self, batch: list[EventRow]) -> None:
-        writer = self._sqlite
+        gate = self._gate
+        assert gate is not None
+        self._take_turn(len(batch))
         try:
-            if writer is None:
-                path = self._engine.url.database
-                assert path is not None, "the audit store is a file"
-                writer = self._sqlite = SqliteWriter(
-                    path,
-                    busy_timeout_ms=self._settings.busy_timeout_ms,
-                    synchronous=self._settings.synchronous,
-                )
-            n = len(batch)
-            if n <= ROWS_PER_STATEMENT:
-                writer.execute(_multirow_sql(self._sql, n), list(_chain(batch)))
-            else:
-                writer.begin()
-                for k in range(0, n, ROWS_PER_STATEMENT):
-                    chunk = batch[k : k + ROWS_PER_STATEMENT]
-                    writer.execute(_multirow_sql(self._sql, len(chunk)), list(_chain(chunk)))
-                writer.commit()
-        except SinkError as exc:
-            if writer is not None and writer.in_transaction:
-                writer.rollback()
-            kind = TransientRepositoryError if is_transient(exc) else PermanentRepositoryError
-            raise kind(f"writing {len(batch)} audit event(s): {exc}") from exc
+            with wrap_db_errors():
+                conn = self._engine.raw_connection()
+                try:
+                    cursor = conn.cursor()
+                    try:
+                        self._insert_sqlite(cursor, batch)
+                    finally:
+                        cursor.close()
+                finally:
+                    conn.close()  # back to the pool
+        finally:
+            gate.release()
+
+    def _insert_sqlite(self, cursor: Any, batch: list[EventRow]) -> None:
+        n = len(batch)
+        if n <= ROWS_PER_STATEMENT:
+            cursor.execute(_multirow_sql(self._sql, n), list(_chain(batch)))
+            return
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            for k in range(0, n, ROWS_PER_STATEMENT):
+                chunk = batch[k : k + ROWS_PER_STATEMENT]
+                cursor.execute(_multirow_sql(self._sql, len(chunk)), list(_chain(chunk)))
+            cursor.execute("COMMIT")
+        except BaseException:
+            if cursor.connection.in_transaction:
+                cursor.execute("ROLLBACK")
+            raise
 
     # --- other databases: a detached DBAPI connection ------------------------------------------
 
@@ -151,8 +183,6 @@ class EventWriter:
                 log.warning("audit event writer: closing its connection failed: %s", exc)
 
     def close(self) -> None:
-        """Close the writer's connection (call only after the writer thread has stopped)."""
-        writer, self._sqlite = self._sqlite, None
-        if writer is not None:
-            writer.close()
+        """Close the writer's own connection, if any (call only after the writer thread has
+        stopped)."""
         self._discard_dbapi()

@@ -10,7 +10,14 @@ One :class:`AuditService` per audit database and process. Its concurrency model 
   ``timed_out``, its ``loading`` files released, the accumulator cancelled so the loader stops)
   and renews the leases of this process's claims every ``heartbeat_s``;
 * one Rust writer thread drains the :class:`~tallyclerk.WriteBehindQueue` of audit events into
-  :class:`~tallyclerk.audit.events.EventWriter`, which owns its connection.
+  :class:`~tallyclerk.audit.events.EventWriter`.
+
+On SQLite all three share the engine's one connection and take turns at the file's
+:class:`~tallyclerk.sqlitegate.FileGate` with the load's data transaction (so a load opens its
+file twice: this connection and the sink's); nothing waits in SQLite's busy handler on a lock
+this process holds. A heartbeat that finds a data transaction holding the file does not wait
+for it: the renewal is owed and runs the moment that transaction ends (while it lasts nobody
+else can write the file, so nobody can take a claim over).
 
 Its parts: ``service.ledger`` (:class:`~tallyclerk.audit.ledger.FileLedger`: exactly-once
 claims, each file's outcome, replaces, schema versions) and ``service.events``
@@ -31,7 +38,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, TypeVar
@@ -63,6 +69,7 @@ from tallyclerk.errors import (
     TransientRepositoryError,
 )
 from tallyclerk.settings import Settings, load_settings
+from tallyclerk.sqlitegate import GateBusy, gate_of
 
 __all__ = ["AuditService"]
 
@@ -121,20 +128,26 @@ class AuditService:
         self._batches: dict[str, BatchAccumulator] = {}
         self._closed = False
         self._claims = Claims(host=self._host, pid=self._pid, lease_s=self.settings.lease_s)
-        self._runner = TransactionRunner(self._sessions, self.settings, label=self.url_masked)
-        # Lease heartbeats run on the watchdog thread: one attempt with a short busy timeout,
-        # so a long data transaction holding SQLite's write lock never stalls the watchdog (the
-        # lease is renewed at the next heartbeat; nobody can reclaim while the lock is held).
-        hb_busy_ms = min(self.settings.busy_timeout_ms, int(self.settings.heartbeat_s * 500), 250)
-        self._hb_engine = create_audit_engine(
-            self._db, replace(self.settings, busy_timeout_ms=hb_busy_ms)
-        )
+        # SQLite: this process's turn at the file comes before every write transaction
+        self._gate = gate_of(self._engine)
+        self._runner = TransactionRunner(self._sessions, self.settings, label=self.url_masked,
+                                         gate=self._gate)
+        # Lease heartbeats run on the watchdog thread: one attempt, waiting briefly for a turn
+        # (an event batch or a ledger transaction) and for another process's write lock, so
+        # a long transaction never stalls the watchdog (renewed at the next heartbeat; nobody
+        # can reclaim while the lock is held); a data transaction of this process is not
+        # waited for at all (see _heartbeat).
+        hb_ms = min(self.settings.busy_timeout_ms, int(self.settings.heartbeat_s * 500), 250)
+        self._hb_wait_s = hb_ms / 1000.0
         self._hb_runner = TransactionRunner(
-            sessionmaker(self._hb_engine, expire_on_commit=False),
+            self._sessions,
             self.settings,
             label=self.url_masked,
             max_retries=0,
             give_up_level=logging.WARNING,
+            gate=self._gate,
+            gate_timeout_s=self._hb_wait_s,
+            busy_timeout_ms=hb_ms,  # another process's long transaction: give up quickly
         )
         try:
             self._runner.retrying(
@@ -142,7 +155,6 @@ class AuditService:
             )
         except BaseException:
             self._engine.dispose()
-            self._hb_engine.dispose()
             raise
         s = self.settings
         self._watchdog = Watchdog(
@@ -187,7 +199,6 @@ class AuditService:
             # the events written since the batch finished; one short attempt (close is bounded)
             self._seal_with(self._hb_runner, level=logging.WARNING)
         self._engine.dispose(close=writer_stopped)
-        self._hb_engine.dispose()
 
     def _abandon_running_batches(self) -> None:
         """Batches never finished (the caller died mid-batch): ``failed``, files released.
@@ -366,6 +377,8 @@ class AuditService:
         if not self._closed:
             self._watchdog.unwatch(acc)
             self._watchdog.remove_heartbeat(f"lease:{batch_id}")
+        if self._gate is not None:
+            self._gate.forgive(f"lease:{batch_id}")
         snap = acc.snapshot()
         now = _utcnow()
 
@@ -483,6 +496,19 @@ class AuditService:
             self._on_batch_timeout(batch_id, kind)
 
     def _heartbeat(self, batch_id: str) -> None:
+        gate = self._gate
+        if gate is not None:
+            # a short wait for an event batch or a ledger transaction; none for a data
+            # transaction (it may last minutes): the renewal is owed to its end instead
+            try:
+                gate.acquire(self._hb_wait_s, not_after_data=True)
+            except GateBusy as exc:
+                if gate.data_open:
+                    self._owe_renewal(batch_id)
+                else:
+                    log.warning("batch %s: leases not renewed (the next heartbeat renews): %s",
+                                batch_id, exc)
+                return
         try:
             self.renew_leases(batch_id)
         except TransientRepositoryError:
@@ -490,6 +516,24 @@ class AuditService:
         except RepositoryError as exc:
             log.error("batch %s: renewing file leases failed: %s", batch_id, exc)
             raise
+        finally:
+            if gate is not None:
+                gate.release()
+
+    def _owe_renewal(self, batch_id: str) -> None:
+        """Renew the batch's leases as soon as this process's data transaction on the audit
+        store's file ends (on the thread that ends it): the heartbeat does not wait for it."""
+        assert self._gate is not None
+        self._gate.owe(f"lease:{batch_id}", lambda: self._renew_owed(batch_id))
+
+    def _renew_owed(self, batch_id: str) -> None:
+        if self._closed or self._running(batch_id) is None:
+            return
+        try:
+            self.renew_leases(batch_id)
+        except RepositoryError as exc:  # logged; the next heartbeat renews
+            log.warning("batch %s: renewing file leases after a data transaction failed: %s",
+                        batch_id, exc)
 
     def renew_leases(self, batch_id: str) -> int:
         """Extend the lease of this batch's ``loading`` files (the watchdog heartbeat calls it).

@@ -6,6 +6,12 @@ with a :class:`~tallyclerk.errors.TransientRepositoryError` (database locked, de
 serialization failure, connection lost) the whole transaction is run again after an
 exponential backoff with jitter, at most ``settings.max_retries`` times; then the error is
 logged at error level and raised. Anything else is raised at once.
+
+On SQLite each attempt first takes this process's turn at the file
+(:class:`~tallyclerk.sqlitegate.FileGate`), waiting at most ``gate_timeout_s`` (default: the busy
+timeout); a turn not given back in time is a transient error like SQLite's own "database is
+locked". ``busy_timeout_ms`` shortens SQLite's own wait for the write lock (other processes)
+for this runner's transactions.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from tallyclerk.audit.engine import busy_timeout
 from tallyclerk.audit.repository import AuditRepository
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.errors import TransientRepositoryError
 from tallyclerk.settings import Settings
+from tallyclerk.sqlitegate import FileGate, GateBusy
 
 __all__ = ["TransactionRunner"]
 
@@ -46,6 +54,9 @@ class TransactionRunner:
         max_retries: int | None = None,
         give_up_level: int = logging.ERROR,
         sleep: Callable[[float], None] = time.sleep,
+        gate: FileGate | None = None,
+        gate_timeout_s: float | None = None,
+        busy_timeout_ms: int | None = None,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
@@ -53,6 +64,10 @@ class TransactionRunner:
         self._max_retries = settings.max_retries if max_retries is None else max_retries
         self._give_up_level = give_up_level
         self._sleep = sleep
+        self._gate = gate
+        self._busy_ms = busy_timeout_ms
+        self._gate_timeout_s = (settings.busy_timeout_ms / 1000.0 if gate_timeout_s is None
+                                else gate_timeout_s)
 
     def delay_ms(self, attempt: int) -> float:
         """The backoff before retry ``attempt`` (0-based): exponential, capped, jittered."""
@@ -60,13 +75,31 @@ class TransactionRunner:
         delay = min(s.backoff_max_ms, s.backoff_initial_ms * (2.0**attempt))
         return float(delay * random.uniform(0.5, 1.0))
 
+    def _attempt(self, fn: Callable[[], R]) -> R:
+        if self._busy_ms is not None:
+            with busy_timeout(self._busy_ms):
+                return self._in_turn(fn)
+        return self._in_turn(fn)
+
+    def _in_turn(self, fn: Callable[[], R]) -> R:
+        with wrap_db_errors():
+            if self._gate is None:
+                return fn()
+            try:
+                self._gate.acquire(self._gate_timeout_s)
+            except GateBusy as exc:
+                raise TransientRepositoryError(f"database is locked: {exc}") from exc
+            try:
+                return fn()
+            finally:
+                self._gate.release()
+
     def retrying(self, fn: Callable[[], R], *, what: str) -> R:
         """Run ``fn`` (one whole transaction), retrying it on transient errors."""
         attempt = 0
         while True:
             try:
-                with wrap_db_errors():
-                    return fn()
+                return self._attempt(fn)
             except TransientRepositoryError as exc:
                 if attempt >= self._max_retries:
                     log.log(

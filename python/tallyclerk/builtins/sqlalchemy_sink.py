@@ -32,6 +32,7 @@ from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import ConfigError, SinkError
 from tallyclerk.hookspecs import hookimpl
 from tallyclerk.settings import settings_of
+from tallyclerk.sqlitegate import DataTurn, gate_of
 
 if TYPE_CHECKING:
     from tallyclerk._core import RecordBatch, TableSchema
@@ -101,9 +102,13 @@ class SqlAlchemyFileWrite:
                 _to_date if kind is sa.Date else _to_datetime if kind is sa.DateTime
                 else _to_int if kind is sa.BigInteger else None
             )
+        # SQLite: this process's turn at the file first (see tallyclerk.sqlitegate)
+        self._turn = sink.data_turn()
+        self._turn.take()
         try:
             self._conn = sink.engine.connect()
         except SQLAlchemyError as exc:
+            self._turn.give_back()
             raise sink_error(exc, "cannot connect") from exc
         try:
             self._trans = self._conn.begin()
@@ -117,10 +122,10 @@ class SqlAlchemyFileWrite:
                 self._insert = _upsert(self._conn.dialect.name, table, self._pk)
                 self._before = self._count()
         except SQLAlchemyError as exc:
-            self._conn.close()
+            self._close()
             raise sink_error(exc, f"cannot create table {table.name!r}") from exc
         except BaseException:
-            self._conn.close()
+            self._close()
             raise
         self.executor = SqlAlchemyExecutor(self._conn)
 
@@ -202,14 +207,20 @@ class SqlAlchemyFileWrite:
         except SQLAlchemyError as exc:
             raise sink_error(exc, "commit failed") from exc
         finally:
-            self._conn.close()
+            self._close()
 
     def rollback(self) -> None:
         try:
             if self._trans.is_active:
                 self._trans.rollback()
         finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
             self._conn.close()
+        finally:
+            self._turn.give_back()
 
 
 def _upsert(dialect: str, table: sa.Table, keys: Sequence[str]) -> Any:
@@ -256,6 +267,8 @@ class SqlAlchemySink:
         self.engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
         if backend == "sqlite":
             self._sqlite_setup(busy_ms, s.synchronous)
+        self._gate = gate_of(self.engine)
+        self._busy_s = busy_ms / 1000.0
         self.metadata = sa.MetaData()
         self._table: sa.Table | None = None
         self.key_index: sa.Index | None = None
@@ -350,6 +363,8 @@ class SqlAlchemySink:
         prep = self.engine.dialect.identifier_preparer
         q_shadow = prep.quote_identifier(shadow)
         q_table = prep.quote_identifier(table)
+        turn = self.data_turn()
+        turn.take()
         try:
             with self.engine.connect() as conn, conn.begin():
                 if self._table is not None and self._table.name == shadow:
@@ -359,15 +374,25 @@ class SqlAlchemySink:
                 in_txn(SqlAlchemyExecutor(conn))
         except SQLAlchemyError as exc:
             raise sink_error(exc, f"cannot replace table {table!r}") from exc
+        finally:
+            turn.give_back()
 
     def drop_table(self, name: str) -> None:
         """Drop a table if it exists (an abandoned replace's shadow)."""
         q = self.engine.dialect.identifier_preparer.quote_identifier(name)
+        turn = self.data_turn()
+        turn.take()
         try:
             with self.engine.connect() as conn, conn.begin():
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q}")
         except SQLAlchemyError as exc:
             raise sink_error(exc, f"cannot drop table {name!r}") from exc
+        finally:
+            turn.give_back()
+
+    def data_turn(self) -> DataTurn:
+        """A turn at the database file for one transaction (SQLite; a no-op elsewhere)."""
+        return DataTurn(self._gate, self._busy_s)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -16,6 +16,10 @@ unique index each; outside ``merge`` the rows of a batch whose key is already in
 become rejected rows (``SqliteWriter.reject_existing``, in the file's transaction) before the
 insert. ``replace``: :meth:`SqliteSink.swap_table` drops the table
 and renames the shadow table in one transaction.
+
+Each transaction takes this process's turn at the file (:mod:`tallyclerk.sqlitegate`) as a data
+transaction, so the audit store's writers in the same process (events, heartbeats) wait for it
+on an in-process condition instead of in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from tallyclerk.dburl import mask_url
 from tallyclerk.errors import ConfigError
 from tallyclerk.hookspecs import hookimpl
 from tallyclerk.settings import settings_of
+from tallyclerk.sqlitegate import DataTurn, gate_for
 
 if TYPE_CHECKING:
     from tallyclerk._core import RecordBatch, TableSchema
@@ -89,12 +94,14 @@ class SqliteFileWrite:
     def __init__(
         self,
         writer: SqliteWriter,
+        turn: DataTurn,
         table: str,
         schema: TableSchema,
         file_id: int,
         keys: Sequence[str] = (),
     ) -> None:
         self._writer = writer
+        self._turn = turn
         self._table = table
         self._extra = (file_id,)
         self._keys = list(keys)
@@ -104,8 +111,9 @@ class SqliteFileWrite:
         self._before = 0
         self._written = 0
         self.executor = WriterExecutor(writer)
-        writer.begin()
+        turn.take()
         try:
+            writer.begin()
             # inside the file's transaction: a file that fails leaves no table behind
             create_table(writer, table, schema)
             for key in modes.unique_keys(schema, self._keys):
@@ -117,7 +125,7 @@ class SqliteFileWrite:
             if self._keys:
                 self._before = self._count()
         except BaseException:
-            writer.rollback()
+            self.rollback()
             raise
 
     def _count(self) -> int:
@@ -159,10 +167,14 @@ class SqliteFileWrite:
 
     def commit(self) -> None:
         self._writer.commit()
+        self._turn.give_back()
 
     def rollback(self) -> None:
-        if self._writer.in_transaction:
-            self._writer.rollback()
+        try:
+            if self._writer.in_transaction:
+                self._writer.rollback()
+        finally:
+            self._turn.give_back()
 
 
 class SqliteSink:
@@ -194,6 +206,8 @@ class SqliteSink:
             busy_timeout_ms=busy_timeout_ms,
             synchronous=cast(Literal["OFF", "NORMAL", "FULL", "EXTRA"], sync),
         )
+        self._gate = gate_for(path)
+        self._busy_s = busy_timeout_ms / 1000.0
         self._target: tuple[str, TableSchema] | None = None
 
     def prepare(self, table: str, schema: TableSchema) -> None:
@@ -221,7 +235,11 @@ class SqliteSink:
         if self._target is None:
             raise RuntimeError("SqliteSink.prepare() must be called before begin_file()")
         table, schema = self._target
-        return SqliteFileWrite(self._writer, table, schema, claim.file_id, self._keys)
+        return SqliteFileWrite(self._writer, self._turn(), table, schema, claim.file_id,
+                               self._keys)
+
+    def _turn(self) -> DataTurn:
+        return DataTurn(self._gate, self._busy_s)
 
     def swap_table(
         self, shadow: str, table: str, in_txn: Callable[[SqlExecutor | None], None]
@@ -230,8 +248,10 @@ class SqliteSink:
         manifest update) with this transaction's executor, commit. Readers see the old table
         or the new one."""
         w = self._writer
-        w.begin()
+        turn = self._turn()
+        turn.take()
         try:
+            w.begin()
             if self._target is not None and not w.query(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [shadow]
             ):
@@ -241,19 +261,27 @@ class SqliteSink:
             in_txn(WriterExecutor(w))
             w.commit()
         except BaseException:
-            w.rollback()
+            if w.in_transaction:
+                w.rollback()
             raise
+        finally:
+            turn.give_back()
 
     def drop_table(self, name: str) -> None:
         """Drop a table if it exists (an abandoned replace's shadow), in its own transaction."""
         w = self._writer
-        w.begin()
+        turn = self._turn()
+        turn.take()
         try:
+            w.begin()
             w.execute(f"DROP TABLE IF EXISTS {quote(name)}")
             w.commit()
         except BaseException:
-            w.rollback()
+            if w.in_transaction:
+                w.rollback()
             raise
+        finally:
+            turn.give_back()
 
     def close(self) -> None:
         self._writer.close()

@@ -157,7 +157,6 @@ class FilePolicy:
                 run.record("file_started", batch_id=run.batch_id, file_id=claim.file_id,
                            payload={"path": path, "attempt": tries})
                 run.hook.tallyclerk_file_start(context=ctx)
-                run.flush_events()
                 attempt(run, claim, st, ctx)
             except ConfigError as exc:
                 # a configuration problem (bad option for a loader): fail, stop, exit 2

@@ -8,7 +8,6 @@ and each file's stream read it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from tallyclerk import TableSchema, WriteBehindQueue, modes
 from tallyclerk._core import BatchAccumulator, FileEvent
 from tallyclerk.audit import AuditService
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
-from tallyclerk.errors import BatchCancelled, BatchTimedOut, FlushTimeout, Interrupted
+from tallyclerk.errors import BatchCancelled, BatchTimedOut, Interrupted
 from tallyclerk.pipeline.filestate import FileState
 from tallyclerk.pipeline.rejects import RejectPolicy
 from tallyclerk.pipeline.stats import PipelineStats
@@ -30,9 +29,6 @@ from tallyclerk.settings import Settings
 __all__ = ["BatchRun"]
 
 log = logging.getLogger("tallyclerk.pipeline")
-
-_EVENT_FLUSH_S = 1.0
-
 
 @dataclass
 class BatchRun:
@@ -138,16 +134,6 @@ class BatchRun:
         """An audit event (``settings.audit_events``; the manifest is written either way)."""
         if self.events:
             self.audit.events.record(event_type, correlation_id=self.correlation_id, **fields)
-
-    def flush_events(self) -> None:
-        """Write the events recorded so far before the file's transaction takes the database's
-        write lock (when the audit store shares it): otherwise the event writer waits out the
-        whole file in SQLite's busy handler, whose sleeps (up to 100 ms) then delay the final
-        flush -- measured: ``close()`` took about 50 ms with events on, 1 ms with them off.
-        A flush that times out only leaves the events queued (written after the file)."""
-        if self.events and self.shared:
-            with contextlib.suppress(FlushTimeout):
-                self.audit.events.flush(timeout=_EVENT_FLUSH_S)
 
     def context(self, path: str, file_id: int, attempt: int) -> BatchContext:
         """The context every file-level hook of one attempt receives (one object)."""
