@@ -34,7 +34,13 @@ def attempt(run: BatchRun, claim: FileClaim, st: FileState, ctx: BatchContext) -
         columns = list(source.columns)
         while True:
             stored, remembered = run.table_schema()
-            plan = st.plan = _plan(run, claim, ctx, columns, stored)
+            try:
+                plan = st.plan = _plan(run, claim, ctx, columns, stored)
+            except Exception:
+                if not remembered:
+                    raise
+                run.forget_schema()  # refused on a remembered version: on the current one?
+                continue
             fw = _begin(run, claim, plan)
             try:
                 ex = fw.executor
