@@ -198,6 +198,7 @@ class Pipeline:
                 replace.abandon(f"{type(exc).__name__}: {message(exc)}")
             raise
         finally:
+            run.readers.close()
             if self.stop.stopped:
                 status = "cancelled"
             kind = run.timed_out()

@@ -20,6 +20,7 @@ from tallyclerk.audit import AuditService, StoredSchema
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
 from tallyclerk.errors import BatchCancelled, BatchTimedOut, FlushTimeout, Interrupted
 from tallyclerk.pipeline.filestate import FileState
+from tallyclerk.pipeline.reader import ReaderPool
 from tallyclerk.pipeline.rejects import RejectPolicy
 from tallyclerk.pipeline.stats import PipelineStats
 from tallyclerk.pipeline.stop import StopToken
@@ -64,6 +65,7 @@ class BatchRun:
     data_target: str | None = None
     events: bool = True  # settings.audit_events
     local: dict[str, str] = field(default_factory=dict)  # object URL -> its spool
+    readers: ReaderPool = field(default_factory=ReaderPool)  # closed when the batch ends
     any_failed: bool = False
     timeout_fired: bool = False
     # the table's stored schema as last read or committed by this batch (``shared`` only:
