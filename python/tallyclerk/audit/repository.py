@@ -189,6 +189,9 @@ class AuditRepository:
         """Insert manifest rows in one statement; their ids, in the order of ``rows``."""
         if not rows:
             return []
+        if len(rows) == 1:  # a claim's row: one plain INSERT, not the executemany machinery
+            conn = self.session.connection()
+            return [int(conn.execute(_insert_file_stmt(), dict(rows[0])).scalar_one())]
         ids = self.session.execute(_insert_files_stmt(), [dict(r) for r in rows]).scalars()
         return [int(i) for i in ids]
 
@@ -411,6 +414,11 @@ def _files() -> Table:
 
 def _candidates(rows: Iterable[Any]) -> list[ClaimCandidate]:
     return list(rows)
+
+
+@functools.cache
+def _insert_file_stmt() -> ReturningInsert[Any]:
+    return insert(_files()).returning(_files().c.id)
 
 
 @functools.cache
