@@ -33,8 +33,7 @@ import orjson
 
 from tallyclerk.audit import sqlgen
 from tallyclerk.audit.executor import SqlExecutor
-from tallyclerk.audit.models import FileManifest
-from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.repository import AuditRepository, ClaimCandidate
 from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import InternalError, LeaseLost
@@ -75,7 +74,7 @@ class Claims:
     def owner(self) -> str:
         return f"{self.host}:{self.pid}"
 
-    def owner_dead(self, row: FileManifest, now: datetime) -> bool:
+    def owner_dead(self, row: ClaimCandidate, now: datetime) -> bool:
         """Whether a ``loading`` row's owner is gone: lease expired, or a dead pid on this host."""
         if row.lease_expires_at is not None and row.lease_expires_at <= now:
             return True
@@ -88,8 +87,8 @@ class Claims:
         return not pid_alive(pid)
 
     def skippable(
-        self, rows: Sequence[FileManifest], now: datetime, *, force: bool
-    ) -> tuple[FileManifest, str] | None:
+        self, rows: Sequence[ClaimCandidate], now: datetime, *, force: bool
+    ) -> tuple[ClaimCandidate, str] | None:
         """The row a file with these claim candidates is skipped for, and why (rules 1 and 3);
         None when :meth:`decide` claims it instead. Reads only."""
         loading = [r for r in rows if r.status == "loading"]
@@ -115,10 +114,10 @@ class Claims:
         re-run of many small files). A prefix, so that manifest ids keep the order the files
         are processed in; the rest is left to :meth:`decide`."""
         now = datetime.now(timezone.utc)
-        by_identity: dict[str, list[FileManifest]] = {}
+        by_identity: dict[str, list[ClaimCandidate]] = {}
         for row in repo.claim_candidates_of(table, sorted({f[1] for f in files})):
             by_identity.setdefault(row.fingerprint, []).append(row)
-        chosen: list[tuple[dict[str, Any], FileManifest, str]] = []
+        chosen: list[tuple[dict[str, Any], ClaimCandidate, str]] = []
         for path, fingerprint, size, mtime in files:
             found = self.skippable(by_identity.get(fingerprint, ()), now, force=False)
             if found is None:
@@ -217,7 +216,7 @@ class Claims:
         )
 
 
-def _skip_values(base: dict[str, Any], earlier: FileManifest, reason: str) -> dict[str, Any]:
+def _skip_values(base: dict[str, Any], earlier: ClaimCandidate, reason: str) -> dict[str, Any]:
     return {
         **base,
         "status": "skipped",
@@ -228,7 +227,9 @@ def _skip_values(base: dict[str, Any], earlier: FileManifest, reason: str) -> di
     }
 
 
-def _file_skip(base: dict[str, Any], file_id: int, earlier: FileManifest, reason: str) -> FileSkip:
+def _file_skip(
+    base: dict[str, Any], file_id: int, earlier: ClaimCandidate, reason: str
+) -> FileSkip:
     return FileSkip(
         path=base["path"],
         table=base["target_table"],

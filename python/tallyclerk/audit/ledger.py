@@ -358,10 +358,11 @@ class FileLedger:
             lambda repo: schemas.history(repo.session, table), what="read schema history"
         )
 
-    def schema_version_in(self, ex: SqlExecutor, table: str) -> int:
+    def schema_version_in(self, ex: SqlExecutor, table: str, *, serialize: bool = True) -> int:
         """In the caller's data transaction: the table's highest schema version (0: none);
-        on PostgreSQL it also serializes the transactions that record versions."""
-        return schemas.current_version_in(ex, table)
+        with ``serialize`` (a transaction that records a version) on PostgreSQL it also
+        serializes the transactions that record versions."""
+        return schemas.current_version_in(ex, table, serialize=serialize)
 
     def record_schema_in(self, ex: SqlExecutor, schema: StoredSchema) -> None:
         """In the caller's data transaction: store a new version of a table's schema."""

@@ -10,11 +10,11 @@ flushes when it needs a generated id. Every method translates database errors in
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -22,7 +22,7 @@ from tallyclerk.audit.models import AuditEvent, Base, Batch, FileManifest, Rejec
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.audit.types import RejectRow
 
-__all__ = ["AuditRepository"]
+__all__ = ["AuditRepository", "ClaimCandidate"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,6 +35,25 @@ def _translated(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
 
     return wrapper
+
+
+class ClaimCandidate(Protocol):
+    """A manifest row a claim considers (a row of ``tallyclerk_files``; read only)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def batch_id(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def lease_expires_at(self) -> datetime | None: ...
 
 
 class AuditRepository:
@@ -133,27 +152,29 @@ class AuditRepository:
             self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
                                  {"key": f"tallyclerk:claim:{target_table}:{fingerprint}"})
 
-    def claim_candidates(self, target_table: str, fingerprint: str) -> list[FileManifest]:
+    @_translated
+    def claim_candidates(self, target_table: str, fingerprint: str) -> list[ClaimCandidate]:
         """Rows of this identity a new claim must consider, oldest first, locked for update.
 
         ``loading`` and ``loaded`` rows, and ``failed`` rows not yet cleaned (their rows may
         still be in the target table when data and audit live in different databases).
         """
-        return self.claim_candidates_of(target_table, (fingerprint,))
+        params = {"table": target_table, "fingerprint": fingerprint}
+        return _candidates(self.session.connection().execute(_candidate_stmt(), params))
 
     @_translated
     def claim_candidates_of(
         self, target_table: str, fingerprints: Sequence[str]
-    ) -> list[FileManifest]:
+    ) -> list[ClaimCandidate]:
         """:meth:`claim_candidates` of several identities in one query, oldest first."""
         params = {"table": target_table, "fingerprints": list(fingerprints)}
-        return list(self.session.scalars(_candidates_stmt(), params))
+        return _candidates(self.session.connection().execute(_candidates_stmt(), params))
 
     @_translated
     def count_attempts(self, target_table: str, fingerprint: str) -> int:
         """Earlier claims of this identity (every row except ``skipped`` and ``pending``)."""
         params = {"table": target_table, "fingerprint": fingerprint}
-        return int(self.session.scalar(_attempts_stmt(), params) or 0)
+        return int(self.session.connection().execute(_attempts_stmt(), params).scalar() or 0)
 
     @_translated
     def add_file(self, **values: Any) -> FileManifest:
@@ -168,6 +189,9 @@ class AuditRepository:
         """Insert manifest rows in one statement; their ids, in the order of ``rows``."""
         if not rows:
             return []
+        if len(rows) == 1:  # a claim's row: one plain INSERT, not the executemany machinery
+            conn = self.session.connection()
+            return [int(conn.execute(_insert_file_stmt(), dict(rows[0])).scalar_one())]
         ids = self.session.execute(_insert_files_stmt(), [dict(r) for r in rows]).scalars()
         return [int(i) for i in ids]
 
@@ -351,21 +375,50 @@ class AuditRepository:
 
 
 @functools.cache
-def _candidates_stmt() -> Select[FileManifest]:
+def _candidates_stmt() -> Select[Any]:
+    return _candidates_where(_files().c.fingerprint.in_(bindparam("fingerprints",
+                                                                  expanding=True)))
+
+
+@functools.cache
+def _candidate_stmt() -> Select[Any]:
+    """One identity's: no expanding parameter to render again at every claim (issue 16.4)."""
+    return _candidates_where(_files().c.fingerprint == bindparam("fingerprint"))
+
+
+def _candidates_where(fingerprint: Any) -> Select[Any]:
+    # Core rows of the table, not ORM objects: loading them as entities cost more than the
+    # query (issue 16.4); a claim only reads them
+    files = _files()
     return (
-        select(FileManifest)
-        .where(FileManifest.target_table == bindparam("table"))
-        .where(FileManifest.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+        select(files)
+        .where(files.c.target_table == bindparam("table"))
+        .where(fingerprint)
         .where(
+            # equalities, not IN: a literal IN list is an expanding parameter, rendered
+            # again at every execution
             or_(
-                FileManifest.status.in_(("loading", "loaded")),
-                and_(FileManifest.status == "failed", FileManifest.cleaned_by.is_(None)),
+                files.c.status == "loading",
+                files.c.status == "loaded",
+                and_(files.c.status == "failed", files.c.cleaned_by.is_(None)),
             )
         )
-        .order_by(FileManifest.id)
+        .order_by(files.c.id)
         .with_for_update()
-        .execution_options(populate_existing=True)
     )
+
+
+def _files() -> Table:
+    return Base.metadata.tables[FileManifest.__tablename__]
+
+
+def _candidates(rows: Iterable[Any]) -> list[ClaimCandidate]:
+    return list(rows)
+
+
+@functools.cache
+def _insert_file_stmt() -> ReturningInsert[Any]:
+    return insert(_files()).returning(_files().c.id)
 
 
 @functools.cache
@@ -382,7 +435,7 @@ def _attempts_stmt() -> Select[int]:
         .select_from(FileManifest)
         .where(FileManifest.target_table == bindparam("table"))
         .where(FileManifest.fingerprint == bindparam("fingerprint"))
-        .where(FileManifest.status.not_in(("skipped", "pending")))
+        .where(FileManifest.status != "skipped", FileManifest.status != "pending")
     )
 
 

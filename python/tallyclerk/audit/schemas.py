@@ -92,14 +92,16 @@ def record_in(ex: SqlExecutor, schema: StoredSchema) -> None:
     ex.execute(stmt.sql, stmt.params(values))
 
 
-def current_version_in(ex: SqlExecutor, table: str) -> int:
+def current_version_in(ex: SqlExecutor, table: str, *, serialize: bool = True) -> int:
     """The table's highest schema version (0: none), read inside the caller's transaction.
 
-    On PostgreSQL a transaction-scoped advisory lock on the table's name comes first, so two
-    transactions that would record a version take turns and the second reads the first's.
-    (SQLite's ``BEGIN IMMEDIATE`` already serializes writers.)
+    With ``serialize``, on PostgreSQL a transaction-scoped advisory lock on the table's name
+    comes first, so two transactions that would record a version take turns and the second
+    reads the first's (SQLite's ``BEGIN IMMEDIATE`` already serializes writers). Without it
+    (a file that records no version checks the one it was planned on) no lock is taken, so
+    the files of several workers still load at once.
     """
-    if ex.dialect_name == "postgresql":
+    if serialize and ex.dialect_name == "postgresql":
         ex.query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext(%s))) AS locked",
                  ["tallyclerk:schema:" + table])
     stmt = sqlgen.schema_version_sql(ex.dialect_name)

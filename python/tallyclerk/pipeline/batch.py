@@ -126,8 +126,9 @@ class Pipeline:
         opts["columns"] = columns
         # a --schema that conflicts with the table's remembered one: exit 2 before any file
         revise = bool(opts.get("revise_schema"))
-        check_given(table, self.audit.ledger.table_schema(table), schema, columns,
-                    str(opts.get("schema_path") or ""), revise=revise)
+        stored = self.audit.ledger.table_schema(table)
+        check_given(table, stored, schema, columns, str(opts.get("schema_path") or ""),
+                    revise=revise)
         opts["schema"] = schema
         mode = check_mode(self.sink, modes.resolve(opts, schema))
 
@@ -153,6 +154,7 @@ class Pipeline:
             files_total=len(paths), events=self.settings.audit_events,
             data_target=self._data_target,
         )
+        run.remember_schema(stored)  # read before the batch started: checked by each file
         with bind(batch_id=batch_id, correlation_id=cid):
             return self._run(run, paths)
 
@@ -196,6 +198,7 @@ class Pipeline:
                 replace.abandon(f"{type(exc).__name__}: {message(exc)}")
             raise
         finally:
+            run.readers.close()
             if self.stop.stopped:
                 status = "cancelled"
             kind = run.timed_out()

@@ -15,10 +15,11 @@ from typing import Any
 
 from tallyclerk import TableSchema, WriteBehindQueue, modes
 from tallyclerk._core import BatchAccumulator, FileEvent
-from tallyclerk.audit import AuditService
+from tallyclerk.audit import AuditService, StoredSchema
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
 from tallyclerk.errors import BatchCancelled, BatchTimedOut, Interrupted
 from tallyclerk.pipeline.filestate import FileState
+from tallyclerk.pipeline.reader import ReaderPool
 from tallyclerk.pipeline.rejects import RejectPolicy
 from tallyclerk.pipeline.stats import PipelineStats
 from tallyclerk.pipeline.stop import StopToken
@@ -60,8 +61,37 @@ class BatchRun:
     data_target: str | None = None
     events: bool = True  # settings.audit_events
     local: dict[str, str] = field(default_factory=dict)  # object URL -> its spool
+    readers: ReaderPool = field(default_factory=ReaderPool)  # closed when the batch ends
     any_failed: bool = False
     timeout_fired: bool = False
+    # the table's stored schema as last read or committed by this batch (``shared`` only:
+    # each file's transaction checks its version before writing; see ``table_schema``)
+    stored_schema: StoredSchema | None = None
+    schema_known: bool = False
+
+    # -- the table's schema -------------------------------------------------------------------
+
+    def table_schema(self) -> tuple[StoredSchema | None, bool]:
+        """The table's stored schema, and whether it comes from this batch's memory.
+
+        Issue 16.4: reading it costs a transaction a file. When the audit store is the sink's
+        database, the version a file was planned on is checked in the file's own transaction
+        (``attempt``), so the schema is read once and then remembered: a version another
+        worker recorded since is found there, and the file is planned again on it. Otherwise
+        it is read for every file."""
+        if self.shared and self.schema_known:
+            return self.stored_schema, True
+        stored = self.audit.ledger.table_schema(self.table)
+        self.remember_schema(stored)
+        return stored, False
+
+    def remember_schema(self, stored: StoredSchema | None) -> None:
+        """``stored`` is the table's current version (read, or committed with a file)."""
+        if self.shared:
+            self.stored_schema, self.schema_known = stored, True
+
+    def forget_schema(self) -> None:
+        self.stored_schema, self.schema_known = None, False
 
     # -- stopping ---------------------------------------------------------------------------
 

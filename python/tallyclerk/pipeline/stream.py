@@ -99,7 +99,7 @@ def stream_file(
         flush_at_exit=False,
         name="tallyclerk-sink",
     )
-    reader = BatchReader(source, check, _POLL_S)
+    reader = BatchReader(source, check, _POLL_S, run.readers)
     done = False
     try:
         # the sensitive fields of the schema the file is checked against (a table's
