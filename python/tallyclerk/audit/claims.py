@@ -6,8 +6,9 @@ transaction by :meth:`Claims.decide`:
 1. a ``loading`` row whose owner is alive -> ``skipped`` ("being loaded by batch X");
 2. ``loading`` rows whose owner is dead (same host and the pid is gone, or the lease expired)
    become ``failed`` ("interrupted: cleaned up by batch X");
-3. a ``loaded`` row, no ``force`` and nothing was interrupted -> ``skipped`` ("already loaded
-   by batch X");
+3. a ``loaded`` row, no ``force`` and nothing was interrupted (no dead ``loading`` row, and no
+   ``failed`` row marked interrupted after the ``loaded`` one and not yet cleaned) ->
+   ``skipped`` ("already loaded by batch X");
 4. otherwise a new ``loading`` claim (owner, fencing token, lease). Its ``replaces`` lists every
    earlier attempt of the identity whose rows may still be in the target table: interrupted
    and failed attempts not yet cleaned, and the ``loaded`` one (with ``force``, or when an
@@ -96,7 +97,7 @@ class Claims:
         if live:
             return live[0], f"being loaded by batch {live[0].batch_id}"
         loaded = [r for r in rows if r.status == "loaded"]
-        if loaded and not force and not loading:
+        if loaded and not force and not loading and not _interrupted_since(rows, loaded[-1]):
             return loaded[-1], f"already loaded by batch {loaded[-1].batch_id}"
         return None
 
@@ -214,6 +215,19 @@ class Claims:
             token=token,
             replaces=tuple(r.id for r in rows),
         )
+
+
+def _interrupted_since(rows: Sequence[ClaimCandidate], loaded: ClaimCandidate) -> bool:
+    """Whether an attempt after the ``loaded`` one was interrupted and is not yet cleaned.
+
+    Its owner died, and a later claim marked it failed and died too before it finished (rule
+    2 ran, rule 4's claim never ended). With the data in another database it may have been a
+    forced reload whose transaction committed (the loaded attempt's rows deleted, its own
+    written): skipping would leave rows that belong to no ``loaded`` manifest row. Claiming
+    again replaces every such attempt, so the target ends with exactly one load of the file.
+    """
+    return any(r.status == "failed" and r.error_class == "Interrupted" and r.id > loaded.id
+               for r in rows)
 
 
 def _skip_values(base: dict[str, Any], earlier: ClaimCandidate, reason: str) -> dict[str, Any]:
