@@ -96,7 +96,7 @@ class FileGate:
             owed = list(self._owed.values()) if was_data else []
             if was_data:
                 self._owed.clear()
-            self._cond.notify()
+            self._cond.notify_all()  # waiters that gave up must not swallow the wake-up
         for work in owed:
             try:
                 work()

@@ -268,12 +268,13 @@ def run_worker(spec: dict[str, Any]) -> int:
     settings = req.settings
     pm = get_plugin_manager(list(req.plugins))
     stop = StopToken()
-    worklist = WorkList(req.audit_url, settings=settings,
-                        owner=f"{host_identity()}:{os.getpid()}")
-    try:
-        session = LoadSession(req, pm, stop=stop,
-                              options=session_options(req, load_id=load_id))
-        with session, stop_on_signals(stop), bind(correlation_id=spec.get("correlation_id")):
+    session = LoadSession(req, pm, stop=stop, options=session_options(req, load_id=load_id))
+    with session, stop_on_signals(stop), bind(correlation_id=spec.get("correlation_id")):
+        assert session.audit is not None
+        # the audit service's engine: one connection to a SQLite store in this process
+        worklist = WorkList(req.audit_url, settings=settings,
+                            owner=f"{host_identity()}:{os.getpid()}", engine=session.audit.engine)
+        try:
             queue = WorkQueue(worklist, load_id, settings=settings, stop=stop)
             queue.audit = session.audit
             pm.register(WorkerHooks(queue), name="tallyclerk.workers")
@@ -291,9 +292,9 @@ def run_worker(spec: dict[str, Any]) -> int:
             finally:
                 watchdog.stop()
                 queue.release_unfinished()
-        return 128 + stop.signum if stop.signum is not None else 0
-    finally:
-        worklist.close()
+        finally:
+            worklist.close()
+    return 128 + stop.signum if stop.signum is not None else 0
 
 
 def main() -> int:

@@ -55,3 +55,20 @@ def test_workers_on_sqlite(tmp_path: Path) -> None:
               cwd=tmp_path)
     assert bad.returncode == 2 and "--load-id" in bad.stderr and "Traceback" not in bad.stderr
 
+
+
+def test_a_worker_opens_its_sqlite_file_at_most_twice(tmp_path: Path) -> None:
+    """Each worker process: the sink's connection and the audit store's one (its work list
+    shares the audit service's), counted inside each file's transaction."""
+    names = []
+    for n in range(6):
+        (tmp_path / f"f{n}.csv").write_text("n,r\n" + "".join(f"{n},{r}\n" for r in range(20)))
+        names.append(f"f{n}.csv")
+    out = tmp_path / "fds.txt"
+    r = cli("load", *names, "--table", "t", "--workers", "2", "-p", "tests.workers.fdcount",
+            cwd=tmp_path, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "python")]),
+            TC_FDCOUNT_DB=str(tmp_path / "tallyclerk.db"), TC_FDCOUNT_OUT=str(out))
+    assert r.returncode == 0, r.stderr
+    counts = [int(line.split()[1]) for line in out.read_text().splitlines()]
+    assert len(counts) == 6
+    assert max(counts) <= 2, counts

@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import orjson
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from tallyclerk._core import (
@@ -267,6 +268,12 @@ class AuditService:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def engine(self) -> Engine:
+        """The audit store's engine (SQLite: one connection, taken in turns); a work list of
+        the same store in this process shares it rather than open the file again."""
+        return self._engine
 
     def _check_open(self) -> None:
         if self._closed:

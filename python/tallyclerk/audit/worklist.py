@@ -61,7 +61,9 @@ from tallyclerk.audit.engine import create_audit_engine, ensure_schema
 from tallyclerk.audit.models import Base, FileManifest
 from tallyclerk.audit.txn import TransactionRunner
 from tallyclerk.dburl import parse_url
+from tallyclerk.errors import RepositoryError
 from tallyclerk.settings import Settings
+from tallyclerk.sqlitegate import gate_of
 
 __all__ = ["WorkItem", "WorkList", "Taken", "check_load_id"]
 
@@ -128,24 +130,34 @@ def _now() -> datetime:
 
 
 class WorkList:
-    """The work list of the audit store at ``url`` (creates its table when missing)."""
+    """The work list of the audit store at ``url`` (creates its table when missing).
 
-    def __init__(self, url: str, *, settings: Settings, owner: str = "") -> None:
+    ``engine``: the audit service's engine of the same store, shared (a worker process then
+    opens a SQLite store once; it is not disposed by :meth:`close`). On SQLite every
+    transaction first takes the process's turn at the file (:mod:`tallyclerk.sqlitegate`); a
+    lease renewal that finds the process's own data transaction holding it runs when that ends.
+    """
+
+    def __init__(self, url: str, *, settings: Settings, owner: str = "",
+                 engine: Engine | None = None) -> None:
         self.settings = settings
         self.owner = owner
         db = parse_url(url)
-        self._engine: Engine = create_audit_engine(db, settings)
-        self._runner = TransactionRunner(sessionmaker(self._engine), settings, label=db.masked)
+        self._own_engine = engine is None
+        self._engine: Engine = create_audit_engine(db, settings) if engine is None else engine
+        self._gate = gate_of(self._engine)
+        self._runner = TransactionRunner(sessionmaker(self._engine), settings, label=db.masked,
+                                         gate=self._gate)
         self._beat = TransactionRunner(
             sessionmaker(self._engine), settings, label=db.masked, max_retries=0,
-            give_up_level=logging.WARNING,
+            give_up_level=logging.WARNING, gate=self._gate,
         )
         self._t: Table = cast(Table, WorkItem.__table__)
         try:
             self._runner.retrying(lambda: ensure_schema(self._engine), what="create the schema")
             self._runner.retrying(self._create, what="create the work list")
         except BaseException:
-            self._engine.dispose()
+            self.close()
             raise
 
     def _create(self) -> None:
@@ -155,7 +167,8 @@ class WorkList:
             self._t.create(conn, checkfirst=True)
 
     def close(self) -> None:
-        self._engine.dispose()
+        if self._own_engine:
+            self._engine.dispose()
 
     def _tx(self, fn: Any, *, what: str, runner: TransactionRunner | None = None) -> Any:
         def once() -> Any:
@@ -319,7 +332,14 @@ class WorkList:
         return stopped
 
     def renew(self, load_id: str) -> int:
-        """Extend the lease of every item this owner holds (the heartbeat; one attempt)."""
+        """Extend the lease of every item this owner holds (the heartbeat; one attempt).
+
+        While this process's data transaction holds the SQLite file, the renewal is owed to
+        its end instead (returns 0 now)."""
+        gate = self._gate
+        if gate is not None and gate.data_open:
+            gate.owe(f"work:{load_id}:{self.owner}", lambda: self._renew_owed(load_id))
+            return 0
         t = self._t
         until = _now() + timedelta(seconds=self.settings.lease_s)
         stmt = (
@@ -331,6 +351,13 @@ class WorkList:
                                 what=f"renew the work leases of load {load_id}",
                                 runner=self._beat)
         return renewed
+
+    def _renew_owed(self, load_id: str) -> None:
+        try:
+            self.renew(load_id)
+        except RepositoryError as exc:  # logged; the next heartbeat renews
+            log.warning("load %s: renewing work leases after a data transaction failed: %s",
+                        load_id, exc)
 
     # --- progress and the report -------------------------------------------------------------
 
