@@ -328,36 +328,21 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
         ConfigError: the scheme's extra is not installed.
     """
     check_url(url)
-    fs, path = _filesystem(url, settings)
-    name = os.path.basename(path.rstrip("/").split("?", 1)[0]) or "object"
-    spool = tempfile.mkdtemp(prefix="tallyclerk-fetch-")
-    local = os.path.join(spool, name)
-    # HTTP: one streamed GET (servers need not support ranges); object stores: ranged GETs of
-    # CHUNK bytes, each retried by the back-end and pinned to the object's ETag
-    block = 0 if EXTRAS[url.partition("://")[0].lower()] == "http" else CHUNK
-    try:
-        def copy(stopped: Callable[[], str | None]) -> ObjectInfo:
-            copied = 0
-            with fs.open(path, "rb", block_size=block, cache_type="none") as src, \
-                    open(local, "wb") as dst:
-                # the details the file was opened with (and its reads pinned to); a streamed
-                # HTTP file has none: ask
-                info = _info(url, getattr(src, "details", None) or fs.info(path))
-                while True:
-                    why = stopped()
-                    if why is not None:
-                        raise FetchStopped(why)
-                    chunk = src.read(CHUNK)
-                    if not chunk:
-                        break
-                    dst.write(chunk)
-                    copied += len(chunk)
-            if info.size and copied != info.size:
-                raise OSError(f"short read: {copied} of {info.size} bytes")
-            return info
+    from tallyclerk import objprefetch
 
+    ready = objprefetch.take(url, should_stop)  # copied while earlier work ran, if it was
+    if ready is not None:
+        try:
+            yield ready
+        finally:
+            shutil.rmtree(os.path.dirname(ready.local), ignore_errors=True)
+        return
+    fs, path = _filesystem(url, settings)
+    spool = tempfile.mkdtemp(prefix="tallyclerk-fetch-")
+    try:
         def attempts(stopped: Callable[[], str | None]) -> ObjectInfo:
-            return _retrying(url, settings, sleep, lambda: copy(stopped), stopped)
+            return _retrying(url, settings, sleep, lambda: copy(fs, path, url, spool, stopped),
+                             stopped)
 
         try:
             info = _in_thread(attempts, should_stop)
@@ -367,6 +352,101 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
             raise SourceError(f"{url}: access denied ({_describe(exc)})", path=url) from None
         except IsADirectoryError:
             raise SourceError(f"{url}: is a prefix (directory), not an object", path=url) from None
-        yield Fetched(local=local, info=info)
+        yield Fetched(local=spool_file(spool, path), info=info)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
+
+
+def spool_file(spool: str, path: str) -> str:
+    """The file in the private directory ``spool`` that holds the object at ``path``."""
+    return os.path.join(spool, os.path.basename(path.rstrip("/").split("?", 1)[0]) or "object")
+
+
+def copy(fs: Any, path: str, url: str, spool: str,
+         stopped: Callable[[], str | None]) -> ObjectInfo:
+    """One attempt at copying the object ``path`` of ``fs`` to :func:`spool_file`.
+
+    S3 and HTTP: one streamed GET (:func:`_stream_s3`; HTTP servers need not support ranges);
+    other object stores: ranged GETs of CHUNK bytes, each retried by the back-end and pinned
+    to the object's ETag. Raises FetchStopped when ``stopped()`` answers a reason (asked
+    between chunks), OSError on a short read, and whatever the back-end raises.
+    """
+    if EXTRAS[url.partition("://")[0].lower()] == "s3" and hasattr(fs, "_call_s3"):
+        return _stream_s3(fs, path, url, spool, stopped)
+    block = 0 if EXTRAS[url.partition("://")[0].lower()] == "http" else CHUNK
+    copied = 0
+    with fs.open(path, "rb", block_size=block, cache_type="none") as src, \
+            open(spool_file(spool, path), "wb") as dst:
+        # the details the file was opened with (and its reads pinned to); a streamed HTTP
+        # file has none: ask
+        info = _info(url, getattr(src, "details", None) or fs.info(path))
+        while True:
+            why = stopped()
+            if why is not None:
+                raise FetchStopped(why)
+            chunk = src.read(CHUNK)
+            if not chunk:
+                break
+            dst.write(chunk)
+            copied += len(chunk)
+    if info.size and copied != info.size:
+        raise OSError(f"short read: {copied} of {info.size} bytes")
+    return info
+
+
+STREAM_CHUNK = 1024 * 1024
+"""Bytes handed from s3fs's event loop to the copying thread at a time (S3's streamed GET)."""
+
+
+def _stream_s3(fs: Any, path: str, url: str, spool: str,
+               stopped: Callable[[], str | None]) -> ObjectInfo:
+    """Copy an S3 object with one streamed GET (s3fs's client, its retries and timeouts).
+
+    One response is one version of the object, so the size, ETag and version it names are
+    those of every byte copied; a connection cut in the middle fails this attempt (the
+    caller's backoff copies the object again from its start). Ranged reads would cost a
+    request per chunk, and S3-compatible servers such as moto's copy the whole object for
+    every range.
+    """
+    from fsspec.asyn import sync  # type: ignore[import-untyped,unused-ignore]
+
+    bucket, key, version = fs.split_path(path)
+    if not key:
+        raise IsADirectoryError(path)
+    extra = {"VersionId": version} if version else {}
+    resp = sync(fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key, **extra,
+                **fs.req_kw)
+    body = resp["Body"]
+    info = _info(url, {"ETag": resp.get("ETag"), "size": resp.get("ContentLength"),
+                       "LastModified": resp.get("LastModified"),
+                       "VersionId": resp.get("VersionId")})
+
+    async def read_some() -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        while got < STREAM_CHUNK:
+            part: bytes = await body.read(STREAM_CHUNK - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
+    copied = 0
+    try:
+        with open(spool_file(spool, path), "wb") as dst:
+            while True:
+                why = stopped()
+                if why is not None:
+                    raise FetchStopped(why)
+                chunk: bytes = sync(fs.loop, read_some)
+                if not chunk:
+                    break
+                dst.write(chunk)
+                copied += len(chunk)
+    finally:
+        with contextlib.suppress(Exception):
+            body.close()
+    if info.size and copied != info.size:
+        raise OSError(f"short read: {copied} of {info.size} bytes")
+    return info
