@@ -26,6 +26,7 @@ running at once in other threads of one process never take each other's copies.
 from __future__ import annotations
 
 import contextvars
+import logging
 import shutil
 import tempfile
 import threading
@@ -36,6 +37,8 @@ from typing import Any
 from tallyclerk import objstore
 
 __all__ = ["Prefetch", "prefetch", "take"]
+
+log = logging.getLogger("tallyclerk.objstore")
 
 _POLL_S = 0.05
 _JOIN_S = 0.5  # close() waits this long for the copy in flight to notice, then leaves it
@@ -95,8 +98,9 @@ class Prefetch:
             fs, path = objstore._filesystem(entry.url, self._settings)
             info = objstore.copy(fs, path, entry.url, spool, stopped)
             fetched = objstore.Fetched(local=objstore.spool_file(spool, path), info=info)
-        except Exception:  # noqa: BLE001, S110 - fetch() copies again and reports the error
-            fetched = None
+        except Exception as exc:  # noqa: BLE001 - fetch() copies again and reports the error
+            log.debug("copy ahead of %s failed (%s): copied again when the load reaches it",
+                      entry.url, objstore._describe(exc))
         with self._cond:
             keep = fetched is not None and entry.state == "copying" and not self._closed
             if keep:
