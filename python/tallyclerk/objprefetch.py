@@ -3,12 +3,13 @@
 :func:`prefetch` starts copying a load's object URLs to private spools on one background
 thread, in order and at most one object ahead of the load: the first object is copied while
 the audit store and the sink are set up, object n+1 while object n is loaded.
-:func:`tallyclerk.objstore.fetch` then :func:`take` s the finished copy instead of reading the
+:func:`tallyclerk.objstore.fetch` then takes the finished copy (:func:`take`) instead of reading the
 object again, so the whole-file semantics do not change:
 
-* the claim still fingerprints the very spool that is then loaded (whichever thread wrote
-  it), and records the size and ETag that the copy's ranged reads were pinned to: a file is
-  never claimed on a fingerprint of other bytes than those loaded. An object rewritten after
+* the claim still fingerprints the very spool that is then loaded (hashed on the copying
+  thread, :func:`tallyclerk.fingerprints.remember`, and valid only while that file is
+  unchanged), and records the size and ETag of the response(s) the copy was read from: a
+  file is never claimed on a fingerprint of other bytes than those loaded. An object rewritten after
   its copy was taken is the next load's business, as it is when it is rewritten during a load;
 * a copy that fails (a dropped connection after the back-end's own retries, no such object,
   access denied) is not kept and nothing is reported from it: ``fetch`` copies again in the
@@ -34,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tallyclerk import objstore
+from tallyclerk import fingerprints, objstore
 
 __all__ = ["Prefetch", "prefetch", "take"]
 
@@ -98,6 +99,8 @@ class Prefetch:
             fs, path = objstore._filesystem(entry.url, self._settings)
             info = objstore.copy(fs, path, entry.url, spool, stopped)
             fetched = objstore.Fetched(local=objstore.spool_file(spool, path), info=info)
+            if stopped() is None:
+                fingerprints.remember(fetched.local)  # the claim's hash, done here
         except Exception as exc:  # noqa: BLE001 - fetch() copies again and reports the error
             log.debug("copy ahead of %s failed (%s): copied again when the load reaches it",
                       entry.url, objstore._describe(exc))

@@ -9,18 +9,21 @@ A URL carrying credentials itself (``https://user:pw@...``, a signature or token
 string) is refused (exit 2), because the path is recorded in reports and in the audit store.
 
 :func:`expand` turns a glob (``s3://bucket/2026/*.csv``) into the matching objects, sorted.
-:func:`fetch` copies one object to a private temporary file (the *spool*) in chunks of
-:data:`CHUNK` bytes, so memory stays bounded whatever the object's size, and returns the local
-path with the object's identity (URL, size, ETag, version, last-modified). The pipeline then
+:func:`fetch` copies one object to a private temporary file (the *spool*) in chunks, so memory
+stays bounded whatever the object's size, and returns the local path with the object's
+identity (URL, size, ETag, version, last-modified); :mod:`tallyclerk.objprefetch` makes the
+same copy ahead, while the load is set up or the previous object loads. The pipeline then
 fingerprints and loads the spool exactly as a local file, so:
 
 * the object is read over the network once, while the exactly-once fingerprint must be known
   before the file is claimed (streaming would read it twice, and could load bytes other than
   the fingerprinted ones if the object were rewritten in between);
-* a connection that drops in the middle of an object is retried (s3fs re-reads the range,
-  pinned to the object's ETag with ``If-Match``; then the whole copy is retried with the
-  pipeline's backoff, up to ``max_retries``) before anything is claimed or written, so a file
-  is never half-loaded;
+* S3 objects are read with one streamed GET (one response is one version of the object: its
+  ETag, size and version are those of every byte copied); other stores with ranged reads of
+  :data:`CHUNK` bytes pinned to the object's ETag (``If-Match``), each retried by the back-end;
+* a connection that drops in the middle of an object fails that copy, and the whole copy is
+  retried with the pipeline's backoff, up to ``max_retries``, before anything is claimed or
+  written, so a file is never half-loaded;
 * every loader, compressed input and plugin (which may need a seekable file) works unchanged.
 
 Timeouts and retries follow the settings: ``connect_timeout_s``, ``read_timeout_s`` (each
@@ -178,6 +181,23 @@ def _gcs_emulator(url: str, options: dict[str, Any]) -> tuple[Any, str]:
     return fs, str(fs._strip_protocol(url))
 
 
+def _check_backend(url: str, settings: Any) -> None:
+    """ConfigError unless ``url``'s back-end is installed and accepts its configuration.
+
+    For S3 only whether s3fs is installed is looked up, without importing it: importing
+    s3fs/aiobotocore/aiohttp costs about half a second of CPU, which
+    :mod:`tallyclerk.objprefetch` then spends on its own thread while the load is set up
+    (s3fs has no configuration that its construction refuses).
+    """
+    scheme = url.partition("://")[0].lower()
+    if EXTRAS[scheme] == "s3":
+        import importlib.util
+
+        if all(importlib.util.find_spec(m) is not None for m in ("fsspec", "s3fs")):
+            return
+    _filesystem(url, settings)
+
+
 def _retrying(what: str, settings: Any, sleep: Callable[[float], bool],
               work: Callable[[], T], should_stop: Callable[[], str | None]) -> T:
     """Run ``work`` with the settings' backoff; permanent failures become SourceError."""
@@ -225,7 +245,7 @@ def expand(paths: Sequence[str], settings: Any, *,
         check_url(path)
         scheme, _, rest = path.partition("://")
         if scheme.lower() in ("http", "https") or not _GLOB.search(rest):
-            _filesystem(path, settings)  # the back-end is installed (else exit 2)
+            _check_backend(path, settings)  # the back-end is installed (else exit 2)
             out.append(path)
             continue
         fs, pattern = _filesystem(path, settings)
