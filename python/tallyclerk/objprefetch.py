@@ -20,8 +20,9 @@ object again, so the whole-file semantics do not change:
 * a stop request is not delayed: :meth:`Prefetch.close` abandons the copy in flight (it ends
   at its next chunk and removes its spool) and removes the copies nobody took.
 
-The running prefetch is found through a context variable set by :func:`prefetch`, so loads
-running at once in other threads of one process never take each other's copies.
+The running prefetch is found through a context variable
+(:data:`tallyclerk.objstore.COPIES_AHEAD`) set by :func:`prefetch`, so loads running at once in
+other threads of one process never take each other's copies.
 """
 
 from __future__ import annotations
@@ -37,15 +38,12 @@ from typing import Any
 
 from tallyclerk import fingerprints, objstore
 
-__all__ = ["Prefetch", "prefetch", "take"]
+__all__ = ["Prefetch", "prefetch"]
 
 log = logging.getLogger("tallyclerk.objstore")
 
 _POLL_S = 0.05
 _JOIN_S = 0.5  # close() waits this long for the copy in flight to notice, then leaves it
-
-_current: contextvars.ContextVar[Prefetch | None] = contextvars.ContextVar(
-    "tallyclerk_objprefetch", default=None)
 
 
 @dataclass
@@ -66,7 +64,7 @@ class Prefetch:
         self._cursor = 0  # entries before it were taken or dropped by the load
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._token: contextvars.Token[Prefetch | None] | None = None
+        self._token: contextvars.Token[objstore.Take | None] | None = None
         if self._entries:
             self._thread = threading.Thread(target=self._work, name="tallyclerk-objprefetch",
                                             daemon=True)
@@ -165,7 +163,7 @@ class Prefetch:
     def close(self) -> None:
         """Stop copying and remove every copy the load did not take."""
         if self._token is not None:
-            _current.reset(self._token)
+            objstore.COPIES_AHEAD.reset(self._token)
             self._token = None
         with self._cond:
             self._closed = True
@@ -182,14 +180,9 @@ class Prefetch:
 
 
 def prefetch(paths: Sequence[str], settings: Any) -> Prefetch:
-    """Start copying the object URLs among ``paths`` in order, for :func:`take` in this
-    context; :meth:`Prefetch.close` it when the load is over."""
+    """Start copying the object URLs among ``paths`` in order, for
+    :func:`tallyclerk.objstore.fetch` in this context; :meth:`Prefetch.close` it when the load
+    is over."""
     handle = Prefetch([p for p in paths if objstore.is_remote(p)], settings)
-    handle._token = _current.set(handle)
+    handle._token = objstore.COPIES_AHEAD.set(handle.take)
     return handle
-
-
-def take(url: str, should_stop: Callable[[], str | None]) -> objstore.Fetched | None:
-    """The prefetched copy of ``url`` for the load running in this context, or None."""
-    handle = _current.get()
-    return None if handle is None else handle.take(url, should_stop)

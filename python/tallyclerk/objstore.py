@@ -34,6 +34,7 @@ under the system temporary directory (``TMPDIR``) and is removed when the file i
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 import shutil
@@ -50,8 +51,8 @@ from tallyclerk.redact import redact
 from tallyclerk.retry import Backoff
 from tallyclerk.settings import settings_of
 
-__all__ = ["CHUNK", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "expand", "fetch",
-           "is_remote"]
+__all__ = ["CHUNK", "COPIES_AHEAD", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "copy",
+           "expand", "fetch", "is_remote", "spool_file"]
 
 T = TypeVar("T")
 _POLL_S = 0.05
@@ -70,6 +71,13 @@ _SECRET_PARAM = re.compile(
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY",
                "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_CONNECTION_STRING",
                "AZURE_STORAGE_SAS_TOKEN", "AZURE_CLIENT_SECRET")
+
+
+Take = Callable[[str, Callable[[], str | None]], "Fetched | None"]
+COPIES_AHEAD: contextvars.ContextVar[Take | None] = contextvars.ContextVar(
+    "tallyclerk_copies_ahead", default=None)
+"""Where :func:`fetch` asks for a copy made ahead of it (set by :mod:`tallyclerk.objprefetch`
+for the load running in this context): ``take(url, should_stop)`` returns it, or None."""
 
 
 class FetchStopped(TallyclerkError):
@@ -348,9 +356,8 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
         ConfigError: the scheme's extra is not installed.
     """
     check_url(url)
-    from tallyclerk import objprefetch
-
-    ready = objprefetch.take(url, should_stop)  # copied while earlier work ran, if it was
+    take = COPIES_AHEAD.get()
+    ready = None if take is None else take(url, should_stop)  # copied while earlier work ran
     if ready is not None:
         try:
             yield ready
