@@ -441,8 +441,13 @@ def _stream_s3(fs: Any, path: str, url: str, spool: str,
     if not key:
         raise IsADirectoryError(path)
     extra = {"VersionId": version} if version else {}
-    resp = sync(fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key, **extra,
-                **fs.req_kw)
+    try:
+        resp = sync(fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key, **extra,
+                    **fs.req_kw)
+    except FileNotFoundError:
+        if fs.isdir(path):  # a prefix: said so, as a ranged open says it
+            raise IsADirectoryError(path) from None
+        raise
     body = resp["Body"]
     info = _info(url, {"ETag": resp.get("ETag"), "size": resp.get("ContentLength"),
                        "LastModified": resp.get("LastModified"),
