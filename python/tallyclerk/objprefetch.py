@@ -90,10 +90,11 @@ class Prefetch:
             return "dropped" if entry.state == "dropped" else None
 
         fetched: objstore.Fetched | None = None
-        spool = tempfile.mkdtemp(prefix="tallyclerk-fetch-")
-        with self._cond:
-            entry.spool = spool  # removed by whoever drops the entry, even mid-copy
+        spool: str | None = None
         try:
+            spool = tempfile.mkdtemp(prefix="tallyclerk-fetch-")
+            with self._cond:
+                entry.spool = spool  # removed by whoever drops the entry, even mid-copy
             fs, path = objstore._filesystem(entry.url, self._settings)
             info = objstore.copy(fs, path, entry.url, spool, stopped)
             fetched = objstore.Fetched(local=objstore.spool_file(spool, path), info=info)
@@ -109,7 +110,7 @@ class Prefetch:
             elif entry.state == "copying":
                 entry.state, entry.spool = "failed", None
             self._cond.notify_all()
-        if not keep:
+        if not keep and spool is not None:
             shutil.rmtree(spool, ignore_errors=True)
 
     # -- the load's side --------------------------------------------------------------------

@@ -8,11 +8,14 @@ import hashlib
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import s3fs  # type: ignore[import-untyped,unused-ignore]
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tallyclerk
 from tallyclerk.hookspecs import hookimpl
@@ -131,4 +134,58 @@ def test_a_stop_while_the_copy_is_awaited_ends_the_load_and_leaves_nothing(
     (entry,) = report.files
     assert entry.status == "failed" and "test stop" in (entry.error or "")
     assert forwarded < len(body)
+    assert list(spools.glob("tallyclerk-fetch-*")) == []
+
+
+class CopyCounter:
+    """Counts the copies on disk at the start of each file."""
+
+    def __init__(self, spools: Path) -> None:
+        self.spools = spools
+        self.copies: list[int] = []
+
+    @hookimpl
+    def tallyclerk_file_start(self, context: Any) -> None:
+        self.copies.append(len(list(self.spools.glob("tallyclerk-fetch-*"))))
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(st.sampled_from(["a", "b", "c", "a-twin", "missing"]), min_size=1,
+                     max_size=6))
+def test_any_order_of_objects_missing_and_repeated_loads_each_content_once(
+    tmp_path: Path, bucket: str, s3: Any, spools: Path, plan: list[str]
+) -> None:
+    """Whatever the order, repeats, twins (same content, another key) and missing objects the
+    load asks for, copies made ahead are taken by the right path or not at all."""
+    bodies = {"a": csv_bytes(rows(1, 50)), "b": csv_bytes(rows(100, 70)),
+              "c": csv_bytes(rows(200, 30))}
+    bodies["a-twin"] = bodies["a"]
+    for key, body in bodies.items():
+        s3.put_object(Bucket=bucket, Key=f"prop/{key}.csv", Body=body)
+    db = tmp_path / f"prop-{uuid.uuid4().hex[:8]}.db"
+    counter = CopyCounter(spools)
+
+    report = tallyclerk.load([f"s3://{bucket}/prop/{k}.csv" for k in plan], table="t",
+                             into=f"sqlite:///{db}", schema=SCHEMA, plugins=[counter])
+
+    seen: set[bytes] = set()
+    expected = []
+    for key in plan:
+        url = f"s3://{bucket}/prop/{key}.csv"
+        if key == "missing":
+            expected.append((url, "failed", 0))
+        elif bodies[key] in seen:
+            expected.append((url, "skipped", 0))
+        else:
+            seen.add(bodies[key])
+            expected.append((url, "loaded", bodies[key].count(b"\n") - 1))
+    # (the report lists a repeated path's entries together: compared without order)
+    assert sorted((f.path, f.status, f.rows_written) for f in report.files) == sorted(expected)
+    ids = sorted(i for body in seen for i in range(int(body.split(b"\n")[1].split(b",")[0]),
+                                                    int(body.split(b"\n")[1].split(b",")[0])
+                                                    + body.count(b"\n") - 1))
+    if seen:  # (no table when every object was missing)
+        assert [i for (i,) in query(db, "SELECT id FROM t ORDER BY id")] == ids
+    assert max(counter.copies, default=0) <= 2
     assert list(spools.glob("tallyclerk-fetch-*")) == []
