@@ -3,9 +3,11 @@
 
 Issue 14's target: the S3 load at least 0.7x the speed of the local one, on the same file, in
 the same run (whole CLI processes, rounds alternating, as ``bench_e2e``). The object is copied
-to a temporary spool in 8 MiB ranged reads and then loaded like a local file
-(``tallyclerk.objstore``), so the ratio is the network copy plus s3fs's import against the load.
-The peak RSS of both is reported: the copy must not hold the object in memory.
+to a temporary spool with one streamed GET, started on a thread of its own when the load starts
+(``tallyclerk.objprefetch``), and then loaded like a local file (``tallyclerk.objstore``), so the
+ratio is s3fs's import, the client's creation and the network copy, less what overlaps the
+load's set-up, against the load. The peak RSS of both is reported: the copy must not hold the
+object in memory.
 """
 
 from __future__ import annotations

@@ -206,11 +206,14 @@ def run(
         from tallyclerk.workers import run_parallel
 
         return run_parallel(req, pm, stop=stop, progress=progress)
+    from tallyclerk import objprefetch
     from tallyclerk.fingerprints import prefetch
 
-    # hashing runs beside the audit store's and the sink's set-up; stopped and joined before
-    # this returns, whatever happens
+    # hashing and the first object's copy run beside the audit store's and the sink's set-up
+    # (object n+1 is copied while object n loads); stopped before this returns, whatever
+    # happens
     fetch = prefetch(req.paths)
+    copies = objprefetch.prefetch(req.paths, req.settings)
     try:
         with LoadSession(req, pm, stop=stop, progress=progress, command=command,
                          namespace=namespace) as session:
@@ -218,6 +221,7 @@ def run(
             signum = session.stop.signum
             target = session.target
     finally:
+        copies.close()
         fetch.close()
     return LoadReport.from_dict(report, into=target, signal=signum)
 

@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Sequence
 
-__all__ = ["Prefetch", "assign", "fingerprint", "prefetch"]
+__all__ = ["Prefetch", "assign", "fingerprint", "prefetch", "remember"]
 
 _Stamp = tuple[int, int, int, int, int]
 _lock = threading.Lock()
@@ -93,6 +93,13 @@ def prefetch(paths: Sequence[str]) -> Prefetch:
                 _pending[p] = threading.Event()
                 todo.append(p)
     return Prefetch(todo)
+
+
+def remember(path: str) -> None:
+    """Compute the fingerprint of ``path`` now, on this thread, for a later
+    :func:`fingerprint` of the unchanged file (an object's copy, hashed on the thread that
+    copied it while the previous file loads). Errors are not kept."""
+    _compute(path)
 
 
 def fingerprint(path: str) -> str:

@@ -9,18 +9,21 @@ A URL carrying credentials itself (``https://user:pw@...``, a signature or token
 string) is refused (exit 2), because the path is recorded in reports and in the audit store.
 
 :func:`expand` turns a glob (``s3://bucket/2026/*.csv``) into the matching objects, sorted.
-:func:`fetch` copies one object to a private temporary file (the *spool*) in chunks of
-:data:`CHUNK` bytes, so memory stays bounded whatever the object's size, and returns the local
-path with the object's identity (URL, size, ETag, version, last-modified). The pipeline then
+:func:`fetch` copies one object to a private temporary file (the *spool*) in chunks, so memory
+stays bounded whatever the object's size, and returns the local path with the object's
+identity (URL, size, ETag, version, last-modified); :mod:`tallyclerk.objprefetch` makes the
+same copy ahead, while the load is set up or the previous object loads. The pipeline then
 fingerprints and loads the spool exactly as a local file, so:
 
 * the object is read over the network once, while the exactly-once fingerprint must be known
   before the file is claimed (streaming would read it twice, and could load bytes other than
   the fingerprinted ones if the object were rewritten in between);
-* a connection that drops in the middle of an object is retried (s3fs re-reads the range,
-  pinned to the object's ETag with ``If-Match``; then the whole copy is retried with the
-  pipeline's backoff, up to ``max_retries``) before anything is claimed or written, so a file
-  is never half-loaded;
+* S3 objects are read with one streamed GET (one response is one version of the object: its
+  ETag, size and version are those of every byte copied); other stores with ranged reads of
+  :data:`CHUNK` bytes pinned to the object's ETag (``If-Match``), each retried by the back-end;
+* a connection that drops in the middle of an object fails that copy, and the whole copy is
+  retried with the pipeline's backoff, up to ``max_retries``, before anything is claimed or
+  written, so a file is never half-loaded;
 * every loader, compressed input and plugin (which may need a seekable file) works unchanged.
 
 Timeouts and retries follow the settings: ``connect_timeout_s``, ``read_timeout_s`` (each
@@ -31,6 +34,7 @@ under the system temporary directory (``TMPDIR``) and is removed when the file i
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 import shutil
@@ -47,8 +51,8 @@ from tallyclerk.redact import redact
 from tallyclerk.retry import Backoff
 from tallyclerk.settings import settings_of
 
-__all__ = ["CHUNK", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "expand", "fetch",
-           "is_remote"]
+__all__ = ["CHUNK", "COPIES_AHEAD", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "copy",
+           "expand", "fetch", "is_remote", "spool_file"]
 
 T = TypeVar("T")
 _POLL_S = 0.05
@@ -67,6 +71,13 @@ _SECRET_PARAM = re.compile(
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY",
                "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_CONNECTION_STRING",
                "AZURE_STORAGE_SAS_TOKEN", "AZURE_CLIENT_SECRET")
+
+
+Take = Callable[[str, Callable[[], str | None]], "Fetched | None"]
+COPIES_AHEAD: contextvars.ContextVar[Take | None] = contextvars.ContextVar(
+    "tallyclerk_copies_ahead", default=None)
+"""Where :func:`fetch` asks for a copy made ahead of it (set by :mod:`tallyclerk.objprefetch`
+for the load running in this context): ``take(url, should_stop)`` returns it, or None."""
 
 
 class FetchStopped(TallyclerkError):
@@ -178,6 +189,23 @@ def _gcs_emulator(url: str, options: dict[str, Any]) -> tuple[Any, str]:
     return fs, str(fs._strip_protocol(url))
 
 
+def _check_backend(url: str, settings: Any) -> None:
+    """ConfigError unless ``url``'s back-end is installed and accepts its configuration.
+
+    For S3 only whether s3fs is installed is looked up, without importing it: importing
+    s3fs/aiobotocore/aiohttp costs about half a second of CPU, which
+    :mod:`tallyclerk.objprefetch` then spends on its own thread while the load is set up
+    (s3fs has no configuration that its construction refuses).
+    """
+    scheme = url.partition("://")[0].lower()
+    if EXTRAS[scheme] == "s3":
+        import importlib.util
+
+        if all(importlib.util.find_spec(m) is not None for m in ("fsspec", "s3fs")):
+            return
+    _filesystem(url, settings)
+
+
 def _retrying(what: str, settings: Any, sleep: Callable[[float], bool],
               work: Callable[[], T], should_stop: Callable[[], str | None]) -> T:
     """Run ``work`` with the settings' backoff; permanent failures become SourceError."""
@@ -225,7 +253,7 @@ def expand(paths: Sequence[str], settings: Any, *,
         check_url(path)
         scheme, _, rest = path.partition("://")
         if scheme.lower() in ("http", "https") or not _GLOB.search(rest):
-            _filesystem(path, settings)  # the back-end is installed (else exit 2)
+            _check_backend(path, settings)  # the back-end is installed (else exit 2)
             out.append(path)
             continue
         fs, pattern = _filesystem(path, settings)
@@ -328,36 +356,20 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
         ConfigError: the scheme's extra is not installed.
     """
     check_url(url)
+    take = COPIES_AHEAD.get()
+    ready = None if take is None else take(url, should_stop)  # copied while earlier work ran
+    if ready is not None:
+        try:
+            yield ready
+        finally:
+            shutil.rmtree(os.path.dirname(ready.local), ignore_errors=True)
+        return
     fs, path = _filesystem(url, settings)
-    name = os.path.basename(path.rstrip("/").split("?", 1)[0]) or "object"
     spool = tempfile.mkdtemp(prefix="tallyclerk-fetch-")
-    local = os.path.join(spool, name)
-    # HTTP: one streamed GET (servers need not support ranges); object stores: ranged GETs of
-    # CHUNK bytes, each retried by the back-end and pinned to the object's ETag
-    block = 0 if EXTRAS[url.partition("://")[0].lower()] == "http" else CHUNK
     try:
-        def copy(stopped: Callable[[], str | None]) -> ObjectInfo:
-            copied = 0
-            with fs.open(path, "rb", block_size=block, cache_type="none") as src, \
-                    open(local, "wb") as dst:
-                # the details the file was opened with (and its reads pinned to); a streamed
-                # HTTP file has none: ask
-                info = _info(url, getattr(src, "details", None) or fs.info(path))
-                while True:
-                    why = stopped()
-                    if why is not None:
-                        raise FetchStopped(why)
-                    chunk = src.read(CHUNK)
-                    if not chunk:
-                        break
-                    dst.write(chunk)
-                    copied += len(chunk)
-            if info.size and copied != info.size:
-                raise OSError(f"short read: {copied} of {info.size} bytes")
-            return info
-
         def attempts(stopped: Callable[[], str | None]) -> ObjectInfo:
-            return _retrying(url, settings, sleep, lambda: copy(stopped), stopped)
+            return _retrying(url, settings, sleep, lambda: copy(fs, path, url, spool, stopped),
+                             stopped)
 
         try:
             info = _in_thread(attempts, should_stop)
@@ -367,6 +379,106 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
             raise SourceError(f"{url}: access denied ({_describe(exc)})", path=url) from None
         except IsADirectoryError:
             raise SourceError(f"{url}: is a prefix (directory), not an object", path=url) from None
-        yield Fetched(local=local, info=info)
+        yield Fetched(local=spool_file(spool, path), info=info)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
+
+
+def spool_file(spool: str, path: str) -> str:
+    """The file in the private directory ``spool`` that holds the object at ``path``."""
+    return os.path.join(spool, os.path.basename(path.rstrip("/").split("?", 1)[0]) or "object")
+
+
+def copy(fs: Any, path: str, url: str, spool: str,
+         stopped: Callable[[], str | None]) -> ObjectInfo:
+    """One attempt at copying the object ``path`` of ``fs`` to :func:`spool_file`.
+
+    S3 and HTTP: one streamed GET (:func:`_stream_s3`; HTTP servers need not support ranges);
+    other object stores: ranged GETs of CHUNK bytes, each retried by the back-end and pinned
+    to the object's ETag. Raises FetchStopped when ``stopped()`` answers a reason (asked
+    between chunks), OSError on a short read, and whatever the back-end raises.
+    """
+    if EXTRAS[url.partition("://")[0].lower()] == "s3" and hasattr(fs, "_call_s3"):
+        return _stream_s3(fs, path, url, spool, stopped)
+    block = 0 if EXTRAS[url.partition("://")[0].lower()] == "http" else CHUNK
+    copied = 0
+    with fs.open(path, "rb", block_size=block, cache_type="none") as src, \
+            open(spool_file(spool, path), "wb") as dst:
+        # the details the file was opened with (and its reads pinned to); a streamed HTTP
+        # file has none: ask
+        info = _info(url, getattr(src, "details", None) or fs.info(path))
+        while True:
+            why = stopped()
+            if why is not None:
+                raise FetchStopped(why)
+            chunk = src.read(CHUNK)
+            if not chunk:
+                break
+            dst.write(chunk)
+            copied += len(chunk)
+    if info.size and copied != info.size:
+        raise OSError(f"short read: {copied} of {info.size} bytes")
+    return info
+
+
+STREAM_CHUNK = 1024 * 1024
+"""Bytes handed from s3fs's event loop to the copying thread at a time (S3's streamed GET)."""
+
+
+def _stream_s3(fs: Any, path: str, url: str, spool: str,
+               stopped: Callable[[], str | None]) -> ObjectInfo:
+    """Copy an S3 object with one streamed GET (s3fs's client, its retries and timeouts).
+
+    One response is one version of the object, so the size, ETag and version it names are
+    those of every byte copied; a connection cut in the middle fails this attempt (the
+    caller's backoff copies the object again from its start). Ranged reads would cost a
+    request per chunk, and S3-compatible servers such as moto's copy the whole object for
+    every range.
+    """
+    from fsspec.asyn import sync  # type: ignore[import-untyped,unused-ignore]
+
+    bucket, key, version = fs.split_path(path)
+    if not key:
+        raise IsADirectoryError(path)
+    extra = {"VersionId": version} if version else {}
+    try:
+        resp = sync(fs.loop, fs._call_s3, "get_object", Bucket=bucket, Key=key, **extra,
+                    **fs.req_kw)
+    except FileNotFoundError:
+        if fs.isdir(path):  # a prefix: said so, as a ranged open says it
+            raise IsADirectoryError(path) from None
+        raise
+    body = resp["Body"]
+    info = _info(url, {"ETag": resp.get("ETag"), "size": resp.get("ContentLength"),
+                       "LastModified": resp.get("LastModified"),
+                       "VersionId": resp.get("VersionId")})
+
+    async def read_some() -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        while got < STREAM_CHUNK:
+            part: bytes = await body.read(STREAM_CHUNK - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
+    copied = 0
+    try:
+        with open(spool_file(spool, path), "wb") as dst:
+            while True:
+                why = stopped()
+                if why is not None:
+                    raise FetchStopped(why)
+                chunk: bytes = sync(fs.loop, read_some)
+                if not chunk:
+                    break
+                dst.write(chunk)
+                copied += len(chunk)
+    finally:
+        with contextlib.suppress(Exception):
+            body.close()
+    if info.size and copied != info.size:
+        raise OSError(f"short read: {copied} of {info.size} bytes")
+    return info

@@ -415,12 +415,15 @@ class Watcher:
         ready = self.pending()
         if not ready:
             return False
+        from tallyclerk import objprefetch
         from tallyclerk.fingerprints import prefetch
 
         fetch = prefetch([e.path for e in ready])  # file n+1 hashed while file n loads
+        copies = objprefetch.prefetch([e.path for e in ready], self.settings)  # and copied
         try:
             sink, audit = self._open_session()
         except BaseException:
+            copies.close()
             fetch.close()
             raise
         observer = _FileObserver(self)
@@ -434,6 +437,7 @@ class Watcher:
                                   max_rejects=self.max_rejects)
         finally:
             self.pm.unregister(observer)
+            copies.close()
             fetch.close()
         self.summary.batches += 1
         return self._account(ready, report, observer)
