@@ -147,7 +147,8 @@ class BatchRun:
                                        snap))
 
     def sample(self, queue: WriteBehindQueue | None) -> None:
-        self.stats.sample(self.batch_id, queue)
+        # between files: the batch's open sink queue (its figures are counted when it closes)
+        self.stats.sample(self.batch_id, queue if queue is not None else self.writers.current)
 
     def count(self, kind: FileEvent, st: FileState | None = None, failed: bool = False) -> None:
         """Count a file event (and its rows) in the accumulator."""

@@ -48,6 +48,11 @@ class SinkQueues:
         self._queue: WriteBehindQueue | None = None
         self._retired = retired  # counts a closed queue's figures in the batch's totals
 
+    @property
+    def current(self) -> WriteBehindQueue | None:
+        """The open queue, if any (its figures are not yet in the batch's totals)."""
+        return self._queue
+
     def take(self) -> WriteBehindQueue:
         if self._queue is None:
             self._queue = WriteBehindQueue(
