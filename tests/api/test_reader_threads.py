@@ -1,6 +1,7 @@
 """The record batches of a source are read on a ``tallyclerk-reader`` thread; the files of one
 load take turns on the same thread (issue 16.4: no thread started per small file), also after
-a file whose source failed, and no reader thread outlives the load."""
+a file whose source failed, and no reader thread outlives the load. They are written on one
+writer thread too, until a file does not end loaded: the next file gets a new one."""
 
 from __future__ import annotations
 
@@ -48,6 +49,11 @@ class RecordingLoader:
     def __init__(self, failing: str) -> None:
         self.failing = failing
         self.reads: list[tuple[str, str, int]] = []
+        self.writes: list[tuple[str, int]] = []
+
+    @hookimpl
+    def tallyclerk_rows_written(self, context: Any, rows: int, seconds: float) -> None:
+        self.writes.append((Path(context.path).name, threading.get_native_id()))
 
     @hookimpl(tryfirst=True)
     def tallyclerk_open_source(self, path: str, options: Mapping[str, Any]) -> Any:
@@ -72,3 +78,10 @@ def test_the_files_of_a_load_are_read_in_turn_on_one_reader_thread(tmp_path: Pat
     assert len({ident for _, _, ident in loader.reads}) == 1
     assert threading.main_thread().native_id not in {ident for _, _, ident in loader.reads}
     assert not [t for t in threading.enumerate() if t.name == "tallyclerk-reader"]
+    # written on a writer thread: one for a.csv; b.csv failed, so c.csv and d.csv share a new
+    # one
+    writers = dict(loader.writes)
+    assert sorted(writers) == ["a.csv", "c.csv", "d.csv"]
+    assert writers["c.csv"] == writers["d.csv"] != writers["a.csv"]
+    assert threading.main_thread().native_id not in writers.values()
+    assert not {ident for _, _, ident in loader.reads} & set(writers.values())

@@ -34,7 +34,7 @@ import orjson
 
 from tallyclerk.audit import sqlgen
 from tallyclerk.audit.executor import SqlExecutor
-from tallyclerk.audit.repository import AuditRepository, ClaimCandidate
+from tallyclerk.audit.repository import AuditRepository, ClaimCandidate, is_candidate
 from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import InternalError, LeaseLost
@@ -150,7 +150,8 @@ class Claims:
         """Claim or skip one file (see the module docstring); runs in the caller's transaction."""
         repo.lock_identity(table, fingerprint)
         now = datetime.now(timezone.utc)
-        rows = repo.claim_candidates(table, fingerprint)
+        history = repo.claim_history(table, fingerprint)
+        rows = [r for r in history if is_candidate(r)]
         loading = [r for r in rows if r.status == "loading"]
         base: dict[str, Any] = {
             "batch_id": batch_id,
@@ -193,7 +194,7 @@ class Claims:
                 error_message=f"interrupted (owner {dead.owner} gone); cleaned up by batch "
                 f"{batch_id}",
             )
-        attempt = repo.count_attempts(table, fingerprint) + 1
+        attempt = len(history) + 1
         token = uuid.uuid4().hex
         (file_id,) = repo.add_files([{
             **base,

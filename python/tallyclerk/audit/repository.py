@@ -22,7 +22,7 @@ from tallyclerk.audit.models import AuditEvent, Base, Batch, FileManifest, Rejec
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.audit.types import RejectRow
 
-__all__ = ["AuditRepository", "ClaimCandidate"]
+__all__ = ["AuditRepository", "ClaimCandidate", "is_candidate"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -56,6 +56,8 @@ class ClaimCandidate(Protocol):
     def lease_expires_at(self) -> datetime | None: ...
     @property
     def error_class(self) -> str | None: ...
+    @property
+    def cleaned_by(self) -> int | None: ...
 
 
 class AuditRepository:
@@ -171,6 +173,14 @@ class AuditRepository:
         """:meth:`claim_candidates` of several identities in one query, oldest first."""
         params = {"table": target_table, "fingerprints": list(fingerprints)}
         return _candidates(self.session.connection().execute(_candidates_stmt(), params))
+
+    @_translated
+    def claim_history(self, target_table: str, fingerprint: str) -> list[ClaimCandidate]:
+        """Every earlier claim of this identity (every row except ``skipped`` and
+        ``pending``), oldest first, locked for update: its claim candidates and, by their
+        number, its attempts, in one query (issue 16.4)."""
+        params = {"table": target_table, "fingerprint": fingerprint}
+        return _candidates(self.session.connection().execute(_history_stmt(), params))
 
     @_translated
     def count_attempts(self, target_table: str, fingerprint: str) -> int:
@@ -408,6 +418,25 @@ def _candidates_where(fingerprint: Any) -> Select[Any]:
         .order_by(files.c.id)
         .with_for_update()
     )
+
+
+@functools.cache
+def _history_stmt() -> Select[Any]:
+    files = _files()
+    return (
+        select(files)
+        .where(files.c.target_table == bindparam("table"))
+        .where(files.c.fingerprint == bindparam("fingerprint"))
+        .where(files.c.status != "skipped", files.c.status != "pending")
+        .order_by(files.c.id)
+        .with_for_update()
+    )
+
+
+def is_candidate(row: ClaimCandidate) -> bool:
+    """Whether a row of :meth:`AuditRepository.claim_history` is a claim candidate."""
+    return row.status in ("loading", "loaded") or (row.status == "failed"
+                                                    and row.cleaned_by is None)
 
 
 def _files() -> Table:

@@ -199,6 +199,7 @@ class Pipeline:
             raise
         finally:
             run.readers.close()
+            run.writers.close()
             if self.stop.stopped:
                 status = "cancelled"
             kind = run.timed_out()

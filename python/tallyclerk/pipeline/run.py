@@ -23,6 +23,7 @@ from tallyclerk.pipeline.reader import ReaderPool
 from tallyclerk.pipeline.rejects import RejectPolicy
 from tallyclerk.pipeline.stats import PipelineStats
 from tallyclerk.pipeline.stop import StopToken
+from tallyclerk.pipeline.writer import SinkQueues
 from tallyclerk.protocols import BatchContext, Sink
 from tallyclerk.report import LoadProgress
 from tallyclerk.settings import Settings
@@ -62,12 +63,16 @@ class BatchRun:
     events: bool = True  # settings.audit_events
     local: dict[str, str] = field(default_factory=dict)  # object URL -> its spool
     readers: ReaderPool = field(default_factory=ReaderPool)  # closed when the batch ends
+    writers: SinkQueues = field(init=False)  # the sink's queue; closed when the batch ends
     any_failed: bool = False
     timeout_fired: bool = False
     # the table's stored schema as last read or committed by this batch (``shared`` only:
     # each file's transaction checks its version before writing; see ``table_schema``)
     stored_schema: StoredSchema | None = None
     schema_known: bool = False
+
+    def __post_init__(self) -> None:
+        self.writers = SinkQueues(self.stats.add_queue)
 
     # -- the table's schema -------------------------------------------------------------------
 
@@ -142,7 +147,8 @@ class BatchRun:
                                        snap))
 
     def sample(self, queue: WriteBehindQueue | None) -> None:
-        self.stats.sample(self.batch_id, queue)
+        # between files: the batch's open sink queue (its figures are counted when it closes)
+        self.stats.sample(self.batch_id, queue if queue is not None else self.writers.current)
 
     def count(self, kind: FileEvent, st: FileState | None = None, failed: bool = False) -> None:
         """Count a file event (and its rows) in the accumulator."""

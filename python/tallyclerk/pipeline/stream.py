@@ -15,6 +15,7 @@ exception and the caller rolls the file back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,8 +33,6 @@ from tallyclerk.protocols import BatchContext, FileWrite, Source, SqlExecutor
 __all__ = ["stream_file"]
 
 _POLL_S = 0.05
-_QUEUE_ITEMS = 3  # batches between the reader and the writer: bounds memory with max_bytes
-_QUEUE_BYTES = 64 * 1024 * 1024
 
 
 def stream_file(
@@ -54,51 +53,37 @@ def stream_file(
             raise st.writer_error
         run.raise_if_stopped()
 
-    def drain(items: list[tuple[RecordBatch, list[RejectRow]]]) -> None:
-        for batch, rejects in items:
-            if st.writer_error is not None:
+    def write(batch: RecordBatch, rejects: list[RejectRow]) -> None:
+        """One record batch, on the writer thread."""
+        if st.writer_error is not None:
+            return
+        with st.writing:
+            if st.abandon:
                 return
-            with st.writing:
-                if st.abandon:
-                    return
-                started = time.perf_counter()
-                try:
-                    known = len(rejects)
-                    written = fw.write(batch)
-                    elapsed = time.perf_counter() - started
-                    late = (_late_rejects(batch, rejects)
-                            if batch.num_rejected > known else [])
-                    if late:
-                        _count_rejects(run, st, late, ctx, shared)
-                        rejects = [*rejects, *late]
-                    if rejects and shared is not None:
-                        audit.ledger.add_rejects_in(shared, claim, rejects)
-                    faults.point("batch-written")
-                except BaseException as exc:  # noqa: BLE001 - re-raised by the reader
-                    # handed to the reader thread, which fails the file with it (logged
-                    # once, there); not through the queue's dead-letter path, which would
-                    # log it again with a traceback on the user's terminal
-                    st.writer_error = exc
-                    return
-            sizer.observe(batch.num_rows, elapsed, batch.bytes)
-            st.rows_written += written
-            hook.tallyclerk_rows_written(context=ctx, rows=written, seconds=elapsed)
+            started = time.perf_counter()
+            try:
+                known = len(rejects)
+                written = fw.write(batch)
+                elapsed = time.perf_counter() - started
+                late = (_late_rejects(batch, rejects)
+                        if batch.num_rejected > known else [])
+                if late:
+                    _count_rejects(run, st, late, ctx, shared)
+                    rejects = [*rejects, *late]
+                if rejects and shared is not None:
+                    audit.ledger.add_rejects_in(shared, claim, rejects)
+                faults.point("batch-written")
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the reader
+                # handed to the reader thread, which fails the file with it (logged
+                # once, there); not through the queue's dead-letter path, which would
+                # log it again with a traceback on the user's terminal
+                st.writer_error = exc
+                return
+        sizer.observe(batch.num_rows, elapsed, batch.bytes)
+        st.rows_written += written
+        hook.tallyclerk_rows_written(context=ctx, rows=written, seconds=elapsed)
 
-    def dead_letter(items: list[Any], exc: BaseException) -> None:
-        if st.writer_error is None:
-            st.writer_error = exc
-
-    queue = WriteBehindQueue(
-        drain,
-        max_items=_QUEUE_ITEMS,
-        max_bytes=_QUEUE_BYTES,
-        max_batch=1,
-        linger_ms=0.0,
-        max_retries=0,
-        dead_letter=dead_letter,
-        flush_at_exit=False,
-        name="tallyclerk-sink",
-    )
+    queue = run.writers.take()
     reader = BatchReader(source, check, _POLL_S, run.readers)
     done = False
     try:
@@ -119,7 +104,7 @@ def stream_file(
             st.bytes_read = source.bytes_read
             if rejects:
                 _count_rejects(run, st, rejects, ctx, shared)
-            _put(queue, (batch, rejects), batch.bytes, check)
+            _put(queue, (st, functools.partial(write, batch, rejects)), batch.bytes, check)
             run.sample(queue)
             with contextlib.suppress(AttributeError):  # a source may keep its own size
                 source.batch_rows = sizer.rows
@@ -133,9 +118,7 @@ def stream_file(
         reader.close()
         if not done:
             st.abandon = True  # the pending batches are not written: the file rolls back
-        with contextlib.suppress(FlushTimeout):
-            queue.close(timeout=1.0)
-        run.stats.add_queue(queue)
+            run.writers.close()  # the next file gets a new queue and writer thread
     valid = st.rows_read - st.rows_rejected
     if st.rows_written != valid:
         raise SinkError(f"the sink wrote {st.rows_written} of {valid} valid rows")
