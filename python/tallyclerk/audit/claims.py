@@ -227,8 +227,8 @@ def _interrupted_since(rows: Sequence[ClaimCandidate], loaded: ClaimCandidate) -
     written): skipping would leave rows that belong to no ``loaded`` manifest row. Claiming
     again replaces every such attempt, so the target ends with exactly one load of the file.
     """
-    return any(r.status == "failed" and r.error_class == "Interrupted" and r.id > loaded.id
-               for r in rows)
+    return any(r.status == "failed" and r.error_class == "Interrupted" and r.cleaned_by is None
+               and r.id > loaded.id for r in rows)
 
 
 def _skip_values(base: dict[str, Any], earlier: ClaimCandidate, reason: str) -> dict[str, Any]:
