@@ -45,7 +45,7 @@ def stream_file(
     st: FileState,
     shared: SqlExecutor | None,
 ) -> None:
-    """Read, check and write every record batch of ``source``; counts into ``st``."""
+    """Read, check and write every record batch of ``source``; counts into ``st.tally``."""
     audit, sizer, hook = run.audit, run.sizer, run.hook
     keys = _key_check(run.mode, ctx.schema)
 
@@ -81,7 +81,7 @@ def stream_file(
                     st.writer_error = exc
                     return
             sizer.observe(batch.num_rows, elapsed, batch.bytes)
-            st.rows_written += written
+            st.tally.add(rows_written=written)
             hook.tallyclerk_rows_written(context=ctx, rows=written, seconds=elapsed)
 
     def dead_letter(items: list[Any], exc: BaseException) -> None:
@@ -115,8 +115,7 @@ def stream_file(
             if keys is not None:
                 keys.check(batch)
             rejects = [reject_row(r) for r in batch.rejects()] if batch.num_rejected else []
-            st.rows_read += batch.num_rows
-            st.bytes_read = source.bytes_read
+            _count_read(st, batch.num_rows, source)
             if rejects:
                 _count_rejects(run, st, rejects, ctx, shared)
             _put(queue, (batch, rejects), batch.bytes, check)
@@ -124,8 +123,8 @@ def stream_file(
             with contextlib.suppress(AttributeError):  # a source may keep its own size
                 source.batch_rows = sizer.rows
             run.acc.touch()
-            run.tick(st.rows_read)
-        st.bytes_read = source.bytes_read
+            run.tick()
+        _count_read(st, 0, source)
         _flush(queue, check)
         check()
         done = True
@@ -141,12 +140,19 @@ def stream_file(
         raise SinkError(f"the sink wrote {st.rows_written} of {valid} valid rows")
 
 
+def _count_read(st: FileState, rows: int, source: Source) -> None:
+    """Count rows read and the source's bytes read since the last count."""
+    grown = max(0, int(source.bytes_read) - st.tally.bytes_read)
+    if rows or grown:
+        st.tally.add(rows_read=rows, bytes_read=grown)
+
+
 def _count_rejects(run: BatchRun, st: FileState, rejects: list[RejectRow], ctx: BatchContext,
                    shared: SqlExecutor | None) -> None:
     """Count and keep rejected rows (validation's, in the reader thread; a sink's, found
     while writing, in the writer thread), tell the hooks, apply ``--on-error``."""
     with st.counting:
-        st.rows_rejected += len(rejects)
+        st.tally.add(rows_rejected=len(rejects))
         if st.first_error_line is None:
             st.first_error_line = rejects[0].line
         if shared is None or len(st.rejects) < KEEP_REJECTS:
