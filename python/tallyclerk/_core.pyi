@@ -365,10 +365,14 @@ class WriteBehindQueue:
         flush_at_exit: flush pending items at interpreter exit, bounded by
             ``exit_timeout_s``.
         name: the writer thread's name (also used in messages).
+        retry_if: called with the exception of a failed sink call; False dead-letters the
+            batch at once, without retries (an error retrying cannot fix). None: retry every
+            failure. A ``retry_if`` that raises is reported to ``sys.unraisablehook`` and the
+            batch is retried.
 
     Raises:
         ValueError: an argument is out of range.
-        TypeError: ``sink`` or ``dead_letter`` is not callable.
+        TypeError: ``sink``, ``dead_letter`` or ``retry_if`` is not callable.
     """
 
     def __new__(
@@ -388,6 +392,7 @@ class WriteBehindQueue:
         flush_at_exit: bool = True,
         exit_timeout_s: float = 5.0,
         name: str = "tallyclerk-writer",
+        retry_if: Callable[[BaseException], object] | None = None,
     ) -> WriteBehindQueue: ...
     def put(self, item: Any, size: int | None = None, timeout: float | None = None) -> None:
         """Enqueue one item (``size``: its weight against ``max_bytes``; ``timeout``

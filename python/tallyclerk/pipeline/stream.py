@@ -6,6 +6,27 @@ stays bounded) whose writer thread writes them with ``FileWrite.write`` -- readi
 validating overlap with writing. When the audit store is the sink's database, each batch's
 rejects are written by the writer thread in the file's transaction.
 
+The queue is a bounded channel here, and is configured as one (issue 12 item 4): its own
+retry and dead-letter semantics are the audit event log's (:mod:`tallyclerk.audit.eventlog`),
+not this stream's, so they are off:
+
+* bounded by ``_QUEUE_ITEMS`` record batches and ``_QUEUE_BYTES``: the reader waits for room
+  (polling its stop checks), so memory stays bounded while the sink is slow; ``max_batch=1``,
+  no linger: each record batch is written as soon as the writer is free;
+* ``max_retries=0``: a failed write leaves the file's transaction unusable, so the unit of
+  retry is the whole file (the file policy rolls the attempt back, settles its tally
+  ``retried`` and loads the file again), never a record batch;
+* no dead letters: a batch not written must fail its file, not be set aside while the file
+  commits (rows lost). ``drain`` never raises: it hands the error to the reader thread
+  (``st.writer_error``), which fails and rolls back the file with one log line; the
+  ``dead_letter`` callback is only the backstop for what the queue itself gives up on (a sink
+  call that panicked, the interpreter exiting, ``close`` running out of time), and fails the
+  file the same way;
+* close: ``flush`` before the commit (every batch written); on failure ``st.abandon`` makes
+  ``drain`` skip what is still queued and ``close(timeout=1)`` stops the writer, while a
+  write already in flight holds ``st.writing``, which the rollback takes first;
+  ``flush_at_exit=False``: at interpreter exit an uncommitted file is lost anyway.
+
 The stop and timeout checks run between record batches, while waiting on the source
 (:mod:`tallyclerk.pipeline.reader`: a source that stops producing cannot hold the file) and
 while waiting on the queue; a failed check (or the writer's error) ends the stream with an
