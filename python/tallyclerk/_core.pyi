@@ -15,6 +15,7 @@ __all__ = [
     "BatchTimeout",
     "CsvReader",
     "FileEvent",
+    "FileTally",
     "InputStream",
     "JsonlReader",
     "KeyCheck",
