@@ -228,26 +228,29 @@ const ROWS_READ: usize = 4;
 const ROWS_WRITTEN: usize = 5;
 const ROWS_REJECTED: usize = 6;
 const BYTES_READ: usize = 7;
-const ROLLED_BACK: usize = 8;
-const LIVE_READ: usize = 9;
-const LIVE_WRITTEN: usize = 10;
-const LIVE_REJECTED: usize = 11;
-const LIVE_BYTES: usize = 12;
-const SENT: usize = 13;
-const ATTEMPTS: usize = 14;
-/// Number of summed counters (the slot's last value is its latest activity time).
-const COUNTERS: usize = 15;
-const LAST_ACTIVITY: usize = COUNTERS;
+/// The slot's latest activity time (not a counter: never summed). The counters an event
+/// touches on the hot path and this one share the slot's first cache line with its sequence.
+const LAST_ACTIVITY: usize = 8;
+const ROLLED_BACK: usize = 9;
+const LIVE_READ: usize = 10;
+const LIVE_WRITTEN: usize = 11;
+const LIVE_REJECTED: usize = 12;
+const LIVE_BYTES: usize = 13;
+const SENT: usize = 14;
+const ATTEMPTS: usize = 15;
+/// Number of values in a slot.
+const COUNTERS: usize = 16;
 
-/// Wrapping additions to the counters, applied as one event ([`Accumulator::apply`]); a
+/// Wrapping additions to a slot's values, applied as one event ([`Accumulator::apply`]); a
 /// decrease is the wrapping negation (sums over slots stay exact modulo 2^64).
+/// `LAST_ACTIVITY` must be 0.
 type Delta = [u64; COUNTERS];
 
 /// One seqlocked set of counters (see the module docs).
 #[derive(Debug, Default)]
 struct Slot {
     seq: AtomicU64,
-    values: [AtomicU64; COUNTERS + 1],
+    values: [AtomicU64; COUNTERS],
 }
 
 /// Per-batch metrics: lock-free writers, consistent snapshots, cancellation and expiry.
@@ -416,35 +419,49 @@ impl Accumulator {
     /// [`Self::add_file_event`] / [`Self::add_rows`] at an explicit time.
     #[inline]
     pub fn write(&self, kind: Option<FileEvent>, rows: Rows, t: Mono) -> Result<(), Cancelled> {
-        let mut d: Delta = [0; COUNTERS];
-        if let Some(kind) = kind {
-            d[match kind {
-                FileEvent::Started => STARTED,
-                FileEvent::Loaded => LOADED,
-                FileEvent::Skipped => SKIPPED,
-                FileEvent::Failed => FAILED,
-            }] = 1;
-        }
-        d[ROWS_READ] = rows.read;
-        d[ROWS_WRITTEN] = rows.written;
-        d[ROWS_REJECTED] = rows.rejected;
-        d[BYTES_READ] = rows.bytes;
-        self.apply(&d, t, true)
+        self.apply_with(t, true, |v| {
+            if let Some(kind) = kind {
+                let i = match kind {
+                    FileEvent::Started => STARTED,
+                    FileEvent::Loaded => LOADED,
+                    FileEvent::Skipped => SKIPPED,
+                    FileEvent::Failed => FAILED,
+                };
+                bump(&v[i], 1);
+            }
+            bump(&v[ROWS_READ], rows.read);
+            bump(&v[ROWS_WRITTEN], rows.written);
+            bump(&v[ROWS_REJECTED], rows.rejected);
+            bump(&v[BYTES_READ], rows.bytes);
+        })
     }
 
     /// Add `d` as one event at `t`; refused (nothing counted) when `refuse_cancelled` and the
     /// batch is cancelled.
-    #[inline]
     fn apply(&self, d: &Delta, t: Mono, refuse_cancelled: bool) -> Result<(), Cancelled> {
+        debug_assert_eq!(d[LAST_ACTIVITY], 0);
+        self.apply_with(t, refuse_cancelled, |v| {
+            for (counter, &add) in v.iter().zip(d) {
+                bump(counter, add);
+            }
+        })
+    }
+
+    /// Claim a slot, let `add` change its values, record `t` as its latest activity, release.
+    #[inline]
+    fn apply_with(
+        &self,
+        t: Mono,
+        refuse_cancelled: bool,
+        add: impl FnOnce(&[AtomicU64; COUNTERS]),
+    ) -> Result<(), Cancelled> {
         let claim = self.claim();
         if refuse_cancelled && self.cancelled.load(Ordering::SeqCst) {
             claim.abandon();
             return Err(self.cancelled_error());
         }
         let v = &claim.slot.values;
-        for (counter, &add) in v.iter().zip(d) {
-            bump(counter, add);
-        }
+        add(v);
         if t.0 > v[LAST_ACTIVITY].load(Ordering::Relaxed) {
             v[LAST_ACTIVITY].store(t.0, Ordering::Release);
         }
