@@ -102,6 +102,13 @@ def test_snapshot_is_immutable_and_detached_from_later_events() -> None:
         "cancelled",
         "cancel_reason",
         "expired",
+        "rows_rolled_back",
+        "live_rows_read",
+        "live_rows_written",
+        "live_rows_rejected",
+        "live_bytes_read",
+        "rows_sent",
+        "file_attempts",
     }
     assert d["files_loaded"] == 1 and d["batch_id"] == "b"
     assert "files_loaded=1" in repr(s)
