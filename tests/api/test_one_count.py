@@ -113,7 +113,10 @@ def test_progress_report_batch_row_manifest_and_metrics_agree(
     # the manifest (each file's entry): read = written + rejected + rolled back
     for f in files:
         assert f["rows_read"] == f["rows_written"] + f["rows_rejected"] + f["rows_rolled_back"], f
-    assert [f["rows_read"] for f in files] == [120, 100, 60]  # a retry reads its file again
+    for f, size in zip(files, (120, 100, 60), strict=True):
+        # a loaded file was read whole (a retried one again, from its start); a failed one
+        # up to where it failed
+        assert f["rows_read"] == size if f["status"] == "loaded" else f["rows_read"] <= size, f
     # the report's totals (the accumulator's) are the sums of the manifest's entries
     for key in TOTALS:
         assert report[key] == sum(f[key] for f in files), key
