@@ -29,6 +29,18 @@
 //! canceller sees that claim and waits for it, or the writer sees the flag and refuses: once
 //! `cancel` returns, no event can be counted any more.
 //!
+//! # Files in flight: [`FileTally`]
+//!
+//! The rows of one attempt at one file are counted, as they are read, written and rejected,
+//! into a [`FileTally`]: its own per-file view (what the file's manifest row records) and the
+//! batch's *live* counters (what progress shows of files still loading). The attempt then
+//! settles once: *loaded* moves its rows from live to the batch totals, *failed* moves them
+//! to the totals as rolled back (read and rejected count, written does not), *retried* only
+//! removes them (the next attempt reads the file again). Each move is one seqlocked event, so
+//! a snapshot never shows a file's rows both live and in the totals, nor in neither. A tally
+//! counts and settles even after [`Accumulator::cancel`]: it accounts for work the batch had
+//! already started, so the final totals are always the sums of the files' own counts.
+//!
 //! # Clock
 //!
 //! See [`clock`]: `CLOCK_MONOTONIC`, the clock of Python's `time.monotonic()`.
@@ -40,8 +52,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub mod clock;
+mod tally;
 
 pub use clock::{calibrate_seconds_offset, now, now_coarse, to_seconds, Mono, NATIVE_MONOTONIC};
+pub use tally::{FileTally, Settle, Settled};
 
 // ------------------------------------------------------------------------------------------
 // Timeouts
@@ -154,6 +168,14 @@ pub struct Counters {
     pub rows_written: u64,
     pub rows_rejected: u64,
     pub bytes_read: u64,
+    /// Rows of failed files that were read, not rejected, and rolled back.
+    pub rows_rolled_back: u64,
+    /// Rows of attempts still in flight (see [`FileTally`]).
+    pub live: Rows,
+    /// Rows handed to the sink, rolled-back attempts included (never decreases).
+    pub rows_sent: u64,
+    /// Attempts at files begun (retries included).
+    pub file_attempts: u64,
 }
 
 /// How a batch was cancelled.
@@ -206,13 +228,29 @@ const ROWS_READ: usize = 4;
 const ROWS_WRITTEN: usize = 5;
 const ROWS_REJECTED: usize = 6;
 const BYTES_READ: usize = 7;
+/// The slot's latest activity time (not a counter: never summed). The counters an event
+/// touches on the hot path and this one share the slot's first cache line with its sequence.
 const LAST_ACTIVITY: usize = 8;
+const ROLLED_BACK: usize = 9;
+const LIVE_READ: usize = 10;
+const LIVE_WRITTEN: usize = 11;
+const LIVE_REJECTED: usize = 12;
+const LIVE_BYTES: usize = 13;
+const SENT: usize = 14;
+const ATTEMPTS: usize = 15;
+/// Number of values in a slot.
+const COUNTERS: usize = 16;
+
+/// Wrapping additions to a slot's values, applied as one event ([`Accumulator::apply`]); a
+/// decrease is the wrapping negation (sums over slots stay exact modulo 2^64).
+/// `LAST_ACTIVITY` must be 0.
+type Delta = [u64; COUNTERS];
 
 /// One seqlocked set of counters (see the module docs).
 #[derive(Debug, Default)]
 struct Slot {
     seq: AtomicU64,
-    values: [AtomicU64; 9],
+    values: [AtomicU64; COUNTERS],
 }
 
 /// Per-batch metrics: lock-free writers, consistent snapshots, cancellation and expiry.
@@ -381,25 +419,49 @@ impl Accumulator {
     /// [`Self::add_file_event`] / [`Self::add_rows`] at an explicit time.
     #[inline]
     pub fn write(&self, kind: Option<FileEvent>, rows: Rows, t: Mono) -> Result<(), Cancelled> {
+        self.apply_with(t, true, |v| {
+            if let Some(kind) = kind {
+                let i = match kind {
+                    FileEvent::Started => STARTED,
+                    FileEvent::Loaded => LOADED,
+                    FileEvent::Skipped => SKIPPED,
+                    FileEvent::Failed => FAILED,
+                };
+                bump(&v[i], 1);
+            }
+            bump(&v[ROWS_READ], rows.read);
+            bump(&v[ROWS_WRITTEN], rows.written);
+            bump(&v[ROWS_REJECTED], rows.rejected);
+            bump(&v[BYTES_READ], rows.bytes);
+        })
+    }
+
+    /// Add `d` as one event at `t`; refused (nothing counted) when `refuse_cancelled` and the
+    /// batch is cancelled.
+    fn apply(&self, d: &Delta, t: Mono, refuse_cancelled: bool) -> Result<(), Cancelled> {
+        debug_assert_eq!(d[LAST_ACTIVITY], 0);
+        self.apply_with(t, refuse_cancelled, |v| {
+            for (counter, &add) in v.iter().zip(d) {
+                bump(counter, add);
+            }
+        })
+    }
+
+    /// Claim a slot, let `add` change its values, record `t` as its latest activity, release.
+    #[inline]
+    fn apply_with(
+        &self,
+        t: Mono,
+        refuse_cancelled: bool,
+        add: impl FnOnce(&[AtomicU64; COUNTERS]),
+    ) -> Result<(), Cancelled> {
         let claim = self.claim();
-        if self.cancelled.load(Ordering::SeqCst) {
+        if refuse_cancelled && self.cancelled.load(Ordering::SeqCst) {
             claim.abandon();
             return Err(self.cancelled_error());
         }
         let v = &claim.slot.values;
-        if let Some(kind) = kind {
-            let i = match kind {
-                FileEvent::Started => STARTED,
-                FileEvent::Loaded => LOADED,
-                FileEvent::Skipped => SKIPPED,
-                FileEvent::Failed => FAILED,
-            };
-            bump(&v[i], 1);
-        }
-        bump(&v[ROWS_READ], rows.read);
-        bump(&v[ROWS_WRITTEN], rows.written);
-        bump(&v[ROWS_REJECTED], rows.rejected);
-        bump(&v[BYTES_READ], rows.bytes);
+        add(v);
         if t.0 > v[LAST_ACTIVITY].load(Ordering::Relaxed) {
             v[LAST_ACTIVITY].store(t.0, Ordering::Release);
         }
@@ -427,12 +489,12 @@ impl Accumulator {
     }
 
     /// One slot's counters, read consistently.
-    fn read_slot(slot: &Slot) -> [u64; 8] {
+    fn read_slot(slot: &Slot) -> Delta {
         let mut attempt = 0;
         loop {
             let seq = slot.seq.load(Ordering::Acquire);
             if seq & 1 == 0 {
-                let mut out = [0u64; 8];
+                let mut out: Delta = [0; COUNTERS];
                 for (o, v) in out.iter_mut().zip(&slot.values) {
                     *o = v.load(Ordering::Relaxed);
                 }
@@ -447,7 +509,7 @@ impl Accumulator {
 
     /// The counters, consistently: never an event's rows without its file count.
     pub fn counters(&self) -> Counters {
-        let mut sum = [0u64; 8];
+        let mut sum: Delta = [0; COUNTERS];
         for slot in self.slots.iter() {
             for (s, v) in sum.iter_mut().zip(Self::read_slot(slot)) {
                 *s = s.wrapping_add(v);
@@ -462,6 +524,15 @@ impl Accumulator {
             rows_written: sum[ROWS_WRITTEN],
             rows_rejected: sum[ROWS_REJECTED],
             bytes_read: sum[BYTES_READ],
+            rows_rolled_back: sum[ROLLED_BACK],
+            live: Rows {
+                read: sum[LIVE_READ],
+                written: sum[LIVE_WRITTEN],
+                rejected: sum[LIVE_REJECTED],
+                bytes: sum[LIVE_BYTES],
+            },
+            rows_sent: sum[SENT],
+            file_attempts: sum[ATTEMPTS],
         }
     }
 

@@ -22,7 +22,9 @@
 //!
 //! A batch whose sink call fails is retried up to `max_retries` times, sleeping with exponential
 //! backoff and jitter (the sleep wakes at once when `close` runs out of time), then given to
-//! [`Sink::dead_letter`] and counted, never as written. A panicking sink dead-letters its batch
+//! [`Sink::dead_letter`] and counted, never as written; a failure the sink reports as
+//! [`SinkError::Permanent`] is dead-lettered at once (retrying it would only delay the batches
+//! behind it). A panicking sink dead-letters its batch
 //! at once. When the sink reports [`SinkError::Gone`] (the Python interpreter is shutting down)
 //! the writer stops: it cannot hand anything over any more, and counts what it abandons.
 
@@ -100,6 +102,8 @@ impl Config {
 pub enum SinkError<E> {
     /// The sink raised; the batch is retried, then dead-lettered.
     Failed(E),
+    /// The sink raised an error retrying cannot fix: the batch is dead-lettered at once.
+    Permanent(E),
     /// The sink can never run again (the interpreter is finalizing): the writer stops.
     Gone,
 }
@@ -826,6 +830,10 @@ impl<T: Send + 'static, S: Sink<T>> Writer<T, S> {
                 Ok(Ok(())) => return Outcome::Written,
                 Ok(Err(SinkError::Gone)) => return Outcome::Gone,
                 Ok(Err(SinkError::Failed(e))) => e,
+                Ok(Err(SinkError::Permanent(e))) => {
+                    st.last_error = Some(e.to_string());
+                    return Outcome::Dead(DeadReason::Failed(e));
+                }
                 Err(payload) => {
                     let msg = panic_message(payload.as_ref());
                     st.last_error = Some(format!("sink panicked: {msg}"));
@@ -950,6 +958,8 @@ mod tests {
         reenter: Arc<OnceLock<Arc<WriteBehindQueue<u32>>>>,
         reentry: Arc<Mutex<Vec<String>>>,
         panic_on: Option<u32>,
+        /// Failures are reported as `SinkError::Permanent`.
+        permanent: bool,
         /// Sink calls made in each session.
         sessions: Arc<Mutex<Vec<usize>>>,
     }
@@ -986,6 +996,9 @@ mod tests {
             }
             if self.fail_next.load(Ordering::SeqCst) > 0 {
                 self.fail_next.fetch_sub(1, Ordering::SeqCst);
+                if self.permanent {
+                    return Err(SinkError::Permanent("bad batch".to_string()));
+                }
                 return Err(SinkError::Failed("sink down".to_string()));
             }
             self.log.lock().batches.push(std::mem::take(batch));
@@ -1144,6 +1157,29 @@ mod tests {
         assert_eq!(dead, (0..6).collect::<Vec<_>>());
         assert!(log.dead.iter().all(|(_, why)| why == "failed: sink down"));
         assert!(log.batches.is_empty());
+    }
+
+    #[test]
+    fn a_permanent_failure_is_dead_lettered_without_retries() {
+        let probe = Probe {
+            permanent: true,
+            ..Probe::default()
+        };
+        probe.fail_next.store(1, Ordering::SeqCst);
+        let mut c = cfg(100, 1, 0);
+        c.max_retries = 5;
+        c.backoff_initial = Duration::from_secs(30); // a retry would outlast the flush below
+        c.backoff_max = Duration::from_secs(30);
+        let q = WriteBehindQueue::new(c, probe.clone()).unwrap();
+        for i in 0..3 {
+            q.put(i, 0, None).unwrap();
+        }
+        q.flush(Some(Duration::from_secs(20))).unwrap();
+        let s = q.stats();
+        assert_eq!((s.written, s.dead_lettered, s.retried), (2, 1, 0));
+        assert_eq!(probe.written(), vec![1, 2]);
+        let log = probe.log.lock();
+        assert_eq!(log.dead, vec![(vec![0], "failed: bad batch".to_string())]);
     }
 
     #[test]

@@ -15,6 +15,7 @@ __all__ = [
     "BatchTimeout",
     "CsvReader",
     "FileEvent",
+    "FileTally",
     "InputStream",
     "JsonlReader",
     "KeyCheck",
@@ -102,6 +103,24 @@ class MetricsSnapshot:
     @property
     def bytes_read(self) -> int: ...
     @property
+    def rows_rolled_back(self) -> int:
+        """Rows of failed files read, not rejected, and rolled back."""
+    @property
+    def live_rows_read(self) -> int:
+        """Rows read by attempts still in flight (not yet in ``rows_read``)."""
+    @property
+    def live_rows_written(self) -> int: ...
+    @property
+    def live_rows_rejected(self) -> int: ...
+    @property
+    def live_bytes_read(self) -> int: ...
+    @property
+    def rows_sent(self) -> int:
+        """Rows handed to the sink, rolled-back attempts included (never decreases)."""
+    @property
+    def file_attempts(self) -> int:
+        """Attempts at files begun (retries included)."""
+    @property
     def started_at(self) -> float: ...
     @property
     def last_activity_at(self) -> float: ...
@@ -156,6 +175,9 @@ class BatchAccumulator:
         """
     def touch(self) -> None:
         """Record activity without counting anything (resets the idle clock)."""
+    def begin_file(self) -> FileTally:
+        """Begin an attempt at a file (counted in ``file_attempts``); its rows are live
+        until the tally settles. Allowed after cancel (it accounts for started work)."""
     def snapshot(self) -> MetricsSnapshot: ...
     def cancel(self, reason: str) -> bool:
         """Cancel the batch. Returns True if this call cancelled it, False if it already was.
@@ -169,6 +191,43 @@ class BatchAccumulator:
     def cancel_reason(self) -> str | None: ...
     def is_expired(self) -> Literal["operation", "idle"] | None:
         """Which timeout the batch has passed now, if any (does not cancel)."""
+
+@final
+class FileTally:
+    """The rows of one attempt at one file: its own counts (what its manifest row records)
+    and its batch's live counters, until it settles once.
+
+    ``settle("loaded")`` moves its rows into the batch totals with one file loaded;
+    ``settle("failed")`` adds one file failed, its rows read and rejected, and the others as
+    rolled back (nothing written); ``settle("retried")`` removes them (the file is attempted
+    again). Each is one event: a snapshot never shows the rows both live and in the totals.
+    A tally dropped unsettled is retried. Thread-safe (one small lock per call).
+    """
+
+    def add(
+        self, rows_read: int = 0, rows_written: int = 0, rows_rejected: int = 0, bytes_read: int = 0
+    ) -> bool:
+        """Count rows of this attempt; False (nothing counted) once it has settled.
+
+        Raises:
+            ValueError: a count is negative.
+        """
+    @property
+    def rows_read(self) -> int: ...
+    @property
+    def rows_written(self) -> int: ...
+    @property
+    def rows_rejected(self) -> int: ...
+    @property
+    def bytes_read(self) -> int: ...
+    @property
+    def settled(self) -> Literal["loaded", "failed", "retried"] | None: ...
+    def settle(self, outcome: Literal["loaded", "failed", "retried"]) -> None:
+        """End the attempt.
+
+        Raises:
+            ValueError: it was settled already, or ``outcome`` is not one of the three.
+        """
 
 # ============================================================================================
 # Watchdog
@@ -307,10 +366,14 @@ class WriteBehindQueue:
         flush_at_exit: flush pending items at interpreter exit, bounded by
             ``exit_timeout_s``.
         name: the writer thread's name (also used in messages).
+        retry_if: called with the exception of a failed sink call; False dead-letters the
+            batch at once, without retries (an error retrying cannot fix). None: retry every
+            failure. A ``retry_if`` that raises is reported to ``sys.unraisablehook`` and the
+            batch is retried.
 
     Raises:
         ValueError: an argument is out of range.
-        TypeError: ``sink`` or ``dead_letter`` is not callable.
+        TypeError: ``sink``, ``dead_letter`` or ``retry_if`` is not callable.
     """
 
     def __new__(
@@ -330,6 +393,7 @@ class WriteBehindQueue:
         flush_at_exit: bool = True,
         exit_timeout_s: float = 5.0,
         name: str = "tallyclerk-writer",
+        retry_if: Callable[[BaseException], object] | None = None,
     ) -> WriteBehindQueue: ...
     def put(self, item: Any, size: int | None = None, timeout: float | None = None) -> None:
         """Enqueue one item (``size``: its weight against ``max_bytes``; ``timeout``

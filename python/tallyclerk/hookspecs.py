@@ -295,7 +295,9 @@ def tallyclerk_pipeline_stats(batch_id: str, stats: Mapping[str, Any]) -> None:
     ``audit_queue_depth``, ``audit_queue_high_water``, ``audit_retries`` and
     ``audit_dead_letters`` (the audit store's event queue), ``file_retries`` (files retried
     after a transient error), ``breaker_state`` (``"closed"``, ``"half_open"`` or ``"open"``)
-    and ``breaker_opened`` (times the circuit breaker opened). Keys may be added later:
+    and ``breaker_opened`` (times the circuit breaker opened), ``metrics`` (the batch
+    accumulator's :class:`~tallyclerk.MetricsSnapshot`: the one count of its files and rows,
+    settled and live; also taken when an attempt at a file begins). Keys may be added later:
     ignore the ones you do not know.
 
     :param batch_id: the batch's id.

@@ -1,8 +1,8 @@
 """Prometheus metrics of loads: a built-in plugin, registered like any other.
 
 Declared in tallyclerk's own ``[project.entry-points.tallyclerk]`` table; it implements the event
-hooks (batch and file start and finish, rejected rows, timeouts, rows written, pipeline stats)
-and counts what they report into :class:`LoadMetrics`, which owns its own
+hooks (batch start and finish, rejected rows, timeouts, rows written, pipeline stats) and
+turns what they report into :class:`LoadMetrics`, which owns its own
 :class:`prometheus_client.CollectorRegistry` (never the global one, so embedding tallyclerk in
 an application does not mix its metrics with the application's).
 
@@ -17,6 +17,13 @@ an application does not mix its metrics with the application's).
     write the exposition to PATH (atomically: a temporary file, then a rename) every
     ``--metrics-interval`` seconds and once more when the command ends: the node_exporter
     textfile collector's format.
+
+Files, attempts and rows are not counted here: they are read from the batch accumulator's
+snapshots (``stats["metrics"]`` of ``tallyclerk_pipeline_stats``, sampled after every record
+batch, at every attempt's start and after every file), and each counter grows by what the
+snapshot's count grew since the batch's previous sample -- so the metrics always agree with
+the accumulator, hence with the report and the batch row. What the accumulator does not hold
+is observed from the hooks: rejects by rule, write latency, watchdog firings, batches.
 
 Counters accumulate over the life of the process (one ``LoadMetrics`` per process, see
 :func:`load_metrics`), as Prometheus counters should, from the moment metrics are first asked
@@ -44,7 +51,8 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
-    from tallyclerk.audit import FileResult, FileSkip, RejectRow
+    from tallyclerk._core import MetricsSnapshot
+    from tallyclerk.audit import RejectRow
     from tallyclerk.protocols import BatchContext, Config
 
 __all__ = ["BREAKER_STATES", "LoadMetrics", "MetricsExporter", "load_metrics"]
@@ -154,19 +162,6 @@ class LoadMetrics:
             for key in [k for k in self._last if k[0] == batch_id]:
                 del self._last[key]
 
-    def on_file_start(self) -> None:
-        self.file_attempts.inc()
-
-    def on_file_finish(self, status: str, result: FileResult) -> None:
-        self.files.labels(status=status).inc()
-        self.rows_read.inc(result.rows_read)
-        self.rows_written.inc(result.rows_written)
-        self.rows_rejected.inc(result.rows_rejected)
-        self.rows_rolled_back.inc(result.rows_rolled_back)
-
-    def on_file_skipped(self) -> None:
-        self.files.labels(status="skipped").inc()
-
     def on_rejects(self, rejects: Sequence[RejectRow]) -> None:
         by_rule: dict[str, int] = {}
         for reject in rejects:
@@ -177,12 +172,27 @@ class LoadMetrics:
     def on_timeout(self, kind: str) -> None:
         self.watchdog_firings.labels(kind=kind).inc()
 
-    def on_rows_written(self, rows: int, seconds: float) -> None:
-        self.rows_sent.inc(rows)
+    def on_rows_written(self, seconds: float) -> None:
         self.write_latency.observe(max(0.0, seconds))
+
+    def on_snapshot(self, snap: MetricsSnapshot) -> None:
+        """Add what the accumulator counted since the batch's previous snapshot."""
+        b = snap.batch_id
+        self._grow(b, "loaded", snap.files_loaded, self.files.labels(status="loaded"))
+        self._grow(b, "failed", snap.files_failed, self.files.labels(status="failed"))
+        self._grow(b, "skipped", snap.files_skipped, self.files.labels(status="skipped"))
+        self._grow(b, "attempts", snap.file_attempts, self.file_attempts)
+        self._grow(b, "read", snap.rows_read, self.rows_read)
+        self._grow(b, "written", snap.rows_written, self.rows_written)
+        self._grow(b, "rejected", snap.rows_rejected, self.rows_rejected)
+        self._grow(b, "rolled_back", snap.rows_rolled_back, self.rows_rolled_back)
+        self._grow(b, "sent", snap.rows_sent, self.rows_sent)
 
     def on_stats(self, batch_id: str, stats: Mapping[str, Any]) -> None:
         """Take a ``tallyclerk_pipeline_stats`` sample (gauges set, cumulative counts added)."""
+        snap = stats.get("metrics")
+        if snap is not None:
+            self.on_snapshot(snap)
         for queue in ("sink", "audit"):
             depth = stats.get(f"{queue}_queue_depth")
             if depth is not None:
@@ -208,8 +218,10 @@ class LoadMetrics:
     def _add(self, batch_id: str, key: str, stats: Mapping[str, Any], counter: Any) -> None:
         """Add the growth of a per-batch cumulative count since the last sample."""
         value = stats.get(key)
-        if value is None:
-            return
+        if value is not None:
+            self._grow(batch_id, key, value, counter)
+
+    def _grow(self, batch_id: str, key: str, value: float, counter: Any) -> None:
         with self._lock:
             last = self._last.get((batch_id, key), 0.0)
             if value > last:
@@ -440,27 +452,6 @@ def tallyclerk_batch_finish(batch_id: str, report: Mapping[str, Any]) -> None:
 
 
 @hookimpl
-def tallyclerk_file_start(context: BatchContext) -> None:
-    m = _live()
-    if m is not None:
-        m.on_file_start()
-
-
-@hookimpl
-def tallyclerk_file_finish(context: BatchContext, status: str, result: FileResult) -> None:
-    m = _live()
-    if m is not None:
-        m.on_file_finish(status, result)
-
-
-@hookimpl
-def tallyclerk_file_skipped(context: BatchContext, skip: FileSkip) -> None:
-    m = _live()
-    if m is not None:
-        m.on_file_skipped()
-
-
-@hookimpl
 def tallyclerk_rows_rejected(context: BatchContext, rejects: Sequence[RejectRow]) -> None:
     m = _live()
     if m is not None:
@@ -478,7 +469,7 @@ def tallyclerk_timeout(batch_id: str, kind: str) -> None:
 def tallyclerk_rows_written(context: BatchContext, rows: int, seconds: float) -> None:
     m = _live()
     if m is not None:
-        m.on_rows_written(rows, seconds)
+        m.on_rows_written(seconds)
 
 
 @hookimpl

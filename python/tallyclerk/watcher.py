@@ -440,6 +440,8 @@ class Watcher:
             copies.close()
             fetch.close()
         self.summary.batches += 1
+        # the batch's total (its accumulator's count), not a sum kept here of its files
+        self.summary.rows_written += int(report.get("rows_written") or 0)
         return self._account(ready, report, observer)
 
     def log_file(self, path: str, status: str, rows_read: int | None, rows_written: int | None,
@@ -455,7 +457,6 @@ class Watcher:
         s = self.summary
         if status == "loaded":
             s.files_loaded += 1
-            s.rows_written += int(rows_written or 0)
         elif status == "failed":
             s.files_failed += 1
         else:

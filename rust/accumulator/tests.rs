@@ -55,6 +55,7 @@ fn counts_events_and_rows() {
             rows_written: 2,
             rows_rejected: 1,
             bytes_read: 107,
+            ..Counters::default()
         }
     );
     assert_eq!(s.last_activity_at, Mono(9));
@@ -301,4 +302,131 @@ fn nothing_counted_after_cancel_returns() {
     assert_eq!(acc.counters(), at_cancel);
     assert_eq!(at_cancel.files_loaded, accepted);
     assert_eq!(at_cancel.rows_read, accepted);
+}
+
+fn rows(read: u64, written: u64, rejected: u64, bytes: u64) -> Rows {
+    Rows {
+        read,
+        written,
+        rejected,
+        bytes,
+    }
+}
+
+#[test]
+fn tally_settles_once_as_loaded_failed_or_retried() {
+    let acc = Arc::new(acc_at(0));
+    let a = FileTally::begin(acc.clone());
+    assert!(a.add(rows(5, 0, 1, 50)));
+    assert!(a.add(rows(0, 4, 0, 0)));
+    let c = acc.counters();
+    assert_eq!(
+        (c.live, c.rows_read, c.file_attempts),
+        (rows(5, 4, 1, 50), 0, 1)
+    );
+    assert_eq!(a.settle(Settle::Retried), Ok(rows(5, 4, 1, 50)));
+    assert_eq!(a.settle(Settle::Loaded), Err(Settled(Settle::Retried)));
+    assert!(!a.add(rows(1, 1, 0, 0)), "nothing counted after settling");
+    let c = acc.counters();
+    assert_eq!((c.live, c.rows_read, c.rows_sent), (Rows::default(), 0, 4));
+
+    let b = FileTally::begin(acc.clone());
+    b.add(rows(5, 4, 1, 50));
+    b.settle(Settle::Loaded).unwrap();
+    let f = FileTally::begin(acc.clone());
+    f.add(rows(7, 3, 2, 70));
+    f.settle(Settle::Failed).unwrap();
+    let c = acc.counters();
+    assert_eq!(c.live, Rows::default());
+    assert_eq!((c.files_loaded, c.files_failed, c.file_attempts), (1, 1, 3));
+    assert_eq!(
+        (
+            c.rows_read,
+            c.rows_written,
+            c.rows_rejected,
+            c.rows_rolled_back
+        ),
+        (12, 4, 3, 5)
+    );
+    assert_eq!((c.bytes_read, c.rows_sent), (120, 11));
+}
+
+#[test]
+fn tally_dropped_unsettled_leaves_nothing_live() {
+    let acc = Arc::new(acc_at(0));
+    {
+        let t = FileTally::begin(acc.clone());
+        t.add(rows(3, 3, 0, 9));
+    }
+    let c = acc.counters();
+    assert_eq!(
+        (c.live, c.rows_read, c.file_attempts),
+        (Rows::default(), 0, 1)
+    );
+}
+
+#[test]
+fn tally_counts_and_settles_after_cancel() {
+    let acc = Arc::new(acc_at(0));
+    let t = FileTally::begin(acc.clone());
+    t.add(rows(2, 0, 0, 0));
+    acc.cancel("stop");
+    assert!(t.add(rows(1, 0, 1, 0)));
+    t.settle(Settle::Failed).unwrap();
+    let c = acc.counters();
+    assert_eq!(
+        (
+            c.files_failed,
+            c.rows_read,
+            c.rows_rejected,
+            c.rows_rolled_back
+        ),
+        (1, 3, 1, 2)
+    );
+}
+
+#[test]
+fn snapshots_never_show_a_file_both_live_and_settled() {
+    let acc = Arc::new(acc_at(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (acc, stop) = (acc.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut checked = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let c = acc.counters();
+                // every tally adds read 10 in two halves, then settles Loaded or Retried
+                assert_eq!((c.rows_read + c.live.read) % 5, 0, "{c:?}");
+                assert_eq!(c.rows_read, c.files_loaded * 10, "{c:?}");
+                checked += 1;
+            }
+            checked
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let acc = acc.clone();
+            std::thread::spawn(move || {
+                for i in 0..2000u64 {
+                    let t = FileTally::begin(acc.clone());
+                    t.add(rows(5, 0, 0, 0));
+                    t.add(rows(5, 0, 0, 0));
+                    let how = if (i + w) % 3 == 0 {
+                        Settle::Retried
+                    } else {
+                        Settle::Loaded
+                    };
+                    t.settle(how).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    let c = acc.counters();
+    assert_eq!((c.live.read, c.file_attempts), (0, 8000));
+    assert_eq!(c.rows_read, c.files_loaded * 10);
 }

@@ -1,10 +1,10 @@
-//! Bindings: `BatchTimeout`, `FileEvent`, `MetricsSnapshot`, `BatchAccumulator`.
+//! Bindings: `BatchTimeout`, `FileEvent`, `MetricsSnapshot`, `BatchAccumulator`, `FileTally`.
 //!
 //! The hot path (`add_file_event`, `add_rows`) takes positional ints and a frozen enum, never
 //! allocates on success and stays attached to the interpreter (the call is a few atomics).
 
 use super::errors::BatchCancelled;
-use crate::accumulator::{self as core, Accumulator, Expiry, Rows};
+use crate::accumulator::{self as core, Accumulator, Expiry, FileTally, Rows, Settle};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -107,6 +107,13 @@ pub struct PyMetricsSnapshot {
     rows_written: u64,
     rows_rejected: u64,
     bytes_read: u64,
+    rows_rolled_back: u64,
+    live_rows_read: u64,
+    live_rows_written: u64,
+    live_rows_rejected: u64,
+    live_bytes_read: u64,
+    rows_sent: u64,
+    file_attempts: u64,
     started_at: f64,
     last_activity_at: f64,
     elapsed_s: f64,
@@ -129,6 +136,13 @@ impl PyMetricsSnapshot {
             rows_written: c.rows_written,
             rows_rejected: c.rows_rejected,
             bytes_read: c.bytes_read,
+            rows_rolled_back: c.rows_rolled_back,
+            live_rows_read: c.live.read,
+            live_rows_written: c.live.written,
+            live_rows_rejected: c.live.rejected,
+            live_bytes_read: c.live.bytes,
+            rows_sent: c.rows_sent,
+            file_attempts: c.file_attempts,
             started_at: core::to_seconds(s.started_at),
             last_activity_at: core::to_seconds(s.last_activity_at),
             elapsed_s: s.elapsed().as_secs_f64(),
@@ -153,6 +167,13 @@ impl PyMetricsSnapshot {
         d.set_item("rows_written", self.rows_written)?;
         d.set_item("rows_rejected", self.rows_rejected)?;
         d.set_item("bytes_read", self.bytes_read)?;
+        d.set_item("rows_rolled_back", self.rows_rolled_back)?;
+        d.set_item("live_rows_read", self.live_rows_read)?;
+        d.set_item("live_rows_written", self.live_rows_written)?;
+        d.set_item("live_rows_rejected", self.live_rows_rejected)?;
+        d.set_item("live_bytes_read", self.live_bytes_read)?;
+        d.set_item("rows_sent", self.rows_sent)?;
+        d.set_item("file_attempts", self.file_attempts)?;
         d.set_item("started_at", self.started_at)?;
         d.set_item("last_activity_at", self.last_activity_at)?;
         d.set_item("elapsed_s", self.elapsed_s)?;
@@ -274,6 +295,13 @@ impl PyBatchAccumulator {
         self.inner.touch();
     }
 
+    /// Begin an attempt at a file: its rows are counted live until it settles.
+    fn begin_file(&self) -> PyFileTally {
+        PyFileTally {
+            inner: FileTally::begin(self.inner.clone()),
+        }
+    }
+
     fn snapshot(&self) -> PyMetricsSnapshot {
         PyMetricsSnapshot::new(self.inner.batch_id(), self.inner.snapshot())
     }
@@ -312,6 +340,94 @@ impl PyBatchAccumulator {
     }
 }
 
+// ------------------------------------------------------------------------------------------
+
+/// The rows of one attempt at one file, live in its batch until the attempt settles.
+#[pyclass(module = "tallyclerk", name = "FileTally", frozen)]
+pub struct PyFileTally {
+    inner: FileTally,
+}
+
+fn settle_name(s: Settle) -> &'static str {
+    match s {
+        Settle::Loaded => "loaded",
+        Settle::Failed => "failed",
+        Settle::Retried => "retried",
+    }
+}
+
+#[pymethods]
+impl PyFileTally {
+    /// Count rows of this attempt; False (nothing counted) once it has settled.
+    #[pyo3(signature = (rows_read = 0, rows_written = 0, rows_rejected = 0, bytes_read = 0))]
+    fn add(
+        &self,
+        rows_read: i64,
+        rows_written: i64,
+        rows_rejected: i64,
+        bytes_read: i64,
+    ) -> PyResult<bool> {
+        let rows = rows(rows_read, rows_written, rows_rejected, bytes_read)?;
+        Ok(self.inner.add(rows))
+    }
+
+    #[getter]
+    fn rows_read(&self) -> u64 {
+        self.inner.rows().read
+    }
+
+    #[getter]
+    fn rows_written(&self) -> u64 {
+        self.inner.rows().written
+    }
+
+    #[getter]
+    fn rows_rejected(&self) -> u64 {
+        self.inner.rows().rejected
+    }
+
+    #[getter]
+    fn bytes_read(&self) -> u64 {
+        self.inner.rows().bytes
+    }
+
+    #[getter]
+    fn settled(&self) -> Option<&'static str> {
+        self.inner.settled().map(settle_name)
+    }
+
+    /// End the attempt: "loaded", "failed" or "retried" (see the module docs).
+    fn settle(&self, outcome: &str) -> PyResult<()> {
+        let how = match outcome {
+            "loaded" => Settle::Loaded,
+            "failed" => Settle::Failed,
+            "retried" => Settle::Retried,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "outcome must be 'loaded', 'failed' or 'retried', not {other:?}"
+                )))
+            }
+        };
+        self.inner.settle(how).map(|_| ()).map_err(|e| {
+            PyValueError::new_err(format!(
+                "this attempt was already settled ({})",
+                settle_name(e.0)
+            ))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        let r = self.inner.rows();
+        format!(
+            "<FileTally rows_read={} rows_written={} rows_rejected={} settled={:?}>",
+            r.read,
+            r.written,
+            r.rejected,
+            self.inner.settled().map(settle_name)
+        )
+    }
+}
+
 /// Calibrate the core's monotonic seconds against `time.monotonic()` (the same clock).
 fn calibrate_clock(py: Python<'_>) -> PyResult<()> {
     let monotonic = py.import("time")?.getattr("monotonic")?;
@@ -337,5 +453,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFileEvent>()?;
     m.add_class::<PyMetricsSnapshot>()?;
     m.add_class::<PyBatchAccumulator>()?;
+    m.add_class::<PyFileTally>()?;
     Ok(())
 }

@@ -86,6 +86,8 @@ impl std::fmt::Display for PyFailure {
 
 struct PySink {
     sink: Py<PyAny>,
+    /// `retry_if(exc)`: False makes a failure permanent (dead-lettered without retries).
+    retry_if: Option<Py<PyAny>>,
     dead: Arc<DeadLetter>,
     ident: Arc<AtomicU64>,
     /// `flush_at_exit` with a non-zero `exit_timeout_s` (for the reason of a dead letter).
@@ -131,7 +133,23 @@ impl Sink<Item> for PySink {
                     batch.clear(); // release the references while attached
                     Ok(())
                 }
-                Err(err) => Err(failure(py, err)),
+                Err(err) => {
+                    let retry = self.retry_if.as_ref().map_or(true, |f| {
+                        let f = f.bind(py);
+                        match f.call1((err.value(py),)).and_then(|r| r.is_truthy()) {
+                            Ok(retry) => retry,
+                            Err(e) => {
+                                // a failing predicate must not lose the batch: retried
+                                e.write_unraisable(py, Some(f));
+                                true
+                            }
+                        }
+                    });
+                    Err(match failure(py, err) {
+                        SinkError::Failed(f) if !retry => SinkError::Permanent(f),
+                        other => other,
+                    })
+                }
             }
         })
         .unwrap_or(Err(SinkError::Gone))
@@ -471,7 +489,8 @@ impl PyWriteBehindQueue {
     #[pyo3(signature = (
         sink, *, max_items=10000, max_bytes=None, max_batch=1000, linger_ms=5.0, on_full="block",
         put_timeout=None, max_retries=5, backoff_initial_ms=10.0, backoff_max_ms=2000.0,
-        dead_letter=None, flush_at_exit=true, exit_timeout_s=5.0, name="tallyclerk-writer"
+        dead_letter=None, flush_at_exit=true, exit_timeout_s=5.0, name="tallyclerk-writer",
+        retry_if=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -490,6 +509,7 @@ impl PyWriteBehindQueue {
         flush_at_exit: bool,
         exit_timeout_s: f64,
         name: &str,
+        retry_if: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let name = name.to_string();
         guard(|| {
@@ -501,6 +521,9 @@ impl PyWriteBehindQueue {
                 .is_some_and(|d| !d.bind(py).is_callable())
             {
                 return Err(PyTypeError::new_err("dead_letter must be callable or None"));
+            }
+            if retry_if.as_ref().is_some_and(|d| !d.bind(py).is_callable()) {
+                return Err(PyTypeError::new_err("retry_if must be callable or None"));
             }
             let on_full = match on_full {
                 "block" => OnFull::Block,
@@ -555,6 +578,7 @@ impl PyWriteBehindQueue {
             };
             let py_sink = PySink {
                 sink,
+                retry_if,
                 dead: Arc::clone(&dead),
                 ident: Arc::new(AtomicU64::new(0)),
                 flush_at_exit: !exit_timeout.is_zero(),

@@ -88,6 +88,47 @@ def test_flush_timeout_leaves_the_events_queued(tmp_path: Path) -> None:
     assert [r[1] for r in _events(db)] == ["first", "second"]
 
 
+def test_a_permanent_failure_is_dead_lettered_at_once_a_busy_store_is_retried(
+        tmp_path: Path) -> None:
+    """The event queue retries what may succeed (the one classification of database errors)
+    and dead-letters what cannot at once: a backoff of minutes would otherwise hold every
+    event behind the bad batch, and then lose it anyway."""
+    db = tmp_path / "audit.db"
+    slow_retries = {"max_retries": 5, "backoff_initial_ms": 60_000, "backoff_max_ms": 60_000,
+                    "busy_timeout_ms": 1}
+    with AuditLog(f"sqlite:///{db}", settings=slow_retries) as log:
+        log.record("first")
+        log.flush()
+        con = sqlite3.connect(db)
+        con.execute("ALTER TABLE tallyclerk_events RENAME TO moved")  # no such table: permanent
+        con.commit()
+        log.record("lost")
+        log.flush(timeout=30)  # returns without waiting out a retry
+        assert (log.dead_lettered, log.stats()["retried"]) == (1, 0)
+        con.execute("ALTER TABLE moved RENAME TO tallyclerk_events")
+        con.commit()
+        con.close()
+        log.record("after")
+        log.flush(timeout=30)
+    assert [r[1] for r in _events(db)] == ["first", "after"]
+
+    db2 = tmp_path / "busy.db"
+    quick = {"max_retries": 50, "backoff_initial_ms": 5, "backoff_max_ms": 20,
+             "busy_timeout_ms": 1}
+    with AuditLog(f"sqlite:///{db2}", settings=quick) as log:
+        log.record("first")
+        log.flush()
+        blocker = sqlite3.connect(db2, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # database is locked: transient, retried
+        log.record("second")
+        time.sleep(0.2)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        log.flush(timeout=30)
+        assert log.dead_lettered == 0 and log.stats()["retried"] >= 1
+    assert [r[1] for r in _events(db2)] == ["first", "second"]
+
+
 def test_eight_threads_lose_nothing_and_keep_each_threads_order(tmp_path: Path) -> None:
     db = tmp_path / "audit.db"
     threads_n, per_thread = 8, 100_000

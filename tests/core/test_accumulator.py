@@ -102,6 +102,13 @@ def test_snapshot_is_immutable_and_detached_from_later_events() -> None:
         "cancelled",
         "cancel_reason",
         "expired",
+        "rows_rolled_back",
+        "live_rows_read",
+        "live_rows_written",
+        "live_rows_rejected",
+        "live_bytes_read",
+        "rows_sent",
+        "file_attempts",
     }
     assert d["files_loaded"] == 1 and d["batch_id"] == "b"
     assert "files_loaded=1" in repr(s)
@@ -358,3 +365,79 @@ def test_is_expired_reports_idle_then_operation_without_cancelling() -> None:
         time.sleep(0.005)
     assert op.is_expired() == "operation"
     assert not op.cancelled
+
+
+# --- file tallies: an attempt's rows live until it settles -----------------------------------
+
+OUTCOMES = st.sampled_from(["loaded", "failed", "retried", None])  # None: dropped unsettled
+
+
+@dataclass
+class Attempt:
+    adds: list[tuple[int, int, int, int]]
+    outcome: str | None
+    cancel_before: bool
+
+
+ATTEMPTS = st.lists(st.builds(
+    Attempt,
+    st.lists(st.tuples(AMOUNT, AMOUNT, AMOUNT, AMOUNT), max_size=5),
+    OUTCOMES,
+    st.booleans(),
+), max_size=12)
+
+
+@given(attempts=ATTEMPTS)
+@settings(max_examples=200, deadline=None)
+def test_settled_attempts_equal_the_model(attempts: list[Attempt]) -> None:
+    """A loaded attempt's rows join the totals, a failed one's join as read, rejected and
+    rolled back (nothing written), a retried or dropped one's leave; nothing stays live; a
+    tally counts and settles after cancel too (it accounts for work already started)."""
+    acc = BatchAccumulator("tallies")
+    model = dict.fromkeys(("files_loaded", "files_failed", "rows_read", "rows_written",
+                           "rows_rejected", "rows_rolled_back", "bytes_read", "rows_sent"), 0)
+    for a in attempts:
+        if a.cancel_before:
+            acc.cancel("cancelled mid-batch")
+        tally = acc.begin_file()
+        for read, written, rejected, nbytes in a.adds:
+            assert tally.add(read, written, rejected, nbytes)
+            model["rows_sent"] += written
+        read, written, rejected, nbytes = (sum(x) for x in zip(*a.adds, strict=True)) \
+            if a.adds else (0, 0, 0, 0)
+        assert (tally.rows_read, tally.rows_written, tally.rows_rejected,
+                tally.bytes_read) == (read, written, rejected, nbytes)
+        live = acc.snapshot()
+        assert (live.live_rows_read, live.live_rows_written) == (read, written)
+        if a.outcome is None:
+            del tally
+            continue
+        tally.settle(a.outcome)  # type: ignore[arg-type]
+        assert tally.settled == a.outcome
+        assert not tally.add(1, 1, 1, 1)
+        with pytest.raises(ValueError, match="already settled"):
+            tally.settle("loaded")
+        if a.outcome == "retried":
+            continue
+        model[f"files_{a.outcome}"] += 1
+        model["rows_read"] += read
+        model["rows_rejected"] += rejected
+        model["bytes_read"] += nbytes
+        if a.outcome == "loaded":
+            model["rows_written"] += written
+        else:
+            model["rows_rolled_back"] += max(0, read - rejected)
+    snap = acc.snapshot()
+    assert {k: getattr(snap, k) for k in model} == model
+    assert (snap.live_rows_read, snap.live_rows_written, snap.live_rows_rejected,
+            snap.live_bytes_read) == (0, 0, 0, 0)
+    assert snap.file_attempts == len(attempts)
+
+
+def test_a_tally_rejects_a_bad_outcome_and_negative_rows() -> None:
+    tally = BatchAccumulator("bad").begin_file()
+    with pytest.raises(ValueError, match="outcome"):
+        tally.settle("committed")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="rows_read"):
+        tally.add(rows_read=-1)
+    assert tally.settled is None

@@ -207,6 +207,55 @@ def test_permanent_failures_are_dead_lettered_logged_and_never_written(
     q.close()
 
 
+def test_retry_if_dead_letters_what_retrying_cannot_fix_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``retry_if(exc)`` False: dead-lettered without retries (a minute's backoff would
+    otherwise hold the batches behind it); True: retried as usual; raising: retried, and
+    reported to the unraisable hook."""
+    seen: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    asked: list[BaseException] = []
+    dead: list[Any] = []
+
+    def retry_if(exc: BaseException) -> bool:
+        asked.append(exc)
+        if isinstance(exc, KeyError):
+            raise RuntimeError("predicate broken")
+        return isinstance(exc, ConnectionError)
+
+    calls: list[str] = []
+
+    def sink(batch: list[Any]) -> None:
+        item = batch[0]
+        calls.append(item)
+        if item == "bad" or (item in ("flaky", "odd") and calls.count(item) == 1):
+            raise {"bad": ValueError, "flaky": ConnectionError, "odd": KeyError}[item](item)
+
+    q = WriteBehindQueue(sink, max_batch=1, max_retries=3, backoff_initial_ms=60_000,
+                         backoff_max_ms=60_000, dead_letter=lambda b, e: dead.extend(b),
+                         retry_if=retry_if)
+    q.put("bad")
+    q.put("good")
+    q.flush(timeout=LONG)  # no minute-long backoff: "bad" was dead-lettered at once
+    s = q.stats()
+    assert (s.written, s.retried, s.dead_lettered) == (1, 0, 1)
+    assert dead == ["bad"] and calls == ["bad", "good"]
+    assert [type(e) for e in asked] == [ValueError]
+    q.close(timeout=0.5)
+    q2 = WriteBehindQueue(sink, max_batch=1, max_retries=3, backoff_initial_ms=0.1,
+                          backoff_max_ms=1, retry_if=retry_if)
+    q2.put("flaky")
+    q2.put("odd")
+    q2.flush(timeout=LONG)
+    s = q2.stats()
+    assert (s.written, s.retried, s.dead_lettered) == (2, 2, 0)
+    assert [type(u.exc_value) for u in seen] == [RuntimeError]
+    q2.close()
+    with pytest.raises(TypeError, match="retry_if"):
+        WriteBehindQueue(sink, retry_if=3)  # type: ignore[arg-type]
+
+
 def test_dead_letter_that_raises_goes_to_unraisablehook_and_is_still_counted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

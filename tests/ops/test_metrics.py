@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tallyclerk.audit import FileResult, RejectRow
+from tallyclerk._core import BatchAccumulator
+from tallyclerk.audit import RejectRow
 from tallyclerk.metrics import LoadMetrics, load_metrics
 from tallyclerk.testing import Runner
 from tests.cli.conftest import env_for, tallyclerk, write_csv
@@ -88,8 +89,16 @@ def test_stats_samples_become_counters_and_gauges() -> None:
     m.on_rejects([RejectRow(1, 2, "a", "type", "bad", "raw"),
                   RejectRow(2, 3, None, "json", "bad", "raw"),
                   RejectRow(3, 4, "a", "type", "bad", "raw")])
-    m.on_file_finish("failed", FileResult(rows_read=7, rows_written=0, rows_rejected=4,
-                                          rows_rolled_back=3, bytes_read=10, error="boom"))
+    acc = BatchAccumulator("b1")
+    retried = acc.begin_file()
+    retried.add(rows_read=5, rows_written=5)
+    m.on_stats("b1", {"metrics": acc.snapshot()})  # live rows are not counted yet
+    retried.settle("retried")
+    failed = acc.begin_file()
+    failed.add(rows_read=7, rows_rejected=4, bytes_read=10)
+    failed.settle("failed")
+    m.on_stats("b1", {"metrics": acc.snapshot()})
+    m.on_stats("b1", {"metrics": acc.snapshot()})  # the same snapshot again adds nothing
     m.on_batch_finish("b1", "partial")
 
     def get(name: str, **labels: str) -> float | None:
@@ -105,8 +114,12 @@ def test_stats_samples_become_counters_and_gauges() -> None:
     assert get("tallyclerk_watchdog_firings_total", kind="idle") == 1
     assert get("tallyclerk_watchdog_firings_total", kind="operation") == 0
     assert get("tallyclerk_rejects_total", rule="type") == 2
+    assert get("tallyclerk_rows_read_total") == 7  # the retried attempt's rows left
     assert get("tallyclerk_rows_rejected_total") == 4
     assert get("tallyclerk_rows_rolled_back_total") == 3
+    assert get("tallyclerk_rows_written_total") == 0
+    assert get("tallyclerk_rows_sent_total") == 5  # handed to the sink, then rolled back
+    assert get("tallyclerk_file_attempts_total") == 2
     assert get("tallyclerk_files_total", status="failed") == 1
     assert get("tallyclerk_batches_total", status="partial") == 1
     assert get("tallyclerk_batches_running") == 0

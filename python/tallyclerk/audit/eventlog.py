@@ -6,6 +6,25 @@ the audit store's one connection, in turns).
 The audit service records the load's events through one; :class:`tallyclerk.AuditLog` gives
 applications one of their own. With ``settings.audit_async`` off, events are inserted in a
 transaction of their own at ``record()`` time instead (``insert_sync``).
+
+How the queue is configured, and why (issue 12 item 4; the load's other queue, between a
+file's reader and writer threads, is described in :mod:`tallyclerk.pipeline.stream`):
+
+* many producers, one writer: ``record()`` is an append that never waits on the database;
+  the writer inserts up to ``queue_max_batch`` rows per statement, lingering ``linger_ms``
+  for a batch to fill;
+* bounded (``queue_max_items``, ``queue_max_bytes``), ``on_full="block"`` for at most
+  ``queue_put_timeout_ms``: an application stalls briefly behind a slow store, then the event
+  is dead-lettered (counted, logged) rather than blocking it;
+* retries: a batch failing with a *transient* error (a busy or dropped database, by the one
+  classification in :mod:`tallyclerk.dberrors`) is retried ``max_retries`` times with backoff;
+  a *permanent* one (``retry_if`` says no) is dead-lettered at once -- retrying it would
+  hold every event behind it for the whole backoff and then lose it anyway;
+* dead letters are counted in ``dead_lettered`` and logged at error level, never silent.
+  Nothing exactly-once rests on events: a file's manifest row and rejects are written in
+  the file's own transaction (the ledger), not through this queue;
+* close: ``close(timeout)`` drains for at most ``timeout`` seconds, then dead-letters what is
+  left (logged, with the total); ``flush()`` is the barrier a caller uses to read its events.
 """
 
 from __future__ import annotations
@@ -19,6 +38,7 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Engine
 
+from tallyclerk import dberrors, retry
 from tallyclerk._core import WriteBehindQueue
 from tallyclerk.audit.events import EventRow, EventWriter
 from tallyclerk.dburl import mask_secrets
@@ -26,12 +46,19 @@ from tallyclerk.errors import FlushTimeout, QueueClosed, QueueFull
 from tallyclerk.settings import Settings
 from tallyclerk.sqlitegate import gate_of
 
-__all__ = ["EventLog", "event_row"]
+__all__ = ["EventLog", "event_row", "retryable"]
 
 log = logging.getLogger("tallyclerk.audit")
 
 _now_ns = time.time_ns
 _dumps = orjson.dumps
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether a batch of events that failed with ``exc`` may be written by trying again: the
+    event writer's translated errors (``TransientRepositoryError``) and raw driver errors, by
+    the one classification of :mod:`tallyclerk.dberrors`."""
+    return retry.is_transient(exc) or dberrors.is_transient(exc)
 
 
 def event_row(
@@ -94,6 +121,7 @@ class EventLog:
                 backoff_max_ms=s.backoff_max_ms,
                 dead_letter=self._dead_letter,
                 name=name,
+                retry_if=retryable,
             )
         self._put = None if self._queue is None else self._queue.put
 

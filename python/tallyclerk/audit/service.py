@@ -24,8 +24,9 @@ claims, each file's outcome, replaces, schema versions) and ``service.events``
 (:class:`~tallyclerk.audit.eventlog.EventLog`: ``record()`` never waits on the database).
 
 Counting: the loader counts file events and rows into the batch's
-:class:`~tallyclerk.BatchAccumulator` (it knows when its transaction committed); the service
-creates, watches and exposes the accumulator and stores its final snapshot in the batch row.
+:class:`~tallyclerk.BatchAccumulator` (each attempt at a file through a ``FileTally`` that it
+settles when it knows whether its transaction committed); the service creates, watches and
+exposes the accumulator and stores its final snapshot in the batch row.
 """
 
 from __future__ import annotations
@@ -411,9 +412,7 @@ class AuditService:
                 "rows_written": snap.rows_written,
                 "rows_rejected": snap.rows_rejected,
                 # a failed file counts its rolled-back rows as read, not written or rejected
-                "rows_rolled_back": max(
-                    0, snap.rows_read - snap.rows_written - snap.rows_rejected
-                ),
+                "rows_rolled_back": snap.rows_rolled_back,
                 "bytes_read": snap.bytes_read,
             }
             if error is not None:

@@ -10,7 +10,12 @@ Layout of :mod:`tallyclerk.pipeline` (data flows down):
 * ``stream``: one file's reader -> validation -> bounded queue -> writer thread;
 * ``rejects``, ``replace``, ``entries``, ``filestate``, ``stats``, ``stop``:
   the reject policy, ``--mode replace``, the report entries of
-  unclaimed files, one file's counts, the pipeline-stats hook, the stop token.
+  unclaimed files, one attempt's state, the pipeline-stats hook, the stop token.
+
+Counting: the batch's :class:`~tallyclerk.BatchAccumulator` (Rust) is the one place files and
+rows are counted. Each attempt at a file counts into its ``FileTally`` (live in the batch until
+the attempt settles loaded, failed or retried); progress callbacks, the report's totals, the
+batch row and the Prometheus metrics all read its snapshots.
 
 Stopping: :class:`StopToken` (set by the CLI's SIGINT/SIGTERM handlers) and the watchdog's
 batch timeout are checked between record batches and while waiting on the queue; the current
@@ -28,6 +33,7 @@ from typing import Any
 import pluggy
 
 from tallyclerk import TableSchema, modes
+from tallyclerk._core import MetricsSnapshot
 from tallyclerk.audit import AuditService
 from tallyclerk.batch_size import AdaptiveBatchSize, FixedBatchSize
 from tallyclerk.contract import COLUMN_MODES, check_given
@@ -47,9 +53,20 @@ from tallyclerk.retry import Backoff, CircuitBreaker
 from tallyclerk.settings import Settings
 from tallyclerk.settle import DATA_TARGET, data_target, settle_before_load
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "with_totals"]
 
 log = logging.getLogger("tallyclerk.pipeline")
+
+
+def with_totals(report: dict[str, Any], snap: MetricsSnapshot) -> dict[str, Any]:
+    """The batch report with its totals from the accumulator's final snapshot (the one count
+    of rows; its files' entries are the manifest's, which their attempts' tallies wrote)."""
+    if not report:
+        return report
+    out = dict(report)
+    out.update(rows_read=snap.rows_read, rows_written=snap.rows_written,
+               rows_rejected=snap.rows_rejected, rows_rolled_back=snap.rows_rolled_back)
+    return out
 
 
 class Pipeline:
@@ -207,8 +224,9 @@ class Pipeline:
                 status = "timed_out"
             if kind is not None:
                 run.fire_timeout(kind, None)  # between files: no file was in flight
+            run.sample(None)  # the final counts, for the metrics
             report = self.audit.finish_batch(run.batch_id, error=error, status=status)
-            report = merge_unclaimed(report, unclaimed, paths)
+            report = with_totals(merge_unclaimed(report, unclaimed, paths), run.acc.snapshot())
             run.record("batch_finished", batch_id=run.batch_id,
                        payload={"status": report.get("status")})
             self.hook.tallyclerk_batch_finish(batch_id=run.batch_id, report=report)

@@ -1,5 +1,11 @@
 """What one attempt at one file has counted so far, and the :class:`FileResult` it ends with.
 
+The rows are counted in the batch accumulator, through the attempt's
+:class:`~tallyclerk._core.FileTally` (its per-file view is what the manifest row records, its
+live counters what progress shows); nothing here counts them a second time. The attempt
+settles its tally once: ``loaded``, ``failed`` (rolled back), or ``retried`` (rolled back to be
+attempted again: its rows leave the batch's counts).
+
 Row accounting, for every loaded or failed file:
 ``rows_read = rows_written + rows_rejected + rows_rolled_back``. A *loaded* file rolls nothing
 back. A *failed* file is rolled back, so ``rows_written`` is 0 and the rows it read that were
@@ -12,6 +18,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from tallyclerk._core import FileTally
 from tallyclerk.audit import FileResult, RejectRow
 from tallyclerk.contract import FilePlan
 from tallyclerk.errors import SourceError
@@ -22,10 +29,7 @@ __all__ = ["FileState"]
 
 @dataclass
 class FileState:
-    rows_read: int = 0
-    rows_written: int = 0
-    rows_rejected: int = 0
-    bytes_read: int = 0
+    tally: FileTally  # this attempt's rows, counted in the batch accumulator
     first_error_line: int | None = None
     rows_inserted: int | None = None
     rows_updated: int | None = None
@@ -36,20 +40,38 @@ class FileState:
     # held by the writer thread around each write: the reader thread takes it before rolling
     # back, so a write still in flight (after a timed-out close) never overlaps the rollback
     writing: threading.Lock = field(default_factory=threading.Lock)
-    # guards rows_rejected and rejects: the reader thread counts validation rejects, the
+    # guards rejects and first_error_line: the reader thread keeps validation rejects, the
     # writer thread the rows a sink rejects while writing (a key already in the table)
     counting: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def rows_read(self) -> int:
+        return self.tally.rows_read
+
+    @property
+    def rows_written(self) -> int:
+        return self.tally.rows_written
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.tally.rows_rejected
+
+    @property
+    def bytes_read(self) -> int:
+        return self.tally.bytes_read
 
     def result(self, error: BaseException | None = None) -> FileResult:
         plan = self.plan
         version = None if plan is None else plan.version
         changes = None if plan is None else plan.changes
+        t = self.tally
+        read, rejected, nbytes = t.rows_read, t.rows_rejected, t.bytes_read
         if error is None:
             return FileResult(
-                rows_read=self.rows_read,
-                rows_written=self.rows_written,
-                rows_rejected=self.rows_rejected,
-                bytes_read=self.bytes_read,
+                rows_read=read,
+                rows_written=t.rows_written,
+                rows_rejected=rejected,
+                bytes_read=nbytes,
                 first_error_line=self.first_error_line,
                 rows_inserted=self.rows_inserted,
                 rows_updated=self.rows_updated,
@@ -60,11 +82,11 @@ class FileState:
         if isinstance(error, SourceError) and error.line is not None:
             line = error.line
         return FileResult(
-            rows_read=self.rows_read,
+            rows_read=read,
             rows_written=0,
-            rows_rejected=self.rows_rejected,
-            rows_rolled_back=self.rows_read - self.rows_rejected,
-            bytes_read=self.bytes_read,
+            rows_rejected=rejected,
+            rows_rolled_back=read - rejected,
+            bytes_read=nbytes,
             first_error_line=line,
             error=message(error),
             error_class=type(error).__name__,

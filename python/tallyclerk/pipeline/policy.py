@@ -150,12 +150,13 @@ class FilePolicy:
         last: BaseException | None = None  # the transient failure this file is retrying after
         while True:
             tries += 1
-            st = FileState()
+            st = run.begin_file()
             ctx = run.context(path, claim.file_id, tries)
             try:
                 self.breaker.check()
                 run.record("file_started", batch_id=run.batch_id, file_id=claim.file_id,
                            payload={"path": path, "attempt": tries})
+                run.sample(None)  # the attempt, counted by the accumulator, in the metrics
                 run.hook.tallyclerk_file_start(context=ctx)
                 attempt(run, claim, st, ctx)
             except ConfigError as exc:
@@ -172,6 +173,7 @@ class FilePolicy:
                         run.stats.file_retries += 1
                         last = exc
                         if not run.wait(delay):  # True: a stop request ended the wait
+                            run.settle(st, "retried")  # rolled back; read again next
                             continue
                         exc = Interrupted(run.stop.reason or "interrupted")
                 elif isinstance(exc, CircuitOpen) and last is not None:
@@ -198,7 +200,7 @@ class FilePolicy:
                 run.audit.ledger.record_schema(st.plan.new_version)
             run.audit.ledger.finish_file(claim, "loaded", result, st.rejects)
         faults.point("after-commit-before-event")
-        run.count(FileEvent.LOADED, st)
+        run.settle(st, "loaded")
         run.record("file_loaded", batch_id=run.batch_id, file_id=claim.file_id,
                    payload={"path": claim.path, "rows_read": st.rows_read,
                             "rows_written": st.rows_written,
@@ -228,7 +230,7 @@ class FilePolicy:
             run.audit.ledger.finish_file(claim, "failed", result, st.rejects[:KEEP_REJECTS])
         except LeaseLost:
             log.error("file %s: claim taken over by another worker", claim.path)
-        run.count(FileEvent.FAILED, st, failed=True)
+        run.settle(st, "failed")
         run.record("file_failed", batch_id=run.batch_id, file_id=claim.file_id,
                    payload={"path": claim.path, "error": result.error,
                             "error_class": result.error_class,

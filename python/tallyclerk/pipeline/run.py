@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tallyclerk import TableSchema, WriteBehindQueue, modes
 from tallyclerk._core import BatchAccumulator, FileEvent
@@ -137,32 +137,34 @@ class BatchRun:
 
     # -- reporting --------------------------------------------------------------------------
 
-    def tick(self, extra_rows: int = 0) -> None:
-        """Progress from the accumulator's snapshot (the one count of files and rows), plus
-        ``extra_rows``: the rows read so far of the file being loaded (counted at its end)."""
+    def tick(self) -> None:
+        """Progress from the accumulator's snapshot, the one count of files and rows: the
+        settled files' rows plus the live rows of the file being loaded."""
         if self.progress is not None:
             snap = self.acc.snapshot()
             done = snap.files_loaded + snap.files_skipped + snap.files_failed
-            self.progress(LoadProgress(done, self.files_total, snap.rows_read + extra_rows,
-                                       snap))
+            self.progress(LoadProgress(done, self.files_total,
+                                       snap.rows_read + snap.live_rows_read, snap))
 
     def sample(self, queue: WriteBehindQueue | None) -> None:
         # between files: the batch's open sink queue (its figures are counted when it closes)
-        self.stats.sample(self.batch_id, queue if queue is not None else self.writers.current)
+        self.stats.sample(self.batch_id, queue if queue is not None else self.writers.current,
+                          self.acc)
 
-    def count(self, kind: FileEvent, st: FileState | None = None, failed: bool = False) -> None:
-        """Count a file event (and its rows) in the accumulator."""
+    def begin_file(self) -> FileState:
+        """A new attempt at a file: its rows count live in the accumulator until
+        :meth:`settle` (see :mod:`tallyclerk.pipeline.filestate`)."""
+        return FileState(self.acc.begin_file())
+
+    def settle(self, st: FileState, outcome: Literal["loaded", "failed", "retried"]) -> None:
+        """End an attempt in the accumulator: its rows join the batch's totals (loaded,
+        failed: rolled back) or leave them (retried)."""
+        st.tally.settle(outcome)
+
+    def count(self, kind: FileEvent) -> None:
+        """Count a file event with no rows (started, skipped, failed before its claim)."""
         try:
-            if st is None:
-                self.acc.add_file_event(kind)
-            else:
-                self.acc.add_file_event(
-                    kind,
-                    rows_read=st.rows_read,
-                    rows_written=0 if failed else st.rows_written,
-                    rows_rejected=st.rows_rejected,  # a failed file's others: rolled back
-                    bytes_read=st.bytes_read,
-                )
+            self.acc.add_file_event(kind)
         except BatchCancelled:
             log.info("batch cancelled; file event not counted")
 

@@ -1,4 +1,5 @@
-"""Queue, retry and breaker figures of a batch, sampled for ``tallyclerk_pipeline_stats``."""
+"""Queue, retry and breaker figures of a batch, and the accumulator's snapshot of its files and
+rows, sampled for ``tallyclerk_pipeline_stats`` (the metrics plugin reads its counts there)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import pluggy
 
 from tallyclerk import WriteBehindQueue
+from tallyclerk._core import BatchAccumulator
 from tallyclerk.audit import AuditService
 from tallyclerk.retry import CircuitBreaker
 
@@ -31,8 +33,10 @@ class PipelineStats:
         totals["dead_lettered"] += q.dead_lettered
         totals["high_water"] = max(totals["high_water"], q.high_water)
 
-    def sample(self, batch_id: str, queue: WriteBehindQueue | None) -> None:
-        """Report the figures to ``tallyclerk_pipeline_stats`` (when a plugin listens)."""
+    def sample(self, batch_id: str, queue: WriteBehindQueue | None,
+               acc: BatchAccumulator) -> None:
+        """Report the figures to ``tallyclerk_pipeline_stats`` (when a plugin listens);
+        ``stats["metrics"]`` is the accumulator's snapshot (files and rows)."""
         hook: pluggy.HookCaller = self._hook.tallyclerk_pipeline_stats
         if not hook.get_hookimpls():
             return
@@ -54,6 +58,7 @@ class PipelineStats:
             "file_retries": self.file_retries,
             "breaker_state": self._breaker.state,
             "breaker_opened": self._breaker.opened_count,
+            "metrics": acc.snapshot(),
         }
         if audit:
             stats.update(

@@ -6,6 +6,27 @@ stays bounded) whose writer thread writes them with ``FileWrite.write`` -- readi
 validating overlap with writing. When the audit store is the sink's database, each batch's
 rejects are written by the writer thread in the file's transaction.
 
+The queue is a bounded channel here, and is configured as one (issue 12 item 4): its own
+retry and dead-letter semantics are the audit event log's (:mod:`tallyclerk.audit.eventlog`),
+not this stream's, so they are off:
+
+* bounded by ``_QUEUE_ITEMS`` record batches and ``_QUEUE_BYTES``: the reader waits for room
+  (polling its stop checks), so memory stays bounded while the sink is slow; ``max_batch=1``,
+  no linger: each record batch is written as soon as the writer is free;
+* ``max_retries=0``: a failed write leaves the file's transaction unusable, so the unit of
+  retry is the whole file (the file policy rolls the attempt back, settles its tally
+  ``retried`` and loads the file again), never a record batch;
+* no dead letters: a batch not written must fail its file, not be set aside while the file
+  commits (rows lost). ``drain`` never raises: it hands the error to the reader thread
+  (``st.writer_error``), which fails and rolls back the file with one log line; the
+  ``dead_letter`` callback is only the backstop for what the queue itself gives up on (a sink
+  call that panicked, the interpreter exiting, ``close`` running out of time), and fails the
+  file the same way;
+* close: ``flush`` before the commit (every batch written); on failure ``st.abandon`` makes
+  ``drain`` skip what is still queued and ``close(timeout=1)`` stops the writer, while a
+  write already in flight holds ``st.writing``, which the rollback takes first;
+  ``flush_at_exit=False``: at interpreter exit an uncommitted file is lost anyway.
+
 The stop and timeout checks run between record batches, while waiting on the source
 (:mod:`tallyclerk.pipeline.reader`: a source that stops producing cannot hold the file) and
 while waiting on the queue; a failed check (or the writer's error) ends the stream with an
@@ -44,7 +65,7 @@ def stream_file(
     st: FileState,
     shared: SqlExecutor | None,
 ) -> None:
-    """Read, check and write every record batch of ``source``; counts into ``st``."""
+    """Read, check and write every record batch of ``source``; counts into ``st.tally``."""
     audit, sizer, hook = run.audit, run.sizer, run.hook
     keys = _key_check(run.mode, ctx.schema)
 
@@ -80,7 +101,7 @@ def stream_file(
                 st.writer_error = exc
                 return
         sizer.observe(batch.num_rows, elapsed, batch.bytes)
-        st.rows_written += written
+        st.tally.add(rows_written=written)
         hook.tallyclerk_rows_written(context=ctx, rows=written, seconds=elapsed)
 
     queue = run.writers.take()
@@ -100,8 +121,7 @@ def stream_file(
             if keys is not None:
                 keys.check(batch)
             rejects = [reject_row(r) for r in batch.rejects()] if batch.num_rejected else []
-            st.rows_read += batch.num_rows
-            st.bytes_read = source.bytes_read
+            _count_read(st, batch.num_rows, source)
             if rejects:
                 _count_rejects(run, st, rejects, ctx, shared)
             _put(queue, (st, functools.partial(write, batch, rejects)), batch.bytes, check)
@@ -109,8 +129,8 @@ def stream_file(
             with contextlib.suppress(AttributeError):  # a source may keep its own size
                 source.batch_rows = sizer.rows
             run.acc.touch()
-            run.tick(st.rows_read)
-        st.bytes_read = source.bytes_read
+            run.tick()
+        _count_read(st, 0, source)
         _flush(queue, check)
         check()
         done = True
@@ -124,12 +144,19 @@ def stream_file(
         raise SinkError(f"the sink wrote {st.rows_written} of {valid} valid rows")
 
 
+def _count_read(st: FileState, rows: int, source: Source) -> None:
+    """Count rows read and the source's bytes read since the last count."""
+    grown = max(0, int(source.bytes_read) - st.tally.bytes_read)
+    if rows or grown:
+        st.tally.add(rows_read=rows, bytes_read=grown)
+
+
 def _count_rejects(run: BatchRun, st: FileState, rejects: list[RejectRow], ctx: BatchContext,
                    shared: SqlExecutor | None) -> None:
     """Count and keep rejected rows (validation's, in the reader thread; a sink's, found
     while writing, in the writer thread), tell the hooks, apply ``--on-error``."""
     with st.counting:
-        st.rows_rejected += len(rejects)
+        st.tally.add(rows_rejected=len(rejects))
         if st.first_error_line is None:
             st.first_error_line = rejects[0].line
         if shared is None or len(st.rejects) < KEEP_REJECTS:
