@@ -83,7 +83,11 @@ def test_a_deleted_reject_is_named(work: Path) -> None:
 
 def test_two_swapped_events_are_named(work: Path) -> None:
     db = _loaded(work)
-    (a, _), (b_id, _) = query(db, "SELECT id, type FROM tallyclerk_events ORDER BY id")[1:3]
+    # two events next to each other in the chain (its order is the sealing order, which
+    # interleaves the tables' rows)
+    seqs = query(db, "SELECT id, chain_seq FROM tallyclerk_events ORDER BY chain_seq")
+    pairs = zip(seqs, seqs[1:], strict=False)
+    (a, b_id), = [(x, y) for (x, sx), (y, sy) in pairs if sy == sx + 1][:1]
     con = sqlite3.connect(db)
     try:  # exchange their content, keep their ids and links
         cols = "type, batch_id, file_id, payload, created_at, correlation_id"

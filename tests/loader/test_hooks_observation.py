@@ -103,8 +103,9 @@ def test_hook_tallyclerk_pipeline_stats(
                                                 "backoff_max_ms": 2.0})
     assert [f["status"] for f in report["files"]] == ["loaded", "loaded"]
     assert {b for b, _s in samples} == {report["batch_id"]}
-    # one sample per record batch (4 per file) and one per file
-    assert len(samples) == 2 * 4 + 2
+    # one sample per record batch (4 per file), one per file, one as each attempt starts (the
+    # two files and the flaky first attempt's retry) and the batch's final one
+    assert len(samples) == 2 * 4 + 2 + (2 + 1) + 1
     keys = {
         "sink_queue_depth", "sink_queue_high_water", "sink_retries", "sink_dead_letters",
         "audit_queue_depth", "audit_queue_high_water", "audit_retries", "audit_dead_letters",
