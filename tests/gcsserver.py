@@ -11,13 +11,11 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tests.s3server import free_port
+from tests.s3server import free_port, running, wait_until_answering
 
 
 class GcsUnavailable(RuntimeError):
@@ -61,31 +59,17 @@ def start(timeout_s: float = 30.0) -> GcsServer:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     server = GcsServer(f"http://127.0.0.1:{port}", proc)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise GcsUnavailable(f"the GCS emulator exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(server.endpoint + "/storage/v1/b", timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise GcsUnavailable(f"the GCS emulator did not answer on {server.endpoint}")
+    try:
+        wait_until_answering(proc, server.endpoint + "/storage/v1/b", timeout_s,
+                             GcsUnavailable, "the GCS emulator")
+    except GcsUnavailable:
+        server.stop()
+        raise
+    return server
 
 
 @contextlib.contextmanager
 def server_for_tests() -> Iterator[GcsServer]:
     """An emulator for a test session (skips when it is missing, except in CI)."""
-    import pytest
-
-    try:
-        server = start()
-    except GcsUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"gcp-storage-emulator is required in CI: {exc}")
-        pytest.skip(f"no local GCS emulator could be started: {exc}")
-    try:
+    with running(start, GcsUnavailable, "gcp-storage-emulator") as server:
         yield server
-    finally:
-        server.stop()

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,36 +83,57 @@ def start(timeout_s: float = 30.0) -> S3Server:
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    endpoint = f"http://127.0.0.1:{port}"
-    server = S3Server(endpoint, proc)
+    server = S3Server(f"http://127.0.0.1:{port}", proc)
+    try:
+        wait_until_answering(proc, server.endpoint + "/moto-api/", timeout_s, S3Unavailable,
+                             "moto_server")
+    except S3Unavailable:
+        server.stop()
+        raise
+    return server
+
+
+def wait_until_answering(proc: subprocess.Popen[bytes], url: str, timeout_s: float,
+                         error: type[Exception], name: str) -> None:
+    """Poll ``url`` until the server process ``proc`` answers; ``error`` when it exits or
+    stays silent for ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise S3Unavailable(f"moto_server exited with status {proc.returncode}")
+            raise error(f"{name} exited with status {proc.returncode}")
         try:
-            with urllib.request.urlopen(endpoint + "/moto-api/", timeout=1):
-                return server
+            with urllib.request.urlopen(url, timeout=1):
+                return
         except OSError:
             time.sleep(0.1)
-    server.stop()
-    raise S3Unavailable(f"moto_server did not answer on {endpoint} within {timeout_s} s")
+    raise error(f"{name} did not answer on {url} within {timeout_s} s")
 
 
 @contextlib.contextmanager
-def server_for_tests() -> Iterator[S3Server]:
-    """A server for a test or benchmark session (skips when moto is missing, except in CI)."""
+def running(start_server: Callable[[], Any], error: type[Exception],
+            requirement: str) -> Iterator[Any]:
+    """A server for a test or benchmark session, stopped afterwards; skips when it cannot be
+    started (``error``), except in CI, where ``requirement`` must be installed."""
     import pytest
 
     try:
-        server = start()
-    except S3Unavailable as exc:
+        server = start_server()
+    except error as exc:
         if os.environ.get("CI"):
-            pytest.fail(f"moto[server] is required in CI: {exc}")
-        pytest.skip(f"no local S3 server could be started: {exc}")
+            pytest.fail(f"{requirement} is required in CI: {exc}")
+        pytest.skip(f"{requirement}: no local server could be started: {exc}")
     try:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def server_for_tests() -> Iterator[S3Server]:
+    """A local S3 server for a test or benchmark session (skips when moto is missing, except
+    in CI)."""
+    with running(start, S3Unavailable, "moto[server]") as server:
+        yield server
 
 
 class CuttingProxy:
