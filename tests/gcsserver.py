@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tests.s3server import free_port, running, wait_until_answering
+from tests.s3server import free_port, launch, running, terminate
 
 
 class GcsUnavailable(RuntimeError):
@@ -38,13 +38,7 @@ class GcsServer:
         return GCSFileSystem(endpoint_url=self.endpoint, token="anon")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 def start(timeout_s: float = 30.0) -> GcsServer:
@@ -53,19 +47,11 @@ def start(timeout_s: float = 30.0) -> GcsServer:
     except ImportError as exc:
         raise GcsUnavailable(f"gcp-storage-emulator is not installed ({exc})") from None
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-         "--port", str(port), "--in-memory", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    server = GcsServer(f"http://127.0.0.1:{port}", proc)
-    try:
-        wait_until_answering(proc, server.endpoint + "/storage/v1/b", timeout_s,
-                             GcsUnavailable, "the GCS emulator")
-    except GcsUnavailable:
-        server.stop()
-        raise
-    return server
+    endpoint = f"http://127.0.0.1:{port}"
+    proc = launch([sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+                   "--port", str(port), "--in-memory", "--quiet"],
+                  endpoint + "/storage/v1/b", timeout_s, GcsUnavailable, "the GCS emulator")
+    return GcsServer(endpoint, proc)
 
 
 @contextlib.contextmanager

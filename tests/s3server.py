@@ -64,13 +64,8 @@ class S3Server:
                             aws_secret_access_key=SECRET_KEY, region_name=REGION)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc)
 
 
 def start(timeout_s: float = 30.0) -> S3Server:
@@ -79,18 +74,35 @@ def start(timeout_s: float = 30.0) -> S3Server:
     except ImportError as exc:
         raise S3Unavailable(f"moto[server] is not installed ({exc})") from None
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    server = S3Server(f"http://127.0.0.1:{port}", proc)
+    endpoint = f"http://127.0.0.1:{port}"
+    proc = launch([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                  endpoint + "/moto-api/", timeout_s, S3Unavailable, "moto_server")
+    return S3Server(endpoint, proc)
+
+
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def launch(argv: list[str], url: str, timeout_s: float, error: type[Exception],
+           name: str) -> subprocess.Popen[bytes]:
+    """Start a server process in its own session and wait until ``url`` answers (else it is
+    stopped and ``error`` raised)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
-        wait_until_answering(proc, server.endpoint + "/moto-api/", timeout_s, S3Unavailable,
-                             "moto_server")
-    except S3Unavailable:
-        server.stop()
+        wait_until_answering(proc, url, timeout_s, error, name)
+    except error:
+        terminate(proc)
         raise
-    return server
+    return proc
 
 
 def wait_until_answering(proc: subprocess.Popen[bytes], url: str, timeout_s: float,
