@@ -25,8 +25,6 @@ from __future__ import annotations
 import sqlite3
 import sys
 
-from sqlalchemy import exc as sa_exc
-
 __all__ = ["TRANSIENT_SQLSTATES", "is_transient", "psycopg_class", "sqlstate"]
 
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03"})
@@ -50,12 +48,21 @@ _OTHER_DRIVER_MARKERS = (
 _DUCKDB_MARKERS = ("conflict", "could not set lock", "lock on file")
 
 
+def _loaded_class(module_name: str, name: str) -> tuple[type[Exception], ...]:
+    module = sys.modules.get(module_name)
+    cls = getattr(module, name, None) if module is not None else None
+    return (cls,) if isinstance(cls, type) and issubclass(cls, Exception) else ()
+
+
 def psycopg_class(name: str) -> tuple[type[Exception], ...]:
     """``psycopg.<name>`` if psycopg is loaded, else nothing (a psycopg exception can only
     exist once psycopg has been imported, so a SQLite-only process never pays for it)."""
-    module = sys.modules.get("psycopg")
-    cls = getattr(module, name, None) if module is not None else None
-    return (cls,) if isinstance(cls, type) and issubclass(cls, Exception) else ()
+    return _loaded_class("psycopg", name)
+
+
+def _sa_class(name: str) -> tuple[type[Exception], ...]:
+    """``sqlalchemy.exc.<name>`` if SQLAlchemy is loaded, else nothing (as psycopg's)."""
+    return _loaded_class("sqlalchemy.exc", name)
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -69,19 +76,21 @@ def is_transient(exc: BaseException) -> bool:
     ``exc`` may be a SQLAlchemy error (its driver error is looked at), a ``sqlite3`` or psycopg
     error, or a tallyclerk error carrying ``transient`` (the Rust writer's ``SinkError``).
     """
-    if isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
+    if isinstance(exc, (*_sa_class("DisconnectionError"), *_sa_class("TimeoutError"))):
         return True
     if type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb"):
         lowered_duck = str(exc).lower()
         return type(exc).__name__ == "TransactionException" or any(
             m in lowered_duck for m in _DUCKDB_MARKERS)
     orig: BaseException = exc
-    if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated:
+    if isinstance(exc, _sa_class("DBAPIError")):
+        if getattr(exc, "connection_invalidated", False):
             return True
-        if isinstance(exc.orig, BaseException):
-            orig = exc.orig
-    elif not isinstance(exc, (sqlite3.Error, sa_exc.SQLAlchemyError, *psycopg_class("Error"))):
+        driver_error = getattr(exc, "orig", None)
+        if isinstance(driver_error, BaseException):
+            orig = driver_error
+    elif not isinstance(exc, (sqlite3.Error, *_sa_class("SQLAlchemyError"),
+                              *psycopg_class("Error"))):
         flag = getattr(exc, "transient", None)
         return bool(flag) if isinstance(flag, bool) else False
     state = sqlstate(orig)
@@ -94,5 +103,5 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(orig, (sqlite3.Error, *psycopg_class("Error"))):
         return False
-    return isinstance(exc, sa_exc.OperationalError) and any(
+    return isinstance(exc, _sa_class("OperationalError")) and any(
         m in lowered for m in _OTHER_DRIVER_MARKERS)

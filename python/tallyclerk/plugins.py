@@ -39,7 +39,6 @@ import os
 import re
 import types
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from typing import Any
 
 import pluggy
@@ -84,7 +83,14 @@ def _normalize(name: str) -> str:
 
 
 def _entry_points() -> list[tuple[str, str, str]]:
-    """``(entry-point name, module, distribution name)`` of every installed plugin."""
+    """``(entry-point name, module, distribution name)`` of every installed plugin.
+
+    ``importlib.metadata`` (with ``email``, ``zipfile``, ``csv``...) is imported here, when a
+    plugin name is looked up or the installed plugins are scanned, not with this module: with
+    ``TALLYCLERK_LOAD_PLUGINS`` empty a command never needs it.
+    """
+    from importlib import metadata
+
     found: list[tuple[str, str, str]] = []
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)

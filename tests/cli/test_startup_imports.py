@@ -51,6 +51,48 @@ def test_a_sqlite_load_imports_no_other_store_or_command(tmp_path: Path) -> None
     assert sorted(m for m in NOT_FOR_A_SQLITE_LOAD if m in modules) == []
 
 
+# Not imported before the load's audit store is opened: the plugin manager with every built-in
+# registered, the load's parser and its request (issue 16.1, round three). SQLAlchemy came in
+# through the URL parser (``tallyclerk.dburl``), the generic sink's plugin module and
+# ``tallyclerk.dberrors``; ``importlib.metadata`` (with ``email``) through the plugin manager,
+# which needs it only to scan installed plugins or resolve a plugin's name.
+NOT_BEFORE_THE_AUDIT_STORE = (
+    "sqlalchemy",
+    "sqlalchemy.engine",
+    "tallyclerk.builtins.sqlalchemy_target",
+    "importlib.metadata",
+    "email",
+    "email.message",
+)
+
+START_UP_PROBE = """
+import sys
+from tallyclerk.cli import build_parser
+from tallyclerk.cli.load import request_from_args
+from tallyclerk.plugins import get_plugin_manager
+pm = get_plugin_manager([])
+argv = sys.argv[1:]
+args = build_parser(pm, "load").parse_args(argv)
+req = request_from_args(args)
+assert req.table == "t" and pm.has_plugin("tallyclerk.builtins.sqlalchemy_sink"), req
+print(" ".join(sorted(m for m in sys.modules)))
+"""
+
+
+def test_start_up_imports_no_sqlalchemy_and_no_metadata_scan(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", START_UP_PROBE, "load", str(src), "--table", "t",
+         "--into", f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.builtins.sqlite_sink" in modules and "pluggy" in modules  # it works
+    assert sorted(m for m in NOT_BEFORE_THE_AUDIT_STORE if m in modules) == []
+
+
 def _parsed(argv: list[str], command: str | None) -> dict[str, Any] | str:
     """What a parser built for ``command`` makes of ``argv``: its namespace, or its error."""
     pm = get_plugin_manager([])
