@@ -35,7 +35,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from tallyclerk.cli.gcpause import pause_gc, start_up_over
+from tallyclerk.cli.gcpause import exit_process, pause_gc, start_up_over
 from tallyclerk.cli.options import db_options, plugin_option
 from tallyclerk.cli.output import Output
 from tallyclerk.errors import (
@@ -246,13 +246,15 @@ def console_main() -> NoReturn:
     When :func:`main` returns, the load is over and everything is flushed and closed, so the
     interpreter's collection of every object at exit (about a fifth of a small load's CPU
     time) can only free memory the process is about to give back: the objects are frozen
-    (``gc.freeze``) so that collection skips them. Exit handlers still run. Only the process
-    entry points do this; :func:`main` called in-process (tests, other programs) does not.
+    (``gc.freeze``) so that collection skips them, and the interpreter's teardown (clearing
+    every module) is skipped too (:func:`tallyclerk.cli.gcpause.exit_process`). Exit handlers
+    still run and the streams are flushed. Only the process entry points do this; :func:`main`
+    called in-process (tests, other programs) does not.
     """
     pause_gc()
     code = main()
     gc.freeze()
-    sys.exit(code)
+    exit_process(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
