@@ -58,7 +58,7 @@ def exit_process(code: int) -> NoReturn:
         sys.exit(code)
     atexit._run_exitfuncs()
     try:
-        for stream in (sys.stdout, sys.stderr):
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
             if stream is not None:
                 stream.flush()
     except (OSError, ValueError):
