@@ -85,6 +85,12 @@ class UrlParts(NamedTuple):
     database: str | None
     query: QueryItems | None
 
+    def __repr__(self) -> str:  # the password masked, as SQLAlchemy's URL shows it
+        shown = self._replace(password=None if self.password is None else "***")
+        return "UrlParts(" + ", ".join(
+            f"{name}={value!r}" for name, value in zip(self._fields, shown, strict=True)
+        ) + ")"
+
     def backend(self) -> str:
         return self.drivername.split("+")[0]
 
@@ -129,6 +135,7 @@ def split_url(url: str) -> UrlParts:
     return UrlParts(
         c["name"], username, password, c["ipv4host"] or c["ipv6host"], port, database, query
     )
+
 
 def default_audit_url(into: str) -> str:
     """The audit store of a load given no ``--audit``: the target database itself, except for a

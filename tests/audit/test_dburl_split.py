@@ -117,4 +117,6 @@ def test_a_sqlite_url_is_parsed_without_importing_sqlalchemy() -> None:
 def test_the_password_stays_out_of_the_repr() -> None:
     parsed = parse_url("postgresql://app:s3cret@db.example:5433/prod")
     assert "s3cret" not in repr(parsed)
+    assert "s3cret" not in repr(parsed.parts) and "s3cret" not in str(parsed.parts)
+    assert "password='***'" in repr(parsed.parts)
     assert parsed.parts.password == "s3cret" and parsed.url.password == "s3cret"
