@@ -79,9 +79,7 @@ class AuditLog:
         self.correlation_id = correlation_id
         self._engine = create_audit_engine(db, resolved)
         try:
-            from sqlalchemy.orm import sessionmaker
-
-            runner = TransactionRunner(sessionmaker(self._engine), resolved, label=self.url)
+            runner = TransactionRunner(self._engine, resolved, label=self.url)
             runner.retrying(lambda: ensure_schema(self._engine), what="create the audit schema")
             self._log = EventLog(self._engine, resolved, label=self.url,
                                  name="tallyclerk-auditlog-writer")

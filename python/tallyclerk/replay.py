@@ -142,30 +142,33 @@ def _engine(audit_url: str) -> Any:
 def _select(audit_url: str, batch: str | None, path: str | None,
             table: str | None) -> list[_Group]:
     from sqlalchemy import select
-    from sqlalchemy.orm import Session
 
-    from tallyclerk.audit.models import Batch, FileManifest, RejectRecord
+    from tallyclerk.audit.models import batches, files, rejects
+    from tallyclerk.audit.rows import FileManifest, RejectRecord
     from tallyclerk.audit.translate import wrap_db_errors
 
     stmt = (
-        select(RejectRecord, FileManifest, Batch.options)
-        .join(FileManifest, FileManifest.id == RejectRecord.file_id)
-        .join(Batch, Batch.id == FileManifest.batch_id)
-        .where(RejectRecord.replayed_by_batch.is_(None))
-        .where(FileManifest.status == "loaded")
-        .order_by(RejectRecord.file_id, RejectRecord.record_number, RejectRecord.id)
+        select(rejects, files, batches.c.options)
+        .join(files, files.c.id == rejects.c.file_id)
+        .join(batches, batches.c.id == files.c.batch_id)
+        .where(rejects.c.replayed_by_batch.is_(None))
+        .where(files.c.status == "loaded")
+        .order_by(rejects.c.file_id, rejects.c.record_number, rejects.c.id)
     )
     if batch is not None:
-        stmt = stmt.where(RejectRecord.batch_id == batch)
+        stmt = stmt.where(rejects.c.batch_id == batch)
     if path is not None:
-        stmt = stmt.where(FileManifest.path == path)
+        stmt = stmt.where(files.c.path == path)
     if table is not None:
-        stmt = stmt.where(FileManifest.target_table == table)
+        stmt = stmt.where(files.c.target_table == table)
     groups: dict[int, _Group] = {}
+    split = len(rejects.columns)
     engine = _engine(audit_url)
     try:
-        with wrap_db_errors(), Session(engine) as session:
-            for r, f, options in session.execute(stmt).all():
+        with wrap_db_errors(), engine.connect() as conn:
+            for row in conn.execute(stmt).all():
+                r = RejectRecord.from_row(row[:split])
+                f, options = FileManifest.from_row(row[split:-1]), row[-1]
                 g = groups.get(f.id)
                 if g is None:
                     g = groups[f.id] = _Group(f.id, f.path, f.target_table, dict(options or {}))
@@ -270,17 +273,17 @@ def _loaded_claim(audit_url: str, table: str, fingerprint: str) -> tuple[int, st
     """(file id, batch id) of the committed replay with this identity, if any."""
     from sqlalchemy import select
 
-    from tallyclerk.audit.models import FileManifest
+    from tallyclerk.audit.models import files
     from tallyclerk.audit.translate import wrap_db_errors
 
     engine = _engine(audit_url)
     try:
         with wrap_db_errors(), engine.connect() as conn:
             row = conn.execute(
-                select(FileManifest.id, FileManifest.batch_id)
-                .where(FileManifest.target_table == table)
-                .where(FileManifest.fingerprint == fingerprint)
-                .where(FileManifest.status == "loaded")
+                select(files.c.id, files.c.batch_id)
+                .where(files.c.target_table == table)
+                .where(files.c.fingerprint == fingerprint)
+                .where(files.c.status == "loaded")
             ).first()
     finally:
         engine.dispose()
@@ -292,7 +295,7 @@ def _mark(audit_url: str, done: tuple[int, str], todo: Sequence[_Record]
     """Mark the old rejects replayed (one transaction, only those still unmarked)."""
     from sqlalchemy import select, update
 
-    from tallyclerk.audit.models import RejectRecord
+    from tallyclerk.audit.models import rejects
     from tallyclerk.audit.translate import wrap_db_errors
 
     file_id, batch_id = done
@@ -303,18 +306,18 @@ def _mark(audit_url: str, done: tuple[int, str], todo: Sequence[_Record]
         with wrap_db_errors(), engine.begin() as conn:
             again: dict[int, tuple[str, str, str | None]] = {}
             for n, rule, reason, column in conn.execute(
-                select(RejectRecord.record_number, RejectRecord.rule, RejectRecord.reason,
-                       RejectRecord.column_name)
-                .where(RejectRecord.file_id == file_id)
-                .order_by(RejectRecord.id)
+                select(rejects.c.record_number, rejects.c.rule, rejects.c.reason,
+                       rejects.c.column_name)
+                .where(rejects.c.file_id == file_id)
+                .order_by(rejects.c.id)
             ):
                 again.setdefault(int(n), (rule, reason, column))
             for number, rec in enumerate(todo, start=1):
                 outcome = "rejected" if number in again else "loaded"
                 conn.execute(
-                    update(RejectRecord)
-                    .where(RejectRecord.id.in_(rec.reject_ids))
-                    .where(RejectRecord.replayed_by_batch.is_(None))
+                    update(rejects)
+                    .where(rejects.c.id.in_(rec.reject_ids))
+                    .where(rejects.c.replayed_by_batch.is_(None))
                     .values(replayed_by_batch=batch_id, replayed_at=now,
                             replay_file_id=file_id, replay_record_number=number,
                             replay_outcome=outcome)

@@ -45,14 +45,7 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Connection
 
-from tallyclerk.audit.models import (
-    AuditEvent,
-    Base,
-    Batch,
-    FileManifest,
-    RejectRecord,
-    TableSchemaVersion,
-)
+from tallyclerk.audit.models import batches, events, files, metadata, rejects, table_schemas
 
 __all__ = ["GENESIS", "TABLES", "Break", "VerifyReport", "seal", "verify"]
 
@@ -60,11 +53,11 @@ GENESIS = "0" * 64
 """The predecessor hash of the first link."""
 
 TABLES: tuple[str, ...] = (
-    Batch.__tablename__,
-    FileManifest.__tablename__,
-    RejectRecord.__tablename__,
-    AuditEvent.__tablename__,
-    TableSchemaVersion.__tablename__,
+    batches.name,
+    files.name,
+    rejects.name,
+    events.name,
+    table_schemas.name,
 )
 _FINAL = {
     "tallyclerk_batches": "finished_at IS NOT NULL AND status <> 'running'",
@@ -86,7 +79,7 @@ _SEAL_ROWS = 5000  # rows read per round of a seal
 
 def _columns(table: str) -> list[str]:
     """``id`` first, then the hashed columns in the model's order."""
-    names = [c.name for c in Base.metadata.tables[table].columns]
+    names = [c.name for c in metadata.tables[table].columns]
     return ["id"] + [n for n in names if n not in _NOT_HASHED and n != "id"]
 
 

@@ -31,7 +31,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from tallyclerk.audit import lineage
 from tallyclerk.audit.migrations import recount_rolled_back
-from tallyclerk.audit.models import SCHEMA_VERSION, Base, SchemaVersion
+from tallyclerk.audit.models import SCHEMA_VERSION, metadata
+from tallyclerk.audit.models import schema_version as version_table
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.dburl import DbUrl
 from tallyclerk.errors import AuditStoreError, ConfigError
@@ -58,7 +59,7 @@ def add_missing(conn: Connection) -> None:
     inspector = inspect(conn)
     preparer = conn.dialect.identifier_preparer
     ddl = conn.dialect.ddl_compiler(conn.dialect, None)  # type: ignore[arg-type]
-    for table in Base.metadata.sorted_tables:
+    for table in metadata.sorted_tables:
         if not inspector.has_table(table.name):
             continue
         present = {c["name"] for c in inspector.get_columns(table.name)}
@@ -196,9 +197,10 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
 
 def schema_version(connection: Connection) -> int | None:
     """The stored schema version, or None when the store has no version table yet."""
-    if not inspect(connection).has_table(SchemaVersion.__tablename__):
+    if not inspect(connection).has_table(version_table.name):
         return None
-    return connection.execute(select(SchemaVersion.version).where(SchemaVersion.id == 1)).scalar()
+    stmt = select(version_table.c.version).where(version_table.c.id == 1)
+    return connection.execute(stmt).scalar()
 
 
 def ensure_schema(engine: Engine) -> int:
@@ -234,17 +236,17 @@ def ensure_schema(engine: Engine) -> int:
             # 0.2.0 is unreleased and every change of its schema is additive: a store made by
             # an earlier 0.2.0 development build gets the columns and indexes added since
             add_missing(conn)
-        Base.metadata.create_all(conn)
+        metadata.create_all(conn)
         lineage.create_view(conn)
         now = datetime.now(timezone.utc)
         if found is None:
             conn.execute(
-                insert(SchemaVersion).values(id=1, version=SCHEMA_VERSION, updated_at=now)
+                insert(version_table).values(id=1, version=SCHEMA_VERSION, updated_at=now)
             )
         elif found != SCHEMA_VERSION:
             conn.execute(
-                update(SchemaVersion)
-                .where(SchemaVersion.id == 1)
+                update(version_table)
+                .where(version_table.c.id == 1)
                 .values(version=SCHEMA_VERSION, updated_at=now)
             )
     return SCHEMA_VERSION

@@ -28,7 +28,6 @@ from tallyclerk._core import BatchAccumulator
 from tallyclerk.audit import claims, schemas, sqlgen, uncertain
 from tallyclerk.audit.claims import Claims
 from tallyclerk.audit.executor import SqlAlchemyExecutor, SqlExecutor
-from tallyclerk.audit.models import Batch, FileManifest
 from tallyclerk.audit.repository import AuditRepository
 from tallyclerk.audit.txn import TransactionRunner
 from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow, StoredSchema
@@ -258,7 +257,7 @@ class FileLedger:
         duration = self._duration(claim)
 
         def work(repo: AuditRepository) -> bool:
-            ex = SqlAlchemyExecutor(repo.session.connection())
+            ex = SqlAlchemyExecutor(repo.connection)
             held = claims.finish_in(ex, claim, status, result, duration_s=duration)
             claims.add_rejects_in(ex, claim, rejects)
             return held
@@ -308,7 +307,7 @@ class FileLedger:
     def swap_done(self, shadow: str, table: str) -> None:
         """:meth:`swap_in` in a transaction of its own (an audit store in another database)."""
         self._runner.run(
-            lambda repo: claims.swap_in(SqlAlchemyExecutor(repo.session.connection()), shadow,
+            lambda repo: claims.swap_in(SqlAlchemyExecutor(repo.connection), shadow,
                                         table),
             what=f"record the replace of {table!r}",
         )
@@ -319,19 +318,21 @@ class FileLedger:
         :meth:`abandon_replace` marks their files failed."""
         from sqlalchemy import select
 
+        from tallyclerk.audit.models import batches, files
+
         like = SHADOW_LIKE
 
         def work(repo: AuditRepository) -> list[str]:
             stmt = (
-                select(FileManifest.target_table)
-                .join(Batch, Batch.id == FileManifest.batch_id)
-                .where(Batch.target_table == table)
-                .where(Batch.status != "running")
-                .where(FileManifest.target_table.like(like, escape="\\"))
-                .where(FileManifest.status == "loaded")
+                select(files.c.target_table)
+                .join(batches, batches.c.id == files.c.batch_id)
+                .where(batches.c.target_table == table)
+                .where(batches.c.status != "running")
+                .where(files.c.target_table.like(like, escape="\\"))
+                .where(files.c.status == "loaded")
                 .distinct()
             )
-            return [str(t) for t in repo.session.execute(stmt).scalars()]
+            return [str(t) for t in repo.connection.execute(stmt).scalars()]
 
         return self._runner.run(work, what=f"find interrupted replaces of {table!r}")
 
@@ -340,7 +341,7 @@ class FileLedger:
         ``failed`` (their written rows now ``rows_rolled_back``), with ``reason``; returns how
         many."""
         return self._runner.run(
-            lambda repo: claims.abandon_in(SqlAlchemyExecutor(repo.session.connection()), shadow,
+            lambda repo: claims.abandon_in(SqlAlchemyExecutor(repo.connection), shadow,
                                            reason),
             what="abandon a replace",
         )
@@ -349,13 +350,13 @@ class FileLedger:
 
     def table_schema(self, table: str) -> StoredSchema | None:
         """The table's current schema version (``tallyclerk_schemas``), or None."""
-        return self._runner.run(lambda repo: schemas.latest(repo.session, table),
+        return self._runner.run(lambda repo: schemas.latest(repo.connection, table),
                                 what="read a schema")
 
     def table_schema_history(self, table: str) -> list[StoredSchema]:
         """Every stored version of the table's schema, oldest first."""
         return self._runner.run(
-            lambda repo: schemas.history(repo.session, table), what="read schema history"
+            lambda repo: schemas.history(repo.connection, table), what="read schema history"
         )
 
     def schema_version_in(self, ex: SqlExecutor, table: str, *, serialize: bool = True) -> int:
@@ -372,13 +373,13 @@ class FileLedger:
         """In a transaction of its own (data in another database): store a new version."""
 
         def work(repo: AuditRepository) -> None:
-            ex = SqlAlchemyExecutor(repo.session.connection())
+            ex = SqlAlchemyExecutor(repo.connection)
             # the same version recorded by another worker of the load (the parent's inferred
             # schema, a text schema of the same header): already there, nothing to add; a
             # different one still breaks the unique index
             if schemas.current_version_in(ex, schema.table) >= schema.version and any(
                 s.version == schema.version and s.fingerprint == schema.fingerprint
-                for s in schemas.history(repo.session, schema.table)
+                for s in schemas.history(repo.connection, schema.table)
             ):
                 return
             schemas.record_in(ex, schema)

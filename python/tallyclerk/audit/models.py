@@ -1,7 +1,9 @@
 """The audit store's tables: batches, the file manifest, rejects, events, and the schema version.
 
-One declarative base, typed ``Mapped[]`` columns, every table prefixed ``tallyclerk_``. The
-models are dialect-neutral (SQLite and PostgreSQL):
+SQLAlchemy Core ``Table`` objects on one :data:`metadata` (no ORM: importing
+``sqlalchemy.orm`` cost about 60 ms of every start, issue 16.1), every table prefixed
+``tallyclerk_``. Rows read back are the frozen dataclasses of :mod:`tallyclerk.audit.rows`. The
+tables are dialect-neutral (SQLite and PostgreSQL):
 
 * timestamps are timezone-aware UTC datetimes in Python (:class:`UTCDateTime`): PostgreSQL
   stores ``timestamptz``; SQLite stores integer microseconds since the Unix epoch (sortable,
@@ -13,7 +15,7 @@ first loaded with, then each evolution); a manifest row names the version its fi
 against (``schema_version``) and what the column contract did to its columns
 (``column_changes``: ``{"added": [...], "dropped": [...], "missing": [...]}``).
 
-Manifest statuses (``FileManifest.status``):
+Manifest statuses (``tallyclerk_files.status``):
 
 ``pending``   registered, not yet claimed (reserved for work lists of many workers);
 ``loading``   claimed by a worker (``owner``, ``claim_token``, ``lease_expires_at``);
@@ -37,40 +39,43 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Dialect,
     Float,
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.base import _DialectArgDict
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 from sqlalchemy.types import TypeEngine
+
+from tallyclerk.audit.rows import from_epoch_us, to_epoch_us
 
 __all__ = [
     "BATCH_STATUSES",
     "FILE_STATUSES",
     "SCHEMA_VERSION",
-    "AuditEvent",
-    "Base",
-    "Batch",
-    "ChainHead",
-    "FileManifest",
     "JSONText",
     "PartialIndex",
-    "RejectRecord",
-    "SchemaVersion",
-    "Sealed",
-    "TableSchemaVersion",
     "UTCDateTime",
+    "batches",
+    "chain_head",
+    "events",
+    "files",
     "from_epoch_us",
+    "metadata",
+    "rejects",
+    "schema_version",
+    "table_schemas",
     "to_epoch_us",
 ]
 
@@ -81,23 +86,6 @@ SCHEMA_VERSION: Final = 2
 
 BATCH_STATUSES: Final = ("running", "succeeded", "partial", "failed", "cancelled", "timed_out")
 FILE_STATUSES: Final = ("pending", "loading", "loaded", "failed", "skipped", "replaced")
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def to_epoch_us(value: datetime) -> int:
-    """A timezone-aware datetime as integer microseconds since the Unix epoch."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: audit timestamps must be timezone-aware")
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_epoch_us(value: int) -> datetime:
-    """Integer microseconds since the Unix epoch as an aware UTC datetime."""
-    seconds, micros = divmod(int(value), 1_000_000)
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=micros)
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every dialect.
@@ -150,19 +138,16 @@ class JSONText(TypeDecorator[Any]):
         return orjson.loads(value)
 
 
-class Base(DeclarativeBase):
-    """The one declarative base of the audit store."""
+metadata = MetaData()
+"""The audit store's tables (and, once :mod:`tallyclerk.audit.worklist` is imported, the work
+list's)."""
 
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONText()}
 
-
-class Sealed:
+def _sealed() -> tuple[Column[Any], Column[Any]]:
     """A ledger row's link in the hash chain (:mod:`tallyclerk.audit.chain`), NULL until the
     row is final and sealed: ``chain_hash = sha256(predecessor's hash, table, id, content)``,
-    ``chain_seq`` its position in the one chain over every ledger table."""
-
-    chain_seq: Mapped[int | None] = mapped_column(BigInteger)
-    chain_hash: Mapped[str | None] = mapped_column(String(64))
+    ``chain_seq`` its position in the one chain over every ledger table. Last in each table."""
+    return Column("chain_seq", BigInteger), Column("chain_hash", String(64))
 
 
 class PartialIndex(Index):
@@ -176,8 +161,8 @@ class PartialIndex(Index):
 
     _partial_dialects = frozenset({"sqlite", "postgresql"})
 
-    def __init__(self, name: str, *columns: str, where: ColumnElement[bool] | TextClause,
-                 unique: bool = False) -> None:
+    def __init__(self, name: str, *columns: str | Column[Any],
+                 where: ColumnElement[bool] | TextClause, unique: bool = False) -> None:
         self.partial_where = where
         super().__init__(name, *columns, unique=unique)
 
@@ -195,224 +180,193 @@ def _unsealed(table: str) -> Index:
     return PartialIndex(f"ix_{table}_unsealed", "id", where=text("chain_hash IS NULL"))
 
 
-class ChainHead(Base):
-    """One row: the last link of the hash chain (its position and hash). Sealers lock it, so
-    links are appended one transaction at a time (``SELECT ... FOR UPDATE`` on PostgreSQL)."""
-
-    __tablename__ = "tallyclerk_chain_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    hash: Mapped[str] = mapped_column(String(64))
+def _counter(name: str, kind: type[Integer] = BigInteger, default: int = 0) -> Column[int]:
+    return Column(name, kind(), nullable=False, default=default)
 
 
-class SchemaVersion(Base):
-    """One row: the schema version of this audit store (checked at start-up)."""
+chain_head = Table(
+    "tallyclerk_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+"""One row: the last link of the hash chain (its position and hash). Sealers lock it, so
+links are appended one transaction at a time (``SELECT ... FOR UPDATE`` on PostgreSQL)."""
 
-    __tablename__ = "tallyclerk_schema_version"
+schema_version = Table(
+    "tallyclerk_schema_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+"""One row: the schema version of this audit store (checked at start-up)."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    version: Mapped[int]
-    updated_at: Mapped[datetime]
+batches = Table(
+    "tallyclerk_batches",
+    metadata,
+    Column("id", String(32), primary_key=True),  # uuid4 hex
+    Column("target_table", String(255), nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # one of BATCH_STATUSES
+    Column("started_at", UTCDateTime(), nullable=False, index=True),
+    Column("finished_at", UTCDateTime()),
+    _counter("files_started", Integer),
+    _counter("files_loaded", Integer),
+    _counter("files_skipped", Integer),
+    _counter("files_failed", Integer),
+    _counter("rows_read"),
+    _counter("rows_written"),
+    _counter("rows_rejected"),
+    # rows read by files that failed and were rolled back, less their rejected rows
+    Column("rows_rolled_back", BigInteger, nullable=False, default=0, server_default="0"),
+    _counter("bytes_read"),  # the counts come from the accumulator's final snapshot
+    Column("error_class", String(255)),
+    Column("error_message", Text),
+    Column("timeout_kind", String(16)),  # operation | idle: the watchdog timed the batch out
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("user", String(255)),
+    Column("options", JSONText(), nullable=False),
+    *_sealed(),
+    # the next batch on a host looks for its dead running batches: a partial index stays
+    # as small as the running batches however long the ledger grows (queried with the
+    # literal 'running', which is what lets SQLite's planner use it)
+    PartialIndex("ix_tallyclerk_batches_running", "host", where=text("status = 'running'")),
+    _unsealed("tallyclerk_batches"),
+)
+"""One run of the loader over a set of files into one table."""
 
+files = Table(
+    "tallyclerk_files",
+    metadata,
+    # also the _tc_file_id of the rows this attempt writes
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", String(32), ForeignKey("tallyclerk_batches.id"), nullable=False,
+           index=True),
+    Column("path", Text, nullable=False, index=True),  # as given to the loader
+    Column("size", BigInteger, nullable=False),
+    Column("mtime", Float, nullable=False),
+    # xxh3-128:<hex>: with target_table, the identity of a file
+    Column("fingerprint", String(64), nullable=False),
+    Column("target_table", String(255), nullable=False),
+    Column("status", String(16), nullable=False),  # one of FILE_STATUSES
+    _counter("rows_read"),
+    _counter("rows_written"),
+    # rows that failed validation (each has a tallyclerk_rejects row, up to 10,000 for a
+    # failed file)
+    _counter("rows_rejected"),
+    # rows of a failed file that were read, not rejected, and rolled back:
+    # rows_read = rows_written + rows_rejected + rows_rolled_back
+    Column("rows_rolled_back", BigInteger, nullable=False, default=0, server_default="0"),
+    _counter("bytes_read"),
+    Column("first_error_line", Integer),
+    # of rows_written: rows new to the table (NULL for files loaded before 0.2.0)
+    Column("rows_inserted", BigInteger),
+    # of rows_written: existing rows a --mode merge updated (0 in other modes)
+    Column("rows_updated", BigInteger),
+    _counter("attempt", Integer, 1),  # 1 + the earlier claims of the same identity
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("duration_s", Float),
+    Column("error", Text),
+    Column("error_class", String(255)),
+    Column("claim_token", String(32)),  # fencing token: the commit of a claim presents it
+    Column("owner", String(255)),  # host:pid of the claiming process
+    Column("lease_expires_at", UTCDateTime()),
+    # skipped rows: the batch that loaded (or is loading) the same content
+    Column("earlier_batch_id", String(32)),
+    Column("earlier_file_id", Integer),
+    # failed/replaced rows: the claim whose committed load deleted this one's rows
+    Column("cleaned_by", Integer),
+    # object-store/HTTP sources: the object's URL (s3://bucket/key); NULL for local files
+    Column("object_url", Text),
+    Column("object_etag", String(255)),  # the object's ETag (quotes removed), if given
+    # the object's version (S3 VersionId, GCS generation, Azure version id), if any
+    Column("object_version", String(255)),
+    # the version of the table's schema (tallyclerk_schemas) this file was checked against
+    Column("schema_version", Integer),
+    # what the column contract did: {"added", "dropped", "missing"} lists of column names
+    # (added under evolve, dropped under discard, missing: schema fields absent from the file,
+    # NULL in every row); NULL when the file matched the table
+    Column("column_changes", JSONText()),
+    *_sealed(),
+    Index("ix_tallyclerk_files_identity", "target_table", "fingerprint"),
+    _unsealed("tallyclerk_files"),
+    # never reuse an id: target rows carry it as _tc_file_id
+    sqlite_autoincrement=True,
+)
+"""One attempt to load one file into one table (see the module docstring for statuses)."""
+PartialIndex("uq_tallyclerk_files_loaded", files.c.target_table, files.c.fingerprint,
+             unique=True, where=files.c.status == "loaded")
+PartialIndex("uq_tallyclerk_files_loading", files.c.target_table, files.c.fingerprint,
+             unique=True, where=files.c.status == "loading")
 
-class Batch(Sealed, Base):
-    """One run of the loader over a set of files into one table."""
+rejects = Table(
+    "tallyclerk_rejects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_id", Integer, ForeignKey("tallyclerk_files.id"), nullable=False, index=True),
+    Column("batch_id", String(32), nullable=False, index=True),
+    Column("record_number", BigInteger, nullable=False),  # 1-based record number in the file
+    Column("line", BigInteger, nullable=False),  # 1-based physical line where it starts
+    Column("column_name", Text),
+    Column("rule", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+    # sensitive values were masked in raw and reason: raw is not the record as read, so the
+    # row cannot be replayed from it (schema version 2)
+    Column("masked", Boolean, nullable=False, default=False, server_default=false()),
+    # tallyclerk replay: the batch that replayed this record (NULL: not replayed)
+    Column("replayed_by_batch", String(32)),
+    Column("replayed_at", UTCDateTime()),
+    # the replay's file claim: the rows it loaded carry _tc_file_id = replay_file_id
+    Column("replay_file_id", Integer),
+    # the record's number within the replay (its new reject, if it failed again, is the
+    # reject of replay_file_id with this record_number)
+    Column("replay_record_number", BigInteger),
+    # loaded (now in the table) or rejected (failed again: see its new reject)
+    Column("replay_outcome", String(16)),
+    *_sealed(),
+    _unsealed("tallyclerk_rejects"),
+)
+"""One rejected record of one file."""
 
-    __tablename__ = "tallyclerk_batches"
+events = Table(
+    "tallyclerk_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type", String(64), nullable=False),
+    # not indexed on purpose: the event log is written in bulk, read rarely
+    Column("batch_id", String(32)),
+    Column("file_id", Integer),
+    Column("payload", JSONText()),
+    Column("created_at", UTCDateTime(), nullable=False),  # when it was recorded
+    Column("correlation_id", String(64)),
+    *_sealed(),
+    _unsealed("tallyclerk_events"),
+)
+"""One audit event, written behind the caller."""
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    """uuid4 hex."""
-    target_table: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    """One of :data:`BATCH_STATUSES`."""
-    started_at: Mapped[datetime] = mapped_column(index=True)
-    finished_at: Mapped[datetime | None]
-    files_started: Mapped[int] = mapped_column(default=0)
-    files_loaded: Mapped[int] = mapped_column(default=0)
-    files_skipped: Mapped[int] = mapped_column(default=0)
-    files_failed: Mapped[int] = mapped_column(default=0)
-    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
-    rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
-    rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
-    rows_rolled_back: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    """Rows read by files that failed and were rolled back, less their rejected rows."""
-    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
-    """The counts above come from the accumulator's final snapshot."""
-    error_class: Mapped[str | None] = mapped_column(String(255))
-    error_message: Mapped[str | None] = mapped_column(Text)
-    timeout_kind: Mapped[str | None] = mapped_column(String(16))
-    """``operation`` or ``idle`` when the watchdog timed the batch out."""
-    host: Mapped[str] = mapped_column(String(255))
-    pid: Mapped[int]
-    user: Mapped[str | None] = mapped_column(String(255))
-    options: Mapped[dict[str, Any]]
-
-    __table_args__ = (
-        # the next batch on a host looks for its dead running batches: a partial index stays
-        # as small as the running batches however long the ledger grows (queried with the
-        # literal 'running', which is what lets SQLite's planner use it)
-        PartialIndex("ix_tallyclerk_batches_running", "host", where=text("status = 'running'")),
-        _unsealed("tallyclerk_batches"),
-    )
-
-
-class FileManifest(Sealed, Base):
-    """One attempt to load one file into one table (see the module docstring for statuses)."""
-
-    __tablename__ = "tallyclerk_files"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    """Also the ``_tc_file_id`` of the rows this attempt writes."""
-    batch_id: Mapped[str] = mapped_column(ForeignKey("tallyclerk_batches.id"), index=True)
-    path: Mapped[str] = mapped_column(Text, index=True)
-    """As given to the loader."""
-    size: Mapped[int] = mapped_column(BigInteger)
-    mtime: Mapped[float] = mapped_column(Float)
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    """``xxh3-128:<hex>``: with ``target_table``, the identity of a file."""
-    target_table: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16))
-    """One of :data:`FILE_STATUSES`."""
-    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
-    rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
-    rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
-    """Rows that failed validation (each has a ``tallyclerk_rejects`` row, up to 10,000 for
-    a failed file)."""
-    rows_rolled_back: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    """Rows of a ``failed`` file that were read, not rejected, and rolled back:
-    ``rows_read = rows_written + rows_rejected + rows_rolled_back``."""
-    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
-    first_error_line: Mapped[int | None]
-    rows_inserted: Mapped[int | None] = mapped_column(BigInteger)
-    """Of ``rows_written``: rows new to the table (NULL for files loaded before 0.2.0)."""
-    rows_updated: Mapped[int | None] = mapped_column(BigInteger)
-    """Of ``rows_written``: existing rows a ``--mode merge`` updated (0 in other modes)."""
-    attempt: Mapped[int] = mapped_column(default=1)
-    """1 + the earlier claims of the same identity."""
-    started_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None]
-    duration_s: Mapped[float | None] = mapped_column(Float)
-    error: Mapped[str | None] = mapped_column(Text)
-    error_class: Mapped[str | None] = mapped_column(String(255))
-    claim_token: Mapped[str | None] = mapped_column(String(32))
-    """Fencing token: the commit of a claim must present it."""
-    owner: Mapped[str | None] = mapped_column(String(255))
-    """``host:pid`` of the claiming process."""
-    lease_expires_at: Mapped[datetime | None]
-    earlier_batch_id: Mapped[str | None] = mapped_column(String(32))
-    """For ``skipped`` rows: the batch that loaded (or is loading) the same content."""
-    earlier_file_id: Mapped[int | None]
-    cleaned_by: Mapped[int | None]
-    """For ``failed``/``replaced`` rows: the claim whose committed load deleted this one's rows."""
-    object_url: Mapped[str | None] = mapped_column(Text)
-    """Object-store/HTTP sources: the object's URL (``s3://bucket/key``); NULL for local files."""
-    object_etag: Mapped[str | None] = mapped_column(String(255))
-    """The object's ETag (quotes removed) when the store gives one."""
-    object_version: Mapped[str | None] = mapped_column(String(255))
-    """The object's version (S3 ``VersionId``, GCS generation, Azure version id), if any."""
-    schema_version: Mapped[int | None]
-    """The version of the table's schema (``tallyclerk_schemas``) this file was checked against."""
-    column_changes: Mapped[dict[str, Any] | None]
-    """What the column contract did: ``{"added", "dropped", "missing"}`` lists of column names
-    (``added`` under ``evolve``, ``dropped`` under ``discard``, ``missing``: schema fields absent
-    from the file, NULL in every row); None when the file matched the table."""
-
-    __table_args__ = (
-        Index("ix_tallyclerk_files_identity", "target_table", "fingerprint"),
-        PartialIndex(
-            "uq_tallyclerk_files_loaded",
-            "target_table",
-            "fingerprint",
-            unique=True,
-            where=status == "loaded",
-        ),
-        PartialIndex(
-            "uq_tallyclerk_files_loading",
-            "target_table",
-            "fingerprint",
-            unique=True,
-            where=status == "loading",
-        ),
-        _unsealed("tallyclerk_files"),
-        # never reuse an id: target rows carry it as _tc_file_id
-        {"sqlite_autoincrement": True},
-    )
-
-
-class RejectRecord(Sealed, Base):
-    """One rejected record of one file."""
-
-    __tablename__ = "tallyclerk_rejects"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    file_id: Mapped[int] = mapped_column(ForeignKey("tallyclerk_files.id"), index=True)
-    batch_id: Mapped[str] = mapped_column(String(32), index=True)
-    record_number: Mapped[int] = mapped_column(BigInteger)
-    """1-based data record number within the file."""
-    line: Mapped[int] = mapped_column(BigInteger)
-    """1-based physical line where the record starts."""
-    column_name: Mapped[str | None] = mapped_column(Text)
-    rule: Mapped[str] = mapped_column(String(64))
-    reason: Mapped[str] = mapped_column(Text)
-    raw: Mapped[str] = mapped_column(Text)
-    masked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    """Sensitive values were masked in ``raw`` and ``reason``: ``raw`` is not the record as
-    read, so the row cannot be replayed from it (schema version 2)."""
-    replayed_by_batch: Mapped[str | None] = mapped_column(String(32))
-    """``tallyclerk replay``: the batch that replayed this record (NULL: not replayed)."""
-    replayed_at: Mapped[datetime | None]
-    replay_file_id: Mapped[int | None]
-    """The replay's file claim: the rows it loaded carry ``_tc_file_id = replay_file_id``."""
-    replay_record_number: Mapped[int | None] = mapped_column(BigInteger)
-    """The record's number within the replay (its new reject, if it failed again, is the
-    reject of ``replay_file_id`` with this ``record_number``)."""
-    replay_outcome: Mapped[str | None] = mapped_column(String(16))
-    """``loaded`` (now in the table) or ``rejected`` (failed again: see its new reject)."""
-
-    __table_args__ = (_unsealed("tallyclerk_rejects"),)
-
-
-class AuditEvent(Sealed, Base):
-    """One audit event, written behind the caller. ``created_at`` is when it was recorded."""
-
-    __tablename__ = "tallyclerk_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    type: Mapped[str] = mapped_column(String(64))
-    batch_id: Mapped[str | None] = mapped_column(String(32))
-    """Not indexed on purpose: the event log is written in bulk, read rarely."""
-    file_id: Mapped[int | None]
-    payload: Mapped[dict[str, Any] | None]
-    created_at: Mapped[datetime]
-    correlation_id: Mapped[str | None] = mapped_column(String(64))
-
-    __table_args__ = (_unsealed("tallyclerk_events"),)
-
-
-class TableSchemaVersion(Sealed, Base):
-    """One version of a target table's Table Schema: the first load's (given, inferred, or the
-    header's text columns), then one per evolution (``--columns evolve``, a wider ``--schema``).
-    Written in the transaction of the file that introduced it (when the audit store shares the
-    data's database), so a rolled-back file leaves no version behind."""
-
-    __tablename__ = "tallyclerk_schemas"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    target_table: Mapped[str] = mapped_column(String(255))
-    version: Mapped[int]
-    """1, 2, ... per table."""
-    schema_json: Mapped[str] = mapped_column(Text)
-    """The Table Schema, as JSON text."""
-    fingerprint: Mapped[str] = mapped_column(String(80))
-    """``sha256:<hex>`` of the canonical JSON (sorted keys): equal schemas, equal fingerprints."""
-    created_at: Mapped[datetime]
-    batch_id: Mapped[str | None] = mapped_column(String(32))
-    file_id: Mapped[int | None]
-    """The manifest row of the file whose load introduced this version."""
-    reason: Mapped[str] = mapped_column(Text)
-
-    __table_args__ = (
-        Index("uq_tallyclerk_schemas_version", "target_table", "version", unique=True),
-        _unsealed("tallyclerk_schemas"),
-    )
+table_schemas = Table(
+    "tallyclerk_schemas",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target_table", String(255), nullable=False),
+    Column("version", Integer, nullable=False),  # 1, 2, ... per table
+    Column("schema_json", Text, nullable=False),  # the Table Schema, as JSON text
+    # sha256:<hex> of the canonical JSON (sorted keys): equal schemas, equal fingerprints
+    Column("fingerprint", String(80), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("batch_id", String(32)),
+    # the manifest row of the file whose load introduced this version
+    Column("file_id", Integer),
+    Column("reason", Text, nullable=False),
+    *_sealed(),
+    Index("uq_tallyclerk_schemas_version", "target_table", "version", unique=True),
+    _unsealed("tallyclerk_schemas"),
+)
+"""One version of a target table's Table Schema: the first load's (given, inferred, or the
+header's text columns), then one per evolution (``--columns evolve``, a wider ``--schema``).
+Written in the transaction of the file that introduced it (when the audit store shares the
+data's database), so a rolled-back file leaves no version behind."""

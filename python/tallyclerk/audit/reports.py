@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tallyclerk.audit.models import AuditEvent, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
 
 __all__ = ["batch_dict", "batch_report", "event_dict", "reject_dict"]
 

@@ -1,8 +1,9 @@
-"""Pure database operations of the audit store, on an injected session.
+"""Pure database operations of the audit store, on an injected SQLAlchemy Core connection.
 
 :class:`AuditRepository` never begins, commits or rolls back: the caller (the service's unit
-of work) owns the transaction, so manifest changes can commit together with other writes. It
-flushes when it needs a generated id. Every method translates database errors in one place
+of work) owns the transaction, so manifest changes can commit together with other writes.
+Rows read come back as the frozen dataclasses of :mod:`tallyclerk.audit.rows` (a snapshot:
+re-read after a change). Every method translates database errors in one place
 (:func:`~tallyclerk.audit.translate.wrap_db_errors`) into
 :class:`~tallyclerk.errors.RepositoryError` subclasses.
 """
@@ -15,10 +16,12 @@ from datetime import datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import ReturningInsert
 
-from tallyclerk.audit.models import AuditEvent, Base, Batch, FileManifest, RejectRecord
+from tallyclerk.audit.models import batches, events, files
+from tallyclerk.audit.models import rejects as reject_rows
+from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.audit.types import RejectRow
 
@@ -64,11 +67,11 @@ class AuditRepository:
     """Database operations on batches, manifest rows, rejects and events.
 
     Args:
-        session: the session whose transaction every operation joins (keyword-only).
+        connection: the connection whose transaction every operation joins (keyword-only).
     """
 
-    def __init__(self, *, session: Session) -> None:
-        self.session = session
+    def __init__(self, *, connection: Connection) -> None:
+        self.connection = connection
 
     # --- batches -------------------------------------------------------------------------------
 
@@ -83,8 +86,8 @@ class AuditRepository:
         pid: int,
         user: str | None,
         options: Mapping[str, Any],
-    ) -> Batch:
-        batch = Batch(
+    ) -> None:
+        self.connection.execute(insert(batches).values(
             id=batch_id,
             target_table=target_table,
             status="running",
@@ -93,32 +96,31 @@ class AuditRepository:
             pid=pid,
             user=user,
             options=dict(options),
-        )
-        self.session.add(batch)
-        self.session.flush()
-        return batch
+        ))
 
     @_translated
     def get_batch(self, batch_id: str) -> Batch | None:
-        return self.session.get(Batch, batch_id, populate_existing=True)
+        row = self.connection.execute(select(batches).where(batches.c.id == batch_id)).first()
+        return None if row is None else Batch.from_row(row)
 
     @_translated
     def latest_batch(self) -> Batch | None:
-        stmt = select(Batch).order_by(Batch.started_at.desc(), Batch.id.desc()).limit(1)
-        return self.session.scalars(stmt).first()
+        found = self.list_batches(1)
+        return found[0] if found else None
 
     @_translated
     def list_batches(self, limit: int = 20) -> list[Batch]:
-        stmt = select(Batch).order_by(Batch.started_at.desc(), Batch.id.desc()).limit(limit)
-        return list(self.session.scalars(stmt))
+        stmt = (select(batches).order_by(batches.c.started_at.desc(), batches.c.id.desc())
+                .limit(limit))
+        return [Batch.from_row(r) for r in self.connection.execute(stmt)]
 
     @_translated
     def running_batches_on_host(self, host: str) -> list[Batch]:
         """Batches still marked ``running`` that were started on ``host``."""
         # the literal (not a parameter) lets SQLite use the partial index of running batches
         running = text("tallyclerk_batches.status = 'running'")
-        stmt = select(Batch).where(running, Batch.host == host)
-        return list(self.session.scalars(stmt))
+        stmt = select(batches).where(running, batches.c.host == host)
+        return [Batch.from_row(r) for r in self.connection.execute(stmt)]
 
     @_translated
     def update_batch(
@@ -132,16 +134,15 @@ class AuditRepository:
         """Set columns of a batch; with ``only_if_status``, only while it has that status;
         with ``only_if_unsealed``, only while it is not in the hash chain (a sealed row is
         never rewritten). Returns how many rows changed (0 or 1)."""
-        stmt = update(Batch).where(Batch.id == batch_id).values(**values)
+        stmt = update(batches).where(batches.c.id == batch_id).values(**values)
         if only_if_status is not None:
-            stmt = stmt.where(Batch.status == only_if_status)
+            stmt = stmt.where(batches.c.status == only_if_status)
         if only_if_unsealed:
-            stmt = stmt.where(Batch.chain_hash.is_(None))
-        return _rowcount(self.session.execute(stmt.execution_options(synchronize_session=False)))
+            stmt = stmt.where(batches.c.chain_hash.is_(None))
+        return _rowcount(self.connection.execute(stmt))
 
     # --- manifest ------------------------------------------------------------------------------
 
-    @_translated
     @_translated
     def lock_identity(self, target_table: str, fingerprint: str) -> None:
         """Serialise, until the end of the transaction, the claims of one file identity.
@@ -151,9 +152,8 @@ class AuditRepository:
         finished the same content in between (the partial unique index on ``loading`` rows
         then no longer objects), load the file a second time and fail at its finish. SQLite
         claims already run one at a time (``BEGIN IMMEDIATE``)."""
-        bind = self.session.get_bind()
-        if bind.dialect.name == "postgresql":
-            self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+        if self.connection.dialect.name == "postgresql":
+            self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
                                  {"key": f"tallyclerk:claim:{target_table}:{fingerprint}"})
 
     @_translated
@@ -164,7 +164,7 @@ class AuditRepository:
         still be in the target table when data and audit live in different databases).
         """
         params = {"table": target_table, "fingerprint": fingerprint}
-        return _candidates(self.session.connection().execute(_candidate_stmt(), params))
+        return _candidates(self.connection.execute(_candidate_stmt(), params))
 
     @_translated
     def claim_candidates_of(
@@ -172,7 +172,7 @@ class AuditRepository:
     ) -> list[ClaimCandidate]:
         """:meth:`claim_candidates` of several identities in one query, oldest first."""
         params = {"table": target_table, "fingerprints": list(fingerprints)}
-        return _candidates(self.session.connection().execute(_candidates_stmt(), params))
+        return _candidates(self.connection.execute(_candidates_stmt(), params))
 
     @_translated
     def claim_history(self, target_table: str, fingerprint: str) -> list[ClaimCandidate]:
@@ -180,20 +180,20 @@ class AuditRepository:
         ``pending``), oldest first, locked for update: its claim candidates and, by their
         number, its attempts, in one query (issue 16.4)."""
         params = {"table": target_table, "fingerprint": fingerprint}
-        return _candidates(self.session.connection().execute(_history_stmt(), params))
+        return _candidates(self.connection.execute(_history_stmt(), params))
 
     @_translated
     def count_attempts(self, target_table: str, fingerprint: str) -> int:
         """Earlier claims of this identity (every row except ``skipped`` and ``pending``)."""
         params = {"table": target_table, "fingerprint": fingerprint}
-        return int(self.session.connection().execute(_attempts_stmt(), params).scalar() or 0)
+        return int(self.connection.execute(_attempts_stmt(), params).scalar() or 0)
 
     @_translated
     def add_file(self, **values: Any) -> FileManifest:
-        """Insert a manifest row and return it with its id (flushes)."""
-        row = FileManifest(**values)
-        self.session.add(row)
-        self.session.flush()
+        """Insert a manifest row and return it as stored (with its id and defaults)."""
+        (file_id,) = self.add_files([values])
+        row = self.get_file(file_id)
+        assert row is not None
         return row
 
     @_translated
@@ -201,15 +201,16 @@ class AuditRepository:
         """Insert manifest rows in one statement; their ids, in the order of ``rows``."""
         if not rows:
             return []
+        conn = self.connection
         if len(rows) == 1:  # a claim's row: one plain INSERT, not the executemany machinery
-            conn = self.session.connection()
             return [int(conn.execute(_insert_file_stmt(), dict(rows[0])).scalar_one())]
-        ids = self.session.execute(_insert_files_stmt(), [dict(r) for r in rows]).scalars()
+        ids = conn.execute(_insert_files_stmt(), [dict(r) for r in rows]).scalars()
         return [int(i) for i in ids]
 
     @_translated
     def get_file(self, file_id: int) -> FileManifest | None:
-        return self.session.get(FileManifest, file_id, populate_existing=True)
+        row = self.connection.execute(select(files).where(files.c.id == file_id)).first()
+        return None if row is None else FileManifest.from_row(row)
 
     @_translated
     def fail_loading_file(
@@ -217,8 +218,8 @@ class AuditRepository:
     ) -> bool:
         """Mark a ``loading`` row ``failed`` (no-op, returning False, if it is not loading)."""
         stmt = (
-            update(FileManifest)
-            .where(FileManifest.id == file_id, FileManifest.status == "loading")
+            update(files)
+            .where(files.c.id == file_id, files.c.status == "loading")
             .values(
                 status="failed",
                 error=error,
@@ -226,26 +227,23 @@ class AuditRepository:
                 finished_at=finished_at,
                 lease_expires_at=None,
             )
-            .execution_options(synchronize_session=False)
         )
-        return _rowcount(self.session.execute(stmt)) == 1
+        return _rowcount(self.connection.execute(stmt)) == 1
 
     @_translated
     def release_batch_files(
         self, batch_id: str, *, error: str, error_class: str, finished_at: datetime
     ) -> list[int]:
         """Mark every ``loading`` row of a batch ``failed``; returns their ids."""
-        ids = list(
-            self.session.scalars(
-                select(FileManifest.id).where(
-                    FileManifest.batch_id == batch_id, FileManifest.status == "loading"
-                )
-            )
-        )
+        ids = [
+            int(i) for i in self.connection.execute(
+                select(files.c.id).where(files.c.batch_id == batch_id, files.c.status == "loading")
+            ).scalars()
+        ]
         if ids:
-            self.session.execute(
-                update(FileManifest)
-                .where(FileManifest.id.in_(ids), FileManifest.status == "loading")
+            self.connection.execute(
+                update(files)
+                .where(files.c.id.in_(ids), files.c.status == "loading")
                 .values(
                     status="failed",
                     error=error,
@@ -253,7 +251,6 @@ class AuditRepository:
                     finished_at=finished_at,
                     lease_expires_at=None,
                 )
-                .execution_options(synchronize_session=False)
             )
         return ids
 
@@ -261,37 +258,30 @@ class AuditRepository:
     def renew_leases(self, batch_id: str, *, owner: str, until: datetime) -> int:
         """Extend the lease of this batch's ``loading`` rows held by ``owner``."""
         stmt = (
-            update(FileManifest)
+            update(files)
             .where(
-                FileManifest.batch_id == batch_id,
-                FileManifest.status == "loading",
-                FileManifest.owner == owner,
+                files.c.batch_id == batch_id,
+                files.c.status == "loading",
+                files.c.owner == owner,
             )
             .values(lease_expires_at=until)
-            .execution_options(synchronize_session=False)
         )
-        return _rowcount(self.session.execute(stmt))
+        return _rowcount(self.connection.execute(stmt))
 
     @_translated
     def files_of_batch(self, batch_id: str) -> list[FileManifest]:
-        stmt = (
-            select(FileManifest)
-            .where(FileManifest.batch_id == batch_id)
-            .order_by(FileManifest.id)
-            .execution_options(populate_existing=True)
-        )
-        return list(self.session.scalars(stmt))
+        stmt = select(files).where(files.c.batch_id == batch_id).order_by(files.c.id)
+        return [FileManifest.from_row(r) for r in self.connection.execute(stmt)]
 
     @_translated
     def files_of_identity(self, target_table: str, fingerprint: str) -> list[FileManifest]:
         stmt = (
-            select(FileManifest)
-            .where(FileManifest.target_table == target_table)
-            .where(FileManifest.fingerprint == fingerprint)
-            .order_by(FileManifest.id)
-            .execution_options(populate_existing=True)
+            select(files)
+            .where(files.c.target_table == target_table)
+            .where(files.c.fingerprint == fingerprint)
+            .order_by(files.c.id)
         )
-        return list(self.session.scalars(stmt))
+        return [FileManifest.from_row(r) for r in self.connection.execute(stmt)]
 
     # --- rejects -------------------------------------------------------------------------------
 
@@ -313,7 +303,7 @@ class AuditRepository:
             }
             for r in rejects
         ]
-        self.session.execute(insert(RejectRecord), rows)
+        self.connection.execute(insert(reject_rows), rows)
         return len(rows)
 
     @_translated
@@ -321,17 +311,17 @@ class AuditRepository:
         self, *, path: str | None = None, batch_id: str | None = None, limit: int | None = None
     ) -> list[tuple[RejectRecord, FileManifest]]:
         """Rejects (with their file), filtered by file path and/or batch, in file order."""
-        stmt = select(RejectRecord, FileManifest).join(
-            FileManifest, FileManifest.id == RejectRecord.file_id
-        )
+        stmt = select(reject_rows, files).join(files, files.c.id == reject_rows.c.file_id)
         if path is not None:
-            stmt = stmt.where(FileManifest.path == path)
+            stmt = stmt.where(files.c.path == path)
         if batch_id is not None:
-            stmt = stmt.where(RejectRecord.batch_id == batch_id)
-        stmt = stmt.order_by(RejectRecord.file_id, RejectRecord.record_number, RejectRecord.id)
+            stmt = stmt.where(reject_rows.c.batch_id == batch_id)
+        stmt = stmt.order_by(reject_rows.c.file_id, reject_rows.c.record_number, reject_rows.c.id)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return [(row[0], row[1]) for row in self.session.execute(stmt)]
+        split = len(reject_rows.columns)
+        return [(RejectRecord.from_row(row[:split]), FileManifest.from_row(row[split:]))
+                for row in self.connection.execute(stmt)]
 
     # --- events --------------------------------------------------------------------------------
 
@@ -346,17 +336,15 @@ class AuditRepository:
         payload: Mapping[str, Any] | None = None,
         correlation_id: str | None = None,
     ) -> int:
-        event = AuditEvent(
+        stmt = insert(events).values(
             type=type,
             batch_id=batch_id,
             file_id=file_id,
             payload=None if payload is None else dict(payload),
             created_at=created_at,
             correlation_id=correlation_id,
-        )
-        self.session.add(event)
-        self.session.flush()
-        return event.id
+        ).returning(events.c.id)
+        return int(self.connection.execute(stmt).scalar_one())
 
     @_translated
     def list_events(
@@ -368,18 +356,19 @@ class AuditRepository:
         newest: bool = False,
     ) -> list[AuditEvent]:
         """Events in recording order (``newest``: the last ``limit`` ones, newest first)."""
-        stmt = select(AuditEvent).order_by(AuditEvent.id.desc() if newest else AuditEvent.id)
+        stmt = select(events).order_by(events.c.id.desc() if newest else events.c.id)
         if batch_id is not None:
-            stmt = stmt.where(AuditEvent.batch_id == batch_id)
+            stmt = stmt.where(events.c.batch_id == batch_id)
         if type is not None:
-            stmt = stmt.where(AuditEvent.type == type)
+            stmt = stmt.where(events.c.type == type)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return list(self.session.scalars(stmt))
+        return [AuditEvent.from_row(r) for r in self.connection.execute(stmt)]
 
     @_translated
     def count_events(self) -> int:
-        return int(self.session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+        return int(self.connection.execute(select(func.count()).select_from(events)).scalar()
+                   or 0)
 
 
 # The claim's statements, built once with bound parameters (building a SQLAlchemy statement
@@ -440,7 +429,7 @@ def is_candidate(row: ClaimCandidate) -> bool:
 
 
 def _files() -> Table:
-    return Base.metadata.tables[FileManifest.__tablename__]
+    return files
 
 
 def _candidates(rows: Iterable[Any]) -> list[ClaimCandidate]:
@@ -455,7 +444,7 @@ def _insert_file_stmt() -> ReturningInsert[Any]:
 @functools.cache
 def _insert_files_stmt() -> ReturningInsert[Any]:
     # on the Core table: the ORM's bulk-insert machinery cost more than the INSERT itself
-    table = Base.metadata.tables[FileManifest.__tablename__]
+    table = _files()
     return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 
@@ -463,10 +452,10 @@ def _insert_files_stmt() -> ReturningInsert[Any]:
 def _attempts_stmt() -> Select[int]:
     return (
         select(func.count())
-        .select_from(FileManifest)
-        .where(FileManifest.target_table == bindparam("table"))
-        .where(FileManifest.fingerprint == bindparam("fingerprint"))
-        .where(FileManifest.status != "skipped", FileManifest.status != "pending")
+        .select_from(files)
+        .where(files.c.target_table == bindparam("table"))
+        .where(files.c.fingerprint == bindparam("fingerprint"))
+        .where(files.c.status != "skipped", files.c.status != "pending")
     )
 
 

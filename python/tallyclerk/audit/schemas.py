@@ -17,11 +17,12 @@ import json
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from tallyclerk.audit import sqlgen
 from tallyclerk.audit.executor import SqlExecutor
-from tallyclerk.audit.models import TableSchemaVersion
+from tallyclerk.audit.models import table_schemas
+from tallyclerk.audit.rows import TableSchemaVersion
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.audit.types import StoredSchema
 
@@ -42,33 +43,29 @@ def _stored(row: TableSchemaVersion) -> StoredSchema:
     )
 
 
-def latest(session: Session, table: str) -> StoredSchema | None:
+def latest(connection: Connection, table: str) -> StoredSchema | None:
     """The table's current (highest) schema version, or None when none is stored."""
     with wrap_db_errors():
-        row = session.scalars(_latest_stmt(), {"table": table}).first()
-    return None if row is None else _stored(row)
+        row = connection.execute(_latest_stmt(), {"table": table}).first()
+    return None if row is None else _stored(TableSchemaVersion.from_row(row))
 
 
 @functools.cache
-def _latest_stmt() -> Select[TableSchemaVersion]:
+def _latest_stmt() -> Select[Any]:
     """Built once (every file reads its table's schema: issue 16.4)."""
-    return (
-        select(TableSchemaVersion)
-        .where(TableSchemaVersion.target_table == bindparam("table"))
-        .order_by(TableSchemaVersion.version.desc())
-        .limit(1)
-    )
+    t = table_schemas
+    return select(t).where(t.c.target_table == bindparam("table")).order_by(
+        t.c.version.desc()).limit(1)
 
 
-def history(session: Session, table: str) -> list[StoredSchema]:
+def history(connection: Connection, table: str) -> list[StoredSchema]:
     """Every version of the table's schema, oldest first."""
+    t = table_schemas
     with wrap_db_errors():
-        rows = session.scalars(
-            select(TableSchemaVersion)
-            .where(TableSchemaVersion.target_table == table)
-            .order_by(TableSchemaVersion.version)
+        rows = connection.execute(
+            select(t).where(t.c.target_table == table).order_by(t.c.version)
         ).all()
-    return [_stored(r) for r in rows]
+    return [_stored(TableSchemaVersion.from_row(r)) for r in rows]
 
 
 def record_in(ex: SqlExecutor, schema: StoredSchema) -> None:

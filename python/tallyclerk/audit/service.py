@@ -3,7 +3,7 @@ ledger and the event log of one audit database.
 
 One :class:`AuditService` per audit database and process. Its concurrency model is explicit:
 
-* the calling threads run short transactions, each on its own pooled connection and session
+* the calling threads run short transactions, each on its own pooled connection
   (``BEGIN IMMEDIATE`` on SQLite), retried with exponential backoff and jitter on transient
   errors;
 * one Rust watchdog thread (:class:`~tallyclerk.Watchdog`) times out batches (batch
@@ -45,7 +45,6 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
 
 from tallyclerk._core import (
     BatchAccumulator,
@@ -59,8 +58,8 @@ from tallyclerk.audit.engine import create_audit_engine, ensure_schema
 from tallyclerk.audit.eventlog import EventLog
 from tallyclerk.audit.events import EventRow
 from tallyclerk.audit.ledger import FileLedger
-from tallyclerk.audit.models import Batch, FileManifest, from_epoch_us
 from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.rows import Batch, FileManifest, from_epoch_us
 from tallyclerk.audit.txn import TransactionRunner
 from tallyclerk.dburl import mask_secrets, parse_url
 from tallyclerk.errors import (
@@ -119,7 +118,6 @@ class AuditService:
         self._on_batch_timeout = on_batch_timeout
         self._engine = create_audit_engine(self._db, self.settings)
         self._dialect = self._engine.dialect.name
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         # TALLYCLERK_HOST overrides the host name in claim owners (containers that share a
         # host name, simulated hosts in tests)
         self._host = os.environ.get("TALLYCLERK_HOST") or socket.gethostname()
@@ -132,7 +130,7 @@ class AuditService:
         self._claims = Claims(host=self._host, pid=self._pid, lease_s=self.settings.lease_s)
         # SQLite: this process's turn at the file comes before every write transaction
         self._gate = gate_of(self._engine)
-        self._runner = TransactionRunner(self._sessions, self.settings, label=self.url_masked,
+        self._runner = TransactionRunner(self._engine, self.settings, label=self.url_masked,
                                          gate=self._gate)
         # Lease heartbeats run on the watchdog thread: one attempt, waiting briefly for a turn
         # (an event batch or a ledger transaction) and for another process's write lock, so
@@ -142,7 +140,7 @@ class AuditService:
         hb_ms = min(self.settings.busy_timeout_ms, int(self.settings.heartbeat_s * 500), 250)
         self._hb_wait_s = hb_ms / 1000.0
         self._hb_runner = TransactionRunner(
-            self._sessions,
+            self._engine,
             self.settings,
             label=self.url_masked,
             max_retries=0,
@@ -245,7 +243,7 @@ class AuditService:
         if not self.settings.audit_chain:
             return 0
         try:
-            return runner.run(lambda repo: chain.seal(repo.session.connection()),
+            return runner.run(lambda repo: chain.seal(repo.connection),
                               what="seal ledger rows into the hash chain")
         except RepositoryError as exc:
             log.log(level, "audit store %s: sealing ledger rows failed (they stay unsealed "
@@ -255,14 +253,14 @@ class AuditService:
     def file_history(self, path: str) -> list[dict[str, Any]]:
         """Every manifest row of ``path``, oldest first (``tallyclerk status --file``)."""
         return self._runner.run(
-            lambda repo: lineage.file_history(repo.session.connection(), path),
+            lambda repo: lineage.file_history(repo.connection, path),
             what=f"read the history of {path}",
         )
 
     def verify(self, *, since_anchor: str | None = None) -> chain.VerifyReport:
         """Recompute the hash chain (read-only); see :func:`tallyclerk.audit.chain.verify`."""
         return self._runner.run(
-            lambda repo: chain.verify(repo.session.connection(), since_anchor=since_anchor),
+            lambda repo: chain.verify(repo.connection, since_anchor=since_anchor),
             what="verify the hash chain",
         )
 

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    Table,
     bindparam,
     case,
     column,
@@ -36,7 +37,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, TableClause
 
-from tallyclerk.audit.models import FileManifest, RejectRecord, to_epoch_us
+from tallyclerk.audit.models import files, rejects, to_epoch_us
 from tallyclerk.errors import ConfigError
 
 __all__ = [
@@ -123,13 +124,13 @@ def ts(dialect_name: str, value: datetime | None = None) -> Any:
     return to_epoch_us(value) if dialect_name == "sqlite" else value
 
 
-def _light(model: type[FileManifest] | type[RejectRecord]) -> TableClause:
+def _light(typed: Table) -> TableClause:
     # Untyped table clauses: no RETURNING, no bind casts; values arrive in storage form.
-    return table(model.__tablename__, *(column(c.name) for c in model.__table__.columns))
+    return table(typed.name, *(column(c.name) for c in typed.columns))
 
 
-_files = _light(FileManifest)
-_rejects = _light(RejectRecord)
+_files = _light(files)
+_rejects = _light(rejects)
 
 
 def delete_rows_sql(dialect_name: str, target_table: str) -> CompiledSql:

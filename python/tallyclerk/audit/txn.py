@@ -1,7 +1,8 @@
-"""Transactions of the audit service: one session each, retried on transient errors.
+"""Transactions of the audit service: one connection each, retried on transient errors.
 
 A unit of work is a function of an :class:`~tallyclerk.audit.repository.AuditRepository`
-run inside one transaction of its own session (``BEGIN IMMEDIATE`` on SQLite). When it fails
+run inside one transaction of its own (``engine.begin()``: ``BEGIN IMMEDIATE`` on SQLite, see
+:mod:`tallyclerk.audit.engine`). When it fails
 with a :class:`~tallyclerk.errors.TransientRepositoryError` (database locked, deadlock,
 serialization failure, connection lost) the whole transaction is run again after an
 exponential backoff with jitter, at most ``settings.max_retries`` times; then the error is
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import Engine
 
 from tallyclerk.audit.engine import busy_timeout
 from tallyclerk.audit.repository import AuditRepository
@@ -47,7 +48,7 @@ class TransactionRunner:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        engine: Engine,
         settings: Settings,
         *,
         label: str,
@@ -58,7 +59,7 @@ class TransactionRunner:
         gate_timeout_s: float | None = None,
         busy_timeout_ms: int | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
         self._settings = settings
         self._label = label
         self._max_retries = settings.max_retries if max_retries is None else max_retries
@@ -123,10 +124,10 @@ class TransactionRunner:
                 attempt += 1
 
     def run(self, work: Callable[[AuditRepository], R], *, what: str) -> R:
-        """Run ``work`` in one transaction of its own session, retried on transient errors."""
+        """Run ``work`` in one transaction of its own, retried on transient errors."""
 
         def once() -> R:
-            with self._sessions() as session, session.begin():
-                return work(AuditRepository(session=session))
+            with self._engine.begin() as connection:
+                return work(AuditRepository(connection=connection))
 
         return self.retrying(once, what=what)

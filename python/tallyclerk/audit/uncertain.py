@@ -24,8 +24,9 @@ from sqlalchemy import select, text
 from tallyclerk.audit import claims
 from tallyclerk.audit.claims import Claims
 from tallyclerk.audit.executor import SqlAlchemyExecutor
-from tallyclerk.audit.models import Batch, FileManifest
+from tallyclerk.audit.models import batches, files
 from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.rows import FileManifest
 from tallyclerk.audit.types import FileClaim, FileResult
 
 __all__ = ["OPTION", "Uncertain", "find", "settle_in", "target_key"]
@@ -78,17 +79,18 @@ def find(repo: AuditRepository, who: Claims, *, table: str | None = None,
     ``loading`` rows, so this stays cheap however long the ledger grows.
     """
     stmt = (
-        select(FileManifest, Batch.options)
-        .join(Batch, Batch.id == FileManifest.batch_id)
+        select(files, batches.c.options)
+        .join(batches, batches.c.id == files.c.batch_id)
         .where(text("tallyclerk_files.status = 'loading'"))
     )  # no ORDER BY: SQLite would scan the table in id order rather than use the index
     if table is not None:  # the batch's table: a replace loads its files into a shadow
-        stmt = stmt.where(Batch.target_table == table)
+        stmt = stmt.where(batches.c.target_table == table)
     if path is not None:
-        stmt = stmt.where(FileManifest.path == path)
+        stmt = stmt.where(files.c.path == path)
     now = datetime.now(timezone.utc)
     found: list[Uncertain] = []
-    for row, options in repo.session.execute(stmt).all():
+    for found_row in repo.connection.execute(stmt).all():
+        row, options = FileManifest.from_row(found_row[:-1]), found_row[-1]
         target = (options or {}).get(OPTION)
         if not target or row.claim_token is None or not who.owner_dead(row, now):
             continue
@@ -106,7 +108,7 @@ def settle_in(repo: AuditRepository, u: Uncertain, status: str, result: FileResu
     """Finish an uncertain row ``loaded`` (its data committed) or ``failed`` (not committed,
     or rolled back by the settler), fenced by its claim token; its dead batch stops showing
     ``running``. False when the row is no longer this uncertain claim (settled elsewhere)."""
-    ex = SqlAlchemyExecutor(repo.session.connection())
+    ex = SqlAlchemyExecutor(repo.connection)
     replaces: tuple[int, ...] = ()
     if status == "loaded":
         # the attempts its claim replaced (their rows were deleted in its data transaction):

@@ -38,10 +38,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from sqlalchemy import (
+    Column,
     Index,
     Integer,
     String,
@@ -55,53 +56,49 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
-from tallyclerk.audit.models import Base, FileManifest
+from tallyclerk.audit.models import UTCDateTime, metadata
+from tallyclerk.audit.models import files as manifest
 from tallyclerk.audit.txn import TransactionRunner
 from tallyclerk.dburl import parse_url
 from tallyclerk.errors import RepositoryError
 from tallyclerk.settings import Settings
 from tallyclerk.sqlitegate import gate_of
 
-__all__ = ["WorkItem", "WorkList", "Taken", "check_load_id"]
+__all__ = ["WorkList", "Taken", "check_load_id", "work_items"]
 
 log = logging.getLogger("tallyclerk.workers")
 
 _REPORT_STATUS = {"replaced": "loaded"}
 
 
-class WorkItem(Base):
-    """One path of a load (see the module docstring)."""
-
-    __tablename__ = "tallyclerk_work"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    load_id: Mapped[str] = mapped_column(String(64))
-    seq: Mapped[int]
-    """Position on the command line that registered it (the order work is taken in)."""
-    path: Mapped[str] = mapped_column(Text)
-    target_table: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16))
-    owner: Mapped[str | None] = mapped_column(String(255))
-    token: Mapped[str | None] = mapped_column(String(32))
-    lease_expires_at: Mapped[datetime | None]
-    takes: Mapped[int] = mapped_column(default=0)
-    batch_id: Mapped[str | None] = mapped_column(String(32))
-    """The worker batch that took it last."""
-    file_id: Mapped[int | None]
-    prior_file_id: Mapped[int | None]
-    """The latest manifest claim of an earlier holder (it may have committed, then died)."""
-    outcome: Mapped[str | None] = mapped_column(String(16))
-    error: Mapped[str | None] = mapped_column(Text)
-    registered_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None]
-
-    __table_args__ = (
-        Index("uq_tallyclerk_work_path", "load_id", "path", unique=True),
-        Index("ix_tallyclerk_work_take", "load_id", "status", "seq"),
-    )
+work_items = Table(
+    "tallyclerk_work",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("load_id", String(64), nullable=False),
+    # position on the command line that registered it (the order work is taken in)
+    Column("seq", Integer, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("target_table", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("owner", String(255)),
+    Column("token", String(32)),
+    Column("lease_expires_at", UTCDateTime()),
+    Column("takes", Integer, nullable=False, default=0),
+    Column("batch_id", String(32)),  # the worker batch that took it last
+    Column("file_id", Integer),
+    # the latest manifest claim of an earlier holder (it may have committed, then died)
+    Column("prior_file_id", Integer),
+    Column("outcome", String(16)),
+    Column("error", Text),
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Index("uq_tallyclerk_work_path", "load_id", "path", unique=True),
+    Index("ix_tallyclerk_work_take", "load_id", "status", "seq"),
+)
+"""One path of a load (see the module docstring)."""
 
 
 def check_load_id(load_id: str) -> str:
@@ -146,13 +143,13 @@ class WorkList:
         self._own_engine = engine is None
         self._engine: Engine = create_audit_engine(db, settings) if engine is None else engine
         self._gate = gate_of(self._engine)
-        self._runner = TransactionRunner(sessionmaker(self._engine), settings, label=db.masked,
+        self._runner = TransactionRunner(self._engine, settings, label=db.masked,
                                          gate=self._gate)
         self._beat = TransactionRunner(
-            sessionmaker(self._engine), settings, label=db.masked, max_retries=0,
+            self._engine, settings, label=db.masked, max_retries=0,
             give_up_level=logging.WARNING, gate=self._gate,
         )
-        self._t: Table = cast(Table, WorkItem.__table__)
+        self._t: Table = work_items
         try:
             self._runner.retrying(lambda: ensure_schema(self._engine), what="create the schema")
             self._runner.retrying(self._create, what="create the work list")
@@ -207,7 +204,7 @@ class WorkList:
     def take(self, load_id: str, batch_id: str) -> Taken | None:
         """Take the next available item (see the module docstring), or None."""
         t = self._t
-        f = cast(Table, FileManifest.__table__)
+        f = manifest
 
         def work(conn: Connection) -> Taken | None:
             now = _now()
@@ -287,7 +284,7 @@ class WorkList:
         earlier holder of this item loaded it (committed, then died before saying so), else
         ``skipped``. Returns the outcome."""
         t = self._t
-        f = cast(Table, FileManifest.__table__)
+        f = manifest
 
         def work(conn: Connection) -> str:
             prior = conn.execute(
@@ -364,7 +361,7 @@ class WorkList:
     def progress(self, load_id: str) -> tuple[int, int, int]:
         """``(items done, items in all, rows read by the done items)``."""
         t = self._t
-        f = cast(Table, FileManifest.__table__)
+        f = manifest
 
         def work(conn: Connection) -> tuple[int, int, int]:
             done, total = conn.execute(
@@ -389,7 +386,7 @@ class WorkList:
         An item not done is reported ``failed`` with ``unfinished`` as its error.
         """
         t = self._t
-        f = cast(Table, FileManifest.__table__)
+        f = manifest
 
         def work(conn: Connection) -> list[Any]:
             return list(conn.execute(
