@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, select, update
-from sqlalchemy.orm import Session
 
-from tallyclerk.audit.models import AuditEvent, FileManifest
+from tallyclerk.audit.models import events, files
+from tallyclerk.audit.rows import AuditEvent, FileManifest
 from tests.audit.workers import TARGET
 
 DEAD_PID = 2**22 + 12345  # above the default pid_max: never a live process
@@ -33,8 +33,9 @@ def target_rows(db_path: str) -> list[tuple[str, int]]:
 def manifest(db_path: str) -> list[FileManifest]:
     engine = create_engine(f"sqlite:///{db_path}")
     try:
-        with Session(engine) as s:
-            return list(s.scalars(select(FileManifest).order_by(FileManifest.id)))
+        with engine.connect() as conn:
+            return [FileManifest.from_row(r)
+                    for r in conn.execute(select(files).order_by(files.c.id))]
     finally:
         engine.dispose()
 
@@ -42,8 +43,8 @@ def manifest(db_path: str) -> list[FileManifest]:
 def set_file(db_path: str, file_id: int, **values: Any) -> None:
     engine = create_engine(f"sqlite:///{db_path}")
     try:
-        with Session(engine) as s, s.begin():
-            s.execute(update(FileManifest).where(FileManifest.id == file_id).values(**values))
+        with engine.begin() as conn:
+            conn.execute(update(files).where(files.c.id == file_id).values(**values))
     finally:
         engine.dispose()
 
@@ -51,8 +52,9 @@ def set_file(db_path: str, file_id: int, **values: Any) -> None:
 def read_events(db_path: str) -> list[AuditEvent]:
     engine = create_engine(f"sqlite:///{db_path}")
     try:
-        with Session(engine) as s:
-            return list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+        with engine.connect() as conn:
+            return [AuditEvent.from_row(r)
+                    for r in conn.execute(select(events).order_by(events.c.id))]
     finally:
         engine.dispose()
 

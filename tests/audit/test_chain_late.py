@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tallyclerk.audit import AuditService, FileClaim
-from tallyclerk.audit.models import FileManifest
+from tallyclerk.audit.models import files
 from tallyclerk.settings import Settings
 from tests.audit.helpers import write_file
 
@@ -28,8 +28,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def _expire_lease(url: str, file_id: int) -> None:
     engine = sa.create_engine(url)
     try:
-        with engine.begin() as conn:  # through the model: its column type stores the time
-            conn.execute(sa.update(FileManifest).where(FileManifest.id == file_id).values(
+        with engine.begin() as conn:  # through the table: its column type stores the time
+            conn.execute(sa.update(files).where(files.c.id == file_id).values(
                 lease_expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
     finally:
         engine.dispose()

@@ -1,25 +1,27 @@
-"""Models and schema: UTC timestamps, JSON, the partial unique indexes, schema versions."""
+"""Tables and schema: UTC timestamps, JSON, the partial unique indexes, schema versions, and the
+row types read back (their fields are the tables' columns)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, inspect, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from tallyclerk.audit import rows
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
 from tallyclerk.audit.models import (
     SCHEMA_VERSION,
-    Base,
-    Batch,
-    FileManifest,
-    SchemaVersion,
+    batches,
+    files,
     from_epoch_us,
+    metadata,
+    schema_version,
     to_epoch_us,
 )
 from tallyclerk.dburl import parse_url
@@ -27,8 +29,8 @@ from tallyclerk.errors import AuditStoreError, ConfigError
 from tallyclerk.settings import Settings
 
 
-def _batch(batch_id: str = "b" * 32, when: datetime | None = None) -> Batch:
-    return Batch(
+def _batch(batch_id: str = "b" * 32, when: datetime | None = None) -> dict[str, Any]:
+    return dict(
         id=batch_id,
         target_table="t",
         status="running",
@@ -40,8 +42,8 @@ def _batch(batch_id: str = "b" * 32, when: datetime | None = None) -> Batch:
     )
 
 
-def _file(batch_id: str, status: str, fingerprint: str = "xxh3-128:1") -> FileManifest:
-    return FileManifest(
+def _file(batch_id: str, status: str, fingerprint: str = "xxh3-128:1") -> dict[str, Any]:
+    return dict(
         batch_id=batch_id,
         path="f.csv",
         size=1,
@@ -54,16 +56,50 @@ def _file(batch_id: str, status: str, fingerprint: str = "xxh3-128:1") -> FileMa
 
 
 def test_every_table_is_prefixed() -> None:
-    assert all(name.startswith("tallyclerk_") for name in Base.metadata.tables)
+    assert all(name.startswith("tallyclerk_") for name in metadata.tables)
+
+
+@pytest.mark.parametrize("row_type", [rows.Batch, rows.FileManifest, rows.RejectRecord,
+                                      rows.AuditEvent, rows.TableSchemaVersion])
+def test_row_types_are_the_tables_columns_in_order(row_type: type[Any]) -> None:
+    table = metadata.tables[row_type.TABLE]
+    assert row_type.COLUMNS == tuple(c.name for c in table.columns)
+    kinds = {c.name: type(c.type).__name__ for c in table.columns}
+    assert {n for n, k in kinds.items() if k == "UTCDateTime"} == row_type.DATETIMES
+    assert {n for n, k in kinds.items() if k == "JSONText"} == row_type.JSON
+    assert {n for n, k in kinds.items() if k == "Boolean"} == row_type.BOOLEANS
+
+
+def test_rows_from_storage_equal_rows_from_core(engine: Engine, db_url: str) -> None:
+    """A row read through SQLAlchemy's column types and the same row read as stored (a plain
+    sqlite3 cursor) make equal row objects."""
+    import sqlite3
+
+    with engine.begin() as conn:
+        conn.execute(insert(batches).values(**_batch()))
+        conn.execute(insert(files).values(**_file("b" * 32, "loaded"),
+                                          column_changes={"added": ["x"]}))
+        core = [rows.Batch.from_row(conn.execute(select(batches)).one()),
+                rows.FileManifest.from_row(conn.execute(select(files)).one())]
+    raw = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    try:
+        stored = [rows.Batch.from_storage(raw.execute("SELECT * FROM tallyclerk_batches")
+                                          .fetchone()),
+                  rows.FileManifest.from_storage(raw.execute("SELECT * FROM tallyclerk_files")
+                                                 .fetchone())]
+    finally:
+        raw.close()
+    assert stored == core
+    assert core[1].column_changes == {"added": ["x"]} and core[1].rows_rolled_back == 0
 
 
 def test_timestamps_round_trip_as_aware_utc(engine: Engine) -> None:
     cet = timezone(timedelta(hours=1))
     when = datetime(2026, 11, 22, 17, 30, 0, 123456, tzinfo=cet)
-    with Session(engine) as s, s.begin():
-        s.add(_batch(when=when))
-    with Session(engine) as s:
-        got = s.scalars(select(Batch)).one()
+    with engine.begin() as conn:
+        conn.execute(insert(batches).values(**_batch(when=when)))
+    with engine.connect() as s:
+        got = rows.Batch.from_row(s.execute(select(batches)).one())
         assert got.started_at == when
         assert got.started_at.tzinfo == timezone.utc
         assert got.started_at.hour == 16
@@ -77,33 +113,32 @@ def test_timestamps_round_trip_as_aware_utc(engine: Engine) -> None:
 def test_naive_timestamps_are_refused(engine: Engine) -> None:
     from sqlalchemy.exc import StatementError
 
-    with Session(engine) as s, pytest.raises(StatementError, match="naive datetime"):
-        s.add(_batch(when=datetime(2026, 1, 1)))
-        s.flush()
+    with engine.connect() as s, pytest.raises(StatementError, match="naive datetime"):
+        s.execute(insert(batches).values(**_batch(when=datetime(2026, 1, 1))))
 
 
 def test_only_one_loaded_and_one_loading_row_per_identity(engine: Engine) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    with Session(engine) as s, s.begin():
-        s.add(_batch())
-        s.add_all([_file("b" * 32, "loaded"), _file("b" * 32, "loading")])
-        s.add_all([_file("b" * 32, "failed"), _file("b" * 32, "failed")])  # any number
-        s.add_all([_file("b" * 32, "skipped"), _file("b" * 32, "replaced")])
+    with engine.begin() as s:
+        s.execute(insert(batches).values(**_batch()))
+        s.execute(insert(files), [_file("b" * 32, "loaded"), _file("b" * 32, "loading")])
+        s.execute(insert(files), [_file("b" * 32, "failed"), _file("b" * 32, "failed")])
+        s.execute(insert(files), [_file("b" * 32, "skipped"), _file("b" * 32, "replaced")])
     for status in ("loaded", "loading"):
-        with Session(engine) as s, pytest.raises(IntegrityError), s.begin():
-            s.add(_file("b" * 32, status))
-    with Session(engine) as s, s.begin():  # another table or content is another identity
-        s.add(_file("b" * 32, "loaded", fingerprint="xxh3-128:2"))
-    with Session(engine) as s, s.begin():  # superseding frees the slot
-        s.execute(update(FileManifest).where(FileManifest.status == "loaded",
-                                             FileManifest.fingerprint == "xxh3-128:1")
+        with pytest.raises(IntegrityError), engine.begin() as s:
+            s.execute(insert(files).values(**_file("b" * 32, status)))
+    with engine.begin() as s:  # another table or content is another identity
+        s.execute(insert(files).values(**_file("b" * 32, "loaded", fingerprint="xxh3-128:2")))
+    with engine.begin() as s:  # superseding frees the slot
+        s.execute(update(files).where(files.c.status == "loaded",
+                                      files.c.fingerprint == "xxh3-128:1")
                   .values(status="replaced"))
-        s.add(_file("b" * 32, "loaded"))
+        s.execute(insert(files).values(**_file("b" * 32, "loaded")))
 
 
 def test_partial_indexes_render_for_postgresql() -> None:
-    table = FileManifest.__table__
+    table = files
     ddl = [str(CreateIndex(i).compile(dialect=postgresql.dialect())) for i in table.indexes]
     assert any("UNIQUE" in d and "WHERE status = 'loaded'" in d for d in ddl)
     assert any("UNIQUE" in d and "WHERE status = 'loading'" in d for d in ddl)
@@ -113,15 +148,15 @@ def test_partial_indexes_render_for_postgresql() -> None:
 
 def test_schema_version_is_recorded_once(engine: Engine, db_url: str) -> None:
     assert ensure_schema(engine) == SCHEMA_VERSION  # second start: no error, same version
-    with Session(engine) as s:
-        rows = s.scalars(select(SchemaVersion)).all()
-    assert [(r.id, r.version) for r in rows] == [(1, SCHEMA_VERSION)]
-    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    with engine.connect() as s:
+        found = s.execute(select(schema_version.c.id, schema_version.c.version)).all()
+    assert [tuple(r) for r in found] == [(1, SCHEMA_VERSION)]
+    assert set(metadata.tables) <= set(inspect(engine).get_table_names())
 
 
 def test_newer_schema_in_the_database_is_refused(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(update(SchemaVersion).values(version=SCHEMA_VERSION + 1))
+        conn.execute(update(schema_version).values(version=SCHEMA_VERSION + 1))
     with pytest.raises(AuditStoreError, match="newer than this tallyclerk"):
         ensure_schema(engine)
 
@@ -132,7 +167,7 @@ def test_older_schema_runs_the_migration_hook(
     from tallyclerk.audit import engine as engine_module
 
     with engine.begin() as conn:
-        conn.execute(update(SchemaVersion).values(version=SCHEMA_VERSION - 1))
+        conn.execute(update(schema_version).values(version=SCHEMA_VERSION - 1))
     monkeypatch.delitem(engine_module.MIGRATIONS, SCHEMA_VERSION - 1, raising=False)
     with pytest.raises(AuditStoreError, match="no migration"):
         ensure_schema(engine)
@@ -143,7 +178,7 @@ def test_older_schema_runs_the_migration_hook(
     assert ensure_schema(engine) == SCHEMA_VERSION
     assert ran == [SCHEMA_VERSION - 1]
     with engine.connect() as conn:
-        assert conn.execute(select(SchemaVersion.version)).scalar_one() == SCHEMA_VERSION
+        assert conn.execute(select(schema_version.c.version)).scalar_one() == SCHEMA_VERSION
 
 
 def test_version_1_store_gains_the_rejects_masked_column(engine: Engine) -> None:
@@ -159,7 +194,7 @@ def test_version_1_store_gains_the_rejects_masked_column(engine: Engine) -> None
         conn.exec_driver_sql(
             "INSERT INTO tallyclerk_rejects VALUES (1, 1, 'b', 1, 2, 'c', 'type', 'r', 'x')"
         )
-        conn.execute(update(SchemaVersion).values(version=1))
+        conn.execute(update(schema_version).values(version=1))
     assert ensure_schema(engine) == SCHEMA_VERSION
     with engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT raw, masked FROM tallyclerk_rejects").all()
@@ -176,7 +211,7 @@ def test_sqlite_connections_use_wal_and_begin_immediate(engine: Engine, tmp_path
     )
     try:
         with engine.begin() as conn:
-            conn.execute(insert(SchemaVersion).values(id=2, version=0,
+            conn.execute(insert(schema_version).values(id=2, version=0,
                                                       updated_at=datetime.now(timezone.utc)))
             from sqlalchemy.exc import OperationalError
 
@@ -229,7 +264,7 @@ def test_version_1_store_is_migrated_to_rolled_back_counts(tmp_path: Path) -> No
     try:
         assert ensure_schema(engine) == SCHEMA_VERSION
         with engine.connect() as conn:
-            files = conn.exec_driver_sql(
+            file_rows = conn.exec_driver_sql(
                 "SELECT id, rows_read, rows_written, rows_rejected, rows_rolled_back"
                 " FROM tallyclerk_files ORDER BY id").all()
             batch = conn.exec_driver_sql(
@@ -237,5 +272,5 @@ def test_version_1_store_is_migrated_to_rolled_back_counts(tmp_path: Path) -> No
                 " FROM tallyclerk_batches").one()
     finally:
         engine.dispose()
-    assert [tuple(f) for f in files] == [(1, 5, 4, 1, 0), (2, 10, 0, 3, 7)]
+    assert [tuple(f) for f in file_rows] == [(1, 5, 4, 1, 0), (2, 10, 0, 3, 7)]
     assert tuple(batch) == (15, 4, 4, 7)

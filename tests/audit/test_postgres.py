@@ -1,4 +1,4 @@
-"""The audit store on a real PostgreSQL server: the same models, claims, fenced unit of work and
+"""The audit store on a real PostgreSQL server: the same tables, claims, fenced unit of work and
 event writer as on SQLite (psycopg 3, ``%s`` parameters, ``timestamptz``)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.orm import Session
 
 from tallyclerk.audit import AuditService, FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.audit.executor import SqlAlchemyExecutor
-from tallyclerk.audit.models import AuditEvent
+from tallyclerk.audit.models import events as event_rows
+from tallyclerk.audit.rows import AuditEvent
 from tallyclerk.errors import LeaseLost
 from tallyclerk.settings import Settings
 from tests.pgserver import PASSWORD
@@ -74,8 +74,9 @@ def test_lifecycle_on_postgresql(pg_url: str, tmp_path: Path,
     with engine.connect() as conn:
         rows = conn.execute(text(f'SELECT v, _tc_file_id FROM "{TARGET}" ORDER BY v')).all()
     assert [tuple(r) for r in rows] == [("1", forced.file_id), ("2", forced.file_id)]
-    with Session(engine) as s:
-        events = list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+    with engine.connect() as conn:
+        events = [AuditEvent.from_row(r)
+                  for r in conn.execute(select(event_rows).order_by(event_rows.c.id))]
     engine.dispose()
     assert {e.type for e in events} == {"file_loaded", "checkpoint"}
     assert event_id in {e.id for e in events}

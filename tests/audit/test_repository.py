@@ -1,4 +1,4 @@
-"""AuditRepository on its own: operations on an injected session, never a commit of its own,
+"""AuditRepository on its own: operations on an injected connection, never a commit of its own,
 and database errors translated into transient or permanent repository errors."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError as SAOperationalError
-from sqlalchemy.orm import Session
 
 from tallyclerk.audit.engine import create_audit_engine
-from tallyclerk.audit.models import AuditEvent, Batch, FileManifest
+from tallyclerk.audit.models import batches, events, files
 from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.rows import FileManifest
 from tallyclerk.audit.translate import classify, wrap_db_errors
 from tallyclerk.audit.types import RejectRow
 from tallyclerk.dburl import parse_url
@@ -31,8 +31,8 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 B1, B2 = "1" * 32, "2" * 32
 
 
-def _add_batch(repo: AuditRepository, batch_id: str = B1, when: datetime = NOW) -> Batch:
-    return repo.add_batch(
+def _add_batch(repo: AuditRepository, batch_id: str = B1, when: datetime = NOW) -> None:
+    repo.add_batch(
         batch_id=batch_id,
         target_table="people",
         started_at=when,
@@ -52,25 +52,24 @@ def _add_file(repo: AuditRepository, status: str, batch_id: str = B1, fp: str = 
 
 
 def test_repository_never_commits(engine: Engine) -> None:
-    with Session(engine) as s:
-        repo = AuditRepository(session=s)
+    with engine.connect() as conn:
+        repo = AuditRepository(connection=conn)
         _add_batch(repo)
         _add_file(repo, "loading")
         repo.add_event(type="x", created_at=NOW)
-        s.rollback()
-    with Session(engine) as s:
-        assert s.scalars(select(Batch)).all() == []
-        assert s.scalars(select(FileManifest)).all() == []
-        assert s.scalars(select(AuditEvent)).all() == []
+        conn.rollback()
+    with engine.connect() as conn:
+        for table in (batches, files, events):
+            assert conn.execute(select(table)).all() == []
 
 
 def test_batches_latest_and_update(engine: Engine) -> None:
-    with Session(engine) as s, s.begin():
-        repo = AuditRepository(session=s)
+    with engine.begin() as conn:
+        repo = AuditRepository(connection=conn)
         _add_batch(repo, B1, NOW)
         _add_batch(repo, B2, NOW + timedelta(seconds=1))
-    with Session(engine) as s, s.begin():
-        repo = AuditRepository(session=s)
+    with engine.begin() as conn:
+        repo = AuditRepository(connection=conn)
         latest = repo.latest_batch()
         assert latest is not None and latest.id == B2
         assert [b.id for b in repo.list_batches(10)] == [B2, B1]
@@ -83,8 +82,8 @@ def test_batches_latest_and_update(engine: Engine) -> None:
 
 
 def test_claim_candidates_and_attempts(engine: Engine) -> None:
-    with Session(engine) as s, s.begin():
-        repo = AuditRepository(session=s)
+    with engine.begin() as conn:
+        repo = AuditRepository(connection=conn)
         _add_batch(repo)
         loaded = _add_file(repo, "loaded")
         failed = _add_file(repo, "failed")
@@ -100,8 +99,8 @@ def test_claim_candidates_and_attempts(engine: Engine) -> None:
 
 
 def test_fail_release_and_renew(engine: Engine) -> None:
-    with Session(engine) as s, s.begin():
-        repo = AuditRepository(session=s)
+    with engine.begin() as conn:
+        repo = AuditRepository(connection=conn)
         _add_batch(repo)
         a = _add_file(repo, "loading", fp="a", owner="h:1", lease_expires_at=NOW)
         b = _add_file(repo, "loading", fp="b", owner="h:2", lease_expires_at=NOW)
@@ -120,8 +119,8 @@ def test_fail_release_and_renew(engine: Engine) -> None:
 
 
 def test_rejects_are_listed_by_path_and_batch(engine: Engine) -> None:
-    with Session(engine) as s, s.begin():
-        repo = AuditRepository(session=s)
+    with engine.begin() as conn:
+        repo = AuditRepository(connection=conn)
         _add_batch(repo)
         f1 = _add_file(repo, "loaded", fp="one").id
         f2 = _add_file(repo, "loaded", fp="two").id
@@ -134,8 +133,8 @@ def test_rejects_are_listed_by_path_and_batch(engine: Engine) -> None:
         ])
         assert n == 2
         assert repo.add_rejects(file_id=f1, batch_id=B1, rejects=[]) == 0
-    with Session(engine) as s:
-        repo = AuditRepository(session=s)
+    with engine.connect() as conn:
+        repo = AuditRepository(connection=conn)
         everything = repo.list_rejects(batch_id=B1)
         assert [(r.file_id, r.record_number) for r, _ in everything] == [
             (f1, 1), (f1, 2), (f2, 3)]
@@ -147,14 +146,14 @@ def test_rejects_are_listed_by_path_and_batch(engine: Engine) -> None:
 
 
 def test_events_keep_created_at_and_payload(engine: Engine) -> None:
-    with Session(engine) as s, s.begin():
-        repo = AuditRepository(session=s)
+    with engine.begin() as conn:
+        repo = AuditRepository(connection=conn)
         first = repo.add_event(type="a", created_at=NOW, batch_id=B1, payload={"n": 1},
                                correlation_id="c-1")
         second = repo.add_event(type="b", created_at=NOW + timedelta(seconds=1))
         assert second > first
-    with Session(engine) as s:
-        repo = AuditRepository(session=s)
+    with engine.connect() as conn:
+        repo = AuditRepository(connection=conn)
         events = repo.list_events(batch_id=B1)
         assert [(e.type, e.payload, e.created_at, e.correlation_id) for e in events] == [
             ("a", {"n": 1}, NOW, "c-1")]
@@ -162,19 +161,19 @@ def test_events_keep_created_at_and_payload(engine: Engine) -> None:
 
 
 def test_duplicate_claim_is_a_duplicate_key_error(engine: Engine) -> None:
-    with Session(engine) as s, s.begin():
-        repo = AuditRepository(session=s)
+    with engine.begin() as conn:
+        repo = AuditRepository(connection=conn)
         _add_batch(repo)
         _add_file(repo, "loading")
-    with Session(engine) as s:
-        repo = AuditRepository(session=s)
+    with engine.connect() as conn:
+        repo = AuditRepository(connection=conn)
         with pytest.raises(DuplicateKeyError, match="UNIQUE constraint failed"):
             _add_file(repo, "loading")
 
 
 def test_foreign_key_violation_is_an_integrity_error(engine: Engine) -> None:
-    with Session(engine) as s:
-        repo = AuditRepository(session=s)
+    with engine.connect() as conn:
+        repo = AuditRepository(connection=conn)
         with pytest.raises(IntegrityError) as info:
             _add_file(repo, "loading", batch_id="no-such-batch")
         assert not isinstance(info.value, DuplicateKeyError)
@@ -187,8 +186,8 @@ def test_locked_database_is_transient(engine: Engine, tmp_path: Path) -> None:
     )
     try:
         with engine.begin():  # BEGIN IMMEDIATE holds the write lock
-            with Session(impatient) as s:
-                repo = AuditRepository(session=s)
+            with impatient.connect() as conn:
+                repo = AuditRepository(connection=conn)
                 with pytest.raises(TransientRepositoryError, match="database is locked") as info:
                     _add_batch(repo)
                 assert info.value.transient is True
@@ -199,9 +198,9 @@ def test_locked_database_is_transient(engine: Engine, tmp_path: Path) -> None:
 def test_missing_table_is_permanent(tmp_path: Path) -> None:
     bare = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     try:
-        with Session(bare) as s:
+        with bare.connect() as conn:
             with pytest.raises(PermanentRepositoryError, match="no such table"):
-                AuditRepository(session=s).latest_batch()
+                AuditRepository(connection=conn).latest_batch()
     finally:
         bare.dispose()
 

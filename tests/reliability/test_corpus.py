@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tallyclerk.audit import lineage
-from tallyclerk.audit.models import Base
+from tallyclerk.audit.models import metadata
 from tests.reliability.util import Result, check_report, query, table_exists, tallyclerk
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -28,7 +28,7 @@ EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
 CASES: list[dict[str, Any]] = EXPECTED["cases"]
 TABLE = EXPECTED["table"]
 # every table and view of the audit store (from its models, so a new ledger table is known)
-AUDIT_TABLES = {*Base.metadata.tables, lineage.VIEW}
+AUDIT_TABLES = {*metadata.tables, lineage.VIEW}
 NOT_CASES = {"expected.json", "EXPECTED.md", "schema.json", "schema_int.json"}
 
 

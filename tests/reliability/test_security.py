@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tallyclerk.audit.models import Base
+from tallyclerk.audit.models import metadata
 from tests.reliability.util import Result, env_for, query, tallyclerk
 
 # what the audit store may hold (every model's table: which models are loaded depends on what
 # this process imported, e.g. the PostgreSQL work list), and what every store must hold
-AUDIT_TABLES = set(Base.metadata.tables) | {"tallyclerk_lineage", "sqlite_sequence"}
+AUDIT_TABLES = set(metadata.tables) | {"tallyclerk_lineage", "sqlite_sequence"}
 LEDGER = {"tallyclerk_batches", "tallyclerk_files", "tallyclerk_rejects", "tallyclerk_events"}
 
 
