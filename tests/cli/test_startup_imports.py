@@ -175,3 +175,29 @@ def test_the_collector_runs_again_before_the_first_file(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "file gc True True True" in proc.stderr.splitlines(), proc.stderr
+
+
+API_PROBE = """
+import sys
+import tallyclerk
+report = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+assert report.status == "succeeded", report
+print(" ".join(sorted(m for m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("via", ["cli", "api"])
+def test_a_sqlite_load_imports_no_orm(tmp_path: Path, via: str) -> None:
+    """The audit store is SQLAlchemy Core only: neither a one-row CLI load nor
+    ``tallyclerk.load()`` into SQLite imports ``sqlalchemy.orm`` (about 60 ms of start-up)."""
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    into = f"sqlite:///{tmp_path / 'x.db'}"
+    argv = ([sys.executable, "-c", PROBE, "load", str(src), "--table", "t", "--into", into]
+            if via == "cli" else [sys.executable, "-c", API_PROBE, str(src), into])
+    proc = subprocess.run(argv, cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.audit.service" in modules and "sqlalchemy.sql" in modules  # it works
+    assert sorted(m for m in modules if m == "sqlalchemy.orm" or
+                  m.startswith("sqlalchemy.orm.")) == []
