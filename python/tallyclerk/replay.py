@@ -167,8 +167,8 @@ def _select(audit_url: str, batch: str | None, path: str | None,
     try:
         with wrap_db_errors(), engine.connect() as conn:
             for row in conn.execute(stmt).all():
-                r = RejectRecord.from_row(row[:split])
-                f, options = FileManifest.from_row(row[split:-1]), row[-1]
+                r = RejectRecord._make(row[:split])
+                f, options = FileManifest._make(row[split:-1]), row[-1]
                 g = groups.get(f.id)
                 if g is None:
                     g = groups[f.id] = _Group(f.id, f.path, f.target_table, dict(options or {}))

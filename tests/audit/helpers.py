@@ -34,7 +34,7 @@ def manifest(db_path: str) -> list[FileManifest]:
     engine = create_engine(f"sqlite:///{db_path}")
     try:
         with engine.connect() as conn:
-            return [FileManifest.from_row(r)
+            return [FileManifest._make(r)
                     for r in conn.execute(select(files).order_by(files.c.id))]
     finally:
         engine.dispose()
@@ -53,7 +53,7 @@ def read_events(db_path: str) -> list[AuditEvent]:
     engine = create_engine(f"sqlite:///{db_path}")
     try:
         with engine.connect() as conn:
-            return [AuditEvent.from_row(r)
+            return [AuditEvent._make(r)
                     for r in conn.execute(select(events).order_by(events.c.id))]
     finally:
         engine.dispose()

@@ -62,12 +62,13 @@ def test_every_table_is_prefixed() -> None:
 @pytest.mark.parametrize("row_type", [rows.Batch, rows.FileManifest, rows.RejectRecord,
                                       rows.AuditEvent, rows.TableSchemaVersion])
 def test_row_types_are_the_tables_columns_in_order(row_type: type[Any]) -> None:
-    table = metadata.tables[row_type.TABLE]
-    assert row_type.COLUMNS == tuple(c.name for c in table.columns)
+    spec = rows.SPECS[row_type]
+    table = metadata.tables[spec.table]
+    assert row_type._fields == tuple(c.name for c in table.columns)
     kinds = {c.name: type(c.type).__name__ for c in table.columns}
-    assert {n for n, k in kinds.items() if k == "UTCDateTime"} == row_type.DATETIMES
-    assert {n for n, k in kinds.items() if k == "JSONText"} == row_type.JSON
-    assert {n for n, k in kinds.items() if k == "Boolean"} == row_type.BOOLEANS
+    assert {n for n, k in kinds.items() if k == "UTCDateTime"} == spec.datetimes
+    assert {n for n, k in kinds.items() if k == "JSONText"} == spec.json
+    assert {n for n, k in kinds.items() if k == "Boolean"} == spec.booleans
 
 
 def test_rows_from_storage_equal_rows_from_core(engine: Engine, db_url: str) -> None:
@@ -79,14 +80,14 @@ def test_rows_from_storage_equal_rows_from_core(engine: Engine, db_url: str) -> 
         conn.execute(insert(batches).values(**_batch()))
         conn.execute(insert(files).values(**_file("b" * 32, "loaded"),
                                           column_changes={"added": ["x"]}))
-        core = [rows.Batch.from_row(conn.execute(select(batches)).one()),
-                rows.FileManifest.from_row(conn.execute(select(files)).one())]
+        core = [rows.Batch._make(conn.execute(select(batches)).one()),
+                rows.FileManifest._make(conn.execute(select(files)).one())]
     raw = sqlite3.connect(db_url.removeprefix("sqlite:///"))
     try:
-        stored = [rows.Batch.from_storage(raw.execute("SELECT * FROM tallyclerk_batches")
-                                          .fetchone()),
-                  rows.FileManifest.from_storage(raw.execute("SELECT * FROM tallyclerk_files")
-                                                 .fetchone())]
+        stored = [rows.from_storage(rows.Batch, raw.execute("SELECT * FROM tallyclerk_batches")
+                                    .fetchone()),
+                  rows.from_storage(rows.FileManifest, raw.execute("SELECT * FROM "
+                                                                   "tallyclerk_files").fetchone())]
     finally:
         raw.close()
     assert stored == core
@@ -99,7 +100,7 @@ def test_timestamps_round_trip_as_aware_utc(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(insert(batches).values(**_batch(when=when)))
     with engine.connect() as s:
-        got = rows.Batch.from_row(s.execute(select(batches)).one())
+        got = rows.Batch._make(s.execute(select(batches)).one())
         assert got.started_at == when
         assert got.started_at.tzinfo == timezone.utc
         assert got.started_at.hour == 16

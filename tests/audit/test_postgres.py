@@ -75,7 +75,7 @@ def test_lifecycle_on_postgresql(pg_url: str, tmp_path: Path,
         rows = conn.execute(text(f'SELECT v, _tc_file_id FROM "{TARGET}" ORDER BY v')).all()
     assert [tuple(r) for r in rows] == [("1", forced.file_id), ("2", forced.file_id)]
     with engine.connect() as conn:
-        events = [AuditEvent.from_row(r)
+        events = [AuditEvent._make(r)
                   for r in conn.execute(select(event_rows).order_by(event_rows.c.id))]
     engine.dispose()
     assert {e.type for e in events} == {"file_loaded", "checkpoint"}

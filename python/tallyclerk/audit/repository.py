@@ -101,7 +101,7 @@ class AuditRepository:
     @_translated
     def get_batch(self, batch_id: str) -> Batch | None:
         row = self.connection.execute(select(batches).where(batches.c.id == batch_id)).first()
-        return None if row is None else Batch.from_row(row)
+        return None if row is None else Batch._make(row)
 
     @_translated
     def latest_batch(self) -> Batch | None:
@@ -112,7 +112,7 @@ class AuditRepository:
     def list_batches(self, limit: int = 20) -> list[Batch]:
         stmt = (select(batches).order_by(batches.c.started_at.desc(), batches.c.id.desc())
                 .limit(limit))
-        return [Batch.from_row(r) for r in self.connection.execute(stmt)]
+        return [Batch._make(r) for r in self.connection.execute(stmt)]
 
     @_translated
     def running_batches_on_host(self, host: str) -> list[Batch]:
@@ -120,7 +120,7 @@ class AuditRepository:
         # the literal (not a parameter) lets SQLite use the partial index of running batches
         running = text("tallyclerk_batches.status = 'running'")
         stmt = select(batches).where(running, batches.c.host == host)
-        return [Batch.from_row(r) for r in self.connection.execute(stmt)]
+        return [Batch._make(r) for r in self.connection.execute(stmt)]
 
     @_translated
     def update_batch(
@@ -210,7 +210,7 @@ class AuditRepository:
     @_translated
     def get_file(self, file_id: int) -> FileManifest | None:
         row = self.connection.execute(select(files).where(files.c.id == file_id)).first()
-        return None if row is None else FileManifest.from_row(row)
+        return None if row is None else FileManifest._make(row)
 
     @_translated
     def fail_loading_file(
@@ -271,7 +271,7 @@ class AuditRepository:
     @_translated
     def files_of_batch(self, batch_id: str) -> list[FileManifest]:
         stmt = select(files).where(files.c.batch_id == batch_id).order_by(files.c.id)
-        return [FileManifest.from_row(r) for r in self.connection.execute(stmt)]
+        return [FileManifest._make(r) for r in self.connection.execute(stmt)]
 
     @_translated
     def files_of_identity(self, target_table: str, fingerprint: str) -> list[FileManifest]:
@@ -281,7 +281,7 @@ class AuditRepository:
             .where(files.c.fingerprint == fingerprint)
             .order_by(files.c.id)
         )
-        return [FileManifest.from_row(r) for r in self.connection.execute(stmt)]
+        return [FileManifest._make(r) for r in self.connection.execute(stmt)]
 
     # --- rejects -------------------------------------------------------------------------------
 
@@ -320,7 +320,7 @@ class AuditRepository:
         if limit is not None:
             stmt = stmt.limit(limit)
         split = len(reject_rows.columns)
-        return [(RejectRecord.from_row(row[:split]), FileManifest.from_row(row[split:]))
+        return [(RejectRecord._make(row[:split]), FileManifest._make(row[split:]))
                 for row in self.connection.execute(stmt)]
 
     # --- events --------------------------------------------------------------------------------
@@ -363,7 +363,7 @@ class AuditRepository:
             stmt = stmt.where(events.c.type == type)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return [AuditEvent.from_row(r) for r in self.connection.execute(stmt)]
+        return [AuditEvent._make(r) for r in self.connection.execute(stmt)]
 
     @_translated
     def count_events(self) -> int:

@@ -47,7 +47,7 @@ def latest(connection: Connection, table: str) -> StoredSchema | None:
     """The table's current (highest) schema version, or None when none is stored."""
     with wrap_db_errors():
         row = connection.execute(_latest_stmt(), {"table": table}).first()
-    return None if row is None else _stored(TableSchemaVersion.from_row(row))
+    return None if row is None else _stored(TableSchemaVersion._make(row))
 
 
 @functools.cache
@@ -65,7 +65,7 @@ def history(connection: Connection, table: str) -> list[StoredSchema]:
         rows = connection.execute(
             select(t).where(t.c.target_table == table).order_by(t.c.version)
         ).all()
-    return [_stored(TableSchemaVersion.from_row(r)) for r in rows]
+    return [_stored(TableSchemaVersion._make(r)) for r in rows]
 
 
 def record_in(ex: SqlExecutor, schema: StoredSchema) -> None:

@@ -90,7 +90,7 @@ def find(repo: AuditRepository, who: Claims, *, table: str | None = None,
     now = datetime.now(timezone.utc)
     found: list[Uncertain] = []
     for found_row in repo.connection.execute(stmt).all():
-        row, options = FileManifest.from_row(found_row[:-1]), found_row[-1]
+        row, options = FileManifest._make(found_row[:-1]), found_row[-1]
         target = (options or {}).get(OPTION)
         if not target or row.claim_token is None or not who.owner_dead(row, now):
             continue
