@@ -2,7 +2,7 @@
 
 SQLAlchemy Core ``Table`` objects on one :data:`metadata` (no ORM: importing
 ``sqlalchemy.orm`` cost about 60 ms of every start, issue 16.1), every table prefixed
-``tallyclerk_``. Rows read back are the frozen dataclasses of :mod:`tallyclerk.audit.rows`. The
+``tallyclerk_``. Rows read back are the named tuples of :mod:`tallyclerk.audit.rows`. The
 tables are dialect-neutral (SQLite and PostgreSQL):
 
 * timestamps are timezone-aware UTC datetimes in Python (:class:`UTCDateTime`): PostgreSQL

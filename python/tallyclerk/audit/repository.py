@@ -2,7 +2,7 @@
 
 :class:`AuditRepository` never begins, commits or rolls back: the caller (the service's unit
 of work) owns the transaction, so manifest changes can commit together with other writes.
-Rows read come back as the frozen dataclasses of :mod:`tallyclerk.audit.rows` (a snapshot:
+Rows read come back as the named tuples of :mod:`tallyclerk.audit.rows` (snapshots:
 re-read after a change). Every method translates database errors in one place
 (:func:`~tallyclerk.audit.translate.wrap_db_errors`) into
 :class:`~tallyclerk.errors.RepositoryError` subclasses.
