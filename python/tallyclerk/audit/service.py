@@ -215,7 +215,11 @@ class AuditService:
         for batch_id in abandoned:
             now = _utcnow()
 
-            def work(repo: AuditRepository, batch_id: str = batch_id, now: datetime = now) -> None:
+            unstarted = self.ledger.forget_batch(batch_id)
+
+            def work(repo: AuditRepository, batch_id: str = batch_id, now: datetime = now,
+                     unstarted: list[tuple[int, str]] = unstarted) -> None:
+                repo.drop_unstarted_claims(unstarted)  # claims taken ahead: never started
                 repo.release_batch_files(
                     batch_id, error=reason, error_class="Interrupted", finished_at=now
                 )
@@ -379,7 +383,7 @@ class AuditService:
         """
         with self._lock:
             acc = self._batches.pop(batch_id, None)
-        self.ledger.forget_batch(batch_id)
+        unstarted = self.ledger.forget_batch(batch_id)
         if acc is None:
             raise KeyError(f"no running batch {batch_id!r} in this audit service")
         if not self._closed:
@@ -394,6 +398,9 @@ class AuditService:
             batch = repo.get_batch(batch_id)
             if batch is None:
                 raise KeyError(f"no batch {batch_id!r} in the audit store")
+            # claims taken ahead for files the batch did not reach (FileLedger.skip_ahead):
+            # not attempted, as if never claimed
+            repo.drop_unstarted_claims(unstarted)
             repo.release_batch_files(
                 batch_id,
                 error="the batch ended while the file was loading",
@@ -485,7 +492,9 @@ class AuditService:
                 error_message=reason,
             )
             return repo.release_batch_files(
-                batch_id, error=reason, error_class="BatchTimeout", finished_at=now
+                batch_id, error=reason, error_class="BatchTimeout", finished_at=now,
+                # claims taken ahead and not started: the batch's end deletes them
+                keep=self.ledger.unstarted_claims(batch_id),
             )
 
         acc.cancel(reason)  # the watchdog cancelled it already; make sure regardless
@@ -552,6 +561,11 @@ class AuditService:
             lambda repo: repo.renew_leases(batch_id, owner=self._owner, until=until),
             what=f"renew the leases of batch {batch_id}",
         )
+
+    @property
+    def dialect(self) -> str:
+        """The audit store's SQLAlchemy dialect name (``sqlite``, ``postgresql``)."""
+        return self._dialect
 
     def shares_database_with(self, data_url: str) -> bool:
         """True when ``data_url`` names the audit store's database (one transaction can hold
