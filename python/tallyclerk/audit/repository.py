@@ -321,6 +321,14 @@ class AuditRepository:
         return list(self.session.scalars(stmt))
 
     @_translated
+    def file_status_counts(self, batch_id: str) -> dict[str, int]:
+        """How many manifest rows of the batch have each status."""
+        files = _files()
+        stmt = (select(files.c.status, func.count()).where(files.c.batch_id == batch_id)
+                .group_by(files.c.status))
+        return {str(status): int(n) for status, n in self.session.connection().execute(stmt)}
+
+    @_translated
     def files_of_identity(self, target_table: str, fingerprint: str) -> list[FileManifest]:
         stmt = (
             select(FileManifest)

@@ -38,7 +38,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, TypeVar
@@ -59,7 +59,7 @@ from tallyclerk.audit.engine import create_audit_engine, ensure_schema
 from tallyclerk.audit.eventlog import EventLog
 from tallyclerk.audit.events import EventRow
 from tallyclerk.audit.ledger import FileLedger
-from tallyclerk.audit.models import Batch, FileManifest, from_epoch_us
+from tallyclerk.audit.models import Batch, from_epoch_us
 from tallyclerk.audit.repository import AuditRepository
 from tallyclerk.audit.txn import TransactionRunner
 from tallyclerk.dburl import mask_secrets, parse_url
@@ -407,7 +407,8 @@ class AuditService:
                 error_class="Interrupted",
                 finished_at=now,
             )
-            final = self._final_status(batch, repo.files_of_batch(batch_id), snap, error, status)
+            counts = repo.file_status_counts(batch_id)
+            final = self._final_status(batch, counts, snap, error, status)
             values: dict[str, Any] = {
                 "status": final,
                 "finished_at": now,
@@ -452,7 +453,7 @@ class AuditService:
     @staticmethod
     def _final_status(
         batch: Batch,
-        files: Sequence[FileManifest],
+        files: Mapping[str, int],
         snap: MetricsSnapshot,
         error: BaseException | None,
         status: str | None,
@@ -469,8 +470,9 @@ class AuditService:
             return "cancelled"
         if error is not None:
             return "failed"
-        failed = sum(1 for f in files if f.status == "failed")
-        done = sum(1 for f in files if f.status in ("loaded", "replaced", "skipped"))
+        # ``files``: the batch's manifest rows by status (a count, not the rows: issue 16.4)
+        failed = files.get("failed", 0)
+        done = sum(files.get(s, 0) for s in ("loaded", "replaced", "skipped"))
         if failed and not done:
             return "failed"
         return "partial" if failed else "succeeded"
