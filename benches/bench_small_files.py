@@ -9,9 +9,10 @@ Each is measured as wall time and as CPU time (user + system of the command, fro
 ``getrusage(RUSAGE_CHILDREN)``): on the shared 2-core machine wall time runs several times the
 CPU time, so the skip target is asserted on CPU time (quick mode: 1,000 files, ceiling doubled)
 and the wall figures are reported beside it. The overhead target is not met yet (about
-2.2-2.5 ms of CPU a file, most of it the claim's SQLAlchemy transaction): reported, not
-asserted. Whole processes into SQLite, the audit store in the same file, fresh database per
-round; the commands alternate so load from other processes falls on each alike; medians.
+1.0-1.15 ms of CPU a file since new files are claimed 64 at a time; see benches/README.md):
+reported, not asserted. Whole processes into SQLite, the audit store in the same file,
+fresh database per round; the commands alternate so load from other processes falls on each
+alike; medians.
 Run: ``python3 -m pytest benches/bench_small_files.py -s`` (``TALLYCLERK_BENCH=full``: 10,000).
 """
 

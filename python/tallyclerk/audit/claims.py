@@ -101,36 +101,67 @@ class Claims:
             return loaded[-1], f"already loaded by batch {loaded[-1].batch_id}"
         return None
 
-    def skip_many(
+    def decide_many(
         self,
         repo: AuditRepository,
         *,
         batch_id: str,
         table: str,
         files: Sequence[tuple[str, str, int, float]],
-    ) -> list[FileSkip]:
-        """Skip, in the caller's transaction, the longest prefix of ``files`` (path,
-        fingerprint, size, mtime) that :meth:`decide` would skip without ``force``: one query
-        for their claim candidates and one insert for their ``skipped`` rows (issue 16.4: a
-        re-run of many small files). A prefix, so that manifest ids keep the order the files
-        are processed in; the rest is left to :meth:`decide`."""
+        claim_new: bool = False,
+    ) -> list[FileClaim | FileSkip]:
+        """Decide, in the caller's transaction, the longest prefix of ``files`` (path,
+        fingerprint, size, mtime) whose decision needs no cleanup, as :meth:`decide` without
+        ``force`` would one by one (issue 16.4: many small files, and their re-runs):
+
+        * a file :meth:`skippable` skips gets its ``skipped`` row (rules 1 and 3);
+        * with ``claim_new``, a file whose identity has no history at all (no earlier claim
+          of any status but ``skipped``/``pending``) gets a new ``loading`` claim: rule 4 with
+          attempt 1 and nothing to replace, exactly what :meth:`decide` gives it.
+
+        The prefix ends before the first other file (dead owners to clean up, a failed or
+        forced attempt to replace, a content given twice): :meth:`decide` takes it alone. One
+        query reads the identities' histories and one insert writes every row, in the order
+        of ``files``, so manifest ids keep the order the files are processed in.
+
+        Why claims taken ahead keep every guarantee (the caller's argument in full:
+        :meth:`tallyclerk.audit.ledger.FileLedger.skip_ahead`): the histories are read in the
+        transaction that inserts the claims (SQLite's ``BEGIN IMMEDIATE`` write lock, so no
+        other writer decides in between), and a claim taken ahead is an ordinary ``loading``
+        row: a killed process leaves it with a dead owner, and the next claim of the file
+        cleans it up (rule 2) as it does the claim of a file killed mid-load."""
         now = datetime.now(timezone.utc)
         by_identity: dict[str, list[ClaimCandidate]] = {}
-        for row in repo.claim_candidates_of(table, sorted({f[1] for f in files})):
+        for row in repo.claim_history_of(table, sorted({f[1] for f in files})):
             by_identity.setdefault(row.fingerprint, []).append(row)
-        chosen: list[tuple[dict[str, Any], ClaimCandidate, str]] = []
+        chosen: list[tuple[dict[str, Any], ClaimCandidate | None, str]] = []
+        seen: set[str] = set()
         for path, fingerprint, size, mtime in files:
-            found = self.skippable(by_identity.get(fingerprint, ()), now, force=False)
-            if found is None:
-                break
+            if fingerprint in seen:
+                break  # the first one's claim decides this one: decide() after it
+            seen.add(fingerprint)
+            history = by_identity.get(fingerprint, [])
             base: dict[str, Any] = {
                 "batch_id": batch_id, "path": path, "size": size, "mtime": mtime,
                 "fingerprint": fingerprint, "target_table": table, "started_at": now,
                 "object_url": None, "object_etag": None, "object_version": None,
             }
+            if not history and claim_new:
+                chosen.append((base, None, uuid.uuid4().hex))
+                continue
+            found = self.skippable([r for r in history if is_candidate(r)], now, force=False)
+            if found is None:
+                break
             chosen.append((base, *found))
-        ids = repo.add_files([_skip_values(b, e, r) for b, e, r in chosen])
-        return [_file_skip(b, i, e, r) for (b, e, r), i in zip(chosen, ids, strict=True)]
+        lease = now + timedelta(seconds=self.lease_s)
+        ids = repo.add_files([
+            _skip_values(b, e, r) if e is not None else _claim_values(b, r, self.owner, lease)
+            for b, e, r in chosen
+        ])
+        return [
+            _file_skip(b, i, e, r) if e is not None else _file_claim(b, i, r)
+            for (b, e, r), i in zip(chosen, ids, strict=True)
+        ]
 
     def decide(
         self,
@@ -232,6 +263,7 @@ def _interrupted_since(rows: Sequence[ClaimCandidate], loaded: ClaimCandidate) -
 
 
 def _skip_values(base: dict[str, Any], earlier: ClaimCandidate, reason: str) -> dict[str, Any]:
+    # every row of one insert names the same columns (skips and claims taken ahead mix)
     return {
         **base,
         "status": "skipped",
@@ -239,7 +271,43 @@ def _skip_values(base: dict[str, Any], earlier: ClaimCandidate, reason: str) -> 
         "earlier_batch_id": earlier.batch_id,
         "earlier_file_id": earlier.id,
         "error": reason,
+        "attempt": 1,
+        "claim_token": None,
+        "owner": None,
+        "lease_expires_at": None,
     }
+
+
+def _claim_values(base: dict[str, Any], token: str, owner: str,
+                  lease: datetime) -> dict[str, Any]:
+    """A new claim's row with no history (attempt 1), in :func:`_skip_values`' columns."""
+    return {
+        **base,
+        "status": "loading",
+        "finished_at": None,
+        "earlier_batch_id": None,
+        "earlier_file_id": None,
+        "error": None,
+        "attempt": 1,
+        "claim_token": token,
+        "owner": owner,
+        "lease_expires_at": lease,
+    }
+
+
+def _file_claim(base: dict[str, Any], file_id: int, token: str) -> FileClaim:
+    return FileClaim(
+        file_id=file_id,
+        batch_id=base["batch_id"],
+        path=base["path"],
+        table=base["target_table"],
+        fingerprint=base["fingerprint"],
+        size=base["size"],
+        mtime=base["mtime"],
+        attempt=1,
+        token=token,
+        replaces=(),
+    )
 
 
 def _file_skip(

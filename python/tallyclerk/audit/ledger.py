@@ -76,15 +76,28 @@ class FileLedger:
         self._check_open = check_open
         self._lock = threading.Lock()
         self._claim_started: dict[int, tuple[str, float]] = {}  # file id -> (batch, start)
-        self._ahead: dict[tuple[str, str], FileSkip] = {}  # (batch, path) -> committed skip
+        # (batch, path) -> committed skip, or claim taken ahead and not started yet
+        self._ahead: dict[tuple[str, str], FileSkip | FileClaim] = {}
 
-    def forget_batch(self, batch_id: str) -> None:
-        """The batch finished: drop the start times of its claims."""
+    def forget_batch(self, batch_id: str) -> list[tuple[int, str]]:
+        """The batch finished: drop the start times of its claims. Returns the claims taken
+        ahead that it never started, (id, token): the caller deletes their rows
+        (``AuditRepository.drop_unstarted_claims``) in the batch's finishing transaction."""
         with self._lock:
             for file_id in [f for f, (b, _) in self._claim_started.items() if b == batch_id]:
                 del self._claim_started[file_id]
+            unstarted = []
             for key in [k for k in self._ahead if k[0] == batch_id]:
-                del self._ahead[key]
+                taken = self._ahead.pop(key)
+                if isinstance(taken, FileClaim):
+                    unstarted.append((taken.file_id, taken.token))
+            return unstarted
+
+    def unstarted_claims(self, batch_id: str) -> list[int]:
+        """The ids of the claims taken ahead for this batch and not started yet."""
+        with self._lock:
+            return [t.file_id for (b, _), t in self._ahead.items()
+                    if b == batch_id and isinstance(t, FileClaim)]
 
     # --- claims ------------------------------------------------------------------------------
 
@@ -120,7 +133,17 @@ class FileLedger:
         if acc is None:
             raise KeyError(f"no running batch {batch_id!r} in this audit service")
         if acc.cancelled:
+            # a claim taken ahead stays unstarted: the batch's end deletes its row
             raise BatchCancelled(f"batch {batch_id} was cancelled: {acc.cancel_reason}")
+        if fetched is None:
+            with self._lock:
+                taken = self._ahead.pop((batch_id, path), None)
+                if taken is not None:
+                    assert isinstance(taken, FileClaim)  # skips were popped above
+                    self._claim_started[taken.file_id] = (batch_id, time.monotonic())
+            if taken is not None:
+                acc.touch()
+                return taken
         sqlgen.check_identifier(table)
         local = path if fetched is None else fetched.local
         try:
@@ -164,13 +187,44 @@ class FileLedger:
             return result
         raise InternalError(f"claim of {path} kept racing with other processes")
 
-    def skip_ahead(self, batch_id: str, paths: Sequence[str], table: str) -> int:
-        """Skip, in one transaction, the longest prefix of ``paths`` (local files, in the
+    def skip_ahead(self, batch_id: str, paths: Sequence[str], table: str, *,
+                   claim_new: bool = False) -> int:
+        """Decide, in one transaction, the longest prefix of ``paths`` (local files, in the
         order they will be claimed) whose content is already loaded into ``table`` or being
-        loaded by a live owner, as :meth:`claim_file` without ``force`` would one by one;
-        :meth:`claim_file` (or :meth:`skipped_ahead`) then returns their :class:`FileSkip`
-        with no transaction of its own. The prefix ends before the first file that would be
-        claimed, cannot be read, or is given twice. Returns its length."""
+        loaded by a live owner (skipped, as :meth:`claim_file` without ``force`` would one by
+        one), or, with ``claim_new``, whose content the ledger has never seen (claimed: a new
+        ``loading`` row, attempt 1, nothing to replace); :meth:`claim_file` then returns
+        that skip or claim with no transaction of its own. The prefix ends before the first
+        file that needs :meth:`claim_file`'s own decision (cleanup of a dead owner, a failed
+        attempt to replace), cannot be read, or is given twice (by path or content). Returns
+        its length.
+
+        Claims taken ahead (issue 16.4: a small file's claim transaction was most of its
+        overhead). The caller passes ``claim_new`` only when the audit store is the target's
+        SQLite file, where every guarantee holds as for a claim taken at the file's turn:
+
+        * *Exactly once.* The histories are read in the transaction that inserts the claims,
+          and SQLite serialises writers (``BEGIN IMMEDIATE``): no other process decides
+          between the read and the insert, and the partial unique index on ``loading`` rows
+          still refuses a second claim. A claim ahead is an ordinary ``loading`` row (owner,
+          token, lease renewed by the batch's heartbeat); the file's rows and its ``loaded``
+          row commit together in its data transaction, fenced by the token, as before.
+        * *SIGKILL at any point.* A killed process leaves its unstarted claims ``loading``
+          with a dead owner; the next claim of each file marks it ``failed`` (interrupted,
+          rule 2) and claims again, replacing it; it wrote no rows. Exactly the state a kill
+          during that file's load leaves, so re-runs load each file once.
+        * *A batch that stops* (Ctrl-C, a timeout, ``--on-error abort``, an exception) does
+          not start its remaining claims: :meth:`forget_batch` hands them to the batch's
+          finishing transaction, which deletes their rows (fenced by id, token and
+          ``loading``; never sealed into the hash chain, named by no reject or event), so the
+          manifest shows them not attempted, as before. A timeout's release of the batch's
+          ``loading`` rows leaves them to that deletion (:meth:`unstarted_claims`).
+        * *Other processes* see a claim ahead as a file being loaded by a live owner and skip
+          it, as they skip a file another process is loading; ``--workers`` processes take
+          one work item at a time, so their windows hold one file.
+
+        The PostgreSQL or other-file audit stores keep one claim transaction a file (their
+        uncertain-file recovery reads each claim as a started load)."""
         self._check_open()
         acc = self._accumulator(batch_id)
         if acc is None:
@@ -194,19 +248,29 @@ class FileLedger:
                 break
         if not files:
             return 0
-        skips = self._runner.run(
-            lambda repo: self._claims.skip_many(repo, batch_id=batch_id, table=table,
-                                                files=files),
-            what=f"skip {len(files)} already loaded file(s)",
-        )
+        try:
+            decided = self._runner.run(
+                lambda repo: self._claims.decide_many(repo, batch_id=batch_id, table=table,
+                                                      files=files, claim_new=claim_new),
+                what=f"decide {len(files)} file(s) ahead",
+            )
+        except DuplicateKeyError:
+            # another process claimed one of them in between (not on SQLite, which
+            # serialises the transaction): each file is decided at its turn instead
+            return 0
         with self._lock:
-            self._ahead.update(((batch_id, s.path), s) for s in skips)
-        return len(skips)
+            self._ahead.update(((batch_id, d.path), d) for d in decided)
+        return len(decided)
 
     def skipped_ahead(self, batch_id: str, path: str) -> FileSkip | None:
-        """The skip :meth:`skip_ahead` committed for ``path`` in this batch (once), or None."""
+        """The skip :meth:`skip_ahead` committed for ``path`` in this batch (once), or None
+        (a claim taken ahead stays for :meth:`claim_file`, or for the batch's end)."""
         with self._lock:
-            return self._ahead.pop((batch_id, path), None)
+            found = self._ahead.get((batch_id, path))
+            if isinstance(found, FileSkip):
+                del self._ahead[(batch_id, path)]
+                return found
+            return None
 
     def prepare_file_in(self, ex: SqlExecutor, claim: FileClaim, target_table: str) -> None:
         """In the caller's data transaction: delete the target rows of ``claim.replaces``."""

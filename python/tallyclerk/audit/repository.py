@@ -15,7 +15,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -183,6 +195,14 @@ class AuditRepository:
         return _candidates(self.connection.execute(_history_stmt(), params))
 
     @_translated
+    def claim_history_of(
+        self, target_table: str, fingerprints: Sequence[str]
+    ) -> list[ClaimCandidate]:
+        """:meth:`claim_history` of several identities in one query, oldest first."""
+        params = {"table": target_table, "fingerprints": list(fingerprints)}
+        return _candidates(self.connection.execute(_histories_stmt(), params))
+
+    @_translated
     def count_attempts(self, target_table: str, fingerprint: str) -> int:
         """Earlier claims of this identity (every row except ``skipped`` and ``pending``)."""
         params = {"table": target_table, "fingerprint": fingerprint}
@@ -232,13 +252,17 @@ class AuditRepository:
 
     @_translated
     def release_batch_files(
-        self, batch_id: str, *, error: str, error_class: str, finished_at: datetime
+        self, batch_id: str, *, error: str, error_class: str, finished_at: datetime,
+        keep: Sequence[int] = (),
     ) -> list[int]:
-        """Mark every ``loading`` row of a batch ``failed``; returns their ids."""
+        """Mark every ``loading`` row of a batch ``failed`` (but the ids in ``keep``: claims
+        taken ahead and not started, see :meth:`drop_unstarted_claims`); returns their ids."""
+        kept = set(keep)
         ids = [
             int(i) for i in self.connection.execute(
                 select(files.c.id).where(files.c.batch_id == batch_id, files.c.status == "loading")
             ).scalars()
+            if int(i) not in kept
         ]
         if ids:
             self.connection.execute(
@@ -253,6 +277,19 @@ class AuditRepository:
                 )
             )
         return ids
+
+    @_translated
+    def drop_unstarted_claims(self, claims: Sequence[tuple[int, str]]) -> int:
+        """Delete ``loading`` rows, each fenced by its (id, claim token): claims taken ahead
+        for files the batch never started (no row, reject or event names them; a row still
+        ``loading`` is never sealed into the hash chain). Returns how many."""
+        deleted = 0
+        for file_id, token in claims:
+            deleted += _rowcount(self.connection.execute(
+                delete(files)
+                .where(files.c.id == file_id, files.c.claim_token == token,
+                       files.c.status == "loading")))
+        return deleted
 
     @_translated
     def renew_leases(self, batch_id: str, *, owner: str, until: datetime) -> int:
@@ -272,6 +309,13 @@ class AuditRepository:
     def files_of_batch(self, batch_id: str) -> list[FileManifest]:
         stmt = select(files).where(files.c.batch_id == batch_id).order_by(files.c.id)
         return [FileManifest._make(r) for r in self.connection.execute(stmt)]
+
+    @_translated
+    def file_status_counts(self, batch_id: str) -> dict[str, int]:
+        """How many manifest rows of the batch have each status."""
+        stmt = (select(files.c.status, func.count()).where(files.c.batch_id == batch_id)
+                .group_by(files.c.status))
+        return {str(status): int(n) for status, n in self.connection.execute(stmt)}
 
     @_translated
     def files_of_identity(self, target_table: str, fingerprint: str) -> list[FileManifest]:
@@ -416,6 +460,19 @@ def _history_stmt() -> Select[Any]:
         select(files)
         .where(files.c.target_table == bindparam("table"))
         .where(files.c.fingerprint == bindparam("fingerprint"))
+        .where(files.c.status != "skipped", files.c.status != "pending")
+        .order_by(files.c.id)
+        .with_for_update()
+    )
+
+
+@functools.cache
+def _histories_stmt() -> Select[Any]:
+    files = _files()
+    return (
+        select(files)
+        .where(files.c.target_table == bindparam("table"))
+        .where(files.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
         .where(files.c.status != "skipped", files.c.status != "pending")
         .order_by(files.c.id)
         .with_for_update()

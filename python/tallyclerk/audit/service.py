@@ -38,7 +38,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, TypeVar
@@ -59,7 +59,7 @@ from tallyclerk.audit.eventlog import EventLog
 from tallyclerk.audit.events import EventRow
 from tallyclerk.audit.ledger import FileLedger
 from tallyclerk.audit.repository import AuditRepository
-from tallyclerk.audit.rows import Batch, FileManifest, from_epoch_us
+from tallyclerk.audit.rows import Batch, from_epoch_us
 from tallyclerk.audit.txn import TransactionRunner
 from tallyclerk.dburl import mask_secrets, parse_url
 from tallyclerk.errors import (
@@ -213,7 +213,11 @@ class AuditService:
         for batch_id in abandoned:
             now = _utcnow()
 
-            def work(repo: AuditRepository, batch_id: str = batch_id, now: datetime = now) -> None:
+            unstarted = self.ledger.forget_batch(batch_id)
+
+            def work(repo: AuditRepository, batch_id: str = batch_id, now: datetime = now,
+                     unstarted: list[tuple[int, str]] = unstarted) -> None:
+                repo.drop_unstarted_claims(unstarted)  # claims taken ahead: never started
                 repo.release_batch_files(
                     batch_id, error=reason, error_class="Interrupted", finished_at=now
                 )
@@ -377,7 +381,7 @@ class AuditService:
         """
         with self._lock:
             acc = self._batches.pop(batch_id, None)
-        self.ledger.forget_batch(batch_id)
+        unstarted = self.ledger.forget_batch(batch_id)
         if acc is None:
             raise KeyError(f"no running batch {batch_id!r} in this audit service")
         if not self._closed:
@@ -392,13 +396,17 @@ class AuditService:
             batch = repo.get_batch(batch_id)
             if batch is None:
                 raise KeyError(f"no batch {batch_id!r} in the audit store")
+            # claims taken ahead for files the batch did not reach (FileLedger.skip_ahead):
+            # not attempted, as if never claimed
+            repo.drop_unstarted_claims(unstarted)
             repo.release_batch_files(
                 batch_id,
                 error="the batch ended while the file was loading",
                 error_class="Interrupted",
                 finished_at=now,
             )
-            final = self._final_status(batch, repo.files_of_batch(batch_id), snap, error, status)
+            counts = repo.file_status_counts(batch_id)
+            final = self._final_status(batch, counts, snap, error, status)
             values: dict[str, Any] = {
                 "status": final,
                 "finished_at": now,
@@ -443,7 +451,7 @@ class AuditService:
     @staticmethod
     def _final_status(
         batch: Batch,
-        files: Sequence[FileManifest],
+        files: Mapping[str, int],
         snap: MetricsSnapshot,
         error: BaseException | None,
         status: str | None,
@@ -460,8 +468,9 @@ class AuditService:
             return "cancelled"
         if error is not None:
             return "failed"
-        failed = sum(1 for f in files if f.status == "failed")
-        done = sum(1 for f in files if f.status in ("loaded", "replaced", "skipped"))
+        # ``files``: the batch's manifest rows by status (a count, not the rows: issue 16.4)
+        failed = files.get("failed", 0)
+        done = sum(files.get(s, 0) for s in ("loaded", "replaced", "skipped"))
         if failed and not done:
             return "failed"
         return "partial" if failed else "succeeded"
@@ -483,7 +492,9 @@ class AuditService:
                 error_message=reason,
             )
             return repo.release_batch_files(
-                batch_id, error=reason, error_class="BatchTimeout", finished_at=now
+                batch_id, error=reason, error_class="BatchTimeout", finished_at=now,
+                # claims taken ahead and not started: the batch's end deletes them
+                keep=self.ledger.unstarted_claims(batch_id),
             )
 
         acc.cancel(reason)  # the watchdog cancelled it already; make sure regardless
@@ -550,6 +561,11 @@ class AuditService:
             lambda repo: repo.renew_leases(batch_id, owner=self._owner, until=until),
             what=f"renew the leases of batch {batch_id}",
         )
+
+    @property
+    def dialect(self) -> str:
+        """The audit store's SQLAlchemy dialect name (``sqlite``, ``postgresql``)."""
+        return self._dialect
 
     def shares_database_with(self, data_url: str) -> bool:
         """True when ``data_url`` names the audit store's database (one transaction can hold

@@ -53,7 +53,7 @@ __all__ = ["SKIP_AHEAD", "FilePolicy", "Outcome"]
 
 log = logging.getLogger("tallyclerk.pipeline")
 
-SKIP_AHEAD = 64  # files whose skips are decided in one audit transaction (issue 16.4)
+SKIP_AHEAD = 64  # files decided (skips, new claims) in one audit transaction (issue 16.4)
 
 
 @dataclass
@@ -99,10 +99,16 @@ class FilePolicy:
             return ahead_at
         local = list(itertools.takewhile(lambda p: not objstore.is_remote(p),
                                          paths[index:index + SKIP_AHEAD]))
-        n = run.audit.ledger.skip_ahead(run.batch_id, local, run.target)
-        # the whole chunk skipped: on from its end; cut short by a file to claim: right
-        # after that file; none: a chunk later (a load of new files pays one lookup per chunk)
-        return index + (n if n == len(local) and n else n + 1 if n else SKIP_AHEAD)
+        # claims too when the audit store is the target's SQLite file (the argument:
+        # FileLedger.skip_ahead); elsewhere each new file is claimed at its turn
+        claim_new = run.shared and run.audit.dialect == "sqlite"
+        n = run.audit.ledger.skip_ahead(run.batch_id, local, run.target, claim_new=claim_new)
+        # the whole chunk decided: on from its end; cut short by a file claim_file decides:
+        # right after that file; none: (skips only) a chunk later, so that a load of new
+        # files pays one lookup per chunk, or (claims too) right after the first file
+        if n == len(local) and n:
+            return index + n
+        return index + (n + 1 if n or claim_new else SKIP_AHEAD)
 
     def load_path(self, path: str, unclaimed: list[dict[str, Any]]) -> Outcome:
         run = self.run
