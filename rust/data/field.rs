@@ -609,7 +609,11 @@ impl Field {
     }
 
     fn check_text(&self, s: &str) -> Result<(), Verdict> {
-        if self.min_length.is_some() || self.max_length.is_some() {
+        // A string has at most as many characters as bytes and at least a quarter as many
+        // (UTF-8): when its byte length already satisfies both bounds, skip counting.
+        let certain = self.min_length.map_or(true, |min| s.len() / 4 >= min)
+            && self.max_length.map_or(true, |max| s.len() <= max);
+        if !certain && (self.min_length.is_some() || self.max_length.is_some()) {
             let n = s.chars().count();
             if let Some(min) = self.min_length {
                 if n < min {

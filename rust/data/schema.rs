@@ -203,6 +203,18 @@ mod tests {
         assert_eq!(rule(&f, "abcd"), "maxLength");
         assert_eq!(rule(&f, "ab1"), "pattern");
         assert_eq!(ok(&f, "éé"), Typed::Text(Cow::Borrowed("éé")));
+        // lengths count characters, whatever the byte length says (4 bytes for "éé", 8 for
+        // two emoji, 6 for "ééé"); the byte length alone only settles the clear cases
+        let f = one(json!({"name": "s", "constraints": {"minLength": 2, "maxLength": 2}}));
+        assert_eq!(ok(&f, "éé"), Typed::Text(Cow::Borrowed("éé")));
+        assert_eq!(ok(&f, "😀😀"), Typed::Text(Cow::Borrowed("😀😀")));
+        assert_eq!(ok(&f, "ab"), Typed::Text(Cow::Borrowed("ab")));
+        assert_eq!(rule(&f, "ééé"), "maxLength");
+        assert_eq!(rule(&f, "😀"), "minLength");
+        assert_eq!(rule(&f, "é"), "minLength");
+        let f = one(json!({"name": "s", "constraints": {"minLength": 1}}));
+        assert_eq!(ok(&f, "😀"), Typed::Text(Cow::Borrowed("😀")));
+        assert_eq!(ok(&f, "abcd"), Typed::Text(Cow::Borrowed("abcd")));
         // pattern is a full match
         let f = one(json!({"name": "s", "constraints": {"pattern": "a|b"}}));
         assert_eq!(rule(&f, "ab"), "pattern");

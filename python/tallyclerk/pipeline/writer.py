@@ -23,7 +23,11 @@ from tallyclerk.pipeline.filestate import FileState
 
 __all__ = ["SinkQueues", "Write"]
 
-_QUEUE_ITEMS = 3  # batches between the reader and the writer: bounds memory with max_bytes
+# batches between the reader and the writer: bounds memory with the batch size's byte cap.
+# Two (was three): the writer is the slower side of a CSV load into SQLite, so the queue
+# stays full and one batch fewer in it is ~1 MB less peak RSS at the same speed
+# (benches/README.md, "Whole-process CSV, round two").
+_QUEUE_ITEMS = 2
 _QUEUE_BYTES = 64 * 1024 * 1024
 
 # one queued record batch: the file's state, and the call that writes it
