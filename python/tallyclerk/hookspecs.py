@@ -298,7 +298,9 @@ def tallyclerk_pipeline_stats(batch_id: str, stats: Mapping[str, Any]) -> None:
     and ``breaker_opened`` (times the circuit breaker opened), ``metrics`` (the batch
     accumulator's :class:`~tallyclerk.MetricsSnapshot`: the one count of its files and rows,
     settled and live; also taken when an attempt at a file begins). Keys may be added later:
-    ignore the ones you do not know.
+    ignore the ones you do not know. A plugin may also define ``pipeline_stats_wanted()``
+    (not a hook: a plain method or module function returning a bool); while every
+    implementation's returns False, no sample is built.
 
     :param batch_id: the batch's id.
     :param stats: the sample (a fresh mapping each call; do not keep it).

@@ -477,3 +477,9 @@ def tallyclerk_pipeline_stats(batch_id: str, stats: Mapping[str, Any]) -> None:
     m = _live()
     if m is not None:
         m.on_stats(batch_id, stats)
+
+
+def pipeline_stats_wanted() -> bool:
+    """Whether :func:`tallyclerk_pipeline_stats` would use a sample now: not until something
+    asked for metrics (the pipeline then skips building samples nobody reads: issue 16.4)."""
+    return _live() is not None

@@ -121,3 +121,31 @@ def test_hook_tallyclerk_pipeline_stats(
     for key in ("file_retries", "sink_queue_high_water", "sink_retries", "breaker_opened"):
         values = [s[key] for _b, s in samples]
         assert values == sorted(values), key
+
+
+def test_pipeline_stats_are_not_sampled_for_a_plugin_that_wants_none_now(
+    pm: pluggy.PluginManager, tmp_path: Path, db: Path
+) -> None:
+    """``pipeline_stats_wanted()`` (as the built-in metrics plugin defines it): samples are
+    built only while some implementation wants them (issue 16.4)."""
+    samples: list[dict[str, Any]] = []
+    wanted = {"now": False}
+    files = [write_csv(tmp_path / f"g{n}.csv", [(i, f"n{n}-{i}", i) for i in range(1, 4)])
+             for n in range(2)]
+
+    class Plugin:
+        @hookimpl
+        def tallyclerk_pipeline_stats(self, batch_id: str, stats: Mapping[str, Any]) -> None:
+            samples.append(dict(stats))
+
+        def pipeline_stats_wanted(self) -> bool:
+            return wanted["now"]
+
+    with registered(pm, Plugin()):
+        report = load(pm, files[:1], db)
+        assert [f["status"] for f in report["files"]] == ["loaded"]
+        assert samples == []
+        wanted["now"] = True
+        report = load(pm, files[1:], db)
+    assert [f["status"] for f in report["files"]] == ["loaded"]
+    assert samples and samples[-1]["metrics"].files_loaded == 1
