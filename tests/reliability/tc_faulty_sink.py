@@ -7,11 +7,17 @@ Environment (read when the sink opens):
                        every call from ``TC_FAIL_AT`` on)
 ``TC_FAIL_TRANSIENT``  ``1``: the failure is transient (retried), ``0``: permanent (default 1)
 ``TC_CALLS_FILE``      a file the plugin appends one line per write call to (for the tests)
+
+With ``TC_FAIL_AT`` set, each file's end (``tallyclerk_file_finish``) takes 2 ms: the breaker
+tests' 1 ms cool-down must pass between one file and the next, and since new files are
+claimed ahead and the audit store runs on Core, a failed file (or one failed fast) can end
+in less (issue 16.4).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,3 +86,9 @@ class FaultySink:
 def tallyclerk_open_sink(url: str, options: Mapping[str, Any]) -> FaultySink | None:
     inner = open_sqlite(url=url, options=options)
     return None if inner is None else FaultySink(inner)
+
+
+@hookimpl
+def tallyclerk_file_finish(status: str) -> None:
+    if os.environ.get("TC_FAIL_AT"):
+        time.sleep(0.002)
