@@ -93,6 +93,38 @@ class WriterExecutor:
         return self.writer.query(sql, params)
 
 
+def schema_version(writer: SqliteWriter) -> int:
+    """The database's schema cookie: every change to its schema by any connection (a table
+    created, dropped, renamed or altered, an index created or dropped) changes it."""
+    return int(writer.query("PRAGMA schema_version")[0][0])
+
+
+class TableChecks:
+    """What one writer connection knows of its target table between files.
+
+    After a file's transaction committed with the table, its ``_tc_file_id`` index and its key
+    indexes checked (created if missing; every planned column present), ``record`` keeps the
+    target (table, schema JSON, keys) and the schema cookie read just before that commit,
+    while the transaction still held the write lock. A later file's transaction
+    (``BEGIN IMMEDIATE`` holds the lock again) that finds the same target and the same cookie
+    skips the ``CREATE ... IF NOT EXISTS`` round-trips: nobody changed any table or index in
+    between. Any other cookie (the table dropped, altered or replaced by anyone, this sink's
+    own ``swap_table``/``drop_table``/``add_columns``) or another target checks again. A
+    rolled-back file records nothing (its DDL rolled back with it, so the last record still
+    describes the schema at its cookie).
+    """
+
+    def __init__(self) -> None:
+        self._known: tuple[tuple[str, str, tuple[str, ...]], int] | None = None
+
+    def fresh(self, target: tuple[str, str, tuple[str, ...]], cookie: int) -> bool:
+        """True when this target was checked by a committed file at this schema cookie."""
+        return self._known == (target, cookie)
+
+    def record(self, target: tuple[str, str, tuple[str, ...]], cookie: int) -> None:
+        self._known = (target, cookie)
+
+
 class SqliteFileWrite:
     """One file's ``BEGIN IMMEDIATE`` transaction."""
 
@@ -104,8 +136,11 @@ class SqliteFileWrite:
         schema: TableSchema,
         file_id: int,
         keys: Sequence[str] = (),
+        checks: TableChecks | None = None,
     ) -> None:
         self._writer = writer
+        self._checks = checks
+        self._target = (table, schema.to_json(), tuple(keys))
         self._turn = turn
         self._table = table
         self._extra = (file_id,)
@@ -119,14 +154,15 @@ class SqliteFileWrite:
         turn.take()
         try:
             writer.begin()
-            # inside the file's transaction: a file that fails leaves no table behind
-            create_table(writer, table, schema)
-            for key in modes.unique_keys(schema, self._keys):
-                cols = ", ".join(quote(k) for k in key)
-                writer.execute(
-                    f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(modes.key_index_name(table, key))} "
-                    f"ON {quote(table)} ({cols})"
-                )
+            if checks is None or not checks.fresh(self._target, schema_version(writer)):
+                # inside the file's transaction: a file that fails leaves no table behind
+                create_table(writer, table, schema)
+                for key in modes.unique_keys(schema, self._keys):
+                    cols = ", ".join(quote(k) for k in key)
+                    writer.execute(
+                        f"CREATE UNIQUE INDEX IF NOT EXISTS "
+                        f"{quote(modes.key_index_name(table, key))} ON {quote(table)} ({cols})"
+                    )
             if self._keys:
                 self._before = self._count()
         except BaseException:
@@ -171,7 +207,15 @@ class SqliteFileWrite:
         return inserted, self._written - inserted
 
     def commit(self) -> None:
-        self._writer.commit()
+        checks = self._checks
+        if checks is None:
+            self._writer.commit()
+        else:
+            # read under this transaction's write lock: nobody changes the schema before the
+            # commit; recorded only once the commit succeeded
+            cookie = schema_version(self._writer)
+            self._writer.commit()
+            checks.record(self._target, cookie)
         self._turn.give_back()
 
     def rollback(self) -> None:
@@ -215,6 +259,7 @@ class SqliteSink:
         self._gate = gate_for(path)
         self._busy_s = busy_timeout_ms / 1000.0
         self._target: tuple[str, TableSchema] | None = None
+        self._checks = TableChecks()
 
     def prepare(self, table: str, schema: TableSchema) -> None:
         """Name the target; the table is created (if missing) in each file's transaction.
@@ -242,7 +287,7 @@ class SqliteSink:
             raise RuntimeError("SqliteSink.prepare() must be called before begin_file()")
         table, schema = self._target
         return SqliteFileWrite(self._writer, self._turn(), table, schema, claim.file_id,
-                               self._keys)
+                               self._keys, self._checks)
 
     def _turn(self) -> DataTurn:
         return DataTurn(self._gate, self._busy_s)
