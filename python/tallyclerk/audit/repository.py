@@ -17,7 +17,6 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import (
     Select,
-    Table,
     and_,
     bindparam,
     delete,
@@ -177,14 +176,6 @@ class AuditRepository:
         """
         params = {"table": target_table, "fingerprint": fingerprint}
         return _candidates(self.connection.execute(_candidate_stmt(), params))
-
-    @_translated
-    def claim_candidates_of(
-        self, target_table: str, fingerprints: Sequence[str]
-    ) -> list[ClaimCandidate]:
-        """:meth:`claim_candidates` of several identities in one query, oldest first."""
-        params = {"table": target_table, "fingerprints": list(fingerprints)}
-        return _candidates(self.connection.execute(_candidates_stmt(), params))
 
     @_translated
     def claim_history(self, target_table: str, fingerprint: str) -> list[ClaimCandidate]:
@@ -420,25 +411,13 @@ class AuditRepository:
 
 
 @functools.cache
-def _candidates_stmt() -> Select[Any]:
-    return _candidates_where(_files().c.fingerprint.in_(bindparam("fingerprints",
-                                                                  expanding=True)))
-
-
-@functools.cache
 def _candidate_stmt() -> Select[Any]:
-    """One identity's: no expanding parameter to render again at every claim (issue 16.4)."""
-    return _candidates_where(_files().c.fingerprint == bindparam("fingerprint"))
-
-
-def _candidates_where(fingerprint: Any) -> Select[Any]:
-    # Core rows of the table, not ORM objects: loading them as entities cost more than the
-    # query (issue 16.4); a claim only reads them
-    files = _files()
+    """The claim candidates of one identity, as Core rows (a claim only reads them; loading
+    them as entities cost more than the query: issue 16.4)."""
     return (
         select(files)
         .where(files.c.target_table == bindparam("table"))
-        .where(fingerprint)
+        .where(files.c.fingerprint == bindparam("fingerprint"))
         .where(
             # equalities, not IN: a literal IN list is an expanding parameter, rendered
             # again at every execution
@@ -455,24 +434,19 @@ def _candidates_where(fingerprint: Any) -> Select[Any]:
 
 @functools.cache
 def _history_stmt() -> Select[Any]:
-    files = _files()
-    return (
-        select(files)
-        .where(files.c.target_table == bindparam("table"))
-        .where(files.c.fingerprint == bindparam("fingerprint"))
-        .where(files.c.status != "skipped", files.c.status != "pending")
-        .order_by(files.c.id)
-        .with_for_update()
-    )
+    return _history_where(files.c.fingerprint == bindparam("fingerprint"))
 
 
 @functools.cache
 def _histories_stmt() -> Select[Any]:
-    files = _files()
+    return _history_where(files.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+
+
+def _history_where(fingerprint: Any) -> Select[Any]:
     return (
         select(files)
         .where(files.c.target_table == bindparam("table"))
-        .where(files.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+        .where(fingerprint)
         .where(files.c.status != "skipped", files.c.status != "pending")
         .order_by(files.c.id)
         .with_for_update()
@@ -485,24 +459,19 @@ def is_candidate(row: ClaimCandidate) -> bool:
                                                     and row.cleaned_by is None)
 
 
-def _files() -> Table:
-    return files
-
-
 def _candidates(rows: Iterable[Any]) -> list[ClaimCandidate]:
     return list(rows)
 
 
 @functools.cache
 def _insert_file_stmt() -> ReturningInsert[Any]:
-    return insert(_files()).returning(_files().c.id)
+    return insert(files).returning(files.c.id)
 
 
 @functools.cache
 def _insert_files_stmt() -> ReturningInsert[Any]:
     # on the Core table: the ORM's bulk-insert machinery cost more than the INSERT itself
-    table = _files()
-    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return insert(files).returning(files.c.id, sort_by_parameter_order=True)
 
 
 @functools.cache
