@@ -26,6 +26,9 @@ NOT_FOR_A_SQLITE_LOAD = (
     "tallyclerk.cli.watch",
     "tallyclerk.cli.health",
     "tomllib",  # read only when a configuration file is found
+    # object storage: only for s3://, gs://, az://, https:// paths (fsspec, spools, prefetch)
+    "tallyclerk.objstore",
+    "tallyclerk.objprefetch",
 )
 
 PROBE = """
@@ -201,6 +204,7 @@ def test_a_sqlite_load_imports_no_orm(tmp_path: Path, via: str) -> None:
     assert "tallyclerk.audit.service" in modules and "sqlalchemy.sql" in modules  # it works
     assert sorted(m for m in modules if m == "sqlalchemy.orm" or
                   m.startswith("sqlalchemy.orm.")) == []
+    assert sorted({"tallyclerk.objstore", "tallyclerk.objprefetch"} & modules) == []
 
 
 # The installed plugins are scanned with TALLYCLERK_LOAD_PLUGINS unset (a user's default). The
