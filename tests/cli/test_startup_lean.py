@@ -93,3 +93,34 @@ def test_installed_plugins_are_scanned_without_importlib_metadata(
         assert (plugins, metadata) == ("[('demo', '1.5')]", "True")
     else:
         assert (plugins, metadata) == ("[]", "False")
+
+
+START_UP_PROBE = """
+import sys
+from tallyclerk.cli import build_parser
+from tallyclerk.cli.load import request_from_args
+from tallyclerk.plugins import get_plugin_manager
+pm = get_plugin_manager([])
+args = build_parser(pm, "load").parse_args(sys.argv[1:])
+req = request_from_args(args)
+assert pm.has_plugin("tallyclerk.builtins.sqlite_sink") and req.table == "t", req
+print(" ".join(sorted(m for m in sys.modules)))
+"""
+
+# Not imported before the load's audit store: OpenSSL (``_hashlib``, ~2.5 ms) for the SQLite
+# sink's index names (tallyclerk.digest), the object-store machinery.
+NOT_BEFORE_THE_AUDIT_STORE = ("hashlib", "_hashlib", *OBJECT_STORAGE)
+
+
+def test_start_up_loads_no_openssl(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", START_UP_PROBE, "load", str(src), "--table", "t",
+         "--into", f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.modes" in modules  # the probe works
+    assert sorted(m for m in NOT_BEFORE_THE_AUDIT_STORE if m in modules) == []
