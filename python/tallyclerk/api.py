@@ -16,6 +16,7 @@ handler; pass a :class:`~tallyclerk.StopToken` as ``stop`` to cancel a load from
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -197,32 +198,37 @@ def run(
     namespace: argparse.Namespace | None = None,
 ) -> LoadReport:
     """Run a checked request with a ready plugin manager (what :func:`load` and the CLI do)."""
-    from tallyclerk import objstore
+    from tallyclerk.remote import is_remote
 
-    # s3://bucket/*.csv -> its objects (a URL with credentials in it, or a scheme whose extra
-    # is missing: ConfigError before anything starts)
-    req = dataclasses.replace(req, paths=tuple(objstore.expand(req.paths, req.settings)))
+    # object-store machinery (fsspec, spools) only for a load with object URLs (issue 16.1)
+    remote = any(is_remote(p) for p in req.paths)
+    if remote:
+        from tallyclerk import objstore
+
+        # s3://bucket/*.csv -> its objects (a URL with credentials in it, or a scheme whose
+        # extra is missing: ConfigError before anything starts)
+        req = dataclasses.replace(req, paths=tuple(objstore.expand(req.paths, req.settings)))
     if req.parallel:
         from tallyclerk.workers import run_parallel
 
         return run_parallel(req, pm, stop=stop, progress=progress)
-    from tallyclerk import objprefetch
     from tallyclerk.fingerprints import prefetch
 
     # hashing and the first object's copy run beside the audit store's and the sink's set-up
     # (object n+1 is copied while object n loads); stopped before this returns, whatever
     # happens
     fetch = prefetch(req.paths)
-    copies = objprefetch.prefetch(req.paths, req.settings)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(fetch.close)
+        if remote:
+            from tallyclerk import objprefetch
+
+            stack.callback(objprefetch.prefetch(req.paths, req.settings).close)
         with LoadSession(req, pm, stop=stop, progress=progress, command=command,
                          namespace=namespace) as session:
             report = session.run(req.paths)
             signum = session.stop.signum
             target = session.target
-    finally:
-        copies.close()
-        fetch.close()
     return LoadReport.from_dict(report, into=target, signal=signum)
 
 

@@ -17,12 +17,12 @@ user asked for a merge. Sinks read the mode from their open options with :func:`
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tallyclerk.digest import sha256
 from tallyclerk.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def sink_modes(sink: object) -> Collection[str]:
 
 def key_index_name(table: str, keys: Sequence[str]) -> str:
     """The unique index a merge creates on ``keys`` of ``table`` (short, stable)."""
-    digest = hashlib.sha256("\0".join([table, *keys]).encode()).hexdigest()[:16]
+    digest = sha256("\0".join([table, *keys]).encode()).hexdigest()[:16]
     return f"_tc_key_{digest}"
 
 
@@ -166,7 +166,7 @@ def file_id_index_name(table: str) -> str:
     """The index on ``_tc_file_id`` every built-in SQL sink keeps (short, stable): a re-run of
     a crashed file and ``--force`` delete a file's rows by it, so their cost does not grow
     with the table."""
-    digest = hashlib.sha256(table.encode()).hexdigest()[:16]
+    digest = sha256(table.encode()).hexdigest()[:16]
     return f"_tc_file_{digest}"
 
 

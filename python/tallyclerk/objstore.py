@@ -48,6 +48,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tallyclerk.errors import ConfigError, SourceError, TallyclerkError
 from tallyclerk.redact import redact
+from tallyclerk.remote import EXTRAS, FetchStopped, is_remote
 from tallyclerk.retry import Backoff
 from tallyclerk.settings import settings_of
 
@@ -58,10 +59,6 @@ T = TypeVar("T")
 _POLL_S = 0.05
 CHUNK = 8 * 1024 * 1024
 """Bytes read from the network at a time (one ranged GET on object stores)."""
-
-EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
-          "abfss": "azure", "http": "http", "https": "http"}
-"""URL scheme -> the extra that installs its back-end."""
 
 _GLOB = re.compile(r"[*?\[]")
 _SECRET_PARAM = re.compile(
@@ -78,10 +75,6 @@ COPIES_AHEAD: contextvars.ContextVar[Take | None] = contextvars.ContextVar(
     "tallyclerk_copies_ahead", default=None)
 """Where :func:`fetch` asks for a copy made ahead of it (set by :mod:`tallyclerk.objprefetch`
 for the load running in this context): ``take(url, should_stop)`` returns it, or None."""
-
-
-class FetchStopped(TallyclerkError):
-    """The load was asked to stop (signal, batch timeout) while an object was being copied."""
 
 
 @dataclass(frozen=True)
@@ -101,12 +94,6 @@ class Fetched:
 
     local: str
     info: ObjectInfo
-
-
-def is_remote(path: str) -> bool:
-    """Whether ``path`` is an object-store or HTTP URL this module reads."""
-    head, sep, _ = path.partition("://")
-    return bool(sep) and head.lower() in EXTRAS
 
 
 def scrub(text: str) -> str:

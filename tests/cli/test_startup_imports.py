@@ -26,6 +26,9 @@ NOT_FOR_A_SQLITE_LOAD = (
     "tallyclerk.cli.watch",
     "tallyclerk.cli.health",
     "tomllib",  # read only when a configuration file is found
+    # object storage: only for s3://, gs://, az://, https:// paths (fsspec, spools, prefetch)
+    "tallyclerk.objstore",
+    "tallyclerk.objprefetch",
 )
 
 PROBE = """

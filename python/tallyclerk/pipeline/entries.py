@@ -11,8 +11,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from tallyclerk import objstore
 from tallyclerk.redact import redact as mask_secrets
+from tallyclerk.remote import is_remote
 
 __all__ = ["failed_entry", "merge_unclaimed", "message", "not_attempted", "unreadable"]
 
@@ -25,7 +25,7 @@ def message(exc: BaseException) -> str:
 
 def unreadable(path: str) -> str | None:
     """Why a local path cannot be loaded (missing, a directory...), or None."""
-    if objstore.is_remote(path):
+    if is_remote(path):
         return None  # known when it is fetched
     if not os.path.lexists(path):
         return "no such file"

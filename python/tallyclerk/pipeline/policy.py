@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tallyclerk import faults, objstore
+from tallyclerk import faults
 from tallyclerk._core import FileEvent
 from tallyclerk.audit import FileClaim, FileSkip
 from tallyclerk.errors import (
@@ -47,6 +47,7 @@ from tallyclerk.pipeline.filestate import FileState
 from tallyclerk.pipeline.rejects import KEEP_REJECTS
 from tallyclerk.pipeline.run import BatchRun
 from tallyclerk.protocols import BatchContext
+from tallyclerk.remote import FetchStopped, is_remote
 from tallyclerk.retry import Backoff, CircuitBreaker, CircuitOpen, is_transient
 
 __all__ = ["SKIP_AHEAD", "FilePolicy", "Outcome"]
@@ -97,7 +98,7 @@ class FilePolicy:
         run = self.run
         if index < ahead_at or run.force or run.mode.replace:
             return ahead_at
-        local = list(itertools.takewhile(lambda p: not objstore.is_remote(p),
+        local = list(itertools.takewhile(lambda p: not is_remote(p),
                                          paths[index:index + SKIP_AHEAD]))
         # claims too when the audit store is the target's SQLite file (the argument:
         # FileLedger.skip_ahead); elsewhere each new file is claimed at its turn
@@ -115,9 +116,11 @@ class FilePolicy:
         claim: FileClaim | FileSkip
         with contextlib.ExitStack() as stack:
             try:
-                if objstore.is_remote(path):
+                if is_remote(path):
                     # copied to a private spool first (see tallyclerk.objstore): claimed by the
                     # spool's fingerprint, loaded from it, removed when the file is done
+                    from tallyclerk import objstore
+
                     fetched = stack.enter_context(objstore.fetch(
                         path, run.settings, should_stop=run.why_stop, sleep=run.wait))
                     claim = run.audit.ledger.claim_file(run.batch_id, path, run.target,
@@ -130,7 +133,7 @@ class FilePolicy:
                         raise SourceError(f"{path}: {problem}", path=path)
                     claim = run.audit.ledger.claim_file(run.batch_id, path, run.target,
                                                  force=run.force)
-            except (BatchCancelled, objstore.FetchStopped):
+            except (BatchCancelled, FetchStopped):
                 why = run.why_stop() or "batch cancelled"
                 unclaimed.append(not_attempted(path, why))
                 return Outcome("failed", stop_batch=True)

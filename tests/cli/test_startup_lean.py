@@ -1,0 +1,126 @@
+"""Start-up (issue 16.1), beyond the audit store: a local load imports no object-store
+machinery, and the installed plugins are scanned without ``importlib.metadata`` when none but
+the built-ins is installed. (``test_startup_imports.py`` holds the modules a SQLite load must
+not import at all.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import env_for, write_csv
+
+API_PROBE = """
+import sys
+import tallyclerk
+report = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+assert report.status == "succeeded", report
+print(" ".join(sorted(m for m in sys.modules)))
+"""
+
+# imported only for s3://, gs://, az://, https:// paths (fsspec, spools, copies ahead)
+OBJECT_STORAGE = ("tallyclerk.objstore", "tallyclerk.objprefetch")
+
+
+def test_a_local_load_through_the_api_imports_no_object_storage(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.pipeline.policy" in modules  # the probe works
+    assert sorted(m for m in OBJECT_STORAGE if m in modules) == []
+
+
+# The installed plugins are scanned with TALLYCLERK_LOAD_PLUGINS unset (a user's default). The
+# probe leaves site-packages (where this machine's Parquet plugin is installed) off sys.path
+# once the built-ins are imported, and adds a directory of distributions instead.
+SCAN_PROBE = """
+import importlib, sys
+from tallyclerk.plugins import DEFAULT_PLUGINS, get_plugin_manager, list_plugins
+for name in DEFAULT_PLUGINS:
+    importlib.import_module(name)
+sys.path[:] = [p for p in sys.path if "-packages" not in p] + [sys.argv[1]]
+pm = get_plugin_manager([], env={})
+print(sorted((p["name"], p["version"]) for p in list_plugins(pm) if not p["builtin"]))
+print("importlib.metadata" in sys.modules)
+"""
+
+DEMO_PLUGIN = '''
+from tallyclerk.hookspecs import hookimpl
+
+
+@hookimpl
+def tallyclerk_formats():
+    return {"demo": [".demo"]}
+'''
+
+
+def _dist(root: Path, name: str, entry_points: str) -> None:
+    info = root / f"{name}-1.5.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.5\n",
+                                   encoding="utf-8")
+    (info / "entry_points.txt").write_text(entry_points, encoding="utf-8")
+
+
+@pytest.mark.parametrize("third_party", [False, True])
+def test_installed_plugins_are_scanned_without_importlib_metadata(
+    tmp_path: Path, third_party: bool
+) -> None:
+    """Only built-in entry points installed (tallyclerk's own): nothing to load, and
+    ``importlib.metadata`` (~25 ms with ``email``...) is not imported. A third-party entry
+    point: loaded through it as before, with its distribution's version."""
+    site = tmp_path / "site"
+    _dist(site, "tallyclerk", "[console_scripts]\ntallyclerk = tallyclerk.cli:console_main\n\n"
+          "[tallyclerk]\ntallyclerk.builtins.csv_loader = tallyclerk.builtins.csv_loader\n")
+    _dist(site, "other", "[other.group]\nx = os\n")
+    if third_party:
+        _dist(site, "demo_plugin", "[tallyclerk]\ndemo = demo_plugin\n")
+        (site / "demo_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", SCAN_PROBE, str(site)], cwd=tmp_path,
+                          env=env_for(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    plugins, metadata = proc.stdout.splitlines()[-2:]
+    if third_party:
+        assert (plugins, metadata) == ("[('demo', '1.5')]", "True")
+    else:
+        assert (plugins, metadata) == ("[]", "False")
+
+
+START_UP_PROBE = """
+import sys
+from tallyclerk.cli import build_parser
+from tallyclerk.cli.load import request_from_args
+from tallyclerk.plugins import get_plugin_manager
+pm = get_plugin_manager([])
+args = build_parser(pm, "load").parse_args(sys.argv[1:])
+req = request_from_args(args)
+assert pm.has_plugin("tallyclerk.builtins.sqlite_sink") and req.table == "t", req
+print(" ".join(sorted(m for m in sys.modules)))
+"""
+
+# Not imported before the load's audit store: OpenSSL (``_hashlib``, ~2.5 ms) for the SQLite
+# sink's index names (tallyclerk.digest), the object-store machinery.
+NOT_BEFORE_THE_AUDIT_STORE = ("hashlib", "_hashlib", *OBJECT_STORAGE)
+
+
+def test_start_up_loads_no_openssl(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", START_UP_PROBE, "load", str(src), "--table", "t",
+         "--into", f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.modes" in modules  # the probe works
+    assert sorted(m for m in NOT_BEFORE_THE_AUDIT_STORE if m in modules) == []
