@@ -46,7 +46,6 @@ from typing import Any
 import pluggy
 
 from tallyclerk import hookspecs
-from tallyclerk.entrypoints import group_names
 from tallyclerk.errors import ConfigError
 
 __all__ = [
@@ -195,6 +194,8 @@ def _entry_points_to_load(pm: pluggy.PluginManager) -> bool:
     point neither registered (the built-ins are, under their entry-point names) nor blocked.
     Read without ``importlib.metadata`` (:mod:`tallyclerk.entrypoints`); True when only it
     can tell."""
+    from tallyclerk.entrypoints import group_names
+
     names = group_names(ENTRY_POINT_GROUP)
     return names is None or any(not pm.has_plugin(n) and not pm.is_blocked(n) for n in names)
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pluggy
 import pytest
 
+from tallyclerk import hookspecs
+from tallyclerk.plugins import get_plugin_manager
 from tests.cli.conftest import env_for, write_csv
 
 API_PROBE = """
@@ -124,3 +128,75 @@ def test_start_up_loads_no_openssl(tmp_path: Path) -> None:
     modules = set(proc.stdout.splitlines()[-1].split())
     assert "tallyclerk.modes" in modules  # the probe works
     assert sorted(m for m in NOT_BEFORE_THE_AUDIT_STORE if m in modules) == []
+
+
+ODD_PLUGIN = '''
+import functools
+
+from tallyclerk.hookspecs import hookimpl
+
+
+def _wrapped(f):
+    @functools.wraps(f)  # copies the marker
+    def inner(*args, **kwargs):
+        return f(*args, **kwargs)
+    return inner
+
+
+@hookimpl
+def tallyclerk_formats():
+    return {"odd": [".odd"]}
+
+
+@_wrapped
+@hookimpl(trylast=True)
+def tallyclerk_batch_start(batch_id, table, paths):
+    pass
+
+
+class _Holder:
+    @staticmethod
+    @hookimpl(tryfirst=True)
+    def tallyclerk_file_start(context):
+        pass
+
+    @hookimpl
+    def tallyclerk_batch_finish(self, batch_id, report):
+        pass
+
+
+tallyclerk_file_start = _Holder.tallyclerk_file_start
+tallyclerk_batch_finish = _Holder().tallyclerk_batch_finish  # a bound method
+tallyclerk_rows_written = 3  # not a function: no hook
+__annotations__ = {"x": int}
+
+
+def __getattr__(name):
+    raise AttributeError(name)
+'''
+
+
+def _table(pm: Any) -> list[tuple[str, list[tuple[str, object, bool, bool]]]]:
+    return sorted(
+        (name, [(i.plugin_name, i.function, i.tryfirst, i.trylast)
+                for i in getattr(pm.hook, name).get_hookimpls()])
+        for name in vars(pm.hook) if name.startswith("tallyclerk_")
+    )
+
+
+def test_the_plugin_manager_finds_the_hooks_pluggy_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manager reads module plugins' plain attributes itself (start-up, issue 16.1): the
+    same implementations, markers and order as pluggy's own look-up, built-ins and a ``-p``
+    plugin with wrapped, static, bound and non-function attributes alike."""
+    (tmp_path / "odd_plugin.py").write_text(ODD_PLUGIN, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pm = get_plugin_manager(["odd_plugin"], env={"TALLYCLERK_LOAD_PLUGINS": ""})
+    reference = pluggy.PluginManager("tallyclerk")
+    reference.add_hookspecs(hookspecs)
+    for name, plugin in pm.list_name_plugin():  # in registration order
+        reference.register(plugin, name=name)
+    table = _table(pm)
+    assert dict(table)["tallyclerk_batch_finish"][-1][0] == "odd_plugin"  # the probe works
+    assert table == _table(reference)
