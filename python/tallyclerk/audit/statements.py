@@ -1,0 +1,334 @@
+"""Every statement the SQLAlchemy-free SQLite audit path sends, built with SQLAlchemy Core.
+
+This module is the *generator* of :mod:`tallyclerk.audit.catalogue`: it builds each statement
+of :class:`~tallyclerk.audit.dbapi_repository.DbapiRepository` (and the DDL of the audit
+tables) from the Core tables of :mod:`tallyclerk.audit.models`, compiles it for SQLite with
+positional (``?``) parameters, and writes the results as a plain Python module, so that a
+SQLite process can run them without importing SQLAlchemy while ``models.py`` stays the one
+definition. ``tests/audit/test_catalogue.py`` compiles them again and compares.
+
+Regenerate after changing the models or a statement here::
+
+    PYTHONPATH=python python3 -m tallyclerk.audit.statements > python/tallyclerk/audit/catalogue.py
+
+A statement's parameters are either the caller's (named in its entry, in positional order;
+``expanding`` ones are lists rendered as ``?, ?, ...`` at execution) or constants the compiler
+bound (literal statuses, ``OFFSET 0``), which the catalogue records with their values. Caller
+values are passed in *storage* form (no SQLAlchemy type processing): the DB-API repository
+converts them.
+"""
+
+from __future__ import annotations
+
+import pprint
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.sqlite import pysqlite
+from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
+
+from tallyclerk.audit import models
+from tallyclerk.audit.models import batches, events, files, rejects
+
+__all__ = ["TABLES", "build_all", "compile_entry", "ddl", "render_module"]
+
+TABLES: tuple[Table, ...] = (
+    models.batches,
+    models.chain_head,
+    models.events,
+    models.schema_version,
+    models.table_schemas,
+    models.files,
+    models.rejects,
+)
+"""The audit store's own tables in creation order (``metadata.sorted_tables`` order, without
+tables other modules add to the same ``MetaData``, such as the work list's)."""
+
+_DIALECT = pysqlite.dialect()
+
+Entry = tuple[str, tuple[str, ...], dict[str, Any]]
+"""A compiled statement: SQL, the caller's parameter names in positional order (constants
+included, by name), and the constants' values."""
+
+
+def compile_entry(stmt: ClauseElement, caller: tuple[str, ...] = ()) -> Entry:
+    """``stmt`` compiled for SQLite: its SQL, positional names, and bound constants."""
+    compiled = stmt.compile(dialect=_DIALECT)
+    assert isinstance(compiled, SQLCompiler)
+    names = tuple(compiled.positiontup or ())
+    consts: dict[str, Any] = {}
+    for name in names:
+        if name in caller:
+            continue
+        value = compiled.params[name]
+        if not (value is None or isinstance(value, (str, int, float, bool))):
+            raise TypeError(f"constant {name}={value!r} needs type processing")
+        consts[name] = value
+    unknown = set(caller) - set(names)
+    if unknown:
+        raise ValueError(f"parameters {sorted(unknown)} do not occur in {compiled}")
+    return str(compiled), names, consts
+
+
+def _insert_columns(table: Table) -> list[str]:
+    """The columns an INSERT names: all but an autoincremented integer key."""
+    return [c.name for c in table.columns
+            if not (c.primary_key and c.autoincrement is True)]
+
+
+def _insert(table: Table, returning: bool) -> Entry:
+    names = _insert_columns(table)
+    stmt = insert(table).values({name: bindparam(name) for name in names})
+    if returning:
+        return compile_entry(stmt.returning(table.c.id), tuple(names))
+    return compile_entry(stmt, tuple(names))
+
+
+def _candidates(fingerprint: Any) -> ClauseElement:
+    return (
+        select(files)
+        .where(files.c.target_table == bindparam("table"))
+        .where(fingerprint)
+        .where(or_(
+            files.c.status == "loading",
+            files.c.status == "loaded",
+            and_(files.c.status == "failed", files.c.cleaned_by.is_(None)),
+        ))
+        .order_by(files.c.id)
+        .with_for_update()
+    )
+
+
+def _history(fingerprint: Any) -> ClauseElement:
+    return (
+        select(files)
+        .where(files.c.target_table == bindparam("table"))
+        .where(fingerprint)
+        .where(files.c.status != "skipped", files.c.status != "pending")
+        .order_by(files.c.id)
+        .with_for_update()
+    )
+
+
+_ONE_FP = files.c.fingerprint == bindparam("fingerprint")
+_MANY_FP = files.c.fingerprint.in_(bindparam("fingerprints", expanding=True))
+
+_FAIL_VALUES: dict[str, Any] = {
+    "status": "failed",
+    "error": bindparam("error"),
+    "error_class": bindparam("error_class"),
+    "finished_at": bindparam("finished_at"),
+    "lease_expires_at": None,
+}
+
+
+def _list_rejects(path: bool, batch: bool, limit: bool) -> Entry:
+    stmt = select(rejects, files).join(files, files.c.id == rejects.c.file_id)
+    caller: tuple[str, ...] = ()
+    if path:
+        stmt, caller = stmt.where(files.c.path == bindparam("path")), (*caller, "path")
+    if batch:
+        stmt = stmt.where(rejects.c.batch_id == bindparam("batch_id"))
+        caller = (*caller, "batch_id")
+    stmt = stmt.order_by(rejects.c.file_id, rejects.c.record_number, rejects.c.id)
+    if limit:
+        stmt, caller = stmt.limit(bindparam("limit")), (*caller, "limit")
+    return compile_entry(stmt, caller)
+
+
+def _list_events(batch: bool, kind: bool, limit: bool, newest: bool) -> Entry:
+    stmt = select(events).order_by(events.c.id.desc() if newest else events.c.id)
+    caller: tuple[str, ...] = ()
+    if batch:
+        stmt = stmt.where(events.c.batch_id == bindparam("batch_id"))
+        caller = (*caller, "batch_id")
+    if kind:
+        stmt, caller = stmt.where(events.c.type == bindparam("type")), (*caller, "type")
+    if limit:
+        stmt, caller = stmt.limit(bindparam("limit")), (*caller, "limit")
+    return compile_entry(stmt, caller)
+
+
+def _update_batch_where(only_if_status: bool, only_if_unsealed: bool) -> Entry:
+    """The WHERE part of ``update_batch`` (its SET part is the caller's columns, assembled at
+    execution from :data:`QUOTED` in table order, as SQLAlchemy orders them)."""
+    stmt = update(batches).where(batches.c.id == bindparam("batch_id"))
+    caller: tuple[str, ...] = ("batch_id",)
+    if only_if_status:
+        stmt = stmt.where(batches.c.status == bindparam("only_if_status"))
+        caller = (*caller, "only_if_status")
+    if only_if_unsealed:
+        stmt = stmt.where(batches.c.chain_hash.is_(None))
+    sql, names, consts = compile_entry(stmt.values(status=bindparam("__set__")),
+                                       (*caller, "__set__"))
+    head, where = sql.split(" WHERE ", 1)
+    assert head == "UPDATE tallyclerk_batches SET status=?", head
+    return " WHERE " + where, names[1:], consts
+
+
+def _flags(n: int) -> Iterator[tuple[bool, ...]]:
+    for i in range(2**n):
+        yield tuple(bool(i >> bit & 1) for bit in range(n))
+
+
+def _key(name: str, flags: tuple[bool, ...]) -> str:
+    return f"{name}:" + "".join("1" if f else "0" for f in flags)
+
+
+def build_all() -> dict[str, Entry]:
+    """Every statement of the DB-API repository, by name (variants ``name:flags``)."""
+    fixed: dict[str, Callable[[], Entry]] = {
+        "insert_batch": lambda: _insert(batches, returning=False),
+        "get_batch": lambda: compile_entry(
+            select(batches).where(batches.c.id == bindparam("batch_id")), ("batch_id",)),
+        "list_batches": lambda: compile_entry(
+            select(batches).order_by(batches.c.started_at.desc(), batches.c.id.desc())
+            .limit(bindparam("limit")), ("limit",)),
+        # the literal (not a parameter) lets SQLite use the partial index of running batches
+        "running_batches_on_host": lambda: compile_entry(
+            select(batches).where(text("tallyclerk_batches.status = 'running'"),
+                                  batches.c.host == bindparam("host")), ("host",)),
+        "claim_candidates": lambda: compile_entry(
+            _candidates(_ONE_FP), ("table", "fingerprint")),
+        "claim_candidates_of": lambda: compile_entry(
+            _candidates(_MANY_FP), ("table", "fingerprints")),
+        "claim_history": lambda: compile_entry(_history(_ONE_FP), ("table", "fingerprint")),
+        "claim_history_of": lambda: compile_entry(
+            _history(_MANY_FP), ("table", "fingerprints")),
+        "count_attempts": lambda: compile_entry(
+            select(func.count()).select_from(files)
+            .where(files.c.target_table == bindparam("table"))
+            .where(files.c.fingerprint == bindparam("fingerprint"))
+            .where(files.c.status != "skipped", files.c.status != "pending"),
+            ("table", "fingerprint")),
+        "insert_file": lambda: _insert(files, returning=True),
+        "get_file": lambda: compile_entry(
+            select(files).where(files.c.id == bindparam("file_id")), ("file_id",)),
+        "fail_loading_file": lambda: compile_entry(
+            update(files).where(files.c.id == bindparam("file_id"), files.c.status == "loading")
+            .values(_FAIL_VALUES), ("file_id", "error", "error_class", "finished_at")),
+        "loading_ids_of_batch": lambda: compile_entry(
+            select(files.c.id).where(files.c.batch_id == bindparam("batch_id"),
+                                     files.c.status == "loading"), ("batch_id",)),
+        "fail_loading_files": lambda: compile_entry(
+            update(files).where(files.c.id.in_(bindparam("ids", expanding=True)),
+                                files.c.status == "loading")
+            .values(_FAIL_VALUES), ("ids", "error", "error_class", "finished_at")),
+        "drop_unstarted_claim": lambda: compile_entry(
+            delete(files).where(files.c.id == bindparam("file_id"),
+                                files.c.claim_token == bindparam("token"),
+                                files.c.status == "loading"), ("file_id", "token")),
+        "renew_leases": lambda: compile_entry(
+            update(files).where(files.c.batch_id == bindparam("batch_id"),
+                                files.c.status == "loading",
+                                files.c.owner == bindparam("owner"))
+            .values(lease_expires_at=bindparam("until")), ("batch_id", "owner", "until")),
+        "files_of_batch": lambda: compile_entry(
+            select(files).where(files.c.batch_id == bindparam("batch_id"))
+            .order_by(files.c.id), ("batch_id",)),
+        "file_status_counts": lambda: compile_entry(
+            select(files.c.status, func.count())
+            .where(files.c.batch_id == bindparam("batch_id")).group_by(files.c.status),
+            ("batch_id",)),
+        "files_of_identity": lambda: compile_entry(
+            select(files).where(files.c.target_table == bindparam("table"))
+            .where(files.c.fingerprint == bindparam("fingerprint")).order_by(files.c.id),
+            ("table", "fingerprint")),
+        "insert_reject": lambda: _insert(rejects, returning=False),
+        "insert_event": lambda: _insert(events, returning=True),
+        "count_events": lambda: compile_entry(select(func.count()).select_from(events)),
+    }
+    found = {name: build() for name, build in fixed.items()}
+    for flags in _flags(3):
+        found[_key("list_rejects", flags)] = _list_rejects(*flags)
+    for flags in _flags(4):
+        found[_key("list_events", flags)] = _list_events(*flags)
+    for flags in _flags(2):
+        found[_key("update_batch_where", flags)] = _update_batch_where(*flags)
+    return found
+
+
+def ddl() -> tuple[str, ...]:
+    """``CREATE TABLE`` and ``CREATE INDEX`` of the audit tables for SQLite, in order."""
+    out: list[str] = []
+    for table in TABLES:
+        out.append(str(CreateTable(table).compile(dialect=_DIALECT)).strip())
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            out.append(str(CreateIndex(index).compile(dialect=_DIALECT)).strip())
+    return tuple(out)
+
+
+def quoted() -> dict[str, dict[str, str]]:
+    """Each table's column names as SQLite's identifier preparer writes them."""
+    prep = _DIALECT.identifier_preparer
+    return {t.name: {c.name: prep.format_column(c) for c in t.columns} for t in TABLES}
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    """Each table's Python-side scalar column defaults (what Core adds to an INSERT)."""
+    out: dict[str, dict[str, Any]] = {}
+    for table in TABLES:
+        found: dict[str, Any] = {}
+        for column in table.columns:
+            default = column.default
+            if default is None:
+                continue
+            if not default.is_scalar:
+                raise TypeError(f"{table.name}.{column.name}: only scalar defaults are supported")
+            found[column.name] = default.arg  # type: ignore[attr-defined]
+        out[table.name] = found
+    return out
+
+
+_HEADER = '''"""GENERATED by ``python -m tallyclerk.audit.statements``: do not edit.
+
+The statements of the SQLAlchemy-free SQLite audit path, compiled by SQLAlchemy for SQLite
+from :mod:`tallyclerk.audit.models` (see :mod:`tallyclerk.audit.statements`;
+``tests/audit/test_catalogue.py`` checks this file against a fresh compilation).
+This module imports nothing.
+"""
+
+# ruff: noqa: E501
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+'''
+
+
+def render_module() -> str:
+    """The text of :mod:`tallyclerk.audit.catalogue`."""
+
+    def block(name: str, kind: str, value: Any) -> str:
+        return f"{name}: Final[{kind}] = " + pprint.pformat(value, width=100,
+                                                           sort_dicts=False) + "\n"
+
+    return (
+        _HEADER
+        + block("DDL", "tuple[str, ...]", ddl()) + "\n"
+        + block("QUOTED", "dict[str, dict[str, str]]", quoted()) + "\n"
+        + block("DEFAULTS", "dict[str, dict[str, Any]]", defaults()) + "\n"
+        + block("STATEMENTS",
+                "dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]", build_all())
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(render_module())
