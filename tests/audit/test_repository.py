@@ -16,8 +16,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError as SAOperationalError
 
-from tallyclerk.audit.engine import create_audit_engine
 from tallyclerk.audit.dbapi_repository import DbapiRepository
+from tallyclerk.audit.engine import create_audit_engine
 from tallyclerk.audit.repository import AuditRepository
 from tallyclerk.audit.rows import FileManifest
 from tallyclerk.audit.translate import classify, wrap_db_errors

@@ -86,7 +86,10 @@ def _store(table: str, column: str, value: Any) -> Any:
         except ValueError as exc:
             raise _refused(exc) from exc
     if column in spec.json:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        try:
+            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        except orjson.JSONEncodeError as exc:  # an integer beyond 64 bits, a set, ...
+            raise _refused(exc) from exc
     if column in spec.booleans:
         if value not in (True, False):  # as SQLAlchemy's Boolean: 0, 1, True, False
             raise _refused(TypeError(f"Not a boolean value: {value!r}"))
@@ -260,13 +263,22 @@ class DbapiRepository:
     @_translated
     def add_files(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         """Insert manifest rows; their ids, in the order of ``rows`` (one INSERT ... RETURNING
-        each: Python's ``executemany`` discards RETURNING rows)."""
+        each: Python's ``executemany`` discards RETURNING rows).
+
+        As Core's executemany, the first row's keys are the statement's: a later row lacking
+        one is refused, and a later row's other keys are ignored (see ``NOSQLA.md``)."""
         sql = STATEMENTS["insert_file"][0]
-        ids: list[int] = []
-        for row in rows:
-            params = self._insert_params("insert_file", "tallyclerk_files", row)
-            ids.append(int(self.connection.execute(sql, params).fetchall()[0][0]))
-        return ids
+        keys = set(rows[0]) if rows else set()
+        params = []
+        for group, row in enumerate(rows):  # every row checked and converted before any runs
+            missing = [k for k in rows[0] if k not in row and k in QUOTED["tallyclerk_files"]]
+            if missing:
+                raise PermanentRepositoryError(
+                    f"InvalidRequestError: A value is required for bind parameter "
+                    f"{missing[0]!r}, in parameter group {group}")
+            values = {k: v for k, v in row.items() if k in keys}
+            params.append(self._insert_params("insert_file", "tallyclerk_files", values))
+        return [int(self.connection.execute(sql, p).fetchall()[0][0]) for p in params]
 
     @_translated
     def get_file(self, file_id: int) -> FileManifest | None:
