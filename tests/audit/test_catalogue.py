@@ -32,6 +32,9 @@ def test_catalogue_values_match_the_compiler() -> None:
     assert catalogue.DDL == statements.ddl()
     assert catalogue.QUOTED == statements.quoted()
     assert catalogue.DEFAULTS == statements.defaults()
+    assert catalogue.VIEWS == statements.views()
+    assert catalogue.INDEXES == statements.indexes()
+    assert catalogue.SCHEMA_VERSION == models.SCHEMA_VERSION
 
 
 def test_catalogue_covers_every_table_of_the_models() -> None:

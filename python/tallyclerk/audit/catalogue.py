@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+SCHEMA_VERSION: Final = 2
+
 DDL: Final[tuple[str, ...]] = ('CREATE TABLE tallyclerk_batches (\n'
  '\tid VARCHAR(32) NOT NULL, \n'
  '\ttarget_table VARCHAR(255) NOT NULL, \n'
@@ -153,6 +155,32 @@ DDL: Final[tuple[str, ...]] = ('CREATE TABLE tallyclerk_batches (\n'
  'CREATE INDEX ix_tallyclerk_rejects_batch_id ON tallyclerk_rejects (batch_id)',
  'CREATE INDEX ix_tallyclerk_rejects_file_id ON tallyclerk_rejects (file_id)',
  'CREATE INDEX ix_tallyclerk_rejects_unsealed ON tallyclerk_rejects (id) WHERE chain_hash IS NULL')
+
+VIEWS: Final[tuple[str, ...]] = ('CREATE VIEW IF NOT EXISTS tallyclerk_lineage AS SELECT f.id AS file_id, f.path AS path, '
+ 'f.fingerprint AS fingerprint, f.target_table AS target_table, f.status AS file_status, f.attempt '
+ 'AS attempt, f.rows_read AS rows_read, f.rows_written AS rows_written, f.rows_rejected AS '
+ 'rows_rejected, f.rows_rolled_back AS rows_rolled_back, f.started_at AS started_at, f.finished_at '
+ 'AS loaded_at, f.cleaned_by AS cleaned_by, b.id AS batch_id, b.status AS batch_status, '
+ 'b.started_at AS batch_started_at, b.host AS host, b."user" AS loaded_by FROM tallyclerk_files f '
+ 'JOIN tallyclerk_batches b ON b.id = f.batch_id',)
+
+INDEXES: Final[dict[str, tuple[str, ...]]] = {'tallyclerk_batches': ('ix_tallyclerk_batches_running',
+                        'ix_tallyclerk_batches_started_at',
+                        'ix_tallyclerk_batches_status',
+                        'ix_tallyclerk_batches_unsealed'),
+ 'tallyclerk_chain_head': (),
+ 'tallyclerk_events': ('ix_tallyclerk_events_unsealed',),
+ 'tallyclerk_schema_version': (),
+ 'tallyclerk_schemas': ('ix_tallyclerk_schemas_unsealed', 'uq_tallyclerk_schemas_version'),
+ 'tallyclerk_files': ('ix_tallyclerk_files_batch_id',
+                      'ix_tallyclerk_files_identity',
+                      'ix_tallyclerk_files_path',
+                      'ix_tallyclerk_files_unsealed',
+                      'uq_tallyclerk_files_loaded',
+                      'uq_tallyclerk_files_loading'),
+ 'tallyclerk_rejects': ('ix_tallyclerk_rejects_batch_id',
+                        'ix_tallyclerk_rejects_file_id',
+                        'ix_tallyclerk_rejects_unsealed')}
 
 QUOTED: Final[dict[str, dict[str, str]]] = {'tallyclerk_batches': {'id': 'id',
                         'target_table': 'target_table',
@@ -631,6 +659,15 @@ STATEMENTS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]] = {'in
                    'chain_hash'),
                   {}),
  'count_events': ('SELECT count(*) AS count_1 \nFROM tallyclerk_events', (), {}),
+ 'schema_version_get': ('SELECT tallyclerk_schema_version.version \n'
+                        'FROM tallyclerk_schema_version \n'
+                        'WHERE tallyclerk_schema_version.id = ?',
+                        ('id_1',),
+                        {'id_1': 1}),
+ 'schema_version_insert': ('INSERT INTO tallyclerk_schema_version (id, version, updated_at) VALUES '
+                           '(?, ?, ?)',
+                           ('id', 'version', 'updated_at'),
+                           {'id': 1}),
  'list_rejects:000': ('SELECT tallyclerk_rejects.id, tallyclerk_rejects.file_id, '
                       'tallyclerk_rejects.batch_id, tallyclerk_rejects.record_number, '
                       'tallyclerk_rejects.line, tallyclerk_rejects.column_name, '

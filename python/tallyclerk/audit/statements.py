@@ -41,7 +41,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from tallyclerk.audit import models
+from tallyclerk.audit import lineage, models
 from tallyclerk.audit.models import batches, events, files, rejects
 
 __all__ = ["TABLES", "build_all", "compile_entry", "ddl", "render_module"]
@@ -251,6 +251,13 @@ def build_all() -> dict[str, Entry]:
         "insert_reject": lambda: _insert(rejects, returning=False),
         "insert_event": lambda: _insert(events, returning=True),
         "count_events": lambda: compile_entry(select(func.count()).select_from(events)),
+        # the store's schema version (engine.ensure_schema)
+        "schema_version_get": lambda: compile_entry(
+            select(models.schema_version.c.version).where(models.schema_version.c.id == 1)),
+        "schema_version_insert": lambda: compile_entry(
+            insert(models.schema_version).values(id=1, version=bindparam("version"),
+                                                 updated_at=bindparam("updated_at")),
+            ("version", "updated_at")),
     }
     found = {name: build() for name, build in fixed.items()}
     for flags in _flags(3):
@@ -270,6 +277,16 @@ def ddl() -> tuple[str, ...]:
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             out.append(str(CreateIndex(index).compile(dialect=_DIALECT)).strip())
     return tuple(out)
+
+
+def views() -> tuple[str, ...]:
+    """The views an audit store has (``tallyclerk_lineage``), created when missing."""
+    return (f"CREATE VIEW IF NOT EXISTS {lineage.VIEW} AS {lineage._SELECT}",)
+
+
+def indexes() -> dict[str, tuple[str, ...]]:
+    """Each table's index names (a store lacking one needs the additive migration)."""
+    return {t.name: tuple(sorted(str(i.name) for i in t.indexes)) for t in TABLES}
 
 
 def quoted() -> dict[str, dict[str, str]]:
@@ -320,7 +337,10 @@ def render_module() -> str:
 
     return (
         _HEADER
+        + f"SCHEMA_VERSION: Final = {models.SCHEMA_VERSION}\n\n"
         + block("DDL", "tuple[str, ...]", ddl()) + "\n"
+        + block("VIEWS", "tuple[str, ...]", views()) + "\n"
+        + block("INDEXES", "dict[str, tuple[str, ...]]", indexes()) + "\n"
         + block("QUOTED", "dict[str, dict[str, str]]", quoted()) + "\n"
         + block("DEFAULTS", "dict[str, dict[str, Any]]", defaults()) + "\n"
         + block("STATEMENTS",
