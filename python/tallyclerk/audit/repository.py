@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Select,
@@ -32,6 +32,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from tallyclerk.audit.models import batches, events, files
 from tallyclerk.audit.models import rejects as reject_rows
+from tallyclerk.audit.repo_protocol import ClaimCandidate, is_candidate
 from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.audit.types import RejectRow
@@ -49,29 +50,6 @@ def _translated(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
 
     return wrapper
-
-
-class ClaimCandidate(Protocol):
-    """A manifest row a claim considers (a row of ``tallyclerk_files``; read only)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def batch_id(self) -> str: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def fingerprint(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def owner(self) -> str | None: ...
-    @property
-    def lease_expires_at(self) -> datetime | None: ...
-    @property
-    def error_class(self) -> str | None: ...
-    @property
-    def cleaned_by(self) -> int | None: ...
 
 
 class AuditRepository:
@@ -453,10 +431,6 @@ def _history_where(fingerprint: Any) -> Select[Any]:
     )
 
 
-def is_candidate(row: ClaimCandidate) -> bool:
-    """Whether a row of :meth:`AuditRepository.claim_history` is a claim candidate."""
-    return row.status in ("loading", "loaded") or (row.status == "failed"
-                                                    and row.cleaned_by is None)
 
 
 def _candidates(rows: Iterable[Any]) -> list[ClaimCandidate]:
