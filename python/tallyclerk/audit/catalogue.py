@@ -668,6 +668,93 @@ STATEMENTS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]] = {'in
                            '(?, ?, ?)',
                            ('id', 'version', 'updated_at'),
                            {'id': 1}),
+ 'sqlgen:supersede': ('UPDATE tallyclerk_files SET status=CASE WHEN (tallyclerk_files.status = ?) '
+                      'THEN ? ELSE tallyclerk_files.status END, cleaned_by=? WHERE '
+                      'tallyclerk_files.id = ?',
+                      ('loaded', 'replaced', 'new_id', 'old_id'),
+                      {}),
+ 'sqlgen:fenced_commit': ('UPDATE tallyclerk_files SET status=?, rows_read=?, rows_written=?, '
+                          'rows_rejected=?, rows_rolled_back=?, bytes_read=?, first_error_line=?, '
+                          'rows_inserted=?, rows_updated=?, finished_at=?, duration_s=?, error=?, '
+                          'error_class=?, lease_expires_at=NULL, schema_version=?, '
+                          'column_changes=? WHERE tallyclerk_files.id = ? AND '
+                          'tallyclerk_files.claim_token = ? AND tallyclerk_files.status = ?',
+                          ('status',
+                           'rows_read',
+                           'rows_written',
+                           'rows_rejected',
+                           'rows_rolled_back',
+                           'bytes_read',
+                           'first_error_line',
+                           'rows_inserted',
+                           'rows_updated',
+                           'finished_at',
+                           'duration_s',
+                           'error',
+                           'error_class',
+                           'schema_version',
+                           'column_changes',
+                           'file_id',
+                           'token',
+                           'from_status'),
+                          {}),
+ 'sqlgen:insert_rejects': ('INSERT INTO tallyclerk_rejects (file_id, batch_id, record_number, '
+                           'line, column_name, rule, reason, raw, masked) VALUES (?, ?, ?, ?, ?, '
+                           '?, ?, ?, ?)',
+                           ('file_id',
+                            'batch_id',
+                            'record_number',
+                            'line',
+                            'column_name',
+                            'rule',
+                            'reason',
+                            'raw',
+                            'masked'),
+                           {}),
+ 'sqlgen:insert_events': ('INSERT INTO tallyclerk_events (type, batch_id, file_id, payload, '
+                          'created_at, correlation_id) VALUES (?, ?, ?, ?, ?, ?)',
+                          ('type',
+                           'batch_id',
+                           'file_id',
+                           'payload',
+                           'created_at',
+                           'correlation_id'),
+                          {}),
+ 'sqlgen:retire_loaded': ('UPDATE tallyclerk_files SET status=? WHERE '
+                          'tallyclerk_files.target_table = ? AND tallyclerk_files.status = ?',
+                          ('replaced', 'table', 'loaded'),
+                          {}),
+ 'sqlgen:retarget': ('UPDATE tallyclerk_files SET target_table=? WHERE '
+                     'tallyclerk_files.target_table = ?',
+                     ('table', 'shadow'),
+                     {}),
+ 'sqlgen:abandon_staged': ('UPDATE tallyclerk_files SET status=?, rows_written=?, '
+                           'rows_rolled_back=tallyclerk_files.rows_written, rows_inserted=NULL, '
+                           'rows_updated=NULL, error=?, error_class=? WHERE '
+                           'tallyclerk_files.target_table = ? AND tallyclerk_files.status = ?',
+                           ('failed', 'zero', 'error', 'error_class', 'shadow', 'loaded'),
+                           {}),
+ 'sqlgen:insert_schema': ('INSERT INTO tallyclerk_schemas (target_table, version, schema_json, '
+                          'fingerprint, created_at, batch_id, file_id, reason) VALUES (?, ?, ?, ?, '
+                          '?, ?, ?, ?)',
+                          ('target_table',
+                           'version',
+                           'schema_json',
+                           'fingerprint',
+                           'created_at',
+                           'batch_id',
+                           'file_id',
+                           'reason'),
+                          {}),
+ 'sqlgen:schema_version': ('SELECT max(tallyclerk_schemas.version) AS max_1 \n'
+                           'FROM tallyclerk_schemas \n'
+                           'WHERE tallyclerk_schemas.target_table = ?',
+                           ('table',),
+                           {}),
+ 'sqlgen:delete_rows': ('DELETE FROM "__tc_target_table__" WHERE "__tc_target_table__"._tc_file_id '
+                        '= ?',
+                        ('file_id',),
+                        {}),
  'list_rejects:000': ('SELECT tallyclerk_rejects.id, tallyclerk_rejects.file_id, '
                       'tallyclerk_rejects.batch_id, tallyclerk_rejects.record_number, '
                       'tallyclerk_rejects.line, tallyclerk_rejects.column_name, '

@@ -13,10 +13,7 @@ processing): timestamps through :func:`ts`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import (
     Table,
@@ -37,10 +34,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, TableClause
 
-from tallyclerk.audit.models import files, rejects, to_epoch_us
+from tallyclerk.audit.compiled import FILE_ID_COLUMN, CompiledSql, check_identifier, ts
+from tallyclerk.audit.models import files, rejects
 from tallyclerk.errors import ConfigError
 
 __all__ = [
+    "FILE_ID_COLUMN",
     "CompiledSql",
     "check_identifier",
     "delete_rows_sql",
@@ -53,7 +52,6 @@ __all__ = [
     "ts",
 ]
 
-FILE_ID_COLUMN = "_tc_file_id"
 
 def _postgresql() -> Dialect:
     # imported when a PostgreSQL store is used: the dialect's package (with asyncpg's dialect
@@ -69,18 +67,6 @@ _DIALECTS: dict[str, Callable[[], Dialect]] = {
     # a DuckDB target's executor deletes an interrupted load's rows: "..." quoting, ? params
     "duckdb": lambda: pysqlite.dialect(),
 }
-
-
-@dataclass(frozen=True)
-class CompiledSql:
-    """A statement's SQL text for one dialect and the order of its named parameters."""
-
-    sql: str
-    names: tuple[str, ...]
-
-    def params(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(values[name] for name in self.names)
-
 
 _cache: dict[tuple[str, ...], CompiledSql] = {}
 _dialects: dict[str, Dialect] = {}
@@ -109,19 +95,6 @@ def _compiled(
         names = tuple(compiled.positiontup or ())
         result = _cache[key] = CompiledSql(str(compiled), names)
         return result
-
-
-def check_identifier(name: str) -> str:
-    """``name`` if it can be used as a (quoted) table name, else :class:`ConfigError`."""
-    if not name or "\x00" in name or len(name) > 255 or name != name.strip():
-        raise ConfigError(f"invalid table name {name!r}")
-    return name
-
-
-def ts(dialect_name: str, value: datetime | None = None) -> Any:
-    """A timestamp (now when None) in the storage form of ``dialect_name``."""
-    value = value or datetime.now(timezone.utc)
-    return to_epoch_us(value) if dialect_name == "sqlite" else value
 
 
 def _light(typed: Table) -> TableClause:

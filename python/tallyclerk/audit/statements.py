@@ -41,7 +41,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from tallyclerk.audit import lineage, models
+from tallyclerk.audit import lineage, models, sqlgen
 from tallyclerk.audit.models import batches, events, files, rejects
 
 __all__ = ["TABLES", "build_all", "compile_entry", "ddl", "render_module"]
@@ -189,6 +189,23 @@ def _key(name: str, flags: tuple[bool, ...]) -> str:
     return f"{name}:" + "".join("1" if f else "0" for f in flags)
 
 
+SQLGEN: dict[str, Callable[[str], sqlgen.CompiledSql]] = {
+    "supersede": sqlgen.supersede_sql,
+    "fenced_commit": sqlgen.fenced_commit_sql,
+    "insert_rejects": sqlgen.insert_rejects_sql,
+    "insert_events": sqlgen.insert_events_sql,
+    "retire_loaded": sqlgen.retire_loaded_sql,
+    "retarget": sqlgen.retarget_sql,
+    "abandon_staged": sqlgen.abandon_staged_sql,
+    "insert_schema": sqlgen.insert_schema_sql,
+    "schema_version": sqlgen.schema_version_sql,
+}
+"""``audit/sqlgen.py``'s fixed statements, by catalogue name (``sqlgen:<name>``)."""
+
+TABLE_PLACEHOLDER = "__tc_target_table__"
+"""The table name ``sqlgen:delete_rows`` is compiled with (replaced, quoted, at execution)."""
+
+
 def build_all() -> dict[str, Entry]:
     """Every statement of the DB-API repository, by name (variants ``name:flags``)."""
     fixed: dict[str, Callable[[], Entry]] = {
@@ -260,6 +277,13 @@ def build_all() -> dict[str, Entry]:
             ("version", "updated_at")),
     }
     found = {name: build() for name, build in fixed.items()}
+    # the statements audit/sqlgen.py compiles for a caller's executor (its builders are the
+    # definition); delete_rows with a placeholder table, quoted at execution
+    for name, build_sql in SQLGEN.items():
+        compiled = build_sql("sqlite")
+        found[f"sqlgen:{name}"] = (compiled.sql, compiled.names, {})
+    delete_rows = sqlgen.delete_rows_sql("sqlite", TABLE_PLACEHOLDER)
+    found["sqlgen:delete_rows"] = (delete_rows.sql, delete_rows.names, {})
     for flags in _flags(3):
         found[_key("list_rejects", flags)] = _list_rejects(*flags)
     for flags in _flags(4):
