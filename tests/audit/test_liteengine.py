@@ -252,6 +252,8 @@ def test_the_lite_path_imports_no_sqlalchemy(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from datetime import datetime, timezone\n"
+        "import tallyclerk.audit.dbapi_executor, tallyclerk.audit.sqlgen_lite\n"
+        "import tallyclerk.audit.repo_protocol\n"
         "from tallyclerk.audit.liteengine import LiteEngine, ensure_schema_lite\n"
         "from tallyclerk.audit.txn import LiteTransactionRunner\n"
         "from tallyclerk.dburl import parse_url\n"
