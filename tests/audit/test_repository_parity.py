@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
+from tallyclerk.audit.reports import batch_report
 from tallyclerk.audit.types import RejectRow
 from tallyclerk.dburl import parse_url
 from tallyclerk.errors import PermanentRepositoryError
@@ -124,6 +125,9 @@ def _scenario(repo: Repo) -> list[Any]:
     out.append(repo.list_batches(1))
     out.append(repo.list_batches())
     out.append(repo.latest_batch())
+    out.append(batch_report(repo, B1))  # reports.py reads through the protocol only
+    out.append(batch_report(repo, None))
+    out.append(batch_report(repo, "nope"))
     return out
 
 
