@@ -173,6 +173,30 @@ def test_a_raising_block_is_rolled_back(lite: LiteEngine) -> None:
         assert conn.execute("SELECT count(*) FROM tallyclerk_chain_head").fetchone()[0] == 0
 
 
+def test_raw_gives_the_connection_outside_a_transaction_for_its_turn(
+        lite: LiteEngine) -> None:
+    ensure_schema_lite(lite)
+    freed = threading.Event()
+
+    def wait_for_the_turn() -> None:
+        with lite.raw():
+            freed.set()
+
+    with lite.raw() as conn:
+        assert not conn.in_transaction
+        conn.execute("INSERT INTO tallyclerk_chain_head VALUES (1, 0, 'h')")  # autocommits
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO tallyclerk_chain_head VALUES (2, 0, 'h')")
+        waiter = threading.Thread(target=wait_for_the_turn)
+        waiter.start()
+        assert not freed.wait(0.05)  # the turn is taken
+    # left open above: rolled back when the turn ended
+    waiter.join(5.0)
+    assert freed.is_set()
+    with lite.begin() as conn:
+        assert conn.execute("SELECT id FROM tallyclerk_chain_head").fetchall() == [(1,)]
+
+
 def test_busy_timeout_shortens_the_wait_for_one_transaction(lite: LiteEngine) -> None:
     ensure_schema_lite(lite)
     other = _other(lite.path)

@@ -8,9 +8,10 @@ store stores them (SQLite: microseconds since the epoch; PostgreSQL: ``timestamp
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Connection
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 __all__ = ["VIEW", "create_view", "file_history"]
 

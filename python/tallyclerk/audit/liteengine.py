@@ -72,10 +72,7 @@ class LiteEngine:
             raise
         return conn
 
-    @contextmanager
-    def begin(self) -> Iterator[sqlite3.Connection]:
-        """The connection, in a write transaction of its own (committed when the block ends,
-        rolled back when it raises)."""
+    def _take(self) -> sqlite3.Connection:
         if not self._turn.acquire(timeout=self._turn_timeout_s):
             raise TransientRepositoryError(
                 f"the audit store's connection was not free within {self._turn_timeout_s:.1f} s"
@@ -84,6 +81,31 @@ class LiteEngine:
             conn = self._connection
             if conn is None:
                 conn = self._connection = self._connect()
+        except BaseException:
+            self._turn.release()
+            raise
+        return conn
+
+    @contextmanager
+    def raw(self) -> Iterator[sqlite3.Connection]:
+        """The connection outside any transaction, for its turn (the event writer's
+        ``engine.raw_connection()``: it autocommits, or begins and ends its own)."""
+        conn = self._take()
+        try:
+            yield conn
+        finally:
+            try:
+                if conn.in_transaction:  # a transaction left open is not the next user's
+                    conn.execute("ROLLBACK")
+            finally:
+                self._turn.release()
+
+    @contextmanager
+    def begin(self) -> Iterator[sqlite3.Connection]:
+        """The connection, in a write transaction of its own (committed when the block ends,
+        rolled back when it raises)."""
+        conn = self._take()
+        try:
             begin_immediate(conn.execute, self._busy_ms)
             try:
                 yield conn
