@@ -14,9 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tallyclerk.audit.dbapi_executor import DbapiExecutor
+from tallyclerk.audit.dbapi_repository import DbapiRepository
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
+from tallyclerk.audit.executor import SqlAlchemyExecutor
 from tallyclerk.audit.reports import batch_report
-from tallyclerk.audit.types import RejectRow
+from tallyclerk.audit.schemas import current_version_in, record_in
+from tallyclerk.audit.types import RejectRow, StoredSchema
 from tallyclerk.dburl import parse_url
 from tallyclerk.errors import PermanentRepositoryError
 from tallyclerk.settings import Settings
@@ -24,7 +28,8 @@ from tests.audit.repos import IMPLEMENTATIONS, Repo, Store
 
 NOW = datetime(2026, 12, 7, 4, 0, 0, 123456, tzinfo=timezone.utc)
 B1, B2 = "a" * 32, "b" * 32
-TABLES = ("tallyclerk_batches", "tallyclerk_files", "tallyclerk_rejects", "tallyclerk_events")
+TABLES = ("tallyclerk_batches", "tallyclerk_files", "tallyclerk_rejects", "tallyclerk_events",
+          "tallyclerk_schemas")
 
 
 def _stores(tmp_path: Path) -> list[Store]:
@@ -125,6 +130,19 @@ def _scenario(repo: Repo) -> list[Any]:
     out.append(repo.list_batches(1))
     out.append(repo.list_batches())
     out.append(repo.latest_batch())
+    ex = (DbapiExecutor(repo.connection) if isinstance(repo, DbapiRepository)
+          else SqlAlchemyExecutor(repo.connection))
+    out.append(repo.latest_schema("people"))
+    for version in (1, 2):
+        out.append(current_version_in(ex, "people"))
+        record_in(ex, StoredSchema(
+            table="people", version=version, schema_json=f'{{"fields": [{version}]}}',
+            fingerprint=f"sha256:{version}", reason="first" if version == 1 else "evolve",
+            created_at=NOW + timedelta(seconds=version), batch_id=B1, file_id=loaded.id))
+    out.append(repo.latest_schema("people"))
+    out.append(repo.latest_schema("other"))
+    out.append(repo.schema_history("people"))
+    out.append(repo.schema_history("other"))
     out.append(batch_report(repo, B1))  # reports.py reads through the protocol only
     out.append(batch_report(repo, None))
     out.append(batch_report(repo, "nope"))

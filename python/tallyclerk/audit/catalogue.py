@@ -659,6 +659,28 @@ STATEMENTS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]] = {'in
                    'chain_hash'),
                   {}),
  'count_events': ('SELECT count(*) AS count_1 \nFROM tallyclerk_events', (), {}),
+ 'schema_latest': ('SELECT tallyclerk_schemas.id, tallyclerk_schemas.target_table, '
+                   'tallyclerk_schemas.version, tallyclerk_schemas.schema_json, '
+                   'tallyclerk_schemas.fingerprint, tallyclerk_schemas.created_at, '
+                   'tallyclerk_schemas.batch_id, tallyclerk_schemas.file_id, '
+                   'tallyclerk_schemas.reason, tallyclerk_schemas.chain_seq, '
+                   'tallyclerk_schemas.chain_hash \n'
+                   'FROM tallyclerk_schemas \n'
+                   'WHERE tallyclerk_schemas.target_table = ? ORDER BY tallyclerk_schemas.version '
+                   'DESC\n'
+                   ' LIMIT ? OFFSET ?',
+                   ('table', 'param_1', 'param_2'),
+                   {'param_1': 1, 'param_2': 0}),
+ 'schema_history': ('SELECT tallyclerk_schemas.id, tallyclerk_schemas.target_table, '
+                    'tallyclerk_schemas.version, tallyclerk_schemas.schema_json, '
+                    'tallyclerk_schemas.fingerprint, tallyclerk_schemas.created_at, '
+                    'tallyclerk_schemas.batch_id, tallyclerk_schemas.file_id, '
+                    'tallyclerk_schemas.reason, tallyclerk_schemas.chain_seq, '
+                    'tallyclerk_schemas.chain_hash \n'
+                    'FROM tallyclerk_schemas \n'
+                    'WHERE tallyclerk_schemas.target_table = ? ORDER BY tallyclerk_schemas.version',
+                    ('table',),
+                    {}),
  'schema_version_get': ('SELECT tallyclerk_schema_version.version \n'
                         'FROM tallyclerk_schema_version \n'
                         'WHERE tallyclerk_schema_version.id = ?',

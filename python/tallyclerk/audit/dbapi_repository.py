@@ -38,11 +38,12 @@ from tallyclerk.audit.rows import (
     FileManifest,
     RejectRecord,
     RowSpec,
+    TableSchemaVersion,
     from_storage,
     to_epoch_us,
 )
 from tallyclerk.audit.translate import wrap_db_errors
-from tallyclerk.audit.types import RejectRow
+from tallyclerk.audit.types import RejectRow, StoredSchema, stored_schema
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import PermanentRepositoryError
 
@@ -406,3 +407,17 @@ class DbapiRepository:
     def count_events(self) -> int:
         row = self._run("count_events").fetchone()
         return int(row[0] or 0) if row else 0
+
+    # --- target table schemas ------------------------------------------------------------------
+
+    @_translated
+    def latest_schema(self, table: str) -> StoredSchema | None:
+        """The table's current (highest) schema version, or None (``schemas.latest``)."""
+        found = self._rows(TableSchemaVersion, "schema_latest", {"table": table})
+        return stored_schema(found[0]) if found else None
+
+    @_translated
+    def schema_history(self, table: str) -> list[StoredSchema]:
+        """Every version of the table's schema, oldest first (``schemas.history``)."""
+        return [stored_schema(r)
+                for r in self._rows(TableSchemaVersion, "schema_history", {"table": table})]

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
-from tallyclerk.audit.types import RejectRow
+from tallyclerk.audit.types import RejectRow, StoredSchema
 
 __all__ = ["ClaimCandidate", "Repository", "is_candidate"]
 
@@ -93,6 +93,8 @@ class Repository(Protocol):
     def list_events(self, *, batch_id: str | None = None, limit: int | None = None,
                     type: str | None = None, newest: bool = False) -> list[AuditEvent]: ...
     def count_events(self) -> int: ...
+    def latest_schema(self, table: str) -> StoredSchema | None: ...
+    def schema_history(self, table: str) -> list[StoredSchema]: ...
 
 
 if TYPE_CHECKING:

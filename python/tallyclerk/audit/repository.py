@@ -35,7 +35,7 @@ from tallyclerk.audit.models import rejects as reject_rows
 from tallyclerk.audit.repo_protocol import ClaimCandidate, is_candidate
 from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.translate import wrap_db_errors
-from tallyclerk.audit.types import RejectRow
+from tallyclerk.audit.types import RejectRow, StoredSchema
 
 __all__ = ["AuditRepository", "ClaimCandidate", "is_candidate"]
 
@@ -382,6 +382,21 @@ class AuditRepository:
     def count_events(self) -> int:
         return int(self.connection.execute(select(func.count()).select_from(events)).scalar()
                    or 0)
+
+
+    # --- target table schemas ------------------------------------------------------------------
+
+    def latest_schema(self, table: str) -> StoredSchema | None:
+        """The table's current (highest) schema version, or None (``schemas.latest``)."""
+        from tallyclerk.audit import schemas
+
+        return schemas.latest(self.connection, table)
+
+    def schema_history(self, table: str) -> list[StoredSchema]:
+        """Every version of the table's schema, oldest first (``schemas.history``)."""
+        from tallyclerk.audit import schemas
+
+        return schemas.history(self.connection, table)
 
 
 # The claim's statements, built once with bound parameters (building a SQLAlchemy statement

@@ -24,7 +24,7 @@ from tallyclerk.audit.executor import SqlExecutor
 from tallyclerk.audit.models import table_schemas
 from tallyclerk.audit.rows import TableSchemaVersion
 from tallyclerk.audit.translate import wrap_db_errors
-from tallyclerk.audit.types import StoredSchema
+from tallyclerk.audit.types import StoredSchema, stored_schema
 
 __all__ = ["current_version_in", "fingerprint", "history", "latest", "record_in"]
 
@@ -36,11 +36,7 @@ def fingerprint(schema_json: str) -> str:
 
 
 def _stored(row: TableSchemaVersion) -> StoredSchema:
-    return StoredSchema(
-        table=row.target_table, version=row.version, schema_json=row.schema_json,
-        fingerprint=row.fingerprint, reason=row.reason, created_at=row.created_at,
-        batch_id=row.batch_id, file_id=row.file_id,
-    )
+    return stored_schema(row)
 
 
 def latest(connection: Connection, table: str) -> StoredSchema | None:

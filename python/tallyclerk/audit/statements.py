@@ -41,7 +41,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from tallyclerk.audit import lineage, models, sqlgen
+from tallyclerk.audit import lineage, models, schemas, sqlgen
 from tallyclerk.audit.models import batches, events, files, rejects
 
 __all__ = ["TABLES", "build_all", "compile_entry", "ddl", "render_module"]
@@ -268,6 +268,12 @@ def build_all() -> dict[str, Entry]:
         "insert_reject": lambda: _insert(rejects, returning=False),
         "insert_event": lambda: _insert(events, returning=True),
         "count_events": lambda: compile_entry(select(func.count()).select_from(events)),
+        # the target tables' schemas (schemas.latest, schemas.history)
+        "schema_latest": lambda: compile_entry(schemas._latest_stmt(), ("table",)),
+        "schema_history": lambda: compile_entry(
+            select(models.table_schemas)
+            .where(models.table_schemas.c.target_table == bindparam("table"))
+            .order_by(models.table_schemas.c.version), ("table",)),
         # the store's schema version (engine.ensure_schema)
         "schema_version_get": lambda: compile_entry(
             select(models.schema_version.c.version).where(models.schema_version.c.id == 1)),
