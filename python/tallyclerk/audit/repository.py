@@ -383,7 +383,6 @@ class AuditRepository:
         return int(self.connection.execute(select(func.count()).select_from(events)).scalar()
                    or 0)
 
-
     # --- target table schemas ------------------------------------------------------------------
 
     def latest_schema(self, table: str) -> StoredSchema | None:

@@ -135,7 +135,6 @@ class _Runner(Generic[E]):
                 attempt += 1
 
 
-
 class TransactionRunner(_Runner["Engine"]):
     """:class:`_Runner` of the SQLAlchemy Core repository on an ``Engine``."""
 
