@@ -86,8 +86,6 @@ def _scenario(repo: Repo) -> list[Any]:
     out.append(repo.get_file(loaded.id))
     out.append(repo.get_file(10_000))
     out.append(repo.claim_candidates("people", "fp1"))
-    out.append(repo.claim_candidates_of("people", ["fp1", "m1", "zz"]))
-    out.append(repo.claim_candidates_of("people", []))
     out.append(repo.claim_history("people", "fp1"))
     out.append(repo.claim_history_of("people", ["fp1", "m2"]))
     out.append(repo.count_attempts("people", "fp1"))

@@ -403,30 +403,6 @@ STATEMENTS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]] = {'in
                       'BY tallyclerk_files.id',
                       ('table', 'fingerprint', 'status_1', 'status_2', 'status_3'),
                       {'status_1': 'loading', 'status_2': 'loaded', 'status_3': 'failed'}),
- 'claim_candidates_of': ('SELECT tallyclerk_files.id, tallyclerk_files.batch_id, '
-                         'tallyclerk_files.path, tallyclerk_files.size, tallyclerk_files.mtime, '
-                         'tallyclerk_files.fingerprint, tallyclerk_files.target_table, '
-                         'tallyclerk_files.status, tallyclerk_files.rows_read, '
-                         'tallyclerk_files.rows_written, tallyclerk_files.rows_rejected, '
-                         'tallyclerk_files.rows_rolled_back, tallyclerk_files.bytes_read, '
-                         'tallyclerk_files.first_error_line, tallyclerk_files.rows_inserted, '
-                         'tallyclerk_files.rows_updated, tallyclerk_files.attempt, '
-                         'tallyclerk_files.started_at, tallyclerk_files.finished_at, '
-                         'tallyclerk_files.duration_s, tallyclerk_files.error, '
-                         'tallyclerk_files.error_class, tallyclerk_files.claim_token, '
-                         'tallyclerk_files.owner, tallyclerk_files.lease_expires_at, '
-                         'tallyclerk_files.earlier_batch_id, tallyclerk_files.earlier_file_id, '
-                         'tallyclerk_files.cleaned_by, tallyclerk_files.object_url, '
-                         'tallyclerk_files.object_etag, tallyclerk_files.object_version, '
-                         'tallyclerk_files.schema_version, tallyclerk_files.column_changes, '
-                         'tallyclerk_files.chain_seq, tallyclerk_files.chain_hash \n'
-                         'FROM tallyclerk_files \n'
-                         'WHERE tallyclerk_files.target_table = ? AND tallyclerk_files.fingerprint '
-                         'IN (__[POSTCOMPILE_fingerprints]) AND (tallyclerk_files.status = ? OR '
-                         'tallyclerk_files.status = ? OR tallyclerk_files.status = ? AND '
-                         'tallyclerk_files.cleaned_by IS NULL) ORDER BY tallyclerk_files.id',
-                         ('table', 'fingerprints', 'status_1', 'status_2', 'status_3'),
-                         {'status_1': 'loading', 'status_2': 'loaded', 'status_3': 'failed'}),
  'claim_history': ('SELECT tallyclerk_files.id, tallyclerk_files.batch_id, tallyclerk_files.path, '
                    'tallyclerk_files.size, tallyclerk_files.mtime, tallyclerk_files.fingerprint, '
                    'tallyclerk_files.target_table, tallyclerk_files.status, '

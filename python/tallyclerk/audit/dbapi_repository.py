@@ -229,13 +229,6 @@ class DbapiRepository:
                           {"table": target_table, "fingerprint": fingerprint})
 
     @_translated
-    def claim_candidates_of(
-        self, target_table: str, fingerprints: Sequence[str]
-    ) -> list[FileManifest]:
-        return self._rows(FileManifest, "claim_candidates_of",
-                          {"table": target_table, "fingerprints": list(fingerprints)})
-
-    @_translated
     def claim_history(self, target_table: str, fingerprint: str) -> list[FileManifest]:
         return self._rows(FileManifest, "claim_history",
                           {"table": target_table, "fingerprint": fingerprint})

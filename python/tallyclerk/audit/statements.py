@@ -221,8 +221,6 @@ def build_all() -> dict[str, Entry]:
                                   batches.c.host == bindparam("host")), ("host",)),
         "claim_candidates": lambda: compile_entry(
             _candidates(_ONE_FP), ("table", "fingerprint")),
-        "claim_candidates_of": lambda: compile_entry(
-            _candidates(_MANY_FP), ("table", "fingerprints")),
         "claim_history": lambda: compile_entry(_history(_ONE_FP), ("table", "fingerprint")),
         "claim_history_of": lambda: compile_entry(
             _history(_MANY_FP), ("table", "fingerprints")),
