@@ -71,6 +71,29 @@ def test_repository_never_commits(store: Store) -> None:
         assert count_rows(store.path, table) == 0
 
 
+def test_raw_sql_joins_the_repository_transaction(store: Store) -> None:
+    """``executor()`` and ``driver_cursor()`` see the repository's uncommitted rows, write in
+    its transaction (rolled back with it), and report the dialect's positional style."""
+    with store.connect() as repo:
+        assert repo.dialect_name == "sqlite"
+        _add_batch(repo)
+        ex = repo.executor()
+        assert ex.dialect_name == "sqlite"
+        assert ex.query("SELECT id FROM tallyclerk_batches") == [(B1,)]
+        assert ex.execute("UPDATE tallyclerk_batches SET host = ? WHERE id = ?",
+                          ("elsewhere", B1)) == 1
+        cursor = repo.driver_cursor()
+        try:
+            cursor.execute("SELECT host FROM tallyclerk_batches")
+            assert cursor.fetchall() == [("elsewhere",)]
+            cursor.execute("INSERT INTO tallyclerk_chain_head (id, seq, hash) VALUES (1, 0, 'x')")
+        finally:
+            cursor.close()
+        assert repo.get_batch(B1) is not None
+    for table in ("tallyclerk_batches", "tallyclerk_chain_head"):
+        assert count_rows(store.path, table) == 0
+
+
 def test_batches_latest_and_update(store: Store) -> None:
     with store.begin() as repo:
         _add_batch(repo, B1, NOW)

@@ -31,6 +31,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 
 from tallyclerk.audit.catalogue import DEFAULTS, QUOTED, STATEMENTS
+from tallyclerk.audit.dbapi_executor import DbapiExecutor
 from tallyclerk.audit.rows import (
     SPECS,
     AuditEvent,
@@ -131,6 +132,12 @@ class DbapiRepository:
         self.connection = connection
 
     # --- plumbing ------------------------------------------------------------------------------
+
+    def executor(self) -> DbapiExecutor:
+        return DbapiExecutor(self.connection)
+
+    def driver_cursor(self) -> sqlite3.Cursor:
+        return self.connection.cursor()
 
     def _run(self, name: str, values: Mapping[str, Any] | None = None) -> sqlite3.Cursor:
         sql, names, consts = STATEMENTS[name]

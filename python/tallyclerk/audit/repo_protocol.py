@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.types import RejectRow, StoredSchema
 
+if TYPE_CHECKING:
+    from tallyclerk.protocols import SqlExecutor
+
 __all__ = ["ClaimCandidate", "Repository", "is_candidate"]
 
 
@@ -52,7 +55,27 @@ def is_candidate(row: ClaimCandidate) -> bool:
 
 class Repository(Protocol):
     """Database operations on batches, manifest rows, rejects and events, inside the caller's
-    transaction (see ``AuditRepository`` for each method's contract)."""
+    transaction (see ``AuditRepository`` for each method's contract).
+
+    Code that needs raw SQL in the same transaction (the chain, schemas, ledger statements)
+    uses :attr:`dialect_name`, :meth:`executor` and :meth:`driver_cursor`, never a
+    SQLAlchemy connection, so it runs on both implementations.
+    """
+
+    @property
+    def dialect_name(self) -> str:
+        """``"sqlite"`` or ``"postgresql"`` (SQL uses the driver's positional style:
+        ``?`` for SQLite, ``%s`` for psycopg)."""
+        ...
+
+    def executor(self) -> SqlExecutor:
+        """A :class:`~tallyclerk.protocols.SqlExecutor` in this repository's transaction."""
+        ...
+
+    def driver_cursor(self) -> Any:
+        """A DB-API cursor in this repository's transaction (the caller closes it): for
+        reading or updating many rows without per-row wrapping (the chain's seal)."""
+        ...
 
     def add_batch(self, *, batch_id: str, target_table: str, started_at: datetime, host: str,
                   pid: int, user: str | None, options: Mapping[str, Any]) -> None: ...

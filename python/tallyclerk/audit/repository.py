@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import ReturningInsert
 
+from tallyclerk.audit.executor import SqlAlchemyExecutor
 from tallyclerk.audit.models import batches, events, files
 from tallyclerk.audit.models import rejects as reject_rows
 from tallyclerk.audit.repo_protocol import ClaimCandidate, is_candidate
@@ -61,6 +62,16 @@ class AuditRepository:
 
     def __init__(self, *, connection: Connection) -> None:
         self.connection = connection
+
+    @property
+    def dialect_name(self) -> str:
+        return str(self.connection.dialect.name)
+
+    def executor(self) -> SqlAlchemyExecutor:
+        return SqlAlchemyExecutor(self.connection)
+
+    def driver_cursor(self) -> Any:
+        return self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
     # --- batches -------------------------------------------------------------------------------
 
