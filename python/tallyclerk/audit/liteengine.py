@@ -36,7 +36,7 @@ from tallyclerk.dburl import DbUrl
 from tallyclerk.errors import AuditStoreError, ConfigError, TransientRepositoryError
 from tallyclerk.settings import Settings
 
-__all__ = ["LiteEngine", "ensure_schema_lite"]
+__all__ = ["LiteEngine", "ensure_schema_lite", "is_disconnect"]
 
 
 class LiteEngine:
@@ -50,12 +50,18 @@ class LiteEngine:
                 "the audit store needs a database file or server, not an in-memory SQLite "
                 "database"
             )
+        self.db = db
         self.path: str = db.path
-        self._settings = settings
+        self.settings = settings
         self._busy_ms = int(settings.busy_timeout_ms)
         self._turn_timeout_s = 2 * settings.busy_timeout_ms / 1000.0 + 1.0
         self._turn = threading.Lock()
+        self._state = threading.Lock()  # guards _connection between a turn and dispose()
         self._connection: sqlite3.Connection | None = None
+
+    @property
+    def dialect_name(self) -> str:
+        return "sqlite"
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self._busy_ms / 1000.0,
@@ -63,7 +69,7 @@ class LiteEngine:
         try:
             cursor = conn.cursor()
             try:
-                for pragma in connection_pragmas(self._settings):
+                for pragma in connection_pragmas(self.settings):
                     retry_busy(cursor, pragma, self._busy_ms / 1000.0)
             finally:
                 cursor.close()
@@ -78,56 +84,109 @@ class LiteEngine:
                 f"the audit store's connection was not free within {self._turn_timeout_s:.1f} s"
             )
         try:
-            conn = self._connection
+            with self._state:
+                conn = self._connection
             if conn is None:
-                conn = self._connection = self._connect()
+                conn = self._connect()
+                with self._state:
+                    self._connection = conn
         except BaseException:
             self._turn.release()
             raise
         return conn
+
+    def _give_back(self, conn: sqlite3.Connection, exc: BaseException | None = None) -> None:
+        """End a turn. The connection is dropped (the next turn opens a new one) when ``exc``
+        says it is unusable, as SQLAlchemy's pool invalidates it; and closed when
+        :meth:`dispose` detached it meanwhile."""
+        try:
+            with self._state:
+                drop = is_disconnect(exc) or self._connection is not conn
+                if drop and self._connection is conn:
+                    self._connection = None
+            if drop:
+                conn.close()
+        finally:
+            self._turn.release()
 
     @contextmanager
     def raw(self) -> Iterator[sqlite3.Connection]:
         """The connection outside any transaction, for its turn (the event writer's
         ``engine.raw_connection()``: it autocommits, or begins and ends its own)."""
         conn = self._take()
+        failed: BaseException | None = None
         try:
             yield conn
+        except BaseException as exc:
+            failed = exc
+            raise
         finally:
             try:
-                if conn.in_transaction:  # a transaction left open is not the next user's
-                    conn.execute("ROLLBACK")
+                if not is_disconnect(failed) and conn.in_transaction:
+                    conn.execute("ROLLBACK")  # a transaction left open is not the next user's
+            except sqlite3.ProgrammingError as exc:  # closed by its user: dropped below
+                if not is_disconnect(exc):
+                    raise
+                failed = exc
             finally:
-                self._turn.release()
+                self._give_back(conn, failed)
 
     @contextmanager
     def begin(self) -> Iterator[sqlite3.Connection]:
         """The connection, in a write transaction of its own (committed when the block ends,
         rolled back when it raises)."""
         conn = self._take()
+        failed: BaseException | None = None
         try:
             begin_immediate(conn.execute, self._busy_ms)
             try:
                 yield conn
-            except BaseException:
-                if conn.in_transaction:
+            except BaseException as inner:
+                if not is_disconnect(inner) and conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
             try:
                 conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:  # a COMMIT that failed (busy) leaves it open
+            except BaseException as exc:
+                # a COMMIT that failed (busy) leaves it open
+                if not is_disconnect(exc) and conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+        except BaseException as exc:
+            failed = exc
+            if is_disconnect(exc):  # the retry's transaction gets a new connection
+                raise TransientRepositoryError(
+                    f"{type(exc).__name__}: {exc} (the connection is reopened)") from exc
+            raise
+        finally:
+            self._give_back(conn, failed)
+
+    def dispose(self, *, close: bool = True) -> None:
+        """Close the connection; the next turn opens a new one.
+
+        A turn held by another thread (a transaction, the event writer) is waited for, at
+        most the turn timeout (``close=False``: not at all); past it the connection is
+        detached and its holder closes it when its turn ends, as SQLAlchemy's pool does with a
+        connection checked out during ``dispose``.
+        """
+        if not self._turn.acquire(timeout=self._turn_timeout_s if close else 0):
+            with self._state:
+                self._connection = None  # the holder's _give_back closes it
+            return
+        try:
+            with self._state:
+                conn, self._connection = self._connection, None
         finally:
             self._turn.release()
-
-    def dispose(self) -> None:
-        """Close the connection (the next :meth:`begin` opens a new one)."""
-        with self._turn:
-            conn, self._connection = self._connection, None
         if conn is not None:
             conn.close()
+
+
+def is_disconnect(exc: BaseException | None) -> bool:
+    """Whether ``exc`` leaves the connection unusable (SQLAlchemy's pysqlite dialect:
+    ``ProgrammingError: Cannot operate on a closed database.``): it is dropped and the
+    transaction is retried on a new one."""
+    return isinstance(exc, sqlite3.ProgrammingError) and "closed database" in str(exc)
 
 
 def _current(conn: sqlite3.Connection) -> bool:
