@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -138,6 +138,14 @@ class DbapiRepository:
 
     def driver_cursor(self) -> sqlite3.Cursor:
         return self.connection.cursor()
+
+    def stream_query(self, sql: str,
+                     params: Sequence[Any] = ()) -> Generator[Sequence[Any], None, None]:
+        cursor = self.connection.execute(sql, tuple(params))
+        try:
+            yield from cursor
+        finally:
+            cursor.close()
 
     def _run(self, name: str, values: Mapping[str, Any] | None = None) -> sqlite3.Cursor:
         sql, names, consts = STATEMENTS[name]

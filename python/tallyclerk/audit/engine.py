@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from tallyclerk.audit import lineage
+from tallyclerk.audit.executor import SqlAlchemyExecutor
 from tallyclerk.audit.migrations import recount_rolled_back
 from tallyclerk.audit.models import SCHEMA_VERSION, metadata
 from tallyclerk.audit.models import schema_version as version_table
@@ -196,7 +197,7 @@ def ensure_schema(engine: Engine) -> int:
             # an earlier 0.2.0 development build gets the columns and indexes added since
             add_missing(conn)
         metadata.create_all(conn)
-        lineage.create_view(conn)
+        lineage.create_view(SqlAlchemyExecutor(conn))
         now = datetime.now(timezone.utc)
         if found is None:
             conn.execute(

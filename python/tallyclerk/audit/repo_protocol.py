@@ -11,7 +11,7 @@ satisfy it. The database connection is not part of it: code reaching for ``repo.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -58,7 +58,8 @@ class Repository(Protocol):
     transaction (see ``AuditRepository`` for each method's contract).
 
     Code that needs raw SQL in the same transaction (the chain, schemas, ledger statements)
-    uses :attr:`dialect_name`, :meth:`executor` and :meth:`driver_cursor`, never a
+    uses :attr:`dialect_name`, :meth:`executor`, :meth:`driver_cursor` and
+    :meth:`stream_query`, never a
     SQLAlchemy connection, so it runs on both implementations.
     """
 
@@ -75,6 +76,14 @@ class Repository(Protocol):
     def driver_cursor(self) -> Any:
         """A DB-API cursor in this repository's transaction (the caller closes it): for
         reading or updating many rows without per-row wrapping (the chain's seal)."""
+        ...
+
+    def stream_query(self, sql: str,
+                     params: Sequence[Any] = ()) -> Generator[Sequence[Any], None, None]:
+        """The rows of ``sql`` (driver style, as :meth:`executor`'s), read as iterated (a
+        server-side cursor on PostgreSQL), in this repository's transaction; the statement
+        runs at the first ``next``, and ``close()`` lets go of the cursor early (the chain's
+        ``verify`` walks five of these at once)."""
         ...
 
     def add_batch(self, *, batch_id: str, target_table: str, started_at: datetime, host: str,

@@ -11,7 +11,7 @@ re-read after a change). Every method translates database errors in one place
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -72,6 +72,15 @@ class AuditRepository:
 
     def driver_cursor(self) -> Any:
         return self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+    def stream_query(self, sql: str,
+                     params: Sequence[Any] = ()) -> Generator[Sequence[Any], None, None]:
+        result = self.connection.execution_options(stream_results=True).exec_driver_sql(
+            sql, tuple(params) if params else None)
+        try:
+            yield from result
+        finally:
+            result.close()
 
     # --- batches -------------------------------------------------------------------------------
 

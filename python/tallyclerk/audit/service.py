@@ -247,7 +247,7 @@ class AuditService:
         if not self.settings.audit_chain:
             return 0
         try:
-            return runner.run(lambda repo: chain.seal(repo.connection),
+            return runner.run(lambda repo: chain.seal(repo),
                               what="seal ledger rows into the hash chain")
         except RepositoryError as exc:
             log.log(level, "audit store %s: sealing ledger rows failed (they stay unsealed "
@@ -257,14 +257,14 @@ class AuditService:
     def file_history(self, path: str) -> list[dict[str, Any]]:
         """Every manifest row of ``path``, oldest first (``tallyclerk status --file``)."""
         return self._runner.run(
-            lambda repo: lineage.file_history(repo.connection, path),
+            lambda repo: lineage.file_history(repo, path),
             what=f"read the history of {path}",
         )
 
     def verify(self, *, since_anchor: str | None = None) -> chain.VerifyReport:
         """Recompute the hash chain (read-only); see :func:`tallyclerk.audit.chain.verify`."""
         return self._runner.run(
-            lambda repo: chain.verify(repo.connection, since_anchor=since_anchor),
+            lambda repo: chain.verify(repo, since_anchor=since_anchor),
             what="verify the hash chain",
         )
 

@@ -36,7 +36,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.dialects.sqlite import pysqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -59,6 +61,7 @@ TABLES: tuple[Table, ...] = (
 tables other modules add to the same ``MetaData``, such as the work list's)."""
 
 _DIALECT = pysqlite.dialect()
+_POSTGRESQL = psycopg.dialect()  # type: ignore[no-untyped-call]
 
 Entry = tuple[str, tuple[str, ...], dict[str, Any]]
 """A compiled statement: SQL, the caller's parameter names in positional order (constants
@@ -317,10 +320,17 @@ def indexes() -> dict[str, tuple[str, ...]]:
     return {t.name: tuple(sorted(str(i.name) for i in t.indexes)) for t in TABLES}
 
 
-def quoted() -> dict[str, dict[str, str]]:
-    """Each table's column names as SQLite's identifier preparer writes them."""
-    prep = _DIALECT.identifier_preparer
+def quoted(dialect: Dialect = _DIALECT) -> dict[str, dict[str, str]]:
+    """Each table's column names as ``dialect``'s identifier preparer writes them (SQLite's
+    by default; ``QUOTED_POSTGRESQL`` is PostgreSQL's, for the hash chain's raw SQL, which
+    runs on both: PostgreSQL quotes more reserved words, such as ``user``)."""
+    prep = dialect.identifier_preparer
     return {t.name: {c.name: prep.format_column(c) for c in t.columns} for t in TABLES}
+
+
+def quoted_postgresql() -> dict[str, dict[str, str]]:
+    """:func:`quoted` for PostgreSQL (every driver shares its identifier preparer)."""
+    return quoted(_POSTGRESQL)
 
 
 def defaults() -> dict[str, dict[str, Any]]:
@@ -370,6 +380,7 @@ def render_module() -> str:
         + block("VIEWS", "tuple[str, ...]", views()) + "\n"
         + block("INDEXES", "dict[str, tuple[str, ...]]", indexes()) + "\n"
         + block("QUOTED", "dict[str, dict[str, str]]", quoted()) + "\n"
+        + block("QUOTED_POSTGRESQL", "dict[str, dict[str, str]]", quoted_postgresql()) + "\n"
         + block("DEFAULTS", "dict[str, dict[str, Any]]", defaults()) + "\n"
         + block("STATEMENTS",
                 "dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]", build_all())
