@@ -345,7 +345,8 @@ def already_loaded(audit_url: str, table: str, paths: Sequence[str]) -> dict[str
                 found[path] = str(batch)
         return found
 
-    return _read_only(audit_url, lookup, {})
+    found: dict[str, str] = _read_only(audit_url, lookup, {})
+    return found
 
 
 def remembered_schema(audit_url: str, table: str) -> Any:

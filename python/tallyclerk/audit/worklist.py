@@ -62,11 +62,11 @@ from tallyclerk.audit.engine import create_audit_engine, ensure_schema
 from tallyclerk.audit.liteengine import LiteEngine
 from tallyclerk.audit.models import UTCDateTime, metadata
 from tallyclerk.audit.models import files as manifest
-from tallyclerk.audit.txn import TransactionRunner
+from tallyclerk.audit.txn import LiteTransactionRunner, TransactionRunner
 from tallyclerk.dburl import parse_url
 from tallyclerk.errors import RepositoryError
 from tallyclerk.settings import Settings
-from tallyclerk.sqlitegate import gate_for, gate_of
+from tallyclerk.sqlitegate import FileGate, gate_for, gate_of
 
 __all__ = ["WorkList", "Taken", "check_load_id", "work_items"]
 
@@ -147,18 +147,27 @@ class WorkList:
         db = parse_url(url)
         self._own_engine = engine is None
         self._engine: Engine | BorrowedEngine
+        # the runners' retries and turns (their units of work are this module's ``_tx``)
+        self._runner: TransactionRunner | LiteTransactionRunner
+        self._beat: TransactionRunner | LiteTransactionRunner
         if isinstance(engine, LiteEngine):
             self._engine = BorrowedEngine(engine)
-            self._gate = gate_for(engine.path)
+            self._gate: FileGate | None = gate_for(engine.path)
+            self._runner = LiteTransactionRunner(engine, settings, label=db.masked,
+                                                 gate=self._gate)
+            self._beat = LiteTransactionRunner(
+                engine, settings, label=db.masked, max_retries=0,
+                give_up_level=logging.WARNING, gate=self._gate,
+            )
         else:
-            self._engine = create_audit_engine(db, settings) if engine is None else engine
-            self._gate = gate_of(self._engine)
-        self._runner = TransactionRunner(self._engine, settings, label=db.masked,
-                                         gate=self._gate)
-        self._beat = TransactionRunner(
-            self._engine, settings, label=db.masked, max_retries=0,
-            give_up_level=logging.WARNING, gate=self._gate,
-        )
+            core = create_audit_engine(db, settings) if engine is None else engine
+            self._engine = core
+            self._gate = gate_of(core)
+            self._runner = TransactionRunner(core, settings, label=db.masked, gate=self._gate)
+            self._beat = TransactionRunner(
+                core, settings, label=db.masked, max_retries=0,
+                give_up_level=logging.WARNING, gate=self._gate,
+            )
         self._t: Table = work_items
         try:
             if isinstance(self._engine, Engine):  # a LiteEngine's store is the service's
@@ -179,7 +188,8 @@ class WorkList:
         if self._own_engine or isinstance(self._engine, BorrowedEngine):
             self._engine.dispose()
 
-    def _tx(self, fn: Any, *, what: str, runner: TransactionRunner | None = None) -> Any:
+    def _tx(self, fn: Any, *, what: str,
+            runner: TransactionRunner | LiteTransactionRunner | None = None) -> Any:
         def once() -> Any:
             with self._engine.begin() as conn:
                 return fn(conn)
