@@ -216,3 +216,24 @@ def test_file_ledger_on_both_runners(tmp_path: Path) -> None:
     assert remote == {"/d/gone.csv": "loaded", "/d/held.csv": "loading"}
     assert {f.path: f.status for f in core[16]}["/d/mine.csv"] == "failed"
     assert core[17].status == "failed" and core[17].error_class == "Interrupted"
+
+
+@pytest.mark.postgres
+def test_file_ledger_on_postgresql_as_on_sqlite(pg_url: str, tmp_path: Path) -> None:
+    """The same scenario through the Core runner on PostgreSQL returns what it returns on
+    SQLite (the new repository reads included: ``LIKE ... ESCAPE``, the options as JSONB)."""
+    since_us = time.time_ns() // 1000
+    settings = Settings()
+    results = []
+    for url in (pg_url, f"sqlite:///{tmp_path / 'core.db'}"):
+        engine = create_audit_engine(parse_url(url), settings)
+        try:
+            ensure_schema(engine)
+            results.append(_clocked(_ledger_scenario(
+                TransactionRunner(engine, settings, label="pg")), since_us))
+        finally:
+            engine.dispose()
+    on_pg, on_sqlite = results
+    for i, (a, b) in enumerate(zip(on_pg, on_sqlite, strict=True)):
+        assert a == b, f"result {i} differs"
+    assert on_pg[6] == 2 and [u["path"] for u in on_pg[8]] == ["/d/gone.csv"]

@@ -40,6 +40,7 @@ from tallyclerk.fingerprints import fingerprint as prefetched_fingerprint
 from tallyclerk.protocols import SqlExecutor
 
 if TYPE_CHECKING:
+    from tallyclerk.audit.txn import LiteTransactionRunner, TransactionRunner
     from tallyclerk.objstore import Fetched
 
 __all__ = ["SHADOW_LIKE", "FileLedger", "RepositoryRunner"]
@@ -437,3 +438,10 @@ class FileLedger:
 
         self._runner.run(work, what=f"record schema version {schema.version} of "
                                     f"{schema.table!r}")
+
+
+if TYPE_CHECKING:
+
+    def _both_are_runners(core: TransactionRunner, lite: LiteTransactionRunner
+                          ) -> tuple[RepositoryRunner, RepositoryRunner]:
+        return core, lite  # mypy (strict, in CI) checks both against the protocol
