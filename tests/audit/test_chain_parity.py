@@ -480,3 +480,34 @@ def test_chain_and_lineage_import_no_sqlalchemy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.postgres
+def test_the_chain_on_postgresql(pg_url: str) -> None:
+    """The same ledger on PostgreSQL (Core): quoted as the server's dialect quotes (``"user"``),
+    sealed and verified through the repository, tampering named; ``file_history`` as on
+    SQLite."""
+    engine = create_audit_engine(parse_url(pg_url), Settings())
+    try:
+        ensure_schema(engine)
+        prep = engine.dialect.identifier_preparer
+        assert all(catalogue.QUOTED_POSTGRESQL[t] == {c: prep.quote(c) for c in cols}
+                   for t, cols in catalogue.QUOTED.items())
+        store = Store("core", engine, "")
+        assert _build(store) == [13, 11]
+        with store.connect() as repo:
+            assert repo.dialect_name == "postgresql"
+            report = chain.verify(repo).as_dict()
+            history = lineage.file_history(repo, "/d/fp1.csv")
+        assert report["ok"] and report["links"] == 24 and report["unsealed"] == {}
+        assert [h["status"] for h in history] == ["loaded", "failed", "skipped"]
+        assert history[0]["started_at"] is not None
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE tallyclerk_batches SET \"user\" = 'mallory' WHERE id = %s", (B1,))
+        with store.connect() as repo:
+            broken = chain.verify(repo).broken
+        assert broken is not None and (broken.table, broken.row_id) == ("tallyclerk_batches", B1)
+        assert "edited" in broken.what
+    finally:
+        engine.dispose()
