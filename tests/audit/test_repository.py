@@ -94,6 +94,25 @@ def test_raw_sql_joins_the_repository_transaction(store: Store) -> None:
         assert count_rows(store.path, table) == 0
 
 
+def test_stream_query_reads_as_iterated_in_the_transaction(store: Store) -> None:
+    """``stream_query`` runs at the first ``next``, sees uncommitted rows, yields them in
+    order with parameters, and several can be open at once and closed early."""
+    with store.connect() as repo:
+        for i in range(3):
+            repo.add_event(type=f"t{i}", created_at=NOW)
+        rows = repo.stream_query("SELECT id, type FROM tallyclerk_events WHERE id > ? "
+                                 "ORDER BY id", (1,))
+        others = repo.stream_query("SELECT type FROM tallyclerk_events ORDER BY id DESC")
+        repo.add_event(type="late", created_at=NOW)  # before the first next: seen
+        assert tuple(next(rows)) == (2, "t1")
+        assert tuple(next(others)) == ("late",)
+        assert [tuple(r) for r in rows] == [(3, "t2"), (4, "late")]
+        others.close()  # early: the cursor is let go, the transaction goes on
+        assert [tuple(r) for r in repo.stream_query("SELECT count(*) FROM tallyclerk_events")
+                ] == [(4,)]
+    assert count_rows(store.path, "tallyclerk_events") == 0
+
+
 def test_batches_latest_and_update(store: Store) -> None:
     with store.begin() as repo:
         _add_batch(repo, B1, NOW)

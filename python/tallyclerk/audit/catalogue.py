@@ -755,6 +755,16 @@ STATEMENTS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]] = {'in
                     'WHERE tallyclerk_schemas.target_table = ? ORDER BY tallyclerk_schemas.version',
                     ('table',),
                     {}),
+ 'stale_shadows': ('SELECT DISTINCT tallyclerk_files.target_table \n'
+                   'FROM tallyclerk_files JOIN tallyclerk_batches ON tallyclerk_batches.id = '
+                   'tallyclerk_files.batch_id \n'
+                   'WHERE tallyclerk_batches.target_table = ? AND tallyclerk_batches.status != ? '
+                   "AND tallyclerk_files.target_table LIKE ? ESCAPE '\\' AND "
+                   'tallyclerk_files.status = ?',
+                   ('table', 'status_1', 'target_table_1', 'status_2'),
+                   {'status_1': 'running',
+                    'target_table_1': '\\_tc\\_replace\\_%',
+                    'status_2': 'loaded'}),
  'schema_version_get': ('SELECT tallyclerk_schema_version.version \n'
                         'FROM tallyclerk_schema_version \n'
                         'WHERE tallyclerk_schema_version.id = ?',
@@ -1274,4 +1284,98 @@ STATEMENTS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]] = {'in
  'update_batch_where:11': (' WHERE tallyclerk_batches.id = ? AND tallyclerk_batches.status = ? AND '
                            'tallyclerk_batches.chain_hash IS NULL',
                            ('batch_id', 'only_if_status'),
-                           {})}
+                           {}),
+ 'loading_files:00': ('SELECT tallyclerk_files.id, tallyclerk_files.batch_id, '
+                      'tallyclerk_files.path, tallyclerk_files.size, tallyclerk_files.mtime, '
+                      'tallyclerk_files.fingerprint, tallyclerk_files.target_table, '
+                      'tallyclerk_files.status, tallyclerk_files.rows_read, '
+                      'tallyclerk_files.rows_written, tallyclerk_files.rows_rejected, '
+                      'tallyclerk_files.rows_rolled_back, tallyclerk_files.bytes_read, '
+                      'tallyclerk_files.first_error_line, tallyclerk_files.rows_inserted, '
+                      'tallyclerk_files.rows_updated, tallyclerk_files.attempt, '
+                      'tallyclerk_files.started_at, tallyclerk_files.finished_at, '
+                      'tallyclerk_files.duration_s, tallyclerk_files.error, '
+                      'tallyclerk_files.error_class, tallyclerk_files.claim_token, '
+                      'tallyclerk_files.owner, tallyclerk_files.lease_expires_at, '
+                      'tallyclerk_files.earlier_batch_id, tallyclerk_files.earlier_file_id, '
+                      'tallyclerk_files.cleaned_by, tallyclerk_files.object_url, '
+                      'tallyclerk_files.object_etag, tallyclerk_files.object_version, '
+                      'tallyclerk_files.schema_version, tallyclerk_files.column_changes, '
+                      'tallyclerk_files.chain_seq, tallyclerk_files.chain_hash, '
+                      'tallyclerk_batches.options \n'
+                      'FROM tallyclerk_files JOIN tallyclerk_batches ON tallyclerk_batches.id = '
+                      'tallyclerk_files.batch_id \n'
+                      "WHERE tallyclerk_files.status = 'loading'",
+                      (),
+                      {}),
+ 'loading_files:10': ('SELECT tallyclerk_files.id, tallyclerk_files.batch_id, '
+                      'tallyclerk_files.path, tallyclerk_files.size, tallyclerk_files.mtime, '
+                      'tallyclerk_files.fingerprint, tallyclerk_files.target_table, '
+                      'tallyclerk_files.status, tallyclerk_files.rows_read, '
+                      'tallyclerk_files.rows_written, tallyclerk_files.rows_rejected, '
+                      'tallyclerk_files.rows_rolled_back, tallyclerk_files.bytes_read, '
+                      'tallyclerk_files.first_error_line, tallyclerk_files.rows_inserted, '
+                      'tallyclerk_files.rows_updated, tallyclerk_files.attempt, '
+                      'tallyclerk_files.started_at, tallyclerk_files.finished_at, '
+                      'tallyclerk_files.duration_s, tallyclerk_files.error, '
+                      'tallyclerk_files.error_class, tallyclerk_files.claim_token, '
+                      'tallyclerk_files.owner, tallyclerk_files.lease_expires_at, '
+                      'tallyclerk_files.earlier_batch_id, tallyclerk_files.earlier_file_id, '
+                      'tallyclerk_files.cleaned_by, tallyclerk_files.object_url, '
+                      'tallyclerk_files.object_etag, tallyclerk_files.object_version, '
+                      'tallyclerk_files.schema_version, tallyclerk_files.column_changes, '
+                      'tallyclerk_files.chain_seq, tallyclerk_files.chain_hash, '
+                      'tallyclerk_batches.options \n'
+                      'FROM tallyclerk_files JOIN tallyclerk_batches ON tallyclerk_batches.id = '
+                      'tallyclerk_files.batch_id \n'
+                      "WHERE tallyclerk_files.status = 'loading' AND "
+                      'tallyclerk_batches.target_table = ?',
+                      ('table',),
+                      {}),
+ 'loading_files:01': ('SELECT tallyclerk_files.id, tallyclerk_files.batch_id, '
+                      'tallyclerk_files.path, tallyclerk_files.size, tallyclerk_files.mtime, '
+                      'tallyclerk_files.fingerprint, tallyclerk_files.target_table, '
+                      'tallyclerk_files.status, tallyclerk_files.rows_read, '
+                      'tallyclerk_files.rows_written, tallyclerk_files.rows_rejected, '
+                      'tallyclerk_files.rows_rolled_back, tallyclerk_files.bytes_read, '
+                      'tallyclerk_files.first_error_line, tallyclerk_files.rows_inserted, '
+                      'tallyclerk_files.rows_updated, tallyclerk_files.attempt, '
+                      'tallyclerk_files.started_at, tallyclerk_files.finished_at, '
+                      'tallyclerk_files.duration_s, tallyclerk_files.error, '
+                      'tallyclerk_files.error_class, tallyclerk_files.claim_token, '
+                      'tallyclerk_files.owner, tallyclerk_files.lease_expires_at, '
+                      'tallyclerk_files.earlier_batch_id, tallyclerk_files.earlier_file_id, '
+                      'tallyclerk_files.cleaned_by, tallyclerk_files.object_url, '
+                      'tallyclerk_files.object_etag, tallyclerk_files.object_version, '
+                      'tallyclerk_files.schema_version, tallyclerk_files.column_changes, '
+                      'tallyclerk_files.chain_seq, tallyclerk_files.chain_hash, '
+                      'tallyclerk_batches.options \n'
+                      'FROM tallyclerk_files JOIN tallyclerk_batches ON tallyclerk_batches.id = '
+                      'tallyclerk_files.batch_id \n'
+                      "WHERE tallyclerk_files.status = 'loading' AND tallyclerk_files.path = ?",
+                      ('path',),
+                      {}),
+ 'loading_files:11': ('SELECT tallyclerk_files.id, tallyclerk_files.batch_id, '
+                      'tallyclerk_files.path, tallyclerk_files.size, tallyclerk_files.mtime, '
+                      'tallyclerk_files.fingerprint, tallyclerk_files.target_table, '
+                      'tallyclerk_files.status, tallyclerk_files.rows_read, '
+                      'tallyclerk_files.rows_written, tallyclerk_files.rows_rejected, '
+                      'tallyclerk_files.rows_rolled_back, tallyclerk_files.bytes_read, '
+                      'tallyclerk_files.first_error_line, tallyclerk_files.rows_inserted, '
+                      'tallyclerk_files.rows_updated, tallyclerk_files.attempt, '
+                      'tallyclerk_files.started_at, tallyclerk_files.finished_at, '
+                      'tallyclerk_files.duration_s, tallyclerk_files.error, '
+                      'tallyclerk_files.error_class, tallyclerk_files.claim_token, '
+                      'tallyclerk_files.owner, tallyclerk_files.lease_expires_at, '
+                      'tallyclerk_files.earlier_batch_id, tallyclerk_files.earlier_file_id, '
+                      'tallyclerk_files.cleaned_by, tallyclerk_files.object_url, '
+                      'tallyclerk_files.object_etag, tallyclerk_files.object_version, '
+                      'tallyclerk_files.schema_version, tallyclerk_files.column_changes, '
+                      'tallyclerk_files.chain_seq, tallyclerk_files.chain_hash, '
+                      'tallyclerk_batches.options \n'
+                      'FROM tallyclerk_files JOIN tallyclerk_batches ON tallyclerk_batches.id = '
+                      'tallyclerk_files.batch_id \n'
+                      "WHERE tallyclerk_files.status = 'loading' AND "
+                      'tallyclerk_batches.target_table = ? AND tallyclerk_files.path = ?',
+                      ('table', 'path'),
+                      {})}

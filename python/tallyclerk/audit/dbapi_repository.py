@@ -429,3 +429,19 @@ class DbapiRepository:
         """Every version of the table's schema, oldest first (``schemas.history``)."""
         return [stored_schema(r)
                 for r in self._rows(TableSchemaVersion, "schema_history", {"table": table})]
+
+    # --- the ledger's reads (replaces, uncertain files) ------------------------------------------
+
+    @_translated
+    def stale_shadow_tables(self, table: str) -> list[str]:
+        """The shadow tables of replaces into ``table`` never swapped in (Core's)."""
+        return [str(r[0]) for r in self._run("stale_shadows", {"table": table}).fetchall()]
+
+    @_translated
+    def loading_files(self, *, table: str | None = None, path: str | None = None
+                      ) -> list[tuple[FileManifest, dict[str, Any] | None]]:
+        """The ``loading`` manifest rows with their batch's options (Core's)."""
+        key = f"loading_files:{int(table is not None)}{int(path is not None)}"
+        rows = self._run(key, {"table": table, "path": path}).fetchall()
+        return [(from_storage(FileManifest, r[:-1]),
+                 None if r[-1] is None else orjson.loads(r[-1])) for r in rows]

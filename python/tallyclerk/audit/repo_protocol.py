@@ -21,7 +21,11 @@ from tallyclerk.audit.types import RejectRow, StoredSchema
 if TYPE_CHECKING:
     from tallyclerk.protocols import SqlExecutor
 
-__all__ = ["ClaimCandidate", "Repository", "is_candidate"]
+__all__ = ["SHADOW_LIKE", "ClaimCandidate", "Repository", "is_candidate"]
+
+SHADOW_LIKE = "\\_tc\\_replace\\_%"
+"""A replace's shadow tables (``tallyclerk.modes.SHADOW_PREFIX``) as a LIKE pattern (escape
+``\\``): :meth:`Repository.stale_shadow_tables`."""
 
 
 class ClaimCandidate(Protocol):
@@ -125,6 +129,9 @@ class Repository(Protocol):
     def count_events(self) -> int: ...
     def latest_schema(self, table: str) -> StoredSchema | None: ...
     def schema_history(self, table: str) -> list[StoredSchema]: ...
+    def stale_shadow_tables(self, table: str) -> list[str]: ...
+    def loading_files(self, *, table: str | None = None, path: str | None = None
+                      ) -> list[tuple[FileManifest, dict[str, Any] | None]]: ...
 
 
 if TYPE_CHECKING:

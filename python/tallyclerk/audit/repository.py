@@ -33,7 +33,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from tallyclerk.audit.executor import SqlAlchemyExecutor
 from tallyclerk.audit.models import batches, events, files
 from tallyclerk.audit.models import rejects as reject_rows
-from tallyclerk.audit.repo_protocol import ClaimCandidate, is_candidate
+from tallyclerk.audit.repo_protocol import SHADOW_LIKE, ClaimCandidate, is_candidate
 from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.audit.types import RejectRow, StoredSchema
@@ -416,6 +416,60 @@ class AuditRepository:
         from tallyclerk.audit import schemas
 
         return schemas.history(self.connection, table)
+
+    # --- the ledger's reads (replaces, uncertain files) ------------------------------------------
+
+    @_translated
+    def stale_shadow_tables(self, table: str) -> list[str]:
+        """The shadow tables (``SHADOW_LIKE``) holding ``loaded`` files of batches into
+        ``table`` that are no longer running (their replace was never swapped in)."""
+        params = {"table": table}
+        return [str(t) for t in self.connection.execute(stale_shadows_stmt(), params).scalars()]
+
+    @_translated
+    def loading_files(self, *, table: str | None = None, path: str | None = None
+                      ) -> list[tuple[FileManifest, dict[str, Any] | None]]:
+        """The ``loading`` manifest rows (optionally of batches into ``table`` and/or of
+        ``path``) with their batch's options, in no order."""
+        stmt = loading_files_stmt(table is not None, path is not None)
+        rows = self.connection.execute(stmt, {"table": table, "path": path}).all()
+        return [(FileManifest._make(r[:-1]), r[-1]) for r in rows]
+
+
+# The ledger's reads, built once; the DB-API repository runs them compiled (the catalogue).
+
+
+@functools.cache
+def stale_shadows_stmt() -> Select[Any]:
+    """:meth:`AuditRepository.stale_shadow_tables` (parameter ``table``)."""
+    return (
+        select(files.c.target_table)
+        .join(batches, batches.c.id == files.c.batch_id)
+        .where(batches.c.target_table == bindparam("table"))
+        .where(batches.c.status != "running")
+        .where(files.c.target_table.like(SHADOW_LIKE, escape="\\"))
+        .where(files.c.status == "loaded")
+        .distinct()
+    )
+
+
+@functools.cache
+def loading_files_stmt(by_table: bool, by_path: bool) -> Select[Any]:
+    """:meth:`AuditRepository.loading_files` (parameters ``table`` and ``path`` when used).
+
+    The literal ``status = 'loading'`` lets the planner use the partial unique index of
+    ``loading`` rows; no ORDER BY (SQLite would scan the table in id order rather than use
+    the index)."""
+    stmt = (
+        select(files, batches.c.options)
+        .join(batches, batches.c.id == files.c.batch_id)
+        .where(text("tallyclerk_files.status = 'loading'"))
+    )
+    if by_table:  # the batch's table: a replace loads its files into a shadow
+        stmt = stmt.where(batches.c.target_table == bindparam("table"))
+    if by_path:
+        stmt = stmt.where(files.c.path == bindparam("path"))
+    return stmt
 
 
 # The claim's statements, built once with bound parameters (building a SQLAlchemy statement

@@ -43,7 +43,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from tallyclerk.audit import lineage, models, schemas, sqlgen
+from tallyclerk.audit import lineage, models, repository, schemas, sqlgen_core
 from tallyclerk.audit.models import batches, events, files, rejects
 
 __all__ = ["TABLES", "build_all", "compile_entry", "ddl", "render_module"]
@@ -192,18 +192,18 @@ def _key(name: str, flags: tuple[bool, ...]) -> str:
     return f"{name}:" + "".join("1" if f else "0" for f in flags)
 
 
-SQLGEN: dict[str, Callable[[str], sqlgen.CompiledSql]] = {
-    "supersede": sqlgen.supersede_sql,
-    "fenced_commit": sqlgen.fenced_commit_sql,
-    "insert_rejects": sqlgen.insert_rejects_sql,
-    "insert_events": sqlgen.insert_events_sql,
-    "retire_loaded": sqlgen.retire_loaded_sql,
-    "retarget": sqlgen.retarget_sql,
-    "abandon_staged": sqlgen.abandon_staged_sql,
-    "insert_schema": sqlgen.insert_schema_sql,
-    "schema_version": sqlgen.schema_version_sql,
+SQLGEN: dict[str, Callable[[str], sqlgen_core.CompiledSql]] = {
+    "supersede": sqlgen_core.supersede_sql,
+    "fenced_commit": sqlgen_core.fenced_commit_sql,
+    "insert_rejects": sqlgen_core.insert_rejects_sql,
+    "insert_events": sqlgen_core.insert_events_sql,
+    "retire_loaded": sqlgen_core.retire_loaded_sql,
+    "retarget": sqlgen_core.retarget_sql,
+    "abandon_staged": sqlgen_core.abandon_staged_sql,
+    "insert_schema": sqlgen_core.insert_schema_sql,
+    "schema_version": sqlgen_core.schema_version_sql,
 }
-"""``audit/sqlgen.py``'s fixed statements, by catalogue name (``sqlgen:<name>``)."""
+"""``audit/sqlgen_core.py``'s fixed statements, by catalogue name (``sqlgen:<name>``)."""
 
 TABLE_PLACEHOLDER = "__tc_target_table__"
 """The table name ``sqlgen:delete_rows`` is compiled with (replaced, quoted, at execution)."""
@@ -275,6 +275,8 @@ def build_all() -> dict[str, Entry]:
             select(models.table_schemas)
             .where(models.table_schemas.c.target_table == bindparam("table"))
             .order_by(models.table_schemas.c.version), ("table",)),
+        # the ledger's reads (AuditRepository's builders are the definition)
+        "stale_shadows": lambda: compile_entry(repository.stale_shadows_stmt(), ("table",)),
         # the store's schema version (engine.ensure_schema)
         "schema_version_get": lambda: compile_entry(
             select(models.schema_version.c.version).where(models.schema_version.c.id == 1)),
@@ -284,12 +286,12 @@ def build_all() -> dict[str, Entry]:
             ("version", "updated_at")),
     }
     found = {name: build() for name, build in fixed.items()}
-    # the statements audit/sqlgen.py compiles for a caller's executor (its builders are the
+    # the statements audit/sqlgen_core.py compiles for a caller's executor (its builders are the
     # definition); delete_rows with a placeholder table, quoted at execution
     for name, build_sql in SQLGEN.items():
         compiled = build_sql("sqlite")
         found[f"sqlgen:{name}"] = (compiled.sql, compiled.names, {})
-    delete_rows = sqlgen.delete_rows_sql("sqlite", TABLE_PLACEHOLDER)
+    delete_rows = sqlgen_core.delete_rows_sql("sqlite", TABLE_PLACEHOLDER)
     found["sqlgen:delete_rows"] = (delete_rows.sql, delete_rows.names, {})
     for flags in _flags(3):
         found[_key("list_rejects", flags)] = _list_rejects(*flags)
@@ -297,6 +299,10 @@ def build_all() -> dict[str, Entry]:
         found[_key("list_events", flags)] = _list_events(*flags)
     for flags in _flags(2):
         found[_key("update_batch_where", flags)] = _update_batch_where(*flags)
+    for flags in _flags(2):
+        caller = tuple(n for n, f in zip(("table", "path"), flags, strict=True) if f)
+        found[_key("loading_files", flags)] = compile_entry(
+            repository.loading_files_stmt(*flags), caller)
     return found
 
 
