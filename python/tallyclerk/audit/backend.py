@@ -31,7 +31,7 @@ __all__ = ["AuditEngine", "Runner", "dispose", "ensure_schema", "gate", "open_en
 AuditEngine = Union["Engine", LiteEngine]
 """An audit store's engine: a :class:`LiteEngine` on SQLite, a SQLAlchemy ``Engine`` else."""
 
-Runner = Union[TransactionRunner, LiteTransactionRunner]
+Runner = TransactionRunner | LiteTransactionRunner
 """The transaction runner of an :data:`AuditEngine`."""
 
 

@@ -43,7 +43,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from tallyclerk.audit import lineage, models, repository, schemas, sqlgen_core
+from tallyclerk.audit import lineage, models, replay_statements, repository, schemas, sqlgen_core
 from tallyclerk.audit.models import batches, events, files, rejects
 
 __all__ = ["TABLES", "build_all", "compile_entry", "ddl", "render_module"]
@@ -303,6 +303,13 @@ def build_all() -> dict[str, Entry]:
         caller = tuple(n for n, f in zip(("table", "path"), flags, strict=True) if f)
         found[_key("loading_files", flags)] = compile_entry(
             repository.loading_files_stmt(*flags), caller)
+    # tallyclerk replay (audit/replay_statements.py is the definition)
+    for flags in _flags(3):
+        caller = tuple(n for n, f in zip(("batch_id", "path", "table"), flags, strict=True) if f)
+        found[_key("replay_rejects", flags)] = compile_entry(
+            replay_statements.rejects_to_replay(*flags), caller)
+    for name, caller in replay_statements.CALLER.items():
+        found[f"replay_{name}"] = compile_entry(getattr(replay_statements, name)(), caller)
     return found
 
 
