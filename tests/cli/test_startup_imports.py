@@ -203,3 +203,25 @@ def test_a_sqlite_load_imports_no_sqlalchemy(tmp_path: Path, via: str) -> None:
         modules = set(proc.stdout.splitlines()[-1].split())
         assert {"tallyclerk.audit.service", "tallyclerk.audit.liteengine"} <= modules, run
         assert sorted(m for m in modules if m.split(".")[0] == "sqlalchemy") == [], run
+
+
+AUDITLOG_PROBE = """
+import sqlite3
+import sys
+import tallyclerk
+with tallyclerk.AuditLog(sys.argv[1]) as events:
+    events.record("order_paid", order=42)
+    events.flush()
+rows = sqlite3.connect(sys.argv[1][len("sqlite:///"):]).execute(
+    "SELECT type, payload FROM tallyclerk_events").fetchall()
+assert rows == [("order_paid", '{"order":42}')], rows
+print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "sqlalchemy")))
+"""
+
+
+def test_an_auditlog_on_sqlite_imports_no_sqlalchemy(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", AUDITLOG_PROBE, f"sqlite:///{tmp_path / 'a.db'}"],
+                          cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []
