@@ -1,8 +1,9 @@
 """The statements of :mod:`tallyclerk.audit.sqlgen` for SQLite (and DuckDB, which takes the
 same text) from the ahead-of-time catalogue: the same functions, the same
-:class:`~tallyclerk.audit.compiled.CompiledSql` results, no SQLAlchemy (issue 16.1; not wired
-in yet, see ``NOSQLA.md``). ``tests/audit/test_sqlgen_lite.py`` compares every function with
-:mod:`~tallyclerk.audit.sqlgen`'s, ``delete_rows_sql`` over generated table names."""
+:class:`~tallyclerk.audit.compiled.CompiledSql` results, no SQLAlchemy (issue 16.1).
+:mod:`tallyclerk.audit.sqlgen` serves these two dialects from here.
+``tests/audit/test_sqlgen_lite.py`` compares every function with the Core builders'
+(:mod:`~tallyclerk.audit.sqlgen_core`), ``delete_rows_sql`` over generated table names."""
 
 from __future__ import annotations
 
