@@ -153,13 +153,16 @@ def test_dispose_waits_for_a_transaction_open_on_another_thread(tmp_path: Path) 
         engine.dispose()
 
 
-def test_dispose_without_close_leaves_the_connection_to_its_holder(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [{"close": False}, {"timeout": 0.05}])
+def test_dispose_without_close_or_past_its_timeout_leaves_the_connection_to_its_holder(
+    tmp_path: Path, how: dict[str, Any]
+) -> None:
     path = tmp_path / "audit.db"
     engine = LiteEngine(parse_url(f"sqlite:///{path}"), Settings())
     ensure_schema_lite(engine)
     thread, _, release, held = _holding(engine)
     try:
-        engine.dispose(close=False)  # returns while the transaction is open
+        engine.dispose(**how)  # returns while the transaction is open
         assert thread.is_alive()
         held[0].execute("SELECT 1")  # still usable by its holder
         release.set()

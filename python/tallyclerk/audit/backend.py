@@ -86,7 +86,12 @@ def ensure_schema(engine: AuditEngine) -> int:
         migrating.dispose()
 
 
-def dispose(engine: AuditEngine, *, close: bool = True) -> None:
+def dispose(engine: AuditEngine, *, close: bool = True, timeout: float | None = None) -> None:
     """Release the engine's connections (``close=False``: a connection still in use by another
-    thread is left to it, not closed under it)."""
-    engine.dispose(close=close)
+    thread is left to it, not closed under it). A :class:`LiteEngine` waits at most
+    ``timeout`` seconds for another thread's turn (then leaves the connection to it); a
+    SQLAlchemy engine never waits."""
+    if isinstance(engine, LiteEngine):
+        engine.dispose(close=close, timeout=timeout)
+    else:
+        engine.dispose(close=close)

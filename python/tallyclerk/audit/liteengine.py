@@ -161,15 +161,16 @@ class LiteEngine:
         finally:
             self._give_back(conn, failed)
 
-    def dispose(self, *, close: bool = True) -> None:
+    def dispose(self, *, close: bool = True, timeout: float | None = None) -> None:
         """Close the connection; the next turn opens a new one.
 
         A turn held by another thread (a transaction, the event writer) is waited for, at
-        most the turn timeout (``close=False``: not at all); past it the connection is
-        detached and its holder closes it when its turn ends, as SQLAlchemy's pool does with a
-        connection checked out during ``dispose``.
+        most ``timeout`` seconds (default: the turn timeout; ``close=False``: not at all);
+        past it the connection is detached and its holder closes it when its turn ends, as
+        SQLAlchemy's pool does with a connection checked out during ``dispose``.
         """
-        if not self._turn.acquire(timeout=self._turn_timeout_s if close else 0):
+        wait = 0.0 if not close else self._turn_timeout_s if timeout is None else timeout
+        if not self._turn.acquire(timeout=max(0.0, wait)):
             with self._state:
                 self._connection = None  # the holder's _give_back closes it
             return

@@ -198,7 +198,10 @@ class AuditService:
         if writer_stopped:
             # the events written since the batch finished; one short attempt (close is bounded)
             self._seal_with(self._hb_runner, level=logging.WARNING)
-        backend.dispose(self._engine, close=writer_stopped)
+        # bounded like the rest of close: a turn still held past the deadline keeps its
+        # connection until it ends (then closed by its holder)
+        backend.dispose(self._engine, close=writer_stopped,
+                        timeout=max(0.0, deadline - time.monotonic()))
 
     def _abandon_running_batches(self) -> None:
         """Batches never finished (the caller died mid-batch): ``failed``, files released.
