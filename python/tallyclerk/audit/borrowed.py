@@ -45,6 +45,12 @@ class _Lent:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._target(), name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_local":
+            object.__setattr__(self, name, value)
+        else:  # e.g. isolation_level: the connection's, not the proxy's
+            setattr(self._target(), name, value)
+
     def close(self) -> None:
         pass
 
