@@ -3,9 +3,11 @@ ledger and the event log of one audit database.
 
 One :class:`AuditService` per audit database and process. Its concurrency model is explicit:
 
-* the calling threads run short transactions, each on its own pooled connection
-  (``BEGIN IMMEDIATE`` on SQLite), retried with exponential backoff and jitter on transient
-  errors;
+* the calling threads run short transactions (``BEGIN IMMEDIATE`` on SQLite), retried with
+  exponential backoff and jitter on transient errors: on SQLite through plain ``sqlite3``
+  (:class:`~tallyclerk.audit.liteengine.LiteEngine`, the DB-API repository; no SQLAlchemy
+  import unless an older store needs a migration), on PostgreSQL through SQLAlchemy Core, each
+  on its own pooled connection (:mod:`tallyclerk.audit.backend` chooses);
 * one Rust watchdog thread (:class:`~tallyclerk.Watchdog`) times out batches (batch
   ``timed_out``, its ``loading`` files released, the accumulator cancelled so the loader stops)
   and renews the leases of this process's claims every ``heartbeat_s``;
