@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tallyclerk.audit.liteengine import LiteEngine, ensure_schema_lite
-from tallyclerk.audit.worklist import WorkList
 from tallyclerk.dburl import parse_url
 from tallyclerk.errors import TransientRepositoryError
 from tallyclerk.settings import Settings
@@ -29,6 +28,8 @@ def _descriptors(path: Path) -> int:
 
 
 def test_the_work_list_borrows_the_lite_engines_connection(tmp_path: Path) -> None:
+    from tallyclerk.audit.worklist import WorkList  # adds its table to the models' MetaData
+
     path = tmp_path / "audit.db"
     url = f"sqlite:///{path}"
     settings = Settings(max_retries=0, busy_timeout_ms=100)
