@@ -26,8 +26,9 @@ from tallyclerk.errors import LeaseLost
 from tallyclerk.settings import Settings
 from tests.audit.test_repository_parity import _Recorder, _stores
 
-NOW = datetime(2026, 12, 7, 5, 0, 0, 654321, tzinfo=timezone.utc)
+NOW = datetime(2001, 2, 3, 4, 5, 6, 654321, tzinfo=timezone.utc)  # long before any test run
 PAST = NOW - timedelta(hours=1)
+FUTURE = datetime(2999, 1, 1, tzinfo=timezone.utc)  # a lease that never expires
 TABLES = ("tallyclerk_batches", "tallyclerk_files", "tallyclerk_rejects", "tallyclerk_events",
           "tallyclerk_schemas")
 DONE, RUNNING, REMOTE = "d" * 32, "r" * 32, "u" * 32
@@ -60,9 +61,9 @@ def _seed(repo: Repository) -> dict[str, int]:
     add("gone", REMOTE, "events", "loading", claim_token="t" * 32, owner="h:3",
         lease_expires_at=PAST)
     add("held", REMOTE, "events", "loading", claim_token="k" * 32, owner="elsewhere:4",
-        lease_expires_at=NOW + timedelta(days=3650))
+        lease_expires_at=FUTURE)
     add("mine", RUNNING, "people", "loading", claim_token="m" * 32, owner="h:2",
-        lease_expires_at=NOW + timedelta(days=3650))
+        lease_expires_at=FUTURE)
     return ids
 
 
@@ -163,12 +164,12 @@ def _ledger_scenario(runner: RepositoryRunner) -> list[Any]:
     return out
 
 
-def _dump(path: Path, since_us: int) -> dict[str, list[tuple[Any, ...]]]:
+def _dump(path: Path, window: tuple[int, int]) -> dict[str, list[tuple[Any, ...]]]:
     """Every ledger row with each value's storage class; timestamps the ledger took from the
     clock during the test (``finished_at`` of a finish) as ``<now>``."""
     conn = sqlite3.connect(path)
     try:
-        return {t: [tuple(("<now>", "int") if isinstance(v, int) and v >= since_us
+        return {t: [tuple(("<now>", "int") if isinstance(v, int) and window[0] <= v <= window[1]
                           else (v, type(v).__name__) for v in row)
                     for row in conn.execute(f"SELECT * FROM {t} ORDER BY rowid")]
                 for t in TABLES}
@@ -176,16 +177,16 @@ def _dump(path: Path, since_us: int) -> dict[str, list[tuple[Any, ...]]]:
         conn.close()
 
 
-def _clocked(value: Any, since_us: int) -> Any:
+def _clocked(value: Any, window: tuple[int, int]) -> Any:
     """``value`` with the datetimes the ledger took from the clock as ``<now>``."""
     if isinstance(value, datetime):
-        return "<now>" if value.timestamp() * 1e6 >= since_us else value
+        return "<now>" if window[0] <= value.timestamp() * 1e6 <= window[1] else value
     if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)._make(_clocked(v, since_us) for v in value)
+        return type(value)._make(_clocked(v, window) for v in value)
     if isinstance(value, (list, tuple)):
-        return type(value)(_clocked(v, since_us) for v in value)
+        return type(value)(_clocked(v, window) for v in value)
     if isinstance(value, dict):
-        return {k: _clocked(v, since_us) for k, v in value.items()}
+        return {k: _clocked(v, window) for k, v in value.items()}
     return value
 
 
@@ -202,10 +203,11 @@ def test_file_ledger_on_both_runners(tmp_path: Path) -> None:
             results[kind] = _ledger_scenario(runner)
         finally:
             engine.dispose()
-    core, dbapi = _clocked(results["core"], since_us), _clocked(results["dbapi"], since_us)
+    window = (since_us, time.time_ns() // 1000 + 1)  # what the ledger took from the clock
+    core, dbapi = _clocked(results["core"], window), _clocked(results["dbapi"], window)
     for i, (a, b) in enumerate(zip(core, dbapi, strict=True)):
         assert a == b, f"result {i} differs"
-    assert _dump(tmp_path / "core.db", since_us) == _dump(tmp_path / "dbapi.db", since_us)
+    assert _dump(tmp_path / "core.db", window) == _dump(tmp_path / "dbapi.db", window)
     # what the scenario did, once (so that neither side can agree on doing nothing)
     assert core[1] is None and core[2].version == 2 and len(core[3]) == 2 and core[4] == []
     assert core[5] == [SHADOW] and core[6] == 2 and core[7] == []  # two shadow files failed
@@ -229,11 +231,11 @@ def test_file_ledger_on_postgresql_as_on_sqlite(pg_url: str, tmp_path: Path) -> 
         engine = create_audit_engine(parse_url(url), settings)
         try:
             ensure_schema(engine)
-            results.append(_clocked(_ledger_scenario(
-                TransactionRunner(engine, settings, label="pg")), since_us))
+            results.append(_ledger_scenario(TransactionRunner(engine, settings, label="pg")))
         finally:
             engine.dispose()
-    on_pg, on_sqlite = results
+    window = (since_us, time.time_ns() // 1000 + 1)
+    on_pg, on_sqlite = (_clocked(r, window) for r in results)
     for i, (a, b) in enumerate(zip(on_pg, on_sqlite, strict=True)):
         assert a == b, f"result {i} differs"
     assert on_pg[6] == 2 and [u["path"] for u in on_pg[8]] == ["/d/gone.csv"]
