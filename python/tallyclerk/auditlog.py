@@ -58,9 +58,8 @@ class AuditLog:
         settings: Settings | Mapping[str, Any] | None = None,
         correlation_id: str | None = None,
     ) -> None:
-        from tallyclerk.audit.engine import create_audit_engine, ensure_schema
+        from tallyclerk.audit import backend
         from tallyclerk.audit.eventlog import EventLog
-        from tallyclerk.audit.txn import TransactionRunner
         from tallyclerk.dburl import parse_url
         from tallyclerk.settings import load_settings
 
@@ -77,14 +76,17 @@ class AuditLog:
         db = parse_url(url)
         self.url = db.masked
         self.correlation_id = correlation_id
-        self._engine = create_audit_engine(db, resolved)
+        # SQLite: plain sqlite3 (no SQLAlchemy import); a server: SQLAlchemy Core
+        self._engine = backend.open_engine(db, resolved)
         try:
-            runner = TransactionRunner(self._engine, resolved, label=self.url)
-            runner.retrying(lambda: ensure_schema(self._engine), what="create the audit schema")
+            runner = backend.runner(self._engine, resolved, label=self.url,
+                                    gate=backend.gate(self._engine))
+            runner.retrying(lambda: backend.ensure_schema(self._engine),
+                            what="create the audit schema")
             self._log = EventLog(self._engine, resolved, label=self.url,
                                  name="tallyclerk-auditlog-writer")
         except BaseException:
-            self._engine.dispose()
+            backend.dispose(self._engine)
             raise
         self._put = self._log.put
         self._dropped = self._log.dropped
@@ -129,8 +131,10 @@ class AuditLog:
         ``QueueClosed``."""
         if self._log.closed:
             return
+        from tallyclerk.audit import backend
+
         stopped = self._log.close(timeout)
-        self._engine.dispose(close=stopped)
+        backend.dispose(self._engine, close=stopped)
 
     @property
     def closed(self) -> bool:

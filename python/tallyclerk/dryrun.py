@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
-from sqlalchemy.engine import Engine
 
 from tallyclerk import objstore
 from tallyclerk.errors import ConfigError, SourceError, TallyclerkError
@@ -324,9 +323,7 @@ def already_loaded(audit_url: str, table: str, paths: Sequence[str]) -> dict[str
     """``{path: batch id}`` of the ``paths`` whose content is already loaded (or being loaded)
     into ``table``, read without writing to the audit store (see the module docstring)."""
     from tallyclerk import file_fingerprint
-    from tallyclerk.dburl import parse_url
 
-    db = parse_url(audit_url)
     prints: dict[str, str] = {}
     for path in paths:
         try:
@@ -335,33 +332,67 @@ def already_loaded(audit_url: str, table: str, paths: Sequence[str]) -> dict[str
             continue  # reported as a failed file by the check itself
     if not prints:
         return {}
-    if db.dialect != "sqlite":
-        from sqlalchemy import create_engine
+    query = ("SELECT batch_id FROM tallyclerk_files WHERE target_table = :t "
+             "AND fingerprint = :f AND status IN ('loaded', 'loading') ORDER BY id DESC")
 
-        return _lookup(create_engine(db.url), table, prints, read_only_sql=True)
-    if db.path is None or not os.path.exists(db.path):
-        return {}
-    path = os.path.abspath(db.path)
-    wal = path + "-wal"
-    if os.path.exists(wal):
-        # a writer is active or left its WAL: a read-only connection reads through it and
-        # leaves the database and its -wal as they are
-        return _lookup(_sqlite_engine(f"file:{path}?mode=ro"), table, prints)
-    # no WAL: even a mode=ro connection would create -wal and -shm files; immutable=1
-    # reads the file alone. A load that starts meanwhile makes a WAL: then read again
-    # through it (its -wal now exists anyway)
-    found = _lookup(_sqlite_engine(f"file:{path}?immutable=1"), table, prints)
-    if os.path.exists(wal):
-        return _lookup(_sqlite_engine(f"file:{path}?mode=ro"), table, prints)
+    def lookup(store: _ReadOnly) -> dict[str, str]:
+        if not store.has_table("tallyclerk_files"):
+            return {}
+        found: dict[str, str] = {}
+        for path, fingerprint in prints.items():
+            batch = store.scalar(query, {"t": table, "f": fingerprint})
+            if batch is not None:
+                found[path] = str(batch)
+        return found
+
+    found: dict[str, str] = _read_only(audit_url, lookup, {})
     return found
 
 
 def remembered_schema(audit_url: str, table: str) -> Any:
     """The table's current schema from ``tallyclerk_schemas`` (a ``TableSchema``), or None;
     read without writing, like :func:`already_loaded`."""
-    from sqlalchemy import inspect, text
-
     from tallyclerk import TableSchema
+
+    def latest(store: _ReadOnly) -> Any:
+        if not store.has_table("tallyclerk_schemas"):
+            return None
+        return store.scalar("SELECT schema_json FROM tallyclerk_schemas WHERE target_table = :t "
+                            "ORDER BY version DESC LIMIT 1", {"t": table})
+
+    found = _read_only(audit_url, latest, None)
+    return None if found is None else TableSchema.from_json(str(found))
+
+
+class _ReadOnly:
+    """A read-only connection to the audit store: SQLite through plain ``sqlite3`` (no
+    SQLAlchemy), PostgreSQL through SQLAlchemy in a ``READ ONLY`` transaction. SQL with
+    ``:name`` parameters (both understand them)."""
+
+    def __init__(self, sqlite: Any = None, core: Any = None) -> None:
+        self._sqlite = sqlite
+        self._core = core
+
+    def has_table(self, name: str) -> bool:
+        if self._sqlite is not None:
+            return self._sqlite.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                        "AND name = ?", (name,)).fetchone() is not None
+        from sqlalchemy import inspect
+
+        return bool(inspect(self._core).has_table(name))
+
+    def scalar(self, sql: str, params: Mapping[str, Any]) -> Any:
+        if self._sqlite is not None:
+            row = self._sqlite.execute(sql, dict(params)).fetchone()
+            return None if row is None else row[0]
+        from sqlalchemy import text
+
+        return self._core.execute(text(sql), dict(params)).scalar()
+
+
+def _read_only(audit_url: str, read: Any, missing: Any) -> Any:
+    """``read(store)`` on a read-only connection to the audit store; ``missing`` when a SQLite
+    store does not exist."""
     from tallyclerk.audit.translate import wrap_db_errors
     from tallyclerk.dburl import parse_url
 
@@ -369,59 +400,40 @@ def remembered_schema(audit_url: str, table: str) -> Any:
     if db.dialect != "sqlite":
         from sqlalchemy import create_engine
 
-        engine, read_only_sql = create_engine(db.url), True
-    else:
-        if db.path is None or not os.path.exists(db.path):
-            return None
-        path = os.path.abspath(db.path)
-        mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
-        engine, read_only_sql = _sqlite_engine(f"file:{path}?{mode}"), False
-    try:
-        with wrap_db_errors(), engine.connect() as conn:
-            if read_only_sql:
+        engine = create_engine(db.url)
+        try:
+            with wrap_db_errors(), engine.connect() as conn:
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            if not inspect(conn).has_table("tallyclerk_schemas"):
-                return None
-            found = conn.execute(text(
-                "SELECT schema_json FROM tallyclerk_schemas WHERE target_table = :t "
-                "ORDER BY version DESC LIMIT 1"), {"t": table}).scalar()
-            conn.rollback()
-    finally:
-        engine.dispose()
-    return None if found is None else TableSchema.from_json(str(found))
+                result = read(_ReadOnly(core=conn))
+                conn.rollback()
+                return result
+        finally:
+            engine.dispose()
+    if db.path is None or not os.path.exists(db.path):
+        return missing
+    path = os.path.abspath(db.path)
+    wal = path + "-wal"
+    if os.path.exists(wal):
+        # a writer is active or left its WAL: a read-only connection reads through it and
+        # leaves the database and its -wal as they are
+        return _read_sqlite(f"file:{path}?mode=ro", read)
+    # no WAL: even a mode=ro connection would create -wal and -shm files; immutable=1
+    # reads the file alone. A load that starts meanwhile makes a WAL: then read again
+    # through it (its -wal now exists anyway)
+    found = _read_sqlite(f"file:{path}?immutable=1", read)
+    if os.path.exists(wal):
+        return _read_sqlite(f"file:{path}?mode=ro", read)
+    return found
 
 
-def _sqlite_engine(uri: str) -> Engine:
+def _read_sqlite(uri: str, read: Any) -> Any:
     import sqlite3
-
-    from sqlalchemy import create_engine
-
-    return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
-
-
-def _lookup(
-    engine: Engine, table: str, prints: Mapping[str, str], *, read_only_sql: bool = False
-) -> dict[str, str]:
-    from sqlalchemy import inspect, text
 
     from tallyclerk.audit.translate import wrap_db_errors
 
-    found: dict[str, str] = {}
-    try:
-        with wrap_db_errors(), engine.connect() as conn:
-            if read_only_sql:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            if not inspect(conn).has_table("tallyclerk_files"):
-                return {}
-            query = text(
-                "SELECT batch_id FROM tallyclerk_files WHERE target_table = :t "
-                "AND fingerprint = :f AND status IN ('loaded', 'loading') ORDER BY id DESC"
-            )
-            for path, fingerprint in prints.items():
-                batch = conn.execute(query, {"t": table, "f": fingerprint}).scalar()
-                if batch is not None:
-                    found[path] = str(batch)
-            conn.rollback()
-    finally:
-        engine.dispose()
-    return found
+    with wrap_db_errors():
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            return read(_ReadOnly(sqlite=conn))
+        finally:
+            conn.close()

@@ -129,57 +129,22 @@ def replay(
     return report
 
 
-def _engine(audit_url: str) -> Any:
-    from tallyclerk.audit.engine import create_audit_engine, ensure_schema
-    from tallyclerk.dburl import parse_url
-    from tallyclerk.settings import load_settings
-
-    engine = create_audit_engine(parse_url(audit_url), load_settings())
-    ensure_schema(engine)  # adds the replay columns to an older store
-    return engine
-
-
 def _select(audit_url: str, batch: str | None, path: str | None,
             table: str | None) -> list[_Group]:
-    from sqlalchemy import select
+    from tallyclerk.audit.replay_store import replay_store
 
-    from tallyclerk.audit.models import batches, files, rejects
-    from tallyclerk.audit.rows import FileManifest, RejectRecord
-    from tallyclerk.audit.translate import wrap_db_errors
-
-    stmt = (
-        select(rejects, files, batches.c.options)
-        .join(files, files.c.id == rejects.c.file_id)
-        .join(batches, batches.c.id == files.c.batch_id)
-        .where(rejects.c.replayed_by_batch.is_(None))
-        .where(files.c.status == "loaded")
-        .order_by(rejects.c.file_id, rejects.c.record_number, rejects.c.id)
-    )
-    if batch is not None:
-        stmt = stmt.where(rejects.c.batch_id == batch)
-    if path is not None:
-        stmt = stmt.where(files.c.path == path)
-    if table is not None:
-        stmt = stmt.where(files.c.target_table == table)
     groups: dict[int, _Group] = {}
-    split = len(rejects.columns)
-    engine = _engine(audit_url)
-    try:
-        with wrap_db_errors(), engine.connect() as conn:
-            for row in conn.execute(stmt).all():
-                r = RejectRecord._make(row[:split])
-                f, options = FileManifest._make(row[split:-1]), row[-1]
-                g = groups.get(f.id)
-                if g is None:
-                    g = groups[f.id] = _Group(f.id, f.path, f.target_table, dict(options or {}))
-                rec = g.records.get(r.record_number)
-                if rec is None:
-                    rec = g.records[r.record_number] = _Record(f.id, r.record_number, r.line,
-                                                               r.raw)
-                rec.reject_ids.append(int(r.id))
-                rec.masked = rec.masked or bool(r.masked)
-    finally:
-        engine.dispose()
+    with replay_store(audit_url) as store:
+        found = store.rejects(batch_id=batch, path=path, table=table)
+    for r, f, options in found:
+        g = groups.get(f.id)
+        if g is None:
+            g = groups[f.id] = _Group(f.id, f.path, f.target_table, dict(options or {}))
+        rec = g.records.get(r.record_number)
+        if rec is None:
+            rec = g.records[r.record_number] = _Record(f.id, r.record_number, r.line, r.raw)
+        rec.reject_ids.append(int(r.id))
+        rec.masked = rec.masked or bool(r.masked)
     # the rejects of a replay whose source rejects are still unmarked (killed before marking
     # them): left for the next replay, as if that one had not been interrupted
     pending = {g.file_id for g in groups.values()
@@ -271,64 +236,29 @@ def _default_audit(into: str) -> str:
 
 def _loaded_claim(audit_url: str, table: str, fingerprint: str) -> tuple[int, str] | None:
     """(file id, batch id) of the committed replay with this identity, if any."""
-    from sqlalchemy import select
+    from tallyclerk.audit.replay_store import replay_store
 
-    from tallyclerk.audit.models import files
-    from tallyclerk.audit.translate import wrap_db_errors
-
-    engine = _engine(audit_url)
-    try:
-        with wrap_db_errors(), engine.connect() as conn:
-            row = conn.execute(
-                select(files.c.id, files.c.batch_id)
-                .where(files.c.target_table == table)
-                .where(files.c.fingerprint == fingerprint)
-                .where(files.c.status == "loaded")
-            ).first()
-    finally:
-        engine.dispose()
-    return None if row is None else (int(row[0]), str(row[1]))
+    with replay_store(audit_url) as store:
+        return store.loaded_claim(table, fingerprint)
 
 
 def _mark(audit_url: str, done: tuple[int, str], todo: Sequence[_Record]
           ) -> list[dict[str, Any]]:
     """Mark the old rejects replayed (one transaction, only those still unmarked)."""
-    from sqlalchemy import select, update
-
-    from tallyclerk.audit.models import rejects
-    from tallyclerk.audit.translate import wrap_db_errors
+    from tallyclerk.audit.replay_store import replay_store
 
     file_id, batch_id = done
     now = datetime.now(timezone.utc)
+    with replay_store(audit_url) as store:
+        again = store.mark(file_id, batch_id, now, [rec.reject_ids for rec in todo])
     out: list[dict[str, Any]] = []
-    engine = _engine(audit_url)
-    try:
-        with wrap_db_errors(), engine.begin() as conn:
-            again: dict[int, tuple[str, str, str | None]] = {}
-            for n, rule, reason, column in conn.execute(
-                select(rejects.c.record_number, rejects.c.rule, rejects.c.reason,
-                       rejects.c.column_name)
-                .where(rejects.c.file_id == file_id)
-                .order_by(rejects.c.id)
-            ):
-                again.setdefault(int(n), (rule, reason, column))
-            for number, rec in enumerate(todo, start=1):
-                outcome = "rejected" if number in again else "loaded"
-                conn.execute(
-                    update(rejects)
-                    .where(rejects.c.id.in_(rec.reject_ids))
-                    .where(rejects.c.replayed_by_batch.is_(None))
-                    .values(replayed_by_batch=batch_id, replayed_at=now,
-                            replay_file_id=file_id, replay_record_number=number,
-                            replay_outcome=outcome)
-                )
-                rule, reason, column = again.get(number, (None, None, None))
-                out.append({"source_record": rec.record_number, "outcome": outcome,
-                            "reason": reason, "rule": rule, "column": column,
-                            "replay_batch_id": batch_id, "replay_file_id": file_id,
-                            "replay_record_number": number})
-    finally:
-        engine.dispose()
+    for number, rec in enumerate(todo, start=1):
+        rule, reason, column = again.get(number, (None, None, None))
+        out.append({"source_record": rec.record_number,
+                    "outcome": "rejected" if number in again else "loaded",
+                    "reason": reason, "rule": rule, "column": column,
+                    "replay_batch_id": batch_id, "replay_file_id": file_id,
+                    "replay_record_number": number})
     return out
 
 
@@ -345,21 +275,40 @@ def _header(group: _Group, schema: Any, into: str) -> list[str]:
     except ConfigError:
         db = None
     if db is not None and not db.in_memory:
-        from sqlalchemy import create_engine, inspect
-
-        engine = create_engine(db.url)
-        try:
-            with engine.connect() as conn:
-                insp = inspect(conn)
-                if insp.has_table(group.table):
-                    cols = [str(c["name"]) for c in insp.get_columns(group.table)]
-                    return [c for c in cols if not c.startswith("_tc_")]
-        finally:
-            engine.dispose()
+        cols = _target_columns(db, group.table)
+        if cols is not None:
+            return [c for c in cols if not c.startswith("_tc_")]
     if schema is not None:
         return list(schema.field_names)
     raise ConfigError(f"cannot read the columns of table {group.table!r} from {into}: give "
                       "--schema to replay its CSV rejects")
+
+
+def _target_columns(db: Any, table: str) -> list[str] | None:
+    """The columns of ``table`` in the target database, in order; None when it has none."""
+    if db.dialect == "sqlite":
+        import sqlite3
+
+        if db.path is None or not os.path.exists(db.path):
+            return None
+        conn = sqlite3.connect(db.path)
+        try:
+            rows = conn.execute("SELECT name FROM pragma_table_info(?) ORDER BY cid",
+                                (table,)).fetchall()
+        finally:
+            conn.close()
+        return [str(r[0]) for r in rows] or None
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(db.url)
+    try:
+        with engine.connect() as server:
+            insp = inspect(server)
+            if insp.has_table(table):
+                return [str(c["name"]) for c in insp.get_columns(table)]
+    finally:
+        engine.dispose()
+    return None
 
 
 def _write_csv(path: str, header: Sequence[str], delimiter: str,

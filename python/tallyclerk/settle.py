@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,11 +105,13 @@ class _DuckExecutor:
 
 
 class _Target:
-    """Short transactions on the target database (SQLite, PostgreSQL or DuckDB)."""
+    """Short transactions on the target database (SQLite on plain ``sqlite3``, PostgreSQL
+    through SQLAlchemy, or DuckDB)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._duck: Any = None
+        self._sqlite: sqlite3.Connection | None = None
         self._engine: Any = None
         if url.startswith("duckdb:///"):
             try:
@@ -116,36 +119,60 @@ class _Target:
             except ImportError:
                 raise ConfigError("a duckdb:/// target needs tallyclerk[duckdb]") from None
             self._duck = duckdb.connect(url[len("duckdb:///"):])
-        else:
-            from sqlalchemy import create_engine
+            return
+        from tallyclerk.dburl import parse_url
 
-            from tallyclerk.dburl import parse_url
-
-            db = parse_url(url)  # ConfigError for a URL tallyclerk cannot open
-            if db.dialect == "sqlite" and (db.path is None or not os.path.exists(db.path)):
+        db = parse_url(url)  # ConfigError for a URL tallyclerk cannot open
+        if db.dialect == "sqlite":
+            if db.path is None or not os.path.exists(db.path):
                 raise ConfigError(f"no database at {db.masked}")
-            args = {"timeout": 30} if db.dialect == "sqlite" else {}
-            self._engine = create_engine(db.url, connect_args=args, poolclass=_null_pool())
+            # driver transactions off: each transaction is BEGIN IMMEDIATE ... COMMIT
+            self._sqlite = sqlite3.connect(db.path, timeout=30, isolation_level=None,
+                                           check_same_thread=False)
+            return
+        from sqlalchemy import create_engine
+
+        self._engine = create_engine(db.url, poolclass=_null_pool())
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[SqlExecutor]:
+        from tallyclerk.dburl import mask_secrets
+
+        if self._duck is not None:
+            self._duck.begin()
+            try:
+                yield _DuckExecutor(self._duck)
+            except BaseException:
+                self._duck.rollback()
+                raise
+            self._duck.commit()
+            return
+        if self._sqlite is not None:
+            from tallyclerk.audit.dbapi_executor import DbapiExecutor
+
+            conn = self._sqlite
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield DbapiExecutor(conn)
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise SinkError(f"target database: {mask_secrets(str(exc))}",
+                                transient=False) from None
+            return
         from sqlalchemy.exc import SQLAlchemyError
 
         from tallyclerk.audit.executor import SqlAlchemyExecutor
-        from tallyclerk.dburl import mask_secrets
 
         try:
-            if self._duck is not None:
-                self._duck.begin()
-                try:
-                    yield _DuckExecutor(self._duck)
-                except BaseException:
-                    self._duck.rollback()
-                    raise
-                self._duck.commit()
-            else:
-                with self._engine.begin() as conn:
-                    yield SqlAlchemyExecutor(conn)
+            with self._engine.begin() as server:
+                yield SqlAlchemyExecutor(server)
         except SQLAlchemyError as exc:
             raise SinkError(f"target database: {mask_secrets(str(exc))}", transient=False) \
                 from None
@@ -153,6 +180,8 @@ class _Target:
     def close(self) -> None:
         if self._duck is not None:
             self._duck.close()
+        if self._sqlite is not None:
+            self._sqlite.close()
         if self._engine is not None:
             self._engine.dispose()
 

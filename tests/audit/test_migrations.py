@@ -97,3 +97,50 @@ def test_a_store_from_a_newer_tallyclerk_is_refused(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM t").fetchone() == (1,)
     finally:
         con.close()
+
+
+PROBE = """
+import sys
+import tallyclerk
+report = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+assert report.status == "succeeded", report
+print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "sqlalchemy")))
+"""
+
+
+def _probe_load(tmp_path: Path, db: Path, name: str, rows: str) -> list[str]:
+    """A load through the Python API in a fresh process: the SQLAlchemy modules it imported."""
+    import subprocess
+    import sys
+
+    src = tmp_path / name
+    src.write_text("id,name\n" + rows, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(src), f"sqlite:///{db}"],
+                          cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()
+
+
+def test_only_a_store_that_needs_a_migration_imports_sqlalchemy(tmp_path: Path) -> None:
+    """The SQLite audit store is plain sqlite3; an older store is migrated by SQLAlchemy's
+    one implementation (imported for that load only), then loads like any other."""
+    db = tmp_path / "old.db"
+    assert _probe_load(tmp_path, db, "a.csv", "1,a\n") == []  # a new store
+    con = sqlite3.connect(db)
+    con.execute("DROP VIEW tallyclerk_lineage")
+    con.execute("ALTER TABLE tallyclerk_files DROP COLUMN cleaned_by")
+    con.execute("UPDATE tallyclerk_schema_version SET version = 1")
+    con.commit()
+    con.close()
+
+    assert "sqlalchemy.engine" in _probe_load(tmp_path, db, "b.csv", "2,b\n")  # migrated
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT version FROM tallyclerk_schema_version").fetchone() == (
+            SCHEMA_VERSION,)
+        assert "cleaned_by" in {r[1] for r in con.execute("PRAGMA table_info(tallyclerk_files)")}
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (2,)
+    finally:
+        con.close()
+    assert _probe_load(tmp_path, db, "c.csv", "3,c\n") == []  # current again: no SQLAlchemy

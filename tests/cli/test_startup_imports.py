@@ -50,7 +50,7 @@ def test_a_sqlite_load_imports_no_other_store_or_command(tmp_path: Path) -> None
     )
     assert proc.returncode == 0, proc.stderr
     modules = set(proc.stdout.splitlines()[-1].split())
-    assert "tallyclerk.cli.load" in modules and "sqlalchemy" in modules  # the probe works
+    assert "tallyclerk.cli.load" in modules and "tallyclerk.audit.service" in modules
     assert sorted(m for m in NOT_FOR_A_SQLITE_LOAD if m in modules) == []
 
 
@@ -190,17 +190,41 @@ print(" ".join(sorted(m for m in sys.modules)))
 
 
 @pytest.mark.parametrize("via", ["cli", "api"])
-def test_a_sqlite_load_imports_no_orm(tmp_path: Path, via: str) -> None:
-    """The audit store is SQLAlchemy Core only: neither a one-row CLI load nor
-    ``tallyclerk.load()`` into SQLite imports ``sqlalchemy.orm`` (about 60 ms of start-up)."""
+def test_a_sqlite_load_imports_no_sqlalchemy(tmp_path: Path, via: str) -> None:
+    """Issue 16.1: the SQLite audit store is plain ``sqlite3`` (the DB-API path), the sink
+    too: neither a one-row CLI load nor ``tallyclerk.load()`` into SQLite imports any
+    ``sqlalchemy`` module (about 200 ms of start-up). A second load into the same file (a
+    current store, a skip) neither."""
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
     into = f"sqlite:///{tmp_path / 'x.db'}"
     argv = ([sys.executable, "-c", PROBE, "load", str(src), "--table", "t", "--into", into]
             if via == "cli" else [sys.executable, "-c", API_PROBE, str(src), into])
-    proc = subprocess.run(argv, cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""),
+    for run in ("new store", "current store"):
+        proc = subprocess.run(argv, cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""),
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, (run, proc.stderr)
+        modules = set(proc.stdout.splitlines()[-1].split())
+        assert {"tallyclerk.audit.service", "tallyclerk.audit.liteengine"} <= modules, run
+        assert sorted(m for m in modules if m.split(".")[0] == "sqlalchemy") == [], run
+
+
+AUDITLOG_PROBE = """
+import sqlite3
+import sys
+import tallyclerk
+with tallyclerk.AuditLog(sys.argv[1]) as events:
+    events.record("order_paid", order=42)
+    events.flush()
+rows = sqlite3.connect(sys.argv[1][len("sqlite:///"):]).execute(
+    "SELECT type, payload FROM tallyclerk_events").fetchall()
+assert rows == [("order_paid", '{"order":42}')], rows
+print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "sqlalchemy")))
+"""
+
+
+def test_an_auditlog_on_sqlite_imports_no_sqlalchemy(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", AUDITLOG_PROBE, f"sqlite:///{tmp_path / 'a.db'}"],
+                          cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""),
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
-    modules = set(proc.stdout.splitlines()[-1].split())
-    assert "tallyclerk.audit.service" in modules and "sqlalchemy.sql" in modules  # it works
-    assert sorted(m for m in modules if m == "sqlalchemy.orm" or
-                  m.startswith("sqlalchemy.orm.")) == []
+    assert proc.stdout.split() == []

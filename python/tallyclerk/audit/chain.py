@@ -38,14 +38,16 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy.engine import Connection
 
-from tallyclerk.audit.models import batches, events, files, metadata, rejects, table_schemas
+from tallyclerk.audit.catalogue import QUOTED, QUOTED_POSTGRESQL
+
+if TYPE_CHECKING:
+    from tallyclerk.audit.repo_protocol import Repository
 
 __all__ = ["GENESIS", "TABLES", "Break", "VerifyReport", "seal", "verify"]
 
@@ -53,12 +55,13 @@ GENESIS = "0" * 64
 """The predecessor hash of the first link."""
 
 TABLES: tuple[str, ...] = (
-    batches.name,
-    files.name,
-    rejects.name,
-    events.name,
-    table_schemas.name,
+    "tallyclerk_batches",
+    "tallyclerk_files",
+    "tallyclerk_rejects",
+    "tallyclerk_events",
+    "tallyclerk_schemas",
 )
+"""The chained tables, in the order a seal visits them (the models' names; tested)."""
 _FINAL = {
     "tallyclerk_batches": "finished_at IS NOT NULL AND status <> 'running'",
     # a file loaded into a replace's shadow table is not final: the swap renames its table
@@ -77,10 +80,58 @@ _NOT_HASHED = {"chain_seq", "chain_hash", "lease_expires_at", "cleaned_by",
 _SEAL_ROWS = 5000  # rows read per round of a seal
 
 
+_QUOTED = {"sqlite": QUOTED, "postgresql": QUOTED_POSTGRESQL}
+"""Each dialect's quoted column names (from the generated catalogue: SQLAlchemy's identifier
+preparers, recorded; PostgreSQL quotes ``user``, SQLite does not)."""
+
+
 def _columns(table: str) -> list[str]:
     """``id`` first, then the hashed columns in the model's order."""
-    names = [c.name for c in metadata.tables[table].columns]
-    return ["id"] + [n for n in names if n not in _NOT_HASHED and n != "id"]
+    return ["id"] + [n for n in QUOTED[table] if n not in _NOT_HASHED and n != "id"]
+
+
+def _quoted_columns(dialect: str, table: str) -> str:
+    """The SELECT list of :func:`_columns`, quoted as ``dialect`` quotes them."""
+    try:
+        quoted = _QUOTED[dialect][table]
+    except KeyError:
+        raise ValueError(f"the hash chain needs a SQLite or PostgreSQL audit store, "
+                         f"not {dialect!r}") from None
+    return ", ".join(quoted[c] for c in _columns(table))
+
+
+def _select_unsealed_sql(dialect: str, table: str) -> str:
+    """A seal's read of ``table``: its final unsealed rows, a round at a time."""
+    return (
+        f"SELECT {_quoted_columns(dialect, table)} FROM {table} "
+        f"WHERE chain_hash IS NULL AND {_FINAL[table]} ORDER BY id LIMIT {_SEAL_ROWS}"
+        # PostgreSQL: lock the batches read, so a concurrent update of one (a stalled
+        # worker finishing its batch) either commits first and is hashed, or waits
+        # and then finds it sealed; never hashed in one state and stored in another.
+        # (Final rows of the other tables change only in columns not hashed.)
+        + (" FOR UPDATE" if dialect == "postgresql" and table == "tallyclerk_batches" else "")
+    )
+
+
+def _mark(dialect: str) -> str:
+    """The driver's positional parameter (psycopg ``%s``, ``sqlite3`` ``?``)."""
+    return "%s" if dialect == "postgresql" else "?"
+
+
+def _update_link_sql(dialect: str, table: str) -> str:
+    mark = _mark(dialect)
+    return f"UPDATE {table} SET chain_seq = {mark}, chain_hash = {mark} WHERE id = {mark}"
+
+
+def _update_head_sql(dialect: str) -> str:
+    mark = _mark(dialect)
+    return f"UPDATE tallyclerk_chain_head SET seq = {mark}, hash = {mark} WHERE id = 1"
+
+
+def _select_sealed_sql(dialect: str, table: str) -> str:
+    """:func:`verify`'s read of ``table``: its sealed rows in chain order."""
+    return (f"SELECT chain_seq, chain_hash, {_quoted_columns(dialect, table)} FROM {table} "
+            "WHERE chain_seq IS NOT NULL ORDER BY chain_seq")
 
 
 def _content(table: str, cols: Sequence[str], row: Sequence[Any]) -> bytes:
@@ -100,50 +151,39 @@ def link_hash(prev: str, table: str, row_id: int | str, content: bytes) -> str:
 _sha256 = hashlib.sha256
 
 
-def _q(conn: Connection, name: str) -> str:
-    return str(conn.dialect.identifier_preparer.quote(name))
-
-
-def seal(conn: Connection) -> int:
+def seal(repo: Repository) -> int:
     """Append every final unsealed ledger row to the chain; returns how many were sealed.
 
-    Runs in the caller's transaction, which must not have written ledger rows that another
-    sealer could be waiting on (call it first, or at the end of a short transaction).
+    Runs in the caller's transaction (``repo``'s, on either audit repository), which must not
+    have written ledger rows that another sealer could be waiting on (call it first, or at the
+    end of a short transaction).
     """
-    pg = conn.dialect.name == "postgresql"
-    head = conn.exec_driver_sql(
+    dialect = repo.dialect_name
+    pg = dialect == "postgresql"
+    sql = repo.executor()
+    found = sql.query(
         "SELECT seq, hash FROM tallyclerk_chain_head WHERE id = 1" + (" FOR UPDATE" if pg else "")
-    ).first()
-    if head is None:
-        conn.exec_driver_sql(
+    )
+    if not found:
+        sql.execute(
             "INSERT INTO tallyclerk_chain_head (id, seq, hash) VALUES (1, 0, '" + GENESIS + "')"
         )
         if pg:  # a concurrent first sealer inserted it too: the unique key waited; lock it
-            head = conn.exec_driver_sql(
+            found = sql.query(
                 "SELECT seq, hash FROM tallyclerk_chain_head WHERE id = 1 FOR UPDATE"
-            ).first()
-        seq, prev = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
+            )
+        seq, prev = (0, GENESIS) if not found else (int(found[0][0]), str(found[0][1]))
     else:
-        seq, prev = int(head[0]), str(head[1])
+        seq, prev = int(found[0][0]), str(found[0][1])
     sealed = 0
-    mark = "%s" if pg else "?"
     # the driver's own cursor: a seal may read and update many rows (a load's rejects), and
-    # SQLAlchemy's result rows would cost more than the hashing
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    # per-row wrapping would cost more than the hashing
+    cursor = repo.driver_cursor()
     try:
         for table in TABLES:
             cols = _columns(table)
-            select = (
-                f"SELECT {', '.join(_q(conn, c) for c in cols)} FROM {table} "
-                f"WHERE chain_hash IS NULL AND {_FINAL[table]} ORDER BY id LIMIT {_SEAL_ROWS}"
-                # PostgreSQL: lock the batches read, so a concurrent update of one (a stalled
-                # worker finishing its batch) either commits first and is hashed, or waits
-                # and then finds it sealed; never hashed in one state and stored in another.
-                # (Final rows of the other tables change only in columns not hashed.)
-                + (" FOR UPDATE" if pg and table == "tallyclerk_batches" else "")
-            )
-            update = (f"UPDATE {table} SET chain_seq = {mark}, chain_hash = {mark} "
-                      f"WHERE id = {mark}")
+            select = _select_unsealed_sql(dialect, table)
+            update = _update_link_sql(dialect, table)
             while True:
                 cursor.execute(select)
                 rows = cursor.fetchall()
@@ -161,10 +201,7 @@ def seal(conn: Connection) -> int:
     finally:
         cursor.close()
     if sealed:
-        conn.exec_driver_sql(
-            f"UPDATE tallyclerk_chain_head SET seq = {mark}, hash = {mark} WHERE id = 1",
-            (seq, prev),
-        )
+        sql.execute(_update_head_sql(dialect), (seq, prev))
     return sealed
 
 
@@ -210,34 +247,48 @@ class VerifyReport:
 
 
 def _sealed_rows(
-    conn: Connection, table: str
-) -> Iterator[tuple[int, str, int | str, str, bytes]]:
+    repo: Repository, table: str
+) -> Generator[tuple[int, str, int | str, str, bytes], None, None]:
     cols = _columns(table)
-    sql = (
-        f"SELECT chain_seq, chain_hash, {', '.join(_q(conn, c) for c in cols)} FROM {table} "
-        "WHERE chain_seq IS NOT NULL ORDER BY chain_seq"
-    )
-    result = conn.execution_options(stream_results=True).exec_driver_sql(sql)
-    for row in result:
-        yield int(row[0]), table, row[2], str(row[1]), _content(table, cols, row[2:])
+    rows = repo.stream_query(_select_sealed_sql(repo.dialect_name, table))
+    try:
+        for row in rows:
+            yield int(row[0]), table, row[2], str(row[1]), _content(table, cols, row[2:])
+    finally:
+        rows.close()  # an early end (a broken link): let go of the cursor now
 
 
-def verify(conn: Connection, *, since_anchor: str | None = None) -> VerifyReport:
+def verify(repo: Repository, *, since_anchor: str | None = None) -> VerifyReport:
     """Recompute the chain from its first link; the report names the first broken link.
 
     Checks, in chain order: positions follow one another (a gap is a deleted or unsealed
     row), each row's content and predecessor give its stored hash (an edit, or two rows
     swapped), the head matches the last link (rows deleted at the end), ``replaced`` files are
-    cleaned by a later sealed load of the same content. Read-only.
+    cleaned by a later sealed load of the same content. Read-only; in ``repo``'s transaction.
     """
     report = VerifyReport(anchor=since_anchor)
     if since_anchor is not None:
         report.anchor_found = False
-    head = conn.exec_driver_sql("SELECT seq, hash FROM tallyclerk_chain_head WHERE id = 1").first()
+    found = repo.executor().query("SELECT seq, hash FROM tallyclerk_chain_head WHERE id = 1")
+    head = found[0] if found else None
+    streams = [_sealed_rows(repo, t) for t in TABLES]
+    try:
+        return _check(repo, report, head, heapq.merge(*streams), since_anchor)
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+def _check(
+    repo: Repository,
+    report: VerifyReport,
+    head: Sequence[Any] | None,
+    links: Iterator[tuple[int, str, int | str, str, bytes]],
+    since_anchor: str | None,
+) -> VerifyReport:
+    """:func:`verify`'s walk along the links, then the head and the replaced files."""
     prev, expected_seq = GENESIS, 1
     last: tuple[str, int | str] = ("", 0)
-    streams = [_sealed_rows(conn, t) for t in TABLES]
-    links = heapq.merge(*streams)
     for seq, table, row_id, stored, content in links:
         if seq != expected_seq:
             after = f"{last[0]} row {last[1]}" if report.links else "the start of the chain"
@@ -264,7 +315,7 @@ def verify(conn: Connection, *, since_anchor: str | None = None) -> VerifyReport
         if report.links:
             report.broken = Break("tallyclerk_chain_head", 1, None,
                                   "the chain head row is missing")
-        return _after(conn, report)
+        return _after(repo, report)
     if (int(head[0]), str(head[1])) != (report.head_seq, report.head_hash):
         where = f"the last link is {last[0]} row {last[1]}" if report.links else "no link"
         report.broken = Break(
@@ -274,7 +325,7 @@ def verify(conn: Connection, *, since_anchor: str | None = None) -> VerifyReport
             "was changed",
         )
         return report
-    return _after(conn, report)
+    return _after(repo, report)
 
 
 def _diagnose(
@@ -298,9 +349,10 @@ def _diagnose(
     return "its content was edited after it was sealed (it is the last link)"
 
 
-def _after(conn: Connection, report: VerifyReport) -> VerifyReport:
+def _after(repo: Repository, report: VerifyReport) -> VerifyReport:
     """Replaced files cleaned by a later sealed load of the same content; unsealed counts."""
-    bad = conn.exec_driver_sql(
+    sql = repo.executor()
+    found = sql.query(
         # cleaned by a forced reload of the same content, or (cleaned_by empty) retired by a
         # later --mode replace load of the same table
         "SELECT f.id, f.chain_seq FROM tallyclerk_files f LEFT JOIN tallyclerk_files c "
@@ -311,15 +363,16 @@ def _after(conn: Connection, report: VerifyReport) -> VerifyReport:
         "WHERE r.target_table = f.target_table AND r.id > f.id "
         "AND r.status IN ('loaded', 'replaced'))) "
         "ORDER BY f.chain_seq LIMIT 1"
-    ).first()
+    )
+    bad = found[0] if found else None
     if bad is not None and report.broken is None:
         report.broken = Break("tallyclerk_files", int(bad[0]), bad[1],
                               "status 'replaced' but no later load of the same content "
                               "cleaned it (cleaned_by)")
     for table in TABLES:
-        n = conn.exec_driver_sql(
+        n = sql.query(
             f"SELECT count(*) FROM {table} WHERE chain_hash IS NULL AND {_FINAL[table]}"
-        ).scalar()
+        )[0][0]
         if n:
             report.unsealed[table] = int(n)
     return report

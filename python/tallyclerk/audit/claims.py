@@ -33,11 +33,11 @@ from typing import Any
 import orjson
 
 from tallyclerk.audit import sqlgen
-from tallyclerk.audit.executor import SqlExecutor
-from tallyclerk.audit.repository import AuditRepository, ClaimCandidate, is_candidate
+from tallyclerk.audit.repo_protocol import ClaimCandidate, Repository, is_candidate
 from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import InternalError, LeaseLost
+from tallyclerk.protocols import SqlExecutor
 
 __all__ = [
     "Claims",
@@ -103,7 +103,7 @@ class Claims:
 
     def decide_many(
         self,
-        repo: AuditRepository,
+        repo: Repository,
         *,
         batch_id: str,
         table: str,
@@ -165,7 +165,7 @@ class Claims:
 
     def decide(
         self,
-        repo: AuditRepository,
+        repo: Repository,
         *,
         batch_id: str,
         path: str,

@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,9 +27,16 @@ from sqlalchemy import create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from tallyclerk.audit import lineage
+from tallyclerk.audit.executor import SqlAlchemyExecutor
 from tallyclerk.audit.migrations import recount_rolled_back
 from tallyclerk.audit.models import SCHEMA_VERSION, metadata
 from tallyclerk.audit.models import schema_version as version_table
+from tallyclerk.audit.sqlitebusy import (
+    begin_immediate,
+    busy_timeout,
+    connection_pragmas,
+    retry_busy,
+)
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.dburl import DbUrl
 from tallyclerk.errors import AuditStoreError, ConfigError
@@ -129,47 +133,11 @@ def create_audit_engine(db: DbUrl, settings: Settings) -> Engine:
     )
 
 
-def _retry_busy(cursor: sqlite3.Cursor, pragma: str, timeout_s: float) -> None:
-    """Run a connection pragma, retrying while SQLite answers "database is locked".
-
-    SQLite returns SQLITE_BUSY from the WAL switch without calling the busy handler when another
-    connection is switching or recovering the same new file (two loads starting at once); the
-    Rust writer retries the same way (``rust/data/sqlite.rs``, ``retry_busy``).
-    """
-    deadline = time.monotonic() + timeout_s
-    pause = 0.001
-    while True:
-        try:
-            cursor.execute(pragma)
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.05)
-
-
-_busy_ms: ContextVar[int | None] = ContextVar("tallyclerk_busy_ms", default=None)
-
-
-@contextmanager
-def busy_timeout(ms: int) -> Iterator[None]:
-    """SQLite: a transaction begun in this block (on this thread) waits at most ``ms`` for the
-    write lock, instead of the engine's busy timeout (the lease heartbeats' short wait)."""
-    token = _busy_ms.set(ms)
-    try:
-        yield
-    finally:
-        _busy_ms.reset(token)
+_retry_busy = retry_busy  # the former name (tests/audit/test_engine_busy.py)
 
 
 def _configure_sqlite(engine: Engine, settings: Settings) -> None:
-    pragmas = (
-        "PRAGMA journal_mode=WAL",
-        f"PRAGMA busy_timeout={int(settings.busy_timeout_ms)}",
-        f"PRAGMA synchronous={settings.synchronous}",  # validated: OFF|NORMAL|FULL|EXTRA
-        "PRAGMA foreign_keys=ON",
-    )
+    pragmas = connection_pragmas(settings)
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -178,21 +146,13 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         cursor = dbapi_connection.cursor()
         try:
             for pragma in pragmas:
-                _retry_busy(cursor, pragma, settings.busy_timeout_ms / 1000.0)
+                retry_busy(cursor, pragma, settings.busy_timeout_ms / 1000.0)
         finally:
             cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        ms = _busy_ms.get()
-        if ms is None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-            return
-        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(ms)}")
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        finally:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(settings.busy_timeout_ms)}")
+        begin_immediate(connection.exec_driver_sql, int(settings.busy_timeout_ms))
 
 
 def schema_version(connection: Connection) -> int | None:
@@ -237,7 +197,7 @@ def ensure_schema(engine: Engine) -> int:
             # an earlier 0.2.0 development build gets the columns and indexes added since
             add_missing(conn)
         metadata.create_all(conn)
-        lineage.create_view(conn)
+        lineage.create_view(SqlAlchemyExecutor(conn))
         now = datetime.now(timezone.utc)
         if found is None:
             conn.execute(

@@ -36,15 +36,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy.engine import Engine
 
 from tallyclerk import dberrors, retry
 from tallyclerk._core import WriteBehindQueue
-from tallyclerk.audit.events import EventRow, EventWriter
+from tallyclerk.audit.events import AuditEngine, EventRow, EventWriter, event_store
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import FlushTimeout, QueueClosed, QueueFull
 from tallyclerk.settings import Settings
-from tallyclerk.sqlitegate import gate_of
 
 __all__ = ["EventLog", "event_row", "retryable"]
 
@@ -77,7 +75,10 @@ class EventLog:
     """Write-behind event recording into the audit store at ``engine``.
 
     Args:
-        engine: the audit store's engine (its schema already created).
+        engine: the audit store's engine (its schema already created): a SQLAlchemy
+            ``Engine``, or a :class:`~tallyclerk.audit.liteengine.LiteEngine` for a SQLite
+            store without SQLAlchemy (events written through its one connection, in turns
+            at the file's gate, :func:`~tallyclerk.sqlitegate.gate_for` of its path).
         settings: queue bounds, linger, retries (``queue_*``, ``linger_ms``, ``max_retries``).
         label: the store's masked URL, for messages.
         insert_sync: inserts one row in a transaction of its own and returns its id (used when
@@ -87,7 +88,7 @@ class EventLog:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: AuditEngine,
         settings: Settings,
         *,
         label: str,
@@ -103,7 +104,7 @@ class EventLog:
         """Events that were not written (queue full, or failing after retries)."""
         self._full_drops = 0
         self._writer: EventWriter | None = None
-        self._gate = gate_of(engine)
+        self._gate = event_store(engine).gate
         self._queue: WriteBehindQueue | None = None
         s = settings
         if s.audit_async or insert_sync is None:

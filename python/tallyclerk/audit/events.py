@@ -17,6 +17,12 @@ single writer thread hands batches to :class:`EventWriter`, which inserts each b
 * PostgreSQL: a DBAPI connection of its own, detached from the engine's pool (no other thread
   ever gets it), opened on the writer thread at its first batch and closed by
   :meth:`EventWriter.close` once that thread has stopped.
+
+The engine is either a SQLAlchemy ``Engine`` (PostgreSQL, or SQLite through Core) or a
+:class:`~tallyclerk.audit.liteengine.LiteEngine` (SQLite on ``sqlite3``, no SQLAlchemy: its
+:meth:`~tallyclerk.audit.liteengine.LiteEngine.raw` is the one connection for the turn, and
+the file's gate is :func:`~tallyclerk.sqlitegate.gate_for` of its path).
+:func:`event_store` adapts either to the :class:`EventStore` the writer uses.
 """
 
 from __future__ import annotations
@@ -26,18 +32,22 @@ import itertools
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
-from sqlalchemy.engine import Engine
-
+from tallyclerk.audit.liteengine import LiteEngine
 from tallyclerk.audit.sqlgen import insert_events_sql
 from tallyclerk.audit.translate import classify, db_errors, wrap_db_errors
 from tallyclerk.errors import PermanentRepositoryError
 from tallyclerk.settings import Settings
-from tallyclerk.sqlitegate import GateBusy, gate_of
+from tallyclerk.sqlitegate import FileGate, GateBusy, gate_for, gate_of
 
-__all__ = ["EventRow", "EventWriter"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = ["AuditEngine", "EventRow", "EventStore", "EventWriter", "event_store"]
 
 log = logging.getLogger("tallyclerk.audit")
 
@@ -51,6 +61,78 @@ ROWS_PER_STATEMENT = min(2000, _MAX_PARAMS // _COLUMNS)
 _chain = itertools.chain.from_iterable
 
 
+AuditEngine = Union["Engine", LiteEngine]
+"""The audit store's engine, as the event log takes it."""
+
+
+class EventStore(Protocol):
+    """What the event writer needs of the audit store's engine."""
+
+    @property
+    def dialect_name(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        ...
+
+    @property
+    def gate(self) -> FileGate | None:
+        """The SQLite file's gate (this process's turn at its write lock); None otherwise."""
+        ...
+
+    def turn(self) -> AbstractContextManager[Any]:
+        """SQLite: the store's DB-API connection outside any transaction, for one batch
+        (within the gate's turn, which the caller holds)."""
+        ...
+
+    def own_connection(self) -> Any:
+        """Other databases: a DB-API connection for the writer alone (it closes it)."""
+        ...
+
+
+class _CoreStore:
+    """A SQLAlchemy ``Engine``: its pooled connection for a turn, a detached one of its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.dialect_name: str = engine.dialect.name
+        self.gate = gate_of(engine)
+
+    @contextmanager
+    def turn(self) -> Iterator[Any]:
+        conn = self._engine.raw_connection()
+        try:
+            yield conn
+        finally:
+            conn.close()  # back to the pool
+
+    def own_connection(self) -> Any:
+        proxied = self._engine.raw_connection()
+        proxied.detach()  # ours alone: never returned to the pool
+        return proxied
+
+
+class _LiteStore:
+    """A :class:`LiteEngine`: its one connection, for the turn (no SQLAlchemy)."""
+
+    dialect_name = "sqlite"
+
+    def __init__(self, engine: LiteEngine) -> None:
+        self._engine = engine
+        self.gate: FileGate | None = gate_for(engine.path)
+
+    def turn(self) -> AbstractContextManager[Any]:
+        return self._engine.raw()
+
+    def own_connection(self) -> Any:
+        raise AssertionError("a SQLite store writes through its own connection, in turns")
+
+
+def event_store(engine: AuditEngine) -> EventStore:
+    """The :class:`EventStore` of a SQLAlchemy ``Engine`` or a :class:`LiteEngine`."""
+    if isinstance(engine, LiteEngine):
+        return _LiteStore(engine)
+    return _CoreStore(engine)
+
+
 @functools.lru_cache(maxsize=32)
 def _multirow_sql(single_row_sql: str, rows: int) -> str:
     """``INSERT ... VALUES (?, ...), (?, ...)`` for ``rows`` rows, from the one-row statement."""
@@ -62,12 +144,12 @@ def _multirow_sql(single_row_sql: str, rows: int) -> str:
 class EventWriter:
     """Writes batches of event rows; called by one thread only."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
-        self._engine = engine
+    def __init__(self, engine: AuditEngine, settings: Settings) -> None:
+        self._store = event_store(engine)
         self._settings = settings
-        self._dialect = engine.dialect.name
+        self._dialect = self._store.dialect_name
         self._sql = insert_events_sql(self._dialect).sql
-        self._gate = gate_of(engine)
+        self._gate = self._store.gate
         self._dbapi: Any = None
         self._give_up_at: float | None = None
         self.batches = 0
@@ -110,16 +192,12 @@ class EventWriter:
         assert gate is not None
         self._take_turn(len(batch))
         try:
-            with wrap_db_errors():
-                conn = self._engine.raw_connection()
+            with wrap_db_errors(), self._store.turn() as conn:
+                cursor = conn.cursor()
                 try:
-                    cursor = conn.cursor()
-                    try:
-                        self._insert_sqlite(cursor, batch)
-                    finally:
-                        cursor.close()
+                    self._insert_sqlite(cursor, batch)
                 finally:
-                    conn.close()  # back to the pool
+                    cursor.close()
         finally:
             gate.release()
 
@@ -145,9 +223,7 @@ class EventWriter:
         conn = self._dbapi
         if conn is None:
             with wrap_db_errors():
-                proxied = self._engine.raw_connection()
-                proxied.detach()  # ours alone: never returned to the pool
-                conn = self._dbapi = proxied
+                conn = self._dbapi = self._store.own_connection()
         rows = [
             (t, b, f, p, datetime.fromtimestamp(c / 1e6, timezone.utc), k)
             for (t, b, f, p, c, k) in batch

@@ -22,14 +22,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tallyclerk._core import BatchAccumulator
 from tallyclerk.audit import claims, schemas, sqlgen, uncertain
 from tallyclerk.audit.claims import Claims
-from tallyclerk.audit.executor import SqlAlchemyExecutor, SqlExecutor
-from tallyclerk.audit.repository import AuditRepository
-from tallyclerk.audit.txn import TransactionRunner
+from tallyclerk.audit.repo_protocol import SHADOW_LIKE, Repository
 from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow, StoredSchema
 from tallyclerk.errors import (
     BatchCancelled,
@@ -39,17 +37,27 @@ from tallyclerk.errors import (
     TallyclerkError,
 )
 from tallyclerk.fingerprints import fingerprint as prefetched_fingerprint
+from tallyclerk.protocols import SqlExecutor
 
 if TYPE_CHECKING:
+    from tallyclerk.audit.txn import LiteTransactionRunner, TransactionRunner
     from tallyclerk.objstore import Fetched
 
-__all__ = ["FileLedger"]
+__all__ = ["SHADOW_LIKE", "FileLedger", "RepositoryRunner"]
 
 log = logging.getLogger("tallyclerk.audit")
 
 _FINAL_FILE_STATUSES = ("loaded", "failed")
-SHADOW_LIKE = "\\_tc\\_replace\\_%"  # tallyclerk.modes.SHADOW_PREFIX, as a LIKE pattern
 _CLAIM_RACE_RETRIES = 3
+R = TypeVar("R")
+
+
+class RepositoryRunner(Protocol):
+    """Runs a unit of work in a transaction of its own, retried on transient errors:
+    :class:`~tallyclerk.audit.txn.TransactionRunner` (SQLAlchemy Core) or
+    :class:`~tallyclerk.audit.txn.LiteTransactionRunner` (``sqlite3``)."""
+
+    def run(self, work: Callable[[Repository], R], *, what: str) -> R: ...
 
 
 class FileLedger:
@@ -64,7 +72,7 @@ class FileLedger:
 
     def __init__(
         self,
-        runner: TransactionRunner,
+        runner: RepositoryRunner,
         claims_: Claims,
         *,
         accumulator: Callable[[str], BatchAccumulator | None],
@@ -160,7 +168,7 @@ class FileLedger:
                    "object_version": info.version}
         acc.touch()
 
-        def work(repo: AuditRepository) -> FileClaim | FileSkip:
+        def work(repo: Repository) -> FileClaim | FileSkip:
             return self._claims.decide(
                 repo,
                 batch_id=batch_id,
@@ -320,8 +328,8 @@ class FileLedger:
             claims.check_counts(claim, result)
         duration = self._duration(claim)
 
-        def work(repo: AuditRepository) -> bool:
-            ex = SqlAlchemyExecutor(repo.connection)
+        def work(repo: Repository) -> bool:
+            ex = repo.executor()
             held = claims.finish_in(ex, claim, status, result, duration_s=duration)
             claims.add_rejects_in(ex, claim, rejects)
             return held
@@ -371,8 +379,7 @@ class FileLedger:
     def swap_done(self, shadow: str, table: str) -> None:
         """:meth:`swap_in` in a transaction of its own (an audit store in another database)."""
         self._runner.run(
-            lambda repo: claims.swap_in(SqlAlchemyExecutor(repo.connection), shadow,
-                                        table),
+            lambda repo: claims.swap_in(repo.executor(), shadow, table),
             what=f"record the replace of {table!r}",
         )
 
@@ -380,33 +387,15 @@ class FileLedger:
         """Shadow tables of earlier ``replace`` batches into ``table`` that are no longer
         running (their process died before the swap): the caller drops them, then
         :meth:`abandon_replace` marks their files failed."""
-        from sqlalchemy import select
-
-        from tallyclerk.audit.models import batches, files
-
-        like = SHADOW_LIKE
-
-        def work(repo: AuditRepository) -> list[str]:
-            stmt = (
-                select(files.c.target_table)
-                .join(batches, batches.c.id == files.c.batch_id)
-                .where(batches.c.target_table == table)
-                .where(batches.c.status != "running")
-                .where(files.c.target_table.like(like, escape="\\"))
-                .where(files.c.status == "loaded")
-                .distinct()
-            )
-            return [str(t) for t in repo.connection.execute(stmt).scalars()]
-
-        return self._runner.run(work, what=f"find interrupted replaces of {table!r}")
+        return self._runner.run(lambda repo: repo.stale_shadow_tables(table),
+                                what=f"find interrupted replaces of {table!r}")
 
     def abandon_replace(self, shadow: str, reason: str) -> int:
         """A replace that will not be swapped in: the files loaded into ``shadow`` become
         ``failed`` (their written rows now ``rows_rolled_back``), with ``reason``; returns how
         many."""
         return self._runner.run(
-            lambda repo: claims.abandon_in(SqlAlchemyExecutor(repo.connection), shadow,
-                                           reason),
+            lambda repo: claims.abandon_in(repo.executor(), shadow, reason),
             what="abandon a replace",
         )
 
@@ -414,13 +403,12 @@ class FileLedger:
 
     def table_schema(self, table: str) -> StoredSchema | None:
         """The table's current schema version (``tallyclerk_schemas``), or None."""
-        return self._runner.run(lambda repo: schemas.latest(repo.connection, table),
-                                what="read a schema")
+        return self._runner.run(lambda repo: repo.latest_schema(table), what="read a schema")
 
     def table_schema_history(self, table: str) -> list[StoredSchema]:
         """Every stored version of the table's schema, oldest first."""
         return self._runner.run(
-            lambda repo: schemas.history(repo.connection, table), what="read schema history"
+            lambda repo: repo.schema_history(table), what="read schema history"
         )
 
     def schema_version_in(self, ex: SqlExecutor, table: str, *, serialize: bool = True) -> int:
@@ -436,17 +424,24 @@ class FileLedger:
     def record_schema(self, schema: StoredSchema) -> None:
         """In a transaction of its own (data in another database): store a new version."""
 
-        def work(repo: AuditRepository) -> None:
-            ex = SqlAlchemyExecutor(repo.connection)
+        def work(repo: Repository) -> None:
+            ex = repo.executor()
             # the same version recorded by another worker of the load (the parent's inferred
             # schema, a text schema of the same header): already there, nothing to add; a
             # different one still breaks the unique index
             if schemas.current_version_in(ex, schema.table) >= schema.version and any(
                 s.version == schema.version and s.fingerprint == schema.fingerprint
-                for s in schemas.history(repo.connection, schema.table)
+                for s in repo.schema_history(schema.table)
             ):
                 return
             schemas.record_in(ex, schema)
 
         self._runner.run(work, what=f"record schema version {schema.version} of "
                                     f"{schema.table!r}")
+
+
+if TYPE_CHECKING:
+
+    def _both_are_runners(core: TransactionRunner, lite: LiteTransactionRunner
+                          ) -> tuple[RepositoryRunner, RepositoryRunner]:
+        return core, lite  # mypy (strict, in CI) checks both against the protocol

@@ -8,9 +8,13 @@ store stores them (SQLite: microseconds since the epoch; PostgreSQL: ``timestamp
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Connection
+from tallyclerk.audit.rows import from_epoch_us
+
+if TYPE_CHECKING:
+    from tallyclerk.audit.repo_protocol import Repository
+    from tallyclerk.protocols import SqlExecutor
 
 __all__ = ["VIEW", "create_view", "file_history"]
 
@@ -28,24 +32,24 @@ _SELECT = (
 )
 
 
-def create_view(conn: Connection) -> None:
+def create_view(sql: SqlExecutor) -> None:
     """Create the ``tallyclerk_lineage`` view when it is missing (every start checks; only
-    the first writes, so starting a load does not change the schema each time)."""
-    if conn.dialect.name == "postgresql":
-        if conn.exec_driver_sql(f"SELECT to_regclass('{VIEW}')").scalar() is None:
-            conn.exec_driver_sql(f"CREATE VIEW {VIEW} AS {_SELECT}")
+    the first writes, so starting a load does not change the schema each time). ``sql`` runs
+    in the schema's transaction (``SqlAlchemyExecutor`` on Core, ``repo.executor()``)."""
+    if sql.dialect_name == "postgresql":
+        if sql.query(f"SELECT to_regclass('{VIEW}')")[0][0] is None:
+            sql.execute(f"CREATE VIEW {VIEW} AS {_SELECT}")
     else:
-        conn.exec_driver_sql(f"CREATE VIEW IF NOT EXISTS {VIEW} AS {_SELECT}")
+        sql.execute(f"CREATE VIEW IF NOT EXISTS {VIEW} AS {_SELECT}")
 
 
-def file_history(conn: Connection, path: str) -> list[dict[str, Any]]:
+def file_history(repo: Repository, path: str) -> list[dict[str, Any]]:
     """Every manifest row of ``path`` (any table), oldest first: loads, skips, failures,
     ``--force`` and ``--mode replace`` replacements, with their batches, and the claims of
-    ``tallyclerk replay`` that replayed its rejects (``replay`` true)."""
-    from tallyclerk.audit.models import from_epoch_us
-
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    rows = conn.exec_driver_sql(
+    ``tallyclerk replay`` that replayed its rejects (``replay`` true). In ``repo``'s
+    transaction, on either audit repository."""
+    mark = "%s" if repo.dialect_name == "postgresql" else "?"
+    rows = repo.executor().query(
         "SELECT f.id, f.batch_id, f.target_table, f.status, f.attempt, f.rows_read, "
         "f.rows_written, f.rows_rejected, f.rows_rolled_back, f.started_at, f.finished_at, "
         "f.earlier_batch_id, f.cleaned_by, f.error, f.fingerprint, b.status "
@@ -54,7 +58,7 @@ def file_history(conn: Connection, path: str) -> list[dict[str, Any]]:
         f"WHERE f.path = {mark} OR f.id IN (SELECT rj.replay_file_id FROM tallyclerk_rejects "
         f"rj JOIN tallyclerk_files o ON o.id = rj.file_id WHERE o.path = {mark}) ORDER BY f.id",
         (path, path),
-    ).all()
+    )
 
     def iso(value: Any) -> str | None:
         if value is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.repo_protocol import Repository
 from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
 
 __all__ = ["batch_dict", "batch_report", "event_dict", "reject_dict"]
@@ -19,7 +19,7 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def batch_report(repo: AuditRepository, batch_id: str | None) -> dict[str, Any]:
+def batch_report(repo: Repository, batch_id: str | None) -> dict[str, Any]:
     """``{"batch_id", "status", "table", "rows_read", "rows_written", "rows_rejected",
     "rows_rolled_back", "files": [{"path", "status", "rows_read", "rows_written",
     "rows_rejected", "rows_rolled_back", "rows_inserted", "rows_updated", "error",

@@ -11,9 +11,9 @@ re-read after a change). Every method translates database errors in one place
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Select,
@@ -30,11 +30,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import ReturningInsert
 
+from tallyclerk.audit.executor import SqlAlchemyExecutor
 from tallyclerk.audit.models import batches, events, files
 from tallyclerk.audit.models import rejects as reject_rows
+from tallyclerk.audit.repo_protocol import SHADOW_LIKE, ClaimCandidate, is_candidate
 from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.translate import wrap_db_errors
-from tallyclerk.audit.types import RejectRow
+from tallyclerk.audit.types import RejectRow, StoredSchema
 
 __all__ = ["AuditRepository", "ClaimCandidate", "is_candidate"]
 
@@ -51,29 +53,6 @@ def _translated(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class ClaimCandidate(Protocol):
-    """A manifest row a claim considers (a row of ``tallyclerk_files``; read only)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def batch_id(self) -> str: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def fingerprint(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def owner(self) -> str | None: ...
-    @property
-    def lease_expires_at(self) -> datetime | None: ...
-    @property
-    def error_class(self) -> str | None: ...
-    @property
-    def cleaned_by(self) -> int | None: ...
-
-
 class AuditRepository:
     """Database operations on batches, manifest rows, rejects and events.
 
@@ -83,6 +62,25 @@ class AuditRepository:
 
     def __init__(self, *, connection: Connection) -> None:
         self.connection = connection
+
+    @property
+    def dialect_name(self) -> str:
+        return str(self.connection.dialect.name)
+
+    def executor(self) -> SqlAlchemyExecutor:
+        return SqlAlchemyExecutor(self.connection)
+
+    def driver_cursor(self) -> Any:
+        return self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+    def stream_query(self, sql: str,
+                     params: Sequence[Any] = ()) -> Generator[Sequence[Any], None, None]:
+        result = self.connection.execution_options(stream_results=True).exec_driver_sql(
+            sql, tuple(params) if params else None)
+        try:
+            yield from result
+        finally:
+            result.close()
 
     # --- batches -------------------------------------------------------------------------------
 
@@ -405,6 +403,74 @@ class AuditRepository:
         return int(self.connection.execute(select(func.count()).select_from(events)).scalar()
                    or 0)
 
+    # --- target table schemas ------------------------------------------------------------------
+
+    def latest_schema(self, table: str) -> StoredSchema | None:
+        """The table's current (highest) schema version, or None (``schemas.latest``)."""
+        from tallyclerk.audit import schemas
+
+        return schemas.latest(self.connection, table)
+
+    def schema_history(self, table: str) -> list[StoredSchema]:
+        """Every version of the table's schema, oldest first (``schemas.history``)."""
+        from tallyclerk.audit import schemas
+
+        return schemas.history(self.connection, table)
+
+    # --- the ledger's reads (replaces, uncertain files) ------------------------------------------
+
+    @_translated
+    def stale_shadow_tables(self, table: str) -> list[str]:
+        """The shadow tables (``SHADOW_LIKE``) holding ``loaded`` files of batches into
+        ``table`` that are no longer running (their replace was never swapped in)."""
+        params = {"table": table}
+        return [str(t) for t in self.connection.execute(stale_shadows_stmt(), params).scalars()]
+
+    @_translated
+    def loading_files(self, *, table: str | None = None, path: str | None = None
+                      ) -> list[tuple[FileManifest, dict[str, Any] | None]]:
+        """The ``loading`` manifest rows (optionally of batches into ``table`` and/or of
+        ``path``) with their batch's options, in no order."""
+        stmt = loading_files_stmt(table is not None, path is not None)
+        rows = self.connection.execute(stmt, {"table": table, "path": path}).all()
+        return [(FileManifest._make(r[:-1]), r[-1]) for r in rows]
+
+
+# The ledger's reads, built once; the DB-API repository runs them compiled (the catalogue).
+
+
+@functools.cache
+def stale_shadows_stmt() -> Select[Any]:
+    """:meth:`AuditRepository.stale_shadow_tables` (parameter ``table``)."""
+    return (
+        select(files.c.target_table)
+        .join(batches, batches.c.id == files.c.batch_id)
+        .where(batches.c.target_table == bindparam("table"))
+        .where(batches.c.status != "running")
+        .where(files.c.target_table.like(SHADOW_LIKE, escape="\\"))
+        .where(files.c.status == "loaded")
+        .distinct()
+    )
+
+
+@functools.cache
+def loading_files_stmt(by_table: bool, by_path: bool) -> Select[Any]:
+    """:meth:`AuditRepository.loading_files` (parameters ``table`` and ``path`` when used).
+
+    The literal ``status = 'loading'`` lets the planner use the partial unique index of
+    ``loading`` rows; no ORDER BY (SQLite would scan the table in id order rather than use
+    the index)."""
+    stmt = (
+        select(files, batches.c.options)
+        .join(batches, batches.c.id == files.c.batch_id)
+        .where(text("tallyclerk_files.status = 'loading'"))
+    )
+    if by_table:  # the batch's table: a replace loads its files into a shadow
+        stmt = stmt.where(batches.c.target_table == bindparam("table"))
+    if by_path:
+        stmt = stmt.where(files.c.path == bindparam("path"))
+    return stmt
+
 
 # The claim's statements, built once with bound parameters (building a SQLAlchemy statement
 # for every claim cost about as much as running it: issue 16.4).
@@ -453,10 +519,6 @@ def _history_where(fingerprint: Any) -> Select[Any]:
     )
 
 
-def is_candidate(row: ClaimCandidate) -> bool:
-    """Whether a row of :meth:`AuditRepository.claim_history` is a claim candidate."""
-    return row.status in ("loading", "loaded") or (row.status == "failed"
-                                                    and row.cleaned_by is None)
 
 
 def _candidates(rows: Iterable[Any]) -> list[ClaimCandidate]:

@@ -14,17 +14,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from typing import Any
-
-from sqlalchemy import Select, bindparam, select
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from tallyclerk.audit import sqlgen
-from tallyclerk.audit.executor import SqlExecutor
-from tallyclerk.audit.models import table_schemas
 from tallyclerk.audit.rows import TableSchemaVersion
 from tallyclerk.audit.translate import wrap_db_errors
-from tallyclerk.audit.types import StoredSchema
+from tallyclerk.audit.types import StoredSchema, stored_schema
+from tallyclerk.protocols import SqlExecutor
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.engine import Connection
 
 __all__ = ["current_version_in", "fingerprint", "history", "latest", "record_in"]
 
@@ -36,15 +36,15 @@ def fingerprint(schema_json: str) -> str:
 
 
 def _stored(row: TableSchemaVersion) -> StoredSchema:
-    return StoredSchema(
-        table=row.target_table, version=row.version, schema_json=row.schema_json,
-        fingerprint=row.fingerprint, reason=row.reason, created_at=row.created_at,
-        batch_id=row.batch_id, file_id=row.file_id,
-    )
+    return stored_schema(row)
 
 
 def latest(connection: Connection, table: str) -> StoredSchema | None:
-    """The table's current (highest) schema version, or None when none is stored."""
+    """The table's current (highest) schema version, or None when none is stored.
+
+    On a SQLAlchemy connection (``AuditRepository.latest_schema``; the units of work call the
+    repository's method, which the DB-API repository serves from the catalogue's
+    ``schema_latest``, compiled from :func:`_latest_stmt`)."""
     with wrap_db_errors():
         row = connection.execute(_latest_stmt(), {"table": table}).first()
     return None if row is None else _stored(TableSchemaVersion._make(row))
@@ -53,14 +53,21 @@ def latest(connection: Connection, table: str) -> StoredSchema | None:
 @functools.cache
 def _latest_stmt() -> Select[Any]:
     """Built once (every file reads its table's schema: issue 16.4)."""
-    t = table_schemas
+    from sqlalchemy import bindparam, select
+
+    from tallyclerk.audit.models import table_schemas as t
+
     return select(t).where(t.c.target_table == bindparam("table")).order_by(
         t.c.version.desc()).limit(1)
 
 
 def history(connection: Connection, table: str) -> list[StoredSchema]:
-    """Every version of the table's schema, oldest first."""
-    t = table_schemas
+    """Every version of the table's schema, oldest first (on a SQLAlchemy connection, as
+    :func:`latest`)."""
+    from sqlalchemy import select
+
+    from tallyclerk.audit.models import table_schemas as t
+
     with wrap_db_errors():
         rows = connection.execute(
             select(t).where(t.c.target_table == table).order_by(t.c.version)

@@ -3,9 +3,11 @@ ledger and the event log of one audit database.
 
 One :class:`AuditService` per audit database and process. Its concurrency model is explicit:
 
-* the calling threads run short transactions, each on its own pooled connection
-  (``BEGIN IMMEDIATE`` on SQLite), retried with exponential backoff and jitter on transient
-  errors;
+* the calling threads run short transactions (``BEGIN IMMEDIATE`` on SQLite), retried with
+  exponential backoff and jitter on transient errors: on SQLite through plain ``sqlite3``
+  (:class:`~tallyclerk.audit.liteengine.LiteEngine`, the DB-API repository; no SQLAlchemy
+  import unless an older store needs a migration), on PostgreSQL through SQLAlchemy Core, each
+  on its own pooled connection (:mod:`tallyclerk.audit.backend` chooses);
 * one Rust watchdog thread (:class:`~tallyclerk.Watchdog`) times out batches (batch
   ``timed_out``, its ``loading`` files released, the accumulator cancelled so the loader stops)
   and renews the leases of this process's claims every ``heartbeat_s``;
@@ -44,7 +46,6 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy.engine import Engine
 
 from tallyclerk._core import (
     BatchAccumulator,
@@ -52,15 +53,15 @@ from tallyclerk._core import (
     MetricsSnapshot,
     Watchdog,
 )
-from tallyclerk.audit import chain, lineage, reports, sqlgen
+from tallyclerk.audit import backend, chain, lineage, reports
+from tallyclerk.audit.backend import AuditEngine, Runner
 from tallyclerk.audit.claims import Claims, pid_alive
-from tallyclerk.audit.engine import create_audit_engine, ensure_schema
+from tallyclerk.audit.compiled import check_identifier
 from tallyclerk.audit.eventlog import EventLog
 from tallyclerk.audit.events import EventRow
 from tallyclerk.audit.ledger import FileLedger
-from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.repo_protocol import Repository
 from tallyclerk.audit.rows import Batch, from_epoch_us
-from tallyclerk.audit.txn import TransactionRunner
 from tallyclerk.dburl import mask_secrets, parse_url
 from tallyclerk.errors import (
     BatchCancelled,
@@ -70,7 +71,7 @@ from tallyclerk.errors import (
     TransientRepositoryError,
 )
 from tallyclerk.settings import Settings, load_settings
-from tallyclerk.sqlitegate import GateBusy, gate_of
+from tallyclerk.sqlitegate import GateBusy
 
 __all__ = ["AuditService"]
 
@@ -116,8 +117,9 @@ class AuditService:
         self._db = parse_url(url)
         self.url_masked: str = self._db.masked
         self._on_batch_timeout = on_batch_timeout
-        self._engine = create_audit_engine(self._db, self.settings)
-        self._dialect = self._engine.dialect.name
+        # SQLite: plain sqlite3, no SQLAlchemy import; a server: SQLAlchemy Core (backend.py)
+        self._engine: AuditEngine = backend.open_engine(self._db, self.settings)
+        self._dialect: str = self._db.dialect
         # TALLYCLERK_HOST overrides the host name in claim owners (containers that share a
         # host name, simulated hosts in tests)
         self._host = os.environ.get("TALLYCLERK_HOST") or socket.gethostname()
@@ -129,9 +131,9 @@ class AuditService:
         self._closed = False
         self._claims = Claims(host=self._host, pid=self._pid, lease_s=self.settings.lease_s)
         # SQLite: this process's turn at the file comes before every write transaction
-        self._gate = gate_of(self._engine)
-        self._runner = TransactionRunner(self._engine, self.settings, label=self.url_masked,
-                                         gate=self._gate)
+        self._gate = backend.gate(self._engine)
+        self._runner: Runner = backend.runner(self._engine, self.settings,
+                                              label=self.url_masked, gate=self._gate)
         # Lease heartbeats run on the watchdog thread: one attempt, waiting briefly for a turn
         # (an event batch or a ledger transaction) and for another process's write lock, so
         # a long transaction never stalls the watchdog (renewed at the next heartbeat; nobody
@@ -139,7 +141,7 @@ class AuditService:
         # waited for at all (see _heartbeat).
         hb_ms = min(self.settings.busy_timeout_ms, int(self.settings.heartbeat_s * 500), 250)
         self._hb_wait_s = hb_ms / 1000.0
-        self._hb_runner = TransactionRunner(
+        self._hb_runner: Runner = backend.runner(
             self._engine,
             self.settings,
             label=self.url_masked,
@@ -151,10 +153,10 @@ class AuditService:
         )
         try:
             self._runner.retrying(
-                lambda: ensure_schema(self._engine), what="create the audit schema"
+                lambda: backend.ensure_schema(self._engine), what="create the audit schema"
             )
         except BaseException:
-            self._engine.dispose()
+            backend.dispose(self._engine)
             raise
         s = self.settings
         self._watchdog = Watchdog(
@@ -198,7 +200,10 @@ class AuditService:
         if writer_stopped:
             # the events written since the batch finished; one short attempt (close is bounded)
             self._seal_with(self._hb_runner, level=logging.WARNING)
-        self._engine.dispose(close=writer_stopped)
+        # bounded like the rest of close: a turn still held past the deadline keeps its
+        # connection until it ends (then closed by its holder)
+        backend.dispose(self._engine, close=writer_stopped,
+                        timeout=max(0.0, deadline - time.monotonic()))
 
     def _abandon_running_batches(self) -> None:
         """Batches never finished (the caller died mid-batch): ``failed``, files released.
@@ -215,7 +220,7 @@ class AuditService:
 
             unstarted = self.ledger.forget_batch(batch_id)
 
-            def work(repo: AuditRepository, batch_id: str = batch_id, now: datetime = now,
+            def work(repo: Repository, batch_id: str = batch_id, now: datetime = now,
                      unstarted: list[tuple[int, str]] = unstarted) -> None:
                 repo.drop_unstarted_claims(unstarted)  # claims taken ahead: never started
                 repo.release_batch_files(
@@ -243,11 +248,11 @@ class AuditService:
         the rows stay unsealed (``verify`` counts them) until the next seal."""
         return self._seal_with(self._runner)
 
-    def _seal_with(self, runner: TransactionRunner, level: int = logging.ERROR) -> int:
+    def _seal_with(self, runner: Runner, level: int = logging.ERROR) -> int:
         if not self.settings.audit_chain:
             return 0
         try:
-            return runner.run(lambda repo: chain.seal(repo.connection),
+            return runner.run(lambda repo: chain.seal(repo),
                               what="seal ledger rows into the hash chain")
         except RepositoryError as exc:
             log.log(level, "audit store %s: sealing ledger rows failed (they stay unsealed "
@@ -257,14 +262,14 @@ class AuditService:
     def file_history(self, path: str) -> list[dict[str, Any]]:
         """Every manifest row of ``path``, oldest first (``tallyclerk status --file``)."""
         return self._runner.run(
-            lambda repo: lineage.file_history(repo.connection, path),
+            lambda repo: lineage.file_history(repo, path),
             what=f"read the history of {path}",
         )
 
     def verify(self, *, since_anchor: str | None = None) -> chain.VerifyReport:
         """Recompute the hash chain (read-only); see :func:`tallyclerk.audit.chain.verify`."""
         return self._runner.run(
-            lambda repo: chain.verify(repo.connection, since_anchor=since_anchor),
+            lambda repo: chain.verify(repo, since_anchor=since_anchor),
             what="verify the hash chain",
         )
 
@@ -273,9 +278,11 @@ class AuditService:
         return self._closed
 
     @property
-    def engine(self) -> Engine:
-        """The audit store's engine (SQLite: one connection, taken in turns); a work list of
-        the same store in this process shares it rather than open the file again."""
+    def engine(self) -> AuditEngine:
+        """The audit store's engine: on SQLite a
+        :class:`~tallyclerk.audit.liteengine.LiteEngine` (one ``sqlite3`` connection, taken in
+        turns), else a SQLAlchemy ``Engine`` (a work list of the same server store in this
+        process shares it)."""
         return self._engine
 
     def _check_open(self) -> None:
@@ -284,7 +291,7 @@ class AuditService:
 
     # --- transactions ------------------------------------------------------------------------
 
-    def _tx(self, work: Callable[[AuditRepository], R], *, what: str) -> R:
+    def _tx(self, work: Callable[[Repository], R], *, what: str) -> R:
         """Run ``work`` in one transaction of its own, retried on transient errors."""
         return self._runner.run(work, what=what)
 
@@ -293,7 +300,7 @@ class AuditService:
     def start_batch(self, table: str, options: Mapping[str, Any]) -> str:
         """Record a running batch; returns its id. Its accumulator is watched for timeouts."""
         self._check_open()
-        sqlgen.check_identifier(table)
+        check_identifier(table)
         s = self.settings
         batch_id = uuid.uuid4().hex
         acc = BatchAccumulator(
@@ -302,7 +309,7 @@ class AuditService:
         )
         now = _utcnow()
 
-        def start(repo: AuditRepository) -> None:
+        def start(repo: Repository) -> None:
             self._close_dead_batches(repo, batch_id, now)
             repo.add_batch(
                 batch_id=batch_id,
@@ -325,7 +332,7 @@ class AuditService:
         log.info("batch %s started: table %r", batch_id, table)
         return batch_id
 
-    def _close_dead_batches(self, repo: AuditRepository, batch_id: str, now: datetime) -> None:
+    def _close_dead_batches(self, repo: Repository, batch_id: str, now: datetime) -> None:
         """Close batches of this host whose process is gone (killed while holding no claim).
 
         Their files need nothing here: a claim left ``loading`` is cleaned by the next claim of
@@ -392,7 +399,7 @@ class AuditService:
         snap = acc.snapshot()
         now = _utcnow()
 
-        def work(repo: AuditRepository) -> tuple[str, dict[str, Any] | None]:
+        def work(repo: Repository) -> tuple[str, dict[str, Any] | None]:
             batch = repo.get_batch(batch_id)
             if batch is None:
                 raise KeyError(f"no batch {batch_id!r} in the audit store")
@@ -482,7 +489,7 @@ class AuditService:
         reason = f"batch timed out ({kind})"
         now = _utcnow()
 
-        def work(repo: AuditRepository) -> list[int]:
+        def work(repo: Repository) -> list[int]:
             repo.update_batch(
                 batch_id,
                 only_if_status="running",
@@ -564,7 +571,7 @@ class AuditService:
 
     @property
     def dialect(self) -> str:
-        """The audit store's SQLAlchemy dialect name (``sqlite``, ``postgresql``)."""
+        """The audit store's dialect name (``sqlite``, ``postgresql``)."""
         return self._dialect
 
     def shares_database_with(self, data_url: str) -> bool:

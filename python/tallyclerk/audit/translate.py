@@ -18,10 +18,9 @@ Messages never carry a password (:func:`tallyclerk.dburl.mask_secrets`).
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from sqlalchemy import exc as sa_exc
 
 from tallyclerk.dberrors import is_transient, psycopg_class, sqlstate
 from tallyclerk.dburl import mask_secrets
@@ -37,13 +36,21 @@ __all__ = ["classify", "db_errors", "wrap_db_errors"]
 
 _UNIQUE_SQLSTATE = "23505"
 
-_BASE_ERRORS: tuple[type[Exception], ...] = (sa_exc.SQLAlchemyError, sqlite3.Error)
 _psycopg = psycopg_class
 
 
+def _sa(name: str) -> tuple[type[Exception], ...]:
+    """``sqlalchemy.exc.<name>`` once SQLAlchemy is imported, else nothing: such an exception
+    cannot exist before (the SQLite audit path without SQLAlchemy never imports it)."""
+    module = sys.modules.get("sqlalchemy.exc")
+    found = getattr(module, name, None) if module is not None else None
+    return (found,) if isinstance(found, type) and issubclass(found, Exception) else ()
+
+
 def db_errors() -> tuple[type[Exception], ...]:
-    """The database exceptions to catch: SQLAlchemy's, sqlite3's, and psycopg's when loaded."""
-    return _BASE_ERRORS + _psycopg("Error")
+    """The database exceptions to catch: sqlite3's, and SQLAlchemy's and psycopg's when
+    loaded."""
+    return (sqlite3.Error, *_sa("SQLAlchemyError"), *_psycopg("Error"))
 
 
 def _describe(exc: BaseException) -> str:
@@ -57,12 +64,13 @@ def classify(exc: BaseException) -> RepositoryError | None:
     if isinstance(exc, RepositoryError):
         return exc
     orig: BaseException = exc
-    if isinstance(exc, sa_exc.DBAPIError):
-        orig = exc.orig if isinstance(exc.orig, BaseException) else exc
-    elif isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
+    if isinstance(exc, _sa("DBAPIError")):
+        wrapped = getattr(exc, "orig", None)
+        orig = wrapped if isinstance(wrapped, BaseException) else exc
+    elif isinstance(exc, (*_sa("DisconnectionError"), *_sa("TimeoutError"))):
         return TransientRepositoryError(_describe(exc))
     elif not isinstance(exc, (sqlite3.Error, *_psycopg("Error"))):
-        if isinstance(exc, sa_exc.SQLAlchemyError):
+        if isinstance(exc, _sa("SQLAlchemyError")):
             return PermanentRepositoryError(_describe(exc))
         return None
 
@@ -72,7 +80,7 @@ def classify(exc: BaseException) -> RepositoryError | None:
     state = sqlstate(orig)
     lowered = str(orig).lower()
     integrity: tuple[type[Exception], ...] = (sqlite3.IntegrityError, *_psycopg("IntegrityError"))
-    is_integrity = isinstance(orig, integrity) or isinstance(exc, sa_exc.IntegrityError)
+    is_integrity = isinstance(orig, integrity) or isinstance(exc, _sa("IntegrityError"))
     if is_integrity:
         if state == _UNIQUE_SQLSTATE or "unique constraint" in lowered:
             return DuplicateKeyError(message)

@@ -13,6 +13,12 @@ On SQLite each attempt first takes this process's turn at the file
 timeout); a turn not given back in time is a transient error like SQLite's own "database is
 locked". ``busy_timeout_ms`` shortens SQLite's own wait for the write lock (other processes)
 for this runner's transactions.
+
+:class:`TransactionRunner` runs units of work of the SQLAlchemy Core repository on an
+``Engine``; :class:`LiteTransactionRunner` the same retries, turns and busy waits for the
+DB-API repository on a :class:`~tallyclerk.audit.liteengine.LiteEngine` (no SQLAlchemy; not
+wired in yet, see ``NOSQLA.md``). This module imports SQLAlchemy only when a Core unit of work
+runs.
 """
 
 from __future__ import annotations
@@ -21,25 +27,30 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from sqlalchemy.engine import Engine
-
-from tallyclerk.audit.engine import busy_timeout
-from tallyclerk.audit.repository import AuditRepository
+from tallyclerk.audit.sqlitebusy import busy_timeout
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.errors import TransientRepositoryError
 from tallyclerk.settings import Settings
 from tallyclerk.sqlitegate import FileGate, GateBusy
 
-__all__ = ["TransactionRunner"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine  # noqa: F401 (a base class's string argument)
+
+    from tallyclerk.audit.dbapi_repository import DbapiRepository
+    from tallyclerk.audit.liteengine import LiteEngine  # noqa: F401 (the same)
+    from tallyclerk.audit.repository import AuditRepository
+
+__all__ = ["LiteTransactionRunner", "TransactionRunner"]
 
 log = logging.getLogger("tallyclerk.audit")
 
 R = TypeVar("R")
+E = TypeVar("E")
 
 
-class TransactionRunner:
+class _Runner(Generic[E]):
     """Runs units of work in transactions of their own, with retries.
 
     ``max_retries`` overrides the settings' (0: one attempt); ``give_up_level`` is the level of
@@ -48,7 +59,7 @@ class TransactionRunner:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: E,
         settings: Settings,
         *,
         label: str,
@@ -123,11 +134,30 @@ class TransactionRunner:
                 self._sleep(delay / 1000.0)
                 attempt += 1
 
+
+class TransactionRunner(_Runner["Engine"]):
+    """:class:`_Runner` of the SQLAlchemy Core repository on an ``Engine``."""
+
     def run(self, work: Callable[[AuditRepository], R], *, what: str) -> R:
         """Run ``work`` in one transaction of its own, retried on transient errors."""
+        from tallyclerk.audit.repository import AuditRepository
 
         def once() -> R:
             with self._engine.begin() as connection:
                 return work(AuditRepository(connection=connection))
+
+        return self.retrying(once, what=what)
+
+
+class LiteTransactionRunner(_Runner["LiteEngine"]):
+    """:class:`_Runner` of the DB-API repository on a :class:`LiteEngine` (no SQLAlchemy)."""
+
+    def run(self, work: Callable[[DbapiRepository], R], *, what: str) -> R:
+        """Run ``work`` in one transaction of its own, retried on transient errors."""
+        from tallyclerk.audit.dbapi_repository import DbapiRepository
+
+        def once() -> R:
+            with self._engine.begin() as connection:
+                return work(DbapiRepository(connection=connection))
 
         return self.retrying(once, what=what)

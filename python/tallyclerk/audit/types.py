@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 __all__ = ["FileClaim", "FileResult", "FileSkip", "RejectRow", "StoredSchema"]
 
@@ -113,3 +114,13 @@ class StoredSchema:
             "file_id": self.file_id,
             "schema": json.loads(self.schema_json),
         }
+
+
+def stored_schema(row: Any) -> StoredSchema:
+    """A :class:`StoredSchema` from a ``tallyclerk_schemas`` row
+    (:class:`~tallyclerk.audit.rows.TableSchemaVersion`)."""
+    return StoredSchema(
+        table=row.target_table, version=row.version, schema_json=row.schema_json,
+        fingerprint=row.fingerprint, reason=row.reason, created_at=row.created_at,
+        batch_id=row.batch_id, file_id=row.file_id,
+    )

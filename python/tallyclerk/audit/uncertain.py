@@ -19,14 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, text
-
 from tallyclerk.audit import claims
 from tallyclerk.audit.claims import Claims
-from tallyclerk.audit.executor import SqlAlchemyExecutor
-from tallyclerk.audit.models import batches, files
-from tallyclerk.audit.repository import AuditRepository
-from tallyclerk.audit.rows import FileManifest
+from tallyclerk.audit.repo_protocol import Repository
 from tallyclerk.audit.types import FileClaim, FileResult
 
 __all__ = ["OPTION", "Uncertain", "find", "settle_in", "target_key"]
@@ -71,26 +66,17 @@ class Uncertain(FileClaim):
                 "started_at": self.started_at.isoformat()}
 
 
-def find(repo: AuditRepository, who: Claims, *, table: str | None = None,
+def find(repo: Repository, who: Claims, *, table: str | None = None,
          path: str | None = None) -> list[Uncertain]:
     """The uncertain files (optionally of one batch table and/or path), oldest first.
 
-    The literal ``status = 'loading'`` lets the planner use the partial unique index of
-    ``loading`` rows, so this stays cheap however long the ledger grows.
+    ``repo.loading_files`` reads with the literal ``status = 'loading'``, which lets the
+    planner use the partial unique index of ``loading`` rows, so this stays cheap however long
+    the ledger grows.
     """
-    stmt = (
-        select(files, batches.c.options)
-        .join(batches, batches.c.id == files.c.batch_id)
-        .where(text("tallyclerk_files.status = 'loading'"))
-    )  # no ORDER BY: SQLite would scan the table in id order rather than use the index
-    if table is not None:  # the batch's table: a replace loads its files into a shadow
-        stmt = stmt.where(batches.c.target_table == table)
-    if path is not None:
-        stmt = stmt.where(files.c.path == path)
     now = datetime.now(timezone.utc)
     found: list[Uncertain] = []
-    for found_row in repo.connection.execute(stmt).all():
-        row, options = FileManifest._make(found_row[:-1]), found_row[-1]
+    for row, options in repo.loading_files(table=table, path=path):
         target = (options or {}).get(OPTION)
         if not target or row.claim_token is None or not who.owner_dead(row, now):
             continue
@@ -103,12 +89,12 @@ def find(repo: AuditRepository, who: Claims, *, table: str | None = None,
     return sorted(found, key=lambda u: u.file_id)
 
 
-def settle_in(repo: AuditRepository, u: Uncertain, status: str, result: FileResult,
+def settle_in(repo: Repository, u: Uncertain, status: str, result: FileResult,
               note: str) -> bool:
     """Finish an uncertain row ``loaded`` (its data committed) or ``failed`` (not committed,
     or rolled back by the settler), fenced by its claim token; its dead batch stops showing
     ``running``. False when the row is no longer this uncertain claim (settled elsewhere)."""
-    ex = SqlAlchemyExecutor(repo.connection)
+    ex = repo.executor()
     replaces: tuple[int, ...] = ()
     if status == "loaded":
         # the attempts its claim replaced (their rows were deleted in its data transaction):

@@ -57,14 +57,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from tallyclerk.audit.borrowed import BorrowedEngine
 from tallyclerk.audit.engine import create_audit_engine, ensure_schema
+from tallyclerk.audit.liteengine import LiteEngine
 from tallyclerk.audit.models import UTCDateTime, metadata
 from tallyclerk.audit.models import files as manifest
-from tallyclerk.audit.txn import TransactionRunner
+from tallyclerk.audit.txn import LiteTransactionRunner, TransactionRunner
 from tallyclerk.dburl import parse_url
 from tallyclerk.errors import RepositoryError
 from tallyclerk.settings import Settings
-from tallyclerk.sqlitegate import gate_of
+from tallyclerk.sqlitegate import FileGate, gate_for, gate_of
 
 __all__ = ["WorkList", "Taken", "check_load_id", "work_items"]
 
@@ -130,28 +132,47 @@ class WorkList:
     """The work list of the audit store at ``url`` (creates its table when missing).
 
     ``engine``: the audit service's engine of the same store, shared (a worker process then
-    opens a SQLite store once; it is not disposed by :meth:`close`). On SQLite every
+    opens a SQLite store once; it is not disposed by :meth:`close`): a SQLAlchemy ``Engine``,
+    or on SQLite the service's :class:`~tallyclerk.audit.liteengine.LiteEngine`, whose
+    connection the work list's Core statements borrow in its turns
+    (:class:`~tallyclerk.audit.borrowed.BorrowedEngine`). On SQLite every
     transaction first takes the process's turn at the file (:mod:`tallyclerk.sqlitegate`); a
     lease renewal that finds the process's own data transaction holding it runs when that ends.
     """
 
     def __init__(self, url: str, *, settings: Settings, owner: str = "",
-                 engine: Engine | None = None) -> None:
+                 engine: Engine | LiteEngine | None = None) -> None:
         self.settings = settings
         self.owner = owner
         db = parse_url(url)
         self._own_engine = engine is None
-        self._engine: Engine = create_audit_engine(db, settings) if engine is None else engine
-        self._gate = gate_of(self._engine)
-        self._runner = TransactionRunner(self._engine, settings, label=db.masked,
-                                         gate=self._gate)
-        self._beat = TransactionRunner(
-            self._engine, settings, label=db.masked, max_retries=0,
-            give_up_level=logging.WARNING, gate=self._gate,
-        )
+        self._engine: Engine | BorrowedEngine
+        # the runners' retries and turns (their units of work are this module's ``_tx``)
+        self._runner: TransactionRunner | LiteTransactionRunner
+        self._beat: TransactionRunner | LiteTransactionRunner
+        if isinstance(engine, LiteEngine):
+            self._engine = BorrowedEngine(engine)
+            self._gate: FileGate | None = gate_for(engine.path)
+            self._runner = LiteTransactionRunner(engine, settings, label=db.masked,
+                                                 gate=self._gate)
+            self._beat = LiteTransactionRunner(
+                engine, settings, label=db.masked, max_retries=0,
+                give_up_level=logging.WARNING, gate=self._gate,
+            )
+        else:
+            core = create_audit_engine(db, settings) if engine is None else engine
+            self._engine = core
+            self._gate = gate_of(core)
+            self._runner = TransactionRunner(core, settings, label=db.masked, gate=self._gate)
+            self._beat = TransactionRunner(
+                core, settings, label=db.masked, max_retries=0,
+                give_up_level=logging.WARNING, gate=self._gate,
+            )
         self._t: Table = work_items
         try:
-            self._runner.retrying(lambda: ensure_schema(self._engine), what="create the schema")
+            if isinstance(self._engine, Engine):  # a LiteEngine's store is the service's
+                engine_ = self._engine
+                self._runner.retrying(lambda: ensure_schema(engine_), what="create the schema")
             self._runner.retrying(self._create, what="create the work list")
         except BaseException:
             self.close()
@@ -164,10 +185,11 @@ class WorkList:
             self._t.create(conn, checkfirst=True)
 
     def close(self) -> None:
-        if self._own_engine:
+        if self._own_engine or isinstance(self._engine, BorrowedEngine):
             self._engine.dispose()
 
-    def _tx(self, fn: Any, *, what: str, runner: TransactionRunner | None = None) -> Any:
+    def _tx(self, fn: Any, *, what: str,
+            runner: TransactionRunner | LiteTransactionRunner | None = None) -> Any:
         def once() -> Any:
             with self._engine.begin() as conn:
                 return fn(conn)

@@ -177,7 +177,7 @@ def check_database(
 
     :raises ConfigError: ``url`` is not a database URL tallyclerk accepts.
     """
-    from tallyclerk.audit.models import SCHEMA_VERSION
+    from tallyclerk.audit.catalogue import SCHEMA_VERSION  # no SQLAlchemy (models: the same)
 
     db = parse_url(url)
     outcome: dict[str, Any] = {}
