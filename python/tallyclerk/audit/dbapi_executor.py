@@ -1,7 +1,7 @@
 """A :class:`~tallyclerk.protocols.SqlExecutor` over a plain ``sqlite3`` connection: what
 :class:`~tallyclerk.audit.executor.SqlAlchemyExecutor` is to a SQLAlchemy ``Connection``, for
 the SQLite audit path without SQLAlchemy (``ledger.py``, ``uncertain.py`` and ``claims.py``
-hand one to ``sqlgen``'s statements; not wired in yet, see ``NOSQLA.md``). The caller owns the
+hand one to ``sqlgen``'s statements). The caller owns the
 transaction; this never begins, commits or rolls back."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ SQLAlchemy's column types did, it does by hand, in one place each:
   ``update_batch``) as the same :class:`~tallyclerk.errors.PermanentRepositoryError`.
 
 Like the Core repository it never begins, commits or rolls back: the caller owns the
-transaction (``BEGIN IMMEDIATE``). Not wired into the load path yet (see ``NOSQLA.md``).
+transaction (``BEGIN IMMEDIATE``). A SQLite audit store uses it (:mod:`tallyclerk.audit.backend`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The audit store's SQLite engine on plain ``sqlite3``: what :mod:`tallyclerk.audit.engine`
-sets up through SQLAlchemy, without importing it (issue 16.1; not wired in yet, see
-``NOSQLA.md``).
+sets up through SQLAlchemy, without importing it (issue 16.1): the engine of every SQLite audit
+store (:mod:`tallyclerk.audit.backend`).
 
 * One connection, taken in turns (SQLAlchemy's pool of one, ``pool_timeout = 2 * busy + 1``
   s; a turn not given in time is the transient error SQLAlchemy's pool ``TimeoutError`` was).
@@ -10,6 +10,10 @@ sets up through SQLAlchemy, without importing it (issue 16.1; not wired in yet, 
 * :meth:`LiteEngine.begin`: ``BEGIN IMMEDIATE`` (under
   :func:`~tallyclerk.audit.sqlitebusy.busy_timeout`'s wait when set), ``COMMIT`` at the end
   of the block, ``ROLLBACK`` when it raises (or when ``COMMIT`` fails).
+* As SQLAlchemy's pool: a connection found closed (:func:`is_disconnect`) is dropped and its
+  transaction raised as transient (the runner retries it on a new connection);
+  :meth:`LiteEngine.dispose` waits for a turn another thread holds (bounded), else leaves the
+  connection to its holder, who closes it when the turn ends.
 * :func:`ensure_schema_lite`: a new store gets the catalogue's DDL, the lineage view and its
   version row in one transaction; a store that is current is left alone; anything else (an
   older store, a store of a 0.2.0 development build lacking a column or an index) answers

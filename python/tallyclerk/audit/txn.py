@@ -16,9 +16,8 @@ for this runner's transactions.
 
 :class:`TransactionRunner` runs units of work of the SQLAlchemy Core repository on an
 ``Engine``; :class:`LiteTransactionRunner` the same retries, turns and busy waits for the
-DB-API repository on a :class:`~tallyclerk.audit.liteengine.LiteEngine` (no SQLAlchemy; not
-wired in yet, see ``NOSQLA.md``). This module imports SQLAlchemy only when a Core unit of work
-runs.
+DB-API repository on a :class:`~tallyclerk.audit.liteengine.LiteEngine` (no SQLAlchemy: a
+SQLite audit store). This module imports SQLAlchemy only when a Core unit of work runs.
 """
 
 from __future__ import annotations
