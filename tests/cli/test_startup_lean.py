@@ -42,6 +42,26 @@ def test_a_local_load_through_the_api_imports_no_object_storage(tmp_path: Path) 
     assert sorted(m for m in OBJECT_STORAGE if m in modules) == []
 
 
+# The load marker (a row in the target database beside the rows) is written only when the
+# audit store is another database; a plain SQLite load keeps its manifest in the target itself.
+MARKER = "tallyclerk.audit.marker"
+
+
+def test_a_load_with_its_audit_store_in_the_target_imports_no_load_marker(
+    tmp_path: Path,
+) -> None:
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.settle" in modules  # the probe works
+    assert MARKER not in modules
+
+
 # The installed plugins are scanned with TALLYCLERK_LOAD_PLUGINS unset (a user's default). The
 # probe leaves site-packages (where this machine's Parquet plugin is installed) off sys.path
 # once the built-ins are imported, and adds a directory of distributions instead.
