@@ -62,6 +62,21 @@ def test_a_load_with_its_audit_store_in_the_target_imports_no_load_marker(
     assert MARKER not in modules
 
 
+# argparse (with gettext, ~2.3 ms) is the CLI's: the hook specs, the protocols and the metrics
+# plugin name it in annotations only (and the metrics options' converters import it).
+def test_a_load_through_the_api_imports_no_argparse(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.metrics" in modules  # the probe works (the metrics plugin is a built-in)
+    assert sorted(m for m in ("argparse", "gettext") if m in modules) == []
+
+
 # The installed plugins are scanned with TALLYCLERK_LOAD_PLUGINS unset (a user's default). The
 # probe leaves site-packages (where this machine's Parquet plugin is installed) off sys.path
 # once the built-ins are imported, and adds a directory of distributions instead.
