@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from tallyclerk import TableSchema
@@ -61,23 +60,33 @@ class SchemaConflict(ConfigError):
     """``--schema`` conflicts with the table's stored schema (exit 2, before any file)."""
 
 
-@dataclass(frozen=True)
 class FilePlan:
-    """What loading one file does to the table's schema and columns."""
+    """What loading one file does to the table's schema and columns.
 
-    schema: TableSchema
-    """The schema the file is validated against (the table's, after any evolution)."""
-    create_schema: TableSchema
-    """The schema the sink is prepared with (the table before this file's added columns)."""
-    version: int
-    """The schema version the file is checked against."""
-    new_version: StoredSchema | None = None
-    """A version to record with the file (the table's first, or an evolution)."""
-    added: list[str] = field(default_factory=list)
-    added_fields: list[dict[str, Any]] = field(default_factory=list)
-    """The fields (``TableSchema.fields()`` dicts) the sink adds to the existing table."""
-    dropped: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    A plain class, not a dataclass: the generated methods cost import time on every start
+    (issue 16.1); nothing compares or prints a plan. Read-only by convention."""
+
+    __slots__ = ("schema", "create_schema", "version", "new_version", "added", "added_fields",
+                 "dropped", "missing")
+
+    def __init__(self, *, schema: TableSchema, create_schema: TableSchema, version: int,
+                 new_version: StoredSchema | None = None, added: list[str] | None = None,
+                 added_fields: list[dict[str, Any]] | None = None,
+                 dropped: list[str] | None = None, missing: list[str] | None = None) -> None:
+        self.schema = schema
+        """The schema the file is validated against (the table's, after any evolution)."""
+        self.create_schema = create_schema
+        """The schema the sink is prepared with (the table before this file's added
+        columns)."""
+        self.version = version
+        """The schema version the file is checked against."""
+        self.new_version = new_version
+        """A version to record with the file (the table's first, or an evolution)."""
+        self.added: list[str] = [] if added is None else added
+        self.added_fields: list[dict[str, Any]] = [] if added_fields is None else added_fields
+        """The fields (``TableSchema.fields()`` dicts) the sink adds to the existing table."""
+        self.dropped: list[str] = [] if dropped is None else dropped
+        self.missing: list[str] = [] if missing is None else missing
 
     @property
     def changes(self) -> dict[str, list[str]]:

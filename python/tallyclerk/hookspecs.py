@@ -40,13 +40,14 @@ plugin options
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
     from tallyclerk._core import RecordBatch
     from tallyclerk.audit import FileResult, FileSkip, RejectRow
     from tallyclerk.protocols import BatchContext, Config, Sink, Source

@@ -35,7 +35,6 @@ asking for ``--metrics-*`` is a configuration error.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -47,6 +46,7 @@ from tallyclerk.errors import ConfigError
 from tallyclerk.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    import argparse
     from wsgiref.simple_server import WSGIServer
 
     from prometheus_client import CollectorRegistry
@@ -370,6 +370,8 @@ _exporters: dict[int, MetricsExporter] = {}
 
 
 def _port(text: str) -> int:
+    import argparse  # imported here: a load through the Python API needs no argparse
+
     try:
         value = int(text)
     except ValueError:
@@ -380,6 +382,8 @@ def _port(text: str) -> int:
 
 
 def _interval(text: str) -> float:
+    import argparse
+
     try:
         value = float(text)
     except ValueError:

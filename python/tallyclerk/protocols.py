@@ -9,12 +9,13 @@ has to inherit from tallyclerk classes; it only has to have the right attributes
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    import argparse
+
     import pluggy
 
     from tallyclerk._core import RecordBatch, TableSchema

@@ -14,7 +14,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from tallyclerk.errors import CircuitOpen, TallyclerkError, TransientRepositoryError
 
@@ -30,7 +29,6 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TallyclerkError) and bool(getattr(exc, "transient", False))
 
 
-@dataclass
 class Backoff:
     """Exponential backoff with "equal jitter": delay n is uniform in [d/2, d], d = initial*2^n.
 
@@ -39,10 +37,15 @@ class Backoff:
     :param max_retries: retries after the first attempt (0: never retry).
     """
 
-    initial_ms: float = 50.0
-    max_ms: float = 5000.0
-    max_retries: int = 3
-    rng: random.Random = field(default_factory=random.Random)
+    # A plain class, not a dataclass (generated methods cost import time; issue 16.1).
+    __slots__ = ("initial_ms", "max_ms", "max_retries", "rng")
+
+    def __init__(self, initial_ms: float = 50.0, max_ms: float = 5000.0, max_retries: int = 3,
+                 rng: random.Random | None = None) -> None:
+        self.initial_ms = initial_ms
+        self.max_ms = max_ms
+        self.max_retries = max_retries
+        self.rng = random.Random() if rng is None else rng
 
     def delay_s(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""

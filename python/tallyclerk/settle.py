@@ -37,7 +37,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tallyclerk.audit import marker
 from tallyclerk.audit.types import FileClaim, FileResult
 from tallyclerk.audit.uncertain import OPTION as DATA_TARGET
 from tallyclerk.audit.uncertain import Uncertain
@@ -80,6 +79,10 @@ class RepairReport:
 def mark_loaded(ex: SqlExecutor | None, claim: FileClaim, result: FileResult, mode: str) -> None:
     """In a file's target transaction (audit store elsewhere): its load marker, when the
     sink's executor can write one (SQLite, PostgreSQL, DuckDB)."""
+    # imported here: a load whose audit store is the target's database writes no marker
+    # (start-up, issue 16.1)
+    from tallyclerk.audit import marker
+
     if marker.supported(ex):
         marker.mark_in(ex, claim, result, mode)
 
@@ -195,6 +198,8 @@ def _null_pool() -> Any:
 def _decide(ex: SqlExecutor, u: Uncertain) -> tuple[str, str, FileResult, bool]:
     """(outcome, reason, manifest result, delete rows?) for one uncertain file, from the
     target's marker and its rows tagged ``_tc_file_id``."""
+    from tallyclerk.audit import marker
+
     mark = marker.read(ex, u.file_id, u.token)
     if mark is None:
         present = marker.count_rows(ex, u.table, u.file_id)
@@ -235,6 +240,8 @@ def _decide(ex: SqlExecutor, u: Uncertain) -> tuple[str, str, FileResult, bool]:
 
 def _settle(audit: Any, target: _Target, u: Uncertain, key: str, *, dry_run: bool,
             by: str) -> dict[str, Any]:
+    from tallyclerk.audit import marker
+
     entry = u.as_dict()
     if u.target != key:
         entry.update(outcome="unsettled",

@@ -42,6 +42,41 @@ def test_a_local_load_through_the_api_imports_no_object_storage(tmp_path: Path) 
     assert sorted(m for m in OBJECT_STORAGE if m in modules) == []
 
 
+# The load marker (a row in the target database beside the rows) is written only when the
+# audit store is another database; a plain SQLite load keeps its manifest in the target itself.
+MARKER = "tallyclerk.audit.marker"
+
+
+def test_a_load_with_its_audit_store_in_the_target_imports_no_load_marker(
+    tmp_path: Path,
+) -> None:
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.settle" in modules  # the probe works
+    assert MARKER not in modules
+
+
+# argparse (with gettext, ~2.3 ms) is the CLI's: the hook specs, the protocols and the metrics
+# plugin name it in annotations only (and the metrics options' converters import it).
+def test_a_load_through_the_api_imports_no_argparse(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.metrics" in modules  # the probe works (the metrics plugin is a built-in)
+    assert sorted(m for m in ("argparse", "gettext") if m in modules) == []
+
+
 # The installed plugins are scanned with TALLYCLERK_LOAD_PLUGINS unset (a user's default). The
 # probe leaves site-packages (where this machine's Parquet plugin is installed) off sys.path
 # once the built-ins are imported, and adds a directory of distributions instead.
@@ -200,3 +235,51 @@ def test_the_plugin_manager_finds_the_hooks_pluggy_finds(
     table = _table(pm)
     assert dict(table)["tallyclerk_batch_finish"][-1][0] == "odd_plugin"  # the probe works
     assert table == _table(reference)
+
+
+# Issue 16.1: ``@dataclass`` compiles each generated method (``__init__``, ``__repr__``,
+# ``__eq__``, a frozen class's ``__setattr__``...) when its module is imported, 0.3-2 ms a class
+# on every start. Outside the audit store, a plain load defines dataclasses only for the public
+# API (what users build, compare, print, or read with ``dataclasses.fields``/``asdict``); the
+# pipeline's own records (BatchRun, FileState, FilePlan, RejectPolicy, Backoff, Outcome) are
+# plain classes and WriteMode a named tuple. A new internal dataclass on the load path fails
+# here: make it a plain class, or import it where it is used.
+DATACLASS_PROBE = """
+import dataclasses, sys
+import tallyclerk
+report = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+assert report.status == "succeeded", report
+found = set()
+for name, module in list(sys.modules.items()):
+    if name.startswith("tallyclerk.") and not name.startswith("tallyclerk.audit"):
+        for value in list(vars(module).values()):
+            if (isinstance(value, type) and value.__module__ == name
+                    and dataclasses.is_dataclass(value)):
+                found.add(f"{name}.{value.__qualname__}")
+print(" ".join(sorted(found)))
+"""
+
+PUBLIC_DATACLASSES = {
+    "tallyclerk.dburl.DbUrl",
+    "tallyclerk.protocols.BatchContext",
+    "tallyclerk.protocols.Config",
+    "tallyclerk.report.FileReport",
+    "tallyclerk.report.LoadProgress",
+    "tallyclerk.report.LoadReport",
+    "tallyclerk.session.LoadRequest",
+    "tallyclerk.settings.Settings",
+    "tallyclerk.settle.RepairReport",
+}
+
+
+def test_a_plain_load_defines_dataclasses_only_for_the_public_api(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", DATACLASS_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.settings.Settings" in found  # the probe works
+    assert sorted(found - PUBLIC_DATACLASSES) == []

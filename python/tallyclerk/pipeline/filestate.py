@@ -16,7 +16,6 @@ were not written).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 
 from tallyclerk._core import FileTally
 from tallyclerk.audit import FileResult, RejectRow
@@ -27,22 +26,27 @@ from tallyclerk.pipeline.entries import message
 __all__ = ["FileState"]
 
 
-@dataclass
 class FileState:
-    tally: FileTally  # this attempt's rows, counted in the batch accumulator
-    first_error_line: int | None = None
-    rows_inserted: int | None = None
-    rows_updated: int | None = None
-    rejects: list[RejectRow] = field(default_factory=list)
-    writer_error: BaseException | None = None
-    abandon: bool = False
-    plan: FilePlan | None = None  # the schema contract's decisions for this file
-    # held by the writer thread around each write: the reader thread takes it before rolling
-    # back, so a write still in flight (after a timed-out close) never overlaps the rollback
-    writing: threading.Lock = field(default_factory=threading.Lock)
-    # guards rejects and first_error_line: the reader thread keeps validation rejects, the
-    # writer thread the rows a sink rejects while writing (a key already in the table)
-    counting: threading.Lock = field(default_factory=threading.Lock)
+    # A plain class, not a dataclass (generated methods cost import time; issue 16.1).
+    __slots__ = ("tally", "first_error_line", "rows_inserted", "rows_updated", "rejects",
+                 "writer_error", "abandon", "plan", "writing", "counting")
+
+    def __init__(self, tally: FileTally) -> None:
+        self.tally = tally  # this attempt's rows, counted in the batch accumulator
+        self.first_error_line: int | None = None
+        self.rows_inserted: int | None = None
+        self.rows_updated: int | None = None
+        self.rejects: list[RejectRow] = []
+        self.writer_error: BaseException | None = None
+        self.abandon = False
+        self.plan: FilePlan | None = None  # the schema contract's decisions for this file
+        # held by the writer thread around each write: the reader thread takes it before
+        # rolling back, so a write still in flight (after a timed-out close) never overlaps
+        # the rollback
+        self.writing = threading.Lock()
+        # guards rejects and first_error_line: the reader thread keeps validation rejects,
+        # the writer thread the rows a sink rejects while writing (a key already in the table)
+        self.counting = threading.Lock()
 
     @property
     def rows_read(self) -> int:

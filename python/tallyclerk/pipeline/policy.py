@@ -23,7 +23,6 @@ import dataclasses
 import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tallyclerk import faults
@@ -57,10 +56,12 @@ log = logging.getLogger("tallyclerk.pipeline")
 SKIP_AHEAD = 64  # files decided (skips, new claims) in one audit transaction (issue 16.4)
 
 
-@dataclass
 class Outcome:
-    status: str  # loaded | skipped | failed
-    stop_batch: bool = False
+    __slots__ = ("status", "stop_batch")
+
+    def __init__(self, status: str, stop_batch: bool = False) -> None:
+        self.status = status  # loaded | skipped | failed
+        self.stop_batch = stop_batch
 
 
 class FilePolicy:

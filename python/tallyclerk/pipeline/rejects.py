@@ -8,7 +8,6 @@ rejected rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from tallyclerk.audit import RejectRow
@@ -20,12 +19,13 @@ ON_ERROR = ("continue", "skip-file", "abort")
 KEEP_REJECTS = 10_000  # rejects kept in memory for a store that is not the sink's database
 
 
-@dataclass(frozen=True)
 class RejectPolicy:
-    on_error: str = "continue"
-    max_rejects: int | None = None
+    # A plain class, not a dataclass (generated methods cost import time; issue 16.1).
+    __slots__ = ("on_error", "max_rejects")
 
-    def __post_init__(self) -> None:
+    def __init__(self, on_error: str = "continue", max_rejects: int | None = None) -> None:
+        self.on_error = on_error
+        self.max_rejects = max_rejects
         if self.on_error not in ON_ERROR:
             raise ConfigError(
                 f"--on-error must be one of {', '.join(ON_ERROR)}, got {self.on_error!r}")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tallyclerk import TableSchema, WriteBehindQueue, modes
 from tallyclerk._core import BatchAccumulator, FileEvent
@@ -25,15 +24,18 @@ from tallyclerk.pipeline.stats import PipelineStats
 from tallyclerk.pipeline.stop import StopToken
 from tallyclerk.pipeline.writer import SinkQueues
 from tallyclerk.protocols import BatchContext, Sink
-from tallyclerk.report import LoadProgress
 from tallyclerk.settings import Settings
+
+if TYPE_CHECKING:
+    from tallyclerk.report import LoadProgress
 
 __all__ = ["BatchRun"]
 
 log = logging.getLogger("tallyclerk.pipeline")
 
-@dataclass
 class BatchRun:
+    # A plain class, not a dataclass: ``@dataclass`` compiles its generated methods at import
+    # (~1.5 ms for this one on every start, issue 16.1); nothing compares or prints a run.
     settings: Settings
     hook: Any  # the plugin manager's hook relay
     audit: AuditService
@@ -59,20 +61,40 @@ class BatchRun:
     correlation_id: str
     files_total: int
     # the audit store is another database: the sink's URL, its files get a load marker
-    data_target: str | None = None
-    events: bool = True  # settings.audit_events
-    local: dict[str, str] = field(default_factory=dict)  # object URL -> its spool
-    readers: ReaderPool = field(default_factory=ReaderPool)  # closed when the batch ends
-    writers: SinkQueues = field(init=False)  # the sink's queue; closed when the batch ends
-    any_failed: bool = False
-    timeout_fired: bool = False
+    data_target: str | None
+    events: bool  # settings.audit_events
+    local: dict[str, str]  # object URL -> its spool
+    readers: ReaderPool  # closed when the batch ends
+    writers: SinkQueues  # the sink's queue; closed when the batch ends
+    any_failed: bool
+    timeout_fired: bool
     # the table's stored schema as last read or committed by this batch (``shared`` only:
     # each file's transaction checks its version before writing; see ``table_schema``)
-    stored_schema: StoredSchema | None = None
-    schema_known: bool = False
+    stored_schema: StoredSchema | None
+    schema_known: bool
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self, *, settings: Settings, hook: Any, audit: AuditService, sink: Sink,
+        stop: StopToken, wait: Callable[[float], bool], shared: bool,
+        progress: Callable[[LoadProgress], None] | None,
+        sizer: AdaptiveBatchSize | FixedBatchSize, stats: PipelineStats, batch_id: str,
+        table: str, target: str, schema: TableSchema | None, options: dict[str, Any],
+        columns: str, revise: bool, policy: RejectPolicy, force: bool, sensitive: list[str],
+        mode: modes.WriteMode, acc: BatchAccumulator, correlation_id: str, files_total: int,
+        data_target: str | None = None, events: bool = True,
+    ) -> None:
+        self.settings, self.hook, self.audit, self.sink = settings, hook, audit, sink
+        self.stop, self.wait, self.shared, self.progress = stop, wait, shared, progress
+        self.sizer, self.stats, self.batch_id, self.table = sizer, stats, batch_id, table
+        self.target, self.schema, self.options, self.columns = target, schema, options, columns
+        self.revise, self.policy, self.force, self.sensitive = revise, policy, force, sensitive
+        self.mode, self.acc, self.correlation_id = mode, acc, correlation_id
+        self.files_total, self.data_target, self.events = files_total, data_target, events
+        self.local = {}
+        self.readers = ReaderPool()
         self.writers = SinkQueues(self.stats.add_queue)
+        self.any_failed = self.timeout_fired = False
+        self.stored_schema, self.schema_known = None, False
 
     # -- the table's schema -------------------------------------------------------------------
 
@@ -141,6 +163,8 @@ class BatchRun:
         """Progress from the accumulator's snapshot, the one count of files and rows: the
         settled files' rows plus the live rows of the file being loaded."""
         if self.progress is not None:
+            from tallyclerk.report import LoadProgress  # not built on a load with no callback
+
             snap = self.acc.snapshot()
             done = snap.files_loaded + snap.files_skipped + snap.files_failed
             self.progress(LoadProgress(done, self.files_total,
