@@ -68,8 +68,54 @@ pub fn parse_big_int(s: &str) -> Result<i128, &'static str> {
     Ok(v)
 }
 
+/// Powers of ten a `f64` holds exactly.
+const EXACT_POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The common number, `[+-]digits[.digits]` with at most 19 digits, read without the general
+/// parser when Clinger's fast path is exact: the digits as an integer `m <= 2^53` and `k <= 22`
+/// fraction digits make `m` and `10^k` exact doubles, so `m / 10^k` is one correctly rounded
+/// IEEE division -- the very value the correctly rounding `str::parse` returns. `None` for
+/// anything else (the caller parses it in full).
+#[inline]
+pub fn parse_plain_decimal(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let (neg, rest) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if rest.is_empty() || rest.len() > 20 {
+        return None;
+    }
+    let (mut m, mut digits, mut frac, mut dot) = (0u64, 0usize, 0usize, false);
+    for &c in rest {
+        match c {
+            // at most 19 digits: m < 10^19 fits a u64
+            b'0'..=b'9' if digits < 19 => {
+                m = m * 10 + u64::from(c - b'0');
+                digits += 1;
+                frac += usize::from(dot);
+            }
+            b'.' if !dot && digits > 0 => dot = true,
+            _ => return None,
+        }
+    }
+    // a digit after a point; m and 10^frac exact doubles
+    if (dot && frac == 0) || m > (1u64 << 53) {
+        return None;
+    }
+    let v = m as f64 / EXACT_POW10[frac];
+    Some(if neg { -v } else { v })
+}
+
 /// Parse a Table Schema number.
 pub fn parse_number(s: &str) -> Result<f64, &'static str> {
+    if let Some(v) = parse_plain_decimal(s) {
+        return Ok(v);
+    }
     if let Some(v) = super::number::special(s) {
         return Ok(v);
     }
@@ -134,6 +180,12 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Parse `YYYY-MM-DD`; returns the day number (days since 1970-01-01).
 pub fn parse_date(s: &str) -> Result<i64, &'static str> {
+    let (y, m, d) = parse_date_parts(s)?;
+    Ok(days_from_civil(y, m, d))
+}
+
+/// Parse `YYYY-MM-DD` into year, month and day (a real calendar date), without the day number.
+pub fn parse_date_parts(s: &str) -> Result<(i64, u32, u32), &'static str> {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return Err("is not a date (YYYY-MM-DD)");
@@ -145,7 +197,7 @@ pub fn parse_date(s: &str) -> Result<i64, &'static str> {
     if y == 0 || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return Err("is not a valid calendar date");
     }
-    Ok(days_from_civil(y, m, d))
+    Ok((y, m, d))
 }
 
 /// A parsed datetime: seconds since the epoch (UTC when `aware`, wall time otherwise) and
@@ -226,6 +278,59 @@ mod tests {
         assert!(parse_number("NaN").unwrap().is_nan());
         for bad in ["infinity", "1,5", "", " 1", "1e999", "abc", "--1"] {
             assert!(parse_number(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20000))]
+
+        /// The fast path reads exactly what the general parser reads (bit for bit, -0.0 too).
+        #[test]
+        fn plain_decimals_equal_the_general_parser(
+            s in "[-+]?[0-9]{0,20}(\\.[0-9]{0,22})?|[-+.0-9]{1,6}|[0-9]{1,17}\\.[0-9]{1,17}",
+        ) {
+            if let Some(v) = parse_plain_decimal(&s) {
+                let full: f64 = s.parse().expect("the general parser reads it");
+                proptest::prop_assert_eq!(v.to_bits(), full.to_bits(), "{}", s);
+            }
+        }
+
+        #[test]
+        fn large_mantissas_near_the_fast_path_edge(m in (1u64 << 52)..(1u64 << 54), k in 0usize..24) {
+            let digits = m.to_string();
+            let s = if k == 0 || k >= digits.len() { digits } else {
+                format!("{}.{}", &digits[..digits.len() - k], &digits[digits.len() - k..])
+            };
+            if let Some(v) = parse_plain_decimal(&s) {
+                proptest::prop_assert_eq!(v.to_bits(), s.parse::<f64>().unwrap().to_bits(), "{}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_decimals() {
+        assert_eq!(parse_plain_decimal("1234.56"), Some(1234.56));
+        assert_eq!(
+            parse_plain_decimal("0.8444218515250481"),
+            Some(0.8444218515250481)
+        );
+        assert_eq!(
+            parse_plain_decimal("-0.0").map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
+        assert_eq!(parse_plain_decimal("+7"), Some(7.0));
+        for other in [
+            "",
+            "-",
+            ".5",
+            "5.",
+            "1e3",
+            "1.2.3",
+            "nan",
+            "0.12345678901234567",
+            "1,5",
+        ] {
+            assert_eq!(parse_plain_decimal(other), None, "{other}");
         }
     }
 

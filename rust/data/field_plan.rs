@@ -253,9 +253,15 @@ impl Cells<'_> {
             Err(allowed) => return null_or_generic(allowed),
         };
         if check.date {
-            match coerce::parse_date(s) {
-                Ok(d) if check.days.hold(d) => {}
-                _ => return Err(()),
+            let valid = match check.days {
+                Bounds {
+                    min: None,
+                    max: None,
+                } => coerce::parse_date_parts(s).is_ok(),
+                days => coerce::parse_date(s).is_ok_and(|d| days.hold(d)),
+            };
+            if !valid {
+                return Err(());
             }
         }
         if let Some(members) = &check.members {

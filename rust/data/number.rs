@@ -43,8 +43,10 @@ pub fn special(s: &str) -> Option<f64> {
 }
 
 impl NumberFormat {
+    /// Whether this is the plain notation (`.`, no group character, bare numbers); compared
+    /// field by field (building a default would allocate, once per number cell).
     pub fn is_default(&self) -> bool {
-        *self == NumberFormat::default()
+        self.decimal_char == "." && self.group_char.is_empty() && self.bare_number
     }
 
     /// Strip currency signs and units around the number (`bareNumber: false`).
@@ -109,6 +111,14 @@ mod tests {
         assert_eq!(money.plain("EUR -12.5 net").unwrap(), "-12.5");
         assert_eq!(money.plain("€").unwrap(), "");
         assert_eq!(NumberFormat::default().plain("$1").unwrap(), "$1");
+    }
+
+    #[test]
+    fn default_is_the_plain_notation() {
+        assert!(NumberFormat::default().is_default());
+        assert!(!fmt(",", "", true).is_default());
+        assert!(!fmt(".", ",", true).is_default());
+        assert!(!fmt(".", "", false).is_default());
     }
 
     #[test]
