@@ -74,6 +74,50 @@ const EXACT_POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
+/// Whether the 8 bytes of `w` (little-endian) are all ASCII digits (simdjson's test: a byte
+/// outside `0x30..=0x39` shows a high nibble other than 3 in `w` or in `w + 6`).
+#[inline]
+fn eight_digits(w: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    ((w & HIGH) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4)) == 0x3333_3333_3333_3333
+}
+
+/// The value of 8 ASCII digits, the first in the lowest byte (simdjson's SWAR reduction:
+/// pairs, then quads, then the eight).
+#[inline]
+fn eight_digits_value(w: u64) -> u64 {
+    let w = ((w & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561)) >> 8;
+    let w = ((w & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601)) >> 16;
+    ((w & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001)) >> 32
+}
+
+/// Read the run of ASCII digits at the start of `b` into `m` (wrapping: the caller bounds the
+/// digit count); returns how many there were.
+#[inline]
+fn digits_into(b: &[u8], m: &mut u64) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        if !eight_digits(w) {
+            break;
+        }
+        *m = m
+            .wrapping_mul(100_000_000)
+            .wrapping_add(eight_digits_value(w));
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        *m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+        i += 1;
+    }
+    i
+}
+
 /// The common number, `[+-]digits[.digits]` with at most 19 digits, read without the general
 /// parser when Clinger's fast path is exact: the digits as an integer `m <= 2^53` and `k <= 22`
 /// fraction digits make `m` and `10^k` exact doubles, so `m / 10^k` is one correctly rounded
@@ -87,24 +131,24 @@ pub fn parse_plain_decimal(s: &str) -> Option<f64> {
         b'+' => (false, &b[1..]),
         _ => (false, b),
     };
-    if rest.is_empty() || rest.len() > 20 {
+    // at most 19 digits and a point: m < 10^19 fits a u64, no wrapping happens
+    if rest.len() > 20 {
         return None;
     }
-    let (mut m, mut digits, mut frac, mut dot) = (0u64, 0usize, 0usize, false);
-    for &c in rest {
-        match c {
-            // at most 19 digits: m < 10^19 fits a u64
-            b'0'..=b'9' if digits < 19 => {
-                m = m * 10 + u64::from(c - b'0');
-                digits += 1;
-                frac += usize::from(dot);
+    let mut m = 0u64;
+    let int = digits_into(rest, &mut m);
+    let frac = match rest.get(int) {
+        None => 0,
+        Some(b'.') => {
+            let f = digits_into(&rest[int + 1..], &mut m);
+            if int + 1 + f != rest.len() || f == 0 {
+                return None;
             }
-            b'.' if !dot && digits > 0 => dot = true,
-            _ => return None,
+            f
         }
-    }
-    // a digit after a point; m and 10^frac exact doubles
-    if (dot && frac == 0) || m > (1u64 << 53) {
+        Some(_) => return None,
+    };
+    if int == 0 || int + frac > 19 || m > (1u64 << 53) {
         return None;
     }
     let v = m as f64 / EXACT_POW10[frac];
@@ -304,6 +348,28 @@ mod tests {
             if let Some(v) = parse_plain_decimal(&s) {
                 proptest::prop_assert_eq!(v.to_bits(), s.parse::<f64>().unwrap().to_bits(), "{}", s);
             }
+        }
+    }
+
+    #[test]
+    fn eight_digit_words() {
+        let w = |b: &[u8; 8]| u64::from_le_bytes(*b);
+        assert!(eight_digits(w(b"01234567")));
+        assert_eq!(eight_digits_value(w(b"01234567")), 1_234_567);
+        assert_eq!(eight_digits_value(w(b"99999999")), 99_999_999);
+        for bad in [
+            b"0123456/",
+            b"0123456:",
+            b"\xff1234567",
+            b"0123 567",
+            b"\x001234567",
+        ] {
+            assert!(!eight_digits(w(bad)), "{bad:?}");
+        }
+        for b in 0..=255u8 {
+            let mut word = *b"12345678";
+            word[3] = b;
+            assert_eq!(eight_digits(w(&word)), b.is_ascii_digit(), "{b}");
         }
     }
 
