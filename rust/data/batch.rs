@@ -109,14 +109,32 @@ impl TextCol {
         }
         let end = self.ends[i];
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(self.slice(start, end))
+    }
+
+    /// Every cell in row order: what [`TextCol::get`] returns for rows 0, 1, ..., without
+    /// its per-call index work (the validation plans' loop).
+    #[inline]
+    pub fn cells(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        let mut start = 0;
+        self.ends.iter().zip(&self.nulls).map(move |(&end, &null)| {
+            let from = std::mem::replace(&mut start, end);
+            (!null).then(|| self.slice(from, end))
+        })
+    }
+
+    /// `buf[start..end]` for a value's bounds (0 or an `ends[k]`, then `ends[k + 1]`).
+    #[inline]
+    fn slice(&self, start: usize, end: usize) -> &str {
         assert!(start <= end && end <= self.buf.len());
         // SAFETY: `buf` only ever grows by whole `&str`s (`push`, the one place that writes
         // `buf` or `ends`), and `ends` records `buf.len()` after each push, so 0 and every
-        // `ends[k]` are char boundaries of `buf`; `ends` never decreases, so `start <= end`,
-        // and `end <= buf.len()` (both checked just above, so a broken invariant panics
-        // instead of reading out of bounds). This skips only the two char-boundary checks
-        // of `&buf[start..end]` (the writer's hottest Rust function in a profile).
-        Some(unsafe { self.buf.get_unchecked(start..end) })
+        // `ends[k]` are char boundaries of `buf` (the only bounds `get` and `cells` pass);
+        // `ends` never decreases, so `start <= end`, and `end <= buf.len()` (both checked
+        // just above, so a broken invariant panics instead of reading out of bounds). This
+        // skips only the two char-boundary checks of `&buf[start..end]` (the writer's
+        // hottest Rust function in a profile).
+        unsafe { self.buf.get_unchecked(start..end) }
     }
 
     pub fn len(&self) -> usize {
@@ -684,7 +702,7 @@ impl RecordBatch {
                 }
             };
             let plan = match col {
-                Column::Text(_) if specialise => f.plan(missing, target),
+                Column::Text(c) if specialise && c.len() == n => f.plan(missing, target),
                 _ => Plan::Generic,
             };
             match (&plan, col, &mut out) {

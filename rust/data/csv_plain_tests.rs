@@ -10,15 +10,21 @@ use proptest::prelude::*;
 
 use super::*;
 
-/// A byte source that hands out at most `chunk` bytes a read.
+/// A byte source that hands out at most `chunk` bytes a read, and fails one read once it has
+/// handed out `fail_at` bytes (an error must surface whichever way records are split).
 struct Chunky {
     data: Vec<u8>,
     pos: usize,
     chunk: usize,
+    fail_at: Option<usize>,
 }
 
 impl Read for Chunky {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.fail_at.is_some_and(|f| self.pos >= f) {
+            self.fail_at = None;
+            return Err(io::Error::other("disk on fire"));
+        }
         let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
         buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
         self.pos += n;
@@ -26,11 +32,17 @@ impl Read for Chunky {
     }
 }
 
-fn read(data: &[u8], chunk: usize, plain: bool, opts: &CsvOptions) -> Vec<String> {
+fn read(
+    data: &[u8],
+    (chunk, fail_at): (usize, Option<usize>),
+    plain: bool,
+    opts: &CsvOptions,
+) -> Vec<String> {
     let src = Box::new(Chunky {
         data: data.to_vec(),
         pos: 0,
         chunk,
+        fail_at,
     });
     let mut out = Vec::new();
     let mut r = match CsvReader::from_reader("t.csv", src, opts) {
@@ -89,6 +101,7 @@ proptest! {
     fn plain_lines_read_as_csv_core_reads_them(
         doc in document(),
         chunk in prop_oneof![Just(1usize), 2usize..9, Just(8192usize)],
+        fail_at in proptest::option::weighted(0.2, 6usize..130),
         batch_rows in 1usize..5,
         quoting in proptest::bool::weighted(0.85),
         max_field_bytes in prop_oneof![Just(3usize), Just(16 * 1024 * 1024)],
@@ -99,7 +112,8 @@ proptest! {
             max_field_bytes,
             ..CsvOptions::default()
         };
-        prop_assert_eq!(read(&doc, chunk, true, &opts), read(&doc, chunk, false, &opts));
+        let src = (chunk, fail_at);
+        prop_assert_eq!(read(&doc, src, true, &opts), read(&doc, src, false, &opts));
     }
 }
 
@@ -107,7 +121,7 @@ proptest! {
 fn plain_and_quoted_records_mixed_with_crlf_and_blank_lines() {
     let doc = b"id,sku,note\r\n1,SKU-1,\r\n\r\n2,SKU-2,note 2\n3,\"q\",x\n";
     let opts = CsvOptions::default();
-    let got = read(doc, 8192, true, &opts);
-    assert_eq!(got, read(doc, 8192, false, &opts));
+    let got = read(doc, (8192, None), true, &opts);
+    assert_eq!(got, read(doc, (8192, None), false, &opts));
     assert_eq!(got[1], "batch [1, 2, 3] [2, 4, 5] 48 bytes");
 }

@@ -128,6 +128,9 @@ pub struct CsvReader {
     last_pos: u64,
     /// Split plain lines without csv-core (see `csv_plain`); on once the header is read.
     plain: bool,
+    /// The buffered input starts with a record's first byte (set by a plain line, which saw
+    /// it; nothing consumes input until the next `read_record`, which takes it).
+    at_record: bool,
 }
 
 /// Count line breaks: every CR, and every LF not right after a CR.
@@ -304,6 +307,7 @@ impl CsvReader {
             col_bytes_hint: Vec::new(),
             last_pos: 0,
             plain: false,
+            at_record: false,
         };
         r.read_header()?;
         r.plain = true;
@@ -421,11 +425,14 @@ impl CsvReader {
 
     /// Read one record into `out`/`ends`/`raw`; None at end of file.
     fn read_record(&mut self) -> Result<Option<Rec>, DataError> {
-        // Skip blank lines ourselves so the record's start line is exact.
-        self.skip_blank_lines()?;
+        // Skip blank lines ourselves so the record's start line is exact (nothing to skip
+        // when the last plain line saw the next record's first byte buffered after it).
+        if !std::mem::take(&mut self.at_record) {
+            self.skip_blank_lines()?;
+        }
         let line = self.lines + 1;
         self.raw.clear();
-        let (outlen, nfields, at_eof, plain) = match self.plain_record() {
+        let (outlen, nfields, at_eof, plain) = match self.plain_record()? {
             Some(p) => (p.len, p.nfields, false, true),
             None => match self.core_record(line)? {
                 Some((outlen, nfields, at_eof)) => (outlen, nfields, at_eof, false),
@@ -458,20 +465,40 @@ impl CsvReader {
 
     /// The record at the start of the buffered input if it is a plain line (see
     /// `csv_plain`), read as csv-core would read it, the input consumed past it.
-    fn plain_record(&mut self) -> Option<Plain> {
+    fn plain_record(&mut self) -> Result<Option<Plain>, DataError> {
         if !self.plain {
-            return None;
+            return Ok(None);
         }
-        let input = self.input.fill_buf().ok()?;
-        let p = split_line(input, self.delimiter, self.quote, &mut self.ends)?;
-        let taken = &input[..p.consumed];
-        self.raw.extend_from_slice(taken);
-        // one line break, the terminator (the line holds no other CR or LF)
+        let input = match self.input.fill_buf() {
+            Ok(b) => b,
+            Err(e) => return Err(self.io_error(&e)),
+        };
+        let Some(p) = split_line(input, self.delimiter, self.quote, &mut self.ends) else {
+            return Ok(None);
+        };
+        // a field over the limit: csv-core's path reports it (with the input where it stops)
+        let mut start = 0;
+        for &e in &self.ends[..p.nfields] {
+            if e - start > self.max_field {
+                return Ok(None);
+            }
+            start = e + 1;
+        }
+        self.raw.extend_from_slice(&input[..p.consumed]);
+        // one line break, the terminator (the line holds no other CR or LF); a CRLF's LF, when
+        // buffered, is taken too: `skip_blank_lines` would pair it with the CR (no new line)
         self.lines += 1;
-        self.prev_cr = taken[p.consumed - 1] == b'\r';
-        self.input.consume(p.consumed);
-        self.consumed += p.consumed as u64;
-        Some(p)
+        let mut taken = p.consumed;
+        let cr = input[taken - 1] == b'\r';
+        if cr && input.get(taken) == Some(&b'\n') {
+            taken += 1;
+        }
+        self.prev_cr = cr && taken == p.consumed;
+        // the next record starts right here: the next `read_record` need not skip blank lines
+        self.at_record = input.get(taken).is_some_and(|&c| c != b'\r' && c != b'\n');
+        self.input.consume(taken);
+        self.consumed += taken as u64;
+        Ok(Some(p))
     }
 
     /// Read one record through csv-core: (output bytes, fields, read to end of file), None at

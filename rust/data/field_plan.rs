@@ -276,7 +276,8 @@ impl Cells<'_> {
     }
 }
 
-/// Run `accept` over the text column `col`: the rows already rejected are NULL, the cells it
+/// Run `accept` over the text column `col` (one cell a row of `rejected`: the caller checks
+/// the lengths): the rows already rejected are NULL, the cells it
 /// cannot decide go to `fallback` (the generic path: it may reject the row), and each row's
 /// value is handed to `put` in row order.
 #[inline]
@@ -287,12 +288,12 @@ pub(crate) fn run<'c, T>(
     mut fallback: impl FnMut(usize, Option<&'c str>, &mut bool) -> Option<T>,
     mut put: impl FnMut(usize, Option<T>),
 ) {
-    for (row, is_rejected) in rejected.iter_mut().enumerate() {
+    debug_assert_eq!(col.len(), rejected.len());
+    for ((row, is_rejected), cell) in rejected.iter_mut().enumerate().zip(col.cells()) {
         if *is_rejected {
             put(row, None);
             continue;
         }
-        let cell = col.get(row);
         let v = match accept(cell) {
             Ok(v) => v,
             Err(()) => fallback(row, cell, is_rejected),
