@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use super::error::{preview, DataError};
-use super::field::Target;
+use super::field::{run_plan, Plan, Target};
 use super::schema::{FieldType, TableSchema, Typed};
 
 /// An owned value of a heterogeneous column (from Python rows or a transform).
@@ -109,14 +109,32 @@ impl TextCol {
         }
         let end = self.ends[i];
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(self.slice(start, end))
+    }
+
+    /// Every cell in row order: what [`TextCol::get`] returns for rows 0, 1, ..., without
+    /// its per-call index work (the validation plans' loop).
+    #[inline]
+    pub fn cells(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        let mut start = 0;
+        self.ends.iter().zip(&self.nulls).map(move |(&end, &null)| {
+            let from = std::mem::replace(&mut start, end);
+            (!null).then(|| self.slice(from, end))
+        })
+    }
+
+    /// `buf[start..end]` for a value's bounds (0 or an `ends[k]`, then `ends[k + 1]`).
+    #[inline]
+    fn slice(&self, start: usize, end: usize) -> &str {
         assert!(start <= end && end <= self.buf.len());
         // SAFETY: `buf` only ever grows by whole `&str`s (`push`, the one place that writes
         // `buf` or `ends`), and `ends` records `buf.len()` after each push, so 0 and every
-        // `ends[k]` are char boundaries of `buf`; `ends` never decreases, so `start <= end`,
-        // and `end <= buf.len()` (both checked just above, so a broken invariant panics
-        // instead of reading out of bounds). This skips only the two char-boundary checks
-        // of `&buf[start..end]` (the writer's hottest Rust function in a profile).
-        Some(unsafe { self.buf.get_unchecked(start..end) })
+        // `ends[k]` are char boundaries of `buf` (the only bounds `get` and `cells` pass);
+        // `ends` never decreases, so `start <= end`, and `end <= buf.len()` (both checked
+        // just above, so a broken invariant panics instead of reading out of bounds). This
+        // skips only the two char-boundary checks of `&buf[start..end]` (the writer's
+        // hottest Rust function in a profile).
+        unsafe { self.buf.get_unchecked(start..end) }
     }
 
     pub fn len(&self) -> usize {
@@ -203,6 +221,11 @@ pub struct RecordBatch {
     given_raws: Option<TextCol>,
     /// Names of the sensitive columns: masked in every reject's raw text and reason.
     sensitive: Vec<String>,
+}
+
+/// A text column's cell as a [`CellRef`].
+fn text_cell(c: Option<&str>) -> CellRef<'_> {
+    c.map_or(CellRef::Null, CellRef::Text)
 }
 
 /// Quote one field for a rebuilt raw record (RFC 4180).
@@ -604,6 +627,18 @@ impl RecordBatch {
         schema: &TableSchema,
         target: Target,
     ) -> Result<usize, DataError> {
+        self.validate_with(schema, target, true)
+    }
+
+    /// [`RecordBatch::validate_for`], with each field's text column read by its [`Plan`]
+    /// (`specialise`) or every cell through [`Field::coerce_for`] (the reference the plans are
+    /// tested against).
+    pub(crate) fn validate_with(
+        &mut self,
+        schema: &TableSchema,
+        target: Target,
+        specialise: bool,
+    ) -> Result<usize, DataError> {
         self.set_sensitive(&schema.sensitive_names());
         let n = self.len();
         let index: HashMap<&str, usize> = self
@@ -654,30 +689,87 @@ impl RecordBatch {
                 _ => Column::Text(TextCol::with_capacity(n, 32 * n)),
             };
             let mut nulls = Vec::new();
-            for (row, is_rejected) in rejected.iter_mut().enumerate() {
-                let typed = if *is_rejected {
+            // One cell the generic way (a plan's undecided cells, every cell without a plan):
+            // its value, or NULL with the row rejected.
+            let mut generic = |row: usize, cell, is_rejected: &mut bool| match f
+                .coerce_for(cell, missing, target)
+            {
+                Ok(t) => t,
+                Err((rule, reason)) => {
+                    *is_rejected = true;
+                    verdicts.push((row, fi, rule, reason));
                     Typed::Null
-                } else {
-                    match f.coerce_for(col.get(row), missing, target) {
-                        Ok(t) => t,
-                        Err((rule, reason)) => {
-                            *is_rejected = true;
-                            verdicts.push((row, fi, rule, reason));
+                }
+            };
+            let plan = match col {
+                Column::Text(c) if specialise && c.len() == n => f.plan(missing, target),
+                _ => Plan::Generic,
+            };
+            match (&plan, col, &mut out) {
+                (Plan::Int(cells, bounds), Column::Text(tc), Column::Int(v)) => run_plan(
+                    tc,
+                    &mut rejected,
+                    |c| cells.int(*bounds, c),
+                    |row, c, r| match generic(row, text_cell(c), r) {
+                        Typed::Int(x) => Some(x),
+                        _ => None,
+                    },
+                    |_, x| v.push(x),
+                ),
+                (Plan::Num(cells, bounds, nan), Column::Text(tc), Column::Real(v)) => run_plan(
+                    tc,
+                    &mut rejected,
+                    |c| cells.num(*bounds, *nan, c),
+                    |row, c, r| match generic(row, text_cell(c), r) {
+                        Typed::Real(x) => Some(x),
+                        _ => None,
+                    },
+                    |_, x| v.push(x),
+                ),
+                (Plan::Bool(cells), Column::Text(tc), Column::Bool(v)) => run_plan(
+                    tc,
+                    &mut rejected,
+                    |c| cells.boolean(c),
+                    |row, c, r| match generic(row, text_cell(c), r) {
+                        Typed::Bool(x) => Some(x),
+                        _ => None,
+                    },
+                    |_, x| v.push(x),
+                ),
+                (Plan::Pass(cells, check), Column::Text(tc), _) if pass => run_plan(
+                    tc,
+                    &mut rejected,
+                    |c| cells.pass(check, c),
+                    |row, c, r| match generic(row, text_cell(c), r) {
+                        Typed::Null => None,
+                        _ => Some(()),
+                    },
+                    |row, x| {
+                        if x.is_none() {
+                            nulls.push(row)
+                        }
+                    },
+                ),
+                _ => {
+                    for (row, is_rejected) in rejected.iter_mut().enumerate() {
+                        let typed = if *is_rejected {
                             Typed::Null
+                        } else {
+                            generic(row, col.get(row), is_rejected)
+                        };
+                        match (&mut out, typed) {
+                            (Column::Int(v), Typed::Int(x)) => v.push(Some(x)),
+                            (Column::Int(v), _) => v.push(None),
+                            (Column::Real(v), Typed::Real(x)) => v.push(Some(x)),
+                            (Column::Real(v), _) => v.push(None),
+                            (Column::Bool(v), Typed::Bool(x)) => v.push(Some(x)),
+                            (Column::Bool(v), _) => v.push(None),
+                            (Column::Text(c), Typed::Text(t)) => c.push(Some(&t)),
+                            (Column::Text(c), _) => c.push(None),
+                            (_, Typed::Null) if pass => nulls.push(row),
+                            _ => {}
                         }
                     }
-                };
-                match (&mut out, typed) {
-                    (Column::Int(v), Typed::Int(x)) => v.push(Some(x)),
-                    (Column::Int(v), _) => v.push(None),
-                    (Column::Real(v), Typed::Real(x)) => v.push(Some(x)),
-                    (Column::Real(v), _) => v.push(None),
-                    (Column::Bool(v), Typed::Bool(x)) => v.push(Some(x)),
-                    (Column::Bool(v), _) => v.push(None),
-                    (Column::Text(c), Typed::Text(t)) => c.push(Some(&t)),
-                    (Column::Text(c), _) => c.push(None),
-                    (_, Typed::Null) if pass => nulls.push(row),
-                    _ => {}
                 }
             }
             built.push(if pass {
@@ -724,6 +816,10 @@ impl RecordBatch {
         Ok(newly)
     }
 }
+
+#[cfg(test)]
+#[path = "batch_plan_tests.rs"]
+mod plan_tests;
 
 #[cfg(test)]
 mod tests {

@@ -68,8 +68,98 @@ pub fn parse_big_int(s: &str) -> Result<i128, &'static str> {
     Ok(v)
 }
 
+/// Powers of ten a `f64` holds exactly.
+const EXACT_POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Whether the 8 bytes of `w` (little-endian) are all ASCII digits (simdjson's test: a byte
+/// outside `0x30..=0x39` shows a high nibble other than 3 in `w` or in `w + 6`).
+#[inline]
+fn eight_digits(w: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    ((w & HIGH) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4)) == 0x3333_3333_3333_3333
+}
+
+/// The value of 8 ASCII digits, the first in the lowest byte (simdjson's SWAR reduction:
+/// pairs, then quads, then the eight).
+#[inline]
+fn eight_digits_value(w: u64) -> u64 {
+    let w = ((w & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561)) >> 8;
+    let w = ((w & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601)) >> 16;
+    ((w & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001)) >> 32
+}
+
+/// Read the run of ASCII digits at the start of `b` into `m` (wrapping: the caller bounds the
+/// digit count); returns how many there were.
+#[inline]
+fn digits_into(b: &[u8], m: &mut u64) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        if !eight_digits(w) {
+            break;
+        }
+        *m = m
+            .wrapping_mul(100_000_000)
+            .wrapping_add(eight_digits_value(w));
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        *m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+        i += 1;
+    }
+    i
+}
+
+/// The common number, `[+-]digits[.digits]` with at most 19 digits, read without the general
+/// parser when Clinger's fast path is exact: the digits as an integer `m <= 2^53` and `k <= 22`
+/// fraction digits make `m` and `10^k` exact doubles, so `m / 10^k` is one correctly rounded
+/// IEEE division -- the very value the correctly rounding `str::parse` returns. `None` for
+/// anything else (the caller parses it in full).
+#[inline]
+pub fn parse_plain_decimal(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let (neg, rest) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    // at most 19 digits and a point: m < 10^19 fits a u64, no wrapping happens
+    if rest.len() > 20 {
+        return None;
+    }
+    let mut m = 0u64;
+    let int = digits_into(rest, &mut m);
+    let frac = match rest.get(int) {
+        None => 0,
+        Some(b'.') => {
+            let f = digits_into(&rest[int + 1..], &mut m);
+            if int + 1 + f != rest.len() || f == 0 {
+                return None;
+            }
+            f
+        }
+        Some(_) => return None,
+    };
+    if int == 0 || int + frac > 19 || m > (1u64 << 53) {
+        return None;
+    }
+    let v = m as f64 / EXACT_POW10[frac];
+    Some(if neg { -v } else { v })
+}
+
 /// Parse a Table Schema number.
 pub fn parse_number(s: &str) -> Result<f64, &'static str> {
+    if let Some(v) = parse_plain_decimal(s) {
+        return Ok(v);
+    }
     if let Some(v) = super::number::special(s) {
         return Ok(v);
     }
@@ -134,6 +224,12 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Parse `YYYY-MM-DD`; returns the day number (days since 1970-01-01).
 pub fn parse_date(s: &str) -> Result<i64, &'static str> {
+    let (y, m, d) = parse_date_parts(s)?;
+    Ok(days_from_civil(y, m, d))
+}
+
+/// Parse `YYYY-MM-DD` into year, month and day (a real calendar date), without the day number.
+pub fn parse_date_parts(s: &str) -> Result<(i64, u32, u32), &'static str> {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return Err("is not a date (YYYY-MM-DD)");
@@ -145,7 +241,7 @@ pub fn parse_date(s: &str) -> Result<i64, &'static str> {
     if y == 0 || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return Err("is not a valid calendar date");
     }
-    Ok(days_from_civil(y, m, d))
+    Ok((y, m, d))
 }
 
 /// A parsed datetime: seconds since the epoch (UTC when `aware`, wall time otherwise) and
@@ -226,6 +322,81 @@ mod tests {
         assert!(parse_number("NaN").unwrap().is_nan());
         for bad in ["infinity", "1,5", "", " 1", "1e999", "abc", "--1"] {
             assert!(parse_number(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20000))]
+
+        /// The fast path reads exactly what the general parser reads (bit for bit, -0.0 too).
+        #[test]
+        fn plain_decimals_equal_the_general_parser(
+            s in "[-+]?[0-9]{0,20}(\\.[0-9]{0,22})?|[-+.0-9]{1,6}|[0-9]{1,17}\\.[0-9]{1,17}",
+        ) {
+            if let Some(v) = parse_plain_decimal(&s) {
+                let full: f64 = s.parse().expect("the general parser reads it");
+                proptest::prop_assert_eq!(v.to_bits(), full.to_bits(), "{}", s);
+            }
+        }
+
+        #[test]
+        fn large_mantissas_near_the_fast_path_edge(m in (1u64 << 52)..(1u64 << 54), k in 0usize..24) {
+            let digits = m.to_string();
+            let s = if k == 0 || k >= digits.len() { digits } else {
+                format!("{}.{}", &digits[..digits.len() - k], &digits[digits.len() - k..])
+            };
+            if let Some(v) = parse_plain_decimal(&s) {
+                proptest::prop_assert_eq!(v.to_bits(), s.parse::<f64>().unwrap().to_bits(), "{}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn eight_digit_words() {
+        let w = |b: &[u8; 8]| u64::from_le_bytes(*b);
+        assert!(eight_digits(w(b"01234567")));
+        assert_eq!(eight_digits_value(w(b"01234567")), 1_234_567);
+        assert_eq!(eight_digits_value(w(b"99999999")), 99_999_999);
+        for bad in [
+            b"0123456/",
+            b"0123456:",
+            b"\xff1234567",
+            b"0123 567",
+            b"\x001234567",
+        ] {
+            assert!(!eight_digits(w(bad)), "{bad:?}");
+        }
+        for b in 0..=255u8 {
+            let mut word = *b"12345678";
+            word[3] = b;
+            assert_eq!(eight_digits(w(&word)), b.is_ascii_digit(), "{b}");
+        }
+    }
+
+    #[test]
+    fn plain_decimals() {
+        assert_eq!(parse_plain_decimal("1234.56"), Some(1234.56));
+        assert_eq!(
+            parse_plain_decimal("0.8444218515250481"),
+            Some(0.8444218515250481)
+        );
+        assert_eq!(
+            parse_plain_decimal("-0.0").map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
+        assert_eq!(parse_plain_decimal("+7"), Some(7.0));
+        for other in [
+            "",
+            "-",
+            ".5",
+            "5.",
+            "1e3",
+            "1.2.3",
+            "nan",
+            "0.12345678901234567",
+            "1,5",
+        ] {
+            assert_eq!(parse_plain_decimal(other), None, "{other}");
         }
     }
 

@@ -29,6 +29,7 @@ use csv_core::{ReadRecordResult, Reader as CoreReader, ReaderBuilder};
 use encoding_rs::Encoding;
 
 use super::batch::{Column, RecordBatch, RejectInfo};
+use super::csv_plain::{split_line, Plain};
 use super::error::DataError;
 use super::input::{self, Compression};
 use super::transcode::Transcoder;
@@ -86,8 +87,19 @@ impl Input {
 /// What one call to `read_record` found.
 struct Rec {
     line: u64,
+    /// Bytes of field text: of `out` (csv-core), of `raw` (a plain line).
     outlen: usize,
     nfields: usize,
+    /// A plain line (`csv_plain`): the fields are slices of `raw`, each after a delimiter.
+    plain: bool,
+}
+
+impl Rec {
+    /// The bytes between field `k`'s start and the end of the previous field (the
+    /// delimiter a plain line's fields keep between them).
+    fn gap(&self) -> usize {
+        usize::from(self.plain)
+    }
 }
 
 /// Streams a CSV file as [`RecordBatch`]es.
@@ -114,6 +126,11 @@ pub struct CsvReader {
     col_bytes_hint: Vec<usize>,
     /// Source position at the end of the last batch (batches cover the header too).
     last_pos: u64,
+    /// Split plain lines without csv-core (see `csv_plain`); on once the header is read.
+    plain: bool,
+    /// The buffered input starts with a record's first byte (set by a plain line, which saw
+    /// it; nothing consumes input until the next `read_record`, which takes it).
+    at_record: bool,
 }
 
 /// Count line breaks: every CR, and every LF not right after a CR.
@@ -289,8 +306,11 @@ impl CsvReader {
             finished: false,
             col_bytes_hint: Vec::new(),
             last_pos: 0,
+            plain: false,
+            at_record: false,
         };
         r.read_header()?;
+        r.plain = true;
         Ok(r)
     }
 
@@ -405,10 +425,85 @@ impl CsvReader {
 
     /// Read one record into `out`/`ends`/`raw`; None at end of file.
     fn read_record(&mut self) -> Result<Option<Rec>, DataError> {
-        // Skip blank lines ourselves so the record's start line is exact.
-        self.skip_blank_lines()?;
+        // Skip blank lines ourselves so the record's start line is exact (nothing to skip
+        // when the last plain line saw the next record's first byte buffered after it).
+        if !std::mem::take(&mut self.at_record) {
+            self.skip_blank_lines()?;
+        }
         let line = self.lines + 1;
         self.raw.clear();
+        let (outlen, nfields, at_eof, plain) = match self.plain_record()? {
+            Some(p) => (p.len, p.nfields, false, true),
+            None => match self.core_record(line)? {
+                Some((outlen, nfields, at_eof)) => (outlen, nfields, at_eof, false),
+                None => return Ok(None),
+            },
+        };
+        let rec = Rec {
+            line,
+            outlen,
+            nfields,
+            plain,
+        };
+        let mut start = 0;
+        for (k, &e) in self.ends[..nfields].iter().enumerate() {
+            if e - start > self.max_field {
+                return Err(self.too_big(line, k + 1));
+            }
+            start = e + rec.gap();
+        }
+        if at_eof && ends_inside_quotes(&self.raw, self.delimiter, self.quote) {
+            return Err(DataError::source(
+                &self.path,
+                Some(line),
+                "unterminated quoted field: a quote opened in the record starting here is \
+                 never closed before the end of the file",
+            ));
+        }
+        Ok(Some(rec))
+    }
+
+    /// The record at the start of the buffered input if it is a plain line (see
+    /// `csv_plain`), read as csv-core would read it, the input consumed past it.
+    fn plain_record(&mut self) -> Result<Option<Plain>, DataError> {
+        if !self.plain {
+            return Ok(None);
+        }
+        let input = match self.input.fill_buf() {
+            Ok(b) => b,
+            Err(e) => return Err(self.io_error(&e)),
+        };
+        let Some(p) = split_line(input, self.delimiter, self.quote, &mut self.ends) else {
+            return Ok(None);
+        };
+        // a field over the limit: csv-core's path reports it (with the input where it stops)
+        let mut start = 0;
+        for &e in &self.ends[..p.nfields] {
+            if e - start > self.max_field {
+                return Ok(None);
+            }
+            start = e + 1;
+        }
+        self.raw.extend_from_slice(&input[..p.consumed]);
+        // one line break, the terminator (the line holds no other CR or LF); a CRLF's LF, when
+        // buffered, is taken too: `skip_blank_lines` would pair it with the CR (no new line)
+        self.lines += 1;
+        let mut taken = p.consumed;
+        let cr = input[taken - 1] == b'\r';
+        if cr && input.get(taken) == Some(&b'\n') {
+            taken += 1;
+        }
+        self.prev_cr = cr && taken == p.consumed;
+        // the next record starts right here: the next `read_record` need not skip blank lines
+        self.at_record = input.get(taken).is_some_and(|&c| c != b'\r' && c != b'\n');
+        self.input.consume(taken);
+        self.consumed += taken as u64;
+        Ok(Some(p))
+    }
+
+    /// Read one record through csv-core: (output bytes, fields, read to end of file), None at
+    /// end of file.
+    fn core_record(&mut self, line: u64) -> Result<Option<(usize, usize, bool)>, DataError> {
         let (mut outlen, mut nfields) = (0usize, 0usize);
         let at_eof;
         loop {
@@ -472,26 +567,7 @@ impl CsvReader {
                 ReadRecordResult::End => return Ok(None),
             }
         }
-        let mut start = 0;
-        for (k, &e) in self.ends[..nfields].iter().enumerate() {
-            if e - start > self.max_field {
-                return Err(self.too_big(line, k + 1));
-            }
-            start = e;
-        }
-        if at_eof && ends_inside_quotes(&self.raw, self.delimiter, self.quote) {
-            return Err(DataError::source(
-                &self.path,
-                Some(line),
-                "unterminated quoted field: a quote opened in the record starting here is \
-                 never closed before the end of the file",
-            ));
-        }
-        Ok(Some(Rec {
-            line,
-            outlen,
-            nfields,
-        }))
+        Ok(Some((outlen, nfields, at_eof)))
     }
 
     fn too_big(&self, line: u64, field: usize) -> DataError {
@@ -560,13 +636,21 @@ impl CsvReader {
                 batch.push_rejected_row(number, rec.line, info);
                 continue;
             }
-            match std::str::from_utf8(&self.out[..rec.outlen]) {
-                Ok(s) if ends.iter().all(|&e| s.is_char_boundary(e)) => {
+            // A plain line is valid UTF-8 exactly when each of its fields is, and then every
+            // field boundary (next to an ASCII delimiter) is a char boundary; csv-core's output
+            // joins the fields, so there each boundary is checked.
+            let (text, gap) = if rec.plain {
+                (&self.raw[..rec.outlen], rec.gap())
+            } else {
+                (&self.out[..rec.outlen], rec.gap())
+            };
+            match std::str::from_utf8(text) {
+                Ok(s) if rec.plain || ends.iter().all(|&e| s.is_char_boundary(e)) => {
                     let mut start = 0;
                     batch.push_text_row(
                         ends.iter().map(|&e| {
                             let f = &s[start..e];
-                            start = e;
+                            start = e + gap;
                             f
                         }),
                         number,
@@ -621,7 +705,19 @@ impl CsvReader {
     pub fn records_read(&self) -> u64 {
         self.records_read
     }
+
+    /// Read every record through csv-core (the reference the plain-line split is tested
+    /// against).
+    #[cfg(test)]
+    pub(crate) fn without_plain_lines(mut self) -> Self {
+        self.plain = false;
+        self
+    }
 }
+
+#[cfg(test)]
+#[path = "csv_plain_tests.rs"]
+mod plain_tests;
 
 #[cfg(test)]
 mod tests {

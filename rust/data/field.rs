@@ -19,6 +19,9 @@ use super::temporal;
 mod formats;
 pub use formats::TimeFormat;
 use formats::{ANY_DATE, ANY_DATETIME, ANY_TIME};
+#[path = "field_plan.rs"]
+mod plan;
+pub(crate) use plan::{run as run_plan, Plan};
 
 /// A typed value produced by coercion.
 #[derive(Debug, Clone, PartialEq)]

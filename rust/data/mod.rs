@@ -12,6 +12,7 @@ pub mod arrow;
 pub mod batch;
 pub mod coerce;
 pub mod copy_text;
+mod csv_plain;
 pub mod csv_reader;
 pub mod error;
 pub mod field;

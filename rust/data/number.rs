@@ -33,18 +33,24 @@ pub fn special(s: &str) -> Option<f64> {
     if s.len() > 4 || s.len() < 3 {
         return None;
     }
-    let lower = s.to_ascii_lowercase();
-    match lower.as_str() {
-        "nan" => Some(f64::NAN),
-        "inf" | "+inf" => Some(f64::INFINITY),
-        "-inf" => Some(f64::NEG_INFINITY),
-        _ => None,
+    // compared in place (no lowercased copy: this runs for every short number cell)
+    let is = |word: &str| s.eq_ignore_ascii_case(word);
+    if is("nan") {
+        Some(f64::NAN)
+    } else if is("inf") || is("+inf") {
+        Some(f64::INFINITY)
+    } else if is("-inf") {
+        Some(f64::NEG_INFINITY)
+    } else {
+        None
     }
 }
 
 impl NumberFormat {
+    /// Whether this is the plain notation (`.`, no group character, bare numbers); compared
+    /// field by field (building a default would allocate, once per number cell).
     pub fn is_default(&self) -> bool {
-        *self == NumberFormat::default()
+        self.decimal_char == "." && self.group_char.is_empty() && self.bare_number
     }
 
     /// Strip currency signs and units around the number (`bareNumber: false`).
@@ -112,6 +118,14 @@ mod tests {
     }
 
     #[test]
+    fn default_is_the_plain_notation() {
+        assert!(NumberFormat::default().is_default());
+        assert!(!fmt(",", "", true).is_default());
+        assert!(!fmt(".", ",", true).is_default());
+        assert!(!fmt(".", "", false).is_default());
+    }
+
+    #[test]
     fn specials() {
         assert!(special("nan").unwrap().is_nan());
         assert!(special("NaN").unwrap().is_nan());
@@ -119,6 +133,10 @@ mod tests {
         assert_eq!(special("-INF"), Some(f64::NEG_INFINITY));
         assert_eq!(special("+inf"), Some(f64::INFINITY));
         assert_eq!(special("infinity"), None);
+        assert_eq!(special("-NaN"), None);
+        assert_eq!(special("+nan"), None);
+        assert_eq!(special("-iNf"), Some(f64::NEG_INFINITY));
+        assert_eq!(special("nana"), None);
         assert_eq!(special("1"), None);
     }
 }

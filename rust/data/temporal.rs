@@ -12,7 +12,11 @@ pub(crate) fn num(b: &[u8]) -> Option<u32> {
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(b.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')))
+    // Wrapping: callers check the length (a year's four digits), so a longer run of digits is
+    // refused whatever it sums to; plain `*`/`+` panicked on it in debug builds.
+    Some(b.iter().fold(0u32, |a, &d| {
+        a.wrapping_mul(10).wrapping_add(u32::from(d - b'0'))
+    }))
 }
 
 /// A parsed clock: seconds of the day, nanoseconds and the zone offset in seconds east of UTC
