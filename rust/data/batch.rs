@@ -622,6 +622,10 @@ impl RecordBatch {
     }
 
     /// [`RecordBatch::validate`] for a target that stores NaN / big integers or not.
+    ///
+    /// Never inlined: one call a batch, and a symbol profiles can name
+    /// (`benches/callgrind_reader.py` toggles on it).
+    #[inline(never)]
     pub fn validate_for(
         &mut self,
         schema: &TableSchema,
@@ -736,6 +740,29 @@ impl RecordBatch {
                     },
                     |_, x| v.push(x),
                 ),
+                (Plan::Datetime(cells, bounds, text), Column::Text(tc), Column::Text(c)) => {
+                    // a planned value is written once into `iso` and copied in; a value the
+                    // generic path decided arrives as its text
+                    let mut iso = String::with_capacity(40);
+                    run_plan(
+                        tc,
+                        &mut rejected,
+                        |cell| cells.datetime(*bounds, *text, cell).map(|t| t.map(Ok)),
+                        |row, cell, r| match generic(row, text_cell(cell), r) {
+                            Typed::Text(t) => Some(Err(t)),
+                            _ => None,
+                        },
+                        |_, v| match v {
+                            Some(Ok(t)) => {
+                                iso.clear();
+                                t.write_iso(&mut iso);
+                                c.push(Some(&iso));
+                            }
+                            Some(Err(text)) => c.push(Some(&text)),
+                            None => c.push(None),
+                        },
+                    )
+                }
                 (Plan::Pass(cells, check), Column::Text(tc), _) if pass => run_plan(
                     tc,
                     &mut rejected,

@@ -74,6 +74,14 @@ const VOCABULARY: &[&str] = &[
     "ab1",
     "SKU-00001",
     "SKU-123456789012345",
+    "2024-01-31T12:00:00+01:00",
+    "2024-01-01T00:00:00Z",
+    "2023-12-31T23:00:00-01:00",
+    "2024-01-01T00:00:00",
+    "2024-01-01 00:00:00.5",
+    "9999-12-31T23:59:59-01:00",
+    "2024-01-01T00:00:00.500",
+    "2024-02-30T00:00:00",
 ];
 
 fn cell() -> impl Strategy<Value = Option<String>> {
@@ -82,6 +90,7 @@ fn cell() -> impl Strategy<Value = Option<String>> {
         2 => "[-+0-9.,eE]{0,8}",
         1 => "[0-9]{4}-[0-9]{2}-[0-9]{2}",
         1 => "[a-zé😀 $%NA-]{0,6}",
+        1 => "20[0-9]{2}-0[1-3]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]:[0-6][0-9](\\.[0-9]{1,10})?(Z|[+-][01][0-9](:?[0-5][0-9])?)?",
     ];
     // None: a cell that is NULL already (a row rejected while reading, or validated twice)
     prop_oneof![12 => text.prop_map(Some), 1 => Just(None)]
@@ -97,6 +106,9 @@ fn bound(kind: &str, pick: u8) -> Json {
         ("number", 1) => json!(-2.25),
         ("number", 2) => json!("1.5"),
         ("number", _) => json!(1e300),
+        ("datetime", 0) => json!("2024-01-01T00:00:00Z"),
+        ("datetime", 1) => json!("2000-01-01T00:00:00"),
+        ("datetime", _) => json!("2024-01-01T00:00:00.5+01:00"),
         (_, 0) => json!("2000-01-01"),
         (_, 1) => json!("2024-02-29"),
         _ => json!("1999-12-31"),
@@ -138,9 +150,11 @@ prop_compose! {
                 c.insert("enum".into(), json!(["north", "south", "central", "", "é"]));
             }
             ("date", 2) => { c.insert("enum".into(), json!(["2024-02-29"])); }
+            ("datetime", 0) => f["format"] = json!("any"),
+            ("datetime", 2) => { c.insert("enum".into(), json!(["2024-01-01T00:00:00Z"])); }
             _ => {}
         }
-        if matches!(kind, "integer" | "number" | "date") {
+        if matches!(kind, "integer" | "number" | "date" | "datetime") {
             if let Some(m) = min { c.insert("minimum".into(), bound(kind, m)); }
             if let Some(m) = max { c.insert("maximum".into(), bound(kind, m.wrapping_add(1))); }
         }
@@ -261,6 +275,7 @@ fn the_benchmark_schema_takes_the_plans() {
                 Plan::Int(..) => "int",
                 Plan::Num(..) => "num",
                 Plan::Bool(..) => "bool",
+                Plan::Datetime(..) => "datetime",
                 Plan::Pass(..) => "pass",
                 Plan::Generic => "generic",
             },
@@ -268,6 +283,6 @@ fn the_benchmark_schema_takes_the_plans() {
         .collect();
     assert_eq!(
         kinds,
-        ["int", "num", "bool", "pass", "pass", "pass", "generic"]
+        ["int", "num", "bool", "pass", "pass", "pass", "datetime"]
     );
 }

@@ -9,7 +9,7 @@
 //!   to `YYYY-MM-DDTHH:MM:SS[.fraction]` plus `Z` when a zone was given (converted to UTC), the
 //!   fraction without trailing zeros.
 
-use super::temporal::{num, parse_clock, write_clock};
+use super::temporal::{num, parse_clock, push_digits, write_clock};
 
 /// Parse a Table Schema integer.
 pub fn parse_int(s: &str) -> Result<i64, &'static str> {
@@ -259,7 +259,18 @@ impl DateTime {
         let days = self.secs.div_euclid(86_400);
         let sod = self.secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        out.push_str(&format!("{y:04}-{m:02}-{d:02}T"));
+        // digits pushed directly (no formatting machinery: this runs for every datetime cell)
+        match u32::try_from(y) {
+            Ok(y) if y <= 9999 => {
+                push_digits(out, y, 4);
+                out.push('-');
+                push_digits(out, m, 2);
+                out.push('-');
+                push_digits(out, d, 2);
+                out.push('T');
+            }
+            _ => out.push_str(&format!("{y:04}-{m:02}-{d:02}T")),
+        }
         write_clock(out, sod, self.nanos);
         if self.aware {
             out.push('Z');
@@ -348,6 +359,31 @@ mod tests {
             if let Some(v) = parse_plain_decimal(&s) {
                 proptest::prop_assert_eq!(v.to_bits(), s.parse::<f64>().unwrap().to_bits(), "{}", s);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Normalized datetimes are written as the formatting machinery wrote them.
+        #[test]
+        fn iso_text_as_format_wrote_it(
+            secs in -62_135_596_800i64..253_402_300_800,
+            nanos in proptest::prop_oneof![proptest::strategy::Just(0u32), 0u32..1_000_000_000],
+            aware: bool,
+        ) {
+            let t = DateTime { secs, nanos, aware };
+            let days = secs.div_euclid(86_400);
+            let (y, m, d) = civil_from_days(days);
+            let mut want = format!("{y:04}-{m:02}-{d:02}T");
+            let sod = secs.rem_euclid(86_400);
+            want.push_str(&format!("{:02}:{:02}:{:02}", sod / 3600, (sod / 60) % 60, sod % 60));
+            if nanos != 0 {
+                want.push('.');
+                want.push_str(format!("{nanos:09}").trim_end_matches('0'));
+            }
+            if aware {
+                want.push('Z');
+            }
+            proptest::prop_assert_eq!(t.to_iso(), want);
         }
     }
 

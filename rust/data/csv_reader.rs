@@ -598,7 +598,8 @@ impl CsvReader {
     }
 
     /// The next batch of at most `batch_rows` records; None at end of file. After an error
-    /// the reader is finished.
+    /// the reader is finished. Never inlined: one call a batch, and a symbol profiles can name.
+    #[inline(never)]
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, DataError> {
         if self.finished {
             return Ok(None);

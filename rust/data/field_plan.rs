@@ -12,7 +12,7 @@
 //! check on generated cells and fields).
 
 use super::super::batch::TextCol;
-use super::super::coerce;
+use super::super::coerce::{self, DateTime};
 use super::{Field, FieldType, Key, Target, TimeFormat};
 
 /// How a field reads a text column, decided once per batch.
@@ -23,6 +23,9 @@ pub(crate) enum Plan<'f> {
     Num(Cells<'f>, Bounds<f64>, bool),
     /// Boolean by the field's true/false values.
     Bool(Cells<'f>),
+    /// Datetime (ISO 8601, default format): optional bounds as (seconds, nanoseconds), the
+    /// text checks; normalized text written by the caller.
+    Datetime(Cells<'f>, Bounds<(i64, u32)>, bool),
     /// String or ISO date loaded as written (the source column is kept): enum, dates' bounds
     /// and the text checks.
     Pass(Cells<'f>, PassCheck<'f>),
@@ -131,6 +134,12 @@ impl<'f> Plan<'f> {
                 }
             }
             FieldType::Boolean if f.enum_values.is_none() && !text => Plan::Bool(cells),
+            FieldType::Datetime if f.format == TimeFormat::Default && f.enum_values.is_none() => {
+                match (time_bound(&f.minimum), time_bound(&f.maximum)) {
+                    (Ok(min), Ok(max)) => Plan::Datetime(cells, Bounds { min, max }, text),
+                    _ => Plan::Generic,
+                }
+            }
             FieldType::String => {
                 let members = match &f.enum_values {
                     None => None,
@@ -197,6 +206,14 @@ fn num_bound(b: &Option<(Key, String)>) -> Result<Option<f64>, ()> {
     }
 }
 
+fn time_bound(b: &Option<(Key, String)>) -> Result<Option<(i64, u32)>, ()> {
+    match b {
+        None => Ok(None),
+        Some((Key::Time(secs, nanos), _)) => Ok(Some((*secs, *nanos))),
+        Some(_) => Err(()),
+    }
+}
+
 fn day_bound(b: &Option<(Key, String)>) -> Result<Option<i64>, ()> {
     match b {
         None => Ok(None),
@@ -242,6 +259,28 @@ impl Cells<'_> {
             Ok(Some(false))
         } else {
             Err(())
+        }
+    }
+
+    #[inline]
+    pub(crate) fn datetime(
+        &self,
+        bounds: Bounds<(i64, u32)>,
+        text: bool,
+        cell: Option<&str>,
+    ) -> Accepted<DateTime> {
+        let s = match self.present(cell) {
+            Ok(s) => s,
+            Err(allowed) => return null_or_generic(allowed),
+        };
+        match coerce::parse_datetime(s) {
+            Ok(t) if bounds.hold((t.secs, t.nanos)) => {
+                if text && self.field.check_text(s).is_err() {
+                    return Err(());
+                }
+                Ok(Some(t))
+            }
+            _ => Err(()),
         }
     }
 

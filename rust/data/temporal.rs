@@ -81,17 +81,50 @@ pub(crate) fn parse_clock(b: &[u8], bad: &'static str) -> Result<Clock, &'static
 
 /// Write `HH:MM:SS[.fraction]` for seconds of the day and nanoseconds.
 pub(crate) fn write_clock(out: &mut String, sod: i64, nanos: u32) {
-    let _ = write!(
-        out,
-        "{:02}:{:02}:{:02}",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    );
+    if (0..86_400).contains(&sod) {
+        // hours 0-23: each part two digits, as `{:02}` writes them
+        push_digits(out, (sod / 3600) as u32, 2);
+        out.push(':');
+        push_digits(out, ((sod / 60) % 60) as u32, 2);
+        out.push(':');
+        push_digits(out, (sod % 60) as u32, 2);
+    } else {
+        let _ = write!(
+            out,
+            "{:02}:{:02}:{:02}",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        );
+    }
     if nanos != 0 {
-        let frac = format!("{nanos:09}");
         out.push('.');
-        out.push_str(frac.trim_end_matches('0'));
+        if nanos < 1_000_000_000 {
+            // the nine digits of `{nanos:09}` without its trailing zeros
+            let mut digits = [0u8; 9];
+            let mut n = nanos;
+            for d in digits.iter_mut().rev() {
+                *d = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            let len = 9 - digits.iter().rev().take_while(|&&d| d == b'0').count();
+            for &d in &digits[..len] {
+                out.push(char::from(d));
+            }
+        } else {
+            let frac = format!("{nanos:09}");
+            out.push_str(frac.trim_end_matches('0'));
+        }
+    }
+}
+
+/// Push `v` as exactly `width` decimal digits, zero-padded (`v < 10^width`: the caller checks).
+#[inline]
+pub(crate) fn push_digits(out: &mut String, v: u32, width: u32) {
+    let mut div = 10u32.pow(width - 1);
+    while div > 0 {
+        out.push(char::from(b'0' + ((v / div) % 10) as u8));
+        div /= 10;
     }
 }
 
@@ -178,6 +211,33 @@ pub fn check_duration(s: &str) -> Result<(), &'static str> {
 
 #[cfg(test)]
 mod tests {
+
+    /// What `write_clock` wrote before it skipped the formatting machinery.
+    fn clock_by_format(sod: i64, nanos: u32) -> String {
+        let mut out = format!("{:02}:{:02}:{:02}", sod / 3600, (sod / 60) % 60, sod % 60);
+        if nanos != 0 {
+            let frac = format!("{nanos:09}");
+            out.push('.');
+            out.push_str(frac.trim_end_matches('0'));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn clocks_are_written_as_format_wrote_them(
+            sod in proptest::prop_oneof![0i64..86_400, -200_000i64..200_000],
+            nanos in proptest::prop_oneof![
+                proptest::strategy::Just(0u32), 0u32..1_000_000_000, 0u32..=u32::MAX,
+                proptest::strategy::Strategy::prop_map(0u32..1000, |n| n * 1_000_000),
+            ],
+        ) {
+            let mut out = String::new();
+            write_clock(&mut out, sod, nanos);
+            proptest::prop_assert_eq!(out, clock_by_format(sod, nanos));
+        }
+    }
+
     use super::*;
 
     #[test]
