@@ -259,9 +259,23 @@ def find_config_file(start_dir: str | os.PathLike[str] | None = None) -> tuple[P
         if own.is_file():
             return own, ""
         pyproject = directory / "pyproject.toml"
-        if pyproject.is_file() and "tallyclerk" in _read_toml(pyproject).get("tool", {}):
+        if (pyproject.is_file() and _may_name_tallyclerk(pyproject)
+                and "tallyclerk" in _read_toml(pyproject).get("tool", {})):
             return pyproject, "tool.tallyclerk"
     return None
+
+
+def _may_name_tallyclerk(path: Path) -> bool:
+    """Whether ``path`` can hold a ``[tool.tallyclerk]`` table: its text names ``tallyclerk``,
+    or has an escape a quoted key could spell it with (``\\u``, ``\\U``). A project's
+    ``pyproject.toml`` that does neither is not parsed: importing ``tomllib`` and parsing cost
+    ~5 ms of a start in a project directory (issue 16.1). Unreadable: True, so that
+    :func:`_read_toml` reports it."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return True
+    return b"tallyclerk" in raw or b"\\u" in raw or b"\\U" in raw
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

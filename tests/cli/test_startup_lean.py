@@ -77,6 +77,45 @@ def test_a_load_through_the_api_imports_no_argparse(tmp_path: Path) -> None:
     assert sorted(m for m in ("argparse", "gettext") if m in modules) == []
 
 
+# A project's pyproject.toml that never names tallyclerk is not parsed (``tomllib`` and the parse
+# cost ~5 ms of a start in a project directory); a ``[tool.tallyclerk]`` table is still found,
+# however its key is spelled.
+TOML_PROBE = """
+import sys
+from tallyclerk.settings import load_settings
+print(load_settings(start_dir=sys.argv[1], env={}).linger_ms, "tomllib" in sys.modules)
+"""
+
+
+def _settings_in(directory: Path, pyproject: str) -> tuple[float, bool]:
+    (directory / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-c", TOML_PROBE, str(directory)], cwd=directory, env=env_for(),
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    linger, imported = proc.stdout.split()
+    return float(linger), imported == "True"
+
+
+def test_a_pyproject_without_tallyclerk_is_not_parsed(tmp_path: Path) -> None:
+    assert _settings_in(tmp_path, '[project]\nname = "app"\n[tool.ruff]\nline-length = 99\n') \
+        == (5.0, False)
+
+
+@pytest.mark.parametrize("table", ["[tool.tallyclerk]", '[tool."tallyclerk"]',
+                                   '[tool."tally\\u0063lerk"]', "[tool.'tallyclerk']"])
+def test_a_pyproject_table_is_found_however_its_key_is_spelled(tmp_path: Path,
+                                                                table: str) -> None:
+    assert _settings_in(tmp_path, f"{table}\nlinger_ms = 7\n") == (7.0, True)
+
+
+def test_a_malformed_pyproject_that_never_names_tallyclerk_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    assert _settings_in(tmp_path, "[project\nname = \n") == (5.0, False)
+
+
 # The installed plugins are scanned with TALLYCLERK_LOAD_PLUGINS unset (a user's default). The
 # probe leaves site-packages (where this machine's Parquet plugin is installed) off sys.path
 # once the built-ins are imported, and adds a directory of distributions instead.
