@@ -108,7 +108,7 @@ def schema_from(value: object) -> TableSchema | None:
     if value is None or isinstance(value, TableSchema):
         return value
     if isinstance(value, (str, os.PathLike)):
-        return read_schema(str(value))
+        return read_schema(os.fsdecode(value))
     if isinstance(value, Mapping):
         import orjson
 

@@ -170,6 +170,30 @@ def test_the_help_is_as_wide_as_argparse_makes_it(monkeypatch: pytest.MonkeyPatc
     assert helps[0] == helps[1]
 
 
+class _SchemaPath:
+    """An ``os.PathLike`` that is not a ``pathlib.Path`` (``schema_from`` checks for the protocol,
+    so that the start-up imports no pathlib)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = str(path)
+
+    def __fspath__(self) -> str:
+        return self._path
+
+
+def test_a_schema_given_as_any_path_like_is_read(tmp_path: Path) -> None:
+    import json
+
+    from tallyclerk.session import schema_from
+
+    doc = {"fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}
+    (tmp_path / "schema.json").write_text(json.dumps(doc), encoding="utf-8")
+    for given in (_SchemaPath(tmp_path / "schema.json"), tmp_path / "schema.json",
+                  str(tmp_path / "schema.json")):
+        schema = schema_from(given)
+        assert schema is not None and schema.field_names == ["id", "name"]
+
+
 # The installed plugins are scanned with TALLYCLERK_LOAD_PLUGINS unset (a user's default). The
 # probe leaves site-packages (where this machine's Parquet plugin is installed) off sys.path
 # once the built-ins are imported, and adds a directory of distributions instead.
