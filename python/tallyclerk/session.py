@@ -12,11 +12,11 @@ reverse order, also when the load fails. Nothing here installs a signal handler:
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +88,8 @@ def read_schema(path: str | None) -> TableSchema | None:
     if path is None:
         return None
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:  # not pathlib: see settings.find_config_file
+            text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise SchemaError(f"cannot read schema {path}: {reason}") from exc
@@ -106,8 +107,8 @@ def schema_from(value: object) -> TableSchema | None:
 
     if value is None or isinstance(value, TableSchema):
         return value
-    if isinstance(value, (str, Path)):
-        return read_schema(str(value))
+    if isinstance(value, (str, os.PathLike)):
+        return read_schema(os.fsdecode(value))
     if isinstance(value, Mapping):
         import orjson
 

@@ -5,6 +5,7 @@ not import at all.)"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,83 @@ def test_a_malformed_pyproject_that_never_names_tallyclerk_is_left_alone(
     tmp_path: Path,
 ) -> None:
     assert _settings_in(tmp_path, "[project\nname = \n") == (5.0, False)
+
+
+# Without ``site`` (a clean install's interpreter imports far less than this machine's, whose
+# ``site`` runs editable installs' finders): a CLI load imports no ``shutil`` (argparse's help
+# width; it imports bz2, lzma and zlib), no ``pathlib`` (the config file search; it imports
+# urllib.parse, ipaddress, fnmatch) and no ``urllib.parse`` (a URL with no escape and no query
+# is not unquoted).
+CLEAN_PROBE = """
+import sys
+from tallyclerk.cli import main
+code = main(sys.argv[1:])
+print(code)
+print(" ".join(sorted(sys.modules)))
+"""
+CLEAN_START = ("shutil", "bz2", "lzma", "pathlib", "urllib.parse", "ipaddress")
+
+
+def test_a_cli_load_on_a_bare_interpreter_imports_no_shutil_nor_pathlib(tmp_path: Path) -> None:
+    import site
+
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    env = env_for(TALLYCLERK_LOAD_PLUGINS="")
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *site.getsitepackages()])
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", CLEAN_PROBE, "load", str(src), "--table", "t",
+         "--into", f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    code, modules = proc.stdout.splitlines()[-2:]
+    assert code == "0", proc.stdout
+    assert "site" not in modules.split() and "tallyclerk.pipeline" in modules.split()
+    assert sorted(m for m in CLEAN_START if m in modules.split()) == []
+
+
+@pytest.mark.parametrize("columns", [None, "40", "123", "0", "wide"])
+def test_the_help_is_as_wide_as_argparse_makes_it(monkeypatch: pytest.MonkeyPatch,
+                                                  columns: str | None) -> None:
+    import argparse
+
+    from tallyclerk.cli import Parser
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    helps = []
+    for parser in (Parser(prog="tallyclerk x", description="word " * 40),
+                   argparse.ArgumentParser(prog="tallyclerk x", description="word " * 40)):
+        parser.add_argument("--a-long-option-name", metavar="VALUE", help="help " * 30)
+        parser.add_argument("path", nargs="+", help="the paths " * 8)
+        helps.append(parser.format_help())
+    assert helps[0] == helps[1]
+
+
+class _SchemaPath:
+    """An ``os.PathLike`` that is not a ``pathlib.Path`` (``schema_from`` checks for the protocol,
+    so that the start-up imports no pathlib)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = str(path)
+
+    def __fspath__(self) -> str:
+        return self._path
+
+
+def test_a_schema_given_as_any_path_like_is_read(tmp_path: Path) -> None:
+    import json
+
+    from tallyclerk.session import schema_from
+
+    doc = {"fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "string"}]}
+    (tmp_path / "schema.json").write_text(json.dumps(doc), encoding="utf-8")
+    for given in (_SchemaPath(tmp_path / "schema.json"), tmp_path / "schema.json",
+                  str(tmp_path / "schema.json")):
+        schema = schema_from(given)
+        assert schema is not None and schema.field_names == ["id", "name"]
 
 
 # The installed plugins are scanned with TALLYCLERK_LOAD_PLUGINS unset (a user's default). The
