@@ -36,7 +36,6 @@ Design (the README's "Tamper evidence" section states what it proves):
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tallyclerk.audit.catalogue import QUOTED, QUOTED_POSTGRESQL
+from tallyclerk.digest import sha256
 
 if TYPE_CHECKING:
     from tallyclerk.audit.repo_protocol import Repository
@@ -145,10 +145,10 @@ def _content(table: str, cols: Sequence[str], row: Sequence[Any]) -> bytes:
 
 
 def link_hash(prev: str, table: str, row_id: int | str, content: bytes) -> str:
-    return _sha256(f"{prev}\n{table}\n{row_id}\n".encode() + content).hexdigest()
+    return str(_sha256(f"{prev}\n{table}\n{row_id}\n".encode() + content).hexdigest())
 
 
-_sha256 = hashlib.sha256
+_sha256 = sha256  # CPython's own SHA-256: no OpenSSL (hashlib) at start-up, the same digest
 
 
 def seal(repo: Repository) -> int:
