@@ -405,7 +405,10 @@ def test_a_plain_load_defines_dataclasses_only_for_the_public_api(tmp_path: Path
 # Issue 16.1, the audit modules' imports: the host and user names of a batch come from
 # ``os.uname()`` and the environment / ``pwd`` (not ``socket`` with ``selectors`` and ``array``,
 # nor ``getpass`` with ``termios``), and the hash chain and the schema fingerprints use CPython's
-# own SHA-256 (``tallyclerk.digest``), not OpenSSL's through ``hashlib``.
+# own SHA-256 (``tallyclerk.digest``), not OpenSSL's through ``hashlib``. The chain is sealed,
+# never verified, so its report's dataclasses (``tallyclerk.audit.chainreport``) are not
+# created, nor the uncertain files' (``tallyclerk.audit.uncertain``: only with an audit store
+# in another database).
 AUDIT_PROBE = """
 import sqlite3, sys
 import tallyclerk
@@ -416,7 +419,8 @@ row = sqlite3.connect(sys.argv[2].removeprefix("sqlite:///")).execute(
 print(row[0], row[1], row[2] is not None)
 print(" ".join(sorted(sys.modules)))
 """
-NOT_FOR_THE_AUDIT_STORE = ("socket", "getpass", "termios", "hashlib", "_hashlib")
+NOT_FOR_THE_AUDIT_STORE = ("socket", "getpass", "termios", "hashlib", "_hashlib",
+                           "tallyclerk.audit.chainreport", "tallyclerk.audit.uncertain")
 
 
 @pytest.mark.parametrize("who", [{}, {"LOGNAME": "", "USER": "", "LNAME": "lname"},
@@ -446,3 +450,17 @@ def test_the_audit_store_imports_no_socket_getpass_nor_openssl(
     for name, value in who.items():
         monkeypatch.setenv(name, value)
     assert names.split() == [socket.gethostname(), getpass.getuser(), "True"]
+
+
+def test_the_chain_reexports_its_report_and_uncertain_its_target_identity() -> None:
+    """What moved out of ``chain`` and ``uncertain`` (imported when asked for) is still there,
+    the same objects."""
+    from tallyclerk import VerifyReport
+    from tallyclerk.audit import chain, chainreport, datatarget, uncertain
+
+    assert chain.VerifyReport is chainreport.VerifyReport is VerifyReport
+    assert chain.Break is chainreport.Break
+    assert VerifyReport().head_hash == chain.GENESIS
+    assert (uncertain.OPTION, uncertain.target_key) == (datatarget.OPTION, datatarget.target_key)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        chain.Nope  # noqa: B018
