@@ -11,7 +11,7 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from tallyclerk.audit.chain import VerifyReport
+from tallyclerk.audit.chainreport import VerifyReport
 from tallyclerk.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -35,14 +35,16 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tallyclerk.audit.datatarget import OPTION as DATA_TARGET
+from tallyclerk.audit.datatarget import target_key as data_target
 from tallyclerk.audit.types import FileClaim, FileResult
-from tallyclerk.audit.uncertain import OPTION as DATA_TARGET
-from tallyclerk.audit.uncertain import Uncertain
-from tallyclerk.audit.uncertain import target_key as data_target
 from tallyclerk.errors import ConfigError, LeaseLost, SinkError
 from tallyclerk.protocols import SqlExecutor
+
+if TYPE_CHECKING:
+    from tallyclerk.audit.uncertain import Uncertain
 
 __all__ = ["DATA_TARGET", "RepairReport", "data_target", "mark_loaded", "repair",
            "settle_before_load"]

@@ -400,3 +400,67 @@ def test_a_plain_load_defines_dataclasses_only_for_the_public_api(tmp_path: Path
     found = set(proc.stdout.splitlines()[-1].split())
     assert "tallyclerk.settings.Settings" in found  # the probe works
     assert sorted(found - PUBLIC_DATACLASSES) == []
+
+
+# Issue 16.1, the audit modules' imports: the host and user names of a batch come from
+# ``os.uname()`` and the environment / ``pwd`` (not ``socket`` with ``selectors`` and ``array``,
+# nor ``getpass`` with ``termios``), and the hash chain and the schema fingerprints use CPython's
+# own SHA-256 (``tallyclerk.digest``), not OpenSSL's through ``hashlib``. The chain is sealed,
+# never verified, so its report's dataclasses (``tallyclerk.audit.chainreport``) are not
+# created, nor the uncertain files' (``tallyclerk.audit.uncertain``: only with an audit store
+# in another database).
+AUDIT_PROBE = """
+import sqlite3, sys
+import tallyclerk
+report = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+assert report.status == "succeeded", report
+row = sqlite3.connect(sys.argv[2].removeprefix("sqlite:///")).execute(
+    "SELECT host, user, chain_hash FROM tallyclerk_batches").fetchone()
+print(row[0], row[1], row[2] is not None)
+print(" ".join(sorted(sys.modules)))
+"""
+NOT_FOR_THE_AUDIT_STORE = ("socket", "getpass", "termios", "hashlib", "_hashlib",
+                           "tallyclerk.audit.chainreport", "tallyclerk.audit.uncertain")
+
+
+@pytest.mark.parametrize("who", [{}, {"LOGNAME": "", "USER": "", "LNAME": "lname"},
+                                 {"LOGNAME": "logname", "USER": "user"}])
+def test_the_audit_store_imports_no_socket_getpass_nor_openssl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, who: dict[str, str]
+) -> None:
+    import getpass
+    import socket
+
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    env = env_for(TALLYCLERK_LOAD_PLUGINS="")
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        env.pop(name, None)
+    env.update(who)
+    proc = subprocess.run(
+        [sys.executable, "-c", AUDIT_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    names, modules = proc.stdout.splitlines()[-2:]
+    assert "tallyclerk.audit.chain" in modules.split()  # the probe works
+    assert sorted(m for m in NOT_FOR_THE_AUDIT_STORE if m in modules.split()) == []
+    # the batch's host and user, as socket and getpass name them
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in who.items():
+        monkeypatch.setenv(name, value)
+    assert names.split() == [socket.gethostname(), getpass.getuser(), "True"]
+
+
+def test_the_chain_reexports_its_report_and_uncertain_its_target_identity() -> None:
+    """What moved out of ``chain`` and ``uncertain`` (imported when asked for) is still there,
+    the same objects."""
+    from tallyclerk import VerifyReport
+    from tallyclerk.audit import chain, chainreport, datatarget, uncertain
+
+    assert chain.VerifyReport is chainreport.VerifyReport is VerifyReport
+    assert chain.Break is chainreport.Break
+    assert VerifyReport().head_hash == chain.GENESIS
+    assert (uncertain.OPTION, uncertain.target_key) == (datatarget.OPTION, datatarget.target_key)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        chain.Nope  # noqa: B018

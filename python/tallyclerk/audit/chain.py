@@ -36,17 +36,17 @@ Design (the README's "Tamper evidence" section states what it proves):
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tallyclerk.audit.catalogue import QUOTED, QUOTED_POSTGRESQL
+from tallyclerk.digest import sha256
 
 if TYPE_CHECKING:
+    from tallyclerk.audit.chainreport import Break, VerifyReport
     from tallyclerk.audit.repo_protocol import Repository
 
 __all__ = ["GENESIS", "TABLES", "Break", "VerifyReport", "seal", "verify"]
@@ -145,10 +145,10 @@ def _content(table: str, cols: Sequence[str], row: Sequence[Any]) -> bytes:
 
 
 def link_hash(prev: str, table: str, row_id: int | str, content: bytes) -> str:
-    return _sha256(f"{prev}\n{table}\n{row_id}\n".encode() + content).hexdigest()
+    return str(_sha256(f"{prev}\n{table}\n{row_id}\n".encode() + content).hexdigest())
 
 
-_sha256 = hashlib.sha256
+_sha256 = sha256  # CPython's own SHA-256: no OpenSSL (hashlib) at start-up, the same digest
 
 
 def seal(repo: Repository) -> int:
@@ -205,47 +205,6 @@ def seal(repo: Repository) -> int:
     return sealed
 
 
-@dataclass(frozen=True)
-class Break:
-    """The first broken link: where, and what changed."""
-
-    table: str
-    row_id: int | str | None
-    seq: int | None
-    what: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"table": self.table, "row": self.row_id, "chain_seq": self.seq, "what": self.what}
-
-
-@dataclass
-class VerifyReport:
-    """What :func:`verify` found. ``ok`` when the chain is whole (and holds the anchor)."""
-
-    links: int = 0
-    head_seq: int = 0
-    head_hash: str = GENESIS
-    unsealed: dict[str, int] = field(default_factory=dict)
-    broken: Break | None = None
-    anchor: str | None = None
-    anchor_found: bool | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.broken is None and self.anchor_found is not False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "links": self.links,
-            "head": {"chain_seq": self.head_seq, "hash": self.head_hash},
-            "unsealed": self.unsealed,
-            "broken": None if self.broken is None else self.broken.as_dict(),
-            "anchor": self.anchor,
-            "anchor_found": self.anchor_found,
-        }
-
-
 def _sealed_rows(
     repo: Repository, table: str
 ) -> Generator[tuple[int, str, int | str, str, bytes], None, None]:
@@ -266,6 +225,8 @@ def verify(repo: Repository, *, since_anchor: str | None = None) -> VerifyReport
     swapped), the head matches the last link (rows deleted at the end), ``replaced`` files are
     cleaned by a later sealed load of the same content. Read-only; in ``repo``'s transaction.
     """
+    from tallyclerk.audit.chainreport import VerifyReport
+
     report = VerifyReport(anchor=since_anchor)
     if since_anchor is not None:
         report.anchor_found = False
@@ -287,6 +248,8 @@ def _check(
     since_anchor: str | None,
 ) -> VerifyReport:
     """:func:`verify`'s walk along the links, then the head and the replaced files."""
+    from tallyclerk.audit.chainreport import Break
+
     prev, expected_seq = GENESIS, 1
     last: tuple[str, int | str] = ("", 0)
     for seq, table, row_id, stored, content in links:
@@ -351,6 +314,8 @@ def _diagnose(
 
 def _after(repo: Repository, report: VerifyReport) -> VerifyReport:
     """Replaced files cleaned by a later sealed load of the same content; unsealed counts."""
+    from tallyclerk.audit.chainreport import Break
+
     sql = repo.executor()
     found = sql.query(
         # cleaned by a forced reload of the same content, or (cleaned_by empty) retired by a
@@ -376,3 +341,14 @@ def _after(repo: Repository, report: VerifyReport) -> VerifyReport:
         if n:
             report.unsealed[table] = int(n)
     return report
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`Break` and :class:`VerifyReport` (what :func:`verify` finds) are defined in
+    :mod:`tallyclerk.audit.chainreport` and imported when first asked for: a load only seals,
+    and the two dataclasses cost ~1 ms of every start (issue 16.1)."""
+    if name in ("Break", "VerifyReport"):
+        from tallyclerk.audit import chainreport
+
+        return getattr(chainreport, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

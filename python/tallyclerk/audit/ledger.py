@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tallyclerk._core import BatchAccumulator
-from tallyclerk.audit import claims, schemas, sqlgen, uncertain
+from tallyclerk.audit import claims, schemas, sqlgen
 from tallyclerk.audit.claims import Claims
 from tallyclerk.audit.repo_protocol import SHADOW_LIKE, Repository
 from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow, StoredSchema
@@ -40,6 +40,7 @@ from tallyclerk.fingerprints import fingerprint as prefetched_fingerprint
 from tallyclerk.protocols import SqlExecutor
 
 if TYPE_CHECKING:
+    from tallyclerk.audit import uncertain
     from tallyclerk.audit.txn import LiteTransactionRunner, TransactionRunner
     from tallyclerk.objstore import Fetched
 
@@ -358,7 +359,10 @@ class FileLedger:
         self, *, table: str | None = None, path: str | None = None
     ) -> list[uncertain.Uncertain]:
         """Files killed between their data commit and their manifest commit (another
-        database): see :mod:`tallyclerk.audit.uncertain`."""
+        database): see :mod:`tallyclerk.audit.uncertain` (imported here: a load into a
+        table whose audit store is the same database never asks, issue 16.1)."""
+        from tallyclerk.audit import uncertain
+
         return self._runner.run(
             lambda repo: uncertain.find(repo, self._claims, table=table, path=path),
             what="find uncertain files")
@@ -366,6 +370,8 @@ class FileLedger:
     def settle_uncertain(self, u: uncertain.Uncertain, status: str, result: FileResult,
                          note: str) -> bool:
         """Record how an uncertain file ended (:func:`tallyclerk.audit.uncertain.settle_in`)."""
+        from tallyclerk.audit import uncertain
+
         return self._runner.run(lambda repo: uncertain.settle_in(repo, u, status, result, note),
                                 what=f"settle {u.path}")
 

@@ -12,7 +12,6 @@ repaired by the next load).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from tallyclerk.audit import sqlgen
 from tallyclerk.audit.rows import TableSchemaVersion
 from tallyclerk.audit.translate import wrap_db_errors
 from tallyclerk.audit.types import StoredSchema, stored_schema
+from tallyclerk.digest import sha256
 from tallyclerk.protocols import SqlExecutor
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ __all__ = ["current_version_in", "fingerprint", "history", "latest", "record_in"
 def fingerprint(schema_json: str) -> str:
     """``sha256:<hex>`` of the schema's canonical JSON (sorted keys, no spaces)."""
     canonical = json.dumps(json.loads(schema_json), sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return "sha256:" + str(sha256(canonical.encode("utf-8")).hexdigest())
 
 
 def _stored(row: TableSchemaVersion) -> StoredSchema:

@@ -14,41 +14,18 @@ both finish it.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from tallyclerk.audit import claims
 from tallyclerk.audit.claims import Claims
+from tallyclerk.audit.datatarget import OPTION, target_key
 from tallyclerk.audit.repo_protocol import Repository
 from tallyclerk.audit.types import FileClaim, FileResult
 
 __all__ = ["OPTION", "Uncertain", "find", "settle_in", "target_key"]
 
-OPTION = "data_target"
-"""The batch option naming the target of a load whose audit store is another database."""
-
-
-def target_key(url: str) -> str | None:
-    """The identity of a target database tallyclerk can check (no user, no password):
-    ``sqlite:PATH``, ``postgresql:HOST:PORT/DB`` or ``duckdb:PATH``; None for other targets
-    (a plugin's sink: its files are never *uncertain*, a re-run replaces them as before)."""
-    from tallyclerk.dburl import parse_url
-    from tallyclerk.errors import ConfigError
-
-    if url.startswith("duckdb:///"):
-        return "duckdb:" + os.path.realpath(url[len("duckdb:///"):])
-    try:
-        db = parse_url(url)
-    except ConfigError:
-        return None
-    if db.in_memory:
-        return None
-    ident = db.identity()
-    if db.dialect == "sqlite":
-        return f"sqlite:{ident[1]}"
-    return f"postgresql:{ident[1]}:{ident[2]}/{ident[3]}"
 
 
 @dataclass(frozen=True, kw_only=True)
