@@ -464,3 +464,20 @@ def test_the_chain_reexports_its_report_and_uncertain_its_target_identity() -> N
     assert (uncertain.OPTION, uncertain.target_key) == (datatarget.OPTION, datatarget.target_key)
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         chain.Nope  # noqa: B018
+
+
+def test_the_audit_rows_annotations_are_not_compiled_at_start_up() -> None:
+    """``audit.rows`` is imported without ``from __future__ import annotations``: with it,
+    ``typing.NamedTuple`` compiles each of the ~100 string annotations into a ``ForwardRef``
+    (~0.7 ms of every start). The resolved hints are the same."""
+    import typing
+    from datetime import datetime
+
+    from tallyclerk.audit import rows
+
+    for row_type in rows.SPECS:
+        hints = typing.get_type_hints(row_type)
+        assert list(hints) == list(row_type._fields)
+        assert not [a for a in row_type.__annotations__.values()
+                    if isinstance(a, (str, typing.ForwardRef))], row_type
+    assert typing.get_type_hints(rows.Batch)["finished_at"] == datetime | None
