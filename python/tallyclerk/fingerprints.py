@@ -84,8 +84,26 @@ class Prefetch:
             self._thread = None
 
 
+_INLINE_BYTES = 64 * 1024
+"""A lone file up to this size is not prefetched: hashing it on demand costs less than
+starting and joining the thread (issue 16.1: a one-row load)."""
+
+
+def _small(path: str) -> bool:
+    try:
+        return os.stat(path).st_size <= _INLINE_BYTES
+    except OSError:
+        return True  # fingerprint() raises the error, prefetched or not
+
+
 def prefetch(paths: Sequence[str]) -> Prefetch:
-    """Start fingerprinting ``paths`` (local files) in order on a background thread."""
+    """Start fingerprinting ``paths`` (local files) in order on a background thread.
+
+    Nothing starts for a single small file (see :data:`_INLINE_BYTES`): :func:`fingerprint`
+    computes it when asked, as it does for any file not prefetched.
+    """
+    if len(paths) == 1 and "://" not in paths[0] and _small(paths[0]):
+        return Prefetch([])
     todo: list[str] = []
     with _lock:
         for p in paths:

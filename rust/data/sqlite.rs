@@ -211,17 +211,28 @@ impl SqliteWriter {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // A missing or empty file is switched to WAL by writing its first page in a
+        // rollback-journal transaction: under the configured level (NORMAL: one journal sync
+        // fewer than SQLite's default FULL). An existing file switches under FULL, as before.
+        let new_file = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
         let conn = Connection::open_with_flags(path, flags).map_err(|e| sink(&e, &ctx))?;
         let timeout = Duration::from_millis(busy_timeout_ms);
         conn.busy_timeout(timeout).map_err(|e| sink(&e, &ctx))?;
+        let set_sync = || {
+            retry_busy(timeout, || {
+                conn.execute_batch(&format!("PRAGMA synchronous={sync}"))
+            })
+        };
+        if new_file {
+            set_sync().map_err(|e| sink(&e, &ctx))?;
+        }
         retry_busy(timeout, || {
             conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
         })
         .map_err(|e| sink(&e, &ctx))?;
-        retry_busy(timeout, || {
-            conn.execute_batch(&format!("PRAGMA synchronous={sync}"))
-        })
-        .map_err(|e| sink(&e, &ctx))?;
+        if !new_file {
+            set_sync().map_err(|e| sink(&e, &ctx))?;
+        }
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteWriter {
             conn: Some(conn),

@@ -282,6 +282,9 @@ def console_main() -> NoReturn:
     called in-process (tests, other programs) does not.
     """
     pause_gc()
+    from tallyclerk.cli.catalogs import skip_absent_catalogues
+
+    skip_absent_catalogues()  # argparse's messages, unchanged, without a catalogue search
     code = main()
     gc.freeze()
     exit_process(code)
