@@ -19,7 +19,6 @@ from tallyclerk.errors import (
     StoreError,
     TallyclerkError,
 )
-from tallyclerk.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from tallyclerk._core import (
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from tallyclerk.api import load
     from tallyclerk.auditlog import AuditLog
     from tallyclerk.dryrun import ValidateReport, validate
+    from tallyclerk.hookspecs import hookimpl
     from tallyclerk.inference import infer
     from tallyclerk.inputs import open_input
     from tallyclerk.ledger import VerifyReport, file_history, verify
@@ -87,6 +87,7 @@ _API_NAMES = {
     "ValidateReport": "tallyclerk.dryrun",
     "VerifyReport": "tallyclerk.ledger",
     "file_history": "tallyclerk.ledger",
+    "hookimpl": "tallyclerk.hookspecs",
     "infer": "tallyclerk.inference",
     "load": "tallyclerk.api",
     "open_input": "tallyclerk.inputs",

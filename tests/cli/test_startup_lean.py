@@ -481,3 +481,41 @@ def test_the_audit_rows_annotations_are_not_compiled_at_start_up() -> None:
         assert not [a for a in row_type.__annotations__.values()
                     if isinstance(a, (str, typing.ForwardRef))], row_type
     assert typing.get_type_hints(rows.Batch)["finished_at"] == datetime | None
+
+
+CONSOLE_PROBE = """
+import gc, sys
+import tallyclerk.cli
+light = sorted(m for m in ("argparse", "pluggy", "orjson", "tallyclerk.cli.app",
+                           "tallyclerk.hookspecs") if m in sys.modules)
+import tallyclerk.cli.app
+seen = []
+real = tallyclerk.cli.app.console_main
+def console_main():
+    seen.append(gc.isenabled())
+    real()
+tallyclerk.cli.app.console_main = console_main
+import atexit
+atexit.register(lambda: print("light:", light, "gc enabled at the command:", seen))
+sys.argv = ["tallyclerk", "plugins"]
+tallyclerk.cli.console_main()
+"""
+
+
+def test_the_console_entry_imports_the_cli_only_once_the_collector_is_paused(
+    tmp_path: Path,
+) -> None:
+    """``tallyclerk.cli`` (the console script's module) imports nothing heavy itself, so the
+    collector is paused before the command line's modules are imported; ``tallyclerk``
+    itself imports neither pluggy nor the hook specifications, and ``hookimpl`` is still
+    importable from it."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CONSOLE_PROBE], cwd=tmp_path,
+        env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True, text=True, timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "light: [] gc enabled at the command: [False]" in proc.stdout, proc.stdout
+    from tallyclerk import hookimpl
+
+    assert hookimpl is hookspecs.hookimpl
