@@ -158,7 +158,7 @@ class DbapiRepository:
 
     def _insert_params(self, name: str, table: str, values: Mapping[str, Any]) -> list[Any]:
         """An INSERT's parameters: the caller's values, else the column's default, else NULL
-        (keys that are not columns are ignored, as Core ignores them; see ``NOSQLA.md``)."""
+        (keys that are not columns are ignored, as Core ignores them; see ``audit/README.md``)."""
         _sql, names, _consts = STATEMENTS[name]
         defaults = DEFAULTS[table]
         return [_store(table, n, values[n]) if n in values else defaults.get(n)
@@ -275,7 +275,7 @@ class DbapiRepository:
         each: Python's ``executemany`` discards RETURNING rows).
 
         As Core's executemany, the first row's keys are the statement's: a later row lacking
-        one is refused, and a later row's other keys are ignored (see ``NOSQLA.md``)."""
+        one is refused, and a later row's other keys are ignored (see ``audit/README.md``)."""
         sql = STATEMENTS["insert_file"][0]
         keys = set(rows[0]) if rows else set()
         params = []

@@ -1,12 +1,12 @@
 """What every audit repository offers: the SQLAlchemy Core one
-(:class:`~tallyclerk.audit.repository.AuditRepository`, PostgreSQL and, today, SQLite) and the
-DB-API one (:class:`~tallyclerk.audit.dbapi_repository.DbapiRepository`, SQLite without
-SQLAlchemy). No SQLAlchemy import.
+(:class:`~tallyclerk.audit.repository.AuditRepository`: PostgreSQL, and a SQLite store being
+migrated) and the DB-API one (:class:`~tallyclerk.audit.dbapi_repository.DbapiRepository`:
+SQLite without SQLAlchemy). No SQLAlchemy import.
 
-:class:`Repository` is the type the units of work will take once the service picks an
-implementation by dialect (``NOSQLA.md``, "Left"); mypy checks below that both classes
-satisfy it. The database connection is not part of it: code reaching for ``repo.connection``
-(chain, schemas, reports, ledger, uncertain files) is what remains to be ported.
+The units of work (service, ledger, claims, chain, reports) take a :class:`Repository`; mypy
+checks below that both classes satisfy it. Raw SQL in the same transaction goes through
+:attr:`Repository.dialect_name`, :meth:`Repository.executor` and
+:meth:`Repository.driver_cursor`, never a driver connection (design: ``audit/README.md``).
 """
 
 from __future__ import annotations
