@@ -26,7 +26,12 @@ import conftest as harness
 import loadrun
 import peers
 
-ROWS = harness.size(100_000, 1_000_000)
+# The target is stated on the 1,000,000-row file, in quick mode too: on a smaller file the S3
+# path's fixed costs (importing s3fs, the client, the copy that precedes the load: ~0.55 s)
+# dominate, so the ratio falls whenever the local load gets faster (100,000 rows: 0.46x when
+# the local load took 0.53 s, 0.32x at 0.27 s, with the same S3 overhead) and stops saying
+# anything about the object-store path.
+ROWS = 1_000_000
 ROUNDS = harness.size(3, 5)
 LOCAL, S3 = "tallyclerk_local_disk", "tallyclerk_s3_moto"
 
