@@ -10,7 +10,14 @@ SQLite file, round after round in rotating order (:func:`loadrun.rounds`):
   file through its sqlite extension (loaded from the ``duckdb_ext`` package on disk: no
   network) and runs ``CREATE TABLE s.orders AS SELECT * FROM read_csv(...)``;
 * the sqlite3 CLI: ``sqlite3 DB 'CREATE TABLE orders (...)' '.mode csv' '.import --skip 1
-  data.csv orders'`` -- the shell itself, no Python around it.
+  data.csv orders'`` -- the shell itself, no Python around it;
+* SQLite's own share (``sqlite_floor.c``, compiled here with the C compiler the Rust build
+  uses): the rows parsed into memory first, untimed, then written as tallyclerk's writer
+  writes them (WAL, ``synchronous=NORMAL``, the ``_tc_file_id`` index, one transaction,
+  64-row statements, values bound without copies), commit and close timed. No loader that
+  writes through the same SQLite library with the same index and durability can take less, so
+  DuckDB's time over it is the most any such loader could reach against DuckDB (and so for the
+  sqlite3 CLI); those two ceilings and tallyclerk's time over the floor are reported.
 
 Targets: tallyclerk at least 2x DuckDB and 3x the sqlite3 CLI (time), peak RSS at most 60 MB
 (each process's own ``ru_maxrss``, through ``peers.run_command``'s small launcher). Full mode
@@ -33,6 +40,7 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,6 +58,7 @@ RSS_LIMIT_MB = 60.0
 TC = "tallyclerk"
 DUCKDB = "duckdb_attach"
 SQLITE_CLI = "sqlite3 CLI"
+FLOOR = "SQLite's own write"
 BYTECODE = {"PYTHONDONTWRITEBYTECODE": ""}
 
 
@@ -78,6 +87,28 @@ def _duckdb() -> loadrun.Command:
     return loadrun.Command(DUCKDB, run)
 
 
+def _sqlite_floor(binary: Path) -> loadrun.Command:
+    """``sqlite_floor.c``: only its timed part (SQLite's write, commit, close) is the run's time."""
+
+    def run(src: Path, db: Path) -> peers.Run:
+        loadrun.fresh(db)
+        out = subprocess.run([str(binary), str(src), str(db)], capture_output=True, text=True,
+                             check=True).stdout.split()
+        return peers.Run(FLOOR, float(out[1]), loadrun.count_rows(db), 0.0, float(out[2]))
+
+    return loadrun.Command(FLOOR, run)
+
+
+def _build_floor(workdir: Path) -> Path:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler for benches/sqlite_floor.c")
+    binary = workdir / "sqlite_floor"
+    subprocess.run([cc, "-O2", "-o", str(binary), str(Path(__file__).with_name("sqlite_floor.c")),
+                    "-lsqlite3"], check=True)
+    return binary
+
+
 class Figures:
     def __init__(self, runs: dict[str, list[peers.Run]],
                  startup: dict[str, list[peers.Run]] | None) -> None:
@@ -102,6 +133,8 @@ class Figures:
         projected = f", {self.seconds(name):.2f} s projected to {FULL_ROWS:,} rows" \
             if self.startup else ""
         cpu = statistics.median(r.cpu_s for r in self.runs[name])
+        if name == FLOOR:
+            return f"{name}: {whole:.2f} s{projected}, {cpu:.2f} s CPU"
         return (f"{name}: {whole:.2f} s whole{projected}, {cpu:.2f} s CPU, "
                 f"{loadrun.peak_mb(self.runs[name]):.0f} MB")
 
@@ -113,7 +146,8 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> Figures:
     csv_path, _, schema = loadrun.data(ROWS)
     one_csv, _, _ = loadrun.data(1)
     work = tmp_path_factory.mktemp("csvspeed")
-    commands = [loadrun.tallyclerk_load(TC, schema, env=BYTECODE), _duckdb(), _sqlite_cli()]
+    commands = [loadrun.tallyclerk_load(TC, schema, env=BYTECODE), _duckdb(), _sqlite_cli(),
+                _sqlite_floor(_build_floor(work))]
     loadrun.rounds([(c, one_csv) for c in commands], 1, work)  # warm-up: bytecode written
     before = loadrun.load_average()
     runs = loadrun.rounds([(c, csv_path) for c in commands], ROUNDS, work)
@@ -152,3 +186,14 @@ def test_peak_rss_within_60_mb(figures: Figures) -> None:
     harness.check_ratio(f"csv speed: tallyclerk peak RSS / {RSS_LIMIT_MB:.0f} MB",
                         peak / RSS_LIMIT_MB, at_most=1.0,
                         detail=f"{peak:.0f} MB for {ROWS:,} rows")
+
+
+def test_sqlite_own_write_bounds_the_ratios(figures: Figures) -> None:
+    """How far SQLite's own write lets any loader get: the peers' time over the floor's."""
+    floor = figures.seconds(FLOOR)
+    for peer, target in ((DUCKDB, 2.0), (SQLITE_CLI, 3.0)):
+        harness.report_ratio(f"csv speed: ceiling vs {peer} ({peer} / SQLite's own write)",
+                             figures.seconds(peer) / floor, target=f"16.3 wants {target:.0f}x",
+                             detail=figures.describe(FLOOR))
+    harness.report_ratio("csv speed: tallyclerk / SQLite's own write (time)",
+                         figures.seconds(TC) / floor, detail=figures.describe(TC))
