@@ -2,7 +2,7 @@
  *
  * Build and run (what bench_csv_speed.py does):
  *     cc -O2 -o sqlite_floor benches/sqlite_floor.c -lsqlite3
- *     ./sqlite_floor DATA.csv DB
+ *     ./sqlite_floor DATA.csv DB [--no-index]
  *
  * Reads a CSV written by ``peers.generate`` (a header, then 8 columns: two integers, two reals,
  * four texts, the last one empty for NULL; no quoting) into memory first, untimed, then writes the
@@ -17,6 +17,7 @@
  *
  * No parsing, no validation, no audit rows, no interpreter: what it prints is less than any
  * loader with the same durability and index can take, on this machine and this SQLite library.
+ * ``--no-index`` leaves the index out: the floor of a loader that gave up item 5's index.
  * Output, one line: ``rows wall_seconds cpu_seconds insert_seconds commit_close_seconds``.
  */
 #include <sqlite3.h>
@@ -110,8 +111,9 @@ static void run(sqlite3 *db, sqlite3_stmt *stmt, const Row *rows, size_t n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: sqlite_floor DATA.csv DB\n");
+    int index = argc == 3;
+    if (argc != 3 && !(argc == 4 && strcmp(argv[3], "--no-index") == 0)) {
+        fprintf(stderr, "usage: sqlite_floor DATA.csv DB [--no-index]\n");
         return 2;
     }
     size_t n;
@@ -126,7 +128,7 @@ int main(int argc, char **argv) {
     exec(db, "CREATE TABLE \"orders\" (\"id\" INTEGER, \"customer_id\" INTEGER, \"amount\" REAL, "
              "\"ratio\" REAL, \"sku\" TEXT, \"region\" TEXT, \"order_date\" TEXT, \"note\" TEXT, "
              "\"_tc_file_id\" INTEGER)");
-    exec(db, "CREATE INDEX \"_tc_file_orders\" ON \"orders\" (\"_tc_file_id\")");
+    if (index) exec(db, "CREATE INDEX \"_tc_file_orders\" ON \"orders\" (\"_tc_file_id\")");
     exec(db, "BEGIN IMMEDIATE");
     sqlite3_stmt *full = insert_of(db, PER_STATEMENT), *one = insert_of(db, 1);
     size_t i = 0;
