@@ -683,6 +683,12 @@ class CsvReader:
     decompresses as a stream; ``none`` reads the bytes as stored; a named one must match the
     content (``SourceError`` otherwise). Line numbers and ``bytes_read`` are of the
     decompressed text; a corrupt or truncated archive is a ``SourceError``.
+
+    ``read_ahead`` (the built-in loaders turn it on): once a first batch was returned and the
+    file is not at its end, a ``tallyclerk-read`` thread reads the next batch while the
+    caller works on this one (parsing overlaps validation and writing; one batch more in
+    memory). The batches, rejects, errors and counts are the same either way, except that a
+    new ``batch_rows`` applies one batch later; a file read in one batch starts no thread.
     """
 
     def __new__(
@@ -695,6 +701,7 @@ class CsvReader:
         batch_rows: int = 10000,
         max_field_bytes: int = 16777216,
         compression: Literal["auto", "none", "gzip", "bzip2", "xz", "zstd"] | str = "auto",
+        read_ahead: bool = False,
     ) -> CsvReader: ...
     @property
     def path(self) -> str: ...
@@ -702,12 +709,15 @@ class CsvReader:
     def header(self) -> list[str]: ...
     @property
     def bytes_read(self) -> int:
-        """Source bytes read so far (exact for utf-8; read-buffer granular when transcoding)."""
+        """Source bytes of the batches returned so far (exact for utf-8; read-buffer
+        granular when transcoding)."""
     @property
-    def records_read(self) -> int: ...
+    def records_read(self) -> int:
+        """Records of the batches returned so far."""
     @property
     def batch_rows(self) -> int:
-        """Records per batch; settable between batches (``ConfigError`` below 1)."""
+        """Records per batch; settable between batches (``ConfigError`` below 1). With
+        read-ahead, a new size applies from the batch after the one being read ahead."""
     @batch_rows.setter
     def batch_rows(self, value: int) -> None: ...
     def __iter__(self) -> Iterator[RecordBatch]: ...
@@ -731,7 +741,8 @@ class JsonlReader:
     decodes the raw text kept for rejected lines (JSON is UTF-8).
 
     Raises ``SourceError`` naming the file (missing, a directory, a corrupt archive) and
-    ``ConfigError`` for bad options. ``compression`` as for :class:`CsvReader`.
+    ``ConfigError`` for bad options. ``compression`` and ``read_ahead`` as for
+    :class:`CsvReader`.
     """
 
     def __new__(
@@ -742,6 +753,7 @@ class JsonlReader:
         batch_rows: int = 10000,
         max_line_bytes: int = 16777216,
         compression: Literal["auto", "none", "gzip", "bzip2", "xz", "zstd"] | str = "auto",
+        read_ahead: bool = False,
     ) -> JsonlReader: ...
     @property
     def path(self) -> str: ...
@@ -749,12 +761,14 @@ class JsonlReader:
     def columns(self) -> list[str]: ...
     @property
     def bytes_read(self) -> int:
-        """Bytes of the (decompressed) text read so far."""
+        """Bytes of the (decompressed) text of the batches returned so far."""
     @property
-    def records_read(self) -> int: ...
+    def records_read(self) -> int:
+        """Records of the batches returned so far."""
     @property
     def batch_rows(self) -> int:
-        """Records per batch; settable between batches (``ConfigError`` below 1)."""
+        """Records per batch; settable between batches (``ConfigError`` below 1). With
+        read-ahead, a new size applies from the batch after the one being read ahead."""
     @batch_rows.setter
     def batch_rows(self, value: int) -> None: ...
     def __iter__(self) -> Iterator[RecordBatch]: ...

@@ -707,6 +707,11 @@ impl CsvReader {
         self.records_read
     }
 
+    /// The input is used up (or failed): the next batch is `None`.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
     /// Read every record through csv-core (the reference the plain-line split is tested
     /// against).
     #[cfg(test)]

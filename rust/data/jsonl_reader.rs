@@ -577,6 +577,11 @@ impl JsonlReader {
         self.records_read
     }
 
+    /// The input is used up: the next batch is `None`.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
     pub fn batch_rows(&self) -> usize {
         self.batch_rows
     }

@@ -30,6 +30,8 @@ class CsvSource:
 
     def __init__(self, path: str, **kwargs: Any) -> None:
         self.path = path
+        # the next batch is parsed while this one is validated and written
+        kwargs.setdefault("read_ahead", True)
         self._reader = CsvReader(path, **kwargs)
         self.batch_rows = int(kwargs.get("batch_rows", DEFAULT_BATCH_ROWS))
 

@@ -65,6 +65,7 @@ class JsonlSource:
         self._reader: JsonlReader | None = JsonlReader(
             path, encoding=encoding, batch_rows=batch_rows, max_line_bytes=max_line_bytes,
             compression=check_compression(compression),
+            read_ahead=True,  # the next batch is parsed while this one is validated and written
         )
         self._columns = self._reader.columns
         self._bytes_read = 0

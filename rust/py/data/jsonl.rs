@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use super::batch::PyRecordBatch;
 use super::convert::IntoPy;
 use super::reader::positive;
-use crate::data::{Compression, JsonlOptions, JsonlReader};
+use crate::data::{Compression, JsonlOptions, JsonlReader, ReadAhead};
 use crate::py::errors::guard;
 
 /// Streams a JSON Lines file as `RecordBatch` objects; parsing runs detached from the
@@ -15,14 +15,15 @@ use crate::py::errors::guard;
 pub struct PyJsonlReader {
     path: String,
     columns: Vec<String>,
-    inner: Mutex<JsonlReader>,
+    inner: Mutex<ReadAhead<JsonlReader>>,
 }
 
 #[pymethods]
 impl PyJsonlReader {
     #[new]
     #[pyo3(signature = (path, *, encoding = "utf-8", batch_rows = 10000,
-                        max_line_bytes = 16777216, compression = "auto"))]
+                        max_line_bytes = 16777216, compression = "auto",
+                        read_ahead = false))]
     fn new(
         py: Python<'_>,
         path: &str,
@@ -30,6 +31,7 @@ impl PyJsonlReader {
         batch_rows: i64,
         max_line_bytes: i64,
         compression: &str,
+        read_ahead: bool,
     ) -> PyResult<Self> {
         guard(|| {
             let opts = JsonlOptions {
@@ -42,7 +44,7 @@ impl PyJsonlReader {
             Ok(PyJsonlReader {
                 path: path.to_string(),
                 columns: reader.columns().to_vec(),
-                inner: Mutex::new(reader),
+                inner: Mutex::new(ReadAhead::new(reader, read_ahead)),
             })
         })
     }

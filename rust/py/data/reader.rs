@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 
 use super::batch::PyRecordBatch;
 use super::convert::IntoPy;
-use crate::data::{Compression, CsvOptions, CsvReader, DataError};
+use crate::data::{Compression, CsvOptions, CsvReader, DataError, ReadAhead};
 use crate::py::errors::guard;
 
 /// Streams a CSV file as `RecordBatch` objects; parsing runs detached from the interpreter.
@@ -13,7 +13,7 @@ use crate::py::errors::guard;
 pub struct PyCsvReader {
     path: String,
     header: Vec<String>,
-    inner: Mutex<CsvReader>,
+    inner: Mutex<ReadAhead<CsvReader>>,
 }
 
 /// A reader option that must be at least 1 (batch size, line or field limit), as a `usize`.
@@ -30,7 +30,7 @@ impl PyCsvReader {
     #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
     #[pyo3(signature = (path, *, delimiter = ",", quote = "\"", encoding = "utf-8",
                         batch_rows = 10000, max_field_bytes = 16777216,
-                        compression = "auto"))]
+                        compression = "auto", read_ahead = false))]
     fn new(
         py: Python<'_>,
         path: &str,
@@ -40,6 +40,7 @@ impl PyCsvReader {
         batch_rows: i64,
         max_field_bytes: i64,
         compression: &str,
+        read_ahead: bool,
     ) -> PyResult<Self> {
         guard(|| {
             let opts = CsvOptions {
@@ -54,7 +55,7 @@ impl PyCsvReader {
             Ok(PyCsvReader {
                 path: path.to_string(),
                 header: reader.header().to_vec(),
-                inner: Mutex::new(reader),
+                inner: Mutex::new(ReadAhead::new(reader, read_ahead)),
             })
         })
     }
