@@ -92,8 +92,12 @@ impl Field {
         if self.number.is_default() {
             return coerce::parse_number(s);
         }
-        if let Some(v) = number::special(s) {
-            return Ok(v);
+        // `bareNumber: false` strips every non-digit around the number first, so `INF` and
+        // `NaN` are left empty, as frictionless-py finds them (not a number)
+        if self.number.bare_number {
+            if let Some(v) = number::special(s) {
+                return Ok(v);
+            }
         }
         let plain = self.number.plain(s).ok_or("is not a number")?;
         coerce::parse_number(&plain)
