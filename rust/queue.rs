@@ -159,7 +159,7 @@ pub enum PutError<T> {
     TooLarge(T),
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushError {
     /// The timeout passed with this many items (put before the call) still pending.
     Timeout {
@@ -170,7 +170,7 @@ pub enum FlushError {
     Reentrant,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseError {
     /// The drain did not finish in time; this many items were not delivered (they are
     /// dead-lettered by the writer, at once unless it is inside a sink call).
@@ -390,6 +390,33 @@ impl<T: Send + 'static> WriteBehindQueue<T> {
             }
             if timeout.is_some() && deadline.map_or(true, |d| Instant::now() >= d) {
                 return Err(PutError::Full(item));
+            }
+            st.putters_waiting += 1;
+            match deadline {
+                Some(d) => {
+                    sh.room_cv.wait_until(&mut st, d);
+                }
+                None => sh.room_cv.wait(&mut st),
+            }
+            st.putters_waiting -= 1;
+        }
+    }
+
+    /// Wait up to `timeout` (None: forever) until an item of `size` would fit or the queue is
+    /// closed; whether one of those is so. Takes and drops no item, so a caller can wait
+    /// without handing over the item (the Python binding waits so, detached, and then puts
+    /// with [`try_put`](Self::try_put), which may still find the room taken: then it waits
+    /// again).
+    pub fn wait_room(&self, size: u64, timeout: Option<Duration>) -> bool {
+        let sh = &*self.shared;
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut st = sh.state.lock();
+        loop {
+            if st.closed || st.has_room(&sh.cfg, 1, size) {
+                return true;
+            }
+            if timeout.is_some() && deadline.map_or(true, |d| Instant::now() >= d) {
+                return false;
             }
             st.putters_waiting += 1;
             match deadline {
@@ -1343,6 +1370,33 @@ mod tests {
         assert_eq!(blocked.join().unwrap(), Ok(()));
         q.close(LONG).unwrap();
         assert_eq!(probe.written(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn wait_room_waits_for_room_or_close_and_takes_no_item() {
+        let probe = Probe::default();
+        probe.close_gate();
+        let q = Arc::new(WriteBehindQueue::new(cfg(1, 1000, 0), probe.clone()).unwrap());
+        q.put(1, 0, None).unwrap();
+        assert!(!q.wait_room(0, Some(Duration::from_millis(10))));
+        let q2 = Arc::clone(&q);
+        let waiter = std::thread::spawn(move || q2.wait_room(0, None));
+        probe.open_gate();
+        assert!(waiter.join().unwrap());
+        q.flush(LONG).unwrap();
+        assert_eq!(q.len(), 0); // waiting put nothing in
+        probe.close_gate();
+        q.put(2, 0, None).unwrap();
+        let q3 = Arc::clone(&q);
+        let waiter = std::thread::spawn(move || q3.wait_room(0, None));
+        while q.shared.state.lock().putters_waiting == 0 {
+            std::thread::yield_now();
+        }
+        q.begin_close(); // closed: there will never be room, and waiting is over
+        assert!(waiter.join().unwrap());
+        probe.open_gate();
+        q.close(LONG).unwrap();
+        assert_eq!(probe.written(), vec![1, 2]);
     }
 
     #[test]

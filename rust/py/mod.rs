@@ -6,6 +6,7 @@ mod accumulator;
 mod data;
 mod errors;
 mod queue;
+mod quiet_wait;
 mod watchdog;
 
 #[pymodule]

@@ -3,7 +3,8 @@
 //! The binding supplies the [`Sink`] that calls Python: the writer thread attaches to the
 //! interpreter only to build the batch list and call `sink(batch)` (or `dead_letter`), and
 //! never once the interpreter is shutting down. Every blocking wait of a Python caller runs
-//! detached from the interpreter, in slices, checking for signals in between.
+//! detached from the interpreter, in slices, checking for signals in between; it re-attaches
+//! without running Python code first ([`quiet_wait`]), so no finalizer swallows a Ctrl-C.
 //!
 //! Interpreter exit: one `atexit` hook (registered at import) lets every live queue drain,
 //! bounded by its `exit_timeout_s` (not at all for `flush_at_exit=False`), then takes what is
@@ -28,6 +29,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::errors::ReentrantFlush;
 use super::errors::{guard, FlushTimeout, ForkedError, InternalError, QueueClosed, QueueFull};
+use super::quiet_wait::quiet_wait;
 use crate::queue::{
     CloseError, Config, DeadReason, FlushError, OnFull, PutError, Sink, SinkError, Stats,
     WriteBehindQueue as Core,
@@ -431,7 +433,8 @@ impl PyWriteBehindQueue {
         }
     }
 
-    /// The slow path of `put`: wait for room, detached, in slices.
+    /// The slow path of `put`: wait for room, detached, in slices (the item stays with the
+    /// caller while detached: see [`quiet_wait`]), then put it attached.
     fn put_blocking(
         &self,
         py: Python<'_>,
@@ -446,7 +449,8 @@ impl PyWriteBehindQueue {
                 None => SLICE,
             };
             let inner = &self.inner;
-            match py.detach(|| inner.put_wait(item, size, Some(slice))) {
+            quiet_wait(py, || inner.wait_room(size, Some(slice)));
+            match inner.try_put(item, size) {
                 Ok(()) => return Ok(()),
                 Err(PutError::Full(back)) => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -673,7 +677,7 @@ impl PyWriteBehindQueue {
                     None => SLICE,
                 };
                 let inner = &self.inner;
-                match py.detach(|| inner.wait_flushed(target, Some(slice))) {
+                match quiet_wait(py, || inner.wait_flushed(target, Some(slice))) {
                     Ok(()) => return Ok(()),
                     Err(FlushError::Timeout { pending }) => {
                         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -765,7 +769,7 @@ fn close_queue(
             Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
             None => SLICE,
         };
-        if py.detach(|| inner.wait_stopped(Some(slice))) {
+        if quiet_wait(py, || inner.wait_stopped(Some(slice))) {
             break;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -774,7 +778,7 @@ fn close_queue(
         py.check_signals()?;
     }
     // Stopped: joins the writer. Out of time: aborts it (its items are dead-lettered).
-    match py.detach(|| inner.close(Some(Duration::ZERO))) {
+    match quiet_wait(py, || inner.close(Some(Duration::ZERO))) {
         Ok(()) => Ok(()),
         Err(CloseError::Timeout { undelivered }) => Err(FlushTimeout::new_err(format!(
             "close of write-behind queue {name:?} timed out after {:.3} s with {undelivered} \

@@ -443,6 +443,57 @@ def test_a_blocked_flush_can_be_interrupted_with_ctrl_c() -> None:
     assert sink.items == [1]
 
 
+class FinalizedSink(GatedSink):
+    """A sink whose finalizer runs Python code, as real sinks' do (closing a connection)."""
+
+    def __del__(self) -> None:
+        self.gate.set()  # releases what it holds
+
+
+@pytest.mark.parametrize("call", ["flush", "put", "close"])
+def test_ctrl_c_interrupts_a_blocked_call_while_another_writer_drops_its_sink(call: str) -> None:
+    """Another queue's writer ends as Ctrl-C arrives, dropping the last reference to its sink
+    (released later, by a thread attached to the interpreter). The blocked call must check for
+    the signal before any such release runs Python code on its thread: in a finalizer, the
+    KeyboardInterrupt would be swallowed ("Exception ignored in ...") and the call go on
+    waiting (here until the rescue timer opens the gate: then it returns and this fails)."""
+    import _thread
+
+    blocked = GatedSink(open_=False)
+    q = WriteBehindQueue(blocked, linger_ms=0, max_items=1)
+    q.put(1)
+    assert blocked.entered.wait(LONG)
+    other = FinalizedSink(open_=False)
+    entered, release = other.entered, other.gate
+    q2 = WriteBehindQueue(other, linger_ms=0)
+    q2.put(0)
+    assert entered.wait(LONG)
+    del other, q2  # its writer holds the last reference to `other`, until its batch is done
+
+    def ctrl_c() -> None:
+        _thread.interrupt_main()
+        release.set()
+
+    timer = threading.Timer(0.05, ctrl_c)
+    rescue = threading.Timer(LONG, blocked.gate.set)
+    rescue.start()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            if call == "flush":
+                q.flush()
+            elif call == "put":
+                q.put(2)  # full: 1 item in flight, max_items=1
+            else:
+                q.close()
+    finally:
+        timer.join()
+        rescue.cancel()
+        blocked.gate.set()
+    q.close(timeout=LONG)
+    assert blocked.items == [1]
+
+
 def test_put_from_inside_the_sink_into_a_full_queue_raises_instead_of_deadlocking() -> None:
     raised: list[BaseException] = []
     holder: list[WriteBehindQueue] = []
