@@ -251,6 +251,106 @@ def test_installed_plugins_are_scanned_without_importlib_metadata(
         assert (plugins, metadata) == ("[]", "False")
 
 
+# Installed plugins are loaded without importlib.metadata, exactly as pluggy's own scan
+# loads them: the same plugins under the same names in the same order (hook order), the
+# same distributions, a repeated entry-point name loaded once (the first distribution wins),
+# a ``module:attr.attr`` value resolved as ``EntryPoint.load`` does.
+LOAD_PROBE = """
+import importlib, json, sys
+import pluggy
+from tallyclerk import hookspecs
+from tallyclerk.plugins import (DEFAULT_PLUGINS, ENTRY_POINT_GROUP, _PluginManager,
+                                get_plugin_manager, list_plugins)
+for name in DEFAULT_PLUGINS:
+    importlib.import_module(name)
+sys.path[:] = [p for p in sys.path if "-packages" not in p] + [sys.argv[1]]
+pm = get_plugin_manager([], env={})
+lazy = "importlib.metadata" not in sys.modules
+ref = _PluginManager(ENTRY_POINT_GROUP)
+ref.add_hookspecs(hookspecs)
+for name in DEFAULT_PLUGINS:
+    ref.register(importlib.import_module(name), name=name)
+pluggy.PluginManager.load_setuptools_entrypoints(ref, ENTRY_POINT_GROUP)
+def seen(m):
+    return {
+        "order": [name for name, _p in m.list_name_plugin()],
+        "hooks": [[i.plugin_name for i in m.hook.tallyclerk_formats.get_hookimpls()]],
+        "dists": [(m.get_name(p), d.project_name, d.version, str(d._path))
+                  for p, d in m.list_plugin_distinfo()],
+        "list": list_plugins(m),
+    }
+print(json.dumps([lazy, seen(pm) == seen(ref), seen(pm)["order"][len(DEFAULT_PLUGINS):]]))
+"""
+
+PLUGIN_A = DEMO_PLUGIN + '''
+
+class _Holder:
+    @staticmethod
+    @hookimpl
+    def tallyclerk_formats():
+        return {"held": [".held"]}
+
+
+class NS:
+    holder = _Holder()
+'''
+
+
+def test_installed_plugins_are_loaded_as_pluggy_loads_them(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _dist(site, "tallyclerk", "[tallyclerk]\n"
+          "tallyclerk.builtins.csv_loader = tallyclerk.builtins.csv_loader\n")
+    _dist(site, "zeta_plugin", "# a comment\n[tallyclerk]\nzeta = zeta_plugin\n")
+    _dist(site, "demo_plugin", "[console_scripts]\nx = os\n[tallyclerk]\n"
+          "demo = demo_plugin\nheld = demo_plugin : NS.holder\n")
+    # the same project again (an older copy's metadata): its "demo" is not loaded twice
+    _dist(site, "Demo.Plugin", "[tallyclerk]\ndemo = zeta_plugin\nlate = late_plugin\n")
+    (site / "demo_plugin.py").write_text(PLUGIN_A, encoding="utf-8")
+    (site / "zeta_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
+    (site / "late_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(site)], cwd=tmp_path,
+                          env=env_for(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    lazy, same, order = json.loads(proc.stdout.splitlines()[-1])
+    assert same, proc.stdout
+    assert sorted(order) == ["demo", "held", "late", "zeta"]
+    assert lazy  # no importlib.metadata until the distributions are asked for
+
+
+PLUGIN_LOAD_PROBE = """
+import sys
+import tallyclerk
+report = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+assert report.status == "succeeded", report
+print(" ".join(sorted(m for m in sys.modules)))
+"""
+
+
+def test_a_load_with_a_plugin_installed_imports_no_importlib_metadata(tmp_path: Path) -> None:
+    """``TALLYCLERK_LOAD_PLUGINS`` unset (a user's default) and a third-party plugin
+    installed: it is loaded, without ``importlib.metadata`` (~20 ms); this machine's Parquet
+    plugin, when installed, loads without ``pyarrow`` for a CSV file."""
+    site = tmp_path / "site"
+    _dist(site, "demo_plugin", "[tallyclerk]\ndemo = demo_plugin\n")
+    (site / "demo_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    env = env_for()
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(site)])
+    proc = subprocess.run(
+        [sys.executable, "-c", PLUGIN_LOAD_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "demo_plugin" in modules  # the plugin was loaded
+    assert "importlib.metadata" not in modules
+    if "tallyclerk_parquet" in modules:
+        assert "pyarrow" not in modules
+
+
 START_UP_PROBE = """
 import sys
 from tallyclerk.cli import build_parser
