@@ -233,7 +233,8 @@ def _allowed_entry_points(allow: Sequence[str]) -> list[str]:
 
 
 # importlib.metadata.EntryPoint.pattern: what EntryPoint.load() imports and looks up
-_ENTRY_POINT_VALUE = re.compile(
+# (compiled on first use: only a third-party plugin needs it)
+_ENTRY_POINT_VALUE = (
     r"(?P<module>[\w.]+)\s*"
     r"(:\s*(?P<attr>[\w.]+)\s*)?"
     r"((?P<extras>\[.*\])\s*)?$"
@@ -251,13 +252,15 @@ def _load_entry_points(pm: _PluginManager) -> None:
     from tallyclerk.entrypoints import group_entries
 
     entries = group_entries(ENTRY_POINT_GROUP)
-    if entries is None or not all(_ENTRY_POINT_VALUE.match(v) for _n, v, _w in entries):
+    if entries is not None:
+        entries = [e for e in entries if not pm.has_plugin(e[0]) and not pm.is_blocked(e[0])]
+    if entries is None or not all(re.match(_ENTRY_POINT_VALUE, v) for _n, v, _w in entries):
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         return
     for name, value, where in entries:
         if pm.has_plugin(name) or pm.is_blocked(name):
-            continue
-        match = _ENTRY_POINT_VALUE.match(value)
+            continue  # an earlier distribution's entry point of the same name
+        match = re.match(_ENTRY_POINT_VALUE, value)
         assert match is not None  # checked above
         plugin: Any = importlib.import_module(match.group("module"))
         for attr in filter(None, (match.group("attr") or "").split(".")):
