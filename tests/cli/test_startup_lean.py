@@ -320,6 +320,43 @@ def test_installed_plugins_are_loaded_as_pluggy_loads_them(tmp_path: Path) -> No
     assert lazy  # no importlib.metadata until the distributions are asked for
 
 
+FAILING_PROBE = """
+import importlib, sys
+import pluggy
+from tallyclerk import hookspecs
+from tallyclerk.plugins import (DEFAULT_PLUGINS, ENTRY_POINT_GROUP, _PluginManager,
+                                get_plugin_manager)
+for name in DEFAULT_PLUGINS:
+    importlib.import_module(name)
+sys.path[:] = [p for p in sys.path if "-packages" not in p] + [sys.argv[1]]
+def outcome(make):
+    try:
+        make()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+def ref():
+    pm = _PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    for name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(name), name=name)
+    pluggy.PluginManager.load_setuptools_entrypoints(pm, ENTRY_POINT_GROUP)
+print(outcome(lambda: get_plugin_manager([], env={})) == outcome(ref) != "ok")
+"""
+
+
+@pytest.mark.parametrize("value", ["not a module!", "missing_plugin_module",
+                                   "os:no_such_attribute"])
+def test_an_entry_point_that_cannot_load_fails_as_in_pluggy(tmp_path: Path, value: str) -> None:
+    site = tmp_path / "site"
+    _dist(site, "broken_plugin", f"[tallyclerk]\nbroken = {value}\n")
+    proc = subprocess.run([sys.executable, "-c", FAILING_PROBE, str(site)], cwd=tmp_path,
+                          env=env_for(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "True"
+
+
 PLUGIN_LOAD_PROBE = """
 import sys
 import tallyclerk
