@@ -518,11 +518,11 @@ PUBLIC_DATACLASSES = {
     "tallyclerk.protocols.BatchContext",
     "tallyclerk.protocols.Config",
     "tallyclerk.report.FileReport",
-    "tallyclerk.report.LoadProgress",
+    "tallyclerk.progress.LoadProgress",
     "tallyclerk.report.LoadReport",
     "tallyclerk.session.LoadRequest",
     "tallyclerk.settings.Settings",
-    "tallyclerk.settle.RepairReport",
+    "tallyclerk.repairreport.RepairReport",
 }
 
 
@@ -537,6 +537,29 @@ def test_a_plain_load_defines_dataclasses_only_for_the_public_api(tmp_path: Path
     found = set(proc.stdout.splitlines()[-1].split())
     assert "tallyclerk.settings.Settings" in found  # the probe works
     assert sorted(found - PUBLIC_DATACLASSES) == []
+
+
+def test_a_plain_load_creates_no_progress_nor_repair_report(tmp_path: Path) -> None:
+    """``LoadProgress`` (built only for a ``progress`` callback) and ``RepairReport`` (only by
+    ``repair``) are defined in modules of their own, imported when first asked for; their old
+    homes hand out the same classes."""
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.report" in modules and "tallyclerk.settle" in modules  # the probe works
+    assert sorted(m for m in ("tallyclerk.progress", "tallyclerk.repairreport")
+                  if m in modules) == []
+    import tallyclerk
+    from tallyclerk import progress, repairreport, report, settle
+
+    assert tallyclerk.LoadProgress is report.LoadProgress is progress.LoadProgress
+    assert tallyclerk.RepairReport is settle.RepairReport is repairreport.RepairReport
+    assert settle.OUTCOMES == repairreport.OUTCOMES
 
 
 # Issue 16.1, the audit modules' imports: the host and user names of a batch come from
