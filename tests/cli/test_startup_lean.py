@@ -562,6 +562,36 @@ def test_a_plain_load_creates_no_progress_nor_repair_report(tmp_path: Path) -> N
     assert settle.OUTCOMES == repairreport.OUTCOMES
 
 
+SKIP_PROBE = """
+import sys
+import tallyclerk
+first = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+seen = "tallyclerk.audit.skiptypes" in sys.modules
+again = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+print(first.status, seen, [f.status for f in again.files],
+      "tallyclerk.audit.skiptypes" in sys.modules)
+"""
+
+
+def test_a_new_file_creates_no_file_skip_nor_reject_row(tmp_path: Path) -> None:
+    """``FileSkip`` and ``RejectRow`` (``tallyclerk.audit.skiptypes``) are created when a file
+    is skipped or a row rejected, not on a load of a new file; ``tallyclerk.audit`` and
+    ``tallyclerk.audit.types`` hand out the same classes."""
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", SKIP_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "succeeded False ['skipped'] True"
+    from tallyclerk import audit
+    from tallyclerk.audit import skiptypes, types
+
+    assert audit.FileSkip is types.FileSkip is skiptypes.FileSkip
+    assert audit.RejectRow is types.RejectRow is skiptypes.RejectRow
+
+
 # Issue 16.1, the audit modules' imports: the host and user names of a batch come from
 # ``os.uname()`` and the environment / ``pwd`` (not ``socket`` with ``selectors`` and ``array``,
 # nor ``getpass`` with ``termios``), and the hash chain and the schema fingerprints use CPython's
