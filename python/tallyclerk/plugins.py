@@ -182,14 +182,25 @@ def _entry_points() -> list[tuple[str, str, str]]:
     from importlib import metadata
 
     found: list[tuple[str, str, str]] = []
+    names: dict[int, str] = {}  # each distribution's metadata parsed once, not once an entry
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
-        dist_name = str(dist.metadata["name"]) if dist is not None else ""
+        if dist is None:
+            dist_name = ""
+        elif id(dist) in names:
+            dist_name = names[id(dist)]
+        else:  # (tallyclerk's own METADATA holds its whole README: ~3 ms to parse)
+            dist_name = names[id(dist)] = str(dist.metadata["name"])
         found.append((ep.name, ep.value.split(":", 1)[0].strip(), dist_name))
     return found
 
 
-def resolve_name(name: str, modules: Sequence[str] = ()) -> tuple[set[str], set[str]]:
+def resolve_name(
+    name: str,
+    modules: Sequence[str] = (),
+    *,
+    installed: Sequence[tuple[str, str, str]] | None = None,
+) -> tuple[set[str], set[str]]:
     """What a plugin name given by a user stands for: ``(entry-point names, module names)``.
 
     ``name`` may be an entry-point, distribution or module name (compared normalized); both
@@ -198,7 +209,7 @@ def resolve_name(name: str, modules: Sequence[str] = ()) -> tuple[set[str], set[
     wanted = _normalize(name)
     eps: set[str] = set()
     mods: set[str] = set()
-    for ep_name, module, dist_name in _entry_points():
+    for ep_name, module, dist_name in _entry_points() if installed is None else installed:
         if wanted in (_normalize(ep_name), _normalize(module), _normalize(dist_name)):
             eps.add(ep_name)
             mods.add(module)
@@ -222,11 +233,14 @@ def _allowed_entry_points(allow: Sequence[str]) -> list[str]:
     :raises ConfigError: a name matches no plugin.
     """
     names: list[str] = []
+    if not allow:
+        return names  # TALLYCLERK_LOAD_PLUGINS="": built-ins only, no importlib.metadata
+    installed = _entry_points()  # once (each read scans every distribution)
     for wanted in allow:
-        eps, mods = resolve_name(wanted)
+        eps, mods = resolve_name(wanted, installed=installed)
         if not eps and not mods:
             raise _unknown(wanted, "TALLYCLERK_LOAD_PLUGINS")
-        for ep_name, module, _dist in _entry_points():
+        for ep_name, module, _dist in installed:
             if ep_name in eps and module not in DEFAULT_PLUGINS and ep_name not in names:
                 names.append(ep_name)
     return names
@@ -241,8 +255,9 @@ _ENTRY_POINT_VALUE = (
 )
 
 
-def _load_entry_points(pm: _PluginManager) -> None:
-    """Load every installed plugin, as ``pm.load_setuptools_entrypoints(group)`` does: in
+def _load_entry_points(pm: _PluginManager, names: Sequence[str] | None = None) -> None:
+    """Load every installed plugin (or those of ``names``, one name after the other), as
+    ``pm.load_setuptools_entrypoints(group[, name])`` does: in
     ``importlib.metadata.distributions()`` order, each entry point neither registered (the
     built-ins are, under their entry-point names) nor blocked is loaded (``EntryPoint.load``)
     and registered under its name. The entry points are read without ``importlib.metadata``
@@ -251,15 +266,21 @@ def _load_entry_points(pm: _PluginManager) -> None:
     so its result and errors stay the reference."""
     from tallyclerk.entrypoints import group_entries
 
+    if names is not None and not names:
+        return
     entries = group_entries(ENTRY_POINT_GROUP)
     if entries is not None:
-        entries = [e for e in entries if not pm.has_plugin(e[0]) and not pm.is_blocked(e[0])]
+        entries = [e for e in entries if (names is None or e[0] in names)
+                   and not pm.has_plugin(e[0]) and not pm.is_blocked(e[0])]
     if entries is None or not all(re.match(_ENTRY_POINT_VALUE, v) for _n, v, _w in entries):
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        for only in [None] if names is None else names:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=only)
         return
-    for name, value, where in entries:
-        if pm.has_plugin(name) or pm.is_blocked(name):
-            continue  # an earlier distribution's entry point of the same name
+    for only, (name, value, where) in [
+        (only, entry) for only in ([None] if names is None else names) for entry in entries
+    ]:
+        if (only is not None and name != only) or pm.has_plugin(name) or pm.is_blocked(name):
+            continue  # another name's, or an earlier distribution's of the same name
         match = re.match(_ENTRY_POINT_VALUE, value)
         assert match is not None  # checked above
         plugin: Any = importlib.import_module(match.group("module"))
@@ -337,8 +358,8 @@ def get_plugin_manager(
     if allow is None:
         _load_entry_points(pm)
     else:
-        for name in _allowed_entry_points([a.strip() for a in allow.split(",") if a.strip()]):
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+        _load_entry_points(
+            pm, _allowed_entry_points([a.strip() for a in allow.split(",") if a.strip()]))
 
     for module_path in extra:
         if pm.has_plugin(module_path) or pm.is_blocked(module_path):

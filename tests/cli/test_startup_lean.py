@@ -259,18 +259,23 @@ LOAD_PROBE = """
 import importlib, json, sys
 import pluggy
 from tallyclerk import hookspecs
-from tallyclerk.plugins import (DEFAULT_PLUGINS, ENTRY_POINT_GROUP, _PluginManager,
-                                get_plugin_manager, list_plugins)
+from tallyclerk.plugins import (DEFAULT_PLUGINS, ENTRY_POINT_GROUP, _allowed_entry_points,
+                                _PluginManager, get_plugin_manager, list_plugins)
 for name in DEFAULT_PLUGINS:
     importlib.import_module(name)
 sys.path[:] = [p for p in sys.path if "-packages" not in p] + [sys.argv[1]]
-pm = get_plugin_manager([], env={})
+env = {} if sys.argv[2] == "-" else {"TALLYCLERK_LOAD_PLUGINS": sys.argv[2]}
+pm = get_plugin_manager([], env=env)
 lazy = "importlib.metadata" not in sys.modules
 ref = _PluginManager(ENTRY_POINT_GROUP)
 ref.add_hookspecs(hookspecs)
 for name in DEFAULT_PLUGINS:
     ref.register(importlib.import_module(name), name=name)
-pluggy.PluginManager.load_setuptools_entrypoints(ref, ENTRY_POINT_GROUP)
+if not env:
+    pluggy.PluginManager.load_setuptools_entrypoints(ref, ENTRY_POINT_GROUP)
+else:  # what get_plugin_manager did before: pluggy's scan for each allowed name
+    for name in _allowed_entry_points(env["TALLYCLERK_LOAD_PLUGINS"].split(",")):
+        pluggy.PluginManager.load_setuptools_entrypoints(ref, ENTRY_POINT_GROUP, name=name)
 def seen(m):
     return {
         "order": [name for name, _p in m.list_name_plugin()],
@@ -296,7 +301,18 @@ class NS:
 '''
 
 
-def test_installed_plugins_are_loaded_as_pluggy_loads_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("allow", "loaded"), [
+    (None, ["demo", "held", "late", "zeta"]),
+    # a distribution's name (importlib.metadata sees one distribution a project: not "late")
+    ("Demo.Plugin,zeta", ["demo", "held", "zeta"]),
+    ("zeta,held", ["held", "zeta"]),
+    ("demo_plugin", ["demo", "held"]),  # a module's name
+])
+def test_installed_plugins_are_loaded_as_pluggy_loads_them(
+    tmp_path: Path, allow: str | None, loaded: list[str]
+) -> None:
+    """Unset, or an allow-list (``TALLYCLERK_LOAD_PLUGINS``: names resolved through
+    ``importlib.metadata`` as before, each loaded plugin without a scan of its own)."""
     site = tmp_path / "site"
     _dist(site, "tallyclerk", "[tallyclerk]\n"
           "tallyclerk.builtins.csv_loader = tallyclerk.builtins.csv_loader\n")
@@ -308,7 +324,8 @@ def test_installed_plugins_are_loaded_as_pluggy_loads_them(tmp_path: Path) -> No
     (site / "demo_plugin.py").write_text(PLUGIN_A, encoding="utf-8")
     (site / "zeta_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
     (site / "late_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(site)], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(site), allow or "-"],
+                          cwd=tmp_path,
                           env=env_for(), capture_output=True, text=True, timeout=120,
                           check=False)
     assert proc.returncode == 0, proc.stderr
@@ -316,8 +333,9 @@ def test_installed_plugins_are_loaded_as_pluggy_loads_them(tmp_path: Path) -> No
 
     lazy, same, order = json.loads(proc.stdout.splitlines()[-1])
     assert same, proc.stdout
-    assert sorted(order) == ["demo", "held", "late", "zeta"]
-    assert lazy  # no importlib.metadata until the distributions are asked for
+    assert sorted(order) == loaded
+    if allow is None:
+        assert lazy  # no importlib.metadata until the distributions are asked for
 
 
 FAILING_PROBE = """
