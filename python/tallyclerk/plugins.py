@@ -175,10 +175,16 @@ def _normalize(name: str) -> str:
 def _entry_points() -> list[tuple[str, str, str]]:
     """``(entry-point name, module, distribution name)`` of every installed plugin.
 
-    ``importlib.metadata`` (with ``email``, ``zipfile``, ``csv``...) is imported here, when a
-    plugin name is looked up or the installed plugins are scanned, not with this module: with
-    ``TALLYCLERK_LOAD_PLUGINS`` empty a command never needs it.
+    Read without ``importlib.metadata`` (:func:`tallyclerk.entrypoints.group_entries_by_project`:
+    the same entries, distributions and names) unless only it can tell; then it (with
+    ``email``, ``zipfile``, ``csv``...) is imported here, not with this module.
     """
+    from tallyclerk.entrypoints import group_entries_by_project
+
+    direct = group_entries_by_project(ENTRY_POINT_GROUP)
+    if direct is not None:  # read as importlib.metadata reads it, without importing it
+        return [(name, value.split(":", 1)[0].strip(), project)
+                for name, value, project in direct]
     from importlib import metadata
 
     found: list[tuple[str, str, str]] = []

@@ -338,6 +338,63 @@ def test_installed_plugins_are_loaded_as_pluggy_loads_them(
         assert lazy  # no importlib.metadata until the distributions are asked for
 
 
+# TALLYCLERK_LOAD_PLUGINS names plugins by entry-point, module or distribution name: the
+# installed entry points and their distributions' names are read as importlib.metadata's
+# entry_points(group=...) gives them (one distribution a project, "Name" from METADATA or
+# PKG-INFO), without importing it unless only it can tell.
+NAMES_PROBE = """
+import sys
+from tallyclerk.plugins import ENTRY_POINT_GROUP, _entry_points
+sys.path[:] = [p for p in sys.path if "-packages" not in p] + [sys.argv[1]]
+got = _entry_points()
+lazy = "importlib.metadata" not in sys.modules
+from importlib import metadata
+ref = [(ep.name, ep.value.split(":", 1)[0].strip(), str(ep.dist.metadata["name"]))
+       for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)]
+print(got == ref, lazy, sorted(got))
+"""
+
+
+def _meta(root: Path, child: str, files: dict[str, str]) -> None:
+    (root / child).mkdir(parents=True)
+    for name, text in files.items():
+        (root / child / name).write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("odd", [None, "folded", "mbox"])
+def test_plugin_names_are_read_as_importlib_metadata_reads_them(
+    tmp_path: Path, odd: str | None
+) -> None:
+    site = tmp_path / "site"
+    eps = "[tallyclerk]\n{} = {}_mod:obj\n"
+    _meta(site, "Alpha.Plugin-1.0.dist-info", {
+        "METADATA": "Metadata-Version: 2.1\nName: Alpha.Plugin\nVersion: 1.0\n\nName: body\n",
+        "entry_points.txt": eps.format("a", "alpha")})
+    # the same project again: importlib.metadata lists its first distribution only
+    _meta(site, "alpha_plugin-0.9.dist-info", {
+        "METADATA": "Name: alpha_plugin\n", "entry_points.txt": eps.format("old", "old")})
+    _meta(site, "beta-1.egg-info", {"PKG-INFO": "Metadata-Version: 1.0\r\nname:   beta \r\n",
+                                    "entry_points.txt": eps.format("b", "beta")})
+    _meta(site, "gamma-1.dist-info", {"METADATA": "Version: 1\n",  # no Name: "None"
+                                      "entry_points.txt": eps.format("c", "gamma")})
+    _meta(site, "delta-1.dist-info", {"METADATA": "Summary: x\n  y\nName: Delta\n",
+                                      "entry_points.txt": eps.format("d", "delta")})
+    if odd == "folded":  # a folded Name header: left to importlib.metadata
+        _meta(site, "eps-1.dist-info", {"METADATA": "Name: Eps\n  ilon\n",
+                                        "entry_points.txt": eps.format("e", "eps")})
+    if odd == "mbox":
+        _meta(site, "zeta-1.dist-info", {"METADATA": "From someone\nName: Zeta\n",
+                                         "entry_points.txt": eps.format("z", "zeta")})
+    proc = subprocess.run([sys.executable, "-c", NAMES_PROBE, str(site)], cwd=tmp_path,
+                          env=env_for(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    same, lazy, found = proc.stdout.splitlines()[-1].split(" ", 2)
+    assert same == "True", found
+    assert lazy == str(odd is None)
+    assert "'old'" not in found and "'None')" in found and "'beta ')" in found
+
+
 FAILING_PROBE = """
 import importlib, sys
 import pluggy
