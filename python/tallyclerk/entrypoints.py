@@ -132,7 +132,7 @@ def group_entries(group: str) -> list[tuple[str, str, str]] | None:
 
 
 # email's header line (email.feedparser.headerRE); any other line ends the headers
-_HEADER_LINE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
+_HEADER_LINE = r"^(From |[\041-\071\073-\176]*:|[\t ])"  # compiled on first use
 
 
 def _project_name(entry: str, child: str) -> str | None:
@@ -155,7 +155,7 @@ def _project_name(entry: str, child: str) -> str | None:
             continue
         if name is not None:
             return name
-        if not _HEADER_LINE.match(line):
+        if not re.match(_HEADER_LINE, line):
             break  # email reads the rest as the body
         key, _colon, value = line.partition(":")
         if key.lower() == "name":
@@ -163,14 +163,14 @@ def _project_name(entry: str, child: str) -> str | None:
     return "None" if name is None else name
 
 
-_NEWLINE = re.compile(r"\r\n|\r|\n")  # email.feedparser's NLCRE
+_NEWLINE = r"\r\n|\r|\n"  # email.feedparser's NLCRE (compiled on first use)
 
 
 def _lines(text: str) -> Iterator[str]:
     """The lines of ``text`` as email splits them, read only as far as they are asked for
     (tallyclerk's own ``METADATA`` holds its whole README after the headers)."""
     start = 0
-    for match in _NEWLINE.finditer(text):
+    for match in re.finditer(_NEWLINE, text):
         yield text[start:match.start()]
         start = match.end()
     yield text[start:]

@@ -270,10 +270,10 @@ def _load_entry_points(pm: _PluginManager, names: Sequence[str] | None = None) -
     (:mod:`tallyclerk.entrypoints`, ~20 ms less a start with a plugin installed); when only
     it can tell, or a value is one ``EntryPoint.load`` would fail on, pluggy's own scan runs,
     so its result and errors stay the reference."""
-    from tallyclerk.entrypoints import group_entries
-
     if names is not None and not names:
         return
+    from tallyclerk.entrypoints import group_entries
+
     entries = group_entries(ENTRY_POINT_GROUP)
     if entries is not None:
         entries = [e for e in entries if (names is None or e[0] in names)
