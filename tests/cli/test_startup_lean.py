@@ -1,7 +1,7 @@
 """Start-up (issue 16.1), beyond the audit store: a local load imports no object-store
-machinery, and the installed plugins are scanned without ``importlib.metadata`` when none but
-the built-ins is installed. (``test_startup_imports.py`` holds the modules a SQLite load must
-not import at all.)"""
+machinery, and the installed plugins are found, named and loaded without ``importlib.metadata``
+(as it and pluggy would do it), and the dataclasses a plain load never builds are not created.
+(``test_startup_imports.py`` holds the modules a SQLite load must not import at all.)"""
 
 from __future__ import annotations
 
