@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 from tallyclerk.errors import ConfigError
-from tallyclerk.report import LoadProgress, LoadReport
+from tallyclerk.report import LoadReport
 from tallyclerk.session import LoadRequest, LoadSession, schema_from
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from tallyclerk._core import TableSchema
     from tallyclerk.pipeline import StopToken
+    from tallyclerk.progress import LoadProgress
     from tallyclerk.settings import Settings
 
 __all__ = ["ON_ERROR", "load", "make_request", "plugin_manager", "run"]

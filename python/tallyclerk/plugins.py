@@ -7,8 +7,10 @@ Loading order, the same from a wheel and from a source checkout:
    does not load them twice).
 2. Entry points of the ``tallyclerk`` group (``pm.load_setuptools_entrypoints``): every
    installed plugin, or those ``TALLYCLERK_LOAD_PLUGINS`` allows. The installed entry points
-   are first read without ``importlib.metadata`` (:mod:`tallyclerk.entrypoints`): when every
-   one is a built-in (or blocked), nothing is loaded and ``importlib.metadata`` is not imported.
+   are read without ``importlib.metadata`` (:mod:`tallyclerk.entrypoints`) and loaded as
+   pluggy would (same order, same names); ``importlib.metadata`` is imported only when a
+   plugin's distribution is asked for (``list_plugin_distinfo``), or when the direct read
+   cannot tell (then pluggy's own scan runs).
 3. ``-p MODULE`` plugins of this run (``-p no:NAME`` blocks a plugin instead).
 
 Hooks run in LIFO registration order, so every installed and ``-p`` plugin runs before the
@@ -112,7 +114,48 @@ def _module_marker(obj: object, name: str, marker: str) -> Any:
 
 
 class _PluginManager(pluggy.PluginManager):
-    """pluggy's manager, reading module plugins' plain functions and values directly."""
+    """pluggy's manager, reading module plugins' plain functions and values directly, and
+    loading installed plugins without ``importlib.metadata`` (:func:`_load_entry_points`):
+    their distributions are recorded as metadata directories and become
+    ``importlib.metadata`` distributions when first asked for."""
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self._dist_dirs: list[tuple[object, str]] = []
+
+    def _add_dist_dir(self, plugin: object, where: str) -> None:
+        self._dist_dirs.append((plugin, where))
+
+    def _settle_dists(self) -> None:
+        """Append the recorded distributions to pluggy's list, as its own
+        ``load_setuptools_entrypoints`` does (raw distributions from pluggy 1.6 on,
+        wrapped before)."""
+        if not self._dist_dirs:
+            return
+        from importlib.metadata import PathDistribution
+        from pathlib import Path
+
+        pending, self._dist_dirs = self._dist_dirs, []
+        raw = hasattr(pluggy.PluginManager, "list_plugin_distributions")
+        for plugin, where in pending:
+            dist: Any = PathDistribution(Path(where))
+            if not raw:
+                from pluggy._manager import DistFacade  # type: ignore[attr-defined]
+
+                dist = DistFacade(dist)
+            self._plugin_distinfo.append((plugin, dist))
+
+    def list_plugin_distinfo(self) -> Any:
+        self._settle_dists()
+        return super().list_plugin_distinfo()
+
+    def list_plugin_distributions(self) -> Any:
+        self._settle_dists()
+        return super().list_plugin_distributions()
+
+    def load_setuptools_entrypoints(self, group: str, name: str | None = None) -> int:
+        self._settle_dists()
+        return super().load_setuptools_entrypoints(group, name)
 
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
         opts = _module_marker(plugin, name, self.project_name + "_impl")
@@ -132,21 +175,38 @@ def _normalize(name: str) -> str:
 def _entry_points() -> list[tuple[str, str, str]]:
     """``(entry-point name, module, distribution name)`` of every installed plugin.
 
-    ``importlib.metadata`` (with ``email``, ``zipfile``, ``csv``...) is imported here, when a
-    plugin name is looked up or the installed plugins are scanned, not with this module: with
-    ``TALLYCLERK_LOAD_PLUGINS`` empty a command never needs it.
+    Read without ``importlib.metadata`` (:func:`tallyclerk.entrypoints.group_entries_by_project`:
+    the same entries, distributions and names) unless only it can tell; then it (with
+    ``email``, ``zipfile``, ``csv``...) is imported here, not with this module.
     """
+    from tallyclerk.entrypoints import group_entries_by_project
+
+    direct = group_entries_by_project(ENTRY_POINT_GROUP)
+    if direct is not None:  # read as importlib.metadata reads it, without importing it
+        return [(name, value.split(":", 1)[0].strip(), project)
+                for name, value, project in direct]
     from importlib import metadata
 
     found: list[tuple[str, str, str]] = []
+    names: dict[int, str] = {}  # each distribution's metadata parsed once, not once an entry
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
-        dist_name = str(dist.metadata["name"]) if dist is not None else ""
+        if dist is None:
+            dist_name = ""
+        elif id(dist) in names:
+            dist_name = names[id(dist)]
+        else:  # (tallyclerk's own METADATA holds its whole README: ~3 ms to parse)
+            dist_name = names[id(dist)] = str(dist.metadata["name"])
         found.append((ep.name, ep.value.split(":", 1)[0].strip(), dist_name))
     return found
 
 
-def resolve_name(name: str, modules: Sequence[str] = ()) -> tuple[set[str], set[str]]:
+def resolve_name(
+    name: str,
+    modules: Sequence[str] = (),
+    *,
+    installed: Sequence[tuple[str, str, str]] | None = None,
+) -> tuple[set[str], set[str]]:
     """What a plugin name given by a user stands for: ``(entry-point names, module names)``.
 
     ``name`` may be an entry-point, distribution or module name (compared normalized); both
@@ -155,7 +215,7 @@ def resolve_name(name: str, modules: Sequence[str] = ()) -> tuple[set[str], set[
     wanted = _normalize(name)
     eps: set[str] = set()
     mods: set[str] = set()
-    for ep_name, module, dist_name in _entry_points():
+    for ep_name, module, dist_name in _entry_points() if installed is None else installed:
         if wanted in (_normalize(ep_name), _normalize(module), _normalize(dist_name)):
             eps.add(ep_name)
             mods.add(module)
@@ -179,25 +239,61 @@ def _allowed_entry_points(allow: Sequence[str]) -> list[str]:
     :raises ConfigError: a name matches no plugin.
     """
     names: list[str] = []
+    if not allow:
+        return names  # TALLYCLERK_LOAD_PLUGINS="": built-ins only, no importlib.metadata
+    installed = _entry_points()  # once (each read scans every distribution)
     for wanted in allow:
-        eps, mods = resolve_name(wanted)
+        eps, mods = resolve_name(wanted, installed=installed)
         if not eps and not mods:
             raise _unknown(wanted, "TALLYCLERK_LOAD_PLUGINS")
-        for ep_name, module, _dist in _entry_points():
+        for ep_name, module, _dist in installed:
             if ep_name in eps and module not in DEFAULT_PLUGINS and ep_name not in names:
                 names.append(ep_name)
     return names
 
 
-def _entry_points_to_load(pm: pluggy.PluginManager) -> bool:
-    """Whether ``pm.load_setuptools_entrypoints`` would load a plugin: an installed entry
-    point neither registered (the built-ins are, under their entry-point names) nor blocked.
-    Read without ``importlib.metadata`` (:mod:`tallyclerk.entrypoints`); True when only it
-    can tell."""
-    from tallyclerk.entrypoints import group_names
+# importlib.metadata.EntryPoint.pattern: what EntryPoint.load() imports and looks up
+# (compiled on first use: only a third-party plugin needs it)
+_ENTRY_POINT_VALUE = (
+    r"(?P<module>[\w.]+)\s*"
+    r"(:\s*(?P<attr>[\w.]+)\s*)?"
+    r"((?P<extras>\[.*\])\s*)?$"
+)
 
-    names = group_names(ENTRY_POINT_GROUP)
-    return names is None or any(not pm.has_plugin(n) and not pm.is_blocked(n) for n in names)
+
+def _load_entry_points(pm: _PluginManager, names: Sequence[str] | None = None) -> None:
+    """Load every installed plugin (or those of ``names``, one name after the other), as
+    ``pm.load_setuptools_entrypoints(group[, name])`` does: in
+    ``importlib.metadata.distributions()`` order, each entry point neither registered (the
+    built-ins are, under their entry-point names) nor blocked is loaded (``EntryPoint.load``)
+    and registered under its name. The entry points are read without ``importlib.metadata``
+    (:mod:`tallyclerk.entrypoints`, ~20 ms less a start with a plugin installed); when only
+    it can tell, or a value is one ``EntryPoint.load`` would fail on, pluggy's own scan runs,
+    so its result and errors stay the reference."""
+    if names is not None and not names:
+        return
+    from tallyclerk.entrypoints import group_entries
+
+    entries = group_entries(ENTRY_POINT_GROUP)
+    if entries is not None:
+        entries = [e for e in entries if (names is None or e[0] in names)
+                   and not pm.has_plugin(e[0]) and not pm.is_blocked(e[0])]
+    if entries is None or not all(re.match(_ENTRY_POINT_VALUE, v) for _n, v, _w in entries):
+        for only in [None] if names is None else names:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=only)
+        return
+    for only, (name, value, where) in [
+        (only, entry) for only in ([None] if names is None else names) for entry in entries
+    ]:
+        if (only is not None and name != only) or pm.has_plugin(name) or pm.is_blocked(name):
+            continue  # another name's, or an earlier distribution's of the same name
+        match = re.match(_ENTRY_POINT_VALUE, value)
+        assert match is not None  # checked above
+        plugin: Any = importlib.import_module(match.group("module"))
+        for attr in filter(None, (match.group("attr") or "").split(".")):
+            plugin = getattr(plugin, attr)
+        pm.register(plugin, name=name)
+        pm._add_dist_dir(plugin, where)
 
 
 def _trace(pm: pluggy.PluginManager) -> None:
@@ -266,11 +362,10 @@ def get_plugin_manager(
 
     allow = env.get("TALLYCLERK_LOAD_PLUGINS")
     if allow is None:
-        if _entry_points_to_load(pm):
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        _load_entry_points(pm)
     else:
-        for name in _allowed_entry_points([a.strip() for a in allow.split(",") if a.strip()]):
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+        _load_entry_points(
+            pm, _allowed_entry_points([a.strip() for a in allow.split(",") if a.strip()]))
 
     for module_path in extra:
         if pm.has_plugin(module_path) or pm.is_blocked(module_path):

@@ -38,11 +38,13 @@ from tallyclerk.audit.worklist import Taken, WorkList, check_load_id
 from tallyclerk.errors import ConfigError, RepositoryError, TallyclerkError, exit_status_of
 from tallyclerk.first_schema import SHARED_OPTION, shared_schema
 from tallyclerk.hookspecs import hookimpl
-from tallyclerk.report import LoadProgress, LoadReport
+from tallyclerk.report import LoadReport
 from tallyclerk.session import LoadRequest, LoadSession
 
 if TYPE_CHECKING:
     import pluggy
+
+    from tallyclerk.progress import LoadProgress
 
 __all__ = ["WorkQueue", "host_identity", "run_parallel", "run_worker"]
 
@@ -456,6 +458,8 @@ def _supervise(spec: dict[str, Any], n: int, worklist: WorkList, load_id: str, s
                 except RepositoryError as exc:
                     log.warning("load %s: progress unavailable: %s", load_id, exc)
                 else:
+                    from tallyclerk.progress import LoadProgress
+
                     progress(LoadProgress(done, total, rows))
             stop.wait(0.05 if stop.stopped else 0.2)
     finally:

@@ -1,7 +1,7 @@
 """Start-up (issue 16.1), beyond the audit store: a local load imports no object-store
-machinery, and the installed plugins are scanned without ``importlib.metadata`` when none but
-the built-ins is installed. (``test_startup_imports.py`` holds the modules a SQLite load must
-not import at all.)"""
+machinery, and the installed plugins are found, named and loaded without ``importlib.metadata``
+(as it and pluggy would do it), and the dataclasses a plain load never builds are not created.
+(``test_startup_imports.py`` holds the modules a SQLite load must not import at all.)"""
 
 from __future__ import annotations
 
@@ -251,6 +251,218 @@ def test_installed_plugins_are_scanned_without_importlib_metadata(
         assert (plugins, metadata) == ("[]", "False")
 
 
+# Installed plugins are loaded without importlib.metadata, exactly as pluggy's own scan
+# loads them: the same plugins under the same names in the same order (hook order), the
+# same distributions, a repeated entry-point name loaded once (the first distribution wins),
+# a ``module:attr.attr`` value resolved as ``EntryPoint.load`` does.
+LOAD_PROBE = """
+import importlib, json, sys
+import pluggy
+from tallyclerk import hookspecs
+from tallyclerk.plugins import (DEFAULT_PLUGINS, ENTRY_POINT_GROUP, _allowed_entry_points,
+                                _PluginManager, get_plugin_manager, list_plugins)
+for name in DEFAULT_PLUGINS:
+    importlib.import_module(name)
+sys.path[:] = [p for p in sys.path if "-packages" not in p] + [sys.argv[1]]
+env = {} if sys.argv[2] == "-" else {"TALLYCLERK_LOAD_PLUGINS": sys.argv[2]}
+pm = get_plugin_manager([], env=env)
+lazy = "importlib.metadata" not in sys.modules
+ref = _PluginManager(ENTRY_POINT_GROUP)
+ref.add_hookspecs(hookspecs)
+for name in DEFAULT_PLUGINS:
+    ref.register(importlib.import_module(name), name=name)
+if not env:
+    pluggy.PluginManager.load_setuptools_entrypoints(ref, ENTRY_POINT_GROUP)
+else:  # what get_plugin_manager did before: pluggy's scan for each allowed name
+    for name in _allowed_entry_points(env["TALLYCLERK_LOAD_PLUGINS"].split(",")):
+        pluggy.PluginManager.load_setuptools_entrypoints(ref, ENTRY_POINT_GROUP, name=name)
+def seen(m):
+    return {
+        "order": [name for name, _p in m.list_name_plugin()],
+        "hooks": [[i.plugin_name for i in m.hook.tallyclerk_formats.get_hookimpls()]],
+        "dists": [(m.get_name(p), d.project_name, d.version, str(d._path))
+                  for p, d in m.list_plugin_distinfo()],
+        "list": list_plugins(m),
+    }
+print(json.dumps([lazy, seen(pm) == seen(ref), seen(pm)["order"][len(DEFAULT_PLUGINS):]]))
+"""
+
+PLUGIN_A = DEMO_PLUGIN + '''
+
+class _Holder:
+    @staticmethod
+    @hookimpl
+    def tallyclerk_formats():
+        return {"held": [".held"]}
+
+
+class NS:
+    holder = _Holder()
+'''
+
+
+@pytest.mark.parametrize(("allow", "loaded"), [
+    (None, ["demo", "held", "late", "zeta"]),
+    # a distribution's name (importlib.metadata sees one distribution a project: not "late")
+    ("Demo.Plugin,zeta", ["demo", "held", "zeta"]),
+    ("zeta,held", ["held", "zeta"]),
+    ("demo_plugin", ["demo", "held"]),  # a module's name
+])
+def test_installed_plugins_are_loaded_as_pluggy_loads_them(
+    tmp_path: Path, allow: str | None, loaded: list[str]
+) -> None:
+    """Unset, or an allow-list (``TALLYCLERK_LOAD_PLUGINS``: names resolved through
+    ``importlib.metadata`` as before, each loaded plugin without a scan of its own)."""
+    site = tmp_path / "site"
+    _dist(site, "tallyclerk", "[tallyclerk]\n"
+          "tallyclerk.builtins.csv_loader = tallyclerk.builtins.csv_loader\n")
+    _dist(site, "zeta_plugin", "# a comment\n[tallyclerk]\nzeta = zeta_plugin\n")
+    _dist(site, "demo_plugin", "[console_scripts]\nx = os\n[tallyclerk]\n"
+          "demo = demo_plugin\nheld = demo_plugin : NS.holder\n")
+    # the same project again (an older copy's metadata): its "demo" is not loaded twice
+    _dist(site, "Demo.Plugin", "[tallyclerk]\ndemo = zeta_plugin\nlate = late_plugin\n")
+    (site / "demo_plugin.py").write_text(PLUGIN_A, encoding="utf-8")
+    (site / "zeta_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
+    (site / "late_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(site), allow or "-"],
+                          cwd=tmp_path,
+                          env=env_for(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    lazy, same, order = json.loads(proc.stdout.splitlines()[-1])
+    assert same, proc.stdout
+    assert sorted(order) == loaded
+    if allow is None:
+        assert lazy  # no importlib.metadata until the distributions are asked for
+
+
+# TALLYCLERK_LOAD_PLUGINS names plugins by entry-point, module or distribution name: the
+# installed entry points and their distributions' names are read as importlib.metadata's
+# entry_points(group=...) gives them (one distribution a project, "Name" from METADATA or
+# PKG-INFO), without importing it unless only it can tell.
+NAMES_PROBE = """
+import sys
+from tallyclerk.plugins import ENTRY_POINT_GROUP, _entry_points
+sys.path[:] = [p for p in sys.path if "-packages" not in p] + [sys.argv[1]]
+got = _entry_points()
+lazy = "importlib.metadata" not in sys.modules
+from importlib import metadata
+ref = [(ep.name, ep.value.split(":", 1)[0].strip(), str(ep.dist.metadata["name"]))
+       for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)]
+print(got == ref, lazy, sorted(got))
+"""
+
+
+def _meta(root: Path, child: str, files: dict[str, str]) -> None:
+    (root / child).mkdir(parents=True)
+    for name, text in files.items():
+        (root / child / name).write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("odd", [None, "folded", "mbox"])
+def test_plugin_names_are_read_as_importlib_metadata_reads_them(
+    tmp_path: Path, odd: str | None
+) -> None:
+    site = tmp_path / "site"
+    eps = "[tallyclerk]\n{} = {}_mod:obj\n"
+    _meta(site, "Alpha.Plugin-1.0.dist-info", {
+        "METADATA": "Metadata-Version: 2.1\nName: Alpha.Plugin\nVersion: 1.0\n\nName: body\n",
+        "entry_points.txt": eps.format("a", "alpha")})
+    # the same project again: importlib.metadata lists its first distribution only
+    _meta(site, "alpha_plugin-0.9.dist-info", {
+        "METADATA": "Name: alpha_plugin\n", "entry_points.txt": eps.format("old", "old")})
+    _meta(site, "beta-1.egg-info", {"PKG-INFO": "Metadata-Version: 1.0\r\nname:   beta \r\n",
+                                    "entry_points.txt": eps.format("b", "beta")})
+    _meta(site, "gamma-1.dist-info", {"METADATA": "Version: 1\n",  # no Name: "None"
+                                      "entry_points.txt": eps.format("c", "gamma")})
+    _meta(site, "delta-1.dist-info", {"METADATA": "Summary: x\n  y\nName: Delta\n",
+                                      "entry_points.txt": eps.format("d", "delta")})
+    if odd == "folded":  # a folded Name header: left to importlib.metadata
+        _meta(site, "eps-1.dist-info", {"METADATA": "Name: Eps\n  ilon\n",
+                                        "entry_points.txt": eps.format("e", "eps")})
+    if odd == "mbox":
+        _meta(site, "zeta-1.dist-info", {"METADATA": "From someone\nName: Zeta\n",
+                                         "entry_points.txt": eps.format("z", "zeta")})
+    proc = subprocess.run([sys.executable, "-c", NAMES_PROBE, str(site)], cwd=tmp_path,
+                          env=env_for(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    same, lazy, found = proc.stdout.splitlines()[-1].split(" ", 2)
+    assert same == "True", found
+    assert lazy == str(odd is None)
+    assert "'old'" not in found and "'None')" in found and "'beta ')" in found
+
+
+FAILING_PROBE = """
+import importlib, sys
+import pluggy
+from tallyclerk import hookspecs
+from tallyclerk.plugins import (DEFAULT_PLUGINS, ENTRY_POINT_GROUP, _PluginManager,
+                                get_plugin_manager)
+for name in DEFAULT_PLUGINS:
+    importlib.import_module(name)
+sys.path[:] = [p for p in sys.path if "-packages" not in p] + [sys.argv[1]]
+def outcome(make):
+    try:
+        make()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+def ref():
+    pm = _PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    for name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(name), name=name)
+    pluggy.PluginManager.load_setuptools_entrypoints(pm, ENTRY_POINT_GROUP)
+print(outcome(lambda: get_plugin_manager([], env={})) == outcome(ref) != "ok")
+"""
+
+
+@pytest.mark.parametrize("value", ["not a module!", "missing_plugin_module",
+                                   "os:no_such_attribute"])
+def test_an_entry_point_that_cannot_load_fails_as_in_pluggy(tmp_path: Path, value: str) -> None:
+    site = tmp_path / "site"
+    _dist(site, "broken_plugin", f"[tallyclerk]\nbroken = {value}\n")
+    proc = subprocess.run([sys.executable, "-c", FAILING_PROBE, str(site)], cwd=tmp_path,
+                          env=env_for(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "True"
+
+
+PLUGIN_LOAD_PROBE = """
+import sys
+import tallyclerk
+report = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+assert report.status == "succeeded", report
+print(" ".join(sorted(m for m in sys.modules)))
+"""
+
+
+def test_a_load_with_a_plugin_installed_imports_no_importlib_metadata(tmp_path: Path) -> None:
+    """``TALLYCLERK_LOAD_PLUGINS`` unset (a user's default) and a third-party plugin
+    installed: it is loaded, without ``importlib.metadata`` (~20 ms); this machine's Parquet
+    plugin, when installed, loads without ``pyarrow`` for a CSV file."""
+    site = tmp_path / "site"
+    _dist(site, "demo_plugin", "[tallyclerk]\ndemo = demo_plugin\n")
+    (site / "demo_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    env = env_for()
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(site)])
+    proc = subprocess.run(
+        [sys.executable, "-c", PLUGIN_LOAD_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "demo_plugin" in modules  # the plugin was loaded
+    assert "importlib.metadata" not in modules
+    if "tallyclerk_parquet" in modules:
+        assert "pyarrow" not in modules
+
+
 START_UP_PROBE = """
 import sys
 from tallyclerk.cli import build_parser
@@ -381,11 +593,11 @@ PUBLIC_DATACLASSES = {
     "tallyclerk.protocols.BatchContext",
     "tallyclerk.protocols.Config",
     "tallyclerk.report.FileReport",
-    "tallyclerk.report.LoadProgress",
+    "tallyclerk.progress.LoadProgress",
     "tallyclerk.report.LoadReport",
     "tallyclerk.session.LoadRequest",
     "tallyclerk.settings.Settings",
-    "tallyclerk.settle.RepairReport",
+    "tallyclerk.repairreport.RepairReport",
 }
 
 
@@ -400,6 +612,59 @@ def test_a_plain_load_defines_dataclasses_only_for_the_public_api(tmp_path: Path
     found = set(proc.stdout.splitlines()[-1].split())
     assert "tallyclerk.settings.Settings" in found  # the probe works
     assert sorted(found - PUBLIC_DATACLASSES) == []
+
+
+def test_a_plain_load_creates_no_progress_nor_repair_report(tmp_path: Path) -> None:
+    """``LoadProgress`` (built only for a ``progress`` callback) and ``RepairReport`` (only by
+    ``repair``) are defined in modules of their own, imported when first asked for; their old
+    homes hand out the same classes."""
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stdout.splitlines()[-1].split())
+    assert "tallyclerk.report" in modules and "tallyclerk.settle" in modules  # the probe works
+    assert sorted(m for m in ("tallyclerk.progress", "tallyclerk.repairreport")
+                  if m in modules) == []
+    import tallyclerk
+    from tallyclerk import progress, repairreport, report, settle
+
+    assert tallyclerk.LoadProgress is report.LoadProgress is progress.LoadProgress
+    assert tallyclerk.RepairReport is settle.RepairReport is repairreport.RepairReport
+    assert settle.OUTCOMES == repairreport.OUTCOMES
+
+
+SKIP_PROBE = """
+import sys
+import tallyclerk
+first = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+seen = "tallyclerk.audit.skiptypes" in sys.modules
+again = tallyclerk.load(sys.argv[1], table="t", into=sys.argv[2])
+print(first.status, seen, [f.status for f in again.files],
+      "tallyclerk.audit.skiptypes" in sys.modules)
+"""
+
+
+def test_a_new_file_creates_no_file_skip_nor_reject_row(tmp_path: Path) -> None:
+    """``FileSkip`` and ``RejectRow`` (``tallyclerk.audit.skiptypes``) are created when a file
+    is skipped or a row rejected, not on a load of a new file; ``tallyclerk.audit`` and
+    ``tallyclerk.audit.types`` hand out the same classes."""
+    src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
+    proc = subprocess.run(
+        [sys.executable, "-c", SKIP_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
+        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "succeeded False ['skipped'] True"
+    from tallyclerk import audit
+    from tallyclerk.audit import skiptypes, types
+
+    assert audit.FileSkip is types.FileSkip is skiptypes.FileSkip
+    assert audit.RejectRow is types.RejectRow is skiptypes.RejectRow
 
 
 # Issue 16.1, the audit modules' imports: the host and user names of a batch come from

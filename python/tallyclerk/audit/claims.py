@@ -27,16 +27,19 @@ import os
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tallyclerk.audit import sqlgen
 from tallyclerk.audit.repo_protocol import ClaimCandidate, Repository, is_candidate
-from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow
+from tallyclerk.audit.types import FileClaim, FileResult
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import InternalError, LeaseLost
 from tallyclerk.protocols import SqlExecutor
+
+if TYPE_CHECKING:
+    from tallyclerk.audit.types import FileSkip, RejectRow
 
 __all__ = [
     "Claims",
@@ -320,6 +323,8 @@ def _file_claim(base: dict[str, Any], file_id: int, token: str) -> FileClaim:
 def _file_skip(
     base: dict[str, Any], file_id: int, earlier: ClaimCandidate, reason: str
 ) -> FileSkip:
+    from tallyclerk.audit.skiptypes import FileSkip  # not created on a load of a new file
+
     return FileSkip(
         path=base["path"],
         table=base["target_table"],

@@ -26,7 +26,7 @@ import functools
 import sqlite3
 from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import orjson
 
@@ -44,9 +44,12 @@ from tallyclerk.audit.rows import (
     to_epoch_us,
 )
 from tallyclerk.audit.translate import wrap_db_errors
-from tallyclerk.audit.types import RejectRow, StoredSchema, stored_schema
+from tallyclerk.audit.types import StoredSchema, stored_schema
 from tallyclerk.dburl import mask_secrets
 from tallyclerk.errors import PermanentRepositoryError
+
+if TYPE_CHECKING:
+    from tallyclerk.audit.types import RejectRow
 
 __all__ = ["DbapiRepository"]
 

@@ -28,7 +28,7 @@ from tallyclerk._core import BatchAccumulator
 from tallyclerk.audit import claims, schemas, sqlgen
 from tallyclerk.audit.claims import Claims
 from tallyclerk.audit.repo_protocol import SHADOW_LIKE, Repository
-from tallyclerk.audit.types import FileClaim, FileResult, FileSkip, RejectRow, StoredSchema
+from tallyclerk.audit.types import FileClaim, FileResult, StoredSchema
 from tallyclerk.errors import (
     BatchCancelled,
     DuplicateKeyError,
@@ -42,6 +42,7 @@ from tallyclerk.protocols import SqlExecutor
 if TYPE_CHECKING:
     from tallyclerk.audit import uncertain
     from tallyclerk.audit.txn import LiteTransactionRunner, TransactionRunner
+    from tallyclerk.audit.types import FileSkip, RejectRow
     from tallyclerk.objstore import Fetched
 
 __all__ = ["SHADOW_LIKE", "FileLedger", "RepositoryRunner"]
@@ -276,7 +277,7 @@ class FileLedger:
         (a claim taken ahead stays for :meth:`claim_file`, or for the batch's end)."""
         with self._lock:
             found = self._ahead.get((batch_id, path))
-            if isinstance(found, FileSkip):
+            if found is not None and not isinstance(found, FileClaim):  # a FileSkip
                 del self._ahead[(batch_id, path)]
                 return found
             return None

@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
-from tallyclerk.audit.types import RejectRow, StoredSchema
+from tallyclerk.audit.types import StoredSchema
 
 if TYPE_CHECKING:
+    from tallyclerk.audit.types import RejectRow
     from tallyclerk.protocols import SqlExecutor
 
 __all__ = ["SHADOW_LIKE", "ClaimCandidate", "Repository", "is_candidate"]

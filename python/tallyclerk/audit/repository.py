@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Select,
@@ -36,7 +36,10 @@ from tallyclerk.audit.models import rejects as reject_rows
 from tallyclerk.audit.repo_protocol import SHADOW_LIKE, ClaimCandidate, is_candidate
 from tallyclerk.audit.rows import AuditEvent, Batch, FileManifest, RejectRecord
 from tallyclerk.audit.translate import wrap_db_errors
-from tallyclerk.audit.types import RejectRow, StoredSchema
+from tallyclerk.audit.types import StoredSchema
+
+if TYPE_CHECKING:
+    from tallyclerk.audit.types import RejectRow
 
 __all__ = ["AuditRepository", "ClaimCandidate", "is_candidate"]
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -48,10 +48,12 @@ from tallyclerk.pipeline.run import BatchRun, options_for_audit, sensitive_colum
 from tallyclerk.pipeline.stats import PipelineStats
 from tallyclerk.pipeline.stop import StopToken
 from tallyclerk.protocols import Sink
-from tallyclerk.report import LoadProgress
 from tallyclerk.retry import Backoff, CircuitBreaker
 from tallyclerk.settings import Settings
 from tallyclerk.settle import DATA_TARGET, data_target, settle_before_load
+
+if TYPE_CHECKING:
+    from tallyclerk.progress import LoadProgress
 
 __all__ = ["Pipeline", "with_totals"]
 

@@ -16,12 +16,16 @@ were not written).
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from tallyclerk._core import FileTally
-from tallyclerk.audit import FileResult, RejectRow
+from tallyclerk.audit import FileResult
 from tallyclerk.contract import FilePlan
 from tallyclerk.errors import SourceError
 from tallyclerk.pipeline.entries import message
+
+if TYPE_CHECKING:
+    from tallyclerk.audit.types import RejectRow
 
 __all__ = ["FileState"]
 

@@ -23,11 +23,11 @@ import dataclasses
 import itertools
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tallyclerk import faults
 from tallyclerk._core import FileEvent
-from tallyclerk.audit import FileClaim, FileSkip
+from tallyclerk.audit import FileClaim
 from tallyclerk.errors import (
     BatchCancelled,
     BatchTimedOut,
@@ -48,6 +48,9 @@ from tallyclerk.pipeline.run import BatchRun
 from tallyclerk.protocols import BatchContext
 from tallyclerk.remote import FetchStopped, is_remote
 from tallyclerk.retry import Backoff, CircuitBreaker, CircuitOpen, is_transient
+
+if TYPE_CHECKING:
+    from tallyclerk.audit.types import FileSkip
 
 __all__ = ["SKIP_AHEAD", "FilePolicy", "Outcome"]
 
@@ -146,7 +149,7 @@ class FilePolicy:
                 run.record("file_failed", batch_id=run.batch_id,
                            payload={"path": path, "error": message(exc)})
                 return Outcome("failed", stop_batch=run.policy.aborts)
-            if isinstance(claim, FileSkip):
+            if not isinstance(claim, FileClaim):  # a FileSkip
                 return self.skipped(path, claim)
             with bind(file_id=claim.file_id):
                 return self._load_claimed(claim)

@@ -8,10 +8,12 @@ rejected rows.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tallyclerk.audit import RejectRow
 from tallyclerk.errors import ConfigError, RejectLimit
+
+if TYPE_CHECKING:
+    from tallyclerk.audit.types import RejectRow
 
 __all__ = ["KEEP_REJECTS", "ON_ERROR", "RejectPolicy", "reject_row"]
 
@@ -55,6 +57,8 @@ class RejectPolicy:
 
 def reject_row(r: Any) -> RejectRow:
     """The audit store's row of one of the Rust batch's rejects."""
+    from tallyclerk.audit.skiptypes import RejectRow  # not created on a load with no reject
+
     return RejectRow(
         record_number=r.record_number, line=r.line, column=r.column,
         rule=r.rule, reason=r.reason, raw=r.raw, masked=r.masked,

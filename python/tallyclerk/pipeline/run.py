@@ -27,7 +27,7 @@ from tallyclerk.protocols import BatchContext, Sink
 from tallyclerk.settings import Settings
 
 if TYPE_CHECKING:
-    from tallyclerk.report import LoadProgress
+    from tallyclerk.progress import LoadProgress
 
 __all__ = ["BatchRun"]
 
@@ -163,7 +163,7 @@ class BatchRun:
         """Progress from the accumulator's snapshot, the one count of files and rows: the
         settled files' rows plus the live rows of the file being loaded."""
         if self.progress is not None:
-            from tallyclerk.report import LoadProgress  # not built on a load with no callback
+            from tallyclerk.progress import LoadProgress  # not built on a load with no callback
 
             snap = self.acc.snapshot()
             done = snap.files_loaded + snap.files_skipped + snap.files_failed

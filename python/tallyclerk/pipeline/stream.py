@@ -39,17 +39,20 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tallyclerk import TableSchema, WriteBehindQueue, faults, modes
 from tallyclerk._core import KeyCheck, RecordBatch
-from tallyclerk.audit import FileClaim, RejectRow
+from tallyclerk.audit import FileClaim
 from tallyclerk.errors import FlushTimeout, QueueFull, SinkError
 from tallyclerk.pipeline.filestate import FileState
 from tallyclerk.pipeline.reader import BatchReader
 from tallyclerk.pipeline.rejects import KEEP_REJECTS, reject_row
 from tallyclerk.pipeline.run import BatchRun, sensitive_columns
 from tallyclerk.protocols import BatchContext, FileWrite, Source, SqlExecutor
+
+if TYPE_CHECKING:
+    from tallyclerk.audit.types import RejectRow
 
 __all__ = ["stream_file"]
 
