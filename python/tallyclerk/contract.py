@@ -118,12 +118,35 @@ def is_plain_text(schema: TableSchema) -> bool:
     return all(set(f) <= {"name", "type"} and f.get("type") == "string" for f in doc["fields"])
 
 
+def _spelled_out(field: dict[str, Any]) -> dict[str, Any]:
+    """A field with the Table Schema defaults written out (``type`` "string", ``format``
+    "default", no constraints), so that leaving a default out is no change."""
+    f = dict(field)
+    f.setdefault("type", "string")
+    if f.get("format") == "default":
+        del f["format"]
+    if not f.get("constraints"):
+        f.pop("constraints", None)
+    return f
+
+
+def _schema_property(doc: dict[str, Any], key: str) -> Any:
+    """A schema-level property, its spec default and spellings made one (``missingValues``
+    ``[""]``; a ``primaryKey`` of one name or a list of it)."""
+    value = doc.get(key)
+    if key == "missingValues" and value == [""]:
+        return None
+    if key == "primaryKey" and isinstance(value, str):
+        return [value]
+    return value
+
+
 def _diff(stored: dict[str, Any], given: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(conflicts, added field names) of ``given`` against ``stored``."""
     conflicts: list[str] = []
-    old = {f["name"]: f for f in stored["fields"]}
+    old = {f["name"]: _spelled_out(f) for f in stored["fields"]}
     added: list[str] = []
-    for f in given["fields"]:
+    for f in map(_spelled_out, given["fields"]):
         name = f["name"]
         before = old.get(name)
         if before is None:
@@ -138,7 +161,7 @@ def _diff(stored: dict[str, Any], given: dict[str, Any]) -> tuple[list[str], lis
                     f"{json.dumps(f.get(key))}"
                 )
     for key in sorted((set(stored) | set(given)) - {"fields"}):
-        if stored.get(key) != given.get(key):
+        if _schema_property(stored, key) != _schema_property(given, key):
             conflicts.append(
                 f"{key}: {json.dumps(stored.get(key))} -> {json.dumps(given.get(key))}"
             )
