@@ -108,7 +108,8 @@ def validate(
             ``options``, the ``infer_rows`` setting; text columns when 0).
         table: the target table: with it, each file is looked up in the audit store and
             reported ``would_skip`` when its content is already loaded into ``table``.
-        audit: the audit store (default: ``into``).
+        audit: the audit store (default: ``into``; for a DuckDB ``into``, the SQLite file
+            beside it, as for ``load``).
         into: the target database (the audit store's default, as for ``load``).
         limit: report at most this many rejected rows (all are counted).
         format: ``csv``, ``jsonl`` or a plugin's format (default: by suffix).
@@ -124,6 +125,7 @@ def validate(
     Raises:
         ConfigError: a bad table name, schema, format or limit (nothing was read).
     """
+    from tallyclerk.dburl import default_audit_url
     from tallyclerk.names import check_table_name
     from tallyclerk.protocols import Config
     from tallyclerk.session import check_format as _check_format
@@ -132,6 +134,7 @@ def validate(
 
     if limit is not None and limit < 0:
         raise ConfigError("--limit must be 0 or more")
+    audit_url = audit or default_audit_url(into)
     if table is not None:
         check_table_name(table)
     if pm is None:
@@ -142,7 +145,7 @@ def validate(
     table_schema = read_schema(schema)
     if table_schema is None and table is not None:
         # as a load would: a table loaded before is checked against its remembered schema
-        table_schema = remembered_schema(audit or into, table)
+        table_schema = remembered_schema(audit_url, table)
     opts: dict[str, Any] = dict(options or {})
     if format:
         opts["format"] = format
@@ -161,7 +164,7 @@ def validate(
     paths = objstore.expand(paths, cfg)  # s3://bucket/*.csv -> its objects
     loaded: dict[str, str] = {}
     if table is not None:
-        loaded = already_loaded(audit or into, table,
+        loaded = already_loaded(audit_url, table,
                                 [p for p in paths if not objstore.is_remote(p)])
     config = Config(command="validate", options=opts, pluginmanager=pm, settings=cfg)
     pm.hook.tallyclerk_configure.call_historic(kwargs={"config": config})
@@ -179,7 +182,7 @@ def validate(
                         report.files.append(_failed(path, exc))
                         continue
                     if table is not None:
-                        found = already_loaded(audit or into, table, [local])
+                        found = already_loaded(audit_url, table, [local])
                         if local in found:
                             loaded[path] = found[local]
                 if table_schema is None and not inferred:
