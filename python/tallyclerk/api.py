@@ -78,6 +78,17 @@ def _settings(settings: Settings | Mapping[str, Any] | None) -> Settings:
     )
 
 
+def _check_delimiter(delimiter: Any) -> None:
+    """``--delimiter``: one character (``tab``/``\\t`` for a tab), refused before the load
+    starts rather than by the CSV loader once a batch is recorded."""
+    if delimiter is None or delimiter in ("", "tab", "\\t"):
+        return
+    if (not isinstance(delimiter, str) or len(delimiter) != 1 or not delimiter.isascii()
+            or delimiter in "\r\n"):
+        raise ConfigError("--delimiter must be one ASCII character other than CR or LF "
+                          f"('tab' for a tab), got {delimiter!r}")
+
+
 def make_request(
     paths: PathArg | Sequence[PathArg],
     *,
@@ -126,6 +137,7 @@ def make_request(
     if options is not None and not isinstance(options, Mapping):
         raise ConfigError(f"options must be a mapping, not {type(options).__name__}")
     opts = dict(options or {})
+    _check_delimiter(opts.get("delimiter"))
     if compression is not None:
         from tallyclerk.inputs import COMPRESSIONS
 

@@ -203,6 +203,18 @@ def test_bad_options(work: Path) -> None:
     assert_one_line_error(r)
 
 
+def test_bad_delimiter_is_refused_before_anything_is_recorded(work: Path) -> None:
+    for delimiter in (",,", "\u00a7"):  # two characters; one that is not ASCII
+        r = tallyclerk("load", "a.csv", "--table", "t", "--delimiter", delimiter, cwd=work)
+        assert_one_line_error(r)
+        assert "--delimiter must be one ASCII character" in r.err
+    r = tallyclerk("validate", "a.csv", "--delimiter", ",,", cwd=work)
+    assert_one_line_error(r)
+    assert not (work / "tallyclerk.db").exists()  # no batch was started (nor recorded failed)
+    code, rep = load(work, "a.csv", "--table", "t", "--delimiter", "tab", "--infer", "none")
+    assert code == 0 and rep["files"][0]["status"] == "loaded"
+
+
 def test_summary_table_without_json(work: Path) -> None:
     r = tallyclerk("load", "a.csv", "b.csv", "--table", "t", "--schema", "schema.json", cwd=work)
     assert r.code == 0
