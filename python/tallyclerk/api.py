@@ -44,18 +44,9 @@ SchemaArg = Union[str, "os.PathLike[str]", Mapping[str, Any], "TableSchema", Non
 
 
 def _paths(paths: PathArg | Sequence[PathArg]) -> tuple[str, ...]:
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    if isinstance(paths, (bytes, Mapping)) or not isinstance(paths, Sequence):
-        raise ConfigError(f"paths must be a path or a list of paths, not {type(paths).__name__}")
-    out: list[str] = []
-    for p in paths:
-        if not isinstance(p, (str, os.PathLike)):
-            raise ConfigError(f"a path must be a str or os.PathLike, not {type(p).__name__}")
-        out.append(os.fspath(p))
-    if not out:
-        raise ConfigError("no paths to load")
-    return tuple(out)
+    from tallyclerk.session import paths_from
+
+    return paths_from(paths)
 
 
 def _count(name: str, value: object, minimum: int) -> int | None:

@@ -83,9 +83,9 @@ class ValidateReport:
 
 
 def validate(
-    paths: Sequence[str],
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
-    schema: str | None = None,
+    schema: Any = None,
     table: str | None = None,
     audit: str | None = None,
     into: str = "sqlite:///tallyclerk.db",
@@ -101,11 +101,12 @@ def validate(
     """Check ``paths`` as ``tallyclerk load`` would, writing nothing (see the module docstring).
 
     Args:
-        paths: the files.
-        schema: a Table Schema file (JSON); without one, the table's remembered schema when
-            ``table`` was loaded before (``tallyclerk schema``), else, as in a load, the
-            schema inferred from a sample of the first file (``infer``/``infer_rows`` in
-            ``options``, the ``infer_rows`` setting; text columns when 0).
+        paths: the files (one path, or a list of them, as for ``load``).
+        schema: a Table Schema file (JSON), a dict or a ``TableSchema``, as for ``load``;
+            without one, the table's remembered schema when ``table`` was loaded before
+            (``tallyclerk schema``), else, as in a load, the schema inferred from a
+            sample of the first file (``infer``/``infer_rows`` in ``options``, the
+            ``infer_rows`` setting; text columns when 0).
         table: the target table: with it, each file is looked up in the audit store and
             reported ``would_skip`` when its content is already loaded into ``table``.
         audit: the audit store (default: ``into``; for a DuckDB ``into``, the SQLite file
@@ -129,7 +130,7 @@ def validate(
     from tallyclerk.names import check_table_name
     from tallyclerk.protocols import Config
     from tallyclerk.session import check_format as _check_format
-    from tallyclerk.session import read_schema
+    from tallyclerk.session import paths_from, schema_from
     from tallyclerk.settings import load_settings
 
     if limit is not None and limit < 0:
@@ -142,7 +143,8 @@ def validate(
 
         pm = get_plugin_manager(list(plugins))
     cfg = load_settings(overrides=dict(settings or {}))
-    table_schema = read_schema(schema)
+    paths = paths_from(paths)
+    table_schema = schema_from(schema)
     if table_schema is None and table is not None:
         # as a load would: a table loaded before is checked against its remembered schema
         table_schema = remembered_schema(audit_url, table)
