@@ -105,7 +105,9 @@ def _history(audit: Any, args: argparse.Namespace, out: Output) -> int:
     history = uncertain.mark_history(audit.file_history(args.file),
                                      audit.ledger.uncertain_files(path=args.file))
     if not history:
-        raise ConfigError(f"the audit store has no record of the file {args.file!r}")
+        raise ConfigError(f"the audit store has no record of the file {args.file!r} (a file "
+                          "is named as it was given to load: 'a.csv', './a.csv' and "
+                          "'/abs/a.csv' are three names)")
     if args.json:
         out.json({"path": args.file, "history": history})
         return 0
