@@ -201,7 +201,11 @@ def run(
     namespace: argparse.Namespace | None = None,
 ) -> LoadReport:
     """Run a checked request with a ready plugin manager (what :func:`load` and the CLI do)."""
+    from tallyclerk.localglob import expand_local
     from tallyclerk.remote import is_remote
+
+    # 'orders/*.csv' quoted, or from Python: the files it matches (no shell expanded it)
+    req = dataclasses.replace(req, paths=tuple(expand_local(req.paths)))
 
     # object-store machinery (fsspec, spools) only for a load with object URLs (issue 16.1)
     remote = any(is_remote(p) for p in req.paths)

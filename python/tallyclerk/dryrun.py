@@ -163,7 +163,10 @@ def validate(
                 max_field_bytes=opts.get("max_field_bytes") or cfg.max_field_bytes)
     if opts.get("format"):
         _check_format(pm, str(opts["format"]), opts)
-    paths = objstore.expand(paths, cfg)  # s3://bucket/*.csv -> its objects
+    from tallyclerk.localglob import expand_local
+
+    # orders/*.csv (quoted, or from Python) and s3://bucket/*.csv -> their files, as a load
+    paths = objstore.expand(expand_local(paths), cfg)
     loaded: dict[str, str] = {}
     if table is not None:
         loaded = already_loaded(audit_url, table,

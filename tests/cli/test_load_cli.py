@@ -72,6 +72,28 @@ def test_directory_and_unparseable_file_fail(work: Path) -> None:
     assert query(work / "tallyclerk.db", 'SELECT count(*) FROM "t"') == [(5,)]
 
 
+def test_a_quoted_glob_loads_the_files_it_matches(work: Path) -> None:
+    # no shell expands 'in/*.csv' (quoted, or given to tallyclerk.load): tallyclerk does
+    (work / "in").mkdir()
+    for name, row in (("x.csv", (1, "a", 1)), ("y.csv", (2, "b", 2))):
+        write_csv(work / "in" / name, [row])
+    (work / "in" / ".hidden.csv").write_text("id,name,amount\n9,h,9\n", encoding="utf-8")
+    code, rep = load(work, "in/*.csv", "in/*.nomatch", "--table", "g")
+    accounting_holds(rep)
+    assert code == 1  # the pattern that matches nothing is a missing path: that file fails
+    assert [(f["path"], f["status"]) for f in rep["files"]] == [
+        ("in/x.csv", "loaded"), ("in/y.csv", "loaded"), ("in/*.nomatch", "failed")]
+    assert "no such file" in rep["files"][2]["error"]
+    assert count_rows(work / "tallyclerk.db", "g") == 2
+    import tallyclerk as api
+
+    into = f"sqlite:///{work / 'tallyclerk.db'}"
+    again = api.load(str(work / "in" / "*.csv"), table="g", into=into)
+    assert [f.status for f in again.files] == ["skipped", "skipped"]
+    checked = api.validate(str(work / "in" / "*.csv"))
+    assert checked.rows_read == 2
+
+
 def test_rerun_skips_and_force_reloads_without_duplicates(work: Path) -> None:
     code, first = load(work, "a.csv", "--table", "t")
     assert code == 0
