@@ -10,7 +10,6 @@ expanded by :func:`tallyclerk.objstore.expand`.
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Sequence
 
@@ -23,9 +22,12 @@ def expand_local(paths: Sequence[str]) -> list[str]:
     """``paths`` with each local glob pattern replaced by its matching files (see module)."""
     out: list[str] = []
     for path in paths:
-        if is_remote(path) or not glob.has_magic(path) or os.path.lexists(path):
+        if (is_remote(path) or not any(c in path for c in "*?[")
+                or os.path.lexists(path)):
             out.append(path)
             continue
+        import glob  # only for a pattern: not on every start (issue 16.1)
+
         found = sorted(p for p in glob.glob(path, recursive=True) if not os.path.isdir(p))
         out.extend(found or [path])
     return out
