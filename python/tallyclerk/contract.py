@@ -153,6 +153,10 @@ def _diff(stored: dict[str, Any], given: dict[str, Any]) -> tuple[list[str], lis
             added.append(name)
             if (f.get("constraints") or {}).get("required"):
                 conflicts.append(f"new field {name!r} is required (existing rows have no value)")
+            twin = next((n for n in old if n.lower() == name.lower()), None)
+            if twin is not None:
+                conflicts.append(f"new field {name!r} differs from the field {twin!r} only in "
+                                 "letter case (SQLite takes them for one column)")
             continue
         for key in sorted(set(before) | set(f)):
             if before.get(key) != f.get(key):
@@ -267,13 +271,19 @@ def plan_file(
         if mode == "discard":
             dropped = extra
         else:
+            folded = {n.lower(): n for n in names}
             for c in extra:
                 problem = column_name_problem(c)
+                if problem is None and c.lower() in folded:
+                    problem = (f"it differs from the column {folded[c.lower()][:80]!r} only in "
+                               "letter case, and SQLite takes them for one column (its values "
+                               "would be lost); rename it, or --columns discard")
                 if problem is not None:
                     raise ContractViolation(
                         f"{path}: column {c[:80]!r} cannot be added to table {table!r}: {problem}",
                         path=path,
                     )
+                folded[c.lower()] = c
             added = extra
             doc["fields"].extend({"name": c, "type": "string"} for c in extra)
             reasons.append(f"{path} adds column(s) {', '.join(repr(c) for c in extra)}")
