@@ -313,6 +313,7 @@ def load(
         StoreError: the sink or the audit store failed after retries (``SinkError``,
             ``AuditStoreError``, ``RepositoryError``).
     """
+    _count("--workers", workers, 1)  # a ConfigError, not a TypeError, for workers="2"
     pm, names = plugin_manager(plugins)
     if workers > 1 or load_id is not None:
         if plugins is not None and len(names) != len(plugins):
