@@ -243,7 +243,10 @@ def _first_schema(pm: pluggy.PluginManager, path: str, local: str, table: str | 
     None for text columns, or when the file cannot be read: its check reports that)."""
     from tallyclerk.contract import is_plain_text
     from tallyclerk.first_schema import first_schema
+    from tallyclerk.pipeline.entries import unreadable
 
+    if unreadable(local) is not None:  # missing, a FIFO (never opened): its check says so
+        return None
     try:
         source = pm.hook.tallyclerk_open_source(path=local, options=opts)
         if source is None:

@@ -94,6 +94,26 @@ def test_a_quoted_glob_loads_the_files_it_matches(work: Path) -> None:
     assert checked.rows_read == 2
 
 
+def test_a_fifo_fails_at_once_and_the_other_files_load(work: Path) -> None:
+    # opening a FIFO without a writer never returned (the fingerprint's look-ahead hung the
+    # load); a pipe (`<(zcat ...)`) read twice loaded as "empty file"
+    import os
+
+    os.mkfifo(work / "pipe.csv")
+    for args in (["pipe.csv", "a.csv"], ["a.csv", "b.csv", "pipe.csv"]):
+        r = tallyclerk("load", *args, "--table", "f", "--json", cwd=work, timeout=60)
+        assert r.code == 1, r.err
+        rep = r.json()
+        accounting_holds(rep)
+        failed = [f for f in rep["files"] if f["path"] == "pipe.csv"]
+        assert failed[0]["status"] == "failed"
+        assert "not a regular file" in failed[0]["error"]
+        assert {f["status"] for f in rep["files"] if f["path"] != "pipe.csv"} <= {
+            "loaded", "skipped"}
+    r = tallyclerk("validate", "pipe.csv", "a.csv", cwd=work, timeout=60)
+    assert r.code == 1 and "not a regular file" in r.out
+
+
 def test_rerun_skips_and_force_reloads_without_duplicates(work: Path) -> None:
     code, first = load(work, "a.csv", "--table", "t")
     assert code == 0
