@@ -469,6 +469,31 @@ impl Accumulator {
         Ok(())
     }
 
+    /// Undo `files` files counted loaded with `rows_written` rows (an abandoned `--mode
+    /// replace`: the files loaded into its shadow table become failed, their rows rolled
+    /// back), as one unit for snapshots. Allowed after cancel (it corrects settled work).
+    /// Refused (nothing changes) when the batch has counted fewer loaded files or written
+    /// rows, so the counters never wrap.
+    pub fn unload(&self, files: u64, rows_written: u64) -> Result<(), String> {
+        let c = self.counters();
+        if files > c.files_loaded || rows_written > c.rows_written {
+            return Err(format!(
+                "cannot unload {files} file(s) and {rows_written} row(s): the batch counted \
+                 {} loaded file(s) and {} written row(s)",
+                c.files_loaded, c.rows_written
+            ));
+        }
+        // wrapping adds of the two's complement: the slots' sum is exact (see `counters`)
+        let ok = self.apply_with(now_coarse(), false, |v| {
+            bump(&v[LOADED], files.wrapping_neg());
+            bump(&v[FAILED], files);
+            bump(&v[ROWS_WRITTEN], rows_written.wrapping_neg());
+            bump(&v[ROLLED_BACK], rows_written);
+        });
+        debug_assert!(ok.is_ok(), "apply_with refuses only when asked to");
+        Ok(())
+    }
+
     /// Record activity without counting anything (resets the idle clock). Allowed after cancel.
     pub fn touch(&self) {
         self.touch_at(now());

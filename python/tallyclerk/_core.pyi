@@ -175,6 +175,14 @@ class BatchAccumulator:
         """
     def touch(self) -> None:
         """Record activity without counting anything (resets the idle clock)."""
+    def unload(self, files: int, rows_written: int) -> None:
+        """Undo ``files`` files counted loaded with ``rows_written`` rows (an abandoned
+        ``--mode replace``): counted failed, their rows rolled back, as one unit for
+        snapshots. Allowed after cancel.
+
+        Raises:
+            ValueError: a negative count, or more than the batch counted loaded/written.
+        """
     def begin_file(self) -> FileTally:
         """Begin an attempt at a file (counted in ``file_attempts``); its rows are live
         until the tally settles. Allowed after cancel (it accounts for started work)."""

@@ -45,18 +45,9 @@ SchemaArg = Union[str, "os.PathLike[str]", Mapping[str, Any], "TableSchema", Non
 
 
 def _paths(paths: PathArg | Sequence[PathArg]) -> tuple[str, ...]:
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    if isinstance(paths, (bytes, Mapping)) or not isinstance(paths, Sequence):
-        raise ConfigError(f"paths must be a path or a list of paths, not {type(paths).__name__}")
-    out: list[str] = []
-    for p in paths:
-        if not isinstance(p, (str, os.PathLike)):
-            raise ConfigError(f"a path must be a str or os.PathLike, not {type(p).__name__}")
-        out.append(os.fspath(p))
-    if not out:
-        raise ConfigError("no paths to load")
-    return tuple(out)
+    from tallyclerk.session import paths_from
+
+    return paths_from(paths)
 
 
 def _count(name: str, value: object, minimum: int) -> int | None:
@@ -77,6 +68,17 @@ def _settings(settings: Settings | Mapping[str, Any] | None) -> Settings:
     raise ConfigError(
         f"settings must be a Settings or a mapping of overrides, not {type(settings).__name__}"
     )
+
+
+def _check_delimiter(delimiter: Any) -> None:
+    """``--delimiter``: one character (``tab``/``\\t`` for a tab), refused before the load
+    starts rather than by the CSV loader once a batch is recorded."""
+    if delimiter is None or delimiter in ("", "tab", "\\t"):
+        return
+    if (not isinstance(delimiter, str) or len(delimiter) != 1 or not delimiter.isascii()
+            or delimiter in "\r\n"):
+        raise ConfigError("--delimiter must be one ASCII character other than CR or LF "
+                          f"('tab' for a tab), got {delimiter!r}")
 
 
 def make_request(
@@ -127,6 +129,7 @@ def make_request(
     if options is not None and not isinstance(options, Mapping):
         raise ConfigError(f"options must be a mapping, not {type(options).__name__}")
     opts = dict(options or {})
+    _check_delimiter(opts.get("delimiter"))
     if compression is not None:
         from tallyclerk.inputs import COMPRESSIONS
 
@@ -199,7 +202,11 @@ def run(
     namespace: argparse.Namespace | None = None,
 ) -> LoadReport:
     """Run a checked request with a ready plugin manager (what :func:`load` and the CLI do)."""
+    from tallyclerk.localglob import expand_local
     from tallyclerk.remote import is_remote
+
+    # 'orders/*.csv' quoted, or from Python: the files it matches (no shell expanded it)
+    req = dataclasses.replace(req, paths=tuple(expand_local(req.paths)))
 
     # object-store machinery (fsspec, spools) only for a load with object URLs (issue 16.1)
     remote = any(is_remote(p) for p in req.paths)
@@ -307,6 +314,7 @@ def load(
         StoreError: the sink or the audit store failed after retries (``SinkError``,
             ``AuditStoreError``, ``RepositoryError``).
     """
+    _count("--workers", workers, 1)  # a ConfigError, not a TypeError, for workers="2"
     pm, names = plugin_manager(plugins)
     if workers > 1 or load_id is not None:
         if plugins is not None and len(names) != len(plugins):

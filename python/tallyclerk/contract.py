@@ -118,18 +118,45 @@ def is_plain_text(schema: TableSchema) -> bool:
     return all(set(f) <= {"name", "type"} and f.get("type") == "string" for f in doc["fields"])
 
 
+def _spelled_out(field: dict[str, Any]) -> dict[str, Any]:
+    """A field with the Table Schema defaults written out (``type`` "string", ``format``
+    "default", no constraints), so that leaving a default out is no change."""
+    f = dict(field)
+    f.setdefault("type", "string")
+    if f.get("format") == "default":
+        del f["format"]
+    if not f.get("constraints"):
+        f.pop("constraints", None)
+    return f
+
+
+def _schema_property(doc: dict[str, Any], key: str) -> Any:
+    """A schema-level property, its spec default and spellings made one (``missingValues``
+    ``[""]``; a ``primaryKey`` of one name or a list of it)."""
+    value = doc.get(key)
+    if key == "missingValues" and value == [""]:
+        return None
+    if key == "primaryKey" and isinstance(value, str):
+        return [value]
+    return value
+
+
 def _diff(stored: dict[str, Any], given: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(conflicts, added field names) of ``given`` against ``stored``."""
     conflicts: list[str] = []
-    old = {f["name"]: f for f in stored["fields"]}
+    old = {f["name"]: _spelled_out(f) for f in stored["fields"]}
     added: list[str] = []
-    for f in given["fields"]:
+    for f in map(_spelled_out, given["fields"]):
         name = f["name"]
         before = old.get(name)
         if before is None:
             added.append(name)
             if (f.get("constraints") or {}).get("required"):
                 conflicts.append(f"new field {name!r} is required (existing rows have no value)")
+            twin = next((n for n in old if n.lower() == name.lower()), None)
+            if twin is not None:
+                conflicts.append(f"new field {name!r} differs from the field {twin!r} only in "
+                                 "letter case (SQLite takes them for one column)")
             continue
         for key in sorted(set(before) | set(f)):
             if before.get(key) != f.get(key):
@@ -138,7 +165,7 @@ def _diff(stored: dict[str, Any], given: dict[str, Any]) -> tuple[list[str], lis
                     f"{json.dumps(f.get(key))}"
                 )
     for key in sorted((set(stored) | set(given)) - {"fields"}):
-        if stored.get(key) != given.get(key):
+        if _schema_property(stored, key) != _schema_property(given, key):
             conflicts.append(
                 f"{key}: {json.dumps(stored.get(key))} -> {json.dumps(given.get(key))}"
             )
@@ -244,13 +271,19 @@ def plan_file(
         if mode == "discard":
             dropped = extra
         else:
+            folded = {n.lower(): n for n in names}
             for c in extra:
                 problem = column_name_problem(c)
+                if problem is None and c.lower() in folded:
+                    problem = (f"it differs from the column {folded[c.lower()][:80]!r} only in "
+                               "letter case, and SQLite takes them for one column (its values "
+                               "would be lost); rename it, or --columns discard")
                 if problem is not None:
                     raise ContractViolation(
                         f"{path}: column {c[:80]!r} cannot be added to table {table!r}: {problem}",
                         path=path,
                     )
+                folded[c.lower()] = c
             added = extra
             doc["fields"].extend({"name": c, "type": "string"} for c in extra)
             reasons.append(f"{path} adds column(s) {', '.join(repr(c) for c in extra)}")

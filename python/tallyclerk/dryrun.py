@@ -83,9 +83,9 @@ class ValidateReport:
 
 
 def validate(
-    paths: Sequence[str],
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
-    schema: str | None = None,
+    schema: Any = None,
     table: str | None = None,
     audit: str | None = None,
     into: str = "sqlite:///tallyclerk.db",
@@ -101,14 +101,16 @@ def validate(
     """Check ``paths`` as ``tallyclerk load`` would, writing nothing (see the module docstring).
 
     Args:
-        paths: the files.
-        schema: a Table Schema file (JSON); without one, the table's remembered schema when
-            ``table`` was loaded before (``tallyclerk schema``), else, as in a load, the
-            schema inferred from a sample of the first file (``infer``/``infer_rows`` in
-            ``options``, the ``infer_rows`` setting; text columns when 0).
+        paths: the files (one path, or a list of them, as for ``load``).
+        schema: a Table Schema file (JSON), a dict or a ``TableSchema``, as for ``load``;
+            without one, the table's remembered schema when ``table`` was loaded before
+            (``tallyclerk schema``), else, as in a load, the schema inferred from a
+            sample of the first file (``infer``/``infer_rows`` in ``options``, the
+            ``infer_rows`` setting; text columns when 0).
         table: the target table: with it, each file is looked up in the audit store and
             reported ``would_skip`` when its content is already loaded into ``table``.
-        audit: the audit store (default: ``into``).
+        audit: the audit store (default: ``into``; for a DuckDB ``into``, the SQLite file
+            beside it, as for ``load``).
         into: the target database (the audit store's default, as for ``load``).
         limit: report at most this many rejected rows (all are counted).
         format: ``csv``, ``jsonl`` or a plugin's format (default: by suffix).
@@ -124,14 +126,16 @@ def validate(
     Raises:
         ConfigError: a bad table name, schema, format or limit (nothing was read).
     """
+    from tallyclerk.dburl import default_audit_url
     from tallyclerk.names import check_table_name
     from tallyclerk.protocols import Config
     from tallyclerk.session import check_format as _check_format
-    from tallyclerk.session import read_schema
+    from tallyclerk.session import paths_from, schema_from
     from tallyclerk.settings import load_settings
 
     if limit is not None and limit < 0:
         raise ConfigError("--limit must be 0 or more")
+    audit_url = audit or default_audit_url(into)
     if table is not None:
         check_table_name(table)
     if pm is None:
@@ -139,10 +143,11 @@ def validate(
 
         pm = get_plugin_manager(list(plugins))
     cfg = load_settings(overrides=dict(settings or {}))
-    table_schema = read_schema(schema)
+    paths = paths_from(paths)
+    table_schema = schema_from(schema)
     if table_schema is None and table is not None:
         # as a load would: a table loaded before is checked against its remembered schema
-        table_schema = remembered_schema(audit or into, table)
+        table_schema = remembered_schema(audit_url, table)
     opts: dict[str, Any] = dict(options or {})
     if format:
         opts["format"] = format
@@ -158,10 +163,13 @@ def validate(
                 max_field_bytes=opts.get("max_field_bytes") or cfg.max_field_bytes)
     if opts.get("format"):
         _check_format(pm, str(opts["format"]), opts)
-    paths = objstore.expand(paths, cfg)  # s3://bucket/*.csv -> its objects
+    from tallyclerk.localglob import expand_local
+
+    # orders/*.csv (quoted, or from Python) and s3://bucket/*.csv -> their files, as a load
+    paths = objstore.expand(expand_local(paths), cfg)
     loaded: dict[str, str] = {}
     if table is not None:
-        loaded = already_loaded(audit or into, table,
+        loaded = already_loaded(audit_url, table,
                                 [p for p in paths if not objstore.is_remote(p)])
     config = Config(command="validate", options=opts, pluginmanager=pm, settings=cfg)
     pm.hook.tallyclerk_configure.call_historic(kwargs={"config": config})
@@ -179,7 +187,7 @@ def validate(
                         report.files.append(_failed(path, exc))
                         continue
                     if table is not None:
-                        found = already_loaded(audit or into, table, [local])
+                        found = already_loaded(audit_url, table, [local])
                         if local in found:
                             loaded[path] = found[local]
                 if table_schema is None and not inferred:
@@ -235,7 +243,10 @@ def _first_schema(pm: pluggy.PluginManager, path: str, local: str, table: str | 
     None for text columns, or when the file cannot be read: its check reports that)."""
     from tallyclerk.contract import is_plain_text
     from tallyclerk.first_schema import first_schema
+    from tallyclerk.pipeline.entries import unreadable
 
+    if unreadable(local) is not None:  # missing, a FIFO (never opened): its check says so
+        return None
     try:
         source = pm.hook.tallyclerk_open_source(path=local, options=opts)
         if source is None:

@@ -12,6 +12,7 @@ hash), else computes it now. Errors are never cached: the caller's own computati
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections.abc import Sequence
 
@@ -38,7 +39,10 @@ def _compute(path: str) -> None:
 
     try:
         before = _stamp(path)
-        value = file_fingerprint(path) if before is not None else None
+        # never a FIFO or device (the load refuses them): opening a FIFO without a writer
+        # would block this thread, and close() waits for it
+        regular = before is not None and stat.S_ISREG(os.stat(path).st_mode)
+        value = file_fingerprint(path) if regular else None
         if value is not None and _stamp(path) == before:
             with _lock:
                 if len(_done) >= _MAX:
@@ -140,7 +144,20 @@ def fingerprint(path: str) -> str:
         found = _done.get(path)  # kept: the skip-ahead look and the claim both ask
     if found is not None and _stamp(path) == found[0]:
         return found[1]
+    if "://" not in path and before_regular(path) is False:
+        from tallyclerk.errors import SourceError
+
+        # opening a FIFO without a writer never returns; a pipe cannot be read twice
+        raise SourceError(f"{path}: not a regular file (a pipe, socket or device)", path=path)
     return file_fingerprint(path)
+
+
+def before_regular(path: str) -> bool | None:
+    """Whether ``path`` is a regular file (None: it cannot be looked at)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return None
 
 
 def assign(path: str, value: str) -> None:

@@ -22,9 +22,10 @@ __all__ = ["VerifyReport", "file_history", "verify"]
 
 def _service(audit: str) -> AuditService:
     from tallyclerk.audit import AuditService
-    from tallyclerk.dburl import parse_url
+    from tallyclerk.dburl import default_audit_url, parse_url
     from tallyclerk.settings import load_settings
 
+    audit = default_audit_url(audit)  # a DuckDB target's audit store: the file beside it
     db = parse_url(audit)
     if db.dialect == "sqlite" and db.path is not None and not os.path.exists(db.path):
         raise ConfigError(f"no tallyclerk database at {db.masked} (nothing loaded yet?)")

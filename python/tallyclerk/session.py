@@ -101,6 +101,23 @@ def read_schema(path: str | None) -> TableSchema | None:
         raise SchemaError(f"invalid schema {path}: {exc}") from exc
 
 
+def paths_from(paths: object) -> tuple[str, ...]:
+    """The paths of a load or a dry run: one path (``str``, ``os.PathLike``) or a sequence of
+    them; ConfigError for anything else or none."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if isinstance(paths, (bytes, Mapping)) or not isinstance(paths, Sequence):
+        raise ConfigError(f"paths must be a path or a list of paths, not {type(paths).__name__}")
+    out: list[str] = []
+    for p in paths:
+        if not isinstance(p, (str, os.PathLike)):
+            raise ConfigError(f"a path must be a str or os.PathLike, not {type(p).__name__}")
+        out.append(os.fsdecode(p))
+    if not out:
+        raise ConfigError("no paths to load")
+    return tuple(out)
+
+
 def schema_from(value: object) -> TableSchema | None:
     """A schema given as a path, a dict (a Table Schema descriptor) or a ``TableSchema``."""
     from tallyclerk._core import TableSchema

@@ -38,10 +38,10 @@ def table_schema(
         ConfigError: a bad URL. AuditStoreError: the store cannot be read.
     """
     from tallyclerk.audit import AuditService
-    from tallyclerk.dburl import parse_url
+    from tallyclerk.dburl import default_audit_url, parse_url
     from tallyclerk.settings import load_settings
 
-    url = audit or into
+    url = audit or default_audit_url(into)
     parsed = parse_url(url)
     if parsed.dialect == "sqlite" and (parsed.path is None or not os.path.exists(parsed.path)):
         if parsed.path is None:

@@ -60,6 +60,7 @@ from typing import Any
 import pluggy
 
 from tallyclerk import objstore
+from tallyclerk.dburl import default_audit_url
 from tallyclerk.errors import ConfigError, TallyclerkError
 from tallyclerk.hookspecs import hookimpl
 from tallyclerk.listing import Entry, Listing, ListingError, open_listing
@@ -238,7 +239,7 @@ class Watcher:
             ObjectListing(s, settings) if is_object_source(s) else open_listing(s)
             for s in sources]
         self.table, self.pm, self.settings = table, pm, settings
-        self.into, self.audit_url = into, audit or into
+        self.into, self.audit_url = into, audit or default_audit_url(into)
         self.schema, self.options = schema, dict(options or {})
         self.on_error, self.max_rejects = on_error, max_rejects
         self.interval_s = interval_s

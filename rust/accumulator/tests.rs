@@ -430,3 +430,43 @@ fn snapshots_never_show_a_file_both_live_and_settled() {
     assert_eq!((c.live.read, c.file_attempts), (0, 8000));
     assert_eq!(c.rows_read, c.files_loaded * 10);
 }
+
+#[test]
+fn unload_turns_loaded_files_into_failed_ones_exactly() {
+    let acc = Arc::new(acc_at(0));
+    // loaded events from several threads land in several slots; the undo in another one
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let acc = acc.clone();
+            thread::spawn(move || {
+                acc.write(Some(FileEvent::Loaded), rows(3, 2, 1, 10), Mono(1))
+                    .unwrap();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let before = acc.counters();
+    assert_eq!((before.files_loaded, before.rows_written), (4, 8));
+    assert!(acc.unload(5, 8).is_err()); // more than counted: refused, nothing changes
+    assert!(acc.unload(4, 9).is_err());
+    assert_eq!(acc.counters(), before);
+    acc.cancel("stopped"); // allowed after cancel: it corrects settled work
+    acc.unload(4, 8).unwrap();
+    let after = acc.counters();
+    assert_eq!(
+        (
+            after.files_loaded,
+            after.files_failed,
+            after.rows_written,
+            after.rows_rolled_back
+        ),
+        (0, 4, 0, 8)
+    );
+    assert_eq!((after.rows_read, after.rows_rejected), (12, 4));
+    assert_eq!(
+        after.rows_read,
+        after.rows_written + after.rows_rejected + after.rows_rolled_back
+    );
+}

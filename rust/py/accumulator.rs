@@ -295,6 +295,18 @@ impl PyBatchAccumulator {
         self.inner.touch();
     }
 
+    /// Undo files counted loaded (an abandoned replace): failed, their rows rolled back.
+    fn unload(&self, files: i64, rows_written: i64) -> PyResult<()> {
+        let files = u64::try_from(files)
+            .map_err(|_| PyValueError::new_err(format!("files must be >= 0, not {files}")))?;
+        let rows = u64::try_from(rows_written).map_err(|_| {
+            PyValueError::new_err(format!("rows_written must be >= 0, not {rows_written}"))
+        })?;
+        self.inner
+            .unload(files, rows)
+            .map_err(PyValueError::new_err)
+    }
+
     /// Begin an attempt at a file: its rows are counted live until it settles.
     fn begin_file(&self) -> PyFileTally {
         PyFileTally {

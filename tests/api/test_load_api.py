@@ -89,6 +89,8 @@ def test_schema_as_a_path_a_dict_or_a_table_schema(work: Path, form: str) -> Non
         ({"max_rejects": -1}, "--max-rejects"),
         ({"max_rejects": True}, "--max-rejects"),
         ({"workers": 0}, "--workers"),
+        ({"workers": "2"}, "--workers"),  # a TypeError before
+        ({"options": {"delimiter": ";;"}}, "--delimiter"),  # a batch recorded failed before
         ({"load_id": "no spaces"}, "--load-id"),
         ({"schema": 42}, "schema must be"),
         ({"schema": {"fields": "nope"}}, "invalid schema"),

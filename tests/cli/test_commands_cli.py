@@ -30,6 +30,16 @@ def test_status_errors(work: Path) -> None:
     assert_one_line_error(tallyclerk("status", "--batch", "nope", cwd=work))
 
 
+def test_a_negative_limit_is_a_usage_error(work: Path) -> None:
+    # it reached the SQL as LIMIT -1: no limit on SQLite, an error on PostgreSQL
+    assert tallyclerk("load", "a.csv", "--table", "t", cwd=work).code == 0
+    for command in (["rejects"], ["status", "--list"], ["status", "--events"]):
+        r = tallyclerk(*command, "--limit", "-1", cwd=work)
+        assert_one_line_error(r)
+        assert "--limit" in r.err
+    assert tallyclerk("status", "--list", "--limit", "0", cwd=work).code == 0
+
+
 def test_status_with_separate_audit_store(work: Path) -> None:
     r = tallyclerk("load", "a.csv", "--table", "t", "--into", "sqlite:///data.db",
                    "--audit", "sqlite:///audit.db", "--json", cwd=work)

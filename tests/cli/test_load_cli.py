@@ -72,6 +72,48 @@ def test_directory_and_unparseable_file_fail(work: Path) -> None:
     assert query(work / "tallyclerk.db", 'SELECT count(*) FROM "t"') == [(5,)]
 
 
+def test_a_quoted_glob_loads_the_files_it_matches(work: Path) -> None:
+    # no shell expands 'in/*.csv' (quoted, or given to tallyclerk.load): tallyclerk does
+    (work / "in").mkdir()
+    for name, row in (("x.csv", (1, "a", 1)), ("y.csv", (2, "b", 2))):
+        write_csv(work / "in" / name, [row])
+    (work / "in" / ".hidden.csv").write_text("id,name,amount\n9,h,9\n", encoding="utf-8")
+    code, rep = load(work, "in/*.csv", "in/*.nomatch", "--table", "g")
+    accounting_holds(rep)
+    assert code == 1  # the pattern that matches nothing is a missing path: that file fails
+    assert [(f["path"], f["status"]) for f in rep["files"]] == [
+        ("in/x.csv", "loaded"), ("in/y.csv", "loaded"), ("in/*.nomatch", "failed")]
+    assert "no such file" in rep["files"][2]["error"]
+    assert count_rows(work / "tallyclerk.db", "g") == 2
+    import tallyclerk as api
+
+    into = f"sqlite:///{work / 'tallyclerk.db'}"
+    again = api.load(str(work / "in" / "*.csv"), table="g", into=into)
+    assert [f.status for f in again.files] == ["skipped", "skipped"]
+    checked = api.validate(str(work / "in" / "*.csv"))
+    assert checked.rows_read == 2
+
+
+def test_a_fifo_fails_at_once_and_the_other_files_load(work: Path) -> None:
+    # opening a FIFO without a writer never returned (the fingerprint's look-ahead hung the
+    # load); a pipe (`<(zcat ...)`) read twice loaded as "empty file"
+    import os
+
+    os.mkfifo(work / "pipe.csv")
+    for args in (["pipe.csv", "a.csv"], ["a.csv", "b.csv", "pipe.csv"]):
+        r = tallyclerk("load", *args, "--table", "f", "--json", cwd=work, timeout=60)
+        assert r.code == 1, r.err
+        rep = r.json()
+        accounting_holds(rep)
+        failed = [f for f in rep["files"] if f["path"] == "pipe.csv"]
+        assert failed[0]["status"] == "failed"
+        assert "not a regular file" in failed[0]["error"]
+        assert {f["status"] for f in rep["files"] if f["path"] != "pipe.csv"} <= {
+            "loaded", "skipped"}
+    r = tallyclerk("validate", "pipe.csv", "a.csv", cwd=work, timeout=60)
+    assert r.code == 1 and "not a regular file" in r.out
+
+
 def test_rerun_skips_and_force_reloads_without_duplicates(work: Path) -> None:
     code, first = load(work, "a.csv", "--table", "t")
     assert code == 0
@@ -201,6 +243,18 @@ def test_bad_options(work: Path) -> None:
     assert_one_line_error(tallyclerk("frobnicate", cwd=work))
     r = tallyclerk("load", "a.csv", "--table", "t", "--format", "xml", cwd=work)
     assert_one_line_error(r)
+
+
+def test_bad_delimiter_is_refused_before_anything_is_recorded(work: Path) -> None:
+    for delimiter in (",,", "\u00a7"):  # two characters; one that is not ASCII
+        r = tallyclerk("load", "a.csv", "--table", "t", "--delimiter", delimiter, cwd=work)
+        assert_one_line_error(r)
+        assert "--delimiter must be one ASCII character" in r.err
+    r = tallyclerk("validate", "a.csv", "--delimiter", ",,", cwd=work)
+    assert_one_line_error(r)
+    assert not (work / "tallyclerk.db").exists()  # no batch was started (nor recorded failed)
+    code, rep = load(work, "a.csv", "--table", "t", "--delimiter", "tab", "--infer", "none")
+    assert code == 0 and rep["files"][0]["status"] == "loaded"
 
 
 def test_summary_table_without_json(work: Path) -> None:

@@ -186,6 +186,58 @@ def test_a_conflicting_schema_is_refused_before_loading_with_the_diff(
     assert rep["files"][0]["schema_version"] == 2
 
 
+def test_a_schema_spelling_out_the_spec_defaults_is_the_same_schema(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # a field without "type" is a string field (Table Schema's default), "primaryKey": "id"
+    # is ["id"], "missingValues": [""] the default: writing a default out is no conflict
+    into = f"sqlite:///{tmp_path / 'd.db'}"
+    terse = write(tmp_path / "terse.json", json.dumps(
+        {"fields": [{"name": "id", "type": "integer"}, {"name": "name"}], "primaryKey": "id"}))
+    spelled = write(tmp_path / "spelled.json", json.dumps(
+        {"fields": [{"name": "id", "type": "integer", "constraints": {}},
+                    {"name": "name", "type": "string", "format": "default"}],
+         "primaryKey": ["id"], "missingValues": [""]}))
+    first = write(tmp_path / "a.csv", "id,name\n1,ann\n")
+    second = write(tmp_path / "b.csv", "id,name\n2,bob\n")
+    code, rep = load(tmp_path, env, into, "--schema", str(terse), str(first))
+    assert code == 0, rep
+    code, rep = load(tmp_path, env, into, "--schema", str(spelled), str(second))
+    assert code == 0 and rep["files"][0]["status"] == "loaded", rep
+    assert rep["files"][0]["schema_version"] == 1
+    # a real difference is still a conflict
+    typed = write(tmp_path / "typed.json", json.dumps(
+        {"fields": [{"name": "id", "type": "integer"}, {"name": "name", "type": "date"}]}))
+    r = run_cli("load", str(second), "--table", "t", "--into", into, "--schema", str(typed),
+                cwd=tmp_path, env=env)
+    assert r.code == 2 and "field 'name': type \"string\" -> \"date\"" in r.err, r.err
+    assert "primaryKey" in r.err
+
+
+def test_a_column_differing_only_in_letter_case_is_never_added(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # SQLite takes "A" and "a" for one column: the evolve used to record 'A' as added while
+    # the value went nowhere (a NULL in 'a', the file "loaded")
+    into = f"sqlite:///{tmp_path / 'd.db'}"
+    assert load(tmp_path, env, into, str(write(tmp_path / "one.csv", "id,a\n1,x\n")))[0] == 0
+    for name, text in (("two.csv", "id,A\n2,y\n"), ("three.jsonl", '{"id": 3, "A": "z"}\n')):
+        code, rep = load(tmp_path, env, into, str(write(tmp_path / name, text)))
+        assert code == 1, rep
+        (f,) = rep["files"]
+        assert f["status"] == "failed" and "only in letter case" in f["error"], f
+    assert query(tmp_path / "d.db", "SELECT id, a FROM t ORDER BY id") == [(1, "x")]
+    hist = run_cli("schema", "t", "--history", "--json", "--into", into, cwd=tmp_path, env=env)
+    assert len(hist.json()["versions"]) == 1  # no version naming 'A'
+    code, rep = load(tmp_path, env, into, "--columns", "discard", str(tmp_path / "two.csv"))
+    assert code == 0 and rep["files"][0]["columns_dropped"] == ["A"]
+    twin = write(tmp_path / "twin.json", json.dumps(
+        {"fields": [{"name": "id", "type": "integer"}, {"name": "a"}, {"name": "A"}]}))
+    r = run_cli("load", str(tmp_path / "one.csv"), "--table", "t", "--into", into,
+                "--schema", str(twin), cwd=tmp_path, env=env)
+    assert r.code == 2 and "new field 'A' differs from the field 'a'" in r.err, r.err
+
+
 def test_schema_command_without_a_schema_and_the_api_without_a_store(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

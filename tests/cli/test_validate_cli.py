@@ -4,6 +4,7 @@ files. It reports what a load would reject and skip, and writes nothing at all."
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -111,6 +112,22 @@ def test_the_python_api(work: Path) -> None:
     assert isinstance(report, tallyclerk.ValidateReport)
     assert report.exit_code == 1 and report.rows_rejected == 2
     assert {r["rule"] for r in report.rejects} == {"type", "minimum"}
+
+
+def test_the_python_api_takes_paths_and_schemas_as_load_does(work: Path) -> None:
+    # one path (not a list: it was iterated character by character), a dict schema (it
+    # raised TypeError), a pathlib.Path and a TableSchema, as tallyclerk.load() takes them
+    doc = json.loads((work / "schema.json").read_text(encoding="utf-8"))
+    report = tallyclerk.validate(str(work / "b.csv"), schema=doc)
+    assert [f["path"] for f in report.as_dict()["files"]] == [str(work / "b.csv")]
+    assert report.exit_code == 1 and report.rows_rejected == 2
+    schema = tallyclerk.TableSchema.from_json(json.dumps(doc))
+    report = tallyclerk.validate(work / "b.csv", schema=schema)
+    assert report.rows_rejected == 2
+    with pytest.raises(tallyclerk.ConfigError):
+        tallyclerk.validate([], schema=doc)
+    with pytest.raises(tallyclerk.ConfigError):
+        tallyclerk.validate(str(work / "b.csv"), schema=42)
 
 
 @settings(max_examples=25, deadline=None,

@@ -105,6 +105,16 @@ def test_replace_is_all_or_nothing(target: Target, snapshots: Path):
     files = r.json()["files"]
     assert [f["status"] for f in files] == ["failed", "failed"]
     assert "replace abandoned" in files[0]["error"] and files[0]["rows_written"] == 0
+    # the batch's totals are its files' (they said 2 rows written, 0 rolled back)
+    rep = r.json()
+    for key in ("rows_read", "rows_written", "rows_rejected", "rows_rolled_back"):
+        assert rep[key] == sum(f[key] for f in files), (key, rep)
+    assert rep["rows_read"] == rep["rows_written"] + rep["rows_rejected"] + rep[
+        "rows_rolled_back"]
+    status = run_cli("status", *target.args(), "--json", cwd=snapshots, env=env_for())
+    assert status.code == 0, status.err
+    shown = status.json()
+    assert (shown["rows_written"], shown["rows_rolled_back"]) == (0, files[0]["rows_read"])
     assert target.rows("customers") == DAY1
     assert not [t for t in target.tables() if t.startswith("_tc_replace_")]
 

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tallyclerk.cli.output import Output, format_table
-from tallyclerk.dburl import DbUrl, parse_url
+from tallyclerk.dburl import DbUrl, default_audit_url, mask_url, parse_url
 from tallyclerk.redact import redact
 
 __all__ = ["HealthCheck", "add_parser", "check_database", "run"]
@@ -170,6 +170,22 @@ def _describe(exc: BaseException) -> str:
     return redact(lines[0] if lines else type(exc).__name__)
 
 
+def check_duckdb_file(url: str) -> HealthCheck:
+    """A DuckDB target: its file is there (opening it would take the one writer's lock a
+    running load holds, so the file is not opened)."""
+    path = url[len("duckdb:///"):].split("?", 1)[0]
+    check = HealthCheck(name="sink", url=mask_url(url), ok=False, elapsed_ms=0.0)
+    if not path or path == ":memory:":
+        check.reason = "an in-memory DuckDB database holds nothing to check"
+    elif not os.path.exists(path):
+        check.reason = f"no such database file: {path}"
+    elif os.path.isdir(path):
+        check.reason = f"is a directory, not a database file: {path}"
+    else:
+        check.ok = True
+    return check
+
+
 def check_database(
     name: str, url: str, *, audit: bool, connect_timeout: float, read_timeout: float
 ) -> HealthCheck:
@@ -227,12 +243,15 @@ def run(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
     connect_timeout = args.connect_timeout or settings.connect_timeout_s
     read_timeout = args.read_timeout or settings.read_timeout_s
-    audit_url = args.audit or args.into
+    audit_url = args.audit or default_audit_url(args.into)
     parse_url(audit_url)  # a bad URL is a usage error (exit 2) before anything is checked
-    parse_url(args.into)
+    duckdb_into = args.into.startswith("duckdb:///")
+    if not duckdb_into:
+        parse_url(args.into)
     checks = [
         check_database("audit", audit_url, audit=True, connect_timeout=connect_timeout,
                        read_timeout=read_timeout),
+        check_duckdb_file(args.into) if duckdb_into else
         check_database("sink", args.into, audit=False, connect_timeout=connect_timeout,
                        read_timeout=read_timeout),
     ]

@@ -13,7 +13,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
-    from tallyclerk.cli.options import db_options
+    from tallyclerk.cli.options import db_options, non_negative_int
 
     p: argparse.ArgumentParser = sub.add_parser(
         "rejects",
@@ -23,7 +23,8 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
     )
     p.add_argument("--file", metavar="PATH", default=None, help="only rows of this file")
     p.add_argument("--batch", metavar="ID", default=None, help="only rows of this batch")
-    p.add_argument("--limit", type=int, default=None, help="at most this many rows")
+    p.add_argument("--limit", type=non_negative_int, metavar="N", default=None,
+                   help="at most this many rows")
     p.add_argument("--json", action="store_true", help='print {"rejects": [...]}')
     db_options(p)
     p.set_defaults(func=run)

@@ -15,7 +15,7 @@ __all__ = ["add_parser", "open_audit", "run"]
 
 
 def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentParser:
-    from tallyclerk.cli.options import db_options
+    from tallyclerk.cli.options import db_options, non_negative_int
 
     p: argparse.ArgumentParser = sub.add_parser(
         "status",
@@ -34,7 +34,7 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
                    "--batch, that batch's")
     p.add_argument("--type", dest="event_type", metavar="KIND", default=None,
                    help="with --events: only events of this type")
-    p.add_argument("--limit", type=int, default=20,
+    p.add_argument("--limit", type=non_negative_int, metavar="N", default=20,
                    help="how many batches --list (or events --events) shows")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     db_options(p)
@@ -105,7 +105,9 @@ def _history(audit: Any, args: argparse.Namespace, out: Output) -> int:
     history = uncertain.mark_history(audit.file_history(args.file),
                                      audit.ledger.uncertain_files(path=args.file))
     if not history:
-        raise ConfigError(f"the audit store has no record of the file {args.file!r}")
+        raise ConfigError(f"the audit store has no record of the file {args.file!r} (a file "
+                          "is named as it was given to load: 'a.csv', './a.csv' and "
+                          "'/abs/a.csv' are three names)")
     if args.json:
         out.json({"path": args.file, "history": history})
         return 0

@@ -33,9 +33,10 @@ def add_parser(sub: Any, pm: pluggy.PluginManager | None) -> argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from tallyclerk.dburl import default_audit_url
     from tallyclerk.ledger import verify
 
-    report = verify(args.audit or args.into, since_anchor=args.since_anchor)
+    report = verify(args.audit or default_audit_url(args.into), since_anchor=args.since_anchor)
     if args.json:
         out.json(report.as_dict())
     elif args.anchor and report.ok:

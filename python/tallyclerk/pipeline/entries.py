@@ -8,6 +8,7 @@ Both are added to the batch report in the order of the paths.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,11 @@ def unreadable(path: str) -> str | None:
         return "broken symbolic link"
     if not os.access(path, os.R_OK):
         return "permission denied"
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        # a FIFO, a socket, a device, /dev/fd/N of `<(...)`: a file is read twice (its
+        # fingerprint, then its rows), and opening a FIFO without a writer never returns
+        return ("not a regular file (a pipe, socket or device): it would be read twice, for "
+                "its fingerprint and for its rows; save it to a file first")
     return None
 
 

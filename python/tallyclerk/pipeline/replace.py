@@ -96,6 +96,10 @@ class Replace:
             n = run.audit.ledger.abandon_replace(
                 shadow, f"replace abandoned ({why}); table {run.table!r} left as it was"
             )
+            # the batch's counts as the manifest now has them: every file this batch loaded
+            # was loaded into the shadow, so it is failed and its written rows rolled back
+            snap = run.acc.snapshot()
+            run.acc.unload(snap.files_loaded, snap.rows_written)
         finally:
             drop = getattr(run.sink, "drop_table", None)
             if callable(drop):
