@@ -69,7 +69,7 @@ pub fn parse_big_int(s: &str) -> Result<i128, &'static str> {
 }
 
 /// Powers of ten a `f64` holds exactly.
-const EXACT_POW10: [f64; 23] = [
+pub(crate) const EXACT_POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
@@ -94,7 +94,7 @@ fn eight_digits_value(w: u64) -> u64 {
 /// Read the run of ASCII digits at the start of `b` into `m` (wrapping: the caller bounds the
 /// digit count); returns how many there were.
 #[inline]
-fn digits_into(b: &[u8], m: &mut u64) -> usize {
+pub(crate) fn digits_into(b: &[u8], m: &mut u64) -> usize {
     let mut i = 0;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut w = [0u8; 8];

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::data::batch::{CellRef, Column};
-use crate::data::jsonl_flat::scan_line;
+use crate::data::jsonl_flat::{scan_line, string_end, KeyOrder};
 
 /// A byte source that hands out at most `chunk` bytes a read.
 struct Chunky {
@@ -262,6 +262,20 @@ proptest! {
         prop_assert_eq!(fast, slow, "document {:?}", String::from_utf8_lossy(&doc));
     }
 
+    /// The 8-bytes-at-a-time string scan finds what a byte loop finds.
+    #[test]
+    fn string_end_is_the_byte_loop(
+        bytes in proptest::collection::vec(
+            prop_oneof![8 => 0x20u8..0x7f, 1 => Just(b'"'), 1 => Just(b'\\'), 1 => 0u8..0x20,
+                        1 => 0x80u8..=0xff],
+            0..40),
+        from in 0usize..40,
+    ) {
+        let naive = bytes.iter().enumerate().skip(from).find(|(_, &c)| c == b'"' || c == b'\\' || c < 0x20)
+            .and_then(|(k, &c)| (c == b'"').then_some(k));
+        prop_assert_eq!(string_end(&bytes, from), naive);
+    }
+
     /// Every float spelling JSON allows reads to `str::parse`'s value, bit for bit.
     #[test]
     fn floats_are_str_parse_exact(
@@ -272,7 +286,8 @@ proptest! {
         for token in [format!("{f:?}"), format!("{f:e}"), digits.clone(), format!("{digits}{exp}")] {
             let line = format!("{{\"a\": {token}}}");
             let mut got = None;
-            let scanned = scan_line(&line, |_, slot| { got = Some(slot); Some(()) });
+            let order = KeyOrder::new(&["a".to_string()]);
+            let scanned = scan_line(&line, &order, |_| None, |_, slot| got = Some(slot));
             match token.parse::<f64>() {
                 Ok(v) if v.is_finite() => {
                     prop_assert!(scanned.is_some(), "{}", token);
@@ -291,12 +306,23 @@ proptest! {
 /// itself) and leaves the unusual ones to serde_json.
 #[test]
 fn which_lines_the_scanner_takes() {
+    // the benchmark's columns, plus two a line can only spell with escapes
+    let names: Vec<String> = [
+        "id", "customer_id", "amount", "ratio", "sku", "region", "order_date", "note", "a", "é",
+        "q\"", "t\t",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let order = KeyOrder::new(&names);
     let takes = |line: &str| {
         let mut pairs = Vec::new();
-        scan_line(line, |k, v| {
-            pairs.push((k.to_string(), v));
-            Some(())
-        })
+        scan_line(
+            line,
+            &order,
+            |k| names.iter().position(|n| n == k),
+            |c, v| pairs.push((names[c].clone(), v)),
+        )
         .map(|()| pairs)
     };
     let line = r#"{"id": 0, "customer_id": 41158, "amount": 4877.03, "ratio": 0.5049253049340545, "sku": "SKU-82110", "region": "west", "order_date": "2021-11-20", "note": null}"#;
@@ -332,5 +358,9 @@ fn which_lines_the_scanner_takes() {
     ] {
         assert!(takes(line).is_none(), "{line}");
     }
-    assert!(scan_line(r#"{"a": 1}"#, |_, _| None).is_none());
+    assert!(takes(r#"{"unknown": 1}"#).is_none());
+    // names that need escapes are never matched byte for byte
+    assert!(takes(r#"{"q\"": 1}"#).is_none());
+    assert!(takes("{\"q\"\": 1}").is_none());
+    assert!(takes("{\"t\t\": 1}").is_none());
 }

@@ -27,7 +27,7 @@ use super::batch::{Column, RecordBatch, RejectInfo, TextCol, Value};
 use super::error::DataError;
 use super::input::{self, Compression};
 use super::json_value::value_of;
-use super::jsonl_flat::{scan_line, Slot};
+use super::jsonl_flat::{scan_line, KeyOrder, Slot};
 
 /// Reader options (the Python keyword arguments).
 #[derive(Debug, Clone)]
@@ -555,8 +555,9 @@ pub struct JsonlReader {
     batch_rows: usize,
     max_line: usize,
     finished: bool,
-    /// Flat lines are scanned by `jsonl_flat` (off only in tests: the path it is tested against).
-    flat: bool,
+    /// Flat lines are scanned by `jsonl_flat` with the columns' names in this order (None only
+    /// in tests: every line through serde_json, the path the scanner is tested against).
+    flat: Option<KeyOrder>,
 }
 
 /// Open the decompressed input and skip a UTF-8 BOM; returns the bytes skipped.
@@ -621,7 +622,6 @@ impl JsonlReader {
         Ok(JsonlReader {
             path: path.to_string(),
             input,
-            keys,
             buf,
             raw_decode,
             lines: 0,
@@ -631,7 +631,8 @@ impl JsonlReader {
             batch_rows: opts.batch_rows,
             max_line: opts.max_line_bytes,
             finished: false,
-            flat: true,
+            flat: Some(KeyOrder::new(&keys.columns)),
+            keys,
         })
     }
 
@@ -678,7 +679,7 @@ impl JsonlReader {
     /// Every line through serde_json (what the flat scanner is tested against).
     #[cfg(test)]
     pub(crate) fn without_flat_lines(mut self) -> Self {
-        self.flat = false;
+        self.flat = None;
         self
     }
 
@@ -687,18 +688,13 @@ impl JsonlReader {
     fn parse_record(&self, line: Result<&str, String>, slots: &mut [Slot]) -> Result<(), String> {
         let text = line.map_err(|e| format!("malformed JSON: str is not valid UTF-8: {e}"))?;
         let keys = &self.keys;
-        if self.flat {
-            let mut pos = 0usize;
-            let flat = scan_line(text, |key, slot| {
-                // keys usually come in the columns' order: try the next column first
-                let col = match keys.columns.get(pos) {
-                    Some(c) if c == key => pos,
-                    _ => *keys.index.get(key)?,
-                };
-                slots[col] = slot;
-                pos = col + 1;
-                Some(())
-            });
+        if let Some(order) = &self.flat {
+            let flat = scan_line(
+                text,
+                order,
+                |key| keys.index.get(key).copied(),
+                |col, slot| slots[col] = slot,
+            );
             if flat.is_some() {
                 return Ok(());
             }
