@@ -85,7 +85,7 @@ fn eight_digits(w: u64) -> bool {
 /// The value of 8 ASCII digits, the first in the lowest byte (simdjson's SWAR reduction:
 /// pairs, then quads, then the eight).
 #[inline]
-fn eight_digits_value(w: u64) -> u64 {
+pub(crate) fn eight_digits_value(w: u64) -> u64 {
     let w = ((w & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561)) >> 8;
     let w = ((w & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601)) >> 16;
     ((w & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001)) >> 32
@@ -94,7 +94,7 @@ fn eight_digits_value(w: u64) -> u64 {
 /// Read the run of ASCII digits at the start of `b` into `m` (wrapping: the caller bounds the
 /// digit count); returns how many there were.
 #[inline]
-pub(crate) fn digits_into(b: &[u8], m: &mut u64) -> usize {
+fn digits_into(b: &[u8], m: &mut u64) -> usize {
     let mut i = 0;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut w = [0u8; 8];

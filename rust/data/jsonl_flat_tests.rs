@@ -12,7 +12,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::data::batch::{CellRef, Column};
-use crate::data::jsonl_flat::{scan_line, string_end, KeyOrder};
+use crate::data::jsonl_flat::{scan_line, string_end, KeyOrder, Spelling};
 
 /// A byte source that hands out at most `chunk` bytes a read.
 struct Chunky {
@@ -49,19 +49,23 @@ fn kind(c: &Column) -> &'static str {
 
 fn read(data: &[u8], chunk: usize, opts: &JsonlOptions, flat: bool) -> Vec<String> {
     let data = data.to_vec();
-    let opened = JsonlReader::from_reader("t.jsonl", opts, move || {
-        BufReader::with_capacity(
-            chunk,
-            Chunky {
-                data: data.clone(),
-                pos: 0,
+    let opened = JsonlReader::from_reader(
+        "t.jsonl",
+        opts,
+        move || {
+            BufReader::with_capacity(
                 chunk,
-            },
-        )
-    });
+                Chunky {
+                    data: data.clone(),
+                    pos: 0,
+                    chunk,
+                },
+            )
+        },
+        flat,
+    );
     let mut r = match opened {
-        Ok(r) if flat => r,
-        Ok(r) => r.without_flat_lines(),
+        Ok(r) => r,
         Err(e) => return vec![format!("open: {e}")],
     };
     let mut out = vec![format!("{:?}", r.columns())];
@@ -276,6 +280,18 @@ proptest! {
         prop_assert_eq!(string_end(&bytes, from), naive);
     }
 
+    /// A name matched a word at a time is matched as `starts_with` matches it.
+    #[test]
+    fn spelling_is_starts_with(name in "[a-zé_]{0,20}", hay in "[a-zé_\"]{0,30}", cut in 0usize..30) {
+        let s = Spelling::new(&name);
+        let quoted = format!("{name}\"");
+        let q = quoted.as_bytes();
+        let cut = [&q[..cut.min(q.len())], hay.as_bytes()].concat();
+        for at in [hay.as_bytes(), &[q, hay.as_bytes()].concat(), &cut] {
+            prop_assert_eq!(s.is_at(at), at.starts_with(q), "{:?} {:?}", name, at);
+        }
+    }
+
     /// Every float spelling JSON allows reads to `str::parse`'s value, bit for bit.
     #[test]
     fn floats_are_str_parse_exact(
@@ -287,7 +303,7 @@ proptest! {
             let line = format!("{{\"a\": {token}}}");
             let mut got = None;
             let order = KeyOrder::new(&["a".to_string()]);
-            let scanned = scan_line(&line, &order, |_| None, |_, slot| got = Some(slot));
+            let scanned = scan_line(line.as_bytes(), &order, |_| None, |_, slot| got = Some(slot));
             match token.parse::<f64>() {
                 Ok(v) if v.is_finite() => {
                     prop_assert!(scanned.is_some(), "{}", token);
@@ -308,8 +324,18 @@ proptest! {
 fn which_lines_the_scanner_takes() {
     // the benchmark's columns, plus two a line can only spell with escapes
     let names: Vec<String> = [
-        "id", "customer_id", "amount", "ratio", "sku", "region", "order_date", "note", "a", "é",
-        "q\"", "t\t",
+        "id",
+        "customer_id",
+        "amount",
+        "ratio",
+        "sku",
+        "region",
+        "order_date",
+        "note",
+        "a",
+        "é",
+        "q\"",
+        "t\t",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -318,7 +344,7 @@ fn which_lines_the_scanner_takes() {
     let takes = |line: &str| {
         let mut pairs = Vec::new();
         scan_line(
-            line,
+            line.as_bytes(),
             &order,
             |k| names.iter().position(|n| n == k),
             |c, v| pairs.push((names[c].clone(), v)),

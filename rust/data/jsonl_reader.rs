@@ -1,5 +1,8 @@
 //! Streaming JSON Lines reader: one JSON object a line, parsed with serde_json into record
-//! batches (values as `json_value` decides), no Python per line.
+//! batches (values as `json_value` decides), no Python per line. A line that is one flat object
+//! without escapes is scanned by `jsonl_flat` instead (same values; anything else, and every
+//! reject's reason, comes from serde_json). A column is text, integers or floats while its
+//! values are all of that kind (and NULLs), else a column of values.
 //!
 //! Columns are the union of the keys of the file's valid objects in first-seen order, found by
 //! a first pass over the (decompressed) input that parses keys only; a line is fully checked
@@ -27,7 +30,7 @@ use super::batch::{Column, RecordBatch, RejectInfo, TextCol, Value};
 use super::error::DataError;
 use super::input::{self, Compression};
 use super::json_value::value_of;
-use super::jsonl_flat::{scan_line, KeyOrder, Slot};
+use super::jsonl_flat::{keys_known, scan_line, KeyOrder, Slot};
 
 /// Reader options (the Python keyword arguments).
 #[derive(Debug, Clone)]
@@ -266,6 +269,11 @@ struct Keys {
     bad: HashMap<String, String>,
     /// ASCII-lowercased name -> the first spelling seen.
     folded: HashMap<String, String>,
+    /// The columns as lines spell them (`jsonl_flat`).
+    order: KeyOrder,
+    /// Flat lines of known keys are skipped by `jsonl_flat::keys_known` (off only in tests:
+    /// then `top_keys` looks at every line).
+    flat: bool,
 }
 
 impl Keys {
@@ -297,6 +305,7 @@ impl Keys {
             None => {
                 self.index.insert(key.to_string(), self.columns.len());
                 self.columns.push(key.to_string());
+                self.order.push(key);
             }
         }
     }
@@ -304,6 +313,9 @@ impl Keys {
     /// One line of the first pass: keys only (a quick scan), unless the line brings a new key
     /// or the scan cannot tell: then serde_json checks the whole line before its keys count.
     fn scan(&mut self, line: &[u8]) {
+        if self.flat && keys_known(line, &self.order, |k| self.index.get(k).copied()).is_some() {
+            return; // a flat object of known keys: nothing to add
+        }
         let mut new = false;
         let mut pos = 0;
         let quick = top_keys(line, |k| {
@@ -475,6 +487,15 @@ impl ColBuilder {
                 v.push(Value::Text(line.get(a..b).unwrap_or("").into()));
             }
             (ColBuilder::Any(v), Slot::Val(x)) => v.push(x),
+            (_, slot) => self.push_other(slot, line),
+        }
+    }
+
+    /// [`ColBuilder::push`] of a value that changes the column's kind.
+    #[cold]
+    #[inline(never)]
+    fn push_other(&mut self, slot: Slot, line: &str) {
+        match (&mut *self, slot) {
             (ColBuilder::Nulls { rows, cap }, slot) => {
                 let (rows, cap) = (*rows, (*cap).max(*rows + 1));
                 *self = match &slot {
@@ -585,15 +606,19 @@ fn skip_bom(
 impl JsonlReader {
     /// Open `path` (possibly compressed, see `input`) and find its columns (a first pass).
     pub fn open(path: &str, opts: &JsonlOptions) -> Result<Self, DataError> {
-        Self::open_with(path, opts, || open_text(path, opts))
+        Self::open_with(path, opts, || open_text(path, opts), true)
     }
 
     /// A reader over text from `open` (called twice: the first pass, then the records),
-    /// named `path` in errors and batches.
+    /// named `path` in errors and batches; `flat`: flat lines go through `jsonl_flat` (else
+    /// every line through serde_json: what `jsonl_flat` is tested against). Never inlined: a
+    /// symbol profiles can name (the first pass).
+    #[inline(never)]
     fn open_with(
         path: &str,
         opts: &JsonlOptions,
         open: impl Fn() -> Result<(Box<dyn BufRead + Send>, u64), DataError>,
+        flat: bool,
     ) -> Result<Self, DataError> {
         if opts.batch_rows == 0 || opts.max_line_bytes == 0 {
             return Err(DataError::Config(
@@ -601,7 +626,10 @@ impl JsonlReader {
             ));
         }
         let raw_decode = RawDecode::parse(&opts.encoding)?;
-        let mut keys = Keys::default();
+        let mut keys = Keys {
+            flat,
+            ..Keys::default()
+        };
         let (mut first, _) = open()?;
         let mut buf = Vec::new();
         let mut lineno = 0u64;
@@ -631,7 +659,7 @@ impl JsonlReader {
             batch_rows: opts.batch_rows,
             max_line: opts.max_line_bytes,
             finished: false,
-            flat: Some(KeyOrder::new(&keys.columns)),
+            flat: flat.then(|| std::mem::take(&mut keys.order)),
             keys,
         })
     }
@@ -666,21 +694,16 @@ impl JsonlReader {
         self.batch_rows = rows.max(1);
     }
 
-    /// A reader over bytes handed out by `reader()` (tests: reads in chosen chunk sizes).
+    /// A reader over bytes handed out by `reader()` (tests: reads in chosen chunk sizes;
+    /// `flat` false: every line through serde_json).
     #[cfg(test)]
     pub(crate) fn from_reader<R: BufRead + Send + 'static>(
         path: &str,
         opts: &JsonlOptions,
         reader: impl Fn() -> R,
+        flat: bool,
     ) -> Result<Self, DataError> {
-        Self::open_with(path, opts, || skip_bom(path, Box::new(reader())))
-    }
-
-    /// Every line through serde_json (what the flat scanner is tested against).
-    #[cfg(test)]
-    pub(crate) fn without_flat_lines(mut self) -> Self {
-        self.flat = None;
-        self
+        Self::open_with(path, opts, || skip_bom(path, Box::new(reader())), flat)
     }
 
     /// Parse one record into `slots` (one per column, all Null on entry); Err: why it is
@@ -690,7 +713,7 @@ impl JsonlReader {
         let keys = &self.keys;
         if let Some(order) = &self.flat {
             let flat = scan_line(
-                text,
+                text.as_bytes(),
                 order,
                 |key| keys.index.get(key).copied(),
                 |col, slot| slots[col] = slot,
