@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use super::error::{preview, DataError};
-use super::field::{run_plan, Plan, Target};
+use super::field::{run_plan, run_values, Plan, Target};
 use super::schema::{FieldType, TableSchema, Typed};
 
 /// An owned value of a heterogeneous column (from Python rows or a transform).
@@ -707,9 +707,42 @@ impl RecordBatch {
             };
             let plan = match col {
                 Column::Text(c) if specialise && c.len() == n => f.plan(missing, target),
+                Column::Int(v) if specialise && v.len() == n => f.plan(missing, target),
+                Column::Real(v) if specialise && v.len() == n => f.plan(missing, target),
                 _ => Plan::Generic,
             };
             match (&plan, col, &mut out) {
+                // typed columns (the JSONL reader's integers and floats): bounds only
+                (Plan::Int(cells, bounds), Column::Int(src), Column::Int(v)) => run_values(
+                    src,
+                    &mut rejected,
+                    |c| cells.int_value(*bounds, c),
+                    |row, c, r| match generic(row, c.map_or(CellRef::Null, CellRef::Int), r) {
+                        Typed::Int(x) => Some(x),
+                        _ => None,
+                    },
+                    |x| v.push(x),
+                ),
+                (Plan::Num(cells, bounds, nan), Column::Real(src), Column::Real(v)) => run_values(
+                    src,
+                    &mut rejected,
+                    |c| cells.real_value(*bounds, *nan, c),
+                    |row, c, r| match generic(row, c.map_or(CellRef::Null, CellRef::Real), r) {
+                        Typed::Real(x) => Some(x),
+                        _ => None,
+                    },
+                    |x| v.push(x),
+                ),
+                (Plan::Num(cells, bounds, nan), Column::Int(src), Column::Real(v)) => run_values(
+                    src,
+                    &mut rejected,
+                    |c| cells.real_value(*bounds, *nan, c.map(|i| i as f64)),
+                    |row, c, r| match generic(row, c.map_or(CellRef::Null, CellRef::Int), r) {
+                        Typed::Real(x) => Some(x),
+                        _ => None,
+                    },
+                    |x| v.push(x),
+                ),
                 (Plan::Int(cells, bounds), Column::Text(tc), Column::Int(v)) => run_plan(
                     tc,
                     &mut rejected,

@@ -286,3 +286,146 @@ fn the_benchmark_schema_takes_the_plans() {
         ["int", "num", "bool", "pass", "pass", "pass", "datetime"]
     );
 }
+
+/// A typed column as the JSONL reader builds it: integers, floats, or a mix of values.
+fn typed_column() -> impl Strategy<Value = Vec<Value>> {
+    let int = proptest::sample::select(
+        &[
+            0,
+            1,
+            -1,
+            -5,
+            12,
+            42,
+            99,
+            100,
+            i64::MAX,
+            i64::MIN,
+            1_000_000_000_000,
+        ][..],
+    );
+    let real = proptest::sample::select(
+        &[
+            0.0,
+            -0.0,
+            1.5,
+            -2.25,
+            42.0,
+            0.5,
+            1e300,
+            -1e300,
+            1e-300,
+            f64::NAN,
+            f64::INFINITY,
+        ][..],
+    );
+    let ints = prop_oneof![6 => int.clone().prop_map(Value::Int), 1 => Just(Value::Null)];
+    let reals = prop_oneof![6 => real.clone().prop_map(Value::Real), 1 => Just(Value::Null)];
+    let mixed = prop_oneof![
+        int.prop_map(Value::Int),
+        real.prop_map(Value::Real),
+        Just(Value::Null),
+        Just(Value::Bool(true)),
+        proptest::sample::select(VOCABULARY).prop_map(|s| Value::Text(s.to_string())),
+    ];
+    prop_oneof![
+        proptest::collection::vec(ints, 24),
+        proptest::collection::vec(reals, 24),
+        proptest::collection::vec(mixed, 24),
+    ]
+}
+
+/// A column of `values` as the reader finishes it: `Int`/`Real` when they are all of a kind.
+fn typed(values: Vec<Value>) -> Column {
+    if values
+        .iter()
+        .all(|v| matches!(v, Value::Int(_) | Value::Null))
+    {
+        Column::Int(
+            values
+                .iter()
+                .map(|v| match v {
+                    Value::Int(i) => Some(*i),
+                    _ => None,
+                })
+                .collect(),
+        )
+    } else if values
+        .iter()
+        .all(|v| matches!(v, Value::Real(_) | Value::Null))
+    {
+        Column::Real(
+            values
+                .iter()
+                .map(|v| match v {
+                    Value::Real(f) => Some(*f),
+                    _ => None,
+                })
+                .collect(),
+        )
+    } else {
+        Column::Any(values)
+    }
+}
+
+prop_compose! {
+    fn typed_case()(n in 1usize..4)(
+        fields in (0..n).map(|i| field(format!("c{i}"))).collect::<Vec<_>>(),
+        columns in proptest::collection::vec(typed_column(), n),
+        rows in 0usize..24,
+        nan in any::<bool>(),
+        big_int in any::<bool>(),
+        pre_rejected in proptest::option::of(0usize..24),
+    ) -> (Json, Vec<Vec<Value>>, usize, bool, bool, Option<usize>) {
+        (json!({"fields": fields}), columns, rows, nan, big_int, pre_rejected)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Typed columns (the JSONL reader's integers and floats) read by the plans as by the
+    /// generic path, and as the same cells held as a column of values.
+    #[test]
+    fn typed_plans_equal_the_generic_path(case in typed_case()) {
+        let (schema_json, columns, rows, nan, big_int, pre) = case;
+        let Ok(schema) = TableSchema::from_json(&schema_json.to_string()) else {
+            return Ok(());
+        };
+        let names: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
+        let make = |as_values: bool| {
+            let cols = columns
+                .iter()
+                .map(|c| {
+                    let c = c[..rows].to_vec();
+                    if as_values { Column::Any(c) } else { typed(c) }
+                })
+                .collect();
+            let mut raws = TextCol::with_capacity(rows, 0);
+            (0..rows).for_each(|i| raws.push(Some(&format!("{{\"raw\": {i}}}"))));
+            let mut b = RecordBatch::from_columns(
+                names.clone(),
+                cols,
+                (1..=rows as u64).collect(),
+                (2..=rows as u64 + 1).collect(),
+                raws,
+                Vec::new(),
+            );
+            if let Some(p) = pre.filter(|p| *p < rows) {
+                b.reject(p, None, "custom", "rejected before validation").unwrap();
+            }
+            b
+        };
+        let target = Target { nan, big_int };
+        let mut planned = make(false);
+        let mut generic = planned.clone();
+        let mut values = make(true);
+        let a = planned.validate_with(&schema, target, true).map_err(|e| e.to_string());
+        let b = generic.validate_with(&schema, target, false).map_err(|e| e.to_string());
+        let c = values.validate_with(&schema, target, true).map_err(|e| e.to_string());
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(&a, &c);
+        prop_assert_eq!(outcome(&planned), outcome(&generic), "schema {}", schema_json);
+        prop_assert_eq!(outcome(&planned), outcome(&values), "schema {}", schema_json);
+    }
+}

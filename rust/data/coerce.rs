@@ -69,7 +69,7 @@ pub fn parse_big_int(s: &str) -> Result<i128, &'static str> {
 }
 
 /// Powers of ten a `f64` holds exactly.
-const EXACT_POW10: [f64; 23] = [
+pub(crate) const EXACT_POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
@@ -85,7 +85,7 @@ fn eight_digits(w: u64) -> bool {
 /// The value of 8 ASCII digits, the first in the lowest byte (simdjson's SWAR reduction:
 /// pairs, then quads, then the eight).
 #[inline]
-fn eight_digits_value(w: u64) -> u64 {
+pub(crate) fn eight_digits_value(w: u64) -> u64 {
     let w = ((w & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561)) >> 8;
     let w = ((w & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601)) >> 16;
     ((w & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001)) >> 32

@@ -21,7 +21,7 @@ pub use formats::TimeFormat;
 use formats::{ANY_DATE, ANY_DATETIME, ANY_TIME};
 #[path = "field_plan.rs"]
 mod plan;
-pub(crate) use plan::{run as run_plan, Plan};
+pub(crate) use plan::{run as run_plan, run_values, Plan};
 
 /// A typed value produced by coercion.
 #[derive(Debug, Clone, PartialEq)]

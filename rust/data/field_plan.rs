@@ -1,4 +1,5 @@
-//! A field's coercion of text cells, specialised once per batch (a child module of `field`, so
+//! A field's coercion of text cells (and of typed integer and number cells, as the JSONL reader
+//! gives them), specialised once per batch (a child module of `field`, so
 //! it sees the field's private parts).
 //!
 //! [`Field::coerce_for`] is generic: per cell it looks up the missing values, matches on the
@@ -284,6 +285,32 @@ impl Cells<'_> {
         }
     }
 
+    /// A cell of a typed integer column (a JSON integer): the field's bounds, nothing to parse.
+    #[inline]
+    pub(crate) fn int_value(&self, bounds: Bounds<i64>, cell: Option<i64>) -> Accepted<i64> {
+        match cell {
+            None => null_or_generic(!self.field.required),
+            Some(v) if bounds.hold(v) => Ok(Some(v)),
+            Some(_) => Err(()),
+        }
+    }
+
+    /// A cell of a typed number column (a JSON float, or integer as the generic path converts
+    /// it: `i as f64`): NaN if the target takes it, the field's bounds.
+    #[inline]
+    pub(crate) fn real_value(
+        &self,
+        bounds: Bounds<f64>,
+        nan: bool,
+        cell: Option<f64>,
+    ) -> Accepted<f64> {
+        match cell {
+            None => null_or_generic(!self.field.required),
+            Some(v) if (nan || !v.is_nan()) && bounds.hold(v) => Ok(Some(v)),
+            Some(_) => Err(()),
+        }
+    }
+
     /// A passed-through cell: `Ok(Some(()))` valid as written, `Ok(None)` NULL.
     #[inline]
     pub(crate) fn pass(&self, check: &PassCheck<'_>, cell: Option<&str>) -> Accepted<()> {
@@ -338,6 +365,29 @@ pub(crate) fn run<'c, T>(
             Err(()) => fallback(row, cell, is_rejected),
         };
         put(row, v);
+    }
+}
+
+/// [`run`] over a typed column (`Column::Int` / `Column::Real` cells, `None` NULL).
+#[inline]
+pub(crate) fn run_values<S: Copy, T>(
+    col: &[Option<S>],
+    rejected: &mut [bool],
+    mut accept: impl FnMut(Option<S>) -> Accepted<T>,
+    mut fallback: impl FnMut(usize, Option<S>, &mut bool) -> Option<T>,
+    mut put: impl FnMut(Option<T>),
+) {
+    debug_assert_eq!(col.len(), rejected.len());
+    for ((row, is_rejected), &cell) in rejected.iter_mut().enumerate().zip(col) {
+        if *is_rejected {
+            put(None);
+            continue;
+        }
+        let v = match accept(cell) {
+            Ok(v) => v,
+            Err(()) => fallback(row, cell, is_rejected),
+        };
+        put(v);
     }
 }
 

@@ -1,5 +1,8 @@
 //! Streaming JSON Lines reader: one JSON object a line, parsed with serde_json into record
-//! batches (values as `json_value` decides), no Python per line.
+//! batches (values as `json_value` decides), no Python per line. A line that is one flat object
+//! without escapes is scanned by `jsonl_flat` instead (same values; anything else, and every
+//! reject's reason, comes from serde_json). A column is text, integers or floats while its
+//! values are all of that kind (and NULLs), else a column of values.
 //!
 //! Columns are the union of the keys of the file's valid objects in first-seen order, found by
 //! a first pass over the (decompressed) input that parses keys only; a line is fully checked
@@ -27,6 +30,7 @@ use super::batch::{Column, RecordBatch, RejectInfo, TextCol, Value};
 use super::error::DataError;
 use super::input::{self, Compression};
 use super::json_value::value_of;
+use super::jsonl_flat::{keys_known, scan_line, KeyOrder, Slot};
 
 /// Reader options (the Python keyword arguments).
 #[derive(Debug, Clone)]
@@ -265,6 +269,11 @@ struct Keys {
     bad: HashMap<String, String>,
     /// ASCII-lowercased name -> the first spelling seen.
     folded: HashMap<String, String>,
+    /// The columns as lines spell them (`jsonl_flat`).
+    order: KeyOrder,
+    /// Flat lines of known keys are skipped by `jsonl_flat::keys_known` (off only in tests:
+    /// then `top_keys` looks at every line).
+    flat: bool,
 }
 
 impl Keys {
@@ -296,6 +305,7 @@ impl Keys {
             None => {
                 self.index.insert(key.to_string(), self.columns.len());
                 self.columns.push(key.to_string());
+                self.order.push(key);
             }
         }
     }
@@ -303,6 +313,9 @@ impl Keys {
     /// One line of the first pass: keys only (a quick scan), unless the line brings a new key
     /// or the scan cannot tell: then serde_json checks the whole line before its keys count.
     fn scan(&mut self, line: &[u8]) {
+        if self.flat && keys_known(line, &self.order, |k| self.index.get(k).copied()).is_some() {
+            return; // a flat object of known keys: nothing to add
+        }
         let mut new = false;
         let mut pos = 0;
         let quick = top_keys(line, |k| {
@@ -441,49 +454,112 @@ impl RawDecode {
     }
 }
 
-/// One cell of the record being parsed: a string without escapes is a span of the line.
-#[derive(Debug, Clone, PartialEq)]
-enum Slot {
-    Null,
-    Span(usize, usize),
-    Val(Value),
-}
-
-/// A column being built: text (in one arena, as the CSV reader's) until a value that is not
-/// a string arrives, then values.
+/// A column being built: NULLs until its first value, then text (in one arena, as the CSV
+/// reader's) while the values are strings, integers while they are integers, floats while they
+/// are floats; any other mix makes it a column of values. A typed column reads cell by cell as
+/// the column of values would ([`Column::get`]), so the choice only changes speed.
 enum ColBuilder {
+    Nulls { rows: usize, cap: usize },
     Text(TextCol),
+    Int(Vec<Option<i64>>),
+    Real(Vec<Option<f64>>),
     Any(Vec<Value>),
 }
 
 impl ColBuilder {
+    fn new(cap: usize) -> Self {
+        ColBuilder::Nulls { rows: 0, cap }
+    }
+
+    #[inline]
     fn push(&mut self, slot: Slot, line: &str) {
         match (&mut *self, slot) {
+            (ColBuilder::Nulls { rows, .. }, Slot::Null) => *rows += 1,
             (ColBuilder::Text(t), Slot::Null) => t.push(None),
             (ColBuilder::Text(t), Slot::Span(a, b)) => t.push(Some(line.get(a..b).unwrap_or(""))),
             (ColBuilder::Text(t), Slot::Val(Value::Text(s))) => t.push(Some(&s)),
-            (ColBuilder::Text(t), Slot::Val(v)) => {
-                let mut values: Vec<Value> = Vec::with_capacity(t.len() * 2 + 16);
-                values.extend(
-                    (0..t.len()).map(|i| t.get(i).map_or(Value::Null, |s| Value::Text(s.into()))),
-                );
-                values.push(v);
-                *self = ColBuilder::Any(values);
-            }
+            (ColBuilder::Int(v), Slot::Null) => v.push(None),
+            (ColBuilder::Int(v), Slot::Val(Value::Int(x))) => v.push(Some(x)),
+            (ColBuilder::Real(v), Slot::Null) => v.push(None),
+            (ColBuilder::Real(v), Slot::Val(Value::Real(x))) => v.push(Some(x)),
             (ColBuilder::Any(v), Slot::Null) => v.push(Value::Null),
             (ColBuilder::Any(v), Slot::Span(a, b)) => {
                 v.push(Value::Text(line.get(a..b).unwrap_or("").into()));
             }
             (ColBuilder::Any(v), Slot::Val(x)) => v.push(x),
+            (_, slot) => self.push_other(slot, line),
         }
+    }
+
+    /// [`ColBuilder::push`] of a value that changes the column's kind.
+    #[cold]
+    #[inline(never)]
+    fn push_other(&mut self, slot: Slot, line: &str) {
+        match (&mut *self, slot) {
+            (ColBuilder::Nulls { rows, cap }, slot) => {
+                let (rows, cap) = (*rows, (*cap).max(*rows + 1));
+                *self = match &slot {
+                    Slot::Span(..) | Slot::Val(Value::Text(_)) => {
+                        let mut t = TextCol::with_capacity(cap, 16 * cap);
+                        (0..rows).for_each(|_| t.push(None));
+                        ColBuilder::Text(t)
+                    }
+                    Slot::Val(Value::Int(_)) => ColBuilder::Int(nulls(rows, cap)),
+                    Slot::Val(Value::Real(_)) => ColBuilder::Real(nulls(rows, cap)),
+                    _ => ColBuilder::Any(vec![Value::Null; rows]),
+                };
+                self.push(slot, line);
+            }
+            (_, slot) => {
+                // a value of another kind: the column becomes one of values
+                self.make_any();
+                self.push(slot, line);
+            }
+        }
+    }
+
+    /// Turn the column into a column of values (the same cells).
+    fn make_any(&mut self) {
+        let values: Vec<Value> = match &*self {
+            ColBuilder::Any(_) => return,
+            ColBuilder::Nulls { rows, .. } => vec![Value::Null; *rows],
+            ColBuilder::Text(t) => (0..t.len())
+                .map(|i| t.get(i).map_or(Value::Null, |s| Value::Text(s.into())))
+                .collect(),
+            ColBuilder::Int(v) => v
+                .iter()
+                .map(|x| x.map_or(Value::Null, Value::Int))
+                .collect(),
+            ColBuilder::Real(v) => v
+                .iter()
+                .map(|x| x.map_or(Value::Null, Value::Real))
+                .collect(),
+        };
+        let mut values = values;
+        values.reserve(values.len() + 16);
+        *self = ColBuilder::Any(values);
     }
 
     fn finish(self) -> Column {
         match self {
+            ColBuilder::Nulls { rows, .. } => {
+                let mut t = TextCol::with_capacity(rows, 0);
+                (0..rows).for_each(|_| t.push(None));
+                Column::Text(t)
+            }
             ColBuilder::Text(t) => Column::Text(t),
+            ColBuilder::Int(v) => Column::Int(v),
+            ColBuilder::Real(v) => Column::Real(v),
             ColBuilder::Any(v) => Column::Any(v),
         }
     }
+}
+
+/// `rows` NULLs in a vector with room for `cap`.
+fn nulls<T: Clone>(rows: usize, cap: usize) -> Vec<Option<T>> {
+    let mut v = Vec::with_capacity(cap);
+    v.resize(rows, None);
+    v
 }
 
 /// Streams a JSON Lines file as [`RecordBatch`]es.
@@ -500,11 +576,21 @@ pub struct JsonlReader {
     batch_rows: usize,
     max_line: usize,
     finished: bool,
+    /// Flat lines are scanned by `jsonl_flat` with the columns' names in this order (None only
+    /// in tests: every line through serde_json, the path the scanner is tested against).
+    flat: Option<KeyOrder>,
 }
 
 /// Open the decompressed input and skip a UTF-8 BOM; returns the bytes skipped.
 fn open_text(path: &str, opts: &JsonlOptions) -> Result<(Box<dyn BufRead + Send>, u64), DataError> {
-    let mut reader = input::open_path(path, opts.compression)?.reader;
+    skip_bom(path, input::open_path(path, opts.compression)?.reader)
+}
+
+/// Skip a UTF-8 BOM at the start of `reader`; returns the bytes skipped.
+fn skip_bom(
+    path: &str,
+    mut reader: Box<dyn BufRead + Send>,
+) -> Result<(Box<dyn BufRead + Send>, u64), DataError> {
     let head = reader
         .fill_buf()
         .map_err(|e| DataError::source(path, None, format!("cannot read: {e}")))?;
@@ -520,14 +606,31 @@ fn open_text(path: &str, opts: &JsonlOptions) -> Result<(Box<dyn BufRead + Send>
 impl JsonlReader {
     /// Open `path` (possibly compressed, see `input`) and find its columns (a first pass).
     pub fn open(path: &str, opts: &JsonlOptions) -> Result<Self, DataError> {
+        Self::open_with(path, opts, || open_text(path, opts), true)
+    }
+
+    /// A reader over text from `open` (called twice: the first pass, then the records),
+    /// named `path` in errors and batches; `flat`: flat lines go through `jsonl_flat` (else
+    /// every line through serde_json: what `jsonl_flat` is tested against). Never inlined: a
+    /// symbol profiles can name (the first pass).
+    #[inline(never)]
+    fn open_with(
+        path: &str,
+        opts: &JsonlOptions,
+        open: impl Fn() -> Result<(Box<dyn BufRead + Send>, u64), DataError>,
+        flat: bool,
+    ) -> Result<Self, DataError> {
         if opts.batch_rows == 0 || opts.max_line_bytes == 0 {
             return Err(DataError::Config(
                 "batch_rows and max_line_bytes must be at least 1".into(),
             ));
         }
         let raw_decode = RawDecode::parse(&opts.encoding)?;
-        let mut keys = Keys::default();
-        let (mut first, _) = open_text(path, opts)?;
+        let mut keys = Keys {
+            flat,
+            ..Keys::default()
+        };
+        let (mut first, _) = open()?;
         let mut buf = Vec::new();
         let mut lineno = 0u64;
         loop {
@@ -543,11 +646,10 @@ impl JsonlReader {
             }
         }
         drop(first);
-        let (input, bom) = open_text(path, opts)?;
+        let (input, bom) = open()?;
         Ok(JsonlReader {
             path: path.to_string(),
             input,
-            keys,
             buf,
             raw_decode,
             lines: 0,
@@ -557,6 +659,8 @@ impl JsonlReader {
             batch_rows: opts.batch_rows,
             max_line: opts.max_line_bytes,
             finished: false,
+            flat: flat.then(|| std::mem::take(&mut keys.order)),
+            keys,
         })
     }
 
@@ -590,11 +694,37 @@ impl JsonlReader {
         self.batch_rows = rows.max(1);
     }
 
+    /// A reader over bytes handed out by `reader()` (tests: reads in chosen chunk sizes;
+    /// `flat` false: every line through serde_json).
+    #[cfg(test)]
+    pub(crate) fn from_reader<R: BufRead + Send + 'static>(
+        path: &str,
+        opts: &JsonlOptions,
+        reader: impl Fn() -> R,
+        flat: bool,
+    ) -> Result<Self, DataError> {
+        Self::open_with(path, opts, || skip_bom(path, Box::new(reader())), flat)
+    }
+
     /// Parse one record into `slots` (one per column, all Null on entry); Err: why it is
     /// rejected (its slots are left Null).
     fn parse_record(&self, line: Result<&str, String>, slots: &mut [Slot]) -> Result<(), String> {
         let text = line.map_err(|e| format!("malformed JSON: str is not valid UTF-8: {e}"))?;
         let keys = &self.keys;
+        if let Some(order) = &self.flat {
+            let flat = scan_line(
+                text.as_bytes(),
+                order,
+                |key| keys.index.get(key).copied(),
+                |col, slot| slots[col] = slot,
+            );
+            if flat.is_some() {
+                return Ok(());
+            }
+            for s in slots.iter_mut() {
+                *s = Slot::Null;
+            }
+        }
         let mut bad: Option<String> = None;
         let mut pos = 0usize;
         let top = parse_line(text, |key, raw| {
@@ -661,9 +791,7 @@ impl JsonlReader {
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, DataError> {
         let n = self.keys.columns.len();
         let cap = self.batch_rows.min(65_536);
-        let mut cols: Vec<ColBuilder> = (0..n)
-            .map(|_| ColBuilder::Text(TextCol::with_capacity(cap, 16 * cap)))
-            .collect();
+        let mut cols: Vec<ColBuilder> = (0..n).map(|_| ColBuilder::new(cap)).collect();
         let mut raws = TextCol::with_capacity(cap, 0);
         let (mut numbers, mut lines) = (Vec::with_capacity(cap), Vec::with_capacity(cap));
         let mut rejects: Vec<(usize, RejectInfo)> = Vec::new();
@@ -753,6 +881,10 @@ impl JsonlReader {
         Ok(Some(batch))
     }
 }
+
+#[cfg(test)]
+#[path = "jsonl_flat_tests.rs"]
+mod flat_tests;
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@ pub mod geo;
 pub mod infer;
 pub mod input;
 pub mod json_value;
+mod jsonl_flat;
 pub mod jsonl_reader;
 pub mod keys;
 pub mod number;
