@@ -64,7 +64,9 @@ fn push_int(out: &mut Vec<u8>, v: i64) {
 }
 
 /// Append a float: the shortest round-trip digits, spelled like Python's `repr` for finite
-/// values (so text columns get what `str(x)` gave) and as PostgreSQL spells the others.
+/// values (so text columns get what `str(x)` gave) and as PostgreSQL spells the others. When
+/// two shortest spellings are exactly as close to the double (2^49 + 0.25: `...312.2` and
+/// `...312.3`), the last digit may differ from `repr`'s; both read back as the same double.
 fn push_float(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         out.extend_from_slice(b"NaN");
