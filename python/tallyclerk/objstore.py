@@ -46,14 +46,15 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from tallyclerk import s3get
 from tallyclerk.errors import ConfigError, SourceError, TallyclerkError
 from tallyclerk.redact import redact
 from tallyclerk.remote import EXTRAS, FetchStopped, is_remote
 from tallyclerk.retry import Backoff
 from tallyclerk.settings import settings_of
 
-__all__ = ["CHUNK", "COPIES_AHEAD", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "copy",
-           "expand", "fetch", "is_remote", "spool_file"]
+__all__ = ["CHUNK", "COPIES_AHEAD", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "copier",
+           "copy", "expand", "fetch", "is_remote", "spool_file"]
 
 T = TypeVar("T")
 _POLL_S = 0.05
@@ -351,12 +352,11 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
         finally:
             shutil.rmtree(os.path.dirname(ready.local), ignore_errors=True)
         return
-    fs, path = _filesystem(url, settings)
+    path, one = copier(url, settings)
     spool = tempfile.mkdtemp(prefix="tallyclerk-fetch-")
     try:
         def attempts(stopped: Callable[[], str | None]) -> ObjectInfo:
-            return _retrying(url, settings, sleep, lambda: copy(fs, path, url, spool, stopped),
-                             stopped)
+            return _retrying(url, settings, sleep, lambda: one(spool, stopped), stopped)
 
         try:
             info = _in_thread(attempts, should_stop)
@@ -369,6 +369,38 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
         yield Fetched(local=spool_file(spool, path), info=info)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
+
+
+CopyOnce = Callable[[str, Callable[[], str | None]], ObjectInfo]
+
+
+def copier(url: str, settings: Any) -> tuple[str, CopyOnce]:
+    """``(path, copy_once)`` for the object at ``url``: ``copy_once(spool, stopped)`` makes
+    one attempt at copying it to ``spool_file(spool, path)``.
+
+    A plain ``s3://bucket/key`` is read with botocore's own client (:mod:`tallyclerk.s3get`:
+    the same configuration as s3fs's, without importing s3fs, aiobotocore and aiohttp);
+    everything else through its fsspec back-end (:func:`copy`). Raises ConfigError when the
+    back-end is not installed.
+    """
+    if EXTRAS[url.partition("://")[0].lower()] == "s3" and s3get.applies(url):
+        import importlib.util
+
+        if importlib.util.find_spec("botocore") is None:  # s3fs's own dependency
+            raise ConfigError("s3:// paths need the 's3' extra: pip install 'tallyclerk[s3]' "
+                              "(No module named 'botocore')")
+        s = settings_of(settings)
+        path = url.partition("://")[2]
+
+        def one(spool: str, stopped: Callable[[], str | None]) -> ObjectInfo:
+            raw = s3get.get(url, spool_file(spool, path), connect_s=s.connect_timeout_s,
+                            read_s=s.read_timeout_s, retries=s.max_retries, stopped=stopped,
+                            on_stop=FetchStopped)
+            return _info(url, raw)
+
+        return path, one
+    fs, path = _filesystem(url, settings)
+    return path, lambda spool, stopped: copy(fs, path, url, spool, stopped)
 
 
 def spool_file(spool: str, path: str) -> str:
