@@ -19,8 +19,11 @@ fingerprints and loads the spool exactly as a local file, so:
   before the file is claimed (streaming would read it twice, and could load bytes other than
   the fingerprinted ones if the object were rewritten in between);
 * S3 objects are read with one streamed GET (one response is one version of the object: its
-  ETag, size and version are those of every byte copied); other stores with ranged reads of
-  :data:`CHUNK` bytes pinned to the object's ETag (``If-Match``), each retried by the back-end;
+  ETag, size and version are those of every byte copied), a plain ``s3://bucket/key`` with
+  botocore's own client (:mod:`tallyclerk.s3get`: s3fs's configuration without importing
+  s3fs, aiobotocore and aiohttp), other S3 URLs and globs through s3fs; other stores with
+  ranged reads of :data:`CHUNK` bytes pinned to the object's ETag (``If-Match``), each
+  retried by the back-end;
 * a connection that drops in the middle of an object fails that copy, and the whole copy is
   retried with the pipeline's backoff, up to ``max_retries``, before anything is claimed or
   written, so a file is never half-loaded;
