@@ -61,7 +61,8 @@ def _fsspec_configured() -> bool:
     where = os.environ.get("FSSPEC_CONFIG_DIR") or os.path.join(
         os.path.expanduser("~"), ".config", "fsspec")
     try:
-        return any(os.scandir(where))
+        with os.scandir(where) as entries:
+            return any(True for _ in entries)
     except OSError:  # no such directory: nothing configured
         return False
 
