@@ -4,9 +4,10 @@
 Issue 14's target: the S3 load at least 0.7x the speed of the local one, on the same file, in
 the same run (whole CLI processes, rounds alternating, as ``bench_e2e``). The object is copied
 to a temporary spool with one streamed GET, started on a thread of its own when the load starts
-(``tallyclerk.objprefetch``), and then loaded like a local file (``tallyclerk.objstore``), so the
-ratio is s3fs's import, the client's creation and the network copy, less what overlaps the
-load's set-up, against the load. The peak RSS of both is reported: the copy must not hold the
+(``tallyclerk.objprefetch``; a plain ``s3://bucket/key`` with botocore's own client,
+``tallyclerk.s3get``), and then loaded like a local file (``tallyclerk.objstore``), so the
+ratio is botocore's import, the client's creation and the network copy, less what overlaps
+the load's set-up, against the load. The peak RSS of both is reported: the copy must not hold the
 object in memory.
 """
 

@@ -95,8 +95,8 @@ class Prefetch:
             spool = tempfile.mkdtemp(prefix="tallyclerk-fetch-")
             with self._cond:
                 entry.spool = spool  # removed by whoever drops the entry, even mid-copy
-            fs, path = objstore._filesystem(entry.url, self._settings)
-            info = objstore.copy(fs, path, entry.url, spool, stopped)
+            path, copy_once = objstore.copier(entry.url, self._settings)
+            info = copy_once(spool, stopped)
             fetched = objstore.Fetched(local=objstore.spool_file(spool, path), info=info)
             if stopped() is None:
                 fingerprints.remember(fetched.local)  # the claim's hash, done here

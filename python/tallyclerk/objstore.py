@@ -19,8 +19,11 @@ fingerprints and loads the spool exactly as a local file, so:
   before the file is claimed (streaming would read it twice, and could load bytes other than
   the fingerprinted ones if the object were rewritten in between);
 * S3 objects are read with one streamed GET (one response is one version of the object: its
-  ETag, size and version are those of every byte copied); other stores with ranged reads of
-  :data:`CHUNK` bytes pinned to the object's ETag (``If-Match``), each retried by the back-end;
+  ETag, size and version are those of every byte copied), a plain ``s3://bucket/key`` with
+  botocore's own client (:mod:`tallyclerk.s3get`: s3fs's configuration without importing
+  s3fs, aiobotocore and aiohttp), other S3 URLs and globs through s3fs; other stores with
+  ranged reads of :data:`CHUNK` bytes pinned to the object's ETag (``If-Match``), each
+  retried by the back-end;
 * a connection that drops in the middle of an object fails that copy, and the whole copy is
   retried with the pipeline's backoff, up to ``max_retries``, before anything is claimed or
   written, so a file is never half-loaded;
@@ -46,14 +49,15 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from tallyclerk import s3get
 from tallyclerk.errors import ConfigError, SourceError, TallyclerkError
 from tallyclerk.redact import redact
 from tallyclerk.remote import EXTRAS, FetchStopped, is_remote
 from tallyclerk.retry import Backoff
 from tallyclerk.settings import settings_of
 
-__all__ = ["CHUNK", "COPIES_AHEAD", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "copy",
-           "expand", "fetch", "is_remote", "spool_file"]
+__all__ = ["CHUNK", "COPIES_AHEAD", "EXTRAS", "Fetched", "FetchStopped", "ObjectInfo", "copier",
+           "copy", "expand", "fetch", "is_remote", "spool_file"]
 
 T = TypeVar("T")
 _POLL_S = 0.05
@@ -180,8 +184,8 @@ def _check_backend(url: str, settings: Any) -> None:
     """ConfigError unless ``url``'s back-end is installed and accepts its configuration.
 
     For S3 only whether s3fs is installed is looked up, without importing it: importing
-    s3fs/aiobotocore/aiohttp costs about half a second of CPU, which
-    :mod:`tallyclerk.objprefetch` then spends on its own thread while the load is set up
+    s3fs/aiobotocore/aiohttp costs about a third of a second of CPU, and a plain object is
+    read without them (:mod:`tallyclerk.s3get`, on :mod:`tallyclerk.objprefetch`'s thread)
     (s3fs has no configuration that its construction refuses).
     """
     scheme = url.partition("://")[0].lower()
@@ -351,12 +355,11 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
         finally:
             shutil.rmtree(os.path.dirname(ready.local), ignore_errors=True)
         return
-    fs, path = _filesystem(url, settings)
+    path, one = copier(url, settings)
     spool = tempfile.mkdtemp(prefix="tallyclerk-fetch-")
     try:
         def attempts(stopped: Callable[[], str | None]) -> ObjectInfo:
-            return _retrying(url, settings, sleep, lambda: copy(fs, path, url, spool, stopped),
-                             stopped)
+            return _retrying(url, settings, sleep, lambda: one(spool, stopped), stopped)
 
         try:
             info = _in_thread(attempts, should_stop)
@@ -369,6 +372,38 @@ def fetch(url: str, settings: Any, *, should_stop: Callable[[], str | None],
         yield Fetched(local=spool_file(spool, path), info=info)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
+
+
+CopyOnce = Callable[[str, Callable[[], str | None]], ObjectInfo]
+
+
+def copier(url: str, settings: Any) -> tuple[str, CopyOnce]:
+    """``(path, copy_once)`` for the object at ``url``: ``copy_once(spool, stopped)`` makes
+    one attempt at copying it to ``spool_file(spool, path)``.
+
+    A plain ``s3://bucket/key`` is read with botocore's own client (:mod:`tallyclerk.s3get`:
+    the same configuration as s3fs's, without importing s3fs, aiobotocore and aiohttp);
+    everything else through its fsspec back-end (:func:`copy`). Raises ConfigError when the
+    back-end is not installed.
+    """
+    if EXTRAS[url.partition("://")[0].lower()] == "s3" and s3get.applies(url):
+        import importlib.util
+
+        if importlib.util.find_spec("botocore") is None:  # s3fs's own dependency
+            raise ConfigError("s3:// paths need the 's3' extra: pip install 'tallyclerk[s3]' "
+                              "(No module named 'botocore')")
+        s = settings_of(settings)
+        path = url.partition("://")[2]
+
+        def one(spool: str, stopped: Callable[[], str | None]) -> ObjectInfo:
+            raw = s3get.get(url, spool_file(spool, path), connect_s=s.connect_timeout_s,
+                            read_s=s.read_timeout_s, retries=s.max_retries, stopped=stopped,
+                            on_stop=FetchStopped)
+            return _info(url, raw)
+
+        return path, one
+    fs, path = _filesystem(url, settings)
+    return path, lambda spool, stopped: copy(fs, path, url, spool, stopped)
 
 
 def spool_file(spool: str, path: str) -> str:

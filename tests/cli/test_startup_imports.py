@@ -29,6 +29,8 @@ NOT_FOR_A_SQLITE_LOAD = (
     # object storage: only for s3://, gs://, az://, https:// paths (fsspec, spools, prefetch)
     "tallyclerk.objstore",
     "tallyclerk.objprefetch",
+    "tallyclerk.s3get",
+    "botocore",
 )
 
 PROBE = """

@@ -27,7 +27,7 @@ print(" ".join(sorted(m for m in sys.modules)))
 """
 
 # imported only for s3://, gs://, az://, https:// paths (fsspec, spools, copies ahead)
-OBJECT_STORAGE = ("tallyclerk.objstore", "tallyclerk.objprefetch")
+OBJECT_STORAGE = ("tallyclerk.objstore", "tallyclerk.objprefetch", "tallyclerk.s3get", "botocore")
 
 
 def test_a_local_load_through_the_api_imports_no_object_storage(tmp_path: Path) -> None:
