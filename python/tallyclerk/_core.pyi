@@ -31,6 +31,7 @@ __all__ = [
     "__version__",
     "file_fingerprint",
     "infer_csv",
+    "known_encoding",
 ]
 
 __version__: str
@@ -908,6 +909,10 @@ def file_fingerprint(path: str) -> str:
     file (recognised by its magic bytes) is its decompressed text: ``a.csv`` and ``a.csv.gz``
     of the same text have one fingerprint. SourceError naming the path when it is missing, a
     directory, unreadable, or a corrupt or truncated archive."""
+
+def known_encoding(label: str) -> bool:
+    """Whether the CSV reader decodes ``label`` (``--encoding``): utf-8, latin-1 and the
+    WHATWG labels (``utf-16``, ``cp1252``, ``shift_jis``...), case and ``_``/``-`` aside."""
 
 def infer_csv(
     paths: Sequence[str],

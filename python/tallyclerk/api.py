@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from tallyclerk.errors import ConfigError
 from tallyclerk.report import LoadReport
-from tallyclerk.session import LoadRequest, LoadSession, schema_from
+from tallyclerk.session import LoadRequest, LoadSession, check_encoding, schema_from
 
 if TYPE_CHECKING:
     import argparse
@@ -130,6 +130,7 @@ def make_request(
         raise ConfigError(f"options must be a mapping, not {type(options).__name__}")
     opts = dict(options or {})
     _check_delimiter(opts.get("delimiter"))
+    check_encoding(opts.get("encoding"))
     if compression is not None:
         from tallyclerk.inputs import COMPRESSIONS
 

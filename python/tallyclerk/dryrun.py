@@ -129,8 +129,8 @@ def validate(
     from tallyclerk.dburl import default_audit_url
     from tallyclerk.names import check_table_name
     from tallyclerk.protocols import Config
+    from tallyclerk.session import check_encoding, paths_from, schema_from
     from tallyclerk.session import check_format as _check_format
-    from tallyclerk.session import paths_from, schema_from
     from tallyclerk.settings import load_settings
 
     if limit is not None and limit < 0:
@@ -149,6 +149,7 @@ def validate(
         # as a load would: a table loaded before is checked against its remembered schema
         table_schema = remembered_schema(audit_url, table)
     opts: dict[str, Any] = dict(options or {})
+    check_encoding(opts.get("encoding"))
     if format:
         opts["format"] = format
     if infer is not None:

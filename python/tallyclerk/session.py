@@ -191,6 +191,18 @@ def check_format(pm: pluggy.PluginManager, fmt: str, options: Mapping[str, Any])
         )
 
 
+def check_encoding(encoding: object) -> None:
+    """Refuse an ``--encoding`` the readers cannot decode, before anything starts
+    (ConfigError); None or "" is the default, utf-8."""
+    if encoding is None or encoding == "":
+        return
+    from tallyclerk._core import known_encoding
+
+    if not isinstance(encoding, str) or not known_encoding(encoding):
+        raise ConfigError(f"--encoding: unknown encoding {encoding!r} (use utf-8, utf-16, "
+                          "latin-1, cp1252, or another WHATWG label)")
+
+
 def session_options(req: LoadRequest, **extra: Any) -> dict[str, Any]:
     """The options mapping plugins see (``Config.options``, ``tallyclerk_open_*``)."""
     options: dict[str, Any] = dict(req.options)

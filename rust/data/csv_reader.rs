@@ -189,6 +189,25 @@ fn one_ascii(what: &str, s: &str, allow_empty: bool) -> Result<Option<u8>, DataE
 }
 
 /// An encoding by WHATWG label, also taking Python's spellings (`utf_16_le`, `utf-16-be`).
+/// Whether the CSV reader decodes `label` (the encodings of `--encoding`): a configuration
+/// check made before a load starts, with the very rules of [`CsvReader`]'s opening.
+pub fn known_encoding(label: &str) -> bool {
+    let normalized = label.trim().to_ascii_lowercase().replace('_', "-");
+    matches!(
+        normalized.as_str(),
+        "utf-8"
+            | "utf8"
+            | "utf-8-sig"
+            | "u8"
+            | "latin-1"
+            | "latin1"
+            | "iso-8859-1"
+            | "iso8859-1"
+            | "l1"
+            | "iso-latin-1"
+    ) || matches!(whatwg_encoding(label, &normalized), Some(e) if e != encoding_rs::REPLACEMENT)
+}
+
 fn whatwg_encoding(given: &str, normalized: &str) -> Option<&'static Encoding> {
     let lower = given.trim().to_ascii_lowercase();
     let compact = normalized.replace("-le", "le").replace("-be", "be");
@@ -758,6 +777,34 @@ mod tests {
                 other => format!("{other:?}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn known_encoding_agrees_with_opening_a_reader() {
+        for label in [
+            "utf-8",
+            "UTF8",
+            "latin_1",
+            "ISO-8859-1",
+            "utf-16",
+            "cp1252",
+            "shift_jis",
+        ] {
+            assert!(known_encoding(label), "{label}");
+            let o = CsvOptions {
+                encoding: label.to_string(),
+                ..CsvOptions::default()
+            };
+            assert!(read_all(b"a\n1\n", &o).is_ok(), "{label}");
+        }
+        for label in ["nope", "", "replacement", "utf-9"] {
+            assert!(!known_encoding(label), "{label}");
+            let o = CsvOptions {
+                encoding: label.to_string(),
+                ..CsvOptions::default()
+            };
+            assert!(read_all(b"a\n1\n", &o).is_err(), "{label}");
+        }
     }
 
     #[test]

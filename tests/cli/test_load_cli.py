@@ -257,6 +257,17 @@ def test_bad_delimiter_is_refused_before_anything_is_recorded(work: Path) -> Non
     assert code == 0 and rep["files"][0]["status"] == "loaded"
 
 
+def test_unknown_encoding_is_refused_before_anything_is_recorded(work: Path) -> None:
+    # it failed every file (exit 1) and left a failed batch in the audit store
+    for command in (["load", "a.csv", "--table", "t"], ["validate", "a.csv"]):
+        r = tallyclerk(*command, "--encoding", "no-such-encoding", cwd=work)
+        assert_one_line_error(r)
+        assert "unknown encoding 'no-such-encoding'" in r.err
+    assert not (work / "tallyclerk.db").exists()
+    code, rep = load(work, "a.csv", "--table", "t", "--encoding", "Windows_1252")
+    assert code == 0 and rep["files"][0]["status"] == "loaded"
+
+
 def test_summary_table_without_json(work: Path) -> None:
     r = tallyclerk("load", "a.csv", "b.csv", "--table", "t", "--schema", "schema.json", cwd=work)
     assert r.code == 0

@@ -33,6 +33,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::PySqliteWriter>()?;
     m.add_class::<keys::PyKeyCheck>()?;
     m.add_function(wrap_pyfunction!(writer::file_fingerprint, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::known_encoding, m)?)?;
     m.add_class::<infer::PySchemaInference>()?;
     m.add_function(wrap_pyfunction!(infer::infer_csv, m)?)?;
     Ok(())

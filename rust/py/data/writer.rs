@@ -270,6 +270,12 @@ impl PySqliteWriter {
     }
 }
 
+/// Whether `--encoding LABEL` names an encoding the CSV reader decodes.
+#[pyfunction]
+pub fn known_encoding(label: &str) -> bool {
+    crate::data::csv_reader::known_encoding(label)
+}
+
 /// `"xxh3-128:<32 hex digits>"` of a file, streamed, detached from the interpreter.
 #[pyfunction]
 pub fn file_fingerprint(py: Python<'_>, path: &Bound<'_, PyString>) -> PyResult<String> {
