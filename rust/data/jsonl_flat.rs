@@ -103,7 +103,7 @@ const POW10: [u64; 9] = [
 /// and in the byte plus 6, simdjson's test; a carry out of a non-digit byte only disturbs the
 /// bytes above it, so the lowest non-digit is exact), shifted to the top of the word and
 /// reduced together (`coerce::eight_digits_value`: the zero bytes below count as zeros).
-#[inline]
+#[inline(always)]
 fn digit_run(b: &[u8], start: usize, m: &mut u64) -> usize {
     const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
     let mut i = start;
@@ -137,7 +137,7 @@ fn digit_run(b: &[u8], start: usize, m: &mut u64) -> usize {
 /// The JSON number starting at `i` (grammar checked here): where it ends and its value as
 /// `json_value::value_of` gives it; None for an invalid number, an integer beyond 64 bits or a
 /// float that overflows (serde_json's path words or keeps those).
-#[inline]
+#[inline(always)]
 fn number(b: &[u8], start: usize) -> Option<(usize, Value)> {
     let neg = b.get(start) == Some(&b'-');
     let int_start = start + usize::from(neg);

@@ -471,7 +471,7 @@ impl ColBuilder {
         ColBuilder::Nulls { rows: 0, cap }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, slot: Slot, line: &str) {
         match (&mut *self, slot) {
             (ColBuilder::Nulls { rows, .. }, Slot::Null) => *rows += 1,
