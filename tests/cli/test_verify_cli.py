@@ -79,6 +79,9 @@ def test_a_deleted_reject_is_named(work: Path) -> None:
     b = rep["broken"]
     assert b["chain_seq"] == pos1 and "missing" in b["what"]
     assert f"before tallyclerk_rejects row {second} (position {pos2})" in b["what"]
+    # the text names the position, not a table the deleted row may not have been in
+    text = cli("verify", cwd=work)
+    assert text.code == 1 and text.out.startswith(f"BROKEN at chain position {pos1}: "), text.out
 
 
 def test_two_swapped_events_are_named(work: Path) -> None:

@@ -44,8 +44,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
     else:
         if report.broken is not None:
             b = report.broken
-            row = "" if b.row_id is None else f" row {b.row_id}"
-            out.line(f"BROKEN at {b.table}{row} (chain position {b.seq}): {b.what}")
+            if b.row_id is None:  # a deleted link: which row it was is gone with it
+                out.line(f"BROKEN at chain position {b.seq}: {b.what}")
+            else:
+                where = "" if b.seq is None else f" (chain position {b.seq})"
+                out.line(f"BROKEN at {b.table} row {b.row_id}{where}: {b.what}")
         elif report.anchor_found is False:
             out.line(f"BROKEN: the anchor {report.anchor} is not in the chain (the history "
                      "up to it was rewritten)")
