@@ -4,33 +4,10 @@
 //! pairs straddle reads, must give the same header, batches (cells, record numbers, lines,
 //! bytes, rejects) or the same error.
 
-use std::io::Read;
-
 use proptest::prelude::*;
 
 use super::*;
-
-/// A byte source that hands out at most `chunk` bytes a read, and fails one read once it has
-/// handed out `fail_at` bytes (an error must surface whichever way records are split).
-struct Chunky {
-    data: Vec<u8>,
-    pos: usize,
-    chunk: usize,
-    fail_at: Option<usize>,
-}
-
-impl Read for Chunky {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.fail_at.is_some_and(|f| self.pos >= f) {
-            self.fail_at = None;
-            return Err(io::Error::other("disk on fire"));
-        }
-        let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
-        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
+use crate::data::chunky::Chunky;
 
 fn read(
     data: &[u8],
@@ -38,12 +15,7 @@ fn read(
     plain: bool,
     opts: &CsvOptions,
 ) -> Vec<String> {
-    let src = Box::new(Chunky {
-        data: data.to_vec(),
-        pos: 0,
-        chunk,
-        fail_at,
-    });
+    let src = Chunky::boxed(data, chunk, fail_at);
     let mut out = Vec::new();
     let mut r = match CsvReader::from_reader("t.csv", src, opts) {
         Ok(r) if plain => r,

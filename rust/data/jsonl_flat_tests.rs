@@ -6,29 +6,14 @@
 //! columns and batches (cells with their kinds, floats bit for bit, record numbers, lines,
 //! bytes, rejects with their reasons and raw text) or the same error.
 
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 
 use proptest::prelude::*;
 
 use super::*;
 use crate::data::batch::{CellRef, Column};
+use crate::data::chunky::Chunky;
 use crate::data::jsonl_flat::{scan_line, string_end, KeyOrder, Spelling};
-
-/// A byte source that hands out at most `chunk` bytes a read.
-struct Chunky {
-    data: Vec<u8>,
-    pos: usize,
-    chunk: usize,
-}
-
-impl Read for Chunky {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
-        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
 
 fn cell(c: CellRef<'_>) -> String {
     match c {
@@ -52,16 +37,7 @@ fn read(data: &[u8], chunk: usize, opts: &JsonlOptions, flat: bool) -> Vec<Strin
     let opened = JsonlReader::from_reader(
         "t.jsonl",
         opts,
-        move || {
-            BufReader::with_capacity(
-                chunk,
-                Chunky {
-                    data: data.clone(),
-                    pos: 0,
-                    chunk,
-                },
-            )
-        },
+        move || BufReader::with_capacity(chunk, Chunky::new(&data, chunk, None)),
         flat,
     );
     let mut r = match opened {

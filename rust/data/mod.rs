@@ -10,6 +10,8 @@
 
 pub mod arrow;
 pub mod batch;
+#[cfg(test)]
+mod chunky;
 pub mod coerce;
 pub mod copy_text;
 mod csv_plain;

@@ -4,43 +4,13 @@
 //! reader comes back as an error; dropping the wrapper while a batch is read ahead returns at
 //! once.
 
-use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
 use super::*;
+use crate::data::chunky::Chunky;
 use crate::data::{CsvOptions, JsonlOptions};
-
-/// Bytes handed out `chunk` at a time; one read fails once `fail_at` bytes went out.
-struct Chunky {
-    data: Vec<u8>,
-    pos: usize,
-    chunk: usize,
-    fail_at: Option<usize>,
-}
-
-impl Read for Chunky {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.fail_at.is_some_and(|f| self.pos >= f) {
-            self.fail_at = None;
-            return Err(io::Error::other("disk on fire"));
-        }
-        let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
-        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-fn chunky(data: &[u8], chunk: usize, fail_at: Option<usize>) -> Box<dyn Read + Send> {
-    Box::new(Chunky {
-        data: data.to_vec(),
-        pos: 0,
-        chunk,
-        fail_at,
-    })
-}
 
 /// Everything a caller can observe in `calls` calls; `sizes[i]` is set before call i.
 fn observe<R: BatchSource>(reader: R, ahead: bool, sizes: &[usize], calls: usize) -> Vec<String> {
@@ -138,7 +108,7 @@ proptest! {
     ) {
         let open = || {
             let opts = CsvOptions { batch_rows: first, ..CsvOptions::default() };
-            CsvReader::from_reader("t.csv", chunky(&doc, chunk, fail), &opts)
+            CsvReader::from_reader("t.csv", Chunky::boxed(&doc, chunk, fail), &opts)
         };
         let (Ok(plain), Ok(ahead)) = (open(), open()) else {
             return Ok(()); // a header error: no reader to wrap
