@@ -268,6 +268,9 @@ def test_lock_held_too_long_on_the_audit_store_stops_with_exit_3(
     no_traceback(r.err)
     last = r.err.strip().splitlines()[-1]
     assert last.startswith("tallyclerk: error: ") and "locked" in last, r.err
+    # the last line names the store and how often it was tried, not only the driver's words
+    assert "audit store sqlite:///data.db: gave up trying to " in last, r.err
+    assert "after 3 attempt(s)" in last, r.err
     loaded_manifest_agrees(tmp_path / "data.db")
     finish_and_check(tmp_path, data)
 

@@ -121,7 +121,12 @@ class _Runner(Generic[E]):
                         attempt + 1,
                         exc,
                     )
-                    raise
+                    # the error a user sees names the store and what was being done (the
+                    # label is the masked URL: no password)
+                    raise TransientRepositoryError(
+                        f"audit store {self._label}: gave up trying to {what} after "
+                        f"{attempt + 1} attempt(s): {exc}"
+                    ) from exc
                 delay = self.delay_ms(attempt)
                 log.warning(
                     "audit store %s: transient error (%s); retrying to %s in %.0f ms",
