@@ -249,6 +249,28 @@ struct Shared<T> {
 }
 
 impl<T> Shared<T> {
+    /// One wait for room (a put waiting, counted in `putters_waiting`); false without waiting
+    /// when `bounded` and the `deadline` (None: it overflowed) has passed.
+    fn wait_for_room(
+        &self,
+        st: &mut MutexGuard<'_, State<T>>,
+        bounded: bool,
+        deadline: Option<Instant>,
+    ) -> bool {
+        if bounded && deadline.map_or(true, |d| Instant::now() >= d) {
+            return false;
+        }
+        st.putters_waiting += 1;
+        match deadline {
+            Some(d) => {
+                self.room_cv.wait_until(st, d);
+            }
+            None => self.room_cv.wait(st),
+        }
+        st.putters_waiting -= 1;
+        true
+    }
+
     /// The batch in flight is done (written or dead-lettered).
     fn settle(&self, st: &mut MutexGuard<'_, State<T>>, n: u64) {
         st.in_flight = 0;
@@ -388,17 +410,9 @@ impl<T: Send + 'static> WriteBehindQueue<T> {
                 }
                 return Ok(());
             }
-            if timeout.is_some() && deadline.map_or(true, |d| Instant::now() >= d) {
+            if !sh.wait_for_room(&mut st, timeout.is_some(), deadline) {
                 return Err(PutError::Full(item));
             }
-            st.putters_waiting += 1;
-            match deadline {
-                Some(d) => {
-                    sh.room_cv.wait_until(&mut st, d);
-                }
-                None => sh.room_cv.wait(&mut st),
-            }
-            st.putters_waiting -= 1;
         }
     }
 
@@ -415,17 +429,9 @@ impl<T: Send + 'static> WriteBehindQueue<T> {
             if st.closed || st.has_room(&sh.cfg, 1, size) {
                 return true;
             }
-            if timeout.is_some() && deadline.map_or(true, |d| Instant::now() >= d) {
+            if !sh.wait_for_room(&mut st, timeout.is_some(), deadline) {
                 return false;
             }
-            st.putters_waiting += 1;
-            match deadline {
-                Some(d) => {
-                    sh.room_cv.wait_until(&mut st, d);
-                }
-                None => sh.room_cv.wait(&mut st),
-            }
-            st.putters_waiting -= 1;
         }
     }
 

@@ -205,24 +205,26 @@ impl<R: BatchSource> ReadAhead<R> {
                     return item.result;
                 }
                 // the end or an error: the thread returns the reader right after it
-                match thread.join() {
-                    Ok(Some(reader)) => {
-                        self.state = State::Here(reader);
-                        item.result
-                    }
-                    Ok(None) => Err(self.panicked(&"the read-ahead thread lost the reader")),
-                    Err(panic) => Err(self.panicked(panic.as_ref())),
-                }
+                self.rejoin(thread)?;
+                item.result
             }
             // the thread ended without handing anything over: it panicked
-            Err(_) => match thread.join() {
-                Ok(Some(reader)) => {
-                    self.state = State::Here(reader);
-                    Err(self.panicked(&"the read-ahead thread ended early"))
-                }
-                Ok(None) => Err(self.panicked(&"the read-ahead thread ended early")),
-                Err(panic) => Err(self.panicked(panic.as_ref())),
-            },
+            Err(_) => {
+                self.rejoin(thread)?;
+                Err(self.panicked(&"the read-ahead thread ended early"))
+            }
+        }
+    }
+
+    /// Take the reader back from the thread that has ended (or is ending) its reads.
+    fn rejoin(&mut self, thread: JoinHandle<Option<R>>) -> Result<(), DataError> {
+        match thread.join() {
+            Ok(Some(reader)) => {
+                self.state = State::Here(reader);
+                Ok(())
+            }
+            Ok(None) => Err(self.panicked(&"the read-ahead thread lost the reader")),
+            Err(panic) => Err(self.panicked(panic.as_ref())),
         }
     }
 
