@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,22 @@ __all__ = ["ROOT", "SCHEMA", "Result", "env_for", "query", "tallyclerk"]
 def tallyclerk(*args: str, cwd: Path, env: dict[str, str] | None = None,
                timeout: float = 120) -> Result:
     return run_cli(*args, cwd=cwd, env=env or env_for(), timeout=timeout)
+
+
+def probe(code: str, *args: str, cwd: Path, env: dict[str, str] | None = None,
+          flags: tuple[str, ...] = ()) -> str:
+    """``python3 [flags] -c code args`` in ``cwd``, which must exit 0: its standard output.
+
+    ``env`` defaults to the test environment with third-party plugins left out (as the start-up
+    benchmarks run); the start-up probes print what they found on their last lines.
+    """
+    proc = subprocess.run(
+        [sys.executable, *flags, "-c", code, *args], cwd=cwd,
+        env=env if env is not None else env_for(TALLYCLERK_LOAD_PLUGINS=""),
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 def write_csv(path: Path, rows: list[tuple[Any, ...]], header: str = "id,name,amount") -> Path:

@@ -13,7 +13,7 @@ import pytest
 
 from tallyclerk.cli import COMMANDS, build_parser, prescan_command
 from tallyclerk.plugins import get_plugin_manager
-from tests.cli.conftest import env_for, write_csv
+from tests.cli.conftest import env_for, probe, write_csv
 
 # Imported by a SQLite load before these changes, used only by other stores, sub-commands or
 # plugins (the PostgreSQL dialect's package alone imported asyncpg's dialect and asyncio).
@@ -44,14 +44,9 @@ sys.exit(code)
 
 def test_a_sqlite_load_imports_no_other_store_or_command(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, "load", str(src), "--table", "t",
-         "--into", f"sqlite:///{tmp_path / 'x.db'}", "--json"],
-        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
-        text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    modules = set(proc.stdout.splitlines()[-1].split())
+    out = probe(PROBE, "load", str(src), "--table", "t",
+                "--into", f"sqlite:///{tmp_path / 'x.db'}", "--json", cwd=tmp_path)
+    modules = set(out.splitlines()[-1].split())
     assert "tallyclerk.cli.load" in modules and "tallyclerk.audit.service" in modules
     assert sorted(m for m in NOT_FOR_A_SQLITE_LOAD if m in modules) == []
 
@@ -86,14 +81,10 @@ print(" ".join(sorted(m for m in sys.modules)))
 
 def test_start_up_imports_no_sqlalchemy_and_no_metadata_scan(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
-    proc = subprocess.run(
-        [sys.executable, "-c", START_UP_PROBE, "load", str(src), "--table", "t",
-         "--into", f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
-        text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    modules = set(proc.stdout.splitlines()[-1].split())
+    out = probe(START_UP_PROBE,
+                "load", str(src), "--table", "t", "--into", f"sqlite:///{tmp_path / 'x.db'}",
+                cwd=tmp_path)
+    modules = set(out.splitlines()[-1].split())
     assert "tallyclerk.builtins.sqlite_sink" in modules and "pluggy" in modules  # it works
     assert sorted(m for m in NOT_BEFORE_THE_AUDIT_STORE if m in modules) == []
 
@@ -199,13 +190,10 @@ def test_a_sqlite_load_imports_no_sqlalchemy(tmp_path: Path, via: str) -> None:
     current store, a skip) neither."""
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
     into = f"sqlite:///{tmp_path / 'x.db'}"
-    argv = ([sys.executable, "-c", PROBE, "load", str(src), "--table", "t", "--into", into]
-            if via == "cli" else [sys.executable, "-c", API_PROBE, str(src), into])
+    code, *args = (PROBE, "load", str(src), "--table", "t", "--into", into) if via == "cli" \
+        else (API_PROBE, str(src), into)
     for run in ("new store", "current store"):
-        proc = subprocess.run(argv, cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""),
-                              capture_output=True, text=True, timeout=120, check=False)
-        assert proc.returncode == 0, (run, proc.stderr)
-        modules = set(proc.stdout.splitlines()[-1].split())
+        modules = set(probe(code, *args, cwd=tmp_path).splitlines()[-1].split())
         assert {"tallyclerk.audit.service", "tallyclerk.audit.liteengine"} <= modules, run
         assert sorted(m for m in modules if m.split(".")[0] == "sqlalchemy") == [], run
 
@@ -225,8 +213,5 @@ print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "sqlalchemy")
 
 
 def test_an_auditlog_on_sqlite_imports_no_sqlalchemy(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", AUDITLOG_PROBE, f"sqlite:///{tmp_path / 'a.db'}"],
-                          cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""),
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == []
+    out = probe(AUDITLOG_PROBE, f"sqlite:///{tmp_path / 'a.db'}", cwd=tmp_path)
+    assert out.split() == []

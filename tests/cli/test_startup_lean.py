@@ -6,8 +6,6 @@ machinery, and the installed plugins are found, named and loaded without ``impor
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import pytest
 
 from tallyclerk import hookspecs
 from tallyclerk.plugins import get_plugin_manager
-from tests.cli.conftest import env_for, write_csv
+from tests.cli.conftest import env_for, probe, write_csv
 
 API_PROBE = """
 import sys
@@ -32,13 +30,8 @@ OBJECT_STORAGE = ("tallyclerk.objstore", "tallyclerk.objprefetch", "tallyclerk.s
 
 def test_a_local_load_through_the_api_imports_no_object_storage(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
-    proc = subprocess.run(
-        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
-        text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    modules = set(proc.stdout.splitlines()[-1].split())
+    out = probe(API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
+    modules = set(out.splitlines()[-1].split())
     assert "tallyclerk.pipeline.policy" in modules  # the probe works
     assert sorted(m for m in OBJECT_STORAGE if m in modules) == []
 
@@ -52,13 +45,8 @@ def test_a_load_with_its_audit_store_in_the_target_imports_no_load_marker(
     tmp_path: Path,
 ) -> None:
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
-    proc = subprocess.run(
-        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
-        text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    modules = set(proc.stdout.splitlines()[-1].split())
+    out = probe(API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
+    modules = set(out.splitlines()[-1].split())
     assert "tallyclerk.settle" in modules  # the probe works
     assert MARKER not in modules
 
@@ -67,13 +55,8 @@ def test_a_load_with_its_audit_store_in_the_target_imports_no_load_marker(
 # plugin name it in annotations only (and the metrics options' converters import it).
 def test_a_load_through_the_api_imports_no_argparse(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
-    proc = subprocess.run(
-        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
-        text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    modules = set(proc.stdout.splitlines()[-1].split())
+    out = probe(API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
+    modules = set(out.splitlines()[-1].split())
     assert "tallyclerk.metrics" in modules  # the probe works (the metrics plugin is a built-in)
     assert sorted(m for m in ("argparse", "gettext") if m in modules) == []
 
@@ -90,12 +73,8 @@ print(load_settings(start_dir=sys.argv[1], env={}).linger_ms, "tomllib" in sys.m
 
 def _settings_in(directory: Path, pyproject: str) -> tuple[float, bool]:
     (directory / "pyproject.toml").write_text(pyproject, encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-c", TOML_PROBE, str(directory)], cwd=directory, env=env_for(),
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    linger, imported = proc.stdout.split()
+    out = probe(TOML_PROBE, str(directory), cwd=directory, env=env_for())
+    linger, imported = out.split()
     return float(linger), imported == "True"
 
 
@@ -138,14 +117,11 @@ def test_a_cli_load_on_a_bare_interpreter_imports_no_shutil_nor_pathlib(tmp_path
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
     env = env_for(TALLYCLERK_LOAD_PLUGINS="")
     env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *site.getsitepackages()])
-    proc = subprocess.run(
-        [sys.executable, "-S", "-c", CLEAN_PROBE, "load", str(src), "--table", "t",
-         "--into", f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    code, modules = proc.stdout.splitlines()[-2:]
-    assert code == "0", proc.stdout
+    out = probe(CLEAN_PROBE,
+                "load", str(src), "--table", "t", "--into", f"sqlite:///{tmp_path / 'x.db'}",
+                cwd=tmp_path, env=env, flags=("-S",))
+    code, modules = out.splitlines()[-2:]
+    assert code == "0", out
     assert "site" not in modules.split() and "tallyclerk.pipeline" in modules.split()
     assert sorted(m for m in CLEAN_START if m in modules.split()) == []
 
@@ -240,11 +216,8 @@ def test_installed_plugins_are_scanned_without_importlib_metadata(
     if third_party:
         _dist(site, "demo_plugin", "[tallyclerk]\ndemo = demo_plugin\n")
         (site / "demo_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-c", SCAN_PROBE, str(site)], cwd=tmp_path,
-                          env=env_for(), capture_output=True, text=True, timeout=120,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr
-    plugins, metadata = proc.stdout.splitlines()[-2:]
+    out = probe(SCAN_PROBE, str(site), cwd=tmp_path, env=env_for())
+    plugins, metadata = out.splitlines()[-2:]
     if third_party:
         assert (plugins, metadata) == ("[('demo', '1.5')]", "True")
     else:
@@ -324,15 +297,11 @@ def test_installed_plugins_are_loaded_as_pluggy_loads_them(
     (site / "demo_plugin.py").write_text(PLUGIN_A, encoding="utf-8")
     (site / "zeta_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
     (site / "late_plugin.py").write_text(DEMO_PLUGIN, encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-c", LOAD_PROBE, str(site), allow or "-"],
-                          cwd=tmp_path,
-                          env=env_for(), capture_output=True, text=True, timeout=120,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr
+    out = probe(LOAD_PROBE, str(site), allow or "-", cwd=tmp_path, env=env_for())
     import json
 
-    lazy, same, order = json.loads(proc.stdout.splitlines()[-1])
-    assert same, proc.stdout
+    lazy, same, order = json.loads(out.splitlines()[-1])
+    assert same, out
     assert sorted(order) == loaded
     if allow is None:
         assert lazy  # no importlib.metadata until the distributions are asked for
@@ -385,11 +354,8 @@ def test_plugin_names_are_read_as_importlib_metadata_reads_them(
     if odd == "mbox":
         _meta(site, "zeta-1.dist-info", {"METADATA": "From someone\nName: Zeta\n",
                                          "entry_points.txt": eps.format("z", "zeta")})
-    proc = subprocess.run([sys.executable, "-c", NAMES_PROBE, str(site)], cwd=tmp_path,
-                          env=env_for(), capture_output=True, text=True, timeout=120,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr
-    same, lazy, found = proc.stdout.splitlines()[-1].split(" ", 2)
+    out = probe(NAMES_PROBE, str(site), cwd=tmp_path, env=env_for())
+    same, lazy, found = out.splitlines()[-1].split(" ", 2)
     assert same == "True", found
     assert lazy == str(odd is None)
     assert "'old'" not in found and "'None')" in found and "'beta ')" in found
@@ -425,11 +391,8 @@ print(outcome(lambda: get_plugin_manager([], env={})) == outcome(ref) != "ok")
 def test_an_entry_point_that_cannot_load_fails_as_in_pluggy(tmp_path: Path, value: str) -> None:
     site = tmp_path / "site"
     _dist(site, "broken_plugin", f"[tallyclerk]\nbroken = {value}\n")
-    proc = subprocess.run([sys.executable, "-c", FAILING_PROBE, str(site)], cwd=tmp_path,
-                          env=env_for(), capture_output=True, text=True, timeout=120,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-1] == "True"
+    out = probe(FAILING_PROBE, str(site), cwd=tmp_path, env=env_for())
+    assert out.splitlines()[-1] == "True"
 
 
 PLUGIN_LOAD_PROBE = """
@@ -451,12 +414,9 @@ def test_a_load_with_a_plugin_installed_imports_no_importlib_metadata(tmp_path: 
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
     env = env_for()
     env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(site)])
-    proc = subprocess.run(
-        [sys.executable, "-c", PLUGIN_LOAD_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    modules = set(proc.stdout.splitlines()[-1].split())
+    out = probe(PLUGIN_LOAD_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}",
+                cwd=tmp_path, env=env)
+    modules = set(out.splitlines()[-1].split())
     assert "demo_plugin" in modules  # the plugin was loaded
     assert "importlib.metadata" not in modules
     if "tallyclerk_parquet" in modules:
@@ -482,14 +442,10 @@ NOT_BEFORE_THE_AUDIT_STORE = ("hashlib", "_hashlib", *OBJECT_STORAGE)
 
 def test_start_up_loads_no_openssl(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
-    proc = subprocess.run(
-        [sys.executable, "-c", START_UP_PROBE, "load", str(src), "--table", "t",
-         "--into", f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
-        text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    modules = set(proc.stdout.splitlines()[-1].split())
+    out = probe(START_UP_PROBE,
+                "load", str(src), "--table", "t", "--into", f"sqlite:///{tmp_path / 'x.db'}",
+                cwd=tmp_path)
+    modules = set(out.splitlines()[-1].split())
     assert "tallyclerk.modes" in modules  # the probe works
     assert sorted(m for m in NOT_BEFORE_THE_AUDIT_STORE if m in modules) == []
 
@@ -603,13 +559,8 @@ PUBLIC_DATACLASSES = {
 
 def test_a_plain_load_defines_dataclasses_only_for_the_public_api(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
-    proc = subprocess.run(
-        [sys.executable, "-c", DATACLASS_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
-        text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    found = set(proc.stdout.splitlines()[-1].split())
+    out = probe(DATACLASS_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
+    found = set(out.splitlines()[-1].split())
     assert "tallyclerk.settings.Settings" in found  # the probe works
     assert sorted(found - PUBLIC_DATACLASSES) == []
 
@@ -619,13 +570,8 @@ def test_a_plain_load_creates_no_progress_nor_repair_report(tmp_path: Path) -> N
     ``repair``) are defined in modules of their own, imported when first asked for; their old
     homes hand out the same classes."""
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
-    proc = subprocess.run(
-        [sys.executable, "-c", API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
-        text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    modules = set(proc.stdout.splitlines()[-1].split())
+    out = probe(API_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
+    modules = set(out.splitlines()[-1].split())
     assert "tallyclerk.report" in modules and "tallyclerk.settle" in modules  # the probe works
     assert sorted(m for m in ("tallyclerk.progress", "tallyclerk.repairreport")
                   if m in modules) == []
@@ -653,13 +599,8 @@ def test_a_new_file_creates_no_file_skip_nor_reject_row(tmp_path: Path) -> None:
     is skipped or a row rejected, not on a load of a new file; ``tallyclerk.audit`` and
     ``tallyclerk.audit.types`` hand out the same classes."""
     src = write_csv(tmp_path / "one.csv", [(1, "a", 1.5)])
-    proc = subprocess.run(
-        [sys.executable, "-c", SKIP_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True,
-        text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-1] == "succeeded False ['skipped'] True"
+    out = probe(SKIP_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
+    assert out.splitlines()[-1] == "succeeded False ['skipped'] True"
     from tallyclerk import audit
     from tallyclerk.audit import skiptypes, types
 
@@ -701,12 +642,8 @@ def test_the_audit_store_imports_no_socket_getpass_nor_openssl(
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         env.pop(name, None)
     env.update(who)
-    proc = subprocess.run(
-        [sys.executable, "-c", AUDIT_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    names, modules = proc.stdout.splitlines()[-2:]
+    out = probe(AUDIT_PROBE, str(src), f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path, env=env)
+    names, modules = out.splitlines()[-2:]
     assert "tallyclerk.audit.chain" in modules.split()  # the probe works
     assert sorted(m for m in NOT_FOR_THE_AUDIT_STORE if m in modules.split()) == []
     # the batch's host and user, as socket and getpass name them
@@ -774,13 +711,8 @@ def test_the_console_entry_imports_the_cli_only_once_the_collector_is_paused(
     collector is paused before the command line's modules are imported; ``tallyclerk``
     itself imports neither pluggy nor the hook specifications, and ``hookimpl`` is still
     importable from it."""
-    proc = subprocess.run(
-        [sys.executable, "-c", CONSOLE_PROBE], cwd=tmp_path,
-        env=env_for(TALLYCLERK_LOAD_PLUGINS=""), capture_output=True, text=True, timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "light: [] gc enabled at the command: [False]" in proc.stdout, proc.stdout
+    out = probe(CONSOLE_PROBE, cwd=tmp_path)
+    assert "light: [] gc enabled at the command: [False]" in out, out
     from tallyclerk import hookimpl
 
     assert hookimpl is hookspecs.hookimpl
